@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * main.c — the `cmkfs` program: global options and subcommand dispatch.
+ *
+ * Every subcommand is one row of `commands` below; `cmkfs help` lists them
+ * and `cmkfs help NAME` / `cmkfs NAME --help` print a command's usage.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "crypto.h"
+
+static int cmd_help(const struct cli_cmd *cmd, int argc, char **argv);
+static int cmd_version(const struct cli_cmd *cmd, int argc, char **argv);
+
+static const struct cli_cmd commands[] = {
+	{ "help", "show the commands, or one command's usage",
+	  "usage: cmkfs help [COMMAND]\n"
+	  "\n"
+	  "Without COMMAND, list the commands; with it, print its usage\n"
+	  "(the same as 'cmkfs COMMAND --help').\n",
+	  cmd_help },
+	{ "version", "print the version of cmkfs and its libraries",
+	  "usage: cmkfs version\n"
+	  "\n"
+	  "Print the cmkfs version and the cipher library it uses.\n"
+	  "'cmkfs --version' prints the same.\n",
+	  cmd_version },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct cli_cmd *find_command(const char *name)
+{
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static void print_overview(FILE *f)
+{
+	fprintf(f, "usage: cmkfs COMMAND [OPTIONS] [ARGS]\n"
+		   "       cmkfs --version | --help\n"
+		   "\n"
+		   "cmkfs keeps a database volume encrypted with AES-XTS under a "
+		   "key that only\n"
+		   "your KMS key (CMK) can unlock.\n"
+		   "\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\nRun 'cmkfs COMMAND --help' for a command's options.\n");
+}
+
+static const struct option no_longopts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Parse a command that takes only --help; returns an exit code, or -1 to
+ * carry on with optind at the first operand. */
+static int parse_no_options(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	int rc;
+
+	while (cli_getopt(cmd, argc, argv, "+h", no_longopts, &rc) != -1)
+		;
+	return rc;
+}
+
+static int cmd_help(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	const struct cli_cmd *target;
+	int rc = parse_no_options(cmd, argc, argv);
+
+	if (rc >= 0)
+		return rc;
+	if (optind == argc) {
+		print_overview(stdout);
+		return EXIT_OK;
+	}
+	if (argc - optind > 1)
+		return cli_usage_error(cmd, "too many arguments");
+	target = find_command(argv[optind]);
+	if (!target)
+		return cli_usage_error(cmd, "no such command '%s'",
+				       argv[optind]);
+	cli_print_usage(target);
+	return EXIT_OK;
+}
+
+static int cmd_version(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	int rc = parse_no_options(cmd, argc, argv);
+
+	if (rc >= 0)
+		return rc;
+	if (optind != argc)
+		return cli_usage_error(cmd, "takes no arguments");
+	printf("cmkfs %s (%s)\n", CMKFS_VERSION, crypto_library_version());
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	const struct cli_cmd *cmd;
+
+	if (argc < 2) {
+		print_overview(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
+		return cmd_help(find_command("help"), 1, argv);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
+		return cmd_version(find_command("version"), 1, argv);
+
+	cmd = find_command(argv[1]);
+	if (!cmd) {
+		fprintf(stderr,
+			"cmkfs: '%s' is not a cmkfs command; see 'cmkfs help'\n",
+			argv[1]);
+		return EXIT_USAGE;
+	}
+	/* The command sees argv[0] = its own name, so getopt's messages and
+	 * optind work as for a standalone program. */
+	optind = 1;
+	return cmd->run(cmd, argc - 1, argv + 1);
+}

@@ -1,0 +1,744 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * test_crypto.c — unit tests of crypto/: secure memory, the AES-XTS sector
+ * cipher (known-answer vectors, the plain64 IV rule, round trips, argument
+ * checks) and the null cipher.
+ *
+ * Known answers come from files, never from this source: the NIST CAVP cases
+ * in $CMKFS_VECTORS/xts/ (shared with the rest of the project) and the IEEE
+ * 1619 cases in $CMKFS_SRC/tests/vectors/.  Mismatches print got and want.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cipher.h"
+#include "crypto.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static const char *env_or(const char *name, const char *dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : dflt;
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decode hex into a malloc'ed buffer; fails the test on bad input. */
+static uint8_t *unhex(const char *s, size_t *len)
+{
+	size_t n = strlen(s);
+	uint8_t *out;
+
+	assert_int_equal(n % 2, 0);
+	out = malloc(n / 2 + 1);
+	assert_non_null(out);
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+
+		assert_true(hi >= 0 && lo >= 0);
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	*len = n / 2;
+	return out;
+}
+
+static void print_hex(const char *label, const uint8_t *p, size_t n)
+{
+	fprintf(stderr, "  %s ", label);
+	for (size_t i = 0; i < n; i++)
+		fprintf(stderr, "%02x", p[i]);
+	fputc('\n', stderr);
+}
+
+/* Compare with a got/want report on mismatch. */
+static void check_bytes(const char *what, const uint8_t *got,
+			const uint8_t *want, size_t n)
+{
+	if (memcmp(got, want, n)) {
+		fprintf(stderr, "mismatch: %s\n", what);
+		print_hex("got ", got, n);
+		print_hex("want", want, n);
+		fail();
+	}
+}
+
+static void fill_random(void *p, size_t n)
+{
+	assert_int_equal(crypto_random(p, n), 0);
+}
+
+/* One known-answer case: the fields of a blank-line-separated block. */
+struct kat {
+	char name[256];
+	char *key, *tweak, *unit, *pt, *ct;
+};
+
+static void kat_clear(struct kat *k)
+{
+	free(k->key);
+	free(k->tweak);
+	free(k->unit);
+	free(k->pt);
+	free(k->ct);
+	memset(k, 0, sizeof(*k));
+}
+
+/*
+ * Read "Name = value" blocks from a vector file; call fn for every block that
+ * has a key.  "# ..." lines are comments; the last comment before a block
+ * names it.  Returns the number of cases run.
+ */
+static int for_each_kat(const char *path, void (*fn)(const struct kat *))
+{
+	FILE *f = fopen(path, "r");
+	char line[8192], comment[256] = "";
+	struct kat k = { 0 };
+	int count = 0;
+
+	if (!f) {
+		fprintf(stderr, "cannot open vector file %s: %s\n"
+				"(set CMKFS_VECTORS to the shared vectors "
+				"directory)\n",
+			path, strerror(errno));
+		fail();
+	}
+	for (;;) {
+		char *got = fgets(line, sizeof(line), f);
+		char *eq, *val;
+
+		if (got)
+			line[strcspn(line, "\r\n")] = 0;
+		if (!got || !line[0]) {
+			if (k.key) {
+				snprintf(k.name, sizeof(k.name), "%s", comment);
+				fn(&k);
+				count++;
+			}
+			kat_clear(&k);
+			if (!got)
+				break;
+			continue;
+		}
+		if (line[0] == '#') {
+			snprintf(comment, sizeof(comment), "%.255s", line);
+			continue;
+		}
+		eq = strstr(line, " = ");
+		assert_non_null(eq);
+		*eq = 0;
+		val = strdup(eq + 3);
+		if (!strcmp(line, "Key"))
+			k.key = val;
+		else if (!strcmp(line, "i"))
+			k.tweak = val;
+		else if (!strcmp(line, "DataUnit"))
+			k.unit = val;
+		else if (!strcmp(line, "PT"))
+			k.pt = val;
+		else if (!strcmp(line, "CT"))
+			k.ct = val;
+		else
+			free(val);
+	}
+	fclose(f);
+	return count;
+}
+
+/* ---- secure memory ------------------------------------------------------ */
+
+static void secmem_alloc_is_zeroed_and_sized(void **state)
+{
+	(void)state;
+	uint8_t *p = secmem_alloc(100);
+	uint8_t zero[100] = { 0 };
+
+	assert_non_null(p);
+	assert_memory_equal(p, zero, sizeof(zero));
+	assert_true(secmem_size(p) >= 100);
+	memset(p, 0xa5, secmem_size(p)); /* the whole usable size is ours */
+	secmem_free(p);
+	secmem_free(NULL);
+}
+
+static void secmem_rejects_bad_sizes(void **state)
+{
+	(void)state;
+	errno = 0;
+	assert_null(secmem_alloc(0));
+	assert_int_equal(errno, EINVAL);
+	errno = 0;
+	assert_null(secmem_alloc((size_t)1 << 40));
+	assert_int_equal(errno, EINVAL);
+}
+
+static void secmem_realloc_keeps_contents(void **state)
+{
+	(void)state;
+	uint8_t *p = secmem_alloc(16), *q;
+
+	assert_non_null(p);
+	memcpy(p, "0123456789abcdef", 16);
+	q = secmem_realloc(p, 3 * 4096);
+	assert_non_null(q);
+	assert_memory_equal(q, "0123456789abcdef", 16);
+	assert_true(secmem_size(q) >= 3 * 4096);
+	secmem_free(q);
+	q = secmem_realloc(NULL, 8);
+	assert_non_null(q);
+	secmem_free(q);
+}
+
+static void secmem_counts_live_allocations(void **state)
+{
+	(void)state;
+	struct secmem_stats before, during, after;
+	void *a, *b;
+
+	secmem_stats(&before);
+	a = secmem_alloc(10);
+	b = secmem_alloc(5000);
+	assert_non_null(a);
+	assert_non_null(b);
+	secmem_stats(&during);
+	assert_int_equal(during.live_allocs, before.live_allocs + 2);
+	assert_true(during.live_bytes >= before.live_bytes + 5010);
+	secmem_free(a);
+	secmem_free(b);
+	secmem_stats(&after);
+	assert_int_equal(after.live_allocs, before.live_allocs);
+	assert_int_equal(after.live_bytes, before.live_bytes);
+}
+
+/* Find the /proc/self/smaps entry containing p; copy its VmFlags and name. */
+static int smaps_entry(const void *p, char *flags, size_t flen, char *name,
+		       size_t nlen, long *locked_kb)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	int in = 0, found = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char path[256] = "";
+
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %255[^\n]", &lo, &hi,
+			   path) >= 2 &&
+		    strchr(line, '-') < strchr(line, ' ')) {
+			if (found)
+				break;
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+			if (in) {
+				found = 1;
+				snprintf(name, nlen, "%s", path);
+			}
+			continue;
+		}
+		if (in && !strncmp(line, "VmFlags:", 8))
+			snprintf(flags, flen, "%.255s", line + 8);
+		if (in && !strncmp(line, "Locked:", 7))
+			*locked_kb = strtol(line + 7, NULL, 10);
+	}
+	fclose(f);
+	return found ? 0 : -1;
+}
+
+static void secmem_mapping_is_protected(void **state)
+{
+	(void)state;
+	char flags[256] = "", name[256] = "";
+	struct secmem_stats st;
+	long locked_kb = 0;
+	uint8_t *p = secmem_alloc(64);
+
+	assert_non_null(p);
+	assert_int_equal(smaps_entry(p, flags, sizeof(flags), name,
+				     sizeof(name), &locked_kb),
+			 0);
+	/* dd = MADV_DONTDUMP; wf = MADV_WIPEONFORK. */
+	if (!strstr(flags, " dd") || !strstr(flags, " wf")) {
+		fprintf(stderr, "VmFlags:%s", flags);
+		fail_msg("secure memory lacks dd/wf flags");
+	}
+	/* Named mappings need CONFIG_ANON_VMA_NAME; when the kernel names
+	 * them, ours must carry our name. */
+	if (strstr(name, "[anon:"))
+		assert_non_null(strstr(name, "cmkfs-secmem"));
+	/* Locking may fail for an unprivileged user (recorded, not fatal);
+	 * when it did not, the pages must really be locked. */
+	secmem_stats(&st);
+	if (geteuid() == 0 || st.lock_failures == 0) {
+		assert_non_null(strstr(flags, " lo"));
+		assert_true(locked_kb > 0);
+	}
+	secmem_free(p);
+}
+
+static void secmem_guard_page_catches_overrun(void **state)
+{
+	(void)state;
+	uint8_t *p = secmem_alloc(16);
+	size_t n;
+	pid_t pid;
+	int status;
+
+	assert_non_null(p);
+	n = secmem_size(p);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Write one byte past the usable end: must fault.  Default
+		 * action, in case a sanitizer runtime installed a handler. */
+		signal(SIGSEGV, SIG_DFL);
+		((volatile uint8_t *)p)[n] = 1;
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSEGV);
+	secmem_free(p);
+}
+
+static void secmem_not_inherited_by_children(void **state)
+{
+	(void)state;
+	uint8_t *p = secmem_alloc(32);
+	pid_t pid;
+	int status;
+
+	assert_non_null(p);
+	memset(p, 0x5a, 32);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* MADV_WIPEONFORK: the child sees zeros, not the secret. */
+		for (int i = 0; i < 32; i++)
+			if (p[i])
+				_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(p[0], 0x5a); /* the parent keeps its copy */
+	secmem_free(p);
+}
+
+static void secmem_equal_is_exact(void **state)
+{
+	(void)state;
+	uint8_t a[64], b[64];
+
+	fill_random(a, sizeof(a));
+	memcpy(b, a, sizeof(b));
+	assert_true(secmem_equal(a, b, sizeof(a)));
+	assert_true(secmem_equal(a, b, 0));
+	b[0] ^= 1;
+	assert_false(secmem_equal(a, b, sizeof(a)));
+	b[0] ^= 1;
+	b[63] ^= 0x80;
+	assert_false(secmem_equal(a, b, sizeof(a)));
+	assert_true(secmem_equal(a, b, 63));
+}
+
+static void secmem_wipe_zeroes(void **state)
+{
+	(void)state;
+	uint8_t a[40];
+
+	memset(a, 0xff, sizeof(a));
+	secmem_wipe(a + 4, 32);
+	assert_int_equal(a[3], 0xff);
+	for (int i = 4; i < 36; i++)
+		assert_int_equal(a[i], 0);
+	assert_int_equal(a[36], 0xff);
+	secmem_wipe(NULL, 10); /* tolerated */
+}
+
+/* ---- known answers ------------------------------------------------------ */
+
+/* CAVP cases give an arbitrary 128-bit tweak: run them through the raw
+ * cipher, below the sector loop. */
+static void cavp_case(const struct kat *k)
+{
+	size_t klen, tlen, plen, clen;
+	uint8_t *key = unhex(k->key, &klen), *tw = unhex(k->tweak, &tlen);
+	uint8_t *pt = unhex(k->pt, &plen), *ct = unhex(k->ct, &clen);
+	uint8_t *buf = malloc(plen);
+	struct cipher *c;
+
+	assert_int_equal(tlen, CIPHER_IV_LEN);
+	assert_int_equal(plen, clen);
+	assert_int_equal(cipher_xts_open(&c, key, klen), 0);
+	assert_int_equal(cipher_encrypt(c, tw, pt, buf, plen), 0);
+	check_bytes(k->name, buf, ct, plen);
+	assert_int_equal(cipher_decrypt(c, tw, ct, buf, clen), 0);
+	check_bytes(k->name, buf, pt, plen);
+	cipher_close(c);
+	free(key), free(tw), free(pt), free(ct), free(buf);
+}
+
+static void xts_nist_cavp_vectors(void **state)
+{
+	(void)state;
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/xts/cavs-xts.txt",
+		 env_or("CMKFS_VECTORS", "../shared/vectors"));
+	assert_int_equal(for_each_kat(path, cavp_case), 2);
+}
+
+/* IEEE 1619 cases are whole 512-byte data units with an integer sequence
+ * number: exactly a 512-byte sector at that index, through the public API. */
+static void ieee_case(const struct kat *k)
+{
+	size_t klen, plen, clen;
+	uint8_t *key = unhex(k->key, &klen), *pt = unhex(k->pt, &plen);
+	uint8_t *ct = unhex(k->ct, &clen), *buf = malloc(plen);
+	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 512 };
+	uint64_t unit = strtoull(k->unit, NULL, 0);
+	struct sc_ctx *ctx;
+
+	assert_int_equal(plen, 512);
+	assert_int_equal(sc_open(&ctx, &p, key, klen), 0);
+	assert_int_equal(sc_encrypt(ctx, unit * 512, pt, buf, plen), 0);
+	check_bytes(k->name, buf, ct, plen);
+	assert_int_equal(sc_decrypt(ctx, unit * 512, buf, buf, plen), 0);
+	check_bytes(k->name, buf, pt, plen);
+	sc_close(ctx);
+	free(key), free(pt), free(ct), free(buf);
+}
+
+static void xts_ieee1619_vectors(void **state)
+{
+	(void)state;
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/tests/vectors/ieee1619-xts.txt",
+		 env_or("CMKFS_SRC", "."));
+	assert_int_equal(for_each_kat(path, ieee_case), 2);
+}
+
+/* ---- the sector loop ---------------------------------------------------- */
+
+static void plain64(uint8_t iv[16], uint64_t unit)
+{
+	memset(iv, 0, 16);
+	for (int i = 0; i < 8; i++)
+		iv[i] = (uint8_t)(unit >> (8 * i));
+}
+
+/* Sector N of a 4096-byte-sector volume uses IV 8*N, little-endian: compare
+ * the sector API with the raw cipher under that explicit tweak. */
+static void xts_iv_of_4k_sector_is_8n(void **state)
+{
+	(void)state;
+	static const uint64_t sectors[] = { 0, 1, 2, 255, 256, 0x123456789ULL,
+					    (UINT64_MAX / 4096) - 1 };
+	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 4096 };
+	uint8_t key[64], pt[4096], got[4096], want[4096], iv[16];
+	struct sc_ctx *ctx;
+	struct cipher *c;
+
+	fill_random(key, sizeof(key));
+	fill_random(pt, sizeof(pt));
+	assert_int_equal(sc_open(&ctx, &p, key, sizeof(key)), 0);
+	assert_int_equal(cipher_xts_open(&c, key, sizeof(key)), 0);
+	for (size_t i = 0; i < sizeof(sectors) / sizeof(sectors[0]); i++) {
+		uint64_t n = sectors[i];
+
+		assert_int_equal(sc_encrypt(ctx, n * 4096, pt, got, 4096), 0);
+		plain64(iv, 8 * n);
+		assert_int_equal(cipher_encrypt(c, iv, pt, want, 4096), 0);
+		check_bytes("4096-byte sector N under IV 8N", got, want, 4096);
+		/* ... and not under IV N (the iv_large_sectors rule). */
+		if (n) {
+			plain64(iv, n);
+			assert_int_equal(cipher_encrypt(c, iv, pt, want, 4096), 0);
+			assert_memory_not_equal(got, want, 4096);
+		}
+	}
+	cipher_close(c);
+	sc_close(ctx);
+	secmem_wipe(key, sizeof(key));
+}
+
+/* iv_offset shifts every IV by a number of 512-byte units. */
+static void xts_iv_offset_is_added(void **state)
+{
+	(void)state;
+	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 1024,
+			       .iv_offset = 77 };
+	uint8_t key[64], pt[2048], got[2048], want[1024], iv[16];
+	struct sc_ctx *ctx;
+	struct cipher *c;
+
+	fill_random(key, sizeof(key));
+	fill_random(pt, sizeof(pt));
+	assert_int_equal(sc_open(&ctx, &p, key, sizeof(key)), 0);
+	assert_int_equal(cipher_xts_open(&c, key, sizeof(key)), 0);
+	/* Two sectors starting at sector 5: units 10+77 and 12+77. */
+	assert_int_equal(sc_encrypt(ctx, 5 * 1024, pt, got, 2048), 0);
+	plain64(iv, 10 + 77);
+	assert_int_equal(cipher_encrypt(c, iv, pt, want, 1024), 0);
+	check_bytes("first sector", got, want, 1024);
+	plain64(iv, 12 + 77);
+	assert_int_equal(cipher_encrypt(c, iv, pt + 1024, want, 1024), 0);
+	check_bytes("second sector", got + 1024, want, 1024);
+	cipher_close(c);
+	sc_close(ctx);
+}
+
+/* A run of sectors encrypts exactly like the sectors one by one. */
+static void xts_run_equals_sector_by_sector(void **state)
+{
+	(void)state;
+	static const unsigned sizes[] = { 512, 1024, 2048, 4096 };
+	enum { LEN = 64 * 1024 };
+	uint8_t *pt = malloc(LEN), *run = malloc(LEN), *one = malloc(LEN);
+	uint8_t key[64];
+
+	fill_random(key, sizeof(key));
+	fill_random(pt, LEN);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct sc_params p = { .cipher = "aes-xts-plain64",
+				       .sector_size = sizes[i] };
+		uint64_t base = 1000 * (uint64_t)sizes[i];
+		struct sc_ctx *ctx;
+
+		assert_int_equal(sc_open(&ctx, &p, key, sizeof(key)), 0);
+		assert_int_equal(sc_encrypt(ctx, base, pt, run, LEN), 0);
+		for (size_t off = 0; off < LEN; off += sizes[i])
+			assert_int_equal(sc_encrypt(ctx, base + off, pt + off,
+						    one + off, sizes[i]),
+					 0);
+		check_bytes("run vs single sectors", run, one, LEN);
+		sc_close(ctx);
+	}
+	free(pt), free(run), free(one);
+}
+
+static void xts_round_trip_in_and_out_of_place(void **state)
+{
+	(void)state;
+	static const unsigned sizes[] = { 512, 4096 };
+	static const size_t keylens[] = { 32, 64 };
+	enum { LEN = 32 * 1024 };
+	uint8_t *pt = malloc(LEN), *a = malloc(LEN), *b = malloc(LEN);
+	uint8_t key[64];
+
+	for (size_t k = 0; k < 2; k++) {
+		for (size_t i = 0; i < 2; i++) {
+			struct sc_params p = { .cipher = "aes-xts-plain64",
+					       .sector_size = sizes[i] };
+			struct sc_ctx *ctx;
+
+			fill_random(key, sizeof(key));
+			fill_random(pt, LEN);
+			assert_int_equal(sc_open(&ctx, &p, key, keylens[k]), 0);
+			/* out of place */
+			assert_int_equal(sc_encrypt(ctx, 0, pt, a, LEN), 0);
+			assert_memory_not_equal(a, pt, LEN);
+			assert_int_equal(sc_decrypt(ctx, 0, a, b, LEN), 0);
+			check_bytes("out-of-place round trip", b, pt, LEN);
+			/* in place gives the same ciphertext */
+			memcpy(b, pt, LEN);
+			assert_int_equal(sc_encrypt(ctx, 0, b, b, LEN), 0);
+			check_bytes("in-place ciphertext", b, a, LEN);
+			assert_int_equal(sc_decrypt(ctx, 0, b, b, LEN), 0);
+			check_bytes("in-place round trip", b, pt, LEN);
+			sc_close(ctx);
+		}
+	}
+	free(pt), free(a), free(b);
+}
+
+/* The same plaintext in two sectors must give different ciphertexts. */
+static void xts_equal_sectors_differ(void **state)
+{
+	(void)state;
+	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 4096 };
+	uint8_t key[64], buf[8192];
+	struct sc_ctx *ctx;
+
+	fill_random(key, sizeof(key));
+	memset(buf, 'A', sizeof(buf));
+	assert_int_equal(sc_open(&ctx, &p, key, sizeof(key)), 0);
+	assert_int_equal(sc_encrypt(ctx, 0, buf, buf, sizeof(buf)), 0);
+	assert_memory_not_equal(buf, buf + 4096, 4096);
+	sc_close(ctx);
+}
+
+static void xts_rejects_misaligned_io(void **state)
+{
+	(void)state;
+	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 4096 };
+	uint8_t key[64], in[8192], out[8192], before[8192];
+	struct sc_ctx *ctx;
+
+	fill_random(key, sizeof(key));
+	fill_random(in, sizeof(in));
+	fill_random(out, sizeof(out));
+	memcpy(before, out, sizeof(out));
+	assert_int_equal(sc_open(&ctx, &p, key, sizeof(key)), 0);
+	assert_int_equal(sc_encrypt(ctx, 512, in, out, 4096), -EINVAL);
+	assert_int_equal(sc_encrypt(ctx, 0, in, out, 4095), -EINVAL);
+	assert_int_equal(sc_encrypt(ctx, 0, in, out, 4096 + 512), -EINVAL);
+	assert_int_equal(sc_decrypt(ctx, 1, in, out, 4096), -EINVAL);
+	assert_int_equal(sc_decrypt(ctx, 4096, in, out, 100), -EINVAL);
+	/* nothing was written */
+	assert_memory_equal(out, before, sizeof(out));
+	assert_int_equal(sc_encrypt(ctx, 4096, in, out, 0), 0);
+	sc_close(ctx);
+}
+
+static void xts_rejects_identical_key_halves(void **state)
+{
+	(void)state;
+	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 512 };
+	uint8_t key[64];
+	struct sc_ctx *ctx = (struct sc_ctx *)1;
+
+	fill_random(key, 32);
+	memcpy(key + 32, key, 32);
+	assert_int_equal(sc_open(&ctx, &p, key, 64), -EKEYREJECTED);
+	assert_null(ctx);
+	memcpy(key + 16, key, 16);
+	assert_int_equal(sc_open(&ctx, &p, key, 32), -EKEYREJECTED);
+	assert_non_null(strstr(crypto_strerror(-EKEYREJECTED), "identical"));
+	/* One differing bit is enough. */
+	key[63] ^= 1;
+	assert_int_equal(sc_open(&ctx, &p, key, 64), 0);
+	sc_close(ctx);
+}
+
+static void sc_rejects_bad_parameters(void **state)
+{
+	(void)state;
+	static const unsigned bad_sizes[] = { 0, 256, 511, 1000, 3072, 8192 };
+	uint8_t key[64];
+	struct sc_ctx *ctx;
+	struct sc_params p = { .cipher = "aes-xts-plain64" };
+
+	fill_random(key, sizeof(key));
+	for (size_t i = 0; i < sizeof(bad_sizes) / sizeof(bad_sizes[0]); i++) {
+		p.sector_size = bad_sizes[i];
+		assert_int_equal(sc_open(&ctx, &p, key, 64), -EINVAL);
+	}
+	p.sector_size = 4096;
+	assert_int_equal(sc_open(&ctx, &p, key, 48), -EINVAL);
+	assert_int_equal(sc_open(&ctx, &p, key, 16), -EINVAL);
+	p.cipher = "aes-cbc-essiv:sha256";
+	assert_int_equal(sc_open(&ctx, &p, key, 64), -ENOTSUP);
+	p.cipher = NULL;
+	assert_int_equal(sc_open(&ctx, &p, key, 64), -EINVAL);
+	sc_close(NULL);
+}
+
+/* A duplicated context encrypts identically and outlives its source. */
+static void sc_dup_is_independent(void **state)
+{
+	(void)state;
+	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 4096 };
+	uint8_t key[64], pt[4096], a[4096], b[4096];
+	struct sc_ctx *ctx, *dup;
+
+	fill_random(key, sizeof(key));
+	fill_random(pt, sizeof(pt));
+	assert_int_equal(sc_open(&ctx, &p, key, sizeof(key)), 0);
+	assert_int_equal(sc_encrypt(ctx, 4096 * 9, pt, a, 4096), 0);
+	assert_int_equal(sc_dup(ctx, &dup), 0);
+	sc_close(ctx);
+	assert_int_equal(sc_encrypt(dup, 4096 * 9, pt, b, 4096), 0);
+	check_bytes("dup ciphertext", b, a, 4096);
+	assert_int_equal(sc_decrypt(dup, 4096 * 9, b, b, 4096), 0);
+	check_bytes("dup round trip", b, pt, 4096);
+	assert_int_equal(sc_sector_size(dup), 4096);
+	assert_string_equal(sc_cipher(dup), "aes-xts-plain64");
+	assert_false(sc_is_null(dup));
+	sc_close(dup);
+}
+
+/* ---- null cipher -------------------------------------------------------- */
+
+static void null_cipher_copies(void **state)
+{
+	(void)state;
+	struct sc_params p = { .cipher = "cipher_null", .sector_size = 4096 };
+	uint8_t in[8192], out[8192];
+	struct sc_ctx *ctx, *dup;
+
+	fill_random(in, sizeof(in));
+	assert_int_equal(sc_open(&ctx, &p, NULL, 0), 0);
+	assert_true(sc_is_null(ctx));
+	assert_string_equal(sc_cipher(ctx), "cipher_null");
+	assert_int_equal(sc_encrypt(ctx, 8192, in, out, sizeof(in)), 0);
+	assert_memory_equal(out, in, sizeof(in));
+	memset(out, 0, sizeof(out));
+	assert_int_equal(sc_decrypt(ctx, 0, in, out, sizeof(in)), 0);
+	assert_memory_equal(out, in, sizeof(in));
+	assert_int_equal(sc_encrypt(ctx, 0, in, in, sizeof(in)), 0);
+	/* Same alignment rules as the real cipher. */
+	assert_int_equal(sc_encrypt(ctx, 512, in, out, 4096), -EINVAL);
+	assert_int_equal(sc_decrypt(ctx, 0, in, out, 100), -EINVAL);
+	assert_int_equal(sc_dup(ctx, &dup), 0);
+	assert_true(sc_is_null(dup));
+	sc_close(dup);
+	sc_close(ctx);
+	/* libcryptsetup's spelling of the null segment is accepted too. */
+	p.cipher = "cipher_null-ecb";
+	assert_int_equal(sc_open(&ctx, &p, NULL, 0), 0);
+	assert_true(sc_is_null(ctx));
+	sc_close(ctx);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(secmem_alloc_is_zeroed_and_sized),
+		cmocka_unit_test(secmem_rejects_bad_sizes),
+		cmocka_unit_test(secmem_realloc_keeps_contents),
+		cmocka_unit_test(secmem_counts_live_allocations),
+		cmocka_unit_test(secmem_mapping_is_protected),
+		cmocka_unit_test(secmem_guard_page_catches_overrun),
+		cmocka_unit_test(secmem_not_inherited_by_children),
+		cmocka_unit_test(secmem_equal_is_exact),
+		cmocka_unit_test(secmem_wipe_zeroes),
+		cmocka_unit_test(xts_nist_cavp_vectors),
+		cmocka_unit_test(xts_ieee1619_vectors),
+		cmocka_unit_test(xts_iv_of_4k_sector_is_8n),
+		cmocka_unit_test(xts_iv_offset_is_added),
+		cmocka_unit_test(xts_run_equals_sector_by_sector),
+		cmocka_unit_test(xts_round_trip_in_and_out_of_place),
+		cmocka_unit_test(xts_equal_sectors_differ),
+		cmocka_unit_test(xts_rejects_misaligned_io),
+		cmocka_unit_test(xts_rejects_identical_key_halves),
+		cmocka_unit_test(sc_rejects_bad_parameters),
+		cmocka_unit_test(sc_dup_is_independent),
+		cmocka_unit_test(null_cipher_copies),
+	};
+
+	return cmocka_run_group_tests_name("crypto", tests, NULL, NULL);
+}
