@@ -30,5 +30,5 @@ printf '  %-12s %6s %-8s %8.2f GB/s\n' openssl 4096 encrypt "$ossl"
 ours=$(printf '%s\n' "$out" | awk -F'\t' '$1 == "aes-256-xts" && $2 == 4096 && $3 == "encrypt" { print $4 }')
 awk -v a="$ours" -v b="$ossl" 'BEGIN {
 	r = a / b
-	printf "ratio cmkfs/openssl at 4096: %.3f (target >= 0.90): %s\n", r, r >= 0.90 ? "met" : "NOT met"
+	printf "ratio cmkfs/openssl at 4096: %.3f (target >= 0.90): %s\n", r, (r >= 0.90) ? "met" : "NOT met"
 }'
