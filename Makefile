@@ -4,7 +4,7 @@
 #   make test       install missing dependencies, build, run every test
 #   make demo       install missing dependencies, build, run the demo
 #   make bench      benchmarks (the crypto ceiling for now)
-#   make asan       ASan+UBSan build in build-asan/, running the unit tests
+#   make asan       ASan+UBSan build in build-asan/, running the tests on it
 #   make analyze    cppcheck and clang-tidy over the sources
 #   make install    install into $(DESTDIR)$(PREFIX)
 #   make clean
@@ -74,7 +74,7 @@ ALL_SRC := $(CRYPTO_SRC) $(CLI_SRC) $(BENCH_SRC) \
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
-.PHONY: all test unit-test demo bench asan analyze install clean deps \
+.PHONY: all test run-tests demo bench asan analyze install clean deps \
 	format check-format
 
 all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS)
@@ -129,9 +129,9 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tests/run.sh $(T)
 
-# The unit tests alone (used by asan).
-unit-test: all
-	@BUILD=$(BUILD) tests/run.sh --suite unit $(T)
+# The tests on an existing build, without the dependency check (used by asan).
+run-tests: all
+	@BUILD=$(BUILD) tests/run.sh $(T)
 
 demo: deps
 	@$(MAKE) --no-print-directory all
@@ -141,7 +141,7 @@ bench: all
 	@BUILD=$(BUILD) bench/crypto.sh
 
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 unit-test
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 run-tests
 
 # Static analysis.  cppcheck sees the whole tree; clang-tidy each file with
 # the flags it is compiled with.

@@ -72,13 +72,14 @@ static double run(enum op op, struct sc_ctx *ctx, unsigned char *buf,
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: cmkfs-crypto-speed [--seconds S] [--tsv]\n"
-		   "\n"
-		   "Time the sector cipher (AES-256-XTS, 512 and 4096-byte sectors) "
-		   "and memcpy\n"
-		   "on one core, S seconds each (default 1).  --tsv prints "
-		   "tab-separated rows\n"
-		   "(name, sector size, operation, GB/s) for scripts.\n");
+	fprintf(f,
+		"usage: cmkfs-crypto-speed [--seconds S] [--tsv]\n"
+		"\n"
+		"Time the sector cipher (AES-256-XTS, 512 and 4096-byte sectors) "
+		"and memcpy\n"
+		"on one core, S seconds each (default 1).  --tsv prints "
+		"tab-separated rows\n"
+		"(name, sector size, operation, GB/s) for scripts.\n");
 }
 
 int main(int argc, char **argv)
@@ -102,8 +103,9 @@ int main(int argc, char **argv)
 
 			seconds = strtod(optarg, &end);
 			if (*end || seconds <= 0 || seconds > 600) {
-				fprintf(stderr, "crypto-speed: --seconds takes a "
-						"number in (0, 600]\n");
+				fprintf(stderr,
+					"crypto-speed: --seconds takes a "
+					"number in (0, 600]\n");
 				return 2;
 			}
 			break;
@@ -127,7 +129,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "crypto-speed: out of memory\n");
 		return 1;
 	}
-	if ((r = crypto_random(key, 64)) || (r = crypto_random(buf, BUF_SIZE))) {
+	if ((r = crypto_random(key, 64)) ||
+	    (r = crypto_random(buf, BUF_SIZE))) {
 		fprintf(stderr, "crypto-speed: %s\n", crypto_strerror(r));
 		return 1;
 	}
@@ -149,8 +152,8 @@ int main(int argc, char **argv)
 		}
 		for (enum op op = OP_ENCRYPT; op <= OP_DECRYPT; op++) {
 			double gbs = run(op, ctx, buf, dst, seconds);
-			const char *name = op == OP_ENCRYPT ? "encrypt"
-							    : "decrypt";
+			const char *name =
+				op == OP_ENCRYPT ? "encrypt" : "decrypt";
 
 			if (tsv)
 				printf("aes-256-xts\t%u\t%s\t%.3f\n",

@@ -15,8 +15,8 @@
 
 /* Exit codes, documented in README.  Stable: scripts depend on them. */
 enum cli_exit {
-	EXIT_OK = 0,    /* success */
-	EXIT_FAIL = 1,  /* the operation failed; stderr says why */
+	EXIT_OK = 0,	/* success */
+	EXIT_FAIL = 1,	/* the operation failed; stderr says why */
 	EXIT_USAGE = 2, /* bad command line; nothing was done */
 };
 

@@ -41,16 +41,18 @@ static const struct cli_cmd *find_command(const char *name)
 
 static void print_overview(FILE *f)
 {
-	fprintf(f, "usage: cmkfs COMMAND [OPTIONS] [ARGS]\n"
-		   "       cmkfs --version | --help\n"
-		   "\n"
-		   "cmkfs keeps a database volume encrypted with AES-XTS under a "
-		   "key that only\n"
-		   "your KMS key (CMK) can unlock.\n"
-		   "\n"
-		   "Commands:\n");
+	fprintf(f,
+		"usage: cmkfs COMMAND [OPTIONS] [ARGS]\n"
+		"       cmkfs --version | --help\n"
+		"\n"
+		"cmkfs keeps a database volume encrypted with AES-XTS under a "
+		"key that only\n"
+		"your KMS key (CMK) can unlock.\n"
+		"\n"
+		"Commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
-		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+		fprintf(f, "  %-12s %s\n", commands[i].name,
+			commands[i].summary);
 	fprintf(f, "\nRun 'cmkfs COMMAND --help' for a command's options.\n");
 }
 

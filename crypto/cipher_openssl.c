@@ -157,7 +157,8 @@ int cipher_xts_open(struct cipher **out, const uint8_t *key, size_t key_len)
 		return -EINVAL;
 	/* OpenSSL refuses XTS keys whose halves are equal when encrypting
 	 * (and in FIPS mode also when decrypting) with a generic error.  Check
-	 * here, in constant time, so both directions fail the same clear way. */
+	 * here, in constant time, so both directions fail the same clear way.
+	 */
 	if (secmem_equal(key, key + key_len / 2, key_len / 2))
 		return -EKEYREJECTED;
 

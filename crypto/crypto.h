@@ -60,8 +60,8 @@ void secmem_wipe(void *p, size_t n);
 bool secmem_equal(const void *a, const void *b, size_t n);
 
 struct secmem_stats {
-	size_t live_allocs;  /* allocations not yet freed */
-	size_t live_bytes;   /* bytes mapped for them, guard pages excluded */
+	size_t live_allocs;   /* allocations not yet freed */
+	size_t live_bytes;    /* bytes mapped for them, guard pages excluded */
 	size_t lock_failures; /* allocations that could not be mlock'ed */
 };
 
@@ -98,7 +98,8 @@ struct sc_ctx;
 struct sc_params {
 	const char *cipher;   /* "aes-xts-plain64" or "cipher_null" */
 	unsigned sector_size; /* power of two, SC_MIN_SECTOR..SC_MAX_SECTOR */
-	uint64_t iv_offset;   /* added to every IV, in 512-byte units (LUKS2: 0) */
+	uint64_t
+		iv_offset; /* added to every IV, in 512-byte units (LUKS2: 0) */
 };
 
 /*

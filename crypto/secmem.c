@@ -35,11 +35,11 @@
 #endif
 
 #define SECMEM_MAGIC 0x636d6b66736d656dULL /* "cmkfsmem" */
-#define SECMEM_MAX ((size_t)1 << 30)
+#define SECMEM_MAX   ((size_t)1 << 30)
 
 struct secmem_hdr {
 	uint64_t magic;
-	size_t map_len;  /* whole mapping, guard pages included */
+	size_t map_len;	 /* whole mapping, guard pages included */
 	size_t user_len; /* bytes usable after the header */
 	bool locked;
 	alignas(64) unsigned char data[];
@@ -59,7 +59,8 @@ static size_t page_size(void)
 static struct secmem_hdr *hdr_of(const void *p)
 {
 	struct secmem_hdr *h =
-		(struct secmem_hdr *)((uintptr_t)p - offsetof(struct secmem_hdr, data));
+		(struct secmem_hdr *)((uintptr_t)p -
+				      offsetof(struct secmem_hdr, data));
 
 	/* A pointer we did not hand out is a programming error that would
 	 * unmap someone else's memory: stop here rather than corrupt. */
@@ -96,7 +97,8 @@ void *secmem_alloc(size_t n)
 	}
 	body = (sizeof(*h) + n + ps - 1) & ~(ps - 1);
 	map_len = body + 2 * ps;
-	base = mmap(NULL, map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	base = mmap(NULL, map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		    0);
 	if (base == MAP_FAILED)
 		return NULL;
 	if (mprotect(base + ps, body, PROT_READ | PROT_WRITE)) {

@@ -135,10 +135,10 @@ static int crypt_run(struct sc_ctx *ctx, bool enc, uint64_t offset,
 	unit = offset / SC_MIN_SECTOR + ctx->iv_offset;
 	for (size_t done = 0; done < len; done += ctx->sector_size) {
 		plain64_iv(iv, unit);
-		r = enc ? cipher_encrypt(ctx->cipher, iv, src + done, dst + done,
-					 ctx->sector_size)
-			: cipher_decrypt(ctx->cipher, iv, src + done, dst + done,
-					 ctx->sector_size);
+		r = enc ? cipher_encrypt(ctx->cipher, iv, src + done,
+					 dst + done, ctx->sector_size)
+			: cipher_decrypt(ctx->cipher, iv, src + done,
+					 dst + done, ctx->sector_size);
 		if (r)
 			break;
 		unit += units_per_sector;

@@ -45,7 +45,7 @@ static uint8_t *unhex(const char *s, size_t *len)
 			free(out);
 			return NULL;
 		}
-		out[i] = (uint8_t)(hi << 4 | lo);
+		out[i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
 	}
 	*len = n / 2;
 	return out;
@@ -107,7 +107,7 @@ int main(void)
 			return 1;
 		}
 		r = sc_encrypt(ctx, offset, pt, buf, plen);
-		if (r || memcmp(buf, ct, plen)) {
+		if (r || memcmp(buf, ct, plen) != 0) {
 			if (r)
 				printf("case %lu: encrypt: %s\n", lineno,
 				       crypto_strerror(r));
@@ -115,7 +115,7 @@ int main(void)
 				report(lineno, "encrypt", buf, ct, plen);
 			failed++;
 		} else if ((r = sc_decrypt(ctx, offset, ct, buf, plen)) ||
-			   memcmp(buf, pt, plen)) {
+			   memcmp(buf, pt, plen) != 0) {
 			if (r)
 				printf("case %lu: decrypt: %s\n", lineno,
 				       crypto_strerror(r));

@@ -27,6 +27,12 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
+#ifdef __SANITIZE_ADDRESS__
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
 static const char *env_or(const char *name, const char *dflt)
 {
 	const char *v = getenv(name);
@@ -58,7 +64,7 @@ static uint8_t *unhex(const char *s, size_t *len)
 		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
 
 		assert_true(hi >= 0 && lo >= 0);
-		out[i] = (uint8_t)(hi << 4 | lo);
+		out[i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
 	}
 	*len = n / 2;
 	return out;
@@ -76,7 +82,7 @@ static void print_hex(const char *label, const uint8_t *p, size_t n)
 static void check_bytes(const char *what, const uint8_t *got,
 			const uint8_t *want, size_t n)
 {
-	if (memcmp(got, want, n)) {
+	if (memcmp(got, want, n) != 0) {
 		fprintf(stderr, "mismatch: %s\n", what);
 		print_hex("got ", got, n);
 		print_hex("want", want, n);
@@ -118,15 +124,16 @@ static int for_each_kat(const char *path, void (*fn)(const struct kat *))
 	int count = 0;
 
 	if (!f) {
-		fprintf(stderr, "cannot open vector file %s: %s\n"
-				"(set CMKFS_VECTORS to the shared vectors "
-				"directory)\n",
+		fprintf(stderr,
+			"cannot open vector file %s: %s\n"
+			"(set CMKFS_VECTORS to the shared vectors "
+			"directory)\n",
 			path, strerror(errno));
 		fail();
 	}
 	for (;;) {
 		char *got = fgets(line, sizeof(line), f);
-		char *eq, *val;
+		char *eq, **slot;
 
 		if (got)
 			line[strcspn(line, "\r\n")] = 0;
@@ -146,21 +153,23 @@ static int for_each_kat(const char *path, void (*fn)(const struct kat *))
 			continue;
 		}
 		eq = strstr(line, " = ");
-		assert_non_null(eq);
+		if (!eq) {
+			kat_clear(&k);
+			fclose(f);
+			fail_msg("%s: malformed line '%s'", path, line);
+			return -1;
+		}
 		*eq = 0;
-		val = strdup(eq + 3);
-		if (!strcmp(line, "Key"))
-			k.key = val;
-		else if (!strcmp(line, "i"))
-			k.tweak = val;
-		else if (!strcmp(line, "DataUnit"))
-			k.unit = val;
-		else if (!strcmp(line, "PT"))
-			k.pt = val;
-		else if (!strcmp(line, "CT"))
-			k.ct = val;
-		else
-			free(val);
+		slot = !strcmp(line, "Key")	   ? &k.key
+		       : !strcmp(line, "i")	   ? &k.tweak
+		       : !strcmp(line, "DataUnit") ? &k.unit
+		       : !strcmp(line, "PT")	   ? &k.pt
+		       : !strcmp(line, "CT")	   ? &k.ct
+						   : NULL;
+		if (slot) {
+			free(*slot);
+			*slot = strdup(eq + 3);
+		}
 	}
 	fclose(f);
 	return count;
@@ -196,14 +205,16 @@ static void secmem_rejects_bad_sizes(void **state)
 static void secmem_realloc_keeps_contents(void **state)
 {
 	(void)state;
-	uint8_t *p = secmem_alloc(16), *q;
+	const size_t big = (size_t)3 * 4096;
+	uint8_t *p = secmem_alloc(16), *q, pattern[16];
 
 	assert_non_null(p);
-	memcpy(p, "0123456789abcdef", 16);
-	q = secmem_realloc(p, 3 * 4096);
+	fill_random(pattern, sizeof(pattern));
+	memcpy(p, pattern, sizeof(pattern));
+	q = secmem_realloc(p, big);
 	assert_non_null(q);
-	assert_memory_equal(q, "0123456789abcdef", 16);
-	assert_true(secmem_size(q) >= 3 * 4096);
+	assert_memory_equal(q, pattern, sizeof(pattern));
+	assert_true(secmem_size(q) >= big);
 	secmem_free(q);
 	q = secmem_realloc(NULL, 8);
 	assert_non_null(q);
@@ -242,17 +253,30 @@ static int smaps_entry(const void *p, char *flags, size_t flen, char *name,
 	assert_non_null(f);
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long lo, hi;
-		char path[256] = "";
+		const char *name_at;
+		char *end;
 
-		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %255[^\n]", &lo, &hi,
-			   path) >= 2 &&
-		    strchr(line, '-') < strchr(line, ' ')) {
+		/* Header lines: "lo-hi perms offset dev inode [name]". */
+		lo = strtoul(line, &end, 16);
+		if (*end == '-' && end != line) {
+			hi = strtoul(end + 1, &end, 16);
+			if (*end != ' ')
+				continue;
 			if (found)
 				break;
 			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
 			if (in) {
+				/* The name, if any, is the sixth field. */
+				name_at = end;
+				for (int field = 0; field < 4 && name_at;
+				     field++)
+					name_at = strchr(name_at + 1, ' ');
+				name_at =
+					name_at ? name_at + strspn(name_at, " ")
+						: "";
 				found = 1;
-				snprintf(name, nlen, "%s", path);
+				snprintf(name, nlen, "%.*s",
+					 (int)strcspn(name_at, "\n"), name_at);
 			}
 			continue;
 		}
@@ -287,9 +311,10 @@ static void secmem_mapping_is_protected(void **state)
 	if (strstr(name, "[anon:"))
 		assert_non_null(strstr(name, "cmkfs-secmem"));
 	/* Locking may fail for an unprivileged user (recorded, not fatal);
-	 * when it did not, the pages must really be locked. */
+	 * when it did not, the pages must really be locked.  AddressSanitizer
+	 * turns mlock() into a no-op, so there is nothing to see under it. */
 	secmem_stats(&st);
-	if (geteuid() == 0 || st.lock_failures == 0) {
+	if (!SANITIZED && (geteuid() == 0 || st.lock_failures == 0)) {
 		assert_non_null(strstr(flags, " lo"));
 		assert_true(locked_kb > 0);
 	}
@@ -417,7 +442,8 @@ static void ieee_case(const struct kat *k)
 	size_t klen, plen, clen;
 	uint8_t *key = unhex(k->key, &klen), *pt = unhex(k->pt, &plen);
 	uint8_t *ct = unhex(k->ct, &clen), *buf = malloc(plen);
-	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 512 };
+	struct sc_params p = { .cipher = "aes-xts-plain64",
+			       .sector_size = 512 };
 	uint64_t unit = strtoull(k->unit, NULL, 0);
 	struct sc_ctx *ctx;
 
@@ -455,9 +481,11 @@ static void plain64(uint8_t iv[16], uint64_t unit)
 static void xts_iv_of_4k_sector_is_8n(void **state)
 {
 	(void)state;
-	static const uint64_t sectors[] = { 0, 1, 2, 255, 256, 0x123456789ULL,
-					    (UINT64_MAX / 4096) - 1 };
-	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 4096 };
+	static const uint64_t sectors[] = {
+		0, 1, 2, 255, 256, 0x123456789ULL, (UINT64_MAX / 4096) - 1
+	};
+	struct sc_params p = { .cipher = "aes-xts-plain64",
+			       .sector_size = 4096 };
 	uint8_t key[64], pt[4096], got[4096], want[4096], iv[16];
 	struct sc_ctx *ctx;
 	struct cipher *c;
@@ -476,7 +504,8 @@ static void xts_iv_of_4k_sector_is_8n(void **state)
 		/* ... and not under IV N (the iv_large_sectors rule). */
 		if (n) {
 			plain64(iv, n);
-			assert_int_equal(cipher_encrypt(c, iv, pt, want, 4096), 0);
+			assert_int_equal(cipher_encrypt(c, iv, pt, want, 4096),
+					 0);
 			assert_memory_not_equal(got, want, 4096);
 		}
 	}
@@ -489,7 +518,8 @@ static void xts_iv_of_4k_sector_is_8n(void **state)
 static void xts_iv_offset_is_added(void **state)
 {
 	(void)state;
-	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 1024,
+	struct sc_params p = { .cipher = "aes-xts-plain64",
+			       .sector_size = 1024,
 			       .iv_offset = 77 };
 	uint8_t key[64], pt[2048], got[2048], want[1024], iv[16];
 	struct sc_ctx *ctx;
@@ -500,7 +530,7 @@ static void xts_iv_offset_is_added(void **state)
 	assert_int_equal(sc_open(&ctx, &p, key, sizeof(key)), 0);
 	assert_int_equal(cipher_xts_open(&c, key, sizeof(key)), 0);
 	/* Two sectors starting at sector 5: units 10+77 and 12+77. */
-	assert_int_equal(sc_encrypt(ctx, 5 * 1024, pt, got, 2048), 0);
+	assert_int_equal(sc_encrypt(ctx, (uint64_t)5 * 1024, pt, got, 2048), 0);
 	plain64(iv, 10 + 77);
 	assert_int_equal(cipher_encrypt(c, iv, pt, want, 1024), 0);
 	check_bytes("first sector", got, want, 1024);
@@ -579,7 +609,8 @@ static void xts_round_trip_in_and_out_of_place(void **state)
 static void xts_equal_sectors_differ(void **state)
 {
 	(void)state;
-	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 4096 };
+	struct sc_params p = { .cipher = "aes-xts-plain64",
+			       .sector_size = 4096 };
 	uint8_t key[64], buf[8192];
 	struct sc_ctx *ctx;
 
@@ -594,7 +625,8 @@ static void xts_equal_sectors_differ(void **state)
 static void xts_rejects_misaligned_io(void **state)
 {
 	(void)state;
-	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 4096 };
+	struct sc_params p = { .cipher = "aes-xts-plain64",
+			       .sector_size = 4096 };
 	uint8_t key[64], in[8192], out[8192], before[8192];
 	struct sc_ctx *ctx;
 
@@ -617,7 +649,8 @@ static void xts_rejects_misaligned_io(void **state)
 static void xts_rejects_identical_key_halves(void **state)
 {
 	(void)state;
-	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 512 };
+	struct sc_params p = { .cipher = "aes-xts-plain64",
+			       .sector_size = 512 };
 	uint8_t key[64];
 	struct sc_ctx *ctx = (struct sc_ctx *)1;
 
@@ -661,19 +694,20 @@ static void sc_rejects_bad_parameters(void **state)
 static void sc_dup_is_independent(void **state)
 {
 	(void)state;
-	struct sc_params p = { .cipher = "aes-xts-plain64", .sector_size = 4096 };
+	struct sc_params p = { .cipher = "aes-xts-plain64",
+			       .sector_size = 4096 };
 	uint8_t key[64], pt[4096], a[4096], b[4096];
 	struct sc_ctx *ctx, *dup;
 
 	fill_random(key, sizeof(key));
 	fill_random(pt, sizeof(pt));
 	assert_int_equal(sc_open(&ctx, &p, key, sizeof(key)), 0);
-	assert_int_equal(sc_encrypt(ctx, 4096 * 9, pt, a, 4096), 0);
+	assert_int_equal(sc_encrypt(ctx, (uint64_t)4096 * 9, pt, a, 4096), 0);
 	assert_int_equal(sc_dup(ctx, &dup), 0);
 	sc_close(ctx);
-	assert_int_equal(sc_encrypt(dup, 4096 * 9, pt, b, 4096), 0);
+	assert_int_equal(sc_encrypt(dup, (uint64_t)4096 * 9, pt, b, 4096), 0);
 	check_bytes("dup ciphertext", b, a, 4096);
-	assert_int_equal(sc_decrypt(dup, 4096 * 9, b, b, 4096), 0);
+	assert_int_equal(sc_decrypt(dup, (uint64_t)4096 * 9, b, b, 4096), 0);
 	check_bytes("dup round trip", b, pt, 4096);
 	assert_int_equal(sc_sector_size(dup), 4096);
 	assert_string_equal(sc_cipher(dup), "aes-xts-plain64");
