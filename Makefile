@@ -69,7 +69,8 @@ UNIT_TESTS := $(BUILD)/tests/unit/test_crypto
 TEST_TOOLS := $(BUILD)/tests/xts-check
 
 PROGRAMS := $(CMKFS) $(BENCH_CRYPTO)
-ALL_SRC := $(CRYPTO_SRC) $(CLI_SRC) $(BENCH_SRC) \
+TEST_UTIL_SRC := tests/tools/hex.c
+ALL_SRC := $(CRYPTO_SRC) $(CLI_SRC) $(BENCH_SRC) $(TEST_UTIL_SRC) \
 	tests/unit/test_crypto.c tests/tools/xts-check.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -83,7 +84,7 @@ all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS)
 $(BUILD)/obj/crypto/%.o: MOD_CFLAGS = -Icrypto $(call pc_cflags,$(CRYPTO_PKGS))
 $(BUILD)/obj/cli/%.o: MOD_CFLAGS = -Icrypto -Icli
 $(BUILD)/obj/bench/%.o: MOD_CFLAGS = -Icrypto
-$(BUILD)/obj/tests/%.o: MOD_CFLAGS = -Icrypto \
+$(BUILD)/obj/tests/%.o: MOD_CFLAGS = -Icrypto -Itests/tools \
 	$(call pc_cflags,cmocka)
 
 $(BUILD)/obj/%.o: %.c
@@ -106,15 +107,20 @@ $(BENCH_CRYPTO): $(call obj,$(BENCH_SRC)) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(BENCH_SRC)) $(CRYPTO_LDLIBS)
 
-$(BUILD)/tests/unit/test_crypto: $(call obj,tests/unit/test_crypto.c) $(CRYPTO_LIB)
-	$(call msg,LD,$@)
-	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(CRYPTO_LDLIBS) $(call pc_libs,cmocka)
+TEST_UTIL_OBJ := $(call obj,$(TEST_UTIL_SRC))
 
-$(BUILD)/tests/xts-check: $(call obj,tests/tools/xts-check.c) $(CRYPTO_LIB)
+$(BUILD)/tests/unit/test_crypto: $(call obj,tests/unit/test_crypto.c) \
+		$(TEST_UTIL_OBJ) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(CRYPTO_LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CRYPTO_LDLIBS) \
+		$(call pc_libs,cmocka)
+
+$(BUILD)/tests/xts-check: $(call obj,tests/tools/xts-check.c) \
+		$(TEST_UTIL_OBJ) $(CRYPTO_LIB)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CRYPTO_LDLIBS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
@@ -148,9 +154,9 @@ asan: deps
 analyze:
 	cppcheck --quiet --error-exitcode=1 --inline-suppr \
 		--enable=warning,performance,portability --std=c11 \
-		-D_GNU_SOURCE -Icrypto -Icli $(ALL_SRC)
+		-D_GNU_SOURCE -Icrypto -Icli -Itests/tools $(ALL_SRC)
 	clang-tidy --quiet $(ALL_SRC) -- -std=gnu11 -D_GNU_SOURCE \
-		-DCMKFS_VERSION='"$(VERSION)"' -Icrypto -Icli \
+		-DCMKFS_VERSION='"$(VERSION)"' -Icrypto -Icli -Itests/tools \
 		$(call pc_cflags,cmocka $(CRYPTO_PKGS))
 
 format:

@@ -17,39 +17,7 @@
 #include <string.h>
 
 #include "crypto.h"
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* Decode into a malloc'ed buffer; NULL on bad hex. */
-static uint8_t *unhex(const char *s, size_t *len)
-{
-	size_t n = strlen(s);
-	uint8_t *out;
-
-	if (n % 2)
-		return NULL;
-	out = malloc(n / 2 + 1);
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			free(out);
-			return NULL;
-		}
-		out[i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
-	}
-	*len = n / 2;
-	return out;
-}
+#include "hex.h"
 
 static void report(unsigned long lineno, const char *what, const uint8_t *got,
 		   const uint8_t *want, size_t n)
@@ -65,6 +33,27 @@ static void report(unsigned long lineno, const char *what, const uint8_t *got,
 	for (size_t j = i; j < n && j < i + 32; j++)
 		printf("%02x", want[j]);
 	printf("\n");
+}
+
+/* Run one direction of a case into buf; report and return false on a
+ * mismatch or an error. */
+static bool check(struct sc_ctx *ctx, bool enc, unsigned long lineno,
+		  uint64_t offset, const uint8_t *in, const uint8_t *want,
+		  uint8_t *buf, size_t len)
+{
+	const char *what = enc ? "encrypt" : "decrypt";
+	int r = enc ? sc_encrypt(ctx, offset, in, buf, len)
+		    : sc_decrypt(ctx, offset, in, buf, len);
+
+	if (r) {
+		printf("case %lu: %s: %s\n", lineno, what, crypto_strerror(r));
+		return false;
+	}
+	if (memcmp(buf, want, len) != 0) {
+		report(lineno, what, buf, want, len);
+		return false;
+	}
+	return true;
 }
 
 int main(void)
@@ -89,9 +78,9 @@ int main(void)
 			printf("case %lu: malformed line\n", lineno);
 			return 2;
 		}
-		key = unhex(f[0], &klen);
-		pt = unhex(f[4], &plen);
-		ct = unhex(f[5], &clen);
+		key = hex_decode(f[0], &klen);
+		pt = hex_decode(f[4], &plen);
+		ct = hex_decode(f[5], &clen);
 		if (!key || !pt || !ct || plen != clen) {
 			printf("case %lu: malformed hex\n", lineno);
 			return 2;
@@ -106,25 +95,11 @@ int main(void)
 			       crypto_strerror(r));
 			return 1;
 		}
-		r = sc_encrypt(ctx, offset, pt, buf, plen);
-		if (r || memcmp(buf, ct, plen) != 0) {
-			if (r)
-				printf("case %lu: encrypt: %s\n", lineno,
-				       crypto_strerror(r));
-			else
-				report(lineno, "encrypt", buf, ct, plen);
-			failed++;
-		} else if ((r = sc_decrypt(ctx, offset, ct, buf, plen)) ||
-			   memcmp(buf, pt, plen) != 0) {
-			if (r)
-				printf("case %lu: decrypt: %s\n", lineno,
-				       crypto_strerror(r));
-			else
-				report(lineno, "decrypt", buf, pt, plen);
-			failed++;
-		} else {
+		if (check(ctx, true, lineno, offset, pt, ct, buf, plen) &&
+		    check(ctx, false, lineno, offset, ct, pt, buf, plen))
 			passed++;
-		}
+		else
+			failed++;
 		sc_close(ctx);
 		secmem_wipe(key, klen);
 		free(key), free(pt), free(ct), free(buf);

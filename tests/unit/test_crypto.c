@@ -24,6 +24,7 @@
 
 #include "cipher.h"
 #include "crypto.h"
+#include "hex.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -40,33 +41,12 @@ static const char *env_or(const char *name, const char *dflt)
 	return v && *v ? v : dflt;
 }
 
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decode hex into a malloc'ed buffer; fails the test on bad input. */
 static uint8_t *unhex(const char *s, size_t *len)
 {
-	size_t n = strlen(s);
-	uint8_t *out;
+	uint8_t *out = hex_decode(s, len);
 
-	assert_int_equal(n % 2, 0);
-	out = malloc(n / 2 + 1);
 	assert_non_null(out);
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
-
-		assert_true(hi >= 0 && lo >= 0);
-		out[i] = (uint8_t)((unsigned)hi << 4 | (unsigned)lo);
-	}
-	*len = n / 2;
 	return out;
 }
 
@@ -321,50 +301,59 @@ static void secmem_mapping_is_protected(void **state)
 	secmem_free(p);
 }
 
+/* Run fn(p) in a child process; return its wait status. */
+static int child_status(void (*fn)(uint8_t *p, size_t n), uint8_t *p, size_t n)
+{
+	pid_t pid = fork();
+	int status;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		fn(p, n);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void write_past_end(uint8_t *p, size_t n)
+{
+	/* Default action, in case a sanitizer runtime installed a handler. */
+	signal(SIGSEGV, SIG_DFL);
+	((volatile uint8_t *)p)[n] = 1;
+}
+
 static void secmem_guard_page_catches_overrun(void **state)
 {
 	(void)state;
 	uint8_t *p = secmem_alloc(16);
-	size_t n;
-	pid_t pid;
 	int status;
 
 	assert_non_null(p);
-	n = secmem_size(p);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		/* Write one byte past the usable end: must fault.  Default
-		 * action, in case a sanitizer runtime installed a handler. */
-		signal(SIGSEGV, SIG_DFL);
-		((volatile uint8_t *)p)[n] = 1;
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	/* One byte past the usable end must fault. */
+	status = child_status(write_past_end, p, secmem_size(p));
 	assert_true(WIFSIGNALED(status));
 	assert_int_equal(WTERMSIG(status), SIGSEGV);
 	secmem_free(p);
+}
+
+static void exit_1_unless_zero(uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			_exit(1);
 }
 
 static void secmem_not_inherited_by_children(void **state)
 {
 	(void)state;
 	uint8_t *p = secmem_alloc(32);
-	pid_t pid;
 	int status;
 
 	assert_non_null(p);
 	memset(p, 0x5a, 32);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		/* MADV_WIPEONFORK: the child sees zeros, not the secret. */
-		for (int i = 0; i < 32; i++)
-			if (p[i])
-				_exit(1);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
+	/* MADV_WIPEONFORK: the child sees zeros, not the secret. */
+	status = child_status(exit_1_unless_zero, p, 32);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	assert_int_equal(p[0], 0x5a); /* the parent keeps its copy */
