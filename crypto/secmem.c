@@ -49,11 +49,7 @@ static atomic_size_t live_allocs, live_bytes, lock_failures;
 
 static size_t page_size(void)
 {
-	static size_t ps;
-
-	if (!ps)
-		ps = (size_t)sysconf(_SC_PAGESIZE);
-	return ps;
+	return (size_t)sysconf(_SC_PAGESIZE);
 }
 
 static struct secmem_hdr *hdr_of(const void *p)

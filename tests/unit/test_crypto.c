@@ -9,6 +9,7 @@
  * 1619 cases in $CMKFS_SRC/tests/vectors/.  Mismatches print got and want.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -704,6 +705,67 @@ static void sc_dup_is_independent(void **state)
 	sc_close(dup);
 }
 
+/* Contexts duplicated for several threads run concurrently without sharing
+ * state: each thread's output equals the single-threaded one. */
+enum { N_THREADS = 4, THREAD_LEN = 256 * 1024 };
+
+struct thread_job {
+	struct sc_ctx *ctx;
+	const uint8_t *pt;
+	uint8_t *out;
+	int rc;
+};
+
+static void *thread_encrypt(void *arg)
+{
+	struct thread_job *job = arg;
+
+	/* Many calls, so the threads really overlap. */
+	for (int round = 0; round < 20 && !job->rc; round++)
+		job->rc = sc_encrypt(job->ctx, (uint64_t)round * THREAD_LEN,
+				     job->pt, job->out, THREAD_LEN);
+	return NULL;
+}
+
+static void sc_contexts_per_thread(void **state)
+{
+	(void)state;
+	struct sc_params p = { .cipher = "aes-xts-plain64",
+			       .sector_size = 4096 };
+	struct thread_job jobs[N_THREADS];
+	pthread_t tids[N_THREADS];
+	uint8_t key[64], *pt = malloc(THREAD_LEN), *want = malloc(THREAD_LEN);
+	struct sc_ctx *master;
+
+	assert_non_null(pt);
+	assert_non_null(want);
+	fill_random(key, sizeof(key));
+	fill_random(pt, THREAD_LEN);
+	assert_int_equal(sc_open(&master, &p, key, sizeof(key)), 0);
+	assert_int_equal(sc_encrypt(master, (uint64_t)19 * THREAD_LEN, pt, want,
+				    THREAD_LEN),
+			 0);
+	for (int i = 0; i < N_THREADS; i++) {
+		jobs[i] = (struct thread_job){ .pt = pt,
+					       .out = malloc(THREAD_LEN) };
+		assert_non_null(jobs[i].out);
+		assert_int_equal(sc_dup(master, &jobs[i].ctx), 0);
+		assert_int_equal(pthread_create(&tids[i], NULL, thread_encrypt,
+						&jobs[i]),
+				 0);
+	}
+	for (int i = 0; i < N_THREADS; i++) {
+		assert_int_equal(pthread_join(tids[i], NULL), 0);
+		assert_int_equal(jobs[i].rc, 0);
+		check_bytes("thread output", jobs[i].out, want, THREAD_LEN);
+		sc_close(jobs[i].ctx);
+		free(jobs[i].out);
+	}
+	sc_close(master);
+	free(pt);
+	free(want);
+}
+
 /* ---- null cipher -------------------------------------------------------- */
 
 static void null_cipher_copies(void **state)
@@ -760,6 +822,7 @@ int main(void)
 		cmocka_unit_test(xts_rejects_identical_key_halves),
 		cmocka_unit_test(sc_rejects_bad_parameters),
 		cmocka_unit_test(sc_dup_is_independent),
+		cmocka_unit_test(sc_contexts_per_thread),
 		cmocka_unit_test(null_cipher_copies),
 	};
 
