@@ -145,6 +145,41 @@ const char *sc_cipher(const struct sc_ctx *ctx);
 bool sc_is_null(const struct sc_ctx *ctx);
 
 /* ---------------------------------------------------------------------------
+ * Hashes, MACs and authenticated encryption (for KMS signatures and blobs)
+ * ------------------------------------------------------------------------- */
+
+#define CRYPTO_SHA256_LEN   32
+#define CRYPTO_AEAD_KEY_LEN 32 /* AES-256-GCM */
+#define CRYPTO_AEAD_IV_LEN  12
+#define CRYPTO_AEAD_TAG_LEN 16
+
+/* SHA-256 of len bytes.  0 or -EIO. */
+int crypto_sha256(const void *data, size_t len,
+		  uint8_t out[static CRYPTO_SHA256_LEN]);
+
+/* HMAC-SHA-256.  The caller wipes the key and, when it is itself a secret
+ * (e.g. a derived SigV4 signing key), the output.  0 or -EIO. */
+int crypto_hmac_sha256(const void *key, size_t key_len, const void *data,
+		       size_t len, uint8_t out[static CRYPTO_SHA256_LEN]);
+
+/*
+ * AES-256-GCM.  seal writes len bytes of ciphertext followed by the
+ * CRYPTO_AEAD_TAG_LEN-byte tag to out (len + 16 bytes; may equal pt).  open
+ * takes that layout (ct_len includes the tag) and writes ct_len - 16 bytes
+ * of plaintext, or nothing useful and -EBADMSG when the tag, the key, the IV
+ * or the AAD do not match.  An IV must never repeat under one key: use
+ * crypto_random() for it.  Return 0, -EBADMSG (open), -EINVAL or -EIO.
+ */
+int crypto_aead_seal(const uint8_t key[static CRYPTO_AEAD_KEY_LEN],
+		     const uint8_t iv[static CRYPTO_AEAD_IV_LEN],
+		     const void *aad, size_t aad_len, const void *pt,
+		     size_t len, uint8_t *out);
+int crypto_aead_open(const uint8_t key[static CRYPTO_AEAD_KEY_LEN],
+		     const uint8_t iv[static CRYPTO_AEAD_IV_LEN],
+		     const void *aad, size_t aad_len, const uint8_t *ct,
+		     size_t ct_len, void *out);
+
+/* ---------------------------------------------------------------------------
  * Misc
  * ------------------------------------------------------------------------- */
 

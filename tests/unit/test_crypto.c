@@ -799,6 +799,83 @@ static void null_cipher_copies(void **state)
 	sc_close(ctx);
 }
 
+/* ---- hashes and AEAD ---------------------------------------------------- */
+
+/* FIPS 180-2 "abc"; RFC 4231 test case 1. */
+static void sha256_and_hmac_known_answers(void **state)
+{
+	(void)state;
+	uint8_t out[CRYPTO_SHA256_LEN], key[20];
+	size_t n;
+	uint8_t *want;
+
+	assert_int_equal(crypto_sha256("abc", 3, out), 0);
+	want = unhex(
+		"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+		&n);
+	check_bytes("sha256(abc)", out, want, n);
+	free(want);
+	memset(key, 0x0b, sizeof(key));
+	assert_int_equal(
+		crypto_hmac_sha256(key, sizeof(key), "Hi There", 8, out), 0);
+	want = unhex(
+		"b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7",
+		&n);
+	check_bytes("RFC 4231 case 1", out, want, n);
+	free(want);
+}
+
+/* GCM specification (McGrew & Viega) test cases 13 and 14: AES-256, zero
+ * key and IV, empty and one zero block of plaintext. */
+static void aead_known_answers(void **state)
+{
+	(void)state;
+	uint8_t key[32] = { 0 }, iv[12] = { 0 }, zero[16] = { 0 }, out[32];
+	size_t n;
+	uint8_t *want;
+
+	assert_int_equal(crypto_aead_seal(key, iv, NULL, 0, NULL, 0, out), 0);
+	want = unhex("530f8afbc74536b9a963b4f1c4cb738b", &n);
+	check_bytes("GCM test case 13", out, want, n);
+	free(want);
+	assert_int_equal(crypto_aead_seal(key, iv, NULL, 0, zero, 16, out), 0);
+	want = unhex(
+		"cea7403d4d606b6e074ec5d3baf39d18d0d1c8a799996bf0265b98b5d48ab919",
+		&n);
+	check_bytes("GCM test case 14", out, want, n);
+	free(want);
+}
+
+static void aead_detects_tampering(void **state)
+{
+	(void)state;
+	uint8_t key[32], iv[12], pt[100], ct[116], back[100];
+
+	fill_random(key, sizeof(key));
+	fill_random(iv, sizeof(iv));
+	fill_random(pt, sizeof(pt));
+	assert_int_equal(crypto_aead_seal(key, iv, "ctx", 3, pt, 100, ct), 0);
+	assert_int_equal(crypto_aead_open(key, iv, "ctx", 3, ct, 116, back), 0);
+	check_bytes("GCM round trip", back, pt, 100);
+	/* wrong AAD, flipped ciphertext bit, flipped tag bit, short input */
+	assert_int_equal(crypto_aead_open(key, iv, "ctY", 3, ct, 116, back),
+			 -EBADMSG);
+	ct[5] ^= 1;
+	assert_int_equal(crypto_aead_open(key, iv, "ctx", 3, ct, 116, back),
+			 -EBADMSG);
+	ct[5] ^= 1;
+	ct[115] ^= 0x80;
+	assert_int_equal(crypto_aead_open(key, iv, "ctx", 3, ct, 116, back),
+			 -EBADMSG);
+	assert_int_equal(crypto_aead_open(key, iv, "ctx", 3, ct, 15, back),
+			 -EBADMSG);
+	/* wrong key */
+	ct[115] ^= 0x80;
+	key[0] ^= 1;
+	assert_int_equal(crypto_aead_open(key, iv, "ctx", 3, ct, 116, back),
+			 -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -824,6 +901,9 @@ int main(void)
 		cmocka_unit_test(sc_dup_is_independent),
 		cmocka_unit_test(sc_contexts_per_thread),
 		cmocka_unit_test(null_cipher_copies),
+		cmocka_unit_test(sha256_and_hmac_known_answers),
+		cmocka_unit_test(aead_known_answers),
+		cmocka_unit_test(aead_detects_tampering),
 	};
 
 	return cmocka_run_group_tests_name("crypto", tests, NULL, NULL);
