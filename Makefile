@@ -53,76 +53,141 @@ pc_libs = $(shell $(PKG_CONFIG) --libs $(1))
 
 # --- modules ---------------------------------------------------------------
 # Each module is a static library; only its own sources see its libraries'
-# headers (crypto/ alone gets OpenSSL's flags).
+# headers (crypto/ alone gets OpenSSL's, kms/ alone curl's and
+# libmicrohttpd's).  Dependencies point one way: cli -> fs -> crypto,
+# cli -> kms -> crypto.
 
-CRYPTO_SRC := crypto/secmem.c crypto/sector.c crypto/cipher_openssl.c
+CRYPTO_SRC := $(wildcard crypto/*.c)
 CRYPTO_LIB := $(BUILD)/libcmkfs-crypto.a
 CRYPTO_PKGS := libcrypto
 
-CLI_SRC := cli/main.c cli/util.c
+# kms/: the client and what it shares with the service (SigV4, errors).
+KMS_SRC := $(wildcard kms/*.c)
+KMS_LIB := $(BUILD)/libcmkfs-kms.a
+KMS_PKGS := json-c libcurl
+
+# kms/kmsd/: the local KMS service, a library plus its main().
+KMSD_SRC := $(filter-out kms/kmsd/main.c,$(wildcard kms/kmsd/*.c))
+KMSD_LIB := $(BUILD)/libcmkfs-kmsd.a
+KMSD_PKGS := json-c libmicrohttpd
+KMSD := $(BUILD)/cmkfs-kmsd
+
+CLI_SRC := $(wildcard cli/*.c)
 CMKFS := $(BUILD)/cmkfs
 
 BENCH_SRC := bench/crypto_speed.c
 BENCH_CRYPTO := $(BUILD)/cmkfs-crypto-speed
 
-UNIT_TESTS := $(BUILD)/tests/unit/test_crypto
-TEST_TOOLS := $(BUILD)/tests/xts-check
-
-PROGRAMS := $(CMKFS) $(BENCH_CRYPTO)
 TEST_UTIL_SRC := tests/tools/hex.c
-ALL_SRC := $(CRYPTO_SRC) $(CLI_SRC) $(BENCH_SRC) $(TEST_UTIL_SRC) \
-	tests/unit/test_crypto.c tests/tools/xts-check.c
+TEST_TOOL_SRC := tests/tools/xts-check.c
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+TEST_TOOLS := $(BUILD)/tests/xts-check
+FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+
+PROGRAMS := $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
+ALL_SRC := $(CRYPTO_SRC) $(KMS_SRC) $(KMSD_SRC) kms/kmsd/main.c $(CLI_SRC) \
+	$(BENCH_SRC) $(TEST_UTIL_SRC) $(TEST_TOOL_SRC) $(UNIT_SRC) $(FUZZ_SRC)
+INCLUDES := -Icrypto -Ikms -Ikms/kmsd -Icli -Itests/tools
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 .PHONY: all test run-tests demo bench asan analyze install clean deps \
-	format check-format
+	format check-format fuzz
 
-all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS)
+all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS) $(FUZZERS)
 
 # Per-directory include paths and library flags.
 $(BUILD)/obj/crypto/%.o: MOD_CFLAGS = -Icrypto $(call pc_cflags,$(CRYPTO_PKGS))
-$(BUILD)/obj/cli/%.o: MOD_CFLAGS = -Icrypto -Icli
+$(BUILD)/obj/kms/%.o: MOD_CFLAGS = -Icrypto -Ikms $(call pc_cflags,$(KMS_PKGS))
+$(BUILD)/obj/kms/kmsd/%.o: MOD_CFLAGS = -Icrypto -Ikms -Ikms/kmsd \
+	$(call pc_cflags,$(KMSD_PKGS))
+$(BUILD)/obj/cli/%.o: MOD_CFLAGS = -Icrypto -Ikms -Icli
 $(BUILD)/obj/bench/%.o: MOD_CFLAGS = -Icrypto
-$(BUILD)/obj/tests/%.o: MOD_CFLAGS = -Icrypto -Itests/tools \
-	$(call pc_cflags,cmocka)
+$(BUILD)/obj/tests/%.o: MOD_CFLAGS = $(INCLUDES) \
+	$(call pc_cflags,cmocka json-c)
 
 $(BUILD)/obj/%.o: %.c
 	$(call msg,CC,$<)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(MOD_CFLAGS) -c -o $@ $<
 
-$(CRYPTO_LIB): $(call obj,$(CRYPTO_SRC))
+%.a:
 	$(call msg,AR,$@)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
+$(CRYPTO_LIB): $(call obj,$(CRYPTO_SRC))
+$(KMS_LIB): $(call obj,$(KMS_SRC))
+$(KMSD_LIB): $(call obj,$(KMSD_SRC))
+
+# Link order: dependants before dependencies.
+ALL_LIBS := $(KMSD_LIB) $(KMS_LIB) $(CRYPTO_LIB)
+ALL_LDLIBS = $(ALL_LIBS) \
+	$(call pc_libs,$(KMSD_PKGS) $(KMS_PKGS) $(CRYPTO_PKGS)) -lpthread
 CRYPTO_LDLIBS = $(CRYPTO_LIB) $(call pc_libs,$(CRYPTO_PKGS))
 
-$(CMKFS): $(call obj,$(CLI_SRC)) $(CRYPTO_LIB)
+$(CMKFS): $(call obj,$(CLI_SRC)) $(KMS_LIB) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(CLI_SRC)) $(CRYPTO_LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LIB) \
+		$(call pc_libs,$(KMS_PKGS)) $(CRYPTO_LDLIBS)
+
+$(KMSD): $(call obj,kms/kmsd/main.c) $(ALL_LIBS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LDLIBS)
 
 $(BENCH_CRYPTO): $(call obj,$(BENCH_SRC)) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(call obj,$(BENCH_SRC)) $(CRYPTO_LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CRYPTO_LDLIBS)
 
 TEST_UTIL_OBJ := $(call obj,$(TEST_UTIL_SRC))
 
-$(BUILD)/tests/unit/test_crypto: $(call obj,tests/unit/test_crypto.c) \
-		$(TEST_UTIL_OBJ) $(CRYPTO_LIB)
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TEST_UTIL_OBJ) $(ALL_LIBS)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CRYPTO_LDLIBS) \
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LDLIBS) \
 		$(call pc_libs,cmocka)
 
-$(BUILD)/tests/xts-check: $(call obj,tests/tools/xts-check.c) \
-		$(TEST_UTIL_OBJ) $(CRYPTO_LIB)
+$(BUILD)/tests/xts-check: $(call obj,$(TEST_TOOL_SRC)) $(TEST_UTIL_OBJ) \
+		$(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CRYPTO_LDLIBS)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+# Fuzz targets: libFuzzer needs clang; the code under test is rebuilt with
+# coverage and sanitizers into $(BUILD)/fuzz-obj.  `make fuzz` runs each for
+# FUZZ_SECONDS; the test suite runs a short smoke of each.
+FUZZ_CC := clang
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -g -O1
+FUZZ_LIB_SRC := $(CRYPTO_SRC) $(KMS_SRC) $(KMSD_SRC)
+fuzzobj = $(patsubst %.c,$(BUILD)/fuzz-obj/%.o,$(1))
+FUZZ_SECONDS ?= 60
+
+$(BUILD)/fuzz-obj/%.o: %.c
+	$(call msg,FUZZCC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -MMD -MP $(FUZZ_FLAGS) \
+		$(INCLUDES) $(call pc_cflags,$(KMSD_PKGS) $(KMS_PKGS) \
+		$(CRYPTO_PKGS)) -c -o $@ $<
+
+$(BUILD)/fuzz/%: $(BUILD)/fuzz-obj/tests/fuzz/%.o $(call fuzzobj,$(FUZZ_LIB_SRC))
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ \
+		$(call pc_libs,$(KMSD_PKGS) $(KMS_PKGS) $(CRYPTO_PKGS)) -lpthread
+
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do \
+		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
+		mkdir -p $(BUILD)/fuzz-corpus/$$(basename $$f); \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(BUILD)/fuzz-corpus/$$(basename $$f) \
+			tests/fuzz/corpus/$$(basename $$f) || exit 1; \
+	done
+
+-include $(shell find $(BUILD)/obj $(BUILD)/fuzz-obj -name '*.d' 2>/dev/null)
 
 # --- running ---------------------------------------------------------------
 
@@ -154,20 +219,21 @@ asan: deps
 analyze:
 	cppcheck --quiet --error-exitcode=1 --inline-suppr \
 		--enable=warning,performance,portability --std=c11 \
-		-D_GNU_SOURCE -Icrypto -Icli -Itests/tools $(ALL_SRC)
+		-D_GNU_SOURCE $(INCLUDES) $(ALL_SRC)
 	clang-tidy --quiet $(ALL_SRC) -- -std=gnu11 -D_GNU_SOURCE \
-		-DCMKFS_VERSION='"$(VERSION)"' -Icrypto -Icli -Itests/tools \
-		$(call pc_cflags,cmocka $(CRYPTO_PKGS))
+		-DCMKFS_VERSION='"$(VERSION)"' $(INCLUDES) \
+		$(call pc_cflags,cmocka $(CRYPTO_PKGS) $(KMS_PKGS) $(KMSD_PKGS))
 
 format:
-	clang-format -i $(ALL_SRC) $(wildcard */*.h)
+	clang-format -i $(ALL_SRC) $(wildcard */*.h */*/*.h)
 
 check-format:
-	clang-format --dry-run --Werror $(ALL_SRC) $(wildcard */*.h)
+	clang-format --dry-run --Werror $(ALL_SRC) $(wildcard */*.h */*/*.h)
 
-install: $(CMKFS)
+install: $(CMKFS) $(KMSD)
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(CMKFS) $(DESTDIR)$(PREFIX)/bin/cmkfs
+	install -m 0755 $(KMSD) $(DESTDIR)$(PREFIX)/bin/cmkfs-kmsd
 
 clean:
 	rm -rf build build-asan

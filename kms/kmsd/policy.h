@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * policy.h — evaluation of KMS key policies (IAM policy JSON) for
+ * cmkfs-kmsd (internal to kms/kmsd/).
+ *
+ * Supported: Version; Statement as an object or an array; Sid; Effect
+ * Allow|Deny; Principal "*" or {"AWS": "*" | ARN | account id | [...]};
+ * Action / NotAction as a string or array with * and ? wildcards, matched
+ * case-insensitively ("kms:GenerateDataKey*"); Resource / NotResource
+ * likewise (keys are matched by ARN); Condition with the operators
+ * StringEquals, StringNotEquals, StringEqualsIgnoreCase, StringLike,
+ * StringNotLike, Bool, each also with an "IfExists" suffix, over the keys
+ * kms:EncryptionContext:<k>, kms:CallerAccount, kms:GrantIsForAWSResource,
+ * aws:PrincipalArn and kms:ViaService (values: string or array; an array
+ * matches if any element does).  Condition key names are case-insensitive;
+ * encryption context keys after the prefix are compared exactly.
+ *
+ * Semantics: an explicit Deny wins; otherwise any matching Allow allows;
+ * otherwise the request is implicitly denied.  A principal matches when the
+ * statement names "*", the caller's ARN, or the caller's account (as the id
+ * or as "arn:aws:iam::<id>:root").  Naming an account stands for "every
+ * principal of that account": a local service has no IAM policies to
+ * consult, so it treats the account's own IAM as allowing.  Cross-account
+ * use therefore works exactly when the key policy names the other account
+ * or one of its principals — what AWS requires of the key policy.
+ *
+ * Thread-safety: reentrant.  Inputs are never modified.
+ */
+#ifndef CMKFS_KMSD_POLICY_H
+#define CMKFS_KMSD_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Upper bounds enforced on every policy (AWS: 32 KiB documents). */
+#define POLICY_MAX_BYTES 32768
+#define POLICY_MAX_STATEMENTS 256
+
+struct policy_kv {
+	const char *key;
+	const char *value;
+};
+
+struct policy_request {
+	const char *principal_arn; /* "arn:aws:iam::111111111111:role/db-host" */
+	const char *account;       /* caller's account: "111111111111" */
+	const char *action;        /* "kms:Decrypt" */
+	const char *resource;      /* the key's ARN */
+	/* The request's encryption context (for kms:EncryptionContext:<k>). */
+	const struct policy_kv *context;
+	size_t n_context;
+	bool grant_is_for_aws_resource; /* CreateGrant with that flag */
+	const char *via_service;        /* NULL: not called via a service */
+};
+
+enum policy_decision {
+	POLICY_IMPLICIT_DENY = 0,
+	POLICY_ALLOW,
+	POLICY_EXPLICIT_DENY,
+};
+
+/*
+ * Check that doc (NUL-terminated JSON, at most POLICY_MAX_BYTES) is a policy
+ * this evaluator understands.  Returns 0, or -EINVAL with a one-line reason
+ * in err (for MalformedPolicyDocumentException): not JSON, not an object,
+ * no Statement, an Effect other than Allow/Deny, an unsupported element or
+ * condition operator, a wrong type, too many statements.
+ */
+int policy_validate(const char *doc, char *err, size_t errlen);
+
+/*
+ * Evaluate doc for rq.  Returns 0 and sets *out; -EINVAL if doc does not
+ * validate (then *out is POLICY_IMPLICIT_DENY).  When why is not NULL it
+ * receives a short explanation naming the deciding statement by Sid or index
+ * (e.g. "denied by statement 'DenyDecrypt'" or "no statement allows
+ * kms:Decrypt").
+ */
+int policy_evaluate(const char *doc, const struct policy_request *rq,
+		    enum policy_decision *out, char *why, size_t whylen);
+
+/* The default key policy for a new key owned by account: the account root
+ * gets kms:* on the key.  Returns a malloc'ed JSON string or NULL. */
+char *policy_default(const char *account);
+
+#endif
