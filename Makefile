@@ -94,6 +94,9 @@ INCLUDES := -Icrypto -Ikms -Ikms/kmsd -Icli -Itests/tools
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
+# Objects reached through pattern rules are not intermediate: keep them.
+.SECONDARY:
+
 .PHONY: all test run-tests demo bench asan analyze install clean deps \
 	format check-format fuzz
 

@@ -37,7 +37,7 @@ enum sigv4_status {
 	SIGV4_OK = 0,
 	SIGV4_INCOMPLETE,    /* IncompleteSignatureException: missing or
 				malformed Authorization / X-Amz-Date */
-	SIGV4_INVALID,       /* InvalidSignatureException: mismatch, wrong
+	SIGV4_INVALID,	     /* InvalidSignatureException: mismatch, wrong
 				scope, skew/expired, unsigned required header */
 	SIGV4_UNKNOWN_KEY,   /* UnrecognizedClientException: access key or
 				session token not recognised */
@@ -50,9 +50,9 @@ const char *sigv4_status_name(enum sigv4_status st);
 
 /* What the verifier learns about an access key from the caller. */
 struct sigv4_credential {
-	const char *secret;        /* secret access key */
+	const char *secret;	   /* secret access key */
 	const char *session_token; /* NULL when the credential has none */
-	int64_t expires;           /* epoch seconds; 0 = never */
+	int64_t expires;	   /* epoch seconds; 0 = never */
 };
 
 /* Look up an access key id; fill *out and return true if known.  The
@@ -61,11 +61,11 @@ typedef bool (*sigv4_lookup_fn)(void *arg, const char *access_key_id,
 				struct sigv4_credential *out);
 
 struct sigv4_verify_params {
-	const char *service;      /* expected scope service, e.g. "kms" */
-	int64_t now;              /* current time, epoch seconds (injectable) */
-	unsigned max_skew;        /* allowed |now - request time|, seconds */
-	bool normalize_path;      /* RFC 3986 dot-segment/slash normalisation
-				     (true for every service but S3) */
+	const char *service; /* expected scope service, e.g. "kms" */
+	int64_t now;	     /* current time, epoch seconds (injectable) */
+	unsigned max_skew;   /* allowed |now - request time|, seconds */
+	bool normalize_path; /* RFC 3986 dot-segment/slash normalisation
+				(true for every service but S3) */
 	/* Lower-case header names that must be among SignedHeaders, NULL
 	 * terminated; "host" and "x-amz-date" are always required. */
 	const char *const *required_signed;
@@ -75,10 +75,10 @@ struct sigv4_verify_params {
 
 struct sigv4_result {
 	enum sigv4_status status;
-	char message[256];       /* AWS-style message for the error body; never
+	char message[256];	 /* AWS-style message for the error body; never
 				    contains secrets or the expected signature */
 	char access_key_id[129]; /* from the Credential, when parsed */
-	char region[64];         /* from the credential scope, when parsed */
+	char region[64];	 /* from the credential scope, when parsed */
 };
 
 /*

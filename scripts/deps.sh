@@ -20,7 +20,7 @@ libjson-c-dev libmicrohttpd-dev libcmocka-dev"
 # python3-cryptography is Debian's (for /usr/bin/python3): the reference
 # AES-XTS implementation of the differential and ciphertext tests.
 TEST="python3 python3-cryptography fuse3 cryptsetup-bin util-linux e2fsprogs
-xfsprogs fio postgresql postgresql-contrib procps psmisc kmod
+xfsprogs fio postgresql postgresql-contrib procps psmisc kmod curl
 clang libclang-rt-14-dev cppcheck clang-tidy"
 
 # Benchmarks: charts, and the peer we compare against.

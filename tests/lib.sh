@@ -56,3 +56,65 @@ contains() {
 	*) printf 'got: %s\n' "$1" >&2; fail "$3: missing '$2'" ;;
 	esac
 }
+
+# ---- cmkfs-kmsd ---------------------------------------------------------------
+
+KMSD=$CMKFS_BUILD/cmkfs-kmsd
+
+# kmsd_init DIR [ACCOUNT [REGION]]: create a state; the root credential's
+# environment goes to DIR.env (source it to act as that root).
+kmsd_init() {
+	local dir=$1 account=${2:-111111111111} region=${3:-us-east-1}
+	"$KMSD" init --state "$dir" --account "$account" --region "$region" \
+		> "$dir.env" || fail "cmkfs-kmsd init failed"
+}
+
+# kmsd_principal DIR ARN [OPTIONS...]: add a principal; its environment
+# goes to stdout.
+kmsd_principal() {
+	local dir=$1 arn=$2
+	shift 2
+	"$KMSD" principal add --state "$dir" "$arn" "$@" ||
+		fail "cmkfs-kmsd principal add $arn failed"
+}
+
+# kmsd_start DIR [SERVE OPTIONS...]: start the service on a free loopback
+# port; sets KMSD_PID and KMSD_URL (http://127.0.0.1:PORT).  The access log
+# goes to DIR.log.  The runner kills it if the test does not.
+kmsd_start() {
+	local dir=$1 i
+	shift
+	"$KMSD" serve --state "$dir" --listen 127.0.0.1:0 --log "$dir.log" "$@" \
+		> "$dir.out" 2>&1 &
+	KMSD_PID=$!
+	for i in $(seq 100); do
+		KMSD_URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$dir.out")
+		[ -n "$KMSD_URL" ] && return 0
+		kill -0 "$KMSD_PID" 2> /dev/null || break
+		sleep 0.1
+	done
+	cat "$dir.out" >&2
+	fail "cmkfs-kmsd did not start"
+}
+
+kmsd_stop() {
+	[ -n "${KMSD_PID:-}" ] || return 0
+	kill "$KMSD_PID" 2> /dev/null || true
+	wait "$KMSD_PID" 2> /dev/null || true
+	KMSD_PID=
+}
+
+# The AWS SDK for JavaScript, installed from npm into the build directory
+# (once per lock file) for the conformance tests.
+sdk_install() {
+	local dir=$CMKFS_BUILD/sdk
+	mkdir -p "$dir"
+	if ! cmp -s "$CMKFS_SRC/tests/sdk/package-lock.json" "$dir/package-lock.json" ||
+		[ ! -d "$dir/node_modules/@aws-sdk/client-kms" ]; then
+		cp "$CMKFS_SRC/tests/sdk/package.json" "$CMKFS_SRC/tests/sdk/package-lock.json" "$dir/"
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) ||
+			fail "npm ci of the AWS SDK failed (is the npm registry reachable?)"
+	fi
+	cp "$CMKFS_SRC"/tests/sdk/*.mjs "$dir/"
+	SDK_DIR=$dir
+}

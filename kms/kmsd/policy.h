@@ -13,7 +13,18 @@
  * kms:EncryptionContext:<k>, kms:CallerAccount, kms:GrantIsForAWSResource,
  * aws:PrincipalArn and kms:ViaService (values: string or array; an array
  * matches if any element does).  Condition key names are case-insensitive;
- * encryption context keys after the prefix are compared exactly.
+ * encryption context keys after the prefix are compared exactly.  As in
+ * IAM, a condition on a key the request lacks is false, except for the
+ * negated operators (StringNotEquals, StringNotLike), where it is true — so
+ * "Deny unless the context is X" also denies requests with no context — and
+ * for ...IfExists, where it is true.  aws:PrincipalArn of an assumed-role
+ * session is its role's ARN.
+ *
+ * Stricter than IAM, so that a policy is refused rather than misread:
+ * unknown condition keys or operators, policy variables ("${...}"),
+ * wildcards inside principal ARNs, empty lists, unknown Version values,
+ * duplicate JSON members (json-c would silently keep the last one) and NUL
+ * characters in strings are all invalid.
  *
  * Semantics: an explicit Deny wins; otherwise any matching Allow allows;
  * otherwise the request is implicitly denied.  A principal matches when the
@@ -33,7 +44,7 @@
 #include <stddef.h>
 
 /* Upper bounds enforced on every policy (AWS: 32 KiB documents). */
-#define POLICY_MAX_BYTES 32768
+#define POLICY_MAX_BYTES      32768
 #define POLICY_MAX_STATEMENTS 256
 
 struct policy_kv {
@@ -42,15 +53,16 @@ struct policy_kv {
 };
 
 struct policy_request {
-	const char *principal_arn; /* "arn:aws:iam::111111111111:role/db-host" */
-	const char *account;       /* caller's account: "111111111111" */
-	const char *action;        /* "kms:Decrypt" */
-	const char *resource;      /* the key's ARN */
+	const char
+		*principal_arn; /* "arn:aws:iam::111111111111:role/db-host" */
+	const char *account;	/* caller's account: "111111111111" */
+	const char *action;	/* "kms:Decrypt" */
+	const char *resource;	/* the key's ARN */
 	/* The request's encryption context (for kms:EncryptionContext:<k>). */
 	const struct policy_kv *context;
 	size_t n_context;
 	bool grant_is_for_aws_resource; /* CreateGrant with that flag */
-	const char *via_service;        /* NULL: not called via a service */
+	const char *via_service;	/* NULL: not called via a service */
 };
 
 enum policy_decision {
@@ -61,7 +73,8 @@ enum policy_decision {
 
 /*
  * Check that doc (NUL-terminated JSON, at most POLICY_MAX_BYTES) is a policy
- * this evaluator understands.  Returns 0, or -EINVAL with a one-line reason
+ * this evaluator understands.  Returns 0, -ENOMEM, or -EINVAL with a
+ * one-line reason
  * in err (for MalformedPolicyDocumentException): not JSON, not an object,
  * no Statement, an Effect other than Allow/Deny, an unsupported element or
  * condition operator, a wrong type, too many statements.
@@ -70,16 +83,19 @@ int policy_validate(const char *doc, char *err, size_t errlen);
 
 /*
  * Evaluate doc for rq.  Returns 0 and sets *out; -EINVAL if doc does not
- * validate (then *out is POLICY_IMPLICIT_DENY).  When why is not NULL it
- * receives a short explanation naming the deciding statement by Sid or index
+ * validate or rq lacks its action (then *out is POLICY_IMPLICIT_DENY);
+ * -ENOMEM.  Statements are numbered from 1 in `why`; text quoted from the
+ * policy or request is reduced to printable characters.  When why is not NULL
+ * it receives a short explanation naming the deciding statement by Sid or index
  * (e.g. "denied by statement 'DenyDecrypt'" or "no statement allows
  * kms:Decrypt").
  */
 int policy_evaluate(const char *doc, const struct policy_request *rq,
 		    enum policy_decision *out, char *why, size_t whylen);
 
-/* The default key policy for a new key owned by account: the account root
- * gets kms:* on the key.  Returns a malloc'ed JSON string or NULL. */
+/* The default key policy for a new key owned by account (12 digits): the
+ * account root gets kms:* on the key.  Returns a malloc'ed JSON string, or
+ * NULL for a malformed account or no memory. */
 char *policy_default(const char *account);
 
 #endif

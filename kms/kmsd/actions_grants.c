@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * actions_grants.c — KMS grants: CreateGrant, ListGrants,
+ * ListRetirableGrants, RevokeGrant, RetireGrant, and the lookup authorize()
+ * falls back to when the key policy does not allow a request.
+ *
+ * Grants take effect at once here (AWS makes them eventually consistent and
+ * offers grant tokens to use them immediately; tokens are accepted and
+ * checked, but not needed).  Revoking or retiring one withdraws it at once.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actions.h"
+#include "codec.h"
+#include "crypto.h"
+
+/* Operations a grant on a symmetric encryption key may allow. */
+static const char *const grant_ops[] = {
+	"Decrypt",	   "Encrypt",
+	"GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+	"ReEncryptFrom",   "ReEncryptTo",
+	"CreateGrant",	   "RetireGrant",
+	"DescribeKey",
+};
+
+static bool valid_op(const char *op)
+{
+	for (size_t i = 0; i < sizeof(grant_ops) / sizeof(grant_ops[0]); i++)
+		if (!strcmp(grant_ops[i], op))
+			return true;
+	return false;
+}
+
+/* A grantee or retiring principal names the caller: its ARN, or its
+ * account's root (every principal of that account). */
+static bool names_caller(struct call *c, const char *principal)
+{
+	char root[64];
+
+	if (!principal)
+		return false;
+	if (!strcmp(principal, c->caller->arn))
+		return true;
+	snprintf(root, sizeof(root), "arn:aws:iam::%s:root",
+		 c->caller->account);
+	return !strcmp(principal, root) ||
+	       !strcmp(principal, c->caller->account);
+}
+
+static bool has_op(json_object *g, const char *op)
+{
+	json_object *ops = member(g, "Operations");
+
+	for (size_t i = 0; i < json_object_array_length(ops); i++)
+		if (!strcmp(json_object_get_string(
+				    json_object_array_get_idx(ops, i)),
+			    op))
+			return true;
+	return false;
+}
+
+/* Every pair of `need` is in ctx (and, when exact, nothing else). */
+static bool context_covers(json_object *ctx, json_object *need, bool exact)
+{
+	size_t have = ctx ? (size_t)json_object_object_length(ctx) : 0;
+
+	json_object_object_foreach(need, k, v)
+	{
+		const char *got = member_string(ctx, k);
+
+		if (!got || strcmp(got, json_object_get_string(v)))
+			return false;
+	}
+	return !exact || have == (size_t)json_object_object_length(need);
+}
+
+static bool constraints_met(json_object *g, json_object *ctx)
+{
+	json_object *cons = member(g, "Constraints");
+	json_object *subset = member(cons, "EncryptionContextSubset");
+	json_object *equals = member(cons, "EncryptionContextEquals");
+
+	if (subset && !context_covers(ctx, subset, false))
+		return false;
+	if (equals && !context_covers(ctx, equals, true))
+		return false;
+	return true;
+}
+
+json_object *grant_find(struct call *c, json_object *k, const char *op,
+			json_object *context)
+{
+	json_object *grants = state_grants(c->st);
+	const char *id = member_string(k, "KeyId");
+
+	for (size_t i = 0; i < json_object_array_length(grants); i++) {
+		json_object *g = json_object_array_get_idx(grants, i);
+
+		if (!strcmp(member_string(g, "_key_id"), id) &&
+		    names_caller(c, member_string(g, "GranteePrincipal")) &&
+		    has_op(g, op) && constraints_met(g, context))
+			return g;
+	}
+	return NULL;
+}
+
+/* A principal ARN a grant may name. */
+static int check_principal(struct call *c, const char *field, const char *p)
+{
+	if (strncmp(p, "arn:aws:iam::", 13) && strncmp(p, "arn:aws:sts::", 13))
+		return call_error(c, "ValidationException",
+				  "1 validation error detected: Value at '%s' "
+				  "failed to satisfy constraint: Member must "
+				  "be an IAM principal ARN",
+				  field);
+	return 0;
+}
+
+static int check_operations(struct call *c, json_object *ops)
+{
+	size_t n;
+
+	if (!json_object_is_type(ops, json_type_array))
+		return call_error(c, "ValidationException",
+				  "1 validation error detected: Value at "
+				  "'operations' failed to satisfy constraint: "
+				  "Member must not be null");
+	n = json_object_array_length(ops);
+	if (n < 1 || n > sizeof(grant_ops) / sizeof(grant_ops[0]))
+		return call_error(c, "ValidationException",
+				  "Operations must list 1 to %zu operations",
+				  sizeof(grant_ops) / sizeof(grant_ops[0]));
+	for (size_t i = 0; i < n; i++) {
+		json_object *o = json_object_array_get_idx(ops, i);
+
+		if (!json_object_is_type(o, json_type_string) ||
+		    !valid_op(json_object_get_string(o)))
+			return call_error(c, "ValidationException",
+					  "'%s' is not a grant operation for "
+					  "a symmetric encryption key",
+					  json_object_get_string(o));
+	}
+	return 0;
+}
+
+static int check_constraints(struct call *c, json_object *cons)
+{
+	json_object *v;
+	int n = 0;
+
+	if (!cons)
+		return 0;
+	if (!json_object_is_type(cons, json_type_object))
+		return call_error(c, "SerializationException",
+				  "Field Constraints must be an object");
+	json_object_object_foreach(cons, name, val)
+	{
+		if (strcmp(name, "EncryptionContextSubset") &&
+		    strcmp(name, "EncryptionContextEquals"))
+			return call_error(c, "ValidationException",
+					  "Unknown grant constraint %s", name);
+		(void)val;
+		n++;
+	}
+	if (n > 1)
+		return call_error(c, "ValidationException",
+				  "Use EncryptionContextSubset or "
+				  "EncryptionContextEquals, not both");
+	if (req_context(c, cons, "EncryptionContextSubset", &v) ||
+	    req_context(c, cons, "EncryptionContextEquals", &v))
+		return -1;
+	return 0;
+}
+
+int act_create_grant(struct call *c, json_object *req, json_object *resp,
+		     char **secret)
+{
+	json_object *k, *g, *ops = member(req, "Operations");
+	json_object *cons = member(req, "Constraints"), *copy = NULL;
+	const char *key_id, *grantee, *retiring, *name;
+	uint8_t raw[32], tok[48];
+	char grant_id[65], token[B64_ENCODED_SIZE(sizeof(tok))], issuer[64];
+	int rc;
+
+	(void)secret;
+	key_id = req_string(c, req, "KeyId", true, 1, 2048, &rc);
+	if (!key_id)
+		return -1;
+	grantee = req_string(c, req, "GranteePrincipal", true, 1, 256, &rc);
+	if (!grantee || check_principal(c, "granteePrincipal", grantee))
+		return -1;
+	retiring = req_string(c, req, "RetiringPrincipal", false, 1, 256, &rc);
+	if (rc ||
+	    (retiring && check_principal(c, "retiringPrincipal", retiring)))
+		return -1;
+	name = req_string(c, req, "Name", false, 1, 256, &rc);
+	if (rc || check_operations(c, ops) || check_constraints(c, cons) ||
+	    req_grant_tokens(c, req))
+		return -1;
+	if (key_resolve(c, key_id, &k) ||
+	    authorize(c, k, "CreateGrant", NULL) ||
+	    key_check_not_pending_deletion(c, k))
+		return -1;
+	if (crypto_random(raw, sizeof(raw)) || crypto_random(tok, sizeof(tok)))
+		return call_error(c, "KMSInternalException", "no randomness");
+	hex_encode(raw, sizeof(raw), grant_id);
+	b64_encode(tok, sizeof(tok), token);
+	snprintf(issuer, sizeof(issuer), "arn:aws:iam::%s:root",
+		 c->caller->account);
+
+	g = json_object_new_object();
+	json_object_object_add(g, "KeyId", json_string(key_arn(k)));
+	json_object_object_add(g, "GrantId", json_string(grant_id));
+	if (name)
+		json_object_object_add(g, "Name", json_string(name));
+	json_object_object_add(g, "CreationDate",
+			       json_object_new_int64(c->now));
+	json_object_object_add(g, "GranteePrincipal", json_string(grantee));
+	if (retiring)
+		json_object_object_add(g, "RetiringPrincipal",
+				       json_string(retiring));
+	json_object_object_add(g, "IssuingAccount", json_string(issuer));
+	json_object_deep_copy(ops, &copy, NULL);
+	json_object_object_add(g, "Operations", copy);
+	if (cons) {
+		copy = NULL;
+		json_object_deep_copy(cons, &copy, NULL);
+		json_object_object_add(g, "Constraints", copy);
+	}
+	json_object_object_add(g, "_key_id",
+			       json_string(member_string(k, "KeyId")));
+	json_object_object_add(g, "_token", json_string(token));
+	json_object_array_add(state_grants(c->st), g);
+	json_object_object_add(resp, "GrantId", json_string(grant_id));
+	json_object_object_add(resp, "GrantToken", json_string(token));
+	secmem_wipe(tok, sizeof(tok));
+	return commit(c);
+}
+
+/* Grants matching fn's test, as public GrantListEntry objects, paginated
+ * into resp["Grants"]. */
+static int list(struct call *c, json_object *req, json_object *resp,
+		bool (*match)(struct call *c, json_object *g, const void *arg),
+		const void *arg)
+{
+	json_object *grants = state_grants(c->st),
+		    *items = json_object_new_array();
+	int r;
+
+	for (size_t i = 0; i < json_object_array_length(grants); i++) {
+		json_object *g = json_object_array_get_idx(grants, i);
+
+		if (match(c, g, arg))
+			json_object_array_add(items, key_metadata(g));
+	}
+	r = paginate(c, req, items, resp, "Grants");
+	json_object_put(items);
+	return r;
+}
+
+struct grant_filter {
+	const char *key_id, *grant_id, *grantee;
+};
+
+static bool match_key(struct call *c, json_object *g, const void *arg)
+{
+	const struct grant_filter *f = arg;
+
+	(void)c;
+	return !strcmp(member_string(g, "_key_id"), f->key_id) &&
+	       (!f->grant_id ||
+		!strcmp(member_string(g, "GrantId"), f->grant_id)) &&
+	       (!f->grantee ||
+		!strcmp(member_string(g, "GranteePrincipal"), f->grantee));
+}
+
+int act_list_grants(struct call *c, json_object *req, json_object *resp,
+		    char **secret)
+{
+	struct grant_filter f = { 0 };
+	const char *key_id;
+	json_object *k;
+	int rc;
+
+	(void)secret;
+	key_id = req_string(c, req, "KeyId", true, 1, 2048, &rc);
+	if (!key_id)
+		return -1;
+	f.grant_id = req_string(c, req, "GrantId", false, 1, 128, &rc);
+	if (rc)
+		return -1;
+	f.grantee = req_string(c, req, "GranteePrincipal", false, 1, 256, &rc);
+	if (rc || key_resolve(c, key_id, &k) ||
+	    authorize(c, k, "ListGrants", NULL))
+		return -1;
+	f.key_id = member_string(k, "KeyId");
+	return list(c, req, resp, match_key, &f);
+}
+
+static bool match_retiring(struct call *c, json_object *g, const void *arg)
+{
+	const char *r = member_string(g, "RetiringPrincipal");
+	const char *key_arn_of_grant = member_string(g, "KeyId");
+	char prefix[96];
+
+	snprintf(prefix, sizeof(prefix), "arn:aws:kms:%s:", c->region);
+	return r && !strcmp(r, arg) &&
+	       !strncmp(key_arn_of_grant, prefix, strlen(prefix));
+}
+
+int act_list_retirable_grants(struct call *c, json_object *req,
+			      json_object *resp, char **secret)
+{
+	const char *who;
+	int rc;
+
+	(void)secret;
+	who = req_string(c, req, "RetiringPrincipal", true, 1, 256, &rc);
+	if (!who)
+		return -1;
+	return list(c, req, resp, match_retiring, who);
+}
+
+static int check_grant_id(struct call *c, const char *id)
+{
+	size_t n = strlen(id);
+
+	for (size_t i = 0; i < n; i++)
+		if (!((id[i] >= '0' && id[i] <= '9') ||
+		      (id[i] >= 'a' && id[i] <= 'f')))
+			n = 0;
+	if (n != 64)
+		return call_error(c, "InvalidGrantIdException",
+				  "'%s' is not a grant id", id);
+	return 0;
+}
+
+/* Index of the grant on key k with this id, or -1 (NotFoundException). */
+static long grant_index(struct call *c, json_object *k, const char *grant_id)
+{
+	json_object *grants = state_grants(c->st);
+
+	for (size_t i = 0; i < json_object_array_length(grants); i++) {
+		json_object *g = json_object_array_get_idx(grants, i);
+
+		if (!strcmp(member_string(g, "GrantId"), grant_id) &&
+		    !strcmp(member_string(g, "_key_id"),
+			    member_string(k, "KeyId")))
+			return (long)i;
+	}
+	return call_error(c, "NotFoundException",
+			  "Grant %s does not exist on %s", grant_id,
+			  key_arn(k));
+}
+
+int act_revoke_grant(struct call *c, json_object *req, json_object *resp,
+		     char **secret)
+{
+	const char *key_id, *grant_id;
+	json_object *k;
+	long i;
+	int rc;
+
+	(void)resp, (void)secret;
+	key_id = req_string(c, req, "KeyId", true, 1, 2048, &rc);
+	if (!key_id)
+		return -1;
+	grant_id = req_string(c, req, "GrantId", true, 1, 128, &rc);
+	if (!grant_id || check_grant_id(c, grant_id) ||
+	    key_resolve(c, key_id, &k) || authorize(c, k, "RevokeGrant", NULL))
+		return -1;
+	i = grant_index(c, k, grant_id);
+	if (i < 0)
+		return -1;
+	json_object_array_del_idx(state_grants(c->st), (size_t)i, 1);
+	return commit(c);
+}
+
+int act_retire_grant(struct call *c, json_object *req, json_object *resp,
+		     char **secret)
+{
+	const char *token, *key_id, *grant_id;
+	json_object *grants = state_grants(c->st), *g, *k;
+	char gid[129] = "", karn[2049] = "";
+	long index;
+	int rc;
+
+	(void)resp, (void)secret;
+	token = req_string(c, req, "GrantToken", false, 1, 8192, &rc);
+	if (rc)
+		return -1;
+	key_id = req_string(c, req, "KeyId", false, 1, 2048, &rc);
+	if (rc)
+		return -1;
+	grant_id = req_string(c, req, "GrantId", false, 1, 128, &rc);
+	if (rc)
+		return -1;
+	if (token) {
+		for (size_t i = 0; i < json_object_array_length(grants); i++) {
+			g = json_object_array_get_idx(grants, i);
+			if (!strcmp(member_string(g, "_token"), token)) {
+				snprintf(gid, sizeof(gid), "%s",
+					 member_string(g, "GrantId"));
+				snprintf(karn, sizeof(karn), "%s",
+					 member_string(g, "KeyId"));
+			}
+		}
+		if (!gid[0])
+			return call_error(c, "InvalidGrantTokenException",
+					  "The grant token is invalid or the "
+					  "grant was retired");
+	} else if (key_id && grant_id) {
+		if (check_grant_id(c, grant_id))
+			return -1;
+		snprintf(gid, sizeof(gid), "%s", grant_id);
+		snprintf(karn, sizeof(karn), "%s", key_id);
+	} else {
+		return call_error(c, "ValidationException",
+				  "Specify GrantToken, or KeyId and GrantId");
+	}
+	if (key_resolve(c, karn, &k))
+		return -1;
+	index = grant_index(c, k, gid);
+	if (index < 0)
+		return -1;
+	g = json_object_array_get_idx(state_grants(c->st), (size_t)index);
+	/* Who may retire: the retiring principal, the grantee when the grant
+	 * allows RetireGrant, or whoever the key policy lets do it. */
+	if (!names_caller(c, member_string(g, "RetiringPrincipal")) &&
+	    !(names_caller(c, member_string(g, "GranteePrincipal")) &&
+	      has_op(g, "RetireGrant")) &&
+	    authorize(c, k, "RetireGrant", NULL))
+		return -1;
+	json_object_array_del_idx(state_grants(c->st), (size_t)index, 1);
+	return commit(c);
+}

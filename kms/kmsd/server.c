@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * server.c — cmkfs-kmsd's HTTP front end (libmicrohttpd): bounded intake of
+ * requests, SigV4 verification of every one, the AWS JSON 1.1 framing
+ * (POST /, X-Amz-Target: TrentService.<Action>), dispatch to actions.c, and
+ * the access log.
+ *
+ * Limits: request headers are bounded by the connection memory limit (MHD
+ * answers 431 beyond it), bodies by MAX_BODY, connections by
+ * MAX_CONNECTIONS, JSON nesting by MAX_DEPTH.  Bodies are held in secure
+ * memory: Encrypt requests carry plaintext.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "crypto.h"
+#include "kmsd.h"
+#include "sigv4.h"
+
+#define MAX_BODY	((size_t)256 * 1024)
+#define MAX_HEADERS	64
+#define MAX_CONNECTIONS 128
+#define MAX_DEPTH	32
+#define CONN_MEMORY	((size_t)64 * 1024)
+#define TARGET_PREFIX	"TrentService."
+
+struct server {
+	struct state *st;
+	const struct server_config *cfg;
+	FILE *log;
+	pthread_mutex_t log_lock;
+};
+
+/* Per-request intake state. */
+struct intake {
+	uint8_t *body; /* secure memory */
+	size_t len;
+	bool too_big;
+};
+
+/* What the access log records of a request. */
+struct outcome {
+	char request_id[37];
+	const char *principal;
+	const char *action;
+	const char *key_arn;
+	const char *error; /* NULL: OK */
+	unsigned status;
+};
+
+static void access_log(struct server *s, const struct outcome *o)
+{
+	char when[32];
+	struct tm tm;
+	time_t now = time(NULL);
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pthread_mutex_lock(&s->log_lock);
+	fprintf(s->log,
+		"%s request_id=%s principal=%s action=%s key=%s outcome=%s "
+		"status=%u\n",
+		when, o->request_id, o->principal ? o->principal : "-",
+		o->action ? o->action : "-",
+		o->key_arn && *o->key_arn ? o->key_arn : "-",
+		o->error ? o->error : "OK", o->status);
+	fflush(s->log);
+	pthread_mutex_unlock(&s->log_lock);
+}
+
+static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status,
+			     struct MHD_Response *r, const char *request_id)
+{
+	enum MHD_Result ret;
+
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type",
+				"application/x-amz-json-1.1");
+	MHD_add_response_header(r, "x-amzn-RequestId", request_id);
+	ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* An AWS error body: {"__type": "...", "message": "..."}. */
+static enum MHD_Result send_error(struct server *s, struct MHD_Connection *conn,
+				  struct outcome *o, unsigned status,
+				  const char *type, const char *message)
+{
+	json_object *e = json_object_new_object();
+	struct MHD_Response *r;
+	char *text;
+
+	json_object_object_add(e, "__type", json_object_new_string(type));
+	json_object_object_add(e, "message", json_object_new_string(message));
+	text = strdup(
+		json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+	json_object_put(e);
+	if (!text)
+		return MHD_NO;
+	r = MHD_create_response_from_buffer(strlen(text), text,
+					    MHD_RESPMEM_MUST_FREE);
+	o->error = type;
+	o->status = status;
+	access_log(s, o);
+	return queue(conn, status, r, o->request_id);
+}
+
+static void free_secret(void *p)
+{
+	secmem_free(p);
+}
+
+/*
+ * A success body.  When the action returned key material, its base64 is
+ * spliced in as the first member, straight from secure memory into a
+ * secure-memory response buffer, so it never lands in json-c's heap.
+ */
+static enum MHD_Result send_ok(struct server *s, struct MHD_Connection *conn,
+			       struct outcome *o, json_object *resp,
+			       const char *secret_b64)
+{
+	const char *rest =
+		json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN);
+	struct MHD_Response *r;
+	size_t n;
+	char *buf;
+
+	o->status = 200;
+	access_log(s, o);
+	if (!secret_b64) {
+		char *copy = strdup(rest);
+
+		if (!copy)
+			return MHD_NO;
+		r = MHD_create_response_from_buffer(strlen(copy), copy,
+						    MHD_RESPMEM_MUST_FREE);
+		return queue(conn, 200, r, o->request_id);
+	}
+	/* rest is "{...}": emit {"Plaintext":"<b64>", ...} */
+	n = strlen("{\"Plaintext\":\"\"") + strlen(secret_b64) + strlen(rest) +
+	    2;
+	buf = secmem_alloc(n);
+	if (!buf)
+		return MHD_NO;
+	snprintf(buf, n, "{\"Plaintext\":\"%s\"%s%s", secret_b64,
+		 strcmp(rest, "{}") ? "," : "",
+		 strcmp(rest, "{}") ? rest + 1 : "}");
+	r = MHD_create_response_from_buffer_with_free_callback(strlen(buf), buf,
+							       free_secret);
+	if (!r)
+		secmem_free(buf);
+	return queue(conn, 200, r, o->request_id);
+}
+
+struct header_list {
+	struct sigv4_header h[MAX_HEADERS];
+	size_t n;
+	bool overflow;
+};
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind,
+				      const char *key, const char *value)
+{
+	struct header_list *l = cls;
+
+	(void)kind;
+	if (l->n == MAX_HEADERS) {
+		l->overflow = true;
+		return MHD_NO;
+	}
+	l->h[l->n].name = key;
+	l->h[l->n].value = value ? value : "";
+	l->n++;
+	return MHD_YES;
+}
+
+static enum MHD_Result count_arg(void *cls, enum MHD_ValueKind kind,
+				 const char *key, const char *value)
+{
+	(void)kind, (void)key, (void)value;
+	++*(int *)cls;
+	return MHD_YES;
+}
+
+struct lookup_ctx {
+	struct server *s;
+	struct principal p;
+	bool found;
+};
+
+static bool lookup(void *arg, const char *access_key_id,
+		   struct sigv4_credential *out)
+{
+	struct lookup_ctx *l = arg;
+
+	state_lock(l->s->st);
+	l->found = state_find_principal(l->s->st, access_key_id, &l->p);
+	state_unlock(l->s->st);
+	if (!l->found)
+		return false;
+	out->secret = l->p.secret;
+	out->session_token = l->p.session_token[0] ? l->p.session_token : NULL;
+	out->expires = l->p.expires;
+	return true;
+}
+
+static bool serves(const struct server_config *cfg, const char *region)
+{
+	for (size_t i = 0; i < cfg->n_regions; i++)
+		if (!strcmp(cfg->regions[i], region))
+			return true;
+	return false;
+}
+
+static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
+			       const char *url, const char *method,
+			       struct intake *in)
+{
+	static const char *const required[] = { "x-amz-target", "content-type",
+						NULL };
+	struct outcome o = { 0 };
+	struct header_list hl = { 0 };
+	struct lookup_ctx lc = { .s = s };
+	struct sigv4_verify_params vp = { 0 };
+	struct sigv4_request rq = { 0 };
+	struct sigv4_result res;
+	struct call call = { 0 };
+	json_object *req = NULL, *resp = NULL;
+	const char *target, *ctype;
+	char *secret_b64 = NULL;
+	enum MHD_Result ret;
+	json_tokener *tok;
+	int nargs = 0;
+
+	if (state_uuid(o.request_id))
+		return MHD_NO;
+	if (strcmp(method, "POST"))
+		return send_error(s, conn, &o, 405, "UnknownOperationException",
+				  "KMS accepts only POST /");
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, count_arg,
+				  &nargs);
+	if (strcmp(url, "/") || nargs)
+		return send_error(s, conn, &o, 404, "UnknownOperationException",
+				  "KMS accepts only POST /");
+	if (in->too_big)
+		return send_error(s, conn, &o, 413, "ValidationException",
+				  "The request body is larger than 262144 "
+				  "bytes");
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_header, &hl);
+	if (hl.overflow)
+		return send_error(s, conn, &o, 400, "ValidationException",
+				  "Too many request headers");
+
+	rq.method = method;
+	rq.target = url;
+	rq.headers = hl.h;
+	rq.n_headers = hl.n;
+	rq.body = in->body ? in->body : (const uint8_t *)"";
+	rq.body_len = in->len;
+	vp.service = "kms";
+	vp.now = (int64_t)time(NULL);
+	vp.max_skew = s->cfg->max_skew;
+	vp.normalize_path = true;
+	vp.required_signed = required;
+	vp.lookup = lookup;
+	vp.lookup_arg = &lc;
+	if (sigv4_verify(&rq, &vp, &res)) {
+		unsigned status = res.status == SIGV4_INCOMPLETE ? 400 : 403;
+
+		if (res.status == SIGV4_OK) /* out of memory */
+			return MHD_NO;
+		ret = send_error(s, conn, &o, status,
+				 sigv4_status_name(res.status), res.message);
+		goto out;
+	}
+	o.principal = lc.p.arn;
+	if (!serves(s->cfg, res.region)) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg),
+			 "This service does not serve region %s", res.region);
+		ret = send_error(s, conn, &o, 400, "NotFoundException", msg);
+		goto out;
+	}
+	target = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					     "X-Amz-Target");
+	ctype = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					    "Content-Type");
+	if (!ctype || strcmp(ctype, "application/x-amz-json-1.1")) {
+		ret = send_error(s, conn, &o, 400, "UnknownOperationException",
+				 "Content-Type must be "
+				 "application/x-amz-json-1.1");
+		goto out;
+	}
+	if (!target || strncmp(target, TARGET_PREFIX, strlen(TARGET_PREFIX))) {
+		ret = send_error(s, conn, &o, 400, "UnknownOperationException",
+				 "X-Amz-Target must be TrentService.<Action>");
+		goto out;
+	}
+	o.action = target + strlen(TARGET_PREFIX);
+
+	tok = json_tokener_new_ex(MAX_DEPTH);
+	if (tok) {
+		req = json_tokener_parse_ex(tok, (const char *)rq.body,
+					    (int)in->len);
+		if (json_tokener_get_error(tok) != json_tokener_success ||
+		    json_tokener_get_parse_end(tok) != in->len) {
+			json_object_put(req);
+			req = NULL;
+		}
+		json_tokener_free(tok);
+	}
+	if (!req || !json_object_is_type(req, json_type_object)) {
+		ret = send_error(s, conn, &o, 400, "SerializationException",
+				 "The request body is not a JSON object");
+		goto out;
+	}
+
+	call.st = s->st;
+	call.caller = &lc.p;
+	call.region = res.region;
+	call.request_id = o.request_id;
+	call.now = vp.now;
+	state_lock(s->st);
+	if (action_run(&call, o.action, req, &resp, &secret_b64)) {
+		state_unlock(s->st);
+		o.key_arn = call.key_arn;
+		ret = send_error(s, conn, &o, (unsigned)call.http_status,
+				 call.error_type, call.message);
+		goto out;
+	}
+	state_unlock(s->st);
+	o.key_arn = call.key_arn;
+	ret = send_ok(s, conn, &o, resp, secret_b64);
+out:
+	secmem_free(secret_b64);
+	json_object_put(resp);
+	json_object_put(req);
+	secmem_wipe(&lc.p, sizeof(lc.p));
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
+			      const char *url, const char *method,
+			      const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	struct intake *in = *con_cls;
+
+	(void)version;
+	if (!in) {
+		in = calloc(1, sizeof(*in));
+		*con_cls = in;
+		return in ? MHD_YES : MHD_NO;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		if (!in->too_big && in->len + n <= MAX_BODY) {
+			uint8_t *b = secmem_realloc(in->body, in->len + n + 1);
+
+			if (!b)
+				return MHD_NO;
+			in->body = b;
+			memcpy(in->body + in->len, upload_data, n);
+			in->len += n;
+			in->body[in->len] = 0;
+		} else {
+			in->too_big = true;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	return process(cls, conn, url, method, in);
+}
+
+static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+		      enum MHD_RequestTerminationCode code)
+{
+	struct intake *in = *con_cls;
+
+	(void)cls, (void)conn, (void)code;
+	if (in) {
+		secmem_free(in->body);
+		free(in);
+		*con_cls = NULL;
+	}
+}
+
+/* "ADDR:PORT" or "[ADDR6]:PORT" -> socket address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss,
+			socklen_t *len, bool *v6)
+{
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	const char *port;
+	char host[128];
+	const char *colon = strrchr(listen, ':');
+
+	if (!colon || (size_t)(colon - listen) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = 0;
+	port = colon + 1;
+	if (host[0] == '[') {
+		size_t l = strlen(host);
+
+		if (l < 3 || host[l - 1] != ']')
+			return -EINVAL;
+		memmove(host, host + 1, l - 2);
+		host[l - 2] = 0;
+	}
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, port, &hints, &ai) || !ai)
+		return -EINVAL;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	*v6 = ai->ai_family == AF_INET6;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+int server_run(struct state *st, const struct server_config *cfg, char *err,
+	       size_t errlen)
+{
+	struct server s = { .st = st, .cfg = cfg, .log = stderr };
+	struct sockaddr_storage ss;
+	const union MHD_DaemonInfo *info;
+	struct MHD_Daemon *d;
+	socklen_t sslen;
+	sigset_t set;
+	char host[128];
+	bool v6;
+	int sig, r = 0;
+
+	if (parse_listen(cfg->listen, &ss, &sslen, &v6)) {
+		snprintf(err, errlen,
+			 "--listen %s: expected ADDRESS:PORT with a numeric "
+			 "address, e.g. 127.0.0.1:7090",
+			 cfg->listen);
+		return -EINVAL;
+	}
+	if (cfg->log_path) {
+		s.log = fopen(cfg->log_path, "ae");
+		if (!s.log) {
+			r = -errno;
+			snprintf(err, errlen, "cannot open log %s: %s",
+				 cfg->log_path, strerror(errno));
+			return r;
+		}
+	}
+	pthread_mutex_init(&s.log_lock, NULL);
+	/* Block the signals before MHD starts its threads, so they inherit
+	 * the mask and only sigwait() below sees SIGINT/SIGTERM. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	d = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0),
+		0, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR, &ss,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+	if (!d) {
+		snprintf(err, errlen,
+			 "cannot listen on %s (address in use, or not a local "
+			 "address?)",
+			 cfg->listen);
+		r = -EADDRINUSE;
+		goto out;
+	}
+	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host), NULL, 0,
+		    NI_NUMERICHOST);
+	printf("cmkfs-kmsd: listening on http://%s%s%s:%u (regions:",
+	       v6 ? "[" : "", host, v6 ? "]" : "", info ? info->port : 0);
+	for (size_t i = 0; i < cfg->n_regions; i++)
+		printf(" %s", cfg->regions[i]);
+	printf(")\n");
+	fflush(stdout);
+	while (sigwait(&set, &sig) == 0 && sig != SIGINT && sig != SIGTERM)
+		;
+	MHD_stop_daemon(d);
+out:
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	pthread_mutex_destroy(&s.log_lock);
+	if (s.log != stderr)
+		fclose(s.log);
+	return r;
+}
