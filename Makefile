@@ -154,10 +154,10 @@ $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TEST_UTIL_OBJ) $(ALL_LIBS)
 		$(call pc_libs,cmocka)
 
 $(BUILD)/tests/xts-check: $(call obj,$(TEST_TOOL_SRC)) $(TEST_UTIL_OBJ) \
-		$(CRYPTO_LIB)
+		$(KMS_LIB) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CRYPTO_LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LIB) $(CRYPTO_LDLIBS)
 
 # Fuzz targets: libFuzzer needs clang; the code under test is rebuilt with
 # coverage and sanitizers into $(BUILD)/fuzz-obj.  `make fuzz` runs each for

@@ -90,6 +90,17 @@ long b64_decode(const char *in, size_t len, uint8_t *out)
 	return (long)o;
 }
 
+int hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 void hex_encode(const void *in, size_t n, char *out)
 {
 	static const char digits[] = "0123456789abcdef";

@@ -25,6 +25,9 @@ size_t b64_encode(const void *in, size_t n, char *out);
  * a multiple of 4. */
 long b64_decode(const char *in, size_t len, uint8_t *out);
 
+/* Value of a hex digit (either case), or -1. */
+int hex_value(int c);
+
 /* Lower-case hex of n bytes into out (2n + 1 bytes). */
 void hex_encode(const void *in, size_t n, char *out);
 

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "codec.h"
 #include "crypto.h"
 #include "sigv4.h"
 
@@ -126,28 +127,6 @@ static bool is_ows(unsigned char c)
 static unsigned char to_lower(unsigned char c)
 {
 	return is_upper(c) ? (unsigned char)(c - 'A' + 'a') : c;
-}
-
-static int hex_value(unsigned char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static void to_hex(const uint8_t *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 /* ---- spans of input ------------------------------------------------- */
@@ -460,8 +439,8 @@ static int requote(struct span s, char *out, size_t *len)
 
 			if (s.n - i < 3)
 				return -EINVAL;
-			hi = hex_value((unsigned char)s.p[i + 1]);
-			lo = hex_value((unsigned char)s.p[i + 2]);
+			hi = hex_value(s.p[i + 1]);
+			lo = hex_value(s.p[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -EINVAL;
 			c = (unsigned char)(hi << 4 | lo);
@@ -707,7 +686,7 @@ int sigv4_string_to_sign(const char *amz_date, const char *scope,
 	r = crypto_sha256(canonical_request, strlen(canonical_request), h);
 	if (r)
 		return r;
-	to_hex(h, sizeof(h), hex);
+	hex_encode(h, sizeof(h), hex);
 	if (asprintf(out, "%s\n%s\n%s\n%s", ALGORITHM, amz_date, scope, hex) <
 	    0) {
 		*out = NULL;
@@ -751,7 +730,7 @@ int sigv4_signature(const char *secret, const char *date8, const char *region,
 		r = crypto_hmac_sha256(b, sizeof(b), string_to_sign,
 				       strlen(string_to_sign), a);
 	if (!r)
-		to_hex(a, sizeof(a), out_hex);
+		hex_encode(a, sizeof(a), out_hex);
 	secmem_wipe(k_secret, sizeof(k_secret));
 	secmem_wipe(a, sizeof(a));
 	secmem_wipe(b, sizeof(b));
@@ -982,7 +961,7 @@ static int parse_authorization(const char *value, struct auth *a,
 	if (sig.n != SIG_HEX)
 		goto bad_sig;
 	for (size_t i = 0; i < SIG_HEX; i++) {
-		if (hex_value((unsigned char)sig.p[i]) < 0)
+		if (hex_value(sig.p[i]) < 0)
 			goto bad_sig;
 		a->signature[i] = (char)to_lower((unsigned char)sig.p[i]);
 	}
@@ -1168,7 +1147,7 @@ static int check_payload(const struct sigv4_request *req,
 	r = crypto_sha256(req->body_len ? req->body : "", req->body_len, h);
 	if (r)
 		return r;
-	to_hex(h, sizeof(h), hash);
+	hex_encode(h, sizeof(h), hash);
 	sent = find_header(req, "x-amz-content-sha256", &count);
 	if (count > 1 ||
 	    (count == 1 &&

@@ -1,20 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* hex.c — hex decoding for test programs. */
+/* hex.c — hex decoding into fresh buffers, for test programs. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "codec.h"
 #include "hex.h"
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 uint8_t *hex_decode(const char *s, size_t *len)
 {
@@ -27,7 +17,7 @@ uint8_t *hex_decode(const char *s, size_t *len)
 	if (!out)
 		return NULL;
 	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0) {
 			free(out);
