@@ -408,7 +408,9 @@ await check("credentials: session token, expiry, wrong secret, unknown key", asy
   await expectError(badToken.send(new ListKeysCommand({})), "UnrecognizedClientException");
   await expectError(client(creds("expired-a")).send(new ListKeysCommand({})), "ExpiredTokenException");
   const r = readEnv(creds("root-a"));
-  const wrong = client(creds("root-a"), { credentials: { accessKeyId: r.AWS_ACCESS_KEY_ID, secretAccessKey: "x" + r.AWS_SECRET_ACCESS_KEY.slice(1) } });
+  const s0 = r.AWS_SECRET_ACCESS_KEY;
+  const changed = (s0[0] === "A" ? "B" : "A") + s0.slice(1);   // surely different
+  const wrong = client(creds("root-a"), { credentials: { accessKeyId: r.AWS_ACCESS_KEY_ID, secretAccessKey: changed } });
   await expectError(wrong.send(new ListKeysCommand({})), "InvalidSignatureException", /signature we calculated does not match/);
   const unknown = client(creds("root-a"), { credentials: { accessKeyId: "AKIAUNKNOWNUNKNOWN00", secretAccessKey: r.AWS_SECRET_ACCESS_KEY } });
   await expectError(unknown.send(new ListKeysCommand({})), "UnrecognizedClientException");
