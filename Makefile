@@ -79,12 +79,12 @@ BENCH_SRC := bench/crypto_speed.c
 BENCH_CRYPTO := $(BUILD)/cmkfs-crypto-speed
 
 TEST_UTIL_SRC := tests/tools/hex.c
-TEST_TOOL_SRC := tests/tools/xts-check.c
+TEST_TOOL_SRC := tests/tools/xts-check.c tests/tools/creds-probe.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
-TEST_TOOLS := $(BUILD)/tests/xts-check
+TEST_TOOLS := $(BUILD)/tests/xts-check $(BUILD)/tests/creds-probe
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGRAMS := $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
@@ -107,7 +107,7 @@ $(BUILD)/obj/crypto/%.o: MOD_CFLAGS = -Icrypto $(call pc_cflags,$(CRYPTO_PKGS))
 $(BUILD)/obj/kms/%.o: MOD_CFLAGS = -Icrypto -Ikms $(call pc_cflags,$(KMS_PKGS))
 $(BUILD)/obj/kms/kmsd/%.o: MOD_CFLAGS = -Icrypto -Ikms -Ikms/kmsd \
 	$(call pc_cflags,$(KMSD_PKGS))
-$(BUILD)/obj/cli/%.o: MOD_CFLAGS = -Icrypto -Ikms -Icli
+$(BUILD)/obj/cli/%.o: MOD_CFLAGS = -Icrypto -Ikms -Icli $(call pc_cflags,json-c)
 $(BUILD)/obj/bench/%.o: MOD_CFLAGS = -Icrypto
 $(BUILD)/obj/tests/%.o: MOD_CFLAGS = $(INCLUDES) \
 	$(call pc_cflags,cmocka json-c)
@@ -153,11 +153,18 @@ $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(TEST_UTIL_OBJ) $(ALL_LIBS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LDLIBS) \
 		$(call pc_libs,cmocka)
 
-$(BUILD)/tests/xts-check: $(call obj,$(TEST_TOOL_SRC)) $(TEST_UTIL_OBJ) \
-		$(KMS_LIB) $(CRYPTO_LIB)
+$(BUILD)/tests/xts-check: $(call obj,tests/tools/xts-check.c) \
+		$(TEST_UTIL_OBJ) $(KMS_LIB) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LIB) $(CRYPTO_LDLIBS)
+
+$(BUILD)/tests/creds-probe: $(call obj,tests/tools/creds-probe.c) \
+		$(KMS_LIB) $(CRYPTO_LIB)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LIB) \
+		$(call pc_libs,$(KMS_PKGS)) $(CRYPTO_LDLIBS) -lpthread
 
 # Fuzz targets: libFuzzer needs clang; the code under test is rebuilt with
 # coverage and sanitizers into $(BUILD)/fuzz-obj.  `make fuzz` runs each for
