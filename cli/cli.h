@@ -13,11 +13,17 @@
 
 #include <getopt.h>
 
+#include "kms.h"
+
 /* Exit codes, documented in README.  Stable: scripts depend on them. */
 enum cli_exit {
-	EXIT_OK = 0,	/* success */
-	EXIT_FAIL = 1,	/* the operation failed; stderr says why */
-	EXIT_USAGE = 2, /* bad command line; nothing was done */
+	EXIT_OK = 0,	      /* success */
+	EXIT_FAIL = 1,	      /* the operation failed; stderr says why */
+	EXIT_USAGE = 2,	      /* bad command line; nothing was done */
+	EXIT_KMS_DENIED = 3,  /* KMS refused: access, key state, key missing,
+				 ciphertext — the key or its policy must change */
+	EXIT_KMS_UNAVAILABLE = 4, /* KMS unreachable or failing, after
+				     retries: try again later */
 };
 
 struct cli_cmd {
@@ -55,5 +61,52 @@ int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
  */
 int cli_error(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* ---- KMS options shared by every command that talks to KMS ---- */
+
+/* Long options: --region, --profile, --kms-endpoint, --kms-timeout,
+ * --debug-kms.  Include in a command's option table with CLI_KMS_LONGOPTS. */
+#define CLI_KMS_OPT_BASE 0x1000
+#define CLI_KMS_LONGOPTS                                                    \
+	{ "region", required_argument, NULL, CLI_KMS_OPT_BASE + 0 },        \
+		{ "profile", required_argument, NULL, CLI_KMS_OPT_BASE + 1 }, \
+		{ "kms-endpoint", required_argument, NULL,                  \
+		  CLI_KMS_OPT_BASE + 2 },                                   \
+		{ "kms-timeout", required_argument, NULL,                   \
+		  CLI_KMS_OPT_BASE + 3 },                                   \
+		{ "debug-kms", no_argument, NULL, CLI_KMS_OPT_BASE + 4 }
+#define CLI_KMS_USAGE                                                       \
+	"KMS options:\n"                                                     \
+	"  --region R          AWS region (default: AWS_REGION, "             \
+	"AWS_DEFAULT_REGION,\n"                                              \
+	"                      the profile's region)\n"                      \
+	"  --profile P         shared config/credentials profile (default: "  \
+	"AWS_PROFILE)\n"                                                     \
+	"  --kms-endpoint URL  KMS endpoint (default: AWS_ENDPOINT_URL_KMS, "  \
+	"AWS_ENDPOINT_URL,\n"                                                \
+	"                      the profile's endpoint_url, else AWS)\n"      \
+	"  --kms-timeout S     seconds per attempt (default 10); transient "   \
+	"failures are\n"                                                     \
+	"                      retried with backoff for up to 30 s\n"       \
+	"  --debug-kms         one line per KMS request on stderr (never "    \
+	"bodies)\n"
+
+/* Handle option c if it is a KMS option (1), else 0; -1 on a bad value
+ * (message printed, exit code in *exit_code). */
+int cli_kms_option(const struct cli_cmd *cmd, int c, const char *arg,
+		   struct kms_options *o, int *exit_code);
+
+/* A client from the options, or an error printed and the exit code. */
+int cli_kms_client(const struct kms_options *o, struct kms_client **out);
+
+/* The one place a KMS error becomes text: "cmkfs: error: <what>: <Type>:
+ * <message> (request id ...)"; returns EXIT_KMS_DENIED,
+ * EXIT_KMS_UNAVAILABLE or EXIT_FAIL according to the error. */
+int cli_kms_error(const struct kms_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Commands defined outside main.c. */
+extern const struct cli_cmd cli_cmd_kms;
+extern const struct cli_cmd cli_cmd_check_key;
 
 #endif

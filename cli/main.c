@@ -14,19 +14,28 @@
 static int cmd_help(const struct cli_cmd *cmd, int argc, char **argv);
 static int cmd_version(const struct cli_cmd *cmd, int argc, char **argv);
 
-static const struct cli_cmd commands[] = {
-	{ "help", "show the commands, or one command's usage",
+static const struct cli_cmd cmd_help_def = {
+	"help", "show the commands, or one command's usage",
 	  "usage: cmkfs help [COMMAND]\n"
 	  "\n"
 	  "Without COMMAND, list the commands; with it, print its usage\n"
 	  "(the same as 'cmkfs COMMAND --help').\n",
-	  cmd_help },
-	{ "version", "print the version of cmkfs and its libraries",
+	  cmd_help };
+
+static const struct cli_cmd cmd_version_def = {
+	"version", "print the version of cmkfs and its libraries",
 	  "usage: cmkfs version\n"
 	  "\n"
 	  "Print the cmkfs version and the cipher library it uses.\n"
 	  "'cmkfs --version' prints the same.\n",
-	  cmd_version },
+	  cmd_version };
+
+/* In the order `cmkfs help` lists them. */
+static const struct cli_cmd *const commands[] = {
+	&cli_cmd_check_key,
+	&cli_cmd_kms,
+	&cmd_help_def,
+	&cmd_version_def,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -34,8 +43,8 @@ static const struct cli_cmd commands[] = {
 static const struct cli_cmd *find_command(const char *name)
 {
 	for (size_t i = 0; i < N_COMMANDS; i++)
-		if (!strcmp(commands[i].name, name))
-			return &commands[i];
+		if (!strcmp(commands[i]->name, name))
+			return commands[i];
 	return NULL;
 }
 
@@ -51,8 +60,8 @@ static void print_overview(FILE *f)
 		"\n"
 		"Commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
-		fprintf(f, "  %-12s %s\n", commands[i].name,
-			commands[i].summary);
+		fprintf(f, "  %-12s %s\n", commands[i]->name,
+			commands[i]->summary);
 	fprintf(f, "\nRun 'cmkfs COMMAND --help' for a command's options.\n");
 }
 
