@@ -79,12 +79,14 @@ BENCH_SRC := bench/crypto_speed.c
 BENCH_CRYPTO := $(BUILD)/cmkfs-crypto-speed
 
 TEST_UTIL_SRC := tests/tools/hex.c
-TEST_TOOL_SRC := tests/tools/xts-check.c tests/tools/creds-probe.c
+TEST_TOOL_SRC := tests/tools/xts-check.c tests/tools/creds-probe.c \
+	tests/tools/kms-probe.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
-TEST_TOOLS := $(BUILD)/tests/xts-check $(BUILD)/tests/creds-probe
+TEST_TOOLS := $(BUILD)/tests/xts-check $(BUILD)/tests/creds-probe \
+	$(BUILD)/tests/kms-probe
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGRAMS := $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
@@ -159,8 +161,8 @@ $(BUILD)/tests/xts-check: $(call obj,tests/tools/xts-check.c) \
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LIB) $(CRYPTO_LDLIBS)
 
-$(BUILD)/tests/creds-probe: $(call obj,tests/tools/creds-probe.c) \
-		$(KMS_LIB) $(CRYPTO_LIB)
+$(BUILD)/tests/creds-probe $(BUILD)/tests/kms-probe: \
+		$(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(KMS_LIB) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LIB) \

@@ -72,8 +72,9 @@ static int check_failed(const char *arn, const char *step,
 
 	switch (err->status) {
 	case KMS_ACCESS_DENIED:
-		rc = cli_kms_error(err, "the key %s is not usable by this "
-					"host's principal (%s refused)",
+		rc = cli_kms_error(err,
+				   "the key %s is not usable by this "
+				   "host's principal (%s refused)",
 				   arn, step);
 		caller_from_message(err->message, who, sizeof(who));
 		print_statement(who);
@@ -123,8 +124,9 @@ static int round_trip(struct kms_client *k, const char *arn)
 			&err)) {
 		rc = check_failed(arn, "Decrypt", &err, kms_client_region(k));
 	} else if (back_len != 32 || !secmem_equal(back, dk, 32)) {
-		rc = cli_error(0, "KMS decrypted the test data key of %s to "
-				  "something else: this is not a KMS to trust",
+		rc = cli_error(0,
+			       "KMS decrypted the test data key of %s to "
+			       "something else: this is not a KMS to trust",
 			       arn);
 	}
 	secmem_free(dk);
@@ -144,7 +146,8 @@ static int check_key(struct kms_client *k, const char *arn, bool quiet)
 	char region[64];
 	int rc;
 
-	if (!kms_arn_region(arn, region, sizeof(region)) || !strstr(arn, ":key/"))
+	if (!kms_arn_region(arn, region, sizeof(region)) ||
+	    !strstr(arn, ":key/"))
 		return cli_error(0,
 				 "'%s' is not a key ARN "
 				 "(arn:aws:kms:REGION:ACCOUNT:key/KEY-ID): a "
@@ -226,7 +229,8 @@ static int run_check_key(const struct cli_cmd *cmd, int argc, char **argv)
 }
 
 const struct cli_cmd cli_cmd_check_key = {
-	"check-key", "check that a KMS key is fit to protect volumes",
+	"check-key",
+	"check that a KMS key is fit to protect volumes",
 	"usage: cmkfs check-key [KMS OPTIONS] KEY-ARN\n"
 	"\n"
 	"Check the rules a volume's key must meet: it exists in the region in "

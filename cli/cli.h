@@ -17,11 +17,12 @@
 
 /* Exit codes, documented in README.  Stable: scripts depend on them. */
 enum cli_exit {
-	EXIT_OK = 0,	      /* success */
-	EXIT_FAIL = 1,	      /* the operation failed; stderr says why */
-	EXIT_USAGE = 2,	      /* bad command line; nothing was done */
-	EXIT_KMS_DENIED = 3,  /* KMS refused: access, key state, key missing,
-				 ciphertext — the key or its policy must change */
+	EXIT_OK = 0,	/* success */
+	EXIT_FAIL = 1,	/* the operation failed; stderr says why */
+	EXIT_USAGE = 2, /* bad command line; nothing was done */
+	EXIT_KMS_DENIED =
+		3, /* KMS refused: access, key state, key missing,
+		      ciphertext — the key or its policy must change */
 	EXIT_KMS_UNAVAILABLE = 4, /* KMS unreachable or failing, after
 				     retries: try again later */
 };
@@ -67,28 +68,30 @@ int cli_error(int err, const char *fmt, ...)
 /* Long options: --region, --profile, --kms-endpoint, --kms-timeout,
  * --debug-kms.  Include in a command's option table with CLI_KMS_LONGOPTS. */
 #define CLI_KMS_OPT_BASE 0x1000
-#define CLI_KMS_LONGOPTS                                                    \
-	{ "region", required_argument, NULL, CLI_KMS_OPT_BASE + 0 },        \
-		{ "profile", required_argument, NULL, CLI_KMS_OPT_BASE + 1 }, \
-		{ "kms-endpoint", required_argument, NULL,                  \
-		  CLI_KMS_OPT_BASE + 2 },                                   \
-		{ "kms-timeout", required_argument, NULL,                   \
-		  CLI_KMS_OPT_BASE + 3 },                                   \
-		{ "debug-kms", no_argument, NULL, CLI_KMS_OPT_BASE + 4 }
-#define CLI_KMS_USAGE                                                       \
-	"KMS options:\n"                                                     \
-	"  --region R          AWS region (default: AWS_REGION, "             \
-	"AWS_DEFAULT_REGION,\n"                                              \
-	"                      the profile's region)\n"                      \
-	"  --profile P         shared config/credentials profile (default: "  \
-	"AWS_PROFILE)\n"                                                     \
+#define CLI_KMS_LONGOPTS                                                       \
+	{ "region", required_argument, NULL, CLI_KMS_OPT_BASE + 0 },           \
+		{ "profile", required_argument, NULL, CLI_KMS_OPT_BASE + 1 },  \
+		{ "kms-endpoint", required_argument, NULL,                     \
+		  CLI_KMS_OPT_BASE + 2 },                                      \
+		{ "kms-timeout", required_argument, NULL,                      \
+		  CLI_KMS_OPT_BASE + 3 },                                      \
+	{                                                                      \
+		"debug-kms", no_argument, NULL, CLI_KMS_OPT_BASE + 4           \
+	}
+#define CLI_KMS_USAGE                                                          \
+	"KMS options:\n"                                                       \
+	"  --region R          AWS region (default: AWS_REGION, "              \
+	"AWS_DEFAULT_REGION,\n"                                                \
+	"                      the profile's region)\n"                        \
+	"  --profile P         shared config/credentials profile (default: "   \
+	"AWS_PROFILE)\n"                                                       \
 	"  --kms-endpoint URL  KMS endpoint (default: AWS_ENDPOINT_URL_KMS, "  \
-	"AWS_ENDPOINT_URL,\n"                                                \
-	"                      the profile's endpoint_url, else AWS)\n"      \
+	"AWS_ENDPOINT_URL,\n"                                                  \
+	"                      the profile's endpoint_url, else AWS)\n"        \
 	"  --kms-timeout S     seconds per attempt (default 10); transient "   \
-	"failures are\n"                                                     \
-	"                      retried with backoff for up to 30 s\n"       \
-	"  --debug-kms         one line per KMS request on stderr (never "    \
+	"failures are\n"                                                       \
+	"                      retried with backoff for up to 30 s\n"          \
+	"  --debug-kms         one line per KMS request on stderr (never "     \
 	"bodies)\n"
 
 /* Handle option c if it is a KMS option (1), else 0; -1 on a bad value

@@ -75,7 +75,7 @@ int cli_kms_error(const struct kms_error *err, const char *fmt, ...)
 		return EXIT_KMS_DENIED;
 	default:
 		return kms_status_transient(err->status) ? EXIT_KMS_UNAVAILABLE
-							  : EXIT_FAIL;
+							 : EXIT_FAIL;
 	}
 }
 
@@ -88,7 +88,8 @@ int cli_kms_client(const struct kms_options *o, struct kms_client **out)
 	return EXIT_OK;
 }
 
-/* ---- cmkfs kms ------------------------------------------------------------ */
+/* ---- cmkfs kms ------------------------------------------------------------
+ */
 
 /* Read a request body: inline JSON, @FILE, or - for stdin. */
 static char *read_body(const char *arg)
@@ -175,7 +176,8 @@ static int sub_call(const struct cli_cmd *cmd, struct kms_client *k, int argc,
 	int rc;
 
 	if (argc < 1 || argc > 2)
-		return cli_usage_error(cmd, "kms call takes ACTION [JSON|@FILE|-]");
+		return cli_usage_error(cmd,
+				       "kms call takes ACTION [JSON|@FILE|-]");
 	body = read_body(argc == 2 ? argv[1] : "{}");
 	if (!body)
 		return cli_error(-errno, "cannot read the request body %s",
@@ -195,7 +197,8 @@ static int sub_create_key(const struct cli_cmd *cmd, struct kms_client *k,
 
 	if (argc)
 		return json_object_put(o),
-		       cli_usage_error(cmd, "kms create-key takes no arguments");
+		       cli_usage_error(cmd,
+				       "kms create-key takes no arguments");
 	if (description)
 		json_object_object_add(o, "Description",
 				       json_object_new_string(description));
@@ -250,8 +253,9 @@ static int sub_key_action(const struct cli_cmd *cmd, struct kms_client *k,
 	if (rc)
 		return rc;
 	if (json_object_object_get_ex(resp, "DeletionDate", &v))
-		fprintf(stderr, "%s: deletion scheduled at %s (epoch seconds); "
-				"cancel with 'cmkfs kms cancel-deletion %s'\n",
+		fprintf(stderr,
+			"%s: deletion scheduled at %s (epoch seconds); "
+			"cancel with 'cmkfs kms cancel-deletion %s'\n",
 			argv[0], json_object_get_string(v), argv[0]);
 	else
 		fprintf(stderr, "%s: %s done\n", argv[0], verb);
@@ -266,7 +270,8 @@ static int sub_revoke_grant(const struct cli_cmd *cmd, struct kms_client *k,
 	int rc;
 
 	if (argc != 2)
-		return cli_usage_error(cmd, "kms revoke-grant takes KEY GRANT_ID");
+		return cli_usage_error(cmd,
+				       "kms revoke-grant takes KEY GRANT_ID");
 	body = key_body(argv[0], "GrantId", json_object_new_string(argv[1]));
 	if (!body)
 		return cli_error(-ENOMEM, "kms revoke-grant");
@@ -312,7 +317,8 @@ static int run_kms(const struct cli_cmd *cmd, int argc, char **argv)
 		case 'D':
 			days = strtol(optarg, &end, 10);
 			if (*end || days < 7 || days > 30)
-				return cli_usage_error(cmd, "--days takes 7 to 30");
+				return cli_usage_error(cmd,
+						       "--days takes 7 to 30");
 			break;
 		}
 	}
@@ -325,8 +331,8 @@ static int run_kms(const struct cli_cmd *cmd, int argc, char **argv)
 	argv += optind;
 	if (strcmp(sub, "call") && strcmp(sub, "create-key") &&
 	    strcmp(sub, "enable-key") && strcmp(sub, "disable-key") &&
-	    strcmp(sub, "schedule-deletion") && strcmp(sub, "cancel-deletion") &&
-	    strcmp(sub, "revoke-grant"))
+	    strcmp(sub, "schedule-deletion") &&
+	    strcmp(sub, "cancel-deletion") && strcmp(sub, "revoke-grant"))
 		return cli_usage_error(cmd, "no kms subcommand '%s'", sub);
 	rc = cli_kms_client(&ko, &k);
 	if (rc)
@@ -352,7 +358,8 @@ static int run_kms(const struct cli_cmd *cmd, int argc, char **argv)
 }
 
 const struct cli_cmd cli_cmd_kms = {
-	"kms", "talk to KMS: any action, and key management shortcuts",
+	"kms",
+	"talk to KMS: any action, and key management shortcuts",
 	"usage: cmkfs kms call ACTION [JSON|@FILE|-]\n"
 	"       cmkfs kms create-key [--description D] [--policy @FILE] "
 	"[--origin AWS_KMS|EXTERNAL]\n"

@@ -16,19 +16,21 @@ static int cmd_version(const struct cli_cmd *cmd, int argc, char **argv);
 
 static const struct cli_cmd cmd_help_def = {
 	"help", "show the commands, or one command's usage",
-	  "usage: cmkfs help [COMMAND]\n"
-	  "\n"
-	  "Without COMMAND, list the commands; with it, print its usage\n"
-	  "(the same as 'cmkfs COMMAND --help').\n",
-	  cmd_help };
+	"usage: cmkfs help [COMMAND]\n"
+	"\n"
+	"Without COMMAND, list the commands; with it, print its usage\n"
+	"(the same as 'cmkfs COMMAND --help').\n",
+	cmd_help
+};
 
 static const struct cli_cmd cmd_version_def = {
 	"version", "print the version of cmkfs and its libraries",
-	  "usage: cmkfs version\n"
-	  "\n"
-	  "Print the cmkfs version and the cipher library it uses.\n"
-	  "'cmkfs --version' prints the same.\n",
-	  cmd_version };
+	"usage: cmkfs version\n"
+	"\n"
+	"Print the cmkfs version and the cipher library it uses.\n"
+	"'cmkfs --version' prints the same.\n",
+	cmd_version
+};
 
 /* In the order `cmkfs help` lists them. */
 static const struct cli_cmd *const commands[] = {

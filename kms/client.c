@@ -33,9 +33,9 @@
 #include "crypto.h"
 #include "kms.h"
 
-#define MAX_RESPONSE (1u << 20)
+#define MAX_RESPONSE	(1u << 20)
 #define BACKOFF_BASE_MS 100
-#define BACKOFF_CAP_MS 5000
+#define BACKOFF_CAP_MS	5000
 
 struct kms_client {
 	CURL *curl;
@@ -66,7 +66,8 @@ static void init_curl(void)
 	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-/* ---- errors ----------------------------------------------------------------- */
+/* ---- errors -----------------------------------------------------------------
+ */
 
 static const struct {
 	const char *type;
@@ -202,7 +203,8 @@ static void clean_type(const char *in, char *out, size_t len)
 
 static enum kms_status classify(const char *type, long http)
 {
-	for (size_t i = 0; i < sizeof(error_types) / sizeof(error_types[0]); i++)
+	for (size_t i = 0; i < sizeof(error_types) / sizeof(error_types[0]);
+	     i++)
 		if (!strcmp(error_types[i].type, type))
 			return error_types[i].status;
 	if (http == 429)
@@ -212,7 +214,8 @@ static enum kms_status classify(const char *type, long http)
 	return KMS_CLIENT_ERROR;
 }
 
-/* ---- setup ------------------------------------------------------------------- */
+/* ---- setup
+ * ------------------------------------------------------------------- */
 
 const char *kms_arn_region(const char *key_id, char *region, size_t len)
 {
@@ -293,8 +296,9 @@ int kms_client_new(struct kms_client **out, const struct kms_options *opt,
 		kms_client_free(c);
 		return set_error(err, KMS_CONFIG, "BadEndpoint",
 				 "KMS endpoint '%s' is not an http(s) URL",
-				 opt->endpoint ? opt->endpoint : "(from the "
-								 "environment)"),
+				 opt->endpoint ? opt->endpoint
+					       : "(from the "
+						 "environment)"),
 		       -EINVAL;
 	}
 	/* The service answers on "/": drop a trailing slash before adding
@@ -305,8 +309,8 @@ int kms_client_new(struct kms_client **out, const struct kms_options *opt,
 		 c->endpoint);
 	if ((v = env("AWS_CA_BUNDLE")))
 		snprintf(c->ca_bundle, sizeof(c->ca_bundle), "%s", v);
-	c->connect_ms = opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms
-						    : 3000;
+	c->connect_ms =
+		opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms : 3000;
 	c->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : 10000;
 	c->max_attempts = opt->max_attempts ? opt->max_attempts : 5;
 	c->budget_ms = opt->retry_budget_ms > 0 ? opt->retry_budget_ms : 30000;
@@ -340,7 +344,8 @@ const char *kms_client_endpoint(const struct kms_client *c)
 	return c->endpoint;
 }
 
-/* ---- one HTTP exchange ------------------------------------------------------- */
+/* ---- one HTTP exchange
+ * ------------------------------------------------------- */
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)
 {
@@ -443,11 +448,12 @@ static void transfer_error(CURLcode cc, const char *url, struct kms_error *err)
 
 	if (cc == CURLE_OPERATION_TIMEDOUT)
 		st = KMS_TIMEOUT;
-	else if (cc == CURLE_URL_MALFORMAT || cc == CURLE_UNSUPPORTED_PROTOCOL)
-		st = KMS_CONFIG;
-	else if (cc == CURLE_PEER_FAILED_VERIFICATION ||
+	/* Retrying cannot fix a bad URL or a certificate that fails. */
+	else if (cc == CURLE_URL_MALFORMAT ||
+		 cc == CURLE_UNSUPPORTED_PROTOCOL ||
+		 cc == CURLE_PEER_FAILED_VERIFICATION ||
 		 cc == CURLE_SSL_CACERT_BADFILE)
-		st = KMS_CONFIG; /* retrying cannot fix a certificate */
+		st = KMS_CONFIG;
 	set_error(err, st, st == KMS_TIMEOUT ? "Timeout" : "NetworkError",
 		  "cannot reach KMS at %s: %s", url, curl_easy_strerror(cc));
 }
@@ -553,7 +559,8 @@ static int attempt(struct kms_client *c, const char *action, const char *body,
  * and time budgets.  On success the response is in *r (secure memory).
  */
 static int send_request(struct kms_client *c, const char *action,
-			const char *body, struct reply *r, struct kms_error *err)
+			const char *body, struct reply *r,
+			struct kms_error *err)
 {
 	struct kms_creds *cr = NULL;
 	struct timespec t0;
@@ -569,9 +576,9 @@ static int send_request(struct kms_client *c, const char *action,
 
 		rc = creds_get(c->creds, &cr, why, sizeof(why));
 		if (rc) {
-			set_error(err, rc == -EIO || rc == -ETIMEDOUT
-					       ? KMS_NETWORK
-					       : KMS_CONFIG,
+			set_error(err,
+				  rc == -EIO || rc == -ETIMEDOUT ? KMS_NETWORK
+								 : KMS_CONFIG,
 				  "NoCredentials", "%s", why);
 		} else {
 			reply_reset(r);
@@ -583,8 +590,7 @@ static int send_request(struct kms_client *c, const char *action,
 				fprintf(stderr,
 					"kms: %s attempt %u: %s%s%s (request id "
 					"%s) after %ld ms\n",
-					action, n,
-					rc ? err->type : "OK",
+					action, n, rc ? err->type : "OK",
 					rc ? ": " : "", rc ? err->message : "",
 					err->request_id[0] ? err->request_id
 							   : "-",
@@ -610,7 +616,8 @@ static int send_request(struct kms_client *c, const char *action,
 	return status_errno(err->status) ? status_errno(err->status) : -EIO;
 }
 
-/* ---- generic call ------------------------------------------------------------ */
+/* ---- generic call
+ * ------------------------------------------------------------ */
 
 int kms_call(struct kms_client *c, const char *action, const char *body,
 	     char **response, struct kms_error *err)
@@ -627,7 +634,8 @@ int kms_call(struct kms_client *c, const char *action, const char *body,
 	return *response ? 0 : -ENOMEM;
 }
 
-/* ---- typed calls ------------------------------------------------------------- */
+/* ---- typed calls
+ * ------------------------------------------------------------- */
 
 /* Fail before sending when an ARN names another region than ours. */
 static int check_region(struct kms_client *c, const char *key_id,
@@ -681,7 +689,8 @@ static int send_json(struct kms_client *c, const char *action, json_object *req,
 		req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
 	if (!body)
-		return set_error(err, KMS_CONFIG, "OutOfMemory", "out of memory"),
+		return set_error(err, KMS_CONFIG, "OutOfMemory",
+				 "out of memory"),
 		       -ENOMEM;
 	return send_request(c, action, body, r, err);
 }
@@ -820,8 +829,8 @@ static int take_secret(struct reply *r, const char *name, uint8_t **out,
 /* Parse what remains of r (after take_secret) as a JSON object. */
 static json_object *parse_reply(const struct reply *r)
 {
-	json_object *o = r->body ? json_tokener_parse((const char *)r->body)
-				 : NULL;
+	json_object *o =
+		r->body ? json_tokener_parse((const char *)r->body) : NULL;
 
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);

@@ -36,8 +36,8 @@ struct kms_creds {
 	char access_key_id[129];
 	char secret[257];
 	char session_token[4097]; /* "" when none */
-	int64_t expiration;       /* epoch seconds; 0 = long-term */
-	char source[160];         /* where they came from, for messages:
+	int64_t expiration;	  /* epoch seconds; 0 = long-term */
+	char source[160];	  /* where they came from, for messages:
 				     "environment", "profile db (~/.aws/...)",
 				     "container credentials", "instance
 				     profile db-host-role" */

@@ -25,35 +25,35 @@
 enum kms_status {
 	KMS_OK = 0,
 	/* Definitive answers about the key or the caller: never retried. */
-	KMS_ACCESS_DENIED,      /* AccessDeniedException */
-	KMS_DISABLED,           /* DisabledException */
-	KMS_INVALID_STATE,      /* KMSInvalidStateException */
-	KMS_NOT_FOUND,          /* NotFoundException */
+	KMS_ACCESS_DENIED,	/* AccessDeniedException */
+	KMS_DISABLED,		/* DisabledException */
+	KMS_INVALID_STATE,	/* KMSInvalidStateException */
+	KMS_NOT_FOUND,		/* NotFoundException */
 	KMS_INVALID_CIPHERTEXT, /* InvalidCiphertextException */
-	KMS_INCORRECT_KEY,      /* IncorrectKeyException */
-	KMS_SIGNATURE,          /* Invalid/IncompleteSignatureException,
+	KMS_INCORRECT_KEY,	/* IncorrectKeyException */
+	KMS_SIGNATURE,		/* Invalid/IncompleteSignatureException,
 				   UnrecognizedClientException,
 				   ExpiredTokenException */
-	KMS_VALIDATION,         /* ValidationException, SerializationException */
-	KMS_UNSUPPORTED,        /* UnsupportedOperation/UnknownOperation... */
-	KMS_CLIENT_ERROR,       /* any other 4xx answer */
+	KMS_VALIDATION,	  /* ValidationException, SerializationException */
+	KMS_UNSUPPORTED,  /* UnsupportedOperation/UnknownOperation... */
+	KMS_CLIENT_ERROR, /* any other 4xx answer */
 	/* Transient: retried with backoff, reported once retries run out. */
-	KMS_THROTTLED,          /* ThrottlingException, HTTP 429 */
-	KMS_SERVICE,            /* 5xx, KMSInternalException,
-				   DependencyTimeoutException,
-				   KeyUnavailableException */
-	KMS_NETWORK,            /* cannot connect, connection dropped */
-	KMS_TIMEOUT,            /* connect or request timeout */
+	KMS_THROTTLED, /* ThrottlingException, HTTP 429 */
+	KMS_SERVICE,   /* 5xx, KMSInternalException,
+			  DependencyTimeoutException,
+			  KeyUnavailableException */
+	KMS_NETWORK,   /* cannot connect, connection dropped */
+	KMS_TIMEOUT,   /* connect or request timeout */
 	/* Local: nothing was sent. */
-	KMS_CONFIG,             /* no region or credentials, bad endpoint,
-				   key ARN of another region */
-	KMS_PROTOCOL,           /* malformed response */
+	KMS_CONFIG,   /* no region or credentials, bad endpoint,
+			 key ARN of another region */
+	KMS_PROTOCOL, /* malformed response */
 };
 
 struct kms_error {
 	enum kms_status status;
-	char type[96];       /* the service's error name, or ours for local
-				errors (e.g. "RegionMismatch") */
+	char type[96]; /* the service's error name, or ours for local
+			  errors (e.g. "RegionMismatch") */
 	char message[512];
 	char request_id[96]; /* x-amzn-RequestId, "" when none */
 	long http_status;    /* 0 when no response */
@@ -68,13 +68,13 @@ const char *kms_status_name(enum kms_status st);
 void kms_error_format(const struct kms_error *err, char *out, size_t len);
 
 struct kms_options {
-	const char *endpoint; /* explicit endpoint URL (--kms-endpoint) */
-	const char *region;   /* explicit region (--region) */
-	const char *profile;  /* explicit profile (--profile) */
+	const char *endpoint;	 /* explicit endpoint URL (--kms-endpoint) */
+	const char *region;	 /* explicit region (--region) */
+	const char *profile;	 /* explicit profile (--profile) */
 	long connect_timeout_ms; /* per attempt; 0 = 3000 */
-	long timeout_ms;         /* per attempt; 0 = 10000 */
-	unsigned max_attempts;   /* 0 = 5 */
-	long retry_budget_ms;    /* total time for all attempts; 0 = 30000 */
+	long timeout_ms;	 /* per attempt; 0 = 10000 */
+	unsigned max_attempts;	 /* 0 = 5 */
+	long retry_budget_ms;	 /* total time for all attempts; 0 = 30000 */
 	bool debug; /* one line per attempt on stderr: action, status,
 		       request id, timing; never bodies or headers */
 };
@@ -146,9 +146,9 @@ struct kms_key_info {
 	char arn[256];
 	char key_id[64];
 	char account[16];
-	char state[32];  /* Enabled, Disabled, PendingDeletion, ... */
-	char spec[48];   /* KeySpec */
-	char usage[32];  /* KeyUsage */
+	char state[32];	 /* Enabled, Disabled, PendingDeletion, ... */
+	char spec[48];	 /* KeySpec */
+	char usage[32];	 /* KeyUsage */
 	char origin[32]; /* AWS_KMS, EXTERNAL, ... */
 	char manager[16];
 	bool enabled;

@@ -104,8 +104,8 @@ static enum MHD_Result send_error(struct server *s, struct MHD_Connection *conn,
 
 	json_object_object_add(e, "__type", json_object_new_string(type));
 	json_object_object_add(e, "message", json_object_new_string(message));
-	text = strdup(
-		json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	text = strdup(json_object_to_json_string_ext(
+		e, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(e);
 	if (!text)
 		return MHD_NO;
@@ -131,8 +131,8 @@ static enum MHD_Result send_ok(struct server *s, struct MHD_Connection *conn,
 			       struct outcome *o, json_object *resp,
 			       const char *secret_b64)
 {
-	const char *rest =
-		json_object_to_json_string_ext(resp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *rest = json_object_to_json_string_ext(
+		resp, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	struct MHD_Response *r;
 	size_t n;
 	char *buf;
