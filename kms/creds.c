@@ -1089,6 +1089,28 @@ static int transfer_errno(int r)
 	return r;
 }
 
+/* GET url and take the credentials document it answers (container and
+ * IMDS serve the same shape; IMDS must include a Token). */
+static int get_creds_doc(const struct creds_provider *p, const char *url,
+			 const char *const *headers, size_t n_headers,
+			 struct http_reply *rep, bool imds, const char *what,
+			 struct kms_creds *c, char *msg, size_t len)
+{
+	char why[512];
+	int r = http_do(p->timeout_ms, false, url, headers, n_headers, rep, why,
+			sizeof(why));
+
+	if (r) {
+		seterr(msg, len, "%s: %s", what, why);
+		return transfer_errno(r);
+	}
+	if (rep->status != 200) {
+		seterr(msg, len, "%s: HTTP %ld", what, rep->status);
+		return -EIO;
+	}
+	return parse_creds_json(rep->body, rep->len, imds, what, c, msg, len);
+}
+
 static int src_container(const struct creds_provider *p, struct kms_creds *c,
 			 char *msg, size_t len)
 {
@@ -1096,7 +1118,7 @@ static int src_container(const struct creds_provider *p, struct kms_creds *c,
 	const char *full = env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
 	const char *token_file = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
 	const char *token = env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
-	char url[MAX_URL], shown[MAX_URL], what[MAX_URL + 64], why[512];
+	char url[MAX_URL], shown[MAX_URL], what[MAX_URL + 64];
 	struct http_reply rep = { 0 };
 	char *file = NULL, *auth = NULL;
 	const char *headers[1];
@@ -1178,19 +1200,8 @@ static int src_container(const struct creds_provider *p, struct kms_creds *c,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = http_do(p->timeout_ms, false, url, headers, n_headers, &rep, why,
-		    sizeof(why));
-	if (r) {
-		seterr(msg, len, "%s: %s", what, why);
-		r = transfer_errno(r);
-		goto out;
-	}
-	if (rep.status != 200) {
-		seterr(msg, len, "%s: HTTP %ld", what, rep.status);
-		r = -EIO;
-		goto out;
-	}
-	r = parse_creds_json(rep.body, rep.len, false, what, c, msg, len);
+	r = get_creds_doc(p, url, headers, n_headers, &rep, false, what, c, msg,
+			  len);
 	if (r)
 		goto out;
 	snprintf(c->source, sizeof(c->source), "container credentials");
@@ -1348,19 +1359,7 @@ static int src_imds(const struct creds_provider *p, bool probing,
 	snprintf(url, sizeof(url), "%s%s%s", base, IMDS_ROLE_PATH, role);
 	snprintf(what, sizeof(what), "instance metadata at %s, role %s", shown,
 		 role);
-	r = http_do(p->timeout_ms, false, url, hdr_list, 1, &rep, why,
-		    sizeof(why));
-	if (r) {
-		seterr(msg, len, "%s: %s", what, why);
-		r = transfer_errno(r);
-		goto out;
-	}
-	if (rep.status != 200) {
-		seterr(msg, len, "%s: HTTP %ld", what, rep.status);
-		r = -EIO;
-		goto out;
-	}
-	r = parse_creds_json(rep.body, rep.len, true, what, c, msg, len);
+	r = get_creds_doc(p, url, hdr_list, 1, &rep, true, what, c, msg, len);
 	if (r)
 		goto out;
 	snprintf(c->source, sizeof(c->source), "instance profile %s", role);

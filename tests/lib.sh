@@ -57,6 +57,21 @@ contains() {
 	esac
 }
 
+# await_output FILE SED-EXPR PID: wait (10 s at most) until `sed -n SED-EXPR`
+# finds something in FILE, the output of process PID, and print it; on
+# failure show FILE and return 1.
+await_output() {
+	local file=$1 expr=$2 pid=$3 _ v
+	for _ in $(seq 100); do
+		v=$(sed -n "$expr" "$file" | head -n1)
+		[ -n "$v" ] && printf '%s\n' "$v" && return 0
+		kill -0 "$pid" 2> /dev/null || break
+		sleep 0.1
+	done
+	cat "$file" >&2
+	return 1
+}
+
 # ---- cmkfs-kmsd ---------------------------------------------------------------
 
 KMSD=$CMKFS_BUILD/cmkfs-kmsd
@@ -82,19 +97,13 @@ kmsd_principal() {
 # port; sets KMSD_PID and KMSD_URL (http://127.0.0.1:PORT).  The access log
 # goes to DIR.log.  The runner kills it if the test does not.
 kmsd_start() {
-	local dir=$1 i
+	local dir=$1
 	shift
 	"$KMSD" serve --state "$dir" --listen 127.0.0.1:0 --log "$dir.log" "$@" \
 		> "$dir.out" 2>&1 &
 	KMSD_PID=$!
-	for i in $(seq 100); do
-		KMSD_URL=$(sed -n 's/.*listening on \(http:[^ ]*\).*/\1/p' "$dir.out")
-		[ -n "$KMSD_URL" ] && return 0
-		kill -0 "$KMSD_PID" 2> /dev/null || break
-		sleep 0.1
-	done
-	cat "$dir.out" >&2
-	fail "cmkfs-kmsd did not start"
+	KMSD_URL=$(await_output "$dir.out" 's/.*listening on \(http:[^ ]*\).*/\1/p' "$KMSD_PID") ||
+		fail "cmkfs-kmsd did not start"
 }
 
 kmsd_stop() {
@@ -117,4 +126,36 @@ sdk_install() {
 	fi
 	cp "$CMKFS_SRC"/tests/sdk/*.mjs "$dir/"
 	SDK_DIR=$dir
+}
+
+# ---- fakes and principals ---------------------------------------------------
+
+# start_fake SCRIPT NAME [OPTIONS...]: start a Python fake service that
+# prints its port on its first line and logs requests to --log; sets
+# FAKE_PID, FAKE_PORT, FAKE_URL and FAKE_LOG ($TEST_TMPDIR/NAME.log).
+start_fake() {
+	local script=$1 name=$2
+	shift 2
+	FAKE_LOG=$TEST_TMPDIR/$name.log
+	: > "$FAKE_LOG"
+	"$PYTHON" "$script" --log "$FAKE_LOG" "$@" > "$TEST_TMPDIR/$name.out" 2>&1 &
+	FAKE_PID=$!
+	FAKE_PORT=$(await_output "$TEST_TMPDIR/$name.out" '1s/^\([0-9][0-9]*\)$/\1/p' "$FAKE_PID") ||
+		fail "the fake service $name did not start"
+	FAKE_URL=http://127.0.0.1:$FAKE_PORT
+}
+
+stop_fake() {
+	[ -n "${FAKE_PID:-}" ] || return 0
+	kill "$FAKE_PID" 2> /dev/null || true
+	wait "$FAKE_PID" 2> /dev/null || true
+	FAKE_PID=
+}
+
+# as ENVFILE CMD...: run CMD as the principal whose environment ENVFILE
+# holds (as printed by cmkfs-kmsd), against the running cmkfs-kmsd.
+as() {
+	local f=$1
+	shift
+	(. "$f" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL && "$@")
 }

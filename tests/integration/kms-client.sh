@@ -20,12 +20,6 @@ roleb=$TEST_TMPDIR/role-b.env
 kmsd_principal "$state" arn:aws:iam::222222222222:role/db-host > "$roleb"
 kmsd_start "$state" --region us-east-1 --region eu-west-1
 
-# as ENVFILE CMD...: run CMD as that principal, against our cmkfs-kmsd.
-as() {
-	local f=$1
-	shift
-	(. "$f" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL && "$@")
-}
 
 # ---- kms call and the wrappers ----
 expect_exit 0 as "$root" "$CMKFS" kms create-key --description "volume key"
@@ -102,28 +96,15 @@ contains "$err" "no AWS region" "missing region"
 kmsd_stop
 
 # ---- retries against a fault injector ----
-fake_log=$TEST_TMPDIR/fake.log
-start_fake() {
-	: > "$fake_log"
-	$PYTHON "$CMKFS_SRC/tests/tools/fake_kms.py" --log "$fake_log" "$@" > "$TEST_TMPDIR/fake.port" &
-	FAKE_PID=$!
-	for _ in $(seq 50); do
-		FAKE_PORT=$(head -n1 "$TEST_TMPDIR/fake.port")
-		[ -n "$FAKE_PORT" ] && return 0
-		sleep 0.1
-	done
-	fail "fake KMS did not start"
-}
-stop_fake() { kill "$FAKE_PID" 2> /dev/null; wait "$FAKE_PID" 2> /dev/null || true; }
 fake_call() {
 	AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=AKIAFAKE AWS_SECRET_ACCESS_KEY=secret \
 		"$CMKFS" kms call ListKeys --kms-endpoint "http://127.0.0.1:$FAKE_PORT" --debug-kms "$@"
 }
-requests() { wc -l < "$fake_log"; }
+requests() { wc -l < "$FAKE_LOG"; }
 
 # scenario: script, exit code, requests, text in stderr
 while IFS='|' read -r script want_rc want_n text; do
-	start_fake --script "$script" --slow 3
+	start_fake "$CMKFS_SRC/tests/tools/fake_kms.py" fake --script "$script" --slow 3
 	expect_exit "$want_rc" fake_call --kms-timeout 1
 	n=$(requests)
 	stop_fake
@@ -138,6 +119,6 @@ slow,ok|0|2|attempt 1: Timeout
 503|4|5|gave up after 5 attempts
 denied|3|1|AccessDeniedException: User: arn:aws:iam::1:role/x is not authorized
 S
-grep -q 'auth=True' "$fake_log" || fail "requests were not signed"
-grep -q 'token=True' "$fake_log" && fail "an empty session token header was sent"
+grep -q 'auth=True' "$FAKE_LOG" || fail "requests were not signed"
+grep -q 'token=True' "$FAKE_LOG" && fail "an empty session token header was sent"
 echo "kms client and commands behave"

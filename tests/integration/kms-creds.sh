@@ -22,35 +22,14 @@ export AWS_EC2_METADATA_DISABLED=true
 
 FAKE_PID=
 
-# fake_start NAME [OPTIONS...]: start the fake; sets FAKE_URL and FAKE_LOG
-# (one line per request: METHOD PATH STATUS).
+# fake_start NAME [OPTIONS...]: the fake metadata service; sets FAKE_URL and
+# FAKE_LOG (one line per request: METHOD PATH STATUS).
 fake_start() {
-	local name=$1 _ port
-	shift
-	FAKE_LOG=$TEST_TMPDIR/$name.log
-	: > "$FAKE_LOG"
-	"$PYTHON" "$FAKE" --log "$FAKE_LOG" "$@" > "$TEST_TMPDIR/$name.out" 2>&1 &
-	FAKE_PID=$!
-	for _ in $(seq 100); do
-		port=$(head -n1 "$TEST_TMPDIR/$name.out")
-		case $port in
-		[0-9]*)
-			FAKE_URL=http://127.0.0.1:$port
-			return 0
-			;;
-		esac
-		kill -0 "$FAKE_PID" 2> /dev/null || break
-		sleep 0.1
-	done
-	cat "$TEST_TMPDIR/$name.out" >&2
-	fail "the fake metadata service did not start"
+	start_fake "$FAKE" "$@"
 }
 
 fake_stop() {
-	[ -n "$FAKE_PID" ] || return 0
-	kill "$FAKE_PID" 2> /dev/null || true
-	wait "$FAKE_PID" 2> /dev/null || true
-	FAKE_PID=
+	stop_fake
 }
 trap fake_stop EXIT
 

@@ -15,11 +15,6 @@ kmsd_init "$state"
 kmsd_principal "$state" arn:aws:iam::222222222222:role/db-host > "$TEST_TMPDIR/b.env"
 kmsd_start "$state" --region us-east-1 --region eu-west-1
 
-as() {
-	local f=$1
-	shift
-	(. "$f" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL && "$@")
-}
 # expect_status STATUS ENVFILE PROBE-ARGS...
 expect_status() {
 	local want=$1 f=$2 rc=0
