@@ -59,7 +59,7 @@ pc_libs = $(shell $(PKG_CONFIG) --libs $(1))
 
 CRYPTO_SRC := $(wildcard crypto/*.c)
 CRYPTO_LIB := $(BUILD)/libcmkfs-crypto.a
-CRYPTO_PKGS := libcrypto
+CRYPTO_PKGS := libcrypto libcryptsetup blkid
 
 # kms/: the client and what it shares with the service (SigV4, errors).
 KMS_SRC := $(wildcard kms/*.c)

@@ -180,6 +180,112 @@ int crypto_aead_open(const uint8_t key[static CRYPTO_AEAD_KEY_LEN],
 		     size_t ct_len, void *out);
 
 /* ---------------------------------------------------------------------------
+ * LUKS2 volumes (libcryptsetup)
+ *
+ * The header work of a cmkfs volume: format, load, unlock a keyslot, add and
+ * remove keyslots and tokens, back up and restore the header.  Two header
+ * copies, checksums, metadata locking and recovery from a damaged primary
+ * header are libcryptsetup's job; this layer only chooses cmkfs's
+ * parameters and hides libcryptsetup's types.  It knows nothing of KMS: a
+ * keyslot secret is just bytes, a token just JSON.
+ *
+ * Format (fixed): LUKS2, "aes-xts-plain64" with a 512-bit random volume key
+ * (or "cipher_null" for benchmark volumes), encryption sector size 512..4096
+ * (default 4096), data segment at libcryptsetup's default offset, keyslots
+ * with KDF pbkdf2-sha256 at 1000 iterations and no benchmark: keyslot
+ * secrets are full-entropy keys, not passphrases.
+ *
+ * Errors: 0 or -errno, and a one-line reason in err (never secret bytes).
+ * Thread-safety: a struct vol is used by one thread at a time.
+ * ------------------------------------------------------------------------- */
+
+#define VOL_KEY_MAX 64 /* bytes of the largest volume key */
+
+struct vol;
+
+struct vol_format_params {
+	const char *cipher;   /* "aes-xts-plain64" or "cipher_null" */
+	unsigned sector_size; /* 512..4096, power of two; 0 = 4096 */
+	const char *uuid;     /* the LUKS UUID to use (the caller binds the
+				 keyslot secret to it before formatting) */
+	const char *label;    /* or NULL */
+};
+
+/*
+ * Format path (an existing file of its final size, or a block device) as a
+ * LUKS2 volume with a fresh random volume key and one keyslot opened by
+ * secret.  When token_json is not NULL it is added as a token (it must have
+ * "type" and "keyslots": [] members) and assigned to that keyslot.  Writes
+ * nothing outside path.  -EINVAL (bad parameters, path too small), -EIO.
+ */
+int vol_format(const char *path, const struct vol_format_params *p,
+	       const uint8_t *secret, size_t secret_len, const char *token_json,
+	       char *err, size_t errlen);
+
+/* Load the LUKS2 header of path (recovering from the backup header if the
+ * primary is damaged).  -ENOENT, -EINVAL (not LUKS2), -EBUSY (a
+ * reencryption is in progress or was interrupted), -EIO. */
+int vol_open(const char *path, struct vol **out, char *err, size_t errlen);
+void vol_close(struct vol *v); /* accepts NULL */
+
+struct vol_info {
+	char uuid[40];
+	char label[48];
+	char cipher[64];       /* "aes-xts-plain64", "cipher_null-ecb" ... */
+	unsigned sector_size;  /* encryption sector size, bytes */
+	unsigned key_bytes;    /* volume key size */
+	uint64_t data_offset;  /* bytes from the start of the device */
+	uint64_t data_size;    /* bytes of the data segment (the plaintext
+				  device's size) */
+	uint64_t device_size;  /* bytes of the whole file/device */
+	int keyslots[32];      /* active keyslot numbers */
+	unsigned n_keyslots;
+	int tokens[32];        /* token ids (any type) */
+	unsigned n_tokens;
+};
+
+int vol_info(struct vol *v, struct vol_info *out);
+
+/* Token `id` as JSON (valid until the next change or vol_close);
+ * -ENOENT if there is none. */
+int vol_token_json(struct vol *v, int id, const char **json);
+
+/* Add token_json (with "type" and "keyslots": []) assigned to keyslot;
+ * *id receives its id. */
+int vol_token_add(struct vol *v, const char *token_json, int keyslot, int *id,
+		  char *err, size_t errlen);
+int vol_token_remove(struct vol *v, int id, char *err, size_t errlen);
+
+/*
+ * Open keyslot with secret: the volume key in secure memory (*vk, *vk_len;
+ * secmem_free it).  -EPERM when the secret does not open that keyslot.
+ */
+int vol_unlock(struct vol *v, int keyslot, const uint8_t *secret,
+	       size_t secret_len, uint8_t **vk, size_t *vk_len, char *err,
+	       size_t errlen);
+
+/* A new keyslot opened by secret for the volume key vk; *keyslot receives
+ * its number. */
+int vol_keyslot_add(struct vol *v, const uint8_t *vk, size_t vk_len,
+		    const uint8_t *secret, size_t secret_len, int *keyslot,
+		    char *err, size_t errlen);
+/* Wipe keyslot (its key material area is overwritten). */
+int vol_keyslot_destroy(struct vol *v, int keyslot, char *err, size_t errlen);
+
+/* What libblkid recognises on path (LUKS, a filesystem, a partition
+ * table...): 1 with its name in type ("crypto_LUKS", "ext4"...), 0 when
+ * nothing, -errno.  So that nothing with data on it is formatted over by
+ * mistake. */
+int vol_probe_signature(const char *path, char *type, size_t len);
+
+/* Copy the LUKS2 header of path to file (which must not exist), or restore
+ * it from file. */
+int vol_header_backup(const char *path, const char *file, char *err,
+		      size_t errlen);
+int vol_header_restore(const char *path, const char *file, char *err,
+		       size_t errlen);
+
+/* ---------------------------------------------------------------------------
  * Misc
  * ------------------------------------------------------------------------- */
 

@@ -14,7 +14,7 @@ set -eu
 # Build: compiler, pkg-config and the -dev package of every library we link.
 BUILD="build-essential pkg-config
 libssl-dev libfuse3-dev liburing-dev libcurl4-openssl-dev libcryptsetup-dev
-libjson-c-dev libmicrohttpd-dev libcmocka-dev"
+libjson-c-dev libmicrohttpd-dev libcmocka-dev libblkid-dev"
 
 # Test: the real components the tests start, and the independent checkers.
 # python3-cryptography is Debian's (for /usr/bin/python3): the reference
