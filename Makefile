@@ -59,7 +59,7 @@ pc_libs = $(shell $(PKG_CONFIG) --libs $(1))
 
 CRYPTO_SRC := $(wildcard crypto/*.c)
 CRYPTO_LIB := $(BUILD)/libcmkfs-crypto.a
-CRYPTO_PKGS := libcrypto libcryptsetup blkid
+CRYPTO_PKGS := libcrypto libcryptsetup blkid json-c
 
 # kms/: the client and what it shares with the service (SigV4, errors).
 KMS_SRC := $(wildcard kms/*.c)
@@ -80,13 +80,13 @@ BENCH_CRYPTO := $(BUILD)/cmkfs-crypto-speed
 
 TEST_UTIL_SRC := tests/tools/hex.c
 TEST_TOOL_SRC := tests/tools/xts-check.c tests/tools/creds-probe.c \
-	tests/tools/kms-probe.c
+	tests/tools/kms-probe.c tests/tools/vol-tool.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 TEST_TOOLS := $(BUILD)/tests/xts-check $(BUILD)/tests/creds-probe \
-	$(BUILD)/tests/kms-probe
+	$(BUILD)/tests/kms-probe $(BUILD)/tests/vol-tool
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGRAMS := $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
@@ -167,6 +167,11 @@ $(BUILD)/tests/creds-probe $(BUILD)/tests/kms-probe: \
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LIB) \
 		$(call pc_libs,$(KMS_PKGS)) $(CRYPTO_LDLIBS) -lpthread
+
+$(BUILD)/tests/vol-tool: $(call obj,tests/tools/vol-tool.c) $(CRYPTO_LIB)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CRYPTO_LDLIBS)
 
 # Fuzz targets: libFuzzer needs clang; the code under test is rebuilt with
 # coverage and sanitizers into $(BUILD)/fuzz-obj.  `make fuzz` runs each for

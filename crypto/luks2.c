@@ -1,0 +1,1433 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * luks2.c — cmkfs's LUKS2 volumes over libcryptsetup: format with cmkfs's
+ * fixed parameters, load, unlock a keyslot into secure memory, add and
+ * destroy keyslots and tokens, back up and restore the header, and ask
+ * libblkid what a device holds.  Header layout, checksums, locking and
+ * recovery are libcryptsetup's; this file does not write LUKS2 metadata
+ * itself, and no libcryptsetup type leaves it.
+ *
+ * Four things here are not obvious:
+ *
+ * - Logging.  libcryptsetup prints to stdout/stderr unless given a log
+ *   callback, and messages about a device it cannot open come before any
+ *   handle exists, so the callback is installed as the library's default
+ *   (process-wide; cmkfs is libcryptsetup's only user in its processes).  It
+ *   keeps the latest error message, per thread, to complete our own error
+ *   lines, and drops everything else.  Debug output (which can show header
+ *   JSON) stays off.
+ *
+ * - Loading never writes.  crypt_load() repairs a damaged or stale header
+ *   copy on disk as a side effect.  vol_open() must not write, so we first
+ *   check the two binary headers ourselves (magic, offsets, SHA-256
+ *   checksum, sequence ids); only when both copies are intact and agree is
+ *   the device handed to crypt_load().  Otherwise the header area is copied
+ *   into a sparse memfd of the device's size and loaded from there: the
+ *   repair happens in memory.  The first change made through such a handle
+ *   reloads from the device, letting libcryptsetup rewrite the damaged copy
+ *   together with the change, which writes the header anyway.
+ *
+ * - Tokens are stored with their keyslot already in "keyslots": one header
+ *   write, so a crash cannot leave a token assigned to nothing.
+ *
+ * - A format that fails after its header reached the device wipes the whole
+ *   header area (both copies and the keyslots), so no half-made volume is
+ *   left for anything to recognise; a format that fails before writing
+ *   (device in use, bad parameters) touches nothing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <blkid/blkid.h>
+#include <json-c/json.h>
+#include <libcryptsetup.h>
+
+#include "crypto.h"
+
+#define SECTOR 512u
+
+/* cmkfs's keyslot KDF: the secrets are full-entropy keys, so the KDF only
+ * has to be the cheapest libcryptsetup accepts, and never benchmarked. */
+#define KDF_ITERATIONS 1000u
+
+/* libcryptsetup's default LUKS2 header area (two 16 KiB metadata copies and
+ * the keyslots area), which also sets the default data offset.  A smaller
+ * file would be grown by libcryptsetup to fit: we refuse it instead. */
+#define DEFAULT_HDR_AREA (16u << 20)
+
+/* LUKS2 on-disk binary header (the LUKS2 specification, section 2). */
+#define HDR_BIN_LEN	4096u
+#define HDR_MAGIC_LEN	6
+#define HDR_OFF_VERSION 6
+#define HDR_OFF_SIZE	8
+#define HDR_OFF_SEQID	16
+#define HDR_OFF_CSUMALG 72
+#define HDR_OFF_UUID	168
+#define HDR_OFF_OFFSET	256
+#define HDR_OFF_CSUM	448
+#define HDR_MIN_SIZE	(16u << 10)
+#define HDR_MAX_SIZE	(4u << 20)
+
+static const uint8_t magic_primary[HDR_MAGIC_LEN] = { 'L', 'U',	 'K',
+						      'S', 0xba, 0xbe };
+static const uint8_t magic_secondary[HDR_MAGIC_LEN] = { 'S', 'K',  'U',
+							'L', 0xba, 0xbe };
+
+#define LABEL_MAX  47 /* LUKS2 label field, NUL excluded */
+#define MAX_TOKENS 32 /* LUKS2_TOKENS_MAX; vol_info.tokens has as many */
+
+struct vol {
+	struct crypt_device *cd;
+	char *path;
+	uint64_t device_size;
+	int copy_fd; /* memfd holding the header area when loaded degraded */
+	char *token_json[MAX_TOKENS]; /* copies handed out by vol_token_json */
+};
+
+/* ---- libcryptsetup's log ------------------------------------------------ */
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static _Thread_local char lib_msg[256];
+
+static void lib_log(int level, const char *msg, void *usrptr)
+{
+	size_t n = 0;
+
+	(void)usrptr;
+	if (level != CRYPT_LOG_ERROR || !msg)
+		return;
+	/* One line: multi-line messages joined, trailing newline dropped. */
+	for (const char *p = msg; *p && n + 1 < sizeof(lib_msg); p++)
+		lib_msg[n++] = *p == '\n' ? ' ' : *p;
+	while (n && lib_msg[n - 1] == ' ')
+		n--;
+	lib_msg[n] = 0;
+}
+
+static void lib_init_once(void)
+{
+	crypt_set_debug_level(CRYPT_DEBUG_NONE);
+	crypt_set_log_callback(NULL, lib_log, NULL);
+	/* Token types are only data to cmkfs: never let a token's type make
+	 * libcryptsetup dlopen() a plugin. */
+	crypt_token_external_disable();
+}
+
+/* Before every libcryptsetup call whose failure we report: forget earlier
+ * messages (some are logged as errors on success paths). */
+static void lib_begin(void)
+{
+	pthread_once(&lib_once, lib_init_once);
+	lib_msg[0] = 0;
+}
+
+static void say(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void say(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* "<what>: <libcryptsetup's message, or strerror>"; returns r. */
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	if (!err || !errlen)
+		return r;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	n = strlen(err);
+	if (n + 1 < errlen)
+		snprintf(err + n, errlen - n, ": %s",
+			 lib_msg[0] ? lib_msg : strerror(-r));
+	return r;
+}
+
+static void append(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void append(char *err, size_t errlen, const char *fmt, ...)
+{
+	size_t n = err ? strlen(err) : 0;
+	va_list ap;
+
+	if (!err || n + 1 >= errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - n, fmt, ap);
+	va_end(ap);
+}
+
+static void clear_err(char *err, size_t errlen)
+{
+	if (err && errlen)
+		err[0] = 0;
+}
+
+/* ---- devices ------------------------------------------------------------ */
+
+/* Size of a regular file or block device; -EINVAL for anything else. */
+static int device_size(const char *path, uint64_t *size, bool *is_file)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (S_ISREG(st.st_mode)) {
+		*size = (uint64_t)st.st_size;
+	} else if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, size) < 0)
+			r = -errno;
+	} else {
+		r = -EINVAL;
+	}
+	if (is_file)
+		*is_file = S_ISREG(st.st_mode);
+out:
+	close(fd);
+	return r;
+}
+
+static int open_error(const char *path, int r, char *err, size_t errlen)
+{
+	if (r == -EINVAL)
+		say(err, errlen, "%s is neither a file nor a block device",
+		    path);
+	else if (r == -ENOENT)
+		say(err, errlen, "%s does not exist", path);
+	else
+		say(err, errlen, "cannot open %s: %s", path, strerror(-r));
+	return r;
+}
+
+/* ---- reading the binary headers ourselves ------------------------------ */
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+struct hdr_copy {
+	unsigned version; /* of a LUKS magic of the expected kind, or 0 */
+	bool magic;	  /* a LUKS2 magic of the expected kind */
+	bool good;	  /* ... and everything else checks out */
+	uint64_t size, seqid;
+	char uuid[40]; /* where LUKS1 has it too */
+};
+
+/*
+ * Read and check the header copy at off: what libcryptsetup checks before
+ * it trusts a copy, except the JSON parse (a copy with a valid checksum
+ * holds what libcryptsetup wrote).  Only SHA-256 checksums, libcryptsetup's
+ * default, are verified; another algorithm counts as not good, which at
+ * worst makes vol_open() take the safe in-memory path.
+ */
+static int read_hdr_copy(int fd, uint64_t off, bool primary, struct hdr_copy *c)
+{
+	uint8_t bin[HDR_BIN_LEN], sum[CRYPTO_SHA256_LEN];
+	uint8_t *area = NULL;
+	ssize_t n;
+	int r = 0;
+
+	memset(c, 0, sizeof(*c));
+	n = pread(fd, bin, sizeof(bin), (off_t)off);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n < sizeof(bin) ||
+	    memcmp(bin, primary ? magic_primary : magic_secondary,
+		   HDR_MAGIC_LEN))
+		return 0;
+	c->version =
+		(unsigned)bin[HDR_OFF_VERSION] << 8 | bin[HDR_OFF_VERSION + 1];
+	memcpy(c->uuid, bin + HDR_OFF_UUID, sizeof(c->uuid) - 1);
+	if (c->version != 2)
+		return 0;
+	c->magic = true;
+	c->size = be64(bin + HDR_OFF_SIZE);
+	c->seqid = be64(bin + HDR_OFF_SEQID);
+	if (c->size < HDR_MIN_SIZE || c->size > HDR_MAX_SIZE ||
+	    (c->size & (c->size - 1)) || be64(bin + HDR_OFF_OFFSET) != off ||
+	    memcmp(bin + HDR_OFF_CSUMALG, "sha256", sizeof("sha256")) != 0)
+		return 0;
+
+	area = malloc(c->size);
+	if (!area)
+		return -ENOMEM;
+	n = pread(fd, area, c->size, (off_t)off);
+	if (n < 0) {
+		r = -errno;
+		goto out;
+	}
+	if ((uint64_t)n < c->size)
+		goto out;
+	memset(area + HDR_OFF_CSUM, 0, 64);
+	r = crypto_sha256(area, c->size, sum);
+	if (r)
+		goto out;
+	c->good = memcmp(sum, bin + HDR_OFF_CSUM, sizeof(sum)) == 0;
+out:
+	free(area);
+	return r;
+}
+
+enum hdr_state {
+	HDR_NONE,     /* no LUKS2 header at all (maybe LUKS1, maybe nothing) */
+	HDR_CLEAN,    /* both copies good and at the same sequence id */
+	HDR_DEGRADED, /* loading would make libcryptsetup rewrite a copy */
+};
+
+struct hdr_scan {
+	enum hdr_state state;
+	uint64_t meta_end;  /* where the two metadata areas end, if known */
+	char good_uuid[40]; /* of a good LUKS2 copy, or empty */
+	char any_uuid[40];  /* of any LUKS header copy, even damaged */
+};
+
+/* Classify the LUKS2 header of fd. */
+static int header_state(int fd, struct hdr_scan *hs)
+{
+	struct hdr_copy c1, c2 = { 0 };
+	int r;
+
+	memset(hs, 0, sizeof(*hs));
+	r = read_hdr_copy(fd, 0, true, &c1);
+	if (r)
+		return r;
+	if (c1.good) {
+		r = read_hdr_copy(fd, c1.size, false, &c2);
+		if (r)
+			return r;
+	} else {
+		/* Where libcryptsetup looks for a secondary copy when the
+		 * primary does not say. */
+		for (uint64_t off = HDR_MIN_SIZE;
+		     off <= HDR_MAX_SIZE && !c2.version; off <<= 1) {
+			r = read_hdr_copy(fd, off, false, &c2);
+			if (r)
+				return r;
+		}
+	}
+	/* Both copies have the same size, the primary's is the offset of
+	 * the secondary. */
+	hs->meta_end = 2 * (uint64_t)HDR_MAX_SIZE;
+	if (c1.good) {
+		memcpy(hs->good_uuid, c1.uuid, sizeof(hs->good_uuid));
+		hs->meta_end = 2 * c1.size;
+	} else if (c2.good) {
+		memcpy(hs->good_uuid, c2.uuid, sizeof(hs->good_uuid));
+		hs->meta_end = 2 * c2.size;
+	}
+	if (c1.version)
+		memcpy(hs->any_uuid, c1.uuid, sizeof(hs->any_uuid));
+	else if (c2.version)
+		memcpy(hs->any_uuid, c2.uuid, sizeof(hs->any_uuid));
+	if (c1.good && c2.good && c1.seqid == c2.seqid)
+		hs->state = HDR_CLEAN;
+	else if (c1.magic || c2.magic)
+		hs->state = HDR_DEGRADED;
+	else
+		hs->state = HDR_NONE;
+	return 0;
+}
+
+/* Copy [off, off + len) of src to dst, skipping all-zero blocks so that the
+ * copy stays sparse (keyslot areas are mostly zeros). */
+static int copy_nonzero(int src, int dst, uint64_t off, uint64_t len)
+{
+	static const uint8_t zero[65536];
+	uint8_t *buf = malloc(sizeof(zero));
+	int r = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (len) {
+		size_t want = len < sizeof(zero) ? (size_t)len : sizeof(zero);
+		ssize_t n = pread(src, buf, want, (off_t)off);
+
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		if (memcmp(buf, zero, (size_t)n) != 0 &&
+		    pwrite(dst, buf, (size_t)n, (off_t)off) != n) {
+			r = -EIO;
+			break;
+		}
+		off += (uint64_t)n;
+		len -= (uint64_t)n;
+	}
+	free(buf);
+	return r;
+}
+
+static void proc_fd_path(char *buf, size_t len, int fd)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+/*
+ * Load a LUKS2 header from an in-memory copy of v->path's header, so that
+ * libcryptsetup's repair of a damaged copy writes to memory.  The copy is a
+ * memfd as large as the device and sparse: it holds the two metadata areas
+ * and the keyslots in use (a few hundred KiB), enough to unlock, never the
+ * data.
+ */
+static int load_from_copy(struct vol *v, uint64_t meta_end, char *err,
+			  size_t errlen)
+{
+	uint64_t off, len;
+	char proc[64];
+	int src, n, r;
+
+	src = open(v->path, O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return open_error(v->path, -errno, err, errlen);
+	v->copy_fd = memfd_create("cmkfs-luks2-header", MFD_CLOEXEC);
+	if (v->copy_fd < 0) {
+		r = -errno;
+		say(err, errlen, "memfd_create: %s", strerror(-r));
+		goto out;
+	}
+	if (ftruncate(v->copy_fd, (off_t)v->device_size) < 0) {
+		r = -errno;
+		say(err, errlen, "cannot size the header copy: %s",
+		    strerror(-r));
+		goto out;
+	}
+	if (meta_end > v->device_size)
+		meta_end = v->device_size;
+	r = copy_nonzero(src, v->copy_fd, 0, meta_end);
+	if (r) {
+		say(err, errlen, "cannot read the header of %s: %s", v->path,
+		    strerror(-r));
+		goto out;
+	}
+	proc_fd_path(proc, sizeof(proc), v->copy_fd);
+	lib_begin();
+	r = crypt_init(&v->cd, proc);
+	if (r < 0) {
+		fail(err, errlen, r, "cannot read the header copy of %s",
+		     v->path);
+		goto out;
+	}
+	lib_begin();
+	r = crypt_load(v->cd, CRYPT_LUKS2, NULL);
+	if (r < 0) {
+		fail(err, errlen, r,
+		     "the LUKS2 header of %s is damaged and its other copy "
+		     "cannot replace it",
+		     v->path);
+		goto out;
+	}
+	/* Now that the header says where they are, the keyslots. */
+	n = crypt_keyslot_max(CRYPT_LUKS2);
+	for (int i = 0; i < n; i++) {
+		if (crypt_keyslot_status(v->cd, i) <= CRYPT_SLOT_INACTIVE ||
+		    crypt_keyslot_area(v->cd, i, &off, &len) < 0)
+			continue;
+		if (off >= v->device_size)
+			continue;
+		if (len > v->device_size - off)
+			len = v->device_size - off;
+		r = copy_nonzero(src, v->copy_fd, off, len);
+		if (r) {
+			say(err, errlen, "cannot read keyslot %d of %s: %s", i,
+			    v->path, strerror(-r));
+			goto out;
+		}
+	}
+out:
+	close(src);
+	return r;
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+static void token_cache_clear(struct vol *v)
+{
+	for (int i = 0; i < MAX_TOKENS; i++) {
+		free(v->token_json[i]);
+		v->token_json[i] = NULL;
+	}
+}
+
+void vol_close(struct vol *v)
+{
+	if (!v)
+		return;
+	crypt_free(v->cd);
+	if (v->copy_fd >= 0)
+		close(v->copy_fd);
+	token_cache_clear(v);
+	free(v->path);
+	free(v);
+}
+
+/* Why a LUKS2 load failed, in the terms vol_open() promises; seen: what our
+ * own look at the binary headers found. */
+static int explain_load_failure(struct vol *v, int r, enum hdr_state seen,
+				char *err, size_t errlen)
+{
+	if (seen != HDR_NONE && r == -EINVAL)
+		return fail(err, errlen, r, "cannot use the LUKS2 header of %s",
+			    v->path);
+	if (r == -EINVAL || r == -ENOENT) {
+		/* Reading LUKS1 never repairs anything on disk. */
+		lib_begin();
+		if (crypt_load(v->cd, CRYPT_LUKS1, NULL) == 0) {
+			say(err, errlen,
+			    "%s is a LUKS1 volume; cmkfs needs LUKS2", v->path);
+			return -EINVAL;
+		}
+		say(err, errlen, "%s is not a LUKS2 volume", v->path);
+		return -EINVAL;
+	}
+	if (r == -EBUSY || r == -EAGAIN)
+		return fail(err, errlen, -EBUSY,
+			    "the header of %s is locked by another process",
+			    v->path);
+	return fail(err, errlen, r < 0 ? r : -EIO,
+		    "cannot read the LUKS2 header of %s", v->path);
+}
+
+static int load(struct vol *v, char *err, size_t errlen)
+{
+	struct hdr_scan hs;
+	int fd, r;
+
+	fd = open(v->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return open_error(v->path, -errno, err, errlen);
+	r = header_state(fd, &hs);
+	close(fd);
+	if (r)
+		return fail(err, errlen, r, "cannot read %s", v->path);
+	if (hs.state == HDR_DEGRADED)
+		return load_from_copy(v, hs.meta_end, err, errlen);
+
+	lib_begin();
+	r = crypt_init(&v->cd, v->path);
+	if (r < 0)
+		return fail(err, errlen, r, "cannot open %s", v->path);
+	lib_begin();
+	r = crypt_load(v->cd, CRYPT_LUKS2, NULL);
+	if (r < 0)
+		return explain_load_failure(v, r, hs.state, err, errlen);
+	return 0;
+}
+
+/* Refuse volumes libcryptsetup itself would not let us use as they are. */
+static int check_usable(struct vol *v, char *err, size_t errlen)
+{
+	crypt_reencrypt_info ri = crypt_reencrypt_status(v->cd, NULL);
+	uint32_t req = 0;
+
+	if (ri == CRYPT_REENCRYPT_CLEAN) {
+		say(err, errlen,
+		    "%s is being reencrypted; finish with `cryptsetup reencrypt "
+		    "--resume-only` first",
+		    v->path);
+		return -EBUSY;
+	}
+	if (ri == CRYPT_REENCRYPT_CRASH) {
+		say(err, errlen,
+		    "%s has an interrupted reencryption; recover it with "
+		    "`cryptsetup repair` and `cryptsetup reencrypt "
+		    "--resume-only` first",
+		    v->path);
+		return -EBUSY;
+	}
+	if (crypt_persistent_flags_get(v->cd, CRYPT_FLAGS_REQUIREMENTS, &req) <
+		    0 ||
+	    req || ri != CRYPT_REENCRYPT_NONE) {
+		if (req & (CRYPT_REQUIREMENT_OFFLINE_REENCRYPT |
+			   CRYPT_REQUIREMENT_ONLINE_REENCRYPT)) {
+			say(err, errlen, "%s is being reencrypted", v->path);
+			return -EBUSY;
+		}
+		say(err, errlen,
+		    "%s needs LUKS2 features this libcryptsetup does not have "
+		    "(requirements 0x%x)",
+		    v->path, (unsigned)req);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int vol_load(const char *path, struct vol **out, bool check, char *err,
+		    size_t errlen)
+{
+	struct vol *v;
+	int r;
+
+	*out = NULL;
+	if (!path)
+		return -EINVAL;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->copy_fd = -1;
+	v->path = strdup(path);
+	if (!v->path) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = device_size(path, &v->device_size, NULL);
+	if (r) {
+		open_error(path, r, err, errlen);
+		goto out;
+	}
+	r = load(v, err, errlen);
+	if (r)
+		goto out;
+	if (check)
+		r = check_usable(v, err, errlen);
+out:
+	if (r) {
+		vol_close(v);
+		return r;
+	}
+	*out = v;
+	return 0;
+}
+
+int vol_open(const char *path, struct vol **out, char *err, size_t errlen)
+{
+	clear_err(err, errlen);
+	return vol_load(path, out, true, err, errlen);
+}
+
+/*
+ * Before any change: a handle loaded from an in-memory copy is swapped for
+ * one on the device.  That load lets libcryptsetup rewrite the damaged
+ * header copy from the good one, which the change is about to write anyway.
+ */
+static int make_writable(struct vol *v, char *err, size_t errlen)
+{
+	struct crypt_device *cd = NULL;
+	const char *old_uuid = crypt_get_uuid(v->cd);
+	const char *new_uuid;
+	int r;
+
+	if (v->copy_fd < 0)
+		return 0;
+	lib_begin();
+	r = crypt_init(&cd, v->path);
+	if (r < 0)
+		return fail(err, errlen, r, "cannot open %s", v->path);
+	lib_begin();
+	r = crypt_load(cd, CRYPT_LUKS2, NULL);
+	if (r < 0) {
+		fail(err, errlen, r,
+		     "cannot repair the damaged LUKS2 header of %s", v->path);
+		goto out;
+	}
+	new_uuid = crypt_get_uuid(cd);
+	if (!old_uuid || !new_uuid || strcmp(old_uuid, new_uuid) != 0) {
+		say(err, errlen, "the header of %s changed since it was opened",
+		    v->path);
+		r = -ESTALE;
+		goto out;
+	}
+	crypt_free(v->cd);
+	v->cd = cd;
+	cd = NULL;
+	close(v->copy_fd);
+	v->copy_fd = -1;
+out:
+	crypt_free(cd);
+	return r;
+}
+
+/* ---- information -------------------------------------------------------- */
+
+/* Size of the data segment: a number, or "dynamic" (to the device's end).
+ * Only the JSON metadata says which. */
+static int segment_size(struct vol *v, uint64_t offset, uint64_t *size)
+{
+	json_object *root = NULL, *segs, *seg = NULL, *jsize;
+	const char *json, *s;
+	long best = -1;
+	int r;
+
+	r = crypt_dump_json(v->cd, &json, 0);
+	if (r < 0)
+		return r;
+	root = json_tokener_parse(json);
+	if (!root || !json_object_object_get_ex(root, "segments", &segs)) {
+		r = -EINVAL;
+		goto out;
+	}
+	/* The data segment is the lowest-numbered one (there is one unless
+	 * a reencryption is under way, which vol_open refuses). */
+	json_object_object_foreach(segs, key, val)
+	{
+		long id = strtol(key, NULL, 10);
+
+		if (best < 0 || id < best) {
+			best = id;
+			seg = val;
+		}
+	}
+	if (!seg || !json_object_object_get_ex(seg, "size", &jsize)) {
+		r = -EINVAL;
+		goto out;
+	}
+	s = json_object_get_string(jsize);
+	if (s && !strcmp(s, "dynamic"))
+		*size = v->device_size > offset ? v->device_size - offset : 0;
+	else if (s && *s >= '0' && *s <= '9')
+		*size = strtoull(s, NULL, 10);
+	else
+		r = -EINVAL;
+out:
+	json_object_put(root);
+	return r;
+}
+
+static bool keyslot_in_use(crypt_keyslot_info ki)
+{
+	/* Unbound keyslots hold some other key, not the data's. */
+	return ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST;
+}
+
+int vol_info(struct vol *v, struct vol_info *out)
+{
+	const char *s, *mode;
+	int n, r;
+
+	memset(out, 0, sizeof(*out));
+	lib_begin();
+	s = crypt_get_uuid(v->cd);
+	snprintf(out->uuid, sizeof(out->uuid), "%s", s ? s : "");
+	s = crypt_get_label(v->cd);
+	snprintf(out->label, sizeof(out->label), "%s", s ? s : "");
+	s = crypt_get_cipher(v->cd);
+	mode = crypt_get_cipher_mode(v->cd);
+	if (!s || !mode)
+		return -EIO;
+	snprintf(out->cipher, sizeof(out->cipher), "%s-%s", s, mode);
+	n = crypt_get_sector_size(v->cd);
+	out->sector_size = n > 0 ? (unsigned)n : SECTOR;
+	n = crypt_get_volume_key_size(v->cd);
+	out->key_bytes = n > 0 ? (unsigned)n : 0;
+	out->data_offset = crypt_get_data_offset(v->cd) * SECTOR;
+	out->device_size = v->device_size;
+	r = segment_size(v, out->data_offset, &out->data_size);
+	if (r)
+		return r;
+
+	n = crypt_keyslot_max(CRYPT_LUKS2);
+	for (int i = 0; i < n && out->n_keyslots < 32; i++)
+		if (keyslot_in_use(crypt_keyslot_status(v->cd, i)))
+			out->keyslots[out->n_keyslots++] = i;
+	n = crypt_token_max(CRYPT_LUKS2);
+	for (int i = 0; i < n && out->n_tokens < 32; i++) {
+		crypt_token_info ti = crypt_token_status(v->cd, i, NULL);
+
+		if (ti != CRYPT_TOKEN_INVALID && ti != CRYPT_TOKEN_INACTIVE)
+			out->tokens[out->n_tokens++] = i;
+	}
+	return 0;
+}
+
+/* ---- tokens ------------------------------------------------------------- */
+
+static bool token_exists(struct vol *v, int id)
+{
+	crypt_token_info ti;
+
+	if (id < 0 || id >= MAX_TOKENS)
+		return false;
+	ti = crypt_token_status(v->cd, id, NULL);
+	return ti != CRYPT_TOKEN_INVALID && ti != CRYPT_TOKEN_INACTIVE;
+}
+
+int vol_token_json(struct vol *v, int id, const char **json)
+{
+	const char *s;
+	int r;
+
+	*json = NULL;
+	if (!token_exists(v, id))
+		return -ENOENT;
+	if (!v->token_json[id]) {
+		/* libcryptsetup's string lives only until its next call:
+		 * keep our own copy for the promised lifetime. */
+		lib_begin();
+		r = crypt_token_json_get(v->cd, id, &s);
+		if (r < 0)
+			return r;
+		v->token_json[id] = strdup(s);
+		if (!v->token_json[id])
+			return -ENOMEM;
+	}
+	*json = v->token_json[id];
+	return 0;
+}
+
+/*
+ * Check that json is an object with a non-empty string "type" and an empty
+ * "keyslots" array, and return it (serialised) with "keyslots": ["keyslot"]
+ * in *out (free it).
+ */
+static int token_with_keyslot(const char *json, int keyslot, char **out,
+			      char *err, size_t errlen)
+{
+	json_object *tok = NULL, *type, *slots, *arr;
+	char num[16];
+	const char *s;
+	int r = -EINVAL;
+
+	*out = NULL;
+	tok = json ? json_tokener_parse(json) : NULL;
+	if (!tok || !json_object_is_type(tok, json_type_object)) {
+		say(err, errlen, "the token is not a JSON object");
+		goto out;
+	}
+	if (!json_object_object_get_ex(tok, "type", &type) ||
+	    !json_object_is_type(type, json_type_string) ||
+	    !json_object_get_string_len(type)) {
+		say(err, errlen, "the token has no \"type\" string");
+		goto out;
+	}
+	if (!json_object_object_get_ex(tok, "keyslots", &slots) ||
+	    !json_object_is_type(slots, json_type_array) ||
+	    json_object_array_length(slots) != 0) {
+		say(err, errlen,
+		    "the token must have an empty \"keyslots\" array");
+		goto out;
+	}
+	arr = json_object_new_array();
+	snprintf(num, sizeof(num), "%d", keyslot);
+	if (!arr || json_object_array_add(arr, json_object_new_string(num)) ||
+	    json_object_object_add(tok, "keyslots", arr)) {
+		json_object_put(arr);
+		r = -ENOMEM;
+		goto out;
+	}
+	s = json_object_to_json_string_ext(tok, JSON_C_TO_STRING_PLAIN);
+	*out = s ? strdup(s) : NULL;
+	r = *out ? 0 : -ENOMEM;
+out:
+	json_object_put(tok);
+	return r;
+}
+
+static int token_store(struct crypt_device *cd, const char *path,
+		       const char *json, int keyslot, int *id, char *err,
+		       size_t errlen)
+{
+	char *full;
+	int r;
+
+	r = token_with_keyslot(json, keyslot, &full, err, errlen);
+	if (r)
+		return r;
+	lib_begin();
+	r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, full);
+	free(full);
+	if (r < 0)
+		return fail(err, errlen, r, "cannot add the token to %s", path);
+	if (id)
+		*id = r;
+	return 0;
+}
+
+static int check_keyslot(struct vol *v, int keyslot, char *err, size_t errlen)
+{
+	crypt_keyslot_info ki = crypt_keyslot_status(v->cd, keyslot);
+
+	if (ki == CRYPT_SLOT_INVALID) {
+		say(err, errlen, "%s: there is no keyslot %d", v->path,
+		    keyslot);
+		return -EINVAL;
+	}
+	if (ki == CRYPT_SLOT_INACTIVE) {
+		say(err, errlen, "%s: keyslot %d is not in use", v->path,
+		    keyslot);
+		return -ENOENT;
+	}
+	if (ki == CRYPT_SLOT_UNBOUND) {
+		say(err, errlen,
+		    "%s: keyslot %d does not hold the data's volume key",
+		    v->path, keyslot);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int vol_token_add(struct vol *v, const char *token_json, int keyslot, int *id,
+		  char *err, size_t errlen)
+{
+	int r;
+
+	clear_err(err, errlen);
+	r = check_keyslot(v, keyslot, err, errlen);
+	if (r)
+		return r;
+	r = make_writable(v, err, errlen);
+	if (r)
+		return r;
+	token_cache_clear(v);
+	return token_store(v->cd, v->path, token_json, keyslot, id, err,
+			   errlen);
+}
+
+int vol_token_remove(struct vol *v, int id, char *err, size_t errlen)
+{
+	int r;
+
+	clear_err(err, errlen);
+	if (!token_exists(v, id)) {
+		say(err, errlen, "%s: there is no token %d", v->path, id);
+		return -ENOENT;
+	}
+	r = make_writable(v, err, errlen);
+	if (r)
+		return r;
+	token_cache_clear(v);
+	lib_begin();
+	r = crypt_token_json_set(v->cd, id, NULL);
+	if (r < 0)
+		return fail(err, errlen, r, "cannot remove token %d of %s", id,
+			    v->path);
+	return 0;
+}
+
+/* ---- keyslots ----------------------------------------------------------- */
+
+static int set_kdf(struct crypt_device *cd, const char *path, char *err,
+		   size_t errlen)
+{
+	const struct crypt_pbkdf_type kdf = {
+		.type = CRYPT_KDF_PBKDF2,
+		.hash = "sha256",
+		.iterations = KDF_ITERATIONS,
+		.flags = CRYPT_PBKDF_NO_BENCHMARK,
+	};
+	int r;
+
+	lib_begin();
+	r = crypt_set_pbkdf_type(cd, &kdf);
+	if (r < 0)
+		return fail(err, errlen, r, "%s: cannot set the keyslot KDF",
+			    path);
+	return 0;
+}
+
+int vol_unlock(struct vol *v, int keyslot, const uint8_t *secret,
+	       size_t secret_len, uint8_t **vk, size_t *vk_len, char *err,
+	       size_t errlen)
+{
+	uint8_t *key;
+	size_t n = VOL_KEY_MAX;
+	int r;
+
+	clear_err(err, errlen);
+	*vk = NULL;
+	*vk_len = 0;
+	if (!secret || !secret_len) {
+		say(err, errlen, "no keyslot secret");
+		return -EINVAL;
+	}
+	r = check_keyslot(v, keyslot, err, errlen);
+	if (r)
+		return r;
+	key = secmem_alloc(VOL_KEY_MAX);
+	if (!key)
+		return -ENOMEM;
+	lib_begin();
+	r = crypt_volume_key_get(v->cd, keyslot, (char *)key, &n,
+				 (const char *)secret, secret_len);
+	if (r == -EPERM) {
+		say(err, errlen, "the secret does not open keyslot %d of %s",
+		    keyslot, v->path);
+		goto out;
+	}
+	if (r < 0) {
+		fail(err, errlen, r, "cannot open keyslot %d of %s", keyslot,
+		     v->path);
+		goto out;
+	}
+	*vk = key;
+	*vk_len = n;
+	key = NULL;
+	r = 0;
+out:
+	secmem_free(key);
+	return r;
+}
+
+int vol_keyslot_add(struct vol *v, const uint8_t *vk, size_t vk_len,
+		    const uint8_t *secret, size_t secret_len, int *keyslot,
+		    char *err, size_t errlen)
+{
+	int r;
+
+	clear_err(err, errlen);
+	if (!vk || !vk_len || vk_len > VOL_KEY_MAX || !secret || !secret_len) {
+		say(err, errlen, "a keyslot needs a volume key and a secret");
+		return -EINVAL;
+	}
+	r = make_writable(v, err, errlen);
+	if (r)
+		return r;
+	r = set_kdf(v->cd, v->path, err, errlen);
+	if (r)
+		return r;
+	token_cache_clear(v);
+	lib_begin();
+	r = crypt_keyslot_add_by_volume_key(v->cd, CRYPT_ANY_SLOT,
+					    (const char *)vk, vk_len,
+					    (const char *)secret, secret_len);
+	if (r == -EPERM) {
+		say(err, errlen, "the volume key is not the key of %s",
+		    v->path);
+		return r;
+	}
+	if (r < 0)
+		return fail(err, errlen, r, "cannot add a keyslot to %s",
+			    v->path);
+	if (keyslot)
+		*keyslot = r;
+	return 0;
+}
+
+int vol_keyslot_destroy(struct vol *v, int keyslot, char *err, size_t errlen)
+{
+	crypt_keyslot_info ki;
+	int r;
+
+	clear_err(err, errlen);
+	ki = crypt_keyslot_status(v->cd, keyslot);
+	if (ki == CRYPT_SLOT_INVALID) {
+		say(err, errlen, "%s: there is no keyslot %d", v->path,
+		    keyslot);
+		return -EINVAL;
+	}
+	if (ki == CRYPT_SLOT_INACTIVE) {
+		say(err, errlen, "%s: keyslot %d is not in use", v->path,
+		    keyslot);
+		return -ENOENT;
+	}
+	r = make_writable(v, err, errlen);
+	if (r)
+		return r;
+	/* Tokens lose their reference to the keyslot. */
+	token_cache_clear(v);
+	lib_begin();
+	r = crypt_keyslot_destroy(v->cd, keyslot);
+	if (r < 0)
+		return fail(err, errlen, r, "cannot destroy keyslot %d of %s",
+			    keyslot, v->path);
+	return 0;
+}
+
+/* ---- format ------------------------------------------------------------- */
+
+static bool valid_uuid(const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!s[i] || !strchr(hex, s[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static int check_format_params(const struct vol_format_params *p,
+			       unsigned sector, const uint8_t *secret,
+			       size_t secret_len, char *err, size_t errlen)
+{
+	if (!p->cipher || (strcmp(p->cipher, "aes-xts-plain64") != 0 &&
+			   strcmp(p->cipher, "cipher_null") != 0)) {
+		say(err, errlen,
+		    "unsupported cipher %s (cmkfs formats aes-xts-plain64, "
+		    "and cipher_null for benchmarks)",
+		    p->cipher ? p->cipher : "(none)");
+		return -EINVAL;
+	}
+	if (sector < SC_MIN_SECTOR || sector > SC_MAX_SECTOR ||
+	    (sector & (sector - 1))) {
+		say(err, errlen,
+		    "invalid sector size %u (a power of two from 512 to 4096)",
+		    sector);
+		return -EINVAL;
+	}
+	/* libcryptsetup would store a normalised (lower-case) UUID; the
+	 * caller binds the secret to the exact string, so refuse anything
+	 * that would not round-trip. */
+	if (!p->uuid || !valid_uuid(p->uuid)) {
+		say(err, errlen,
+		    "invalid UUID %s (want lower-case "
+		    "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+		    p->uuid ? p->uuid : "(none)");
+		return -EINVAL;
+	}
+	if (p->label && strlen(p->label) > LABEL_MAX) {
+		say(err, errlen, "the label is longer than %d bytes",
+		    LABEL_MAX);
+		return -EINVAL;
+	}
+	if (!secret || !secret_len) {
+		say(err, errlen, "no keyslot secret");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Whether path now carries a LUKS2 header copy with our UUID: the sign
+ * that a failed crypt_format() wrote something. */
+static bool our_header_present(const char *path, const char *uuid)
+{
+	struct hdr_copy c;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	bool found = false;
+
+	if (fd < 0)
+		return false;
+	for (uint64_t off = 0; off <= HDR_MAX_SIZE && !found;
+	     off = off ? off << 1 : HDR_MIN_SIZE)
+		found = read_hdr_copy(fd, off, off == 0, &c) == 0 && c.magic &&
+			!strncmp(c.uuid, uuid, sizeof(c.uuid));
+	close(fd);
+	return found;
+}
+
+/* Zero [0, len) of path: both header copies and the keyslots area. */
+static int wipe_header_area(struct crypt_device *cd, const char *path,
+			    uint64_t len, bool is_file)
+{
+	int r;
+
+	lib_begin();
+	r = crypt_wipe(cd, path, CRYPT_WIPE_ZERO, 0, len, 0,
+		       is_file ? CRYPT_WIPE_NO_DIRECT_IO : 0, NULL, NULL);
+	return r < 0 ? r : 0;
+}
+
+int vol_format(const char *path, const struct vol_format_params *p,
+	       const uint8_t *secret, size_t secret_len, const char *token_json,
+	       char *err, size_t errlen)
+{
+	struct crypt_pbkdf_type kdf = {
+		.type = CRYPT_KDF_PBKDF2,
+		.hash = "sha256",
+		.iterations = KDF_ITERATIONS,
+		.flags = CRYPT_PBKDF_NO_BENCHMARK,
+	};
+	struct crypt_params_luks2 params = { .pbkdf = &kdf };
+	struct crypt_device *cd = NULL;
+	unsigned sector = p && p->sector_size ? p->sector_size : SC_MAX_SECTOR;
+	bool is_null, is_file = false, written = false;
+	uint64_t size = 0, after = 0, area = DEFAULT_HDR_AREA;
+	char *token = NULL;
+	int r, slot;
+
+	clear_err(err, errlen);
+	if (!path || !p)
+		return -EINVAL;
+	r = check_format_params(p, sector, secret, secret_len, err, errlen);
+	if (r)
+		return r;
+	if (token_json) {
+		/* Checked before anything is written; stored below. */
+		r = token_with_keyslot(token_json, 0, &token, err, errlen);
+		free(token);
+		if (r)
+			return r;
+	}
+	r = device_size(path, &size, &is_file);
+	if (r)
+		return open_error(path, r, err, errlen);
+	if (size < DEFAULT_HDR_AREA + sector) {
+		say(err, errlen,
+		    "%s is too small (%llu bytes): a LUKS2 volume needs %u "
+		    "bytes of header and at least one %u-byte sector",
+		    path, (unsigned long long)size, DEFAULT_HDR_AREA, sector);
+		return -EINVAL;
+	}
+	if (size % sector) {
+		say(err, errlen,
+		    "the size of %s (%llu bytes) is not a multiple of the "
+		    "sector size %u",
+		    path, (unsigned long long)size, sector);
+		return -EINVAL;
+	}
+
+	is_null = !strcmp(p->cipher, "cipher_null");
+	params.sector_size = sector;
+	params.label = p->label;
+	lib_begin();
+	r = crypt_init(&cd, path);
+	if (r < 0)
+		return fail(err, errlen, r, "cannot open %s", path);
+	lib_begin();
+	/* cipher_null's key is never used; 32 bytes is what cryptsetup
+	 * gives it, and a key is still needed for the keyslot's digest. */
+	r = crypt_format(cd, CRYPT_LUKS2, is_null ? "cipher_null" : "aes",
+			 is_null ? "ecb" : "xts-plain64", p->uuid, NULL,
+			 is_null ? 32 : 64, &params);
+	if (r < 0) {
+		written = our_header_present(path, p->uuid);
+		if (is_null && !written && (r == -EIO || r == -ENOTSUP)) {
+			fail(err, errlen, -ENOTSUP,
+			     "libcryptsetup cannot use cipher_null on this "
+			     "host (it checks the cipher through the kernel's "
+			     "AF_ALG interface or device-mapper)");
+			r = -ENOTSUP;
+		} else if (r == -EBUSY) {
+			fail(err, errlen, r, "%s is in use", path);
+		} else {
+			fail(err, errlen, r, "cannot format %s", path);
+		}
+		goto out;
+	}
+	written = true;
+	area = crypt_get_data_offset(cd) * SECTOR;
+
+	r = set_kdf(cd, path, err, errlen);
+	if (r)
+		goto out;
+	lib_begin();
+	slot = crypt_keyslot_add_by_volume_key(
+		cd, CRYPT_ANY_SLOT, NULL, 0, (const char *)secret, secret_len);
+	if (slot < 0) {
+		r = fail(err, errlen, slot, "cannot add a keyslot to %s", path);
+		goto out;
+	}
+	if (token_json) {
+		r = token_store(cd, path, token_json, slot, NULL, err, errlen);
+		if (r)
+			goto out;
+	}
+	/* libcryptsetup grows a file that is too small for what it chose;
+	 * the caller sized it, so that is an error, not a feature. */
+	r = device_size(path, &after, NULL);
+	if (r) {
+		fail(err, errlen, r, "cannot check %s", path);
+		goto out;
+	}
+	if (after != size || area + sector > size) {
+		say(err, errlen,
+		    "%s is too small for its LUKS2 header (data would start "
+		    "at %llu of %llu bytes)",
+		    path, (unsigned long long)area, (unsigned long long)size);
+		r = -EINVAL;
+	}
+out:
+	if (r && written) {
+		/* Leave nothing that looks like a volume, and the file as
+		 * large as it was. */
+		if (area > size)
+			area = size - size % SECTOR;
+		if (wipe_header_area(cd, path, area, is_file) < 0)
+			append(err, errlen,
+			       " (and wiping the new header failed: %s)",
+			       lib_msg[0] ? lib_msg : "I/O error");
+		if (is_file && device_size(path, &after, NULL) == 0 &&
+		    after > size && truncate(path, (off_t)size) < 0)
+			append(err, errlen, " (and truncating it failed: %s)",
+			       strerror(errno));
+	}
+	crypt_free(cd);
+	return r;
+}
+
+/* ---- header backup ------------------------------------------------------ */
+
+int vol_header_backup(const char *path, const char *file, char *err,
+		      size_t errlen)
+{
+	struct vol *v = NULL;
+	struct stat st;
+	int r;
+
+	clear_err(err, errlen);
+	if (!path || !file)
+		return -EINVAL;
+	if (lstat(file, &st) == 0) {
+		say(err, errlen,
+		    "%s already exists; a backup never replaces "
+		    "a file",
+		    file);
+		return -EEXIST;
+	}
+	/* From a degraded header the backup is of the repaired copy in
+	 * memory; the device is not written either way. */
+	r = vol_load(path, &v, false, err, errlen);
+	if (r)
+		return r;
+	lib_begin();
+	r = crypt_header_backup(v->cd, CRYPT_LUKS2, file);
+	if (r < 0)
+		fail(err, errlen, r, "cannot back up the header of %s to %s",
+		     path, file);
+	vol_close(v);
+	return r < 0 ? r : 0;
+}
+
+int vol_header_restore(const char *path, const char *file, char *err,
+		       size_t errlen)
+{
+	struct crypt_device *cd = NULL;
+	struct hdr_scan backup, target;
+	int fd, r;
+
+	clear_err(err, errlen);
+	if (!path || !file)
+		return -EINVAL;
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return open_error(file, -errno, err, errlen);
+	r = header_state(fd, &backup);
+	close(fd);
+	if (r)
+		return fail(err, errlen, r, "cannot read %s", file);
+	if (!backup.good_uuid[0]) {
+		say(err, errlen, "%s is not a LUKS2 header backup", file);
+		return -EINVAL;
+	}
+	/* Restoring another volume's header would lock this one's data away
+	 * for good.  Only over the same volume's header, damaged or not, or
+	 * over what carries no LUKS header at all (it may carry whatever
+	 * overwrote the header: that is what restoring repairs). */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return open_error(path, -errno, err, errlen);
+	r = header_state(fd, &target);
+	close(fd);
+	if (r)
+		return fail(err, errlen, r, "cannot read %s", path);
+	if (target.any_uuid[0] &&
+	    strcmp(target.any_uuid, backup.good_uuid) != 0) {
+		say(err, errlen,
+		    "%s holds LUKS volume %s, but %s is the header of volume %s",
+		    path, target.any_uuid, file, backup.good_uuid);
+		return -EINVAL;
+	}
+	lib_begin();
+	r = crypt_init(&cd, path);
+	if (r < 0)
+		return fail(err, errlen, r, "cannot open %s", path);
+	lib_begin();
+	r = crypt_header_restore(cd, CRYPT_LUKS2, file);
+	if (r < 0)
+		fail(err, errlen, r, "cannot restore the header of %s from %s",
+		     path, file);
+	crypt_free(cd);
+	return r < 0 ? r : 0;
+}
+
+/* ---- signatures --------------------------------------------------------- */
+
+/* Append name to the comma-separated list in type. */
+static void add_name(char *type, size_t len, const char *name)
+{
+	size_t n = strlen(type);
+
+	if (n < len)
+		snprintf(type + n, len - n, "%s%s", n ? "," : "", name);
+}
+
+static void probe_names(blkid_probe pr, char *type, size_t len)
+{
+	const char *name;
+
+	if (!blkid_probe_lookup_value(pr, "TYPE", &name, NULL) ||
+	    !blkid_probe_lookup_value(pr, "PTTYPE", &name, NULL))
+		add_name(type, len, name);
+}
+
+int vol_probe_signature(const char *path, char *type, size_t len)
+{
+	blkid_probe pr;
+	struct stat st;
+	char names[256] = "";
+	int r;
+
+	if (!path)
+		return -EINVAL;
+	if (type && len)
+		type[0] = 0;
+	if (stat(path, &st) < 0)
+		return -errno;
+	pr = blkid_new_probe_from_filename(path);
+	if (!pr)
+		return errno ? -errno : -EIO;
+	/* Signatures with bad checksums count too: this check exists so
+	 * that damaged data is not formatted over either. */
+	if (blkid_probe_enable_superblocks(pr, 1) ||
+	    blkid_probe_set_superblocks_flags(
+		    pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_BADCSUM) ||
+	    blkid_probe_enable_partitions(pr, 1) ||
+	    blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC)) {
+		r = -EIO;
+		goto out;
+	}
+	r = blkid_do_safeprobe(pr);
+	if (r == 0) {
+		probe_names(pr, names, sizeof(names));
+		r = 1;
+	} else if (r == 1) {
+		r = 0;
+	} else if (r == -2) {
+		/* Several signatures disagree: name them all. */
+		blkid_reset_probe(pr);
+		while (blkid_do_probe(pr) == 0)
+			probe_names(pr, names, sizeof(names));
+		r = 1;
+	} else {
+		r = -EIO;
+	}
+	if (r == 1 && !names[0])
+		snprintf(names, sizeof(names), "unknown");
+	if (r == 1 && type && len)
+		snprintf(type, len, "%s", names);
+out:
+	blkid_free_probe(pr);
+	return r;
+}
