@@ -17,6 +17,11 @@
 #include "cli.h"
 #include "crypto.h"
 
+/* What the check is for, prefixed to every message ("cannot create X: "),
+ * so that a failed check reads as one line about the caller's operation. */
+static const char *prefix = "";
+static char prefix_buf[4200];
+
 /* The caller's principal as KMS names it in an AccessDenied message
  * ("User: arn:aws:iam::...:role/x is not authorized ..."). */
 static void caller_from_message(const char *msg, char *out, size_t len)
@@ -73,32 +78,33 @@ static int check_failed(const char *arn, const char *step,
 	switch (err->status) {
 	case KMS_ACCESS_DENIED:
 		rc = cli_kms_error(err,
-				   "the key %s is not usable by this "
+				   "%sthe key %s is not usable by this "
 				   "host's principal (%s refused)",
-				   arn, step);
+				   prefix, arn, step);
 		caller_from_message(err->message, who, sizeof(who));
 		print_statement(who);
 		return rc;
 	case KMS_NOT_FOUND:
-		return cli_kms_error(err,
-				     "the key %s does not exist in region %s, "
-				     "or is not shared with this account: "
-				     "check the ARN, create the key in %s, or "
-				     "share it through its key policy",
-				     arn, region, region);
+		return cli_kms_error(
+			err,
+			"%sthe key %s does not exist in region %s, "
+			"or is not shared with this account: "
+			"check the ARN, create the key in %s, or "
+			"share it through its key policy",
+			prefix, arn, region, region);
 	case KMS_DISABLED:
 		return cli_kms_error(err,
-				     "the key %s is disabled: enable it with "
+				     "%sthe key %s is disabled: enable it with "
 				     "'cmkfs kms enable-key %s'",
-				     arn, arn);
+				     prefix, arn, arn);
 	case KMS_INVALID_STATE:
 		return cli_kms_error(err,
-				     "the key %s cannot be used in its state "
+				     "%sthe key %s cannot be used in its state "
 				     "(pending deletion or import)",
-				     arn);
+				     prefix, arn);
 	default:
-		return cli_kms_error(err, "cannot check the key %s (%s)", arn,
-				     step);
+		return cli_kms_error(err, "%scannot check the key %s (%s)",
+				     prefix, arn, step);
 	}
 }
 
@@ -125,9 +131,9 @@ static int round_trip(struct kms_client *k, const char *arn)
 		rc = check_failed(arn, "Decrypt", &err, kms_client_region(k));
 	} else if (back_len != 32 || !secmem_equal(back, dk, 32)) {
 		rc = cli_error(0,
-			       "KMS decrypted the test data key of %s to "
+			       "%sKMS decrypted the test data key of %s to "
 			       "something else: this is not a KMS to trust",
-			       arn);
+			       prefix, arn);
 	}
 	secmem_free(dk);
 	secmem_free(back);
@@ -135,46 +141,50 @@ static int round_trip(struct kms_client *k, const char *arn)
 	return rc;
 }
 
-/*
- * Run every check; 0 when the key is fit, else the exit code (messages
- * printed).  Shared with `cmkfs create`, which must refuse unfit keys.
- */
-static int check_key(struct kms_client *k, const char *arn, bool quiet)
+int cli_check_key(struct kms_client *k, const char *arn, bool quiet,
+		  const char *what)
 {
 	struct kms_key_info info;
 	struct kms_error err;
 	char region[64];
 	int rc;
 
+	prefix = "";
+	if (what) {
+		snprintf(prefix_buf, sizeof(prefix_buf), "%s: ", what);
+		prefix = prefix_buf;
+	}
+
 	if (!kms_arn_region(arn, region, sizeof(region)) ||
 	    !strstr(arn, ":key/"))
 		return cli_error(0,
-				 "'%s' is not a key ARN "
+				 "%s'%s' is not a key ARN "
 				 "(arn:aws:kms:REGION:ACCOUNT:key/KEY-ID): a "
 				 "volume must name its key by ARN",
-				 arn);
+				 prefix, arn);
 	if (kms_describe_key(k, arn, &info, &err))
 		return check_failed(arn, "DescribeKey", &err,
 				    kms_client_region(k));
 	if (strcmp(info.spec, "SYMMETRIC_DEFAULT") ||
 	    strcmp(info.usage, "ENCRYPT_DECRYPT"))
 		return cli_error(0,
-				 "the key %s is %s for %s: cmkfs needs a "
+				 "%sthe key %s is %s for %s: cmkfs needs a "
 				 "symmetric encryption key (KeySpec "
 				 "SYMMETRIC_DEFAULT, KeyUsage ENCRYPT_DECRYPT)",
-				 arn, info.spec, info.usage);
+				 prefix, arn, info.spec, info.usage);
 	if (!strcmp(info.origin, "EXTERNAL"))
 		return cli_error(0,
-				 "the key %s uses imported key material "
+				 "%sthe key %s uses imported key material "
 				 "(Origin EXTERNAL): cmkfs needs a key whose "
 				 "material KMS generated, so that it cannot "
 				 "be lost or leaked outside KMS",
-				 arn);
+				 prefix, arn);
 	if (strcmp(info.origin, "AWS_KMS"))
-		return cli_error(0,
-				 "the key %s has Origin %s: cmkfs needs a key "
-				 "with KMS-generated material (AWS_KMS)",
-				 arn, info.origin);
+		return cli_error(
+			0,
+			"%sthe key %s has Origin %s: cmkfs needs a key "
+			"with KMS-generated material (AWS_KMS)",
+			prefix, arn, info.origin);
 	if (!strcmp(info.state, "PendingDeletion")) {
 		char when[32] = "?";
 		time_t t = (time_t)info.deletion_date;
@@ -182,17 +192,19 @@ static int check_key(struct kms_client *k, const char *arn, bool quiet)
 
 		if (t && gmtime_r(&t, &tm))
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		return cli_error(0,
-				 "the key %s is scheduled for deletion on %s: "
-				 "cancel with 'cmkfs kms cancel-deletion %s', "
-				 "then 'cmkfs kms enable-key %s'",
-				 arn, when, arn, arn);
+		return cli_error(
+			0,
+			"%sthe key %s is scheduled for deletion on %s: "
+			"cancel with 'cmkfs kms cancel-deletion %s', "
+			"then 'cmkfs kms enable-key %s'",
+			prefix, arn, when, arn, arn);
 	}
 	if (!info.enabled || strcmp(info.state, "Enabled"))
-		return cli_error(0,
-				 "the key %s is %s: enable it with 'cmkfs kms "
-				 "enable-key %s'",
-				 arn, info.state, arn);
+		return cli_error(
+			0,
+			"%sthe key %s is %s: enable it with 'cmkfs kms "
+			"enable-key %s'",
+			prefix, arn, info.state, arn);
 	rc = round_trip(k, arn);
 	if (!rc && !quiet)
 		printf("ok: %s is a symmetric key with KMS-generated material, "
@@ -204,18 +216,10 @@ static int check_key(struct kms_client *k, const char *arn, bool quiet)
 
 static int run_check_key(const struct cli_cmd *cmd, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		CLI_KMS_LONGOPTS,
-		{ NULL, 0, NULL, 0 },
-	};
 	struct kms_options ko = { 0 };
 	struct kms_client *k = NULL;
-	int c, rc;
+	int rc = cli_kms_only_options(cmd, argc, argv, &ko);
 
-	while ((c = cli_getopt(cmd, argc, argv, "h", longopts, &rc)) != -1)
-		if (cli_kms_option(cmd, c, optarg, &ko, &rc) < 0)
-			return rc;
 	if (rc >= 0)
 		return rc;
 	if (argc - optind != 1)
@@ -223,7 +227,7 @@ static int run_check_key(const struct cli_cmd *cmd, int argc, char **argv)
 	rc = cli_kms_client(&ko, &k);
 	if (rc)
 		return rc;
-	rc = check_key(k, argv[optind], false);
+	rc = cli_check_key(k, argv[optind], false, NULL);
 	kms_client_free(k);
 	return rc;
 }

@@ -99,6 +99,11 @@ int cli_error(int err, const char *fmt, ...)
 int cli_kms_option(const struct cli_cmd *cmd, int c, const char *arg,
 		   struct kms_options *o, int *exit_code);
 
+/* Parse a command that takes only --help and the KMS options: an exit code,
+ * or -1 to carry on with optind at the first operand. */
+int cli_kms_only_options(const struct cli_cmd *cmd, int argc, char **argv,
+			 struct kms_options *o);
+
 /* A client from the options, or an error printed and the exit code. */
 int cli_kms_client(const struct kms_options *o, struct kms_client **out);
 
@@ -108,8 +113,18 @@ int cli_kms_client(const struct kms_options *o, struct kms_client **out);
 int cli_kms_error(const struct kms_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The CMK rules (check_key.c): 0 when the key ARN is fit to protect
+ * volumes, else the exit code, with what to fix printed (each message
+ * prefixed by "<what>: " when what is not NULL).  quiet: no "ok" line.
+ * Shared by check-key, create and status --check-key. */
+int cli_check_key(struct kms_client *k, const char *arn, bool quiet,
+		  const char *what);
+
 /* Commands defined outside main.c. */
 extern const struct cli_cmd cli_cmd_kms;
 extern const struct cli_cmd cli_cmd_check_key;
+extern const struct cli_cmd cli_cmd_create;
+extern const struct cli_cmd cli_cmd_status;
+extern const struct cli_cmd cli_cmd_unlock_test;
 
 #endif

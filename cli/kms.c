@@ -79,6 +79,22 @@ int cli_kms_error(const struct kms_error *err, const char *fmt, ...)
 	}
 }
 
+int cli_kms_only_options(const struct cli_cmd *cmd, int argc, char **argv,
+			 struct kms_options *o)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		CLI_KMS_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, rc;
+
+	while ((c = cli_getopt(cmd, argc, argv, "h", longopts, &rc)) != -1)
+		if (cli_kms_option(cmd, c, optarg, o, &rc) < 0)
+			return rc;
+	return rc;
+}
+
 int cli_kms_client(const struct kms_options *o, struct kms_client **out)
 {
 	struct kms_error err;

@@ -215,32 +215,41 @@ struct vol_format_params {
  * Format path (an existing file of its final size, or a block device) as a
  * LUKS2 volume with a fresh random volume key and one keyslot opened by
  * secret.  When token_json is not NULL it is added as a token (it must have
- * "type" and "keyslots": [] members) and assigned to that keyslot.  Writes
- * nothing outside path.  -EINVAL (bad parameters, path too small), -EIO.
+ * "type" — not starting "luks2-" — and "keyslots": [] members) and assigned
+ * to that keyslot in the same header write.  The UUID must be lower case
+ * (libcryptsetup would store it so, breaking a binding to the exact string);
+ * path must hold at least 16 MiB plus one sector, in whole sectors.  Writes
+ * nothing outside path; a failure after the header was written zeroes the
+ * header area.  -EINVAL (bad parameters, path too small), -EBUSY (device in
+ * use), -ENOTSUP (cipher_null where the kernel offers no way to check it:
+ * libcryptsetup needs AF_ALG or device-mapper for that), -EIO.
  */
 int vol_format(const char *path, const struct vol_format_params *p,
 	       const uint8_t *secret, size_t secret_len, const char *token_json,
 	       char *err, size_t errlen);
 
-/* Load the LUKS2 header of path (recovering from the backup header if the
- * primary is damaged).  -ENOENT, -EINVAL (not LUKS2), -EBUSY (a
- * reencryption is in progress or was interrupted), -EIO. */
+/* Load the LUKS2 header of path.  A damaged header copy is recovered from
+ * the other in memory only: opening never writes to the device (the first
+ * change made through the handle repairs it on disk).  -ENOENT, -EINVAL
+ * (not LUKS2, LUKS1, unknown requirements), -EBUSY (a reencryption is in
+ * progress or was interrupted), -EIO.  Changes through a handle of a
+ * damaged volume may fail with -ESTALE if the header changed meanwhile. */
 int vol_open(const char *path, struct vol **out, char *err, size_t errlen);
 void vol_close(struct vol *v); /* accepts NULL */
 
 struct vol_info {
 	char uuid[40];
 	char label[48];
-	char cipher[64];       /* "aes-xts-plain64", "cipher_null-ecb" ... */
-	unsigned sector_size;  /* encryption sector size, bytes */
-	unsigned key_bytes;    /* volume key size */
-	uint64_t data_offset;  /* bytes from the start of the device */
-	uint64_t data_size;    /* bytes of the data segment (the plaintext
-				  device's size) */
-	uint64_t device_size;  /* bytes of the whole file/device */
-	int keyslots[32];      /* active keyslot numbers */
+	char cipher[64];      /* "aes-xts-plain64", "cipher_null-ecb" ... */
+	unsigned sector_size; /* encryption sector size, bytes */
+	unsigned key_bytes;   /* volume key size */
+	uint64_t data_offset; /* bytes from the start of the device */
+	uint64_t data_size;   /* bytes of the data segment (the plaintext
+				 device's size) */
+	uint64_t device_size; /* bytes of the whole file/device */
+	int keyslots[32];     /* active keyslot numbers */
 	unsigned n_keyslots;
-	int tokens[32];        /* token ids (any type) */
+	int tokens[32]; /* token ids (any type) */
 	unsigned n_tokens;
 };
 
@@ -269,7 +278,8 @@ int vol_unlock(struct vol *v, int keyslot, const uint8_t *secret,
 int vol_keyslot_add(struct vol *v, const uint8_t *vk, size_t vk_len,
 		    const uint8_t *secret, size_t secret_len, int *keyslot,
 		    char *err, size_t errlen);
-/* Wipe keyslot (its key material area is overwritten). */
+/* Wipe keyslot (its key material area is overwritten).  Tokens naming it
+ * lose it from their "keyslots" but stay: remove them too. */
 int vol_keyslot_destroy(struct vol *v, int keyslot, char *err, size_t errlen);
 
 /* What libblkid recognises on path (LUKS, a filesystem, a partition
@@ -291,6 +301,9 @@ int vol_header_restore(const char *path, const char *file, char *err,
 
 /* Fill buf with n bytes from the cryptographic RNG.  0 or -EIO. */
 int crypto_random(void *buf, size_t n);
+
+/* A new random (version 4) UUID, lower case, NUL-terminated.  0 or -EIO. */
+int crypto_uuid(char out[static 37]);
 
 /* A sentence describing err (a negative errno) in this module's terms, e.g.
  * -EKEYREJECTED → "the XTS key has two identical halves". Never NULL. */

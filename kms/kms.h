@@ -158,6 +158,61 @@ struct kms_key_info {
 int kms_describe_key(struct kms_client *c, const char *key_id,
 		     struct kms_key_info *out, struct kms_error *err);
 
+/* ---------------------------------------------------------------------------
+ * Volumes bound to a KMS key
+ *
+ * A cmkfs volume's keyslot secret is a 32-byte KMS data key generated under
+ * the volume's CMK with the encryption context {"cmkfs:volume": "<LUKS
+ * UUID>"}; its ciphertext lives in a LUKS2 token of type "aws-kms":
+ *   {"type":"aws-kms","keyslots":["N"],"key_arn":...,"region":...,
+ *    "ciphertext":"<base64>","encryption_context":{...},"created":"<RFC 3339>"}
+ * Unwrapping is a KMS Decrypt that always names the key and the context, so
+ * a blob copied from another volume, or a key swapped in the token, fails.
+ * ------------------------------------------------------------------------- */
+
+#define KMS_TOKEN_TYPE	      "aws-kms"
+#define KMS_CONTEXT_VOLUME    "cmkfs:volume"
+#define KMS_SECRET_BYTES      32
+#define KMS_TOKEN_MAX_CONTEXT 8
+
+struct kms_token {
+	char key_arn[256];
+	char region[64];
+	char created[40];
+	uint8_t *blob; /* the wrapped keyslot secret (malloc) */
+	size_t blob_len;
+	struct kms_kv context[KMS_TOKEN_MAX_CONTEXT];
+	size_t n_context;
+	int keyslots[8];
+	size_t n_keyslots;
+	char *strings; /* storage for the context (internal) */
+};
+
+/*
+ * A new keyslot secret for volume uuid under key_arn: *secret (secure
+ * memory, KMS_SECRET_BYTES) and the token JSON (malloc'ed, with
+ * "keyslots": [] for the LUKS layer to fill in).
+ */
+int kms_volume_secret_new(struct kms_client *c, const char *key_arn,
+			  const char *uuid, uint8_t **secret, char **token_json,
+			  struct kms_error *err);
+
+/* Parse an aws-kms token.  -EINVAL with a reason in why when json is not
+ * one (other token types, missing or malformed fields); -ENOMEM. */
+int kms_token_parse(const char *json, struct kms_token *out, char *why,
+		    size_t whylen);
+void kms_token_free(struct kms_token *t); /* accepts a zeroed token */
+
+/*
+ * Unwrap the token's secret through KMS Decrypt with KeyId = its key and
+ * the context {"cmkfs:volume": volume_uuid} — the volume's own UUID, not
+ * what the token claims, so that a token copied from another volume fails
+ * in KMS (InvalidCiphertextException).  *secret in secure memory.
+ */
+int kms_volume_secret_unwrap(struct kms_client *c, const struct kms_token *t,
+			     const char *volume_uuid, uint8_t **secret,
+			     size_t *len, struct kms_error *err);
+
 /* The region an ARN names ("arn:aws:kms:REGION:..."), or NULL when key_id is
  * not an ARN; region receives at most len bytes. */
 const char *kms_arn_region(const char *key_id, char *region, size_t len);

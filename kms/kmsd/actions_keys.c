@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "actions.h"
+#include "crypto.h"
 #include "policy.h"
 
 #define DAY 86400
@@ -166,7 +167,7 @@ int act_create_key(struct call *c, json_object *req, json_object *resp,
 		return call_error(c, "UnsupportedOperationException",
 				  "Multi-Region keys are not supported by "
 				  "cmkfs-kmsd");
-	if (state_uuid(id))
+	if (crypto_uuid(id))
 		return call_error(c, "KMSInternalException", "no randomness");
 	snprintf(arn, sizeof(arn), "arn:aws:kms:%s:%s:key/%s", c->region,
 		 c->caller->account, id);

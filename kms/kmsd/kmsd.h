@@ -86,9 +86,6 @@ int state_list_principals(const char *dir,
 			  void (*fn)(const struct principal *p, void *arg),
 			  void *arg, char *err, size_t errlen);
 
-/* A new random UUID (version 4), lower case: 37 bytes with the NUL. */
-int state_uuid(char out[37]);
-
 /* ---- keys ------------------------------------------------------------------
  */
 

@@ -244,7 +244,7 @@ static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
 	json_tokener *tok;
 	int nargs = 0;
 
-	if (state_uuid(o.request_id))
+	if (crypto_uuid(o.request_id))
 		return MHD_NO;
 	if (strcmp(method, "POST"))
 		return send_error(s, conn, &o, 405, "UnknownOperationException",

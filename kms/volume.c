@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * volume.c — the KMS side of a cmkfs volume: making a keyslot secret under
+ * the volume's CMK, the aws-kms LUKS2 token that carries it wrapped, and
+ * unwrapping it again.  The LUKS side (keyslots, tokens on disk) is
+ * crypto/luks2.c; this file never touches the device.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "codec.h"
+#include "crypto.h"
+#include "kms.h"
+
+#define MAX_TOKEN_BLOB ((size_t)6144)
+
+static void seterr(char *why, size_t len, const char *msg)
+{
+	if (why && len)
+		snprintf(why, len, "%s", msg);
+}
+
+int kms_volume_secret_new(struct kms_client *c, const char *key_arn,
+			  const char *uuid, uint8_t **secret, char **token_json,
+			  struct kms_error *err)
+{
+	struct kms_kv ctx = { KMS_CONTEXT_VOLUME, uuid };
+	json_object *t, *o, *slots;
+	uint8_t *blob = NULL;
+	size_t blob_len;
+	char region[64], created[40], *b64;
+	time_t now = time(NULL);
+	struct tm tm;
+	int r;
+
+	*secret = NULL;
+	*token_json = NULL;
+	r = kms_generate_data_key(c, key_arn, &ctx, 1, KMS_SECRET_BYTES, secret,
+				  &blob, &blob_len, err);
+	if (r)
+		return r;
+	b64 = malloc(B64_ENCODED_SIZE(blob_len));
+	if (!b64) {
+		r = -ENOMEM;
+		goto out;
+	}
+	b64_encode(blob, blob_len, b64);
+	gmtime_r(&now, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (!kms_arn_region(key_arn, region, sizeof(region)))
+		snprintf(region, sizeof(region), "%s", kms_client_region(c));
+
+	t = json_object_new_object();
+	slots = json_object_new_array();
+	o = json_object_new_object();
+	json_object_object_add(o, KMS_CONTEXT_VOLUME,
+			       json_object_new_string(uuid));
+	json_object_object_add(t, "type",
+			       json_object_new_string(KMS_TOKEN_TYPE));
+	json_object_object_add(t, "keyslots", slots);
+	json_object_object_add(t, "key_arn", json_object_new_string(key_arn));
+	json_object_object_add(t, "region", json_object_new_string(region));
+	json_object_object_add(t, "ciphertext", json_object_new_string(b64));
+	json_object_object_add(t, "encryption_context", o);
+	json_object_object_add(t, "created", json_object_new_string(created));
+	*token_json = strdup(json_object_to_json_string_ext(
+		t, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(t);
+	free(b64);
+	r = *token_json ? 0 : -ENOMEM;
+out:
+	if (r) {
+		secmem_free(*secret);
+		*secret = NULL;
+	}
+	free(blob);
+	return r;
+}
+
+static const char *string_member(json_object *o, const char *name)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, name, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* Copy a string member into a fixed field; false if absent or too long. */
+static bool copy_member(json_object *o, const char *name, char *out, size_t len)
+{
+	const char *s = string_member(o, name);
+
+	if (!s || strlen(s) >= len)
+		return false;
+	memcpy(out, s, strlen(s) + 1);
+	return true;
+}
+
+int kms_token_parse(const char *json, struct kms_token *out, char *why,
+		    size_t whylen)
+{
+	json_object *t = json_tokener_parse(json), *v;
+	const char *type, *b64;
+	size_t strings = 0, used = 0;
+	long n;
+	int r = -EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	if (!json_object_is_type(t, json_type_object)) {
+		seterr(why, whylen, "the token is not a JSON object");
+		goto out;
+	}
+	type = string_member(t, "type");
+	if (!type || strcmp(type, KMS_TOKEN_TYPE)) {
+		seterr(why, whylen, "not an aws-kms token");
+		goto out;
+	}
+	if (!copy_member(t, "key_arn", out->key_arn, sizeof(out->key_arn)) ||
+	    !copy_member(t, "region", out->region, sizeof(out->region))) {
+		seterr(why, whylen,
+		       "the aws-kms token lacks key_arn or region");
+		goto out;
+	}
+	copy_member(t, "created", out->created, sizeof(out->created));
+	b64 = string_member(t, "ciphertext");
+	if (!b64 || strlen(b64) > 4 * ((MAX_TOKEN_BLOB + 2) / 3)) {
+		seterr(why, whylen,
+		       "the aws-kms token has no usable ciphertext");
+		goto out;
+	}
+	out->blob = malloc(B64_DECODED_MAX(strlen(b64)) + 1);
+	if (!out->blob) {
+		r = -ENOMEM;
+		goto out;
+	}
+	n = b64_decode(b64, strlen(b64), out->blob);
+	if (n < 1) {
+		seterr(why, whylen,
+		       "the aws-kms token's ciphertext is not base64");
+		goto out;
+	}
+	out->blob_len = (size_t)n;
+	if (json_object_object_get_ex(t, "keyslots", &v) &&
+	    json_object_is_type(v, json_type_array)) {
+		for (size_t i = 0;
+		     i < json_object_array_length(v) && out->n_keyslots < 8;
+		     i++) {
+			const char *s = json_object_get_string(
+				json_object_array_get_idx(v, i));
+			char *end;
+			long k = s ? strtol(s, &end, 10) : -1;
+
+			if (!s || *end || k < 0 || k > 31) {
+				seterr(why, whylen,
+				       "the aws-kms token names a bad keyslot");
+				goto out;
+			}
+			out->keyslots[out->n_keyslots++] = (int)k;
+		}
+	}
+	if (!json_object_object_get_ex(t, "encryption_context", &v) ||
+	    !json_object_is_type(v, json_type_object) ||
+	    json_object_object_length(v) < 1 ||
+	    json_object_object_length(v) > KMS_TOKEN_MAX_CONTEXT) {
+		seterr(why, whylen,
+		       "the aws-kms token has no usable encryption_context");
+		goto out;
+	}
+	json_object_object_foreach(v, k, val)
+	{
+		if (!json_object_is_type(val, json_type_string)) {
+			seterr(why, whylen,
+			       "the token's encryption_context "
+			       "values must be strings");
+			goto out;
+		}
+		strings += strlen(k) + 1 +
+			   (size_t)json_object_get_string_len(val) + 1;
+	}
+	out->strings = malloc(strings ? strings : 1);
+	if (!out->strings) {
+		r = -ENOMEM;
+		goto out;
+	}
+	json_object_object_foreach(v, k2, val2)
+	{
+		size_t kl = strlen(k2) + 1,
+		       vl = strlen(json_object_get_string(val2)) + 1;
+
+		memcpy(out->strings + used, k2, kl);
+		out->context[out->n_context].key = out->strings + used;
+		used += kl;
+		memcpy(out->strings + used, json_object_get_string(val2), vl);
+		out->context[out->n_context].value = out->strings + used;
+		used += vl;
+		out->n_context++;
+	}
+	r = 0;
+out:
+	if (r)
+		kms_token_free(out);
+	json_object_put(t);
+	return r;
+}
+
+void kms_token_free(struct kms_token *t)
+{
+	if (!t)
+		return;
+	free(t->blob);
+	free(t->strings);
+	memset(t, 0, sizeof(*t));
+}
+
+int kms_volume_secret_unwrap(struct kms_client *c, const struct kms_token *t,
+			     const char *volume_uuid, uint8_t **secret,
+			     size_t *len, struct kms_error *err)
+{
+	struct kms_kv ctx = { KMS_CONTEXT_VOLUME, volume_uuid };
+	int r = kms_decrypt(c, t->key_arn, &ctx, 1, t->blob, t->blob_len,
+			    secret, len, err);
+
+	/* A secret of another size is not one cmkfs made: refuse to use it. */
+	if (!r && *len != KMS_SECRET_BYTES) {
+		secmem_free(*secret);
+		*secret = NULL;
+		memset(err, 0, sizeof(*err));
+		err->status = KMS_PROTOCOL;
+		snprintf(err->type, sizeof(err->type), "BadSecret");
+		snprintf(err->message, sizeof(err->message),
+			 "the token of key %s unwraps to %zu bytes, not %d",
+			 t->key_arn, *len, KMS_SECRET_BYTES);
+		return -EPROTO;
+	}
+	return r;
+}
