@@ -120,11 +120,37 @@ int cli_kms_error(const struct kms_error *err, const char *fmt, ...)
 int cli_check_key(struct kms_client *k, const char *arn, bool quiet,
 		  const char *what);
 
+/* An unlocked volume: its volume key and what opened it. */
+struct unlocked {
+	uint8_t *vk; /* secure memory */
+	size_t vk_len;
+	int keyslot;
+	int token_id;
+	struct kms_token token;
+};
+
+struct vol;
+struct vol_info;
+
+/* Unwrap a secret of volume v through KMS (its aws-kms tokens in order) and
+ * open the keyslot: 0 and *out filled, or the exit code with the precise
+ * reason printed.  cli_unlocked_free wipes the key. */
+int cli_volume_unlock(struct vol *v, const struct vol_info *info,
+		      const struct kms_options *ko, const char *volume,
+		      struct unlocked *out);
+void cli_unlocked_free(struct unlocked *u);
+
+/* True when token t covers at least one active keyslot of the volume. */
+bool cli_token_live(const struct vol_info *info, const struct kms_token *t);
+
 /* Commands defined outside main.c. */
 extern const struct cli_cmd cli_cmd_kms;
 extern const struct cli_cmd cli_cmd_check_key;
 extern const struct cli_cmd cli_cmd_create;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_unlock_test;
+extern const struct cli_cmd cli_cmd_rotate;
+extern const struct cli_cmd cli_cmd_header_backup;
+extern const struct cli_cmd cli_cmd_header_restore;
 
 #endif

@@ -34,8 +34,9 @@ static const struct cli_cmd cmd_version_def = {
 
 /* In the order `cmkfs help` lists them. */
 static const struct cli_cmd *const commands[] = {
-	&cli_cmd_create,    &cli_cmd_status, &cli_cmd_unlock_test,
-	&cli_cmd_check_key, &cli_cmd_kms,    &cmd_help_def,
+	&cli_cmd_create,    &cli_cmd_status,	    &cli_cmd_unlock_test,
+	&cli_cmd_rotate,    &cli_cmd_header_backup, &cli_cmd_header_restore,
+	&cli_cmd_check_key, &cli_cmd_kms,	    &cmd_help_def,
 	&cmd_version_def,
 };
 
@@ -61,7 +62,7 @@ static void print_overview(FILE *f)
 		"\n"
 		"Commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
-		fprintf(f, "  %-12s %s\n", commands[i]->name,
+		fprintf(f, "  %-15s %s\n", commands[i]->name,
 			commands[i]->summary);
 	fprintf(f, "\nRun 'cmkfs COMMAND --help' for a command's options.\n");
 }

@@ -647,75 +647,123 @@ static int unwrap_failed(const char *volume, const struct kms_token *t,
 	}
 }
 
+bool cli_token_live(const struct vol_info *info, const struct kms_token *t)
+{
+	for (size_t j = 0; j < t->n_keyslots; j++)
+		for (unsigned i = 0; i < info->n_keyslots; i++)
+			if (info->keyslots[i] == t->keyslots[j])
+				return true;
+	return false;
+}
+
+/* Try token number i of the volume: 0 with *out filled, -1 when it is not a
+ * live aws-kms token, else an exit code — with the reason printed only when
+ * report is set. */
+static int try_token(struct vol *v, const struct vol_info *info, unsigned i,
+		     const struct kms_options *ko, const char *volume,
+		     struct unlocked *out, bool report)
+{
+	struct kms_options tko = *ko;
+	struct kms_token *t = &out->token;
+	struct kms_client *k = NULL;
+	struct kms_error kerr;
+	uint8_t *secret = NULL;
+	const char *json;
+	char err[512];
+	size_t len;
+	int rc;
+
+	if (vol_token_json(v, info->tokens[i], &json) ||
+	    kms_token_parse(json, t, NULL, 0))
+		return -1; /* not ours */
+	if (!cli_token_live(info, t)) {
+		kms_token_free(t);
+		return -1;
+	}
+	/* The key's region unless told otherwise: the ARN says where the key
+	 * lives. */
+	if (!tko.region)
+		tko.region = t->region;
+	rc = cli_kms_client(&tko, &k);
+	if (!rc &&
+	    kms_volume_secret_unwrap(k, t, info->uuid, &secret, &len, &kerr))
+		rc = report ? unwrap_failed(volume, t, &kerr) : EXIT_FAIL;
+	for (size_t j = 0; !rc && j < t->n_keyslots; j++) {
+		if (vol_unlock(v, t->keyslots[j], secret, len, &out->vk,
+			       &out->vk_len, err, sizeof(err)) == 0) {
+			out->keyslot = t->keyslots[j];
+			out->token_id = info->tokens[i];
+			break;
+		}
+		if (j + 1 == t->n_keyslots)
+			rc = report ? cli_error(0,
+						"cannot unlock %s: the secret "
+						"from %s does not open its "
+						"keyslot: %s",
+						volume, t->key_arn, err)
+				    : EXIT_FAIL;
+	}
+	secmem_free(secret);
+	kms_client_free(k);
+	if (rc)
+		kms_token_free(t);
+	return rc;
+}
+
+int cli_volume_unlock(struct vol *v, const struct vol_info *info,
+		      const struct kms_options *ko, const char *volume,
+		      struct unlocked *out)
+{
+	int first = -1, rc;
+
+	memset(out, 0, sizeof(*out));
+	/* Any token that works will do; only when none does is the first
+	 * one's failure explained (asking KMS once more). */
+	for (unsigned i = 0; i < info->n_tokens; i++) {
+		rc = try_token(v, info, i, ko, volume, out, false);
+		if (!rc)
+			return 0;
+		if (rc > 0 && first < 0)
+			first = (int)i;
+	}
+	if (first < 0)
+		return cli_error(0,
+				 "%s has no aws-kms token for any of its "
+				 "keyslots: nothing can unlock it through KMS",
+				 volume);
+	rc = try_token(v, info, (unsigned)first, ko, volume, out, true);
+	return rc ? rc : 0;
+}
+
+void cli_unlocked_free(struct unlocked *u)
+{
+	secmem_free(u->vk);
+	kms_token_free(&u->token);
+	memset(u, 0, sizeof(*u));
+}
+
 static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct kms_options ko = { 0 };
+	struct unlocked u;
 	struct vol_info info;
 	struct vol *v;
-	const char *volume;
 	char err[512];
-	int rc = cli_kms_only_options(cmd, argc, argv, &ko), tried = 0;
+	int rc = cli_kms_only_options(cmd, argc, argv, &ko);
 
 	if (rc >= 0)
 		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "unlock-test takes one VOLUME");
-	volume = argv[optind];
-	if (vol_open(volume, &v, err, sizeof(err)))
+	if (vol_open(argv[optind], &v, err, sizeof(err)))
 		return cli_error(0, "%s", err);
 	vol_info(v, &info);
-	rc = EXIT_FAIL;
-	for (unsigned i = 0; i < info.n_tokens && rc; i++) {
-		struct kms_options tko = ko;
-		struct kms_client *k = NULL;
-		struct kms_error kerr;
-		struct kms_token t;
-		uint8_t *secret = NULL, *vk = NULL;
-		size_t len, vk_len;
-		const char *json;
-
-		if (vol_token_json(v, info.tokens[i], &json) ||
-		    kms_token_parse(json, &t, NULL, 0))
-			continue; /* not ours */
-		tried++;
-		/* The key's region unless told otherwise: the ARN says where
-		 * the key lives. */
-		if (!tko.region)
-			tko.region = t.region;
-		rc = cli_kms_client(&tko, &k);
-		if (!rc && kms_volume_secret_unwrap(k, &t, info.uuid, &secret,
-						    &len, &kerr))
-			rc = unwrap_failed(volume, &t, &kerr);
-		for (size_t j = 0; !rc && j < t.n_keyslots; j++) {
-			if (vol_unlock(v, t.keyslots[j], secret, len, &vk,
-				       &vk_len, err, sizeof(err)) == 0) {
-				printf("ok: %s unlocks through %s (keyslot %d)\n",
-				       volume, t.key_arn, t.keyslots[j]);
-				secmem_free(vk);
-				break;
-			}
-			if (j + 1 == t.n_keyslots)
-				rc = cli_error(0,
-					       "cannot unlock %s: the secret "
-					       "from %s does not open its "
-					       "keyslot: %s",
-					       volume, t.key_arn, err);
-		}
-		if (!rc && !t.n_keyslots)
-			rc = cli_error(0,
-				       "the aws-kms token %d of %s covers no "
-				       "keyslot",
-				       info.tokens[i], volume);
-		secmem_free(secret);
-		kms_token_free(&t);
-		kms_client_free(k);
-	}
+	rc = cli_volume_unlock(v, &info, &ko, argv[optind], &u);
+	if (!rc)
+		printf("ok: %s unlocks through %s (keyslot %d)\n", argv[optind],
+		       u.token.key_arn, u.keyslot);
+	cli_unlocked_free(&u);
 	vol_close(v);
-	if (!tried)
-		return cli_error(0,
-				 "%s has no aws-kms token: nothing can "
-				 "unlock it through KMS",
-				 volume);
 	return rc;
 }
 

@@ -213,6 +213,15 @@ int kms_volume_secret_unwrap(struct kms_client *c, const struct kms_token *t,
 			     const char *volume_uuid, uint8_t **secret,
 			     size_t *len, struct kms_error *err);
 
+/*
+ * Re-wrap the token's secret under new_arn (NULL: the same key, e.g. to
+ * move to its newest material after a KMS rotation) with KMS ReEncrypt: the
+ * secret never leaves KMS.  *token_json is the new token ("keyslots": []).
+ */
+int kms_volume_rewrap(struct kms_client *c, const struct kms_token *t,
+		      const char *volume_uuid, const char *new_arn,
+		      char **token_json, struct kms_error *err);
+
 /* The region an ARN names ("arn:aws:kms:REGION:..."), or NULL when key_id is
  * not an ARN; region receives at most len bytes. */
 const char *kms_arn_region(const char *key_id, char *region, size_t len);

@@ -25,30 +25,18 @@ static void seterr(char *why, size_t len, const char *msg)
 		snprintf(why, len, "%s", msg);
 }
 
-int kms_volume_secret_new(struct kms_client *c, const char *key_arn,
-			  const char *uuid, uint8_t **secret, char **token_json,
-			  struct kms_error *err)
+/* The aws-kms token for a wrapped secret, "keyslots": [] (malloc). */
+static char *token_build(struct kms_client *c, const char *key_arn,
+			 const char *uuid, const uint8_t *blob, size_t blob_len)
 {
-	struct kms_kv ctx = { KMS_CONTEXT_VOLUME, uuid };
-	json_object *t, *o, *slots;
-	uint8_t *blob = NULL;
-	size_t blob_len;
-	char region[64], created[40], *b64;
+	json_object *t, *o;
+	char region[64], created[40], *b64, *json;
 	time_t now = time(NULL);
 	struct tm tm;
-	int r;
 
-	*secret = NULL;
-	*token_json = NULL;
-	r = kms_generate_data_key(c, key_arn, &ctx, 1, KMS_SECRET_BYTES, secret,
-				  &blob, &blob_len, err);
-	if (r)
-		return r;
 	b64 = malloc(B64_ENCODED_SIZE(blob_len));
-	if (!b64) {
-		r = -ENOMEM;
-		goto out;
-	}
+	if (!b64)
+		return NULL;
 	b64_encode(blob, blob_len, b64);
 	gmtime_r(&now, &tm);
 	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -56,30 +44,66 @@ int kms_volume_secret_new(struct kms_client *c, const char *key_arn,
 		snprintf(region, sizeof(region), "%s", kms_client_region(c));
 
 	t = json_object_new_object();
-	slots = json_object_new_array();
 	o = json_object_new_object();
 	json_object_object_add(o, KMS_CONTEXT_VOLUME,
 			       json_object_new_string(uuid));
 	json_object_object_add(t, "type",
 			       json_object_new_string(KMS_TOKEN_TYPE));
-	json_object_object_add(t, "keyslots", slots);
+	json_object_object_add(t, "keyslots", json_object_new_array());
 	json_object_object_add(t, "key_arn", json_object_new_string(key_arn));
 	json_object_object_add(t, "region", json_object_new_string(region));
 	json_object_object_add(t, "ciphertext", json_object_new_string(b64));
 	json_object_object_add(t, "encryption_context", o);
 	json_object_object_add(t, "created", json_object_new_string(created));
-	*token_json = strdup(json_object_to_json_string_ext(
+	json = strdup(json_object_to_json_string_ext(
 		t, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(t);
 	free(b64);
-	r = *token_json ? 0 : -ENOMEM;
-out:
-	if (r) {
+	return json;
+}
+
+int kms_volume_secret_new(struct kms_client *c, const char *key_arn,
+			  const char *uuid, uint8_t **secret, char **token_json,
+			  struct kms_error *err)
+{
+	struct kms_kv ctx = { KMS_CONTEXT_VOLUME, uuid };
+	uint8_t *blob = NULL;
+	size_t blob_len;
+	int r;
+
+	*token_json = NULL;
+	r = kms_generate_data_key(c, key_arn, &ctx, 1, KMS_SECRET_BYTES, secret,
+				  &blob, &blob_len, err);
+	if (r)
+		return r;
+	*token_json = token_build(c, key_arn, uuid, blob, blob_len);
+	free(blob);
+	if (!*token_json) {
 		secmem_free(*secret);
 		*secret = NULL;
+		return -ENOMEM;
 	}
+	return 0;
+}
+
+int kms_volume_rewrap(struct kms_client *c, const struct kms_token *t,
+		      const char *volume_uuid, const char *new_arn,
+		      char **token_json, struct kms_error *err)
+{
+	struct kms_kv ctx = { KMS_CONTEXT_VOLUME, volume_uuid };
+	const char *dst = new_arn ? new_arn : t->key_arn;
+	uint8_t *blob = NULL;
+	size_t blob_len;
+	int r;
+
+	*token_json = NULL;
+	r = kms_re_encrypt(c, t->key_arn, &ctx, 1, t->blob, t->blob_len, dst,
+			   &ctx, 1, &blob, &blob_len, err);
+	if (r)
+		return r;
+	*token_json = token_build(c, dst, volume_uuid, blob, blob_len);
 	free(blob);
-	return r;
+	return *token_json ? 0 : -ENOMEM;
 }
 
 static const char *string_member(json_object *o, const char *name)

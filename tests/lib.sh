@@ -153,9 +153,11 @@ stop_fake() {
 }
 
 # as ENVFILE CMD...: run CMD as the principal whose environment ENVFILE
-# holds (as printed by cmkfs-kmsd), against the running cmkfs-kmsd.
+# holds (as printed by cmkfs-kmsd), against the running cmkfs-kmsd.  (In
+# the background, $! is a shell, not CMD: to kill CMD itself, start it with
+# a subshell that execs it.)
 as() {
 	local f=$1
 	shift
-	(. "$f" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL && "$@")
+	(. "$f" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL && exec "$@")
 }

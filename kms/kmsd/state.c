@@ -435,7 +435,6 @@ int state_commit(struct state *st)
 	return r;
 }
 
-
 static json_object *member(json_object *o, const char *name)
 {
 	json_object *v = NULL;
