@@ -158,5 +158,17 @@ contains "$out" "keyslot 1    NOT BOUND to a KMS key" "unbound keyslot flagged"
 expect_exit 0 "$CMKFS" status --json "$vols/a.img"
 $PYTHON -c 'import json,sys; s = json.loads(sys.argv[1]); assert s["only_kms_keyslots"] is False and not s["keyslots"][1]["kms_bound"], s' "$out" ||
 	fail "unbound keyslot not flagged in JSON"
+# damaged headers: the primary alone is recovered from (in memory: opening
+# writes nothing); with both copies gone, a clear error and nothing written
+expect_exit 0 as "$root" "$CMKFS" create "$vols/h.img" --size 8M --key-arn "$key"
+dd if=/dev/zero of="$vols/h.img" bs=4096 count=1 conv=notrunc status=none
+sum=$(sha256sum < "$vols/h.img")
+expect_exit 0 as "$root" "$CMKFS" unlock-test "$vols/h.img"
+[ "$(sha256sum < "$vols/h.img")" = "$sum" ] || fail "unlock-test wrote to a damaged volume"
+dd if=/dev/zero of="$vols/h.img" bs=4096 count=8 conv=notrunc status=none
+sum=$(sha256sum < "$vols/h.img")
+expect_exit 1 as "$root" "$CMKFS" unlock-test "$vols/h.img"
+contains "$err" "is not a LUKS2 volume" "both headers gone"
+[ "$(sha256sum < "$vols/h.img")" = "$sum" ] || fail "a failed unlock-test wrote to the volume"
 kmsd_stop
 echo "volumes behave"
