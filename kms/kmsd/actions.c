@@ -214,6 +214,8 @@ int req_context(struct call *c, json_object *req, const char *name,
 			return validation(c, name,
 					  "Map keys must not be empty");
 	}
+	if (json_object_object_length(v) > MAX_CONTEXT_PAIRS)
+		return validation(c, name, "Map must have at most 64 entries");
 	if (total > MAX_CONTEXT)
 		return validation(c, name,
 				  "Map must have at most 8192 characters");
@@ -279,7 +281,7 @@ const char *key_state(json_object *k)
 
 /* Remove keys whose deletion date has passed, with their aliases and
  * grants, as AWS does when the waiting period ends. */
-static void purge_deleted(struct call *c)
+static int purge_deleted(struct call *c)
 {
 	json_object *keys = state_keys(c->st);
 	bool changed = false;
@@ -309,13 +311,12 @@ static void purge_deleted(struct call *c)
 		json_object_array_del_idx(keys, i, 1);
 		changed = true;
 	}
-	if (changed)
-		state_commit(c->st);
+	return changed ? state_commit(c->st) : 0;
 }
 
 /* Automatic rotation: when a key's rotation date has passed, add material
  * now (lazily, on first use). */
-static void rotate_if_due(struct call *c, json_object *k)
+static int rotate_if_due(struct call *c, json_object *k)
 {
 	json_object *rot = member(k, "_rotation");
 	json_object *next = member(rot, "next");
@@ -323,14 +324,13 @@ static void rotate_if_due(struct call *c, json_object *k)
 
 	if (!rot || !json_object_get_boolean(member(rot, "enabled")) || !next ||
 	    json_object_get_int64(next) > c->now)
-		return;
+		return 0;
 	period = json_object_get_int64(member(rot, "period_days"));
-	if (state_new_material(c->st, k) == 0) {
-		json_object_object_add(
-			rot, "next",
-			json_object_new_int64(c->now + period * 86400));
-		state_commit(c->st);
-	}
+	if (state_new_material(c->st, k))
+		return -EIO;
+	json_object_object_add(rot, "next",
+			       json_object_new_int64(c->now + period * 86400));
+	return state_commit(c->st);
 }
 
 static json_object *find_key(struct call *c, const char *field,
@@ -398,7 +398,11 @@ int key_resolve(struct call *c, const char *key_id, json_object **out)
 	const char *resource;
 	json_object *k = NULL, *a;
 
-	purge_deleted(c);
+	/* A failed commit reloads the state: no object taken from it before
+	 * survives, so stop here. */
+	if (purge_deleted(c))
+		return call_error(c, "KMSInternalException",
+				  "cannot persist the key store");
 	if (split_kms_arn(key_id, region, account, &resource)) {
 		/* An ARN names its region: a key of another region does not
 		 * exist here — the "CMK in the wrong region" failure. */
@@ -427,7 +431,9 @@ int key_resolve(struct call *c, const char *key_id, json_object **out)
 	if (!k)
 		return call_error(c, "NotFoundException",
 				  "Key '%s' does not exist", key_id);
-	rotate_if_due(c, k);
+	if (rotate_if_due(c, k))
+		return call_error(c, "KMSInternalException",
+				  "cannot persist the key store");
 	snprintf(c->key_arn, sizeof(c->key_arn), "%s", key_arn(k));
 	*out = k;
 	return 0;
@@ -476,6 +482,12 @@ static bool cross_account_op(const char *op)
 int authorize(struct call *c, json_object *k, const char *op,
 	      json_object *context)
 {
+	return authorize_ex(c, k, op, context, true, NULL);
+}
+
+int authorize_ex(struct call *c, json_object *k, const char *op,
+		 json_object *context, bool grants, json_object **via)
+{
 	struct policy_kv kv[64];
 	struct policy_request rq = { 0 };
 	enum policy_decision d = POLICY_IMPLICIT_DENY;
@@ -493,8 +505,12 @@ int authorize(struct call *c, json_object *k, const char *op,
 	if (context) {
 		json_object_object_foreach(context, ck, cv)
 		{
+			/* req_context bounds contexts; never evaluate a
+			 * policy on part of one (a Deny could hide). */
 			if (n == sizeof(kv) / sizeof(kv[0]))
-				break;
+				return call_error(c, "ValidationException",
+						  "too many encryption context "
+						  "pairs");
 			kv[n].key = ck;
 			kv[n].value = json_object_get_string(cv);
 			n++;
@@ -506,6 +522,8 @@ int authorize(struct call *c, json_object *k, const char *op,
 	rq.resource = key_arn(k);
 	rq.context = kv;
 	rq.n_context = n;
+	if (via)
+		*via = NULL;
 	if (policy && policy_evaluate(policy, &rq, &d, why, sizeof(why)) == 0 &&
 	    d == POLICY_ALLOW)
 		return 0;
@@ -515,8 +533,15 @@ int authorize(struct call *c, json_object *k, const char *op,
 				  "on resource: %s with an explicit deny in a "
 				  "resource-based policy (%s)",
 				  c->caller->arn, action, key_arn(k), why);
-	if (grant_find(c, k, op, context))
-		return 0;
+	if (grants) {
+		json_object *g = grant_find(c, k, op, context);
+
+		if (g) {
+			if (via)
+				*via = g;
+			return 0;
+		}
+	}
 	return call_error(c, "AccessDeniedException",
 			  "User: %s is not authorized to perform: %s on "
 			  "resource: %s because no resource-based policy "

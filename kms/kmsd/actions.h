@@ -13,12 +13,13 @@
 
 #include "kmsd.h"
 
-#define MAX_PLAINTEXT	 4096 /* Encrypt: Plaintext */
-#define MAX_BLOB	 6144 /* CiphertextBlob */
-#define MAX_DATA_KEY	 1024 /* NumberOfBytes */
-#define MAX_CONTEXT	 8192 /* encryption context, total characters */
-#define MAX_GRANT_TOKENS 10
-#define MAX_TAGS	 50
+#define MAX_PLAINTEXT	  4096 /* Encrypt: Plaintext */
+#define MAX_BLOB	  6144 /* CiphertextBlob */
+#define MAX_DATA_KEY	  1024 /* NumberOfBytes */
+#define MAX_CONTEXT	  8192 /* encryption context, total characters */
+#define MAX_CONTEXT_PAIRS 64
+#define MAX_GRANT_TOKENS  10
+#define MAX_TAGS	  50
 
 /* ---- request fields ---- */
 
@@ -67,6 +68,10 @@ int key_check_not_pending_deletion(struct call *c, json_object *k);
  */
 int authorize(struct call *c, json_object *k, const char *op,
 	      json_object *context);
+/* authorize(), with grants considered only when `grants`; *via (when not
+ * NULL) receives the grant that allowed the request, NULL for the policy. */
+int authorize_ex(struct call *c, json_object *k, const char *op,
+		 json_object *context, bool grants, json_object **via);
 
 /* ---- responses ---- */
 

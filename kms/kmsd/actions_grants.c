@@ -174,11 +174,33 @@ static int check_constraints(struct call *c, json_object *cons)
 	return 0;
 }
 
+/* A grant made by a grantee through its own grant may allow no more than
+ * that grant: its operations a subset, its constraints the same. */
+static int check_narrower(struct call *c, json_object *parent, json_object *ops,
+			  json_object *cons)
+{
+	json_object *pc = member(parent, "Constraints");
+
+	for (size_t i = 0; i < json_object_array_length(ops); i++)
+		if (!has_op(parent, json_object_get_string(
+					    json_object_array_get_idx(ops, i))))
+			return call_error(
+				c, "AccessDeniedException",
+				"A grant created through a grant may "
+				"allow only operations of that grant");
+	if (pc && !json_object_equal(pc, cons))
+		return call_error(c, "AccessDeniedException",
+				  "A grant created through a constrained grant "
+				  "must carry the same constraints");
+	return 0;
+}
+
 int act_create_grant(struct call *c, json_object *req, json_object *resp,
 		     char **secret)
 {
 	json_object *k, *g, *ops = member(req, "Operations");
 	json_object *cons = member(req, "Constraints"), *copy = NULL;
+	json_object *parent = NULL;
 	const char *key_id, *grantee, *retiring, *name;
 	uint8_t raw[32], tok[48];
 	char grant_id[65], token[B64_ENCODED_SIZE(sizeof(tok))], issuer[64];
@@ -200,8 +222,9 @@ int act_create_grant(struct call *c, json_object *req, json_object *resp,
 	    req_grant_tokens(c, req))
 		return -1;
 	if (key_resolve(c, key_id, &k) ||
-	    authorize(c, k, "CreateGrant", NULL) ||
-	    key_check_not_pending_deletion(c, k))
+	    authorize_ex(c, k, "CreateGrant", NULL, true, &parent) ||
+	    key_check_not_pending_deletion(c, k) ||
+	    (parent && check_narrower(c, parent, ops, cons)))
 		return -1;
 	if (crypto_random(raw, sizeof(raw)) || crypto_random(tok, sizeof(tok)))
 		return call_error(c, "KMSInternalException", "no randomness");
@@ -320,6 +343,13 @@ int act_list_retirable_grants(struct call *c, json_object *req,
 	who = req_string(c, req, "RetiringPrincipal", true, 1, 256, &rc);
 	if (!who)
 		return -1;
+	/* Only about principals of the caller's own account. */
+	if (strncmp(who, "arn:aws:iam::", 13) || strlen(who) < 26 ||
+	    strncmp(who + 13, c->caller->account, 12) || who[25] != ':')
+		return call_error(c, "AccessDeniedException",
+				  "User: %s may list retirable grants only of "
+				  "principals in account %s",
+				  c->caller->arn, c->caller->account);
 	return list(c, req, resp, match_retiring, who);
 }
 
@@ -431,7 +461,7 @@ int act_retire_grant(struct call *c, json_object *req, json_object *resp,
 	if (!names_caller(c, member_string(g, "RetiringPrincipal")) &&
 	    !(names_caller(c, member_string(g, "GranteePrincipal")) &&
 	      has_op(g, "RetireGrant")) &&
-	    authorize(c, k, "RetireGrant", NULL))
+	    authorize_ex(c, k, "RetireGrant", NULL, false, NULL))
 		return -1;
 	json_object_array_del_idx(state_grants(c->st), (size_t)index, 1);
 	return commit(c);

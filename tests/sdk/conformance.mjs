@@ -384,6 +384,20 @@ await check("grants: retire by token, retirable listing", async () => {
     Operations: ["Sign"] })), "ValidationException");
 });
 
+await check("grants cannot be escalated, Deny cannot be hidden, retirable lists stay in the account", async () => {
+  const k = await newKey();
+  await rootA.send(new CreateGrantCommand({ KeyId: k.KeyId, GranteePrincipal: `arn:aws:iam::${B}:role/db-host`,
+    Operations: ["CreateGrant"] }));
+  // B may create grants only with operations of its own grant
+  await expectError(roleB.send(new CreateGrantCommand({ KeyId: k.Arn, GranteePrincipal: `arn:aws:iam::${B}:role/db-host`,
+    Operations: ["Decrypt"] })), "AccessDeniedException", /only operations of that grant/);
+  const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
+  await expectError(rootA.send(new EncryptCommand({ KeyId: k.KeyId, Plaintext: bytes("x"), EncryptionContext: many })),
+    "ValidationException");
+  await expectError(roleB.send(new ListRetirableGrantsCommand({ RetiringPrincipal: `arn:aws:iam::${A}:role/db-host2` })),
+    "AccessDeniedException");
+});
+
 // ---- regions ------------------------------------------------------------------------------
 
 await check("regions: keys live in one region; others do not see them", async () => {
