@@ -124,8 +124,18 @@ static int move_to_key(struct vol *v, const struct vol_info *info,
 	}
 	rc = EXIT_FAIL;
 	if (vol_keyslot_add(v, u->vk, u->vk_len, secret, KMS_SECRET_BYTES,
-			    &slot, err, sizeof(err)) ||
-	    vol_token_add(v, token, slot, &id, err, sizeof(err))) {
+			    &slot, err, sizeof(err))) {
+		cli_error(0,
+			  "cannot rotate %s: %s (the volume still opens with "
+			  "%s)",
+			  volume, err, u->token.key_arn);
+		goto out;
+	}
+	if (vol_token_add(v, token, slot, &id, err, sizeof(err))) {
+		char ignored[512];
+
+		/* No keyslot without its token. */
+		vol_keyslot_destroy(v, slot, ignored, sizeof(ignored));
 		cli_error(0,
 			  "cannot rotate %s: %s (the volume still opens with "
 			  "%s)",
@@ -168,6 +178,14 @@ static int rewrap(struct vol *v, const struct vol_info *info,
 	rc = cli_kms_client(&tko, &k);
 	if (rc)
 		return rc;
+	if (new_arn) {
+		char what[4200];
+
+		snprintf(what, sizeof(what), "cannot re-wrap %s", volume);
+		rc = cli_check_key(k, new_arn, true, what);
+		if (rc)
+			goto out;
+	}
 	if (kms_volume_rewrap(k, &u->token, info->uuid, new_arn, &token,
 			      &kerr)) {
 		rc = cli_kms_error(&kerr, "cannot re-wrap the secret of %s",
@@ -231,7 +249,10 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 		rc = cli_error(0, "%s", err);
 		goto out;
 	}
-	vol_info(v, &info);
+	if (vol_info(v, &info)) {
+		rc = cli_error(-EIO, "cannot read the header of %s", volume);
+		goto out;
+	}
 	/* Proof that the current key still opens the volume, and the volume
 	 * key the new keyslot needs. */
 	rc = cli_volume_unlock(v, &info, &ko, volume, &u);

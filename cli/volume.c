@@ -442,6 +442,7 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 	struct vol_info info;
 	struct vol *v;
 	bool json = false, check = false, unbound = false;
+	int failed = 0;
 	json_object *o = NULL, *slots = NULL;
 	char err[512], hs[32];
 	int c, rc;
@@ -460,7 +461,11 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "status takes one VOLUME");
 	if (vol_open(argv[optind], &v, err, sizeof(err)))
 		return cli_error(0, "%s", err);
-	vol_info(v, &info);
+	if (vol_info(v, &info)) {
+		vol_close(v);
+		return cli_error(-EIO, "cannot read the header of %s",
+				 argv[optind]);
+	}
 	human(info.data_size, hs, sizeof(hs));
 	if (json) {
 		o = json_object_new_object();
@@ -555,14 +560,17 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 
 			if (!tko.region)
 				tko.region = t.region;
-			rc = cli_kms_client(&tko, &k);
-			if (!rc) {
-				rc = cli_check_key(k, t.key_arn, json, NULL);
+			int r = cli_kms_client(&tko, &k);
+
+			if (!r) {
+				r = cli_check_key(k, t.key_arn, json, NULL);
 				kms_client_free(k);
 			}
-			if (rc && !json)
+			if (r && !json)
 				printf("  key check    FAILED for %s (above)\n",
 				       t.key_arn);
+			if (r && !failed)
+				failed = r; /* the first failure decides */
 		}
 		if (tok >= 0)
 			kms_token_free(&t);
@@ -579,9 +587,7 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		printf("  keyslots     none: this volume cannot be opened\n");
 	}
 	vol_close(v);
-	if (rc > 0)
-		return rc;
-	return EXIT_OK;
+	return failed;
 }
 
 const struct cli_cmd cli_cmd_status = {
@@ -757,7 +763,11 @@ static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "unlock-test takes one VOLUME");
 	if (vol_open(argv[optind], &v, err, sizeof(err)))
 		return cli_error(0, "%s", err);
-	vol_info(v, &info);
+	if (vol_info(v, &info)) {
+		vol_close(v);
+		return cli_error(-EIO, "cannot read the header of %s",
+				 argv[optind]);
+	}
 	rc = cli_volume_unlock(v, &info, &ko, argv[optind], &u);
 	if (!rc)
 		printf("ok: %s unlocks through %s (keyslot %d)\n", argv[optind],

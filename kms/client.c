@@ -422,7 +422,8 @@ static void parse_error(const struct reply *r, long http, struct kms_error *err)
 
 	if (r->body && r->len)
 		o = json_tokener_parse((const char *)r->body);
-	if (o && json_object_object_get_ex(o, "__type", &v))
+	if (o && json_object_object_get_ex(o, "__type", &v) &&
+	    json_object_is_type(v, json_type_string))
 		snprintf(raw, sizeof(raw), "%s", json_object_get_string(v));
 	else if (r->error_type[0])
 		snprintf(raw, sizeof(raw), "%s", r->error_type);
@@ -430,8 +431,10 @@ static void parse_error(const struct reply *r, long http, struct kms_error *err)
 	if (!err->type[0])
 		snprintf(err->type, sizeof(err->type), "HTTP%ld", http);
 	err->message[0] = 0;
-	if (o && (json_object_object_get_ex(o, "message", &v) ||
-		  json_object_object_get_ex(o, "Message", &v)))
+	if (o &&
+	    (json_object_object_get_ex(o, "message", &v) ||
+	     json_object_object_get_ex(o, "Message", &v)) &&
+	    json_object_is_type(v, json_type_string))
 		snprintf(err->message, sizeof(err->message), "%s",
 			 json_object_get_string(v));
 	if (!err->message[0])
@@ -790,6 +793,11 @@ static int take_secret(struct reply *r, const char *name, uint8_t **out,
 		if (key_end - 1 - key != n || memcmp(s + key, name, n) ||
 		    s[val] != '"')
 			continue;
+		if (*out) { /* a second Plaintext: not what KMS sends */
+			secmem_free(*out);
+			*out = NULL;
+			return -EPROTO;
+		}
 		/* Unescape into secure memory: base64 has no escapes but
 		 * "\/", which JSON encoders may emit for '/'. */
 		b64 = secmem_alloc(val_end - val);
@@ -937,8 +945,11 @@ int kms_decrypt(struct kms_client *c, const char *key_id,
 	json_object_put(req);
 	if (rc)
 		return rc;
-	if (take_secret(&r, "Plaintext", plaintext, pt_len))
+	if (take_secret(&r, "Plaintext", plaintext, pt_len)) {
+		secmem_free(*plaintext);
+		*plaintext = NULL;
 		rc = protocol_error(err, "Decrypt");
+	}
 	reply_reset(&r);
 	return rc;
 }

@@ -31,16 +31,17 @@ static int check_algorithm(struct call *c, json_object *req, const char *name)
 	return 0;
 }
 
-static void add_b64(json_object *resp, const char *name, const uint8_t *data,
-		    size_t len)
+static int add_b64(struct call *c, json_object *resp, const char *name,
+		   const uint8_t *data, size_t len)
 {
 	char *b64 = malloc(B64_ENCODED_SIZE(len));
 
 	if (!b64)
-		return;
+		return call_error(c, "KMSInternalException", "out of memory");
 	b64_encode(data, len, b64);
 	json_object_object_add(resp, name, json_string(b64));
 	free(b64);
+	return 0;
 }
 
 /* The secure-memory base64 of a secret, for the response's Plaintext. */
@@ -77,7 +78,8 @@ int act_encrypt(struct call *c, json_object *req, json_object *resp,
 		call_error(c, "KMSInternalException", "cannot encrypt");
 		goto out;
 	}
-	add_b64(resp, "CiphertextBlob", blob, blob_len);
+	if (add_b64(c, resp, "CiphertextBlob", blob, blob_len))
+		goto out;
 	json_object_object_add(resp, "KeyId", json_string(key_arn(k)));
 	json_object_object_add(resp, "EncryptionAlgorithm",
 			       json_string("SYMMETRIC_DEFAULT"));
@@ -218,7 +220,8 @@ int act_re_encrypt(struct call *c, json_object *req, json_object *resp,
 		call_error(c, "KMSInternalException", "cannot encrypt");
 		goto out;
 	}
-	add_b64(resp, "CiphertextBlob", out_blob, out_len);
+	if (add_b64(c, resp, "CiphertextBlob", out_blob, out_len))
+		goto out;
 	json_object_object_add(resp, "SourceKeyId", json_string(src_arn));
 	json_object_object_add(resp, "KeyId", json_string(key_arn(dst)));
 	json_object_object_add(resp, "SourceEncryptionAlgorithm",
@@ -292,7 +295,8 @@ static int generate_data_key(struct call *c, json_object *req,
 	}
 	if (secret && secret_to_b64(c, pt, n, secret))
 		goto out;
-	add_b64(resp, "CiphertextBlob", blob, blob_len);
+	if (add_b64(c, resp, "CiphertextBlob", blob, blob_len))
+		goto out;
 	json_object_object_add(resp, "KeyId", json_string(key_arn(k)));
 	r = 0;
 out:

@@ -111,6 +111,8 @@ static enum MHD_Result send_error(struct server *s, struct MHD_Connection *conn,
 		return MHD_NO;
 	r = MHD_create_response_from_buffer(strlen(text), text,
 					    MHD_RESPMEM_MUST_FREE);
+	if (!r)
+		free(text);
 	o->error = type;
 	o->status = status;
 	access_log(s, o);
@@ -279,8 +281,10 @@ static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
 	if (sigv4_verify(&rq, &vp, &res)) {
 		unsigned status = res.status == SIGV4_INCOMPLETE ? 400 : 403;
 
-		if (res.status == SIGV4_OK) /* out of memory */
-			return MHD_NO;
+		if (res.status == SIGV4_OK) { /* out of memory */
+			ret = MHD_NO;
+			goto out;
+		}
 		ret = send_error(s, conn, &o, status,
 				 sigv4_status_name(res.status), res.message);
 		goto out;

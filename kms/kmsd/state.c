@@ -44,6 +44,9 @@ struct state {
 	/* credentials.json as last read, and how to tell it changed */
 	json_object *creds;
 	struct stat creds_st;
+	/* A write failed and the document on disk could not be read back:
+	 * memory may hold what clients were told failed.  Refuse changes. */
+	bool broken;
 };
 
 static void seterr(char *err, size_t len, const char *fmt, ...)
@@ -284,14 +287,19 @@ int state_init(const char *dir, const char *account, const char *region,
 	char *path = NULL;
 	int fd = -1, r;
 
-	if (mkdir(dir, 0700) && errno != EEXIST) {
+	/* A directory we create is made 0700 whatever the umask; an existing
+	 * one is used as it is (never chmod'ed: it could be anyone's), and
+	 * state_open refuses it if others can read it. */
+	if (mkdir(dir, 0700) == 0) {
+		if (chmod(dir, 0700)) {
+			r = -errno;
+			seterr(err, errlen, "cannot chmod %s: %s", dir,
+			       strerror(-r));
+			return r;
+		}
+	} else if (errno != EEXIST) {
 		r = -errno;
 		seterr(err, errlen, "cannot create %s: %s", dir, strerror(-r));
-		return r;
-	}
-	if (chmod(dir, 0700)) {
-		r = -errno;
-		seterr(err, errlen, "cannot chmod %s: %s", dir, strerror(-r));
 		return r;
 	}
 	path = path_join(dir, "master.key");
@@ -426,11 +434,16 @@ void state_unlock(struct state *st)
 int state_commit(struct state *st)
 {
 	json_object *old = NULL;
-	int r = write_json(st->dir, "state.json", st->root);
+	int r;
 
+	if (st->broken)
+		return -EIO;
+	r = write_json(st->dir, "state.json", st->root);
 	if (r && read_json(st->dir, "state.json", &old, NULL, 0) == 0) {
 		json_object_put(st->root);
 		st->root = old;
+	} else if (r) {
+		st->broken = true;
 	}
 	return r;
 }
