@@ -72,6 +72,16 @@ await_output() {
 	return 1
 }
 
+# isolate_aws: nothing of the host's AWS setup reaches the test — a private
+# HOME (no ~/.aws), no AWS_* settings, no instance metadata lookups.
+isolate_aws() {
+	export HOME=$TEST_TMPDIR/home AWS_EC2_METADATA_DISABLED=true
+	mkdir -p "$HOME"
+	unset AWS_PROFILE AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL \
+		AWS_ENDPOINT_URL_KMS AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
+		AWS_SESSION_TOKEN
+}
+
 # ---- cmkfs-kmsd ---------------------------------------------------------------
 
 KMSD=$CMKFS_BUILD/cmkfs-kmsd

@@ -8,10 +8,7 @@
 # timeout: 180
 . "$(dirname "$0")/../lib.sh"
 
-export HOME=$TEST_TMPDIR/home AWS_EC2_METADATA_DISABLED=true
-mkdir -p "$HOME"
-unset AWS_PROFILE AWS_REGION AWS_DEFAULT_REGION AWS_ENDPOINT_URL AWS_ENDPOINT_URL_KMS \
-	AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
+isolate_aws
 
 state=$TEST_TMPDIR/kms
 kmsd_init "$state" 111111111111 us-east-1

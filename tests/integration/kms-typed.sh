@@ -6,9 +6,7 @@
 # timeout: 120
 . "$(dirname "$0")/../lib.sh"
 
-export HOME=$TEST_TMPDIR/home AWS_EC2_METADATA_DISABLED=true
-mkdir -p "$HOME"
-unset AWS_PROFILE AWS_DEFAULT_REGION AWS_ENDPOINT_URL AWS_SESSION_TOKEN
+isolate_aws
 PROBE=$CMKFS_BUILD/tests/kms-probe
 state=$TEST_TMPDIR/kms
 kmsd_init "$state"

@@ -7,9 +7,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 command -v cryptsetup > /dev/null || fail "cryptsetup is missing (scripts/deps.sh installs it)"
-export HOME=$TEST_TMPDIR/home AWS_EC2_METADATA_DISABLED=true
-mkdir -p "$HOME"
-unset AWS_PROFILE AWS_DEFAULT_REGION AWS_ENDPOINT_URL AWS_SESSION_TOKEN
+isolate_aws
 
 state=$TEST_TMPDIR/kms
 kmsd_init "$state"
