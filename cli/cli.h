@@ -140,6 +140,9 @@ int cli_volume_unlock(struct vol *v, const struct vol_info *info,
 		      struct unlocked *out);
 void cli_unlocked_free(struct unlocked *u);
 
+/* vol_open and vol_info, or the error printed and the exit code. */
+int cli_volume_open(const char *path, struct vol **v, struct vol_info *info);
+
 /* True when token t covers at least one active keyslot of the volume. */
 bool cli_token_live(const struct vol_info *info, const struct kms_token *t);
 

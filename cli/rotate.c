@@ -64,7 +64,7 @@ static int lock_volume(const char *volume, int *fd)
  * rotation interrupted between steps 3 and 4. */
 static void remove_dangling_tokens(struct vol *v)
 {
-	struct vol_info info;
+	struct vol_info info = { 0 };
 	char err[512];
 
 	if (vol_info(v, &info))
@@ -220,10 +220,9 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 	struct kms_options ko = { 0 };
 	const char *volume, *new_arn = NULL;
 	bool do_rewrap = false;
-	struct vol_info info;
+	struct vol_info info = { 0 };
 	struct unlocked u = { 0 };
 	struct vol *v = NULL;
-	char err[512];
 	int c, rc, fd = -1;
 
 	while ((c = cli_getopt(cmd, argc, argv, "h", longopts, &rc)) != -1) {
@@ -245,14 +244,9 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 	rc = lock_volume(volume, &fd);
 	if (rc)
 		return rc;
-	if (vol_open(volume, &v, err, sizeof(err))) {
-		rc = cli_error(0, "%s", err);
+	rc = cli_volume_open(volume, &v, &info);
+	if (rc)
 		goto out;
-	}
-	if (vol_info(v, &info)) {
-		rc = cli_error(-EIO, "cannot read the header of %s", volume);
-		goto out;
-	}
 	/* Proof that the current key still opens the volume, and the volume
 	 * key the new keyslot needs. */
 	rc = cli_volume_unlock(v, &info, &ko, volume, &u);

@@ -168,7 +168,7 @@ static int create(const struct create_args *a)
 	char uuid[37], *token = NULL, err[512], hs[32], *dir = NULL;
 	const char *target = a->volume;
 	struct kms_error kerr;
-	struct vol_info info;
+	struct vol_info info = { 0 };
 	struct vol *v = NULL;
 	bool is_block;
 	int fd = -1, rc;
@@ -439,12 +439,12 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kms_options ko = { 0 };
-	struct vol_info info;
-	struct vol *v;
+	struct vol_info info = { 0 };
+	struct vol *v = NULL;
 	bool json = false, check = false, unbound = false;
 	int failed = 0;
 	json_object *o = NULL, *slots = NULL;
-	char err[512], hs[32];
+	char hs[32];
 	int c, rc;
 
 	while ((c = cli_getopt(cmd, argc, argv, "h", longopts, &rc)) != -1) {
@@ -459,13 +459,9 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "status takes one VOLUME");
-	if (vol_open(argv[optind], &v, err, sizeof(err)))
-		return cli_error(0, "%s", err);
-	if (vol_info(v, &info)) {
-		vol_close(v);
-		return cli_error(-EIO, "cannot read the header of %s",
-				 argv[optind]);
-	}
+	rc = cli_volume_open(argv[optind], &v, &info);
+	if (rc)
+		return rc;
 	human(info.data_size, hs, sizeof(hs));
 	if (json) {
 		o = json_object_new_object();
@@ -653,6 +649,20 @@ static int unwrap_failed(const char *volume, const struct kms_token *t,
 	}
 }
 
+int cli_volume_open(const char *path, struct vol **v, struct vol_info *info)
+{
+	char err[512];
+
+	if (vol_open(path, v, err, sizeof(err)))
+		return cli_error(0, "%s", err);
+	if (vol_info(*v, info)) {
+		vol_close(*v);
+		*v = NULL;
+		return cli_error(-EIO, "cannot read the header of %s", path);
+	}
+	return EXIT_OK;
+}
+
 bool cli_token_live(const struct vol_info *info, const struct kms_token *t)
 {
 	for (size_t j = 0; j < t->n_keyslots; j++)
@@ -752,22 +762,17 @@ static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct kms_options ko = { 0 };
 	struct unlocked u;
-	struct vol_info info;
-	struct vol *v;
-	char err[512];
+	struct vol_info info = { 0 };
+	struct vol *v = NULL;
 	int rc = cli_kms_only_options(cmd, argc, argv, &ko);
 
 	if (rc >= 0)
 		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "unlock-test takes one VOLUME");
-	if (vol_open(argv[optind], &v, err, sizeof(err)))
-		return cli_error(0, "%s", err);
-	if (vol_info(v, &info)) {
-		vol_close(v);
-		return cli_error(-EIO, "cannot read the header of %s",
-				 argv[optind]);
-	}
+	rc = cli_volume_open(argv[optind], &v, &info);
+	if (rc)
+		return rc;
 	rc = cli_volume_unlock(v, &info, &ko, argv[optind], &u);
 	if (!rc)
 		printf("ok: %s unlocks through %s (keyslot %d)\n", argv[optind],

@@ -869,7 +869,10 @@ static int token_store(struct crypt_device *cd, const char *path,
 	return 0;
 }
 
-static int check_keyslot(struct vol *v, int keyslot, char *err, size_t errlen)
+/* Keyslot exists and is in use (and, when bound, opens the data's volume
+ * key): 0, or the error with err said. */
+static int check_keyslot(struct vol *v, int keyslot, bool bound, char *err,
+			 size_t errlen)
 {
 	crypt_keyslot_info ki = crypt_keyslot_status(v->cd, keyslot);
 
@@ -883,7 +886,7 @@ static int check_keyslot(struct vol *v, int keyslot, char *err, size_t errlen)
 		    keyslot);
 		return -ENOENT;
 	}
-	if (ki == CRYPT_SLOT_UNBOUND) {
+	if (bound && ki == CRYPT_SLOT_UNBOUND) {
 		say(err, errlen,
 		    "%s: keyslot %d does not hold the data's volume key",
 		    v->path, keyslot);
@@ -898,7 +901,7 @@ int vol_token_add(struct vol *v, const char *token_json, int keyslot, int *id,
 	int r;
 
 	clear_err(err, errlen);
-	r = check_keyslot(v, keyslot, err, errlen);
+	r = check_keyslot(v, keyslot, true, err, errlen);
 	if (r)
 		return r;
 	r = make_writable(v, err, errlen);
@@ -966,7 +969,7 @@ int vol_unlock(struct vol *v, int keyslot, const uint8_t *secret,
 		say(err, errlen, "no keyslot secret");
 		return -EINVAL;
 	}
-	r = check_keyslot(v, keyslot, err, errlen);
+	r = check_keyslot(v, keyslot, true, err, errlen);
 	if (r)
 		return r;
 	key = secmem_alloc(VOL_KEY_MAX);
@@ -1031,21 +1034,12 @@ int vol_keyslot_add(struct vol *v, const uint8_t *vk, size_t vk_len,
 
 int vol_keyslot_destroy(struct vol *v, int keyslot, char *err, size_t errlen)
 {
-	crypt_keyslot_info ki;
 	int r;
 
 	clear_err(err, errlen);
-	ki = crypt_keyslot_status(v->cd, keyslot);
-	if (ki == CRYPT_SLOT_INVALID) {
-		say(err, errlen, "%s: there is no keyslot %d", v->path,
-		    keyslot);
-		return -EINVAL;
-	}
-	if (ki == CRYPT_SLOT_INACTIVE) {
-		say(err, errlen, "%s: keyslot %d is not in use", v->path,
-		    keyslot);
-		return -ENOENT;
-	}
+	r = check_keyslot(v, keyslot, false, err, errlen);
+	if (r)
+		return r;
 	r = make_writable(v, err, errlen);
 	if (r)
 		return r;
