@@ -895,19 +895,30 @@ static int check_keyslot(struct vol *v, int keyslot, bool bound, char *err,
 	return 0;
 }
 
+/* Before a header change about keyslot: it must be there (bound: opening
+ * the data's key), the header writable, cached token JSON dropped. */
+static int begin_keyslot_change(struct vol *v, int keyslot, bool bound,
+				char *err, size_t errlen)
+{
+	int r;
+
+	clear_err(err, errlen);
+	r = check_keyslot(v, keyslot, bound, err, errlen);
+	if (!r)
+		r = make_writable(v, err, errlen);
+	if (!r)
+		token_cache_clear(v);
+	return r;
+}
+
 int vol_token_add(struct vol *v, const char *token_json, int keyslot, int *id,
 		  char *err, size_t errlen)
 {
 	int r;
 
-	clear_err(err, errlen);
-	r = check_keyslot(v, keyslot, true, err, errlen);
+	r = begin_keyslot_change(v, keyslot, true, err, errlen);
 	if (r)
 		return r;
-	r = make_writable(v, err, errlen);
-	if (r)
-		return r;
-	token_cache_clear(v);
 	return token_store(v->cd, v->path, token_json, keyslot, id, err,
 			   errlen);
 }
@@ -1036,15 +1047,10 @@ int vol_keyslot_destroy(struct vol *v, int keyslot, char *err, size_t errlen)
 {
 	int r;
 
-	clear_err(err, errlen);
-	r = check_keyslot(v, keyslot, false, err, errlen);
-	if (r)
-		return r;
-	r = make_writable(v, err, errlen);
-	if (r)
-		return r;
 	/* Tokens lose their reference to the keyslot. */
-	token_cache_clear(v);
+	r = begin_keyslot_change(v, keyslot, false, err, errlen);
+	if (r)
+		return r;
 	lib_begin();
 	r = crypt_keyslot_destroy(v->cd, keyslot);
 	if (r < 0)
