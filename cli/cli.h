@@ -12,6 +12,8 @@
 #define CMKFS_CLI_H
 
 #include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "kms.h"
 
@@ -62,6 +64,9 @@ int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
  */
 int cli_error(int err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* bytes as "12.3 MiB" (binary units) into out. */
+void cli_human_size(uint64_t bytes, char *out, size_t len);
 
 /* ---- KMS options shared by every command that talks to KMS ---- */
 
@@ -140,11 +145,45 @@ int cli_volume_unlock(struct vol *v, const struct vol_info *info,
 		      struct unlocked *out);
 void cli_unlocked_free(struct unlocked *u);
 
-/* vol_open and vol_info, or the error printed and the exit code. */
-int cli_volume_open(const char *path, struct vol **v, struct vol_info *info);
+/* What a command does with a keyslot secret unwrapped through KMS: 0 when
+ * it served, else -errno with err said (the next token is tried). */
+struct cli_secret_use {
+	int (*fn)(struct vol *v, const struct kms_token *t, int token_id,
+		  const uint8_t *secret, size_t len, void *arg, char *err,
+		  size_t errlen);
+	void *arg;
+};
+
+/* Unwrap the secrets of volume v's live aws-kms tokens in order until use
+ * succeeds with one: 0 and *t = that token (kms_token_free it), or the
+ * exit code with the first failure explained.  cli_volume_unlock is this
+ * with "open a keyslot of the token". */
+int cli_volume_secret(struct vol *v, const struct vol_info *info,
+		      const struct kms_options *ko, const char *volume,
+		      const struct cli_secret_use *use, struct kms_token *t);
+
+/* Lock a volume against other cmkfs commands (open file description
+ * locks, which do not meet libcryptsetup's flock()s): *fd holds the lock
+ * until closed.  Kinds:
+ *   CLI_LOCK_HEADER   one header change at a time (rotate)
+ *   CLI_LOCK_MOUNTED  shared, held while the volume is mounted
+ *   CLI_LOCK_OFFLINE  nothing else at all: not mounted, no header change
+ *                     (reencrypt, header-restore)
+ * 0, or the conflict explained and the exit code. */
+enum cli_lock { CLI_LOCK_HEADER, CLI_LOCK_MOUNTED, CLI_LOCK_OFFLINE };
+int cli_volume_lock(const char *volume, enum cli_lock kind, int *fd);
+
+/* vol_open_flags and vol_info, or the error printed and the exit code. */
+int cli_volume_open(const char *path, unsigned flags, struct vol **v,
+		    struct vol_info *info);
 
 /* True when token t covers at least one active keyslot of the volume. */
 bool cli_token_live(const struct vol_info *info, const struct kms_token *t);
+
+/* The file where `reencrypt` keeps the header it is replacing when it
+ * completes a reencryption's end (reencrypt.c); it exists only while that
+ * is cut off.  0, or the error printed and the exit code. */
+int cli_reencrypt_snapshot(const char *volume, char *out, size_t len);
 
 /* Commands defined outside main.c. */
 extern const struct cli_cmd cli_cmd_kms;
@@ -153,6 +192,7 @@ extern const struct cli_cmd cli_cmd_create;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_unlock_test;
 extern const struct cli_cmd cli_cmd_rotate;
+extern const struct cli_cmd cli_cmd_reencrypt;
 extern const struct cli_cmd cli_cmd_header_backup;
 extern const struct cli_cmd cli_cmd_header_restore;
 

@@ -28,38 +28,6 @@
 #include "cli.h"
 #include "crypto.h"
 
-/*
- * One header change at a time per volume: two concurrent rotations would
- * each keep their own keyslot and destroy the other's.  An open file
- * description lock (fcntl F_OFD_SETLK), not flock(): libcryptsetup flock()s
- * the volume itself for each metadata write, and a flock of ours on another
- * descriptor of the same file would deadlock against it.  The two kinds of
- * lock do not interact.
- */
-static int lock_volume(const char *volume, int *fd)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-
-	*fd = open(volume, O_RDWR | O_CLOEXEC);
-	if (*fd < 0)
-		return cli_error(-errno, "cannot open %s", volume);
-	if (fcntl(*fd, F_OFD_SETLK, &fl)) {
-		int e = errno;
-
-		close(*fd);
-		*fd = -1;
-		if (e == EAGAIN || e == EACCES)
-			return cli_error(
-				0,
-				"%s is being changed by another cmkfs "
-				"command (rotate, header-restore): try "
-				"again when it is done",
-				volume);
-		return cli_error(-e, "cannot lock %s", volume);
-	}
-	return 0;
-}
-
 /* Remove aws-kms tokens that cover no active keyslot: the leftovers of a
  * rotation interrupted between steps 3 and 4. */
 static void remove_dangling_tokens(struct vol *v)
@@ -241,10 +209,10 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "rotate needs --key-arn NEW, "
 					    "--rewrap, or both");
 	volume = argv[optind];
-	rc = lock_volume(volume, &fd);
+	rc = cli_volume_lock(volume, CLI_LOCK_HEADER, &fd);
 	if (rc)
 		return rc;
-	rc = cli_volume_open(volume, &v, &info);
+	rc = cli_volume_open(volume, 0, &v, &info);
 	if (rc)
 		goto out;
 	/* Proof that the current key still opens the volume, and the volume
@@ -310,7 +278,7 @@ static int run_header(const struct cli_cmd *cmd, int argc, char **argv,
 	if (argc - optind != 2)
 		return cli_usage_error(cmd, "takes VOLUME FILE");
 	if (restore) {
-		rc = lock_volume(argv[optind], &fd);
+		rc = cli_volume_lock(argv[optind], CLI_LOCK_OFFLINE, &fd);
 		if (rc)
 			return rc;
 		rc = vol_header_restore(argv[optind], argv[optind + 1], err,

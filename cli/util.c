@@ -75,3 +75,16 @@ int cli_error(int err, const char *fmt, ...)
 	fputc('\n', stderr);
 	return EXIT_FAIL;
 }
+
+void cli_human_size(uint64_t bytes, char *out, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}

@@ -73,19 +73,6 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-static void human(uint64_t bytes, char *out, size_t len)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)bytes;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
 /* The temporary file of a create in progress, removed if we are
  * interrupted: unlink() is async-signal-safe. */
 static char tmp_path[4096];
@@ -237,7 +224,7 @@ static int create(const struct create_args *a)
 			 * file on the same filesystem). */
 			unlink(tmp_path);
 			tmp_path[0] = 0;
-			human(a->size + HEADER_ROOM, hs, sizeof(hs));
+			cli_human_size(a->size + HEADER_ROOM, hs, sizeof(hs));
 			rc = cli_error(-rc, "cannot allocate %s for %s", hs,
 				       a->volume);
 			goto out;
@@ -271,7 +258,7 @@ static int create(const struct create_args *a)
 		}
 		tmp_path[0] = 0;
 	}
-	human(a->size ? a->size : info.data_size, hs, sizeof(hs));
+	cli_human_size(a->size ? a->size : info.data_size, hs, sizeof(hs));
 	printf("created %s\n"
 	       "  uuid         %s\n"
 	       "  size         %s usable\n"
@@ -429,6 +416,24 @@ static int token_for(struct vol *v, const struct vol_info *info, int ks,
 	return -1;
 }
 
+/* The reencryption state for status: "none", "in-progress", "crashed",
+ * or "end-cut-off" when reencrypt was completing its end. */
+static const char *reencrypt_state(const char *volume,
+				   const struct vol_info *info)
+{
+	static const char *const names[] = {
+		[VOL_REENCRYPT_NONE] = "none",
+		[VOL_REENCRYPT_CLEAN] = "in-progress",
+		[VOL_REENCRYPT_CRASHED] = "crashed",
+	};
+	char snapshot[4200];
+
+	if (!cli_reencrypt_snapshot(volume, snapshot, sizeof(snapshot)) &&
+	    access(snapshot, F_OK) == 0)
+		return "end-cut-off";
+	return names[info->reencrypt];
+}
+
 static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -459,10 +464,10 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "status takes one VOLUME");
-	rc = cli_volume_open(argv[optind], &v, &info);
+	rc = cli_volume_open(argv[optind], VOL_OPEN_REENCRYPTING, &v, &info);
 	if (rc)
 		return rc;
-	human(info.data_size, hs, sizeof(hs));
+	cli_human_size(info.data_size, hs, sizeof(hs));
 	if (json) {
 		o = json_object_new_object();
 		slots = json_object_new_array();
@@ -490,6 +495,9 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		json_object_object_add(
 			o, "data_size",
 			json_object_new_int64((int64_t)info.data_size));
+		json_object_object_add(o, "reencryption",
+				       json_object_new_string(reencrypt_state(
+					       argv[optind], &info)));
 		json_object_object_add(o, "keyslots", slots);
 	} else {
 		printf("%s: cmkfs volume (LUKS2)\n"
@@ -509,6 +517,21 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		       info.sector_size, hs,
 		       (unsigned long long)info.data_offset,
 		       (unsigned long long)info.data_size);
+		if (!strcmp(reencrypt_state(argv[optind], &info),
+			    "end-cut-off"))
+			printf("  REENCRYPTION END CUT OFF: finish it with "
+			       "`cmkfs reencrypt --resume %s`\n",
+			       argv[optind]);
+		else if (info.reencrypt == VOL_REENCRYPT_CLEAN)
+			printf("  REENCRYPTION IN PROGRESS: the volume cannot be "
+			       "unlocked until `cmkfs reencrypt --resume %s` "
+			       "finishes it\n",
+			       argv[optind]);
+		else if (info.reencrypt == VOL_REENCRYPT_CRASHED)
+			printf("  REENCRYPTION INTERRUPTED by a crash in the "
+			       "middle of a block: `cmkfs reencrypt --resume "
+			       "%s` recovers it and finishes\n",
+			       argv[optind]);
 	}
 	for (unsigned i = 0; i < info.n_keyslots; i++) {
 		struct kms_token t;
@@ -649,11 +672,87 @@ static int unwrap_failed(const char *volume, const struct kms_token *t,
 	}
 }
 
-int cli_volume_open(const char *path, struct vol **v, struct vol_info *info)
+/*
+ * Locks between cmkfs commands on one volume: two bytes of an open file
+ * description lock (fcntl F_OFD_SETLK), not flock(): libcryptsetup flock()s
+ * the volume itself for each metadata write, and a flock of ours on another
+ * descriptor of the same file would deadlock against it.  The two kinds of
+ * lock do not interact.  Byte 0 is the header-change lock (two concurrent
+ * rotations would each keep their own keyslot and destroy the other's);
+ * byte 1 is held shared by every mount of the volume.
+ */
+#define LOCK_BYTE_HEADER  0
+#define LOCK_BYTE_MOUNTED 1
+
+static int lock_byte(int fd, short type, off_t byte)
+{
+	struct flock fl = { .l_type = type,
+			    .l_whence = SEEK_SET,
+			    .l_start = byte,
+			    .l_len = 1 };
+
+	return fcntl(fd, F_OFD_SETLK, &fl) ? -errno : 0;
+}
+
+static int lock_failed(const char *volume, int r, off_t byte)
+{
+	if (r != -EAGAIN && r != -EACCES)
+		return cli_error(r, "cannot lock %s", volume);
+	if (byte == LOCK_BYTE_MOUNTED)
+		return cli_error(0,
+				 "%s is mounted: unmount it first "
+				 "(cmkfs umount)",
+				 volume);
+	return cli_error(0,
+			 "%s is being changed by another cmkfs command "
+			 "(rotate, reencrypt, header-restore): try again when "
+			 "it is done",
+			 volume);
+}
+
+int cli_volume_lock(const char *volume, enum cli_lock kind, int *fd)
+{
+	int r = 0;
+
+	*fd = open(volume,
+		   (kind == CLI_LOCK_MOUNTED ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (*fd < 0)
+		return cli_error(-errno, "cannot open %s", volume);
+	switch (kind) {
+	case CLI_LOCK_HEADER:
+		r = lock_byte(*fd, F_WRLCK, LOCK_BYTE_HEADER);
+		if (r)
+			r = lock_failed(volume, r, LOCK_BYTE_HEADER);
+		break;
+	case CLI_LOCK_MOUNTED:
+		r = lock_byte(*fd, F_RDLCK, LOCK_BYTE_MOUNTED);
+		if (r)
+			r = lock_failed(volume, r, LOCK_BYTE_MOUNTED);
+		break;
+	case CLI_LOCK_OFFLINE:
+		r = lock_byte(*fd, F_WRLCK, LOCK_BYTE_MOUNTED);
+		if (r) {
+			r = lock_failed(volume, r, LOCK_BYTE_MOUNTED);
+			break;
+		}
+		r = lock_byte(*fd, F_WRLCK, LOCK_BYTE_HEADER);
+		if (r)
+			r = lock_failed(volume, r, LOCK_BYTE_HEADER);
+		break;
+	}
+	if (r) {
+		close(*fd);
+		*fd = -1;
+	}
+	return r;
+}
+
+int cli_volume_open(const char *path, unsigned flags, struct vol **v,
+		    struct vol_info *info)
 {
 	char err[512];
 
-	if (vol_open(path, v, err, sizeof(err)))
+	if (vol_open_flags(path, flags, v, err, sizeof(err)))
 		return cli_error(0, "%s", err);
 	if (vol_info(*v, info)) {
 		vol_close(*v);
@@ -672,15 +771,16 @@ bool cli_token_live(const struct vol_info *info, const struct kms_token *t)
 	return false;
 }
 
-/* Try token number i of the volume: 0 with *out filled, -1 when it is not a
- * live aws-kms token, else an exit code — with the reason printed only when
- * report is set. */
+/* Try token number i of the volume: unwrap its secret and hand it to use.
+ * 0 when use succeeded (*t filled), -1 when it is not a live aws-kms
+ * token, else an exit code — with the reason printed only when report is
+ * set. */
 static int try_token(struct vol *v, const struct vol_info *info, unsigned i,
 		     const struct kms_options *ko, const char *volume,
-		     struct unlocked *out, bool report)
+		     const struct cli_secret_use *use, struct kms_token *t,
+		     bool report)
 {
 	struct kms_options tko = *ko;
-	struct kms_token *t = &out->token;
 	struct kms_client *k = NULL;
 	struct kms_error kerr;
 	uint8_t *secret = NULL;
@@ -704,21 +804,13 @@ static int try_token(struct vol *v, const struct vol_info *info, unsigned i,
 	if (!rc &&
 	    kms_volume_secret_unwrap(k, t, info->uuid, &secret, &len, &kerr))
 		rc = report ? unwrap_failed(volume, t, &kerr) : EXIT_FAIL;
-	for (size_t j = 0; !rc && j < t->n_keyslots; j++) {
-		if (vol_unlock(v, t->keyslots[j], secret, len, &out->vk,
-			       &out->vk_len, err, sizeof(err)) == 0) {
-			out->keyslot = t->keyslots[j];
-			out->token_id = info->tokens[i];
-			break;
-		}
-		if (j + 1 == t->n_keyslots)
-			rc = report ? cli_error(0,
-						"cannot unlock %s: the secret "
-						"from %s does not open its "
-						"keyslot: %s",
-						volume, t->key_arn, err)
-				    : EXIT_FAIL;
-	}
+	if (!rc && use->fn(v, t, info->tokens[i], secret, len, use->arg, err,
+			   sizeof(err)))
+		rc = report ? cli_error(0,
+					"cannot unlock %s: the secret from %s "
+					"does not open its keyslot: %s",
+					volume, t->key_arn, err)
+			    : EXIT_FAIL;
 	secmem_free(secret);
 	kms_client_free(k);
 	if (rc)
@@ -726,17 +818,17 @@ static int try_token(struct vol *v, const struct vol_info *info, unsigned i,
 	return rc;
 }
 
-int cli_volume_unlock(struct vol *v, const struct vol_info *info,
+int cli_volume_secret(struct vol *v, const struct vol_info *info,
 		      const struct kms_options *ko, const char *volume,
-		      struct unlocked *out)
+		      const struct cli_secret_use *use, struct kms_token *t)
 {
 	int first = -1, rc;
 
-	memset(out, 0, sizeof(*out));
+	memset(t, 0, sizeof(*t));
 	/* Any token that works will do; only when none does is the first
 	 * one's failure explained (asking KMS once more). */
 	for (unsigned i = 0; i < info->n_tokens; i++) {
-		rc = try_token(v, info, i, ko, volume, out, false);
+		rc = try_token(v, info, i, ko, volume, use, t, false);
 		if (!rc)
 			return 0;
 		if (rc > 0 && first < 0)
@@ -747,8 +839,38 @@ int cli_volume_unlock(struct vol *v, const struct vol_info *info,
 				 "%s has no aws-kms token for any of its "
 				 "keyslots: nothing can unlock it through KMS",
 				 volume);
-	rc = try_token(v, info, (unsigned)first, ko, volume, out, true);
+	rc = try_token(v, info, (unsigned)first, ko, volume, use, t, true);
 	return rc ? rc : 0;
+}
+
+/* Open the first of the token's keyslots the secret opens. */
+static int open_keyslot(struct vol *v, const struct kms_token *t, int token_id,
+			const uint8_t *secret, size_t len, void *arg, char *err,
+			size_t errlen)
+{
+	struct unlocked *out = arg;
+	int r = -ENOENT;
+
+	for (size_t j = 0; j < t->n_keyslots; j++) {
+		r = vol_unlock(v, t->keyslots[j], secret, len, &out->vk,
+			       &out->vk_len, err, errlen);
+		if (!r) {
+			out->keyslot = t->keyslots[j];
+			out->token_id = token_id;
+			return 0;
+		}
+	}
+	return r;
+}
+
+int cli_volume_unlock(struct vol *v, const struct vol_info *info,
+		      const struct kms_options *ko, const char *volume,
+		      struct unlocked *out)
+{
+	const struct cli_secret_use use = { open_keyslot, out };
+
+	memset(out, 0, sizeof(*out));
+	return cli_volume_secret(v, info, ko, volume, &use, &out->token);
 }
 
 void cli_unlocked_free(struct unlocked *u)
@@ -770,7 +892,7 @@ static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "unlock-test takes one VOLUME");
-	rc = cli_volume_open(argv[optind], &v, &info);
+	rc = cli_volume_open(argv[optind], 0, &v, &info);
 	if (rc)
 		return rc;
 	rc = cli_volume_unlock(v, &info, &ko, argv[optind], &u);

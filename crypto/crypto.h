@@ -237,6 +237,21 @@ int vol_format(const char *path, const struct vol_format_params *p,
 int vol_open(const char *path, struct vol **out, char *err, size_t errlen);
 void vol_close(struct vol *v); /* accepts NULL */
 
+/* vol_open with flags: VOL_OPEN_REENCRYPTING also opens a volume whose
+ * reencryption is in progress or was interrupted (to inspect, recover or
+ * resume it: never to serve its data). */
+#define VOL_OPEN_REENCRYPTING (1u << 0)
+int vol_open_flags(const char *path, unsigned flags, struct vol **out,
+		   char *err, size_t errlen);
+
+enum vol_reencrypt {
+	VOL_REENCRYPT_NONE = 0, /* one key for all data */
+	VOL_REENCRYPT_CLEAN,	/* in progress or stopped between blocks:
+				   resumable as it is */
+	VOL_REENCRYPT_CRASHED,	/* cut off in the middle of a block: needs
+				   recovery before anything else */
+};
+
 struct vol_info {
 	char uuid[40];
 	char label[48];
@@ -251,6 +266,10 @@ struct vol_info {
 	unsigned n_keyslots;
 	int tokens[32]; /* token ids (any type) */
 	unsigned n_tokens;
+	int unbound_keyslots[32]; /* keyslots holding some other key (e.g.
+				     a reencryption's next volume key) */
+	unsigned n_unbound;
+	enum vol_reencrypt reencrypt;
 };
 
 int vol_info(struct vol *v, struct vol_info *out);
@@ -265,6 +284,10 @@ int vol_token_add(struct vol *v, const char *token_json, int keyslot, int *id,
 		  char *err, size_t errlen);
 int vol_token_remove(struct vol *v, int id, char *err, size_t errlen);
 
+/* Add keyslot (in use, bound or not) to token id's "keyslots". */
+int vol_token_assign(struct vol *v, int id, int keyslot, char *err,
+		     size_t errlen);
+
 /*
  * Open keyslot with secret: the volume key in secure memory (*vk, *vk_len;
  * secmem_free it).  -EPERM when the secret does not open that keyslot.
@@ -278,9 +301,69 @@ int vol_unlock(struct vol *v, int keyslot, const uint8_t *secret,
 int vol_keyslot_add(struct vol *v, const uint8_t *vk, size_t vk_len,
 		    const uint8_t *secret, size_t secret_len, int *keyslot,
 		    char *err, size_t errlen);
+/* A new keyslot opened by secret for a new random volume key of the same
+ * size, not used by any data yet (an "unbound" key: the target of a
+ * reencryption).  Never opens data on its own: vol_unlock refuses it. */
+int vol_keyslot_add_new_key(struct vol *v, const uint8_t *secret,
+			    size_t secret_len, int *keyslot, char *err,
+			    size_t errlen);
+
 /* Wipe keyslot (its key material area is overwritten).  Tokens naming it
  * lose it from their "keyslots" but stay: remove them too. */
 int vol_keyslot_destroy(struct vol *v, int keyslot, char *err, size_t errlen);
+
+/*
+ * Reencryption: the data rewritten under a new volume key, in place, by
+ * libcryptsetup's offline reencryption (userspace crypto; no
+ * device-mapper needed).  Each block ("hotzone") is protected by the
+ * chosen resilience, so a crash in the middle of one loses nothing: the
+ * next vol_reencrypt_resume() recovers it first.
+ *
+ * The caller prepares the keyslots: keyslot_old opens the current key and
+ * keyslot_new (from vol_keyslot_add_new_key) the next, both with the same
+ * secret (libcryptsetup 2.6 opens both with one passphrase).  When the
+ * reencryption ends, libcryptsetup destroys every keyslot of the old key.
+ *
+ * vol_reencrypt_init writes the reencryption metadata (from then on,
+ * vol_open refuses the volume until it ends) and readies the handle for
+ * vol_reencrypt_run.  vol_reencrypt_run rewrites the data, calling progress
+ * (when not NULL) after every block; progress returning non-zero stops it
+ * cleanly between two blocks (-EINTR; resumable).  Returns 0 when the
+ * whole volume is done.
+ *
+ * vol_reencrypt_resume readies the handle for a reencryption in progress:
+ * it recovers first a block a crash cut off (VOL_RESUME_RECOVERED in
+ * *what), and when every block is done it ends the reencryption itself
+ * (VOL_RESUME_FINISHED: do not run; see reencrypt.c for why).  Ending it
+ * replaces the header; snapshot names a file, on a filesystem that
+ * survives a crash, that holds the header being replaced meanwhile.  If it
+ * exists when a command starts, that replacement was cut off:
+ * vol_reencrypt_restore_snapshot puts it back (then resume again).
+ * -EPERM when secret opens neither key.
+ */
+struct vol_reencrypt_params {
+	int keyslot_old;
+	int keyslot_new;
+	const char *resilience; /* "checksum" (default) or "journal" */
+};
+
+#define VOL_RESUME_RECOVERED (1u << 0)
+#define VOL_RESUME_FINISHED  (1u << 1)
+
+int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
+		       const struct vol_reencrypt_params *p, char *err,
+		       size_t errlen);
+int vol_reencrypt_resume(struct vol *v, const uint8_t *secret,
+			 size_t secret_len, const char *snapshot,
+			 unsigned *what, char *err, size_t errlen);
+typedef int (*vol_progress_fn)(uint64_t done, uint64_t total, void *arg);
+int vol_reencrypt_run(struct vol *v, vol_progress_fn progress, void *arg,
+		      char *err, size_t errlen);
+int vol_reencrypt_restore_snapshot(const char *path, const char *snapshot,
+				   char *err, size_t errlen);
+
+/* Zero a header backup file (it holds keyslots) and remove it. */
+void vol_header_file_destroy(const char *file);
 
 /* What libblkid recognises on path (LUKS, a filesystem, a partition
  * table...): 1 with its name in type ("crypto_LUKS", "ext4"...), 0 when

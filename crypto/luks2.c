@@ -53,6 +53,7 @@
 #include <libcryptsetup.h>
 
 #include "crypto.h"
+#include "luks2_internal.h"
 
 #define SECTOR 512u
 
@@ -84,15 +85,7 @@ static const uint8_t magic_secondary[HDR_MAGIC_LEN] = { 'S', 'K',  'U',
 							'L', 0xba, 0xbe };
 
 #define LABEL_MAX  47 /* LUKS2 label field, NUL excluded */
-#define MAX_TOKENS 32 /* LUKS2_TOKENS_MAX; vol_info.tokens has as many */
-
-struct vol {
-	struct crypt_device *cd;
-	char *path;
-	uint64_t device_size;
-	int copy_fd; /* memfd holding the header area when loaded degraded */
-	char *token_json[MAX_TOKENS]; /* copies handed out by vol_token_json */
-};
+#define MAX_TOKENS LUKS2_MAX_TOKENS
 
 /* ---- libcryptsetup's log ------------------------------------------------ */
 
@@ -125,16 +118,13 @@ static void lib_init_once(void)
 
 /* Before every libcryptsetup call whose failure we report: forget earlier
  * messages (some are logged as errors on success paths). */
-static void lib_begin(void)
+void luks2_lib_begin(void)
 {
 	pthread_once(&lib_once, lib_init_once);
 	lib_msg[0] = 0;
 }
 
-static void say(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void say(char *err, size_t errlen, const char *fmt, ...)
+void luks2_say(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -145,11 +135,7 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* "<what>: <libcryptsetup's message, or strerror>"; returns r. */
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int r, const char *fmt, ...)
+int luks2_fail(char *err, size_t errlen, int r, const char *fmt, ...)
 {
 	va_list ap;
 	size_t n;
@@ -181,7 +167,7 @@ static void append(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-static void clear_err(char *err, size_t errlen)
+void luks2_clear_err(char *err, size_t errlen)
 {
 	if (err && errlen)
 		err[0] = 0;
@@ -220,12 +206,13 @@ out:
 static int open_error(const char *path, int r, char *err, size_t errlen)
 {
 	if (r == -EINVAL)
-		say(err, errlen, "%s is neither a file nor a block device",
-		    path);
+		luks2_say(err, errlen,
+			  "%s is neither a file nor a block device", path);
 	else if (r == -ENOENT)
-		say(err, errlen, "%s does not exist", path);
+		luks2_say(err, errlen, "%s does not exist", path);
 	else
-		say(err, errlen, "cannot open %s: %s", path, strerror(-r));
+		luks2_say(err, errlen, "cannot open %s: %s", path,
+			  strerror(-r));
 	return r;
 }
 
@@ -420,38 +407,39 @@ static int load_from_copy(struct vol *v, uint64_t meta_end, char *err,
 	v->copy_fd = memfd_create("cmkfs-luks2-header", MFD_CLOEXEC);
 	if (v->copy_fd < 0) {
 		r = -errno;
-		say(err, errlen, "memfd_create: %s", strerror(-r));
+		luks2_say(err, errlen, "memfd_create: %s", strerror(-r));
 		goto out;
 	}
 	if (ftruncate(v->copy_fd, (off_t)v->device_size) < 0) {
 		r = -errno;
-		say(err, errlen, "cannot size the header copy: %s",
-		    strerror(-r));
+		luks2_say(err, errlen, "cannot size the header copy: %s",
+			  strerror(-r));
 		goto out;
 	}
 	if (meta_end > v->device_size)
 		meta_end = v->device_size;
 	r = copy_nonzero(src, v->copy_fd, 0, meta_end);
 	if (r) {
-		say(err, errlen, "cannot read the header of %s: %s", v->path,
-		    strerror(-r));
+		luks2_say(err, errlen, "cannot read the header of %s: %s",
+			  v->path, strerror(-r));
 		goto out;
 	}
 	proc_fd_path(proc, sizeof(proc), v->copy_fd);
-	lib_begin();
+	luks2_lib_begin();
 	r = crypt_init(&v->cd, proc);
 	if (r < 0) {
-		fail(err, errlen, r, "cannot read the header copy of %s",
-		     v->path);
+		luks2_fail(err, errlen, r, "cannot read the header copy of %s",
+			   v->path);
 		goto out;
 	}
-	lib_begin();
+	luks2_lib_begin();
 	r = crypt_load(v->cd, CRYPT_LUKS2, NULL);
 	if (r < 0) {
-		fail(err, errlen, r,
-		     "the LUKS2 header of %s is damaged and its other copy "
-		     "cannot replace it",
-		     v->path);
+		luks2_fail(
+			err, errlen, r,
+			"the LUKS2 header of %s is damaged and its other copy "
+			"cannot replace it",
+			v->path);
 		goto out;
 	}
 	/* Now that the header says where they are, the keyslots. */
@@ -466,8 +454,9 @@ static int load_from_copy(struct vol *v, uint64_t meta_end, char *err,
 			len = v->device_size - off;
 		r = copy_nonzero(src, v->copy_fd, off, len);
 		if (r) {
-			say(err, errlen, "cannot read keyslot %d of %s: %s", i,
-			    v->path, strerror(-r));
+			luks2_say(err, errlen,
+				  "cannot read keyslot %d of %s: %s", i,
+				  v->path, strerror(-r));
 			goto out;
 		}
 	}
@@ -478,7 +467,7 @@ out:
 
 /* ---- loading ------------------------------------------------------------ */
 
-static void token_cache_clear(struct vol *v)
+void luks2_tokens_forget(struct vol *v)
 {
 	for (int i = 0; i < MAX_TOKENS; i++) {
 		free(v->token_json[i]);
@@ -493,7 +482,7 @@ void vol_close(struct vol *v)
 	crypt_free(v->cd);
 	if (v->copy_fd >= 0)
 		close(v->copy_fd);
-	token_cache_clear(v);
+	luks2_tokens_forget(v);
 	free(v->path);
 	free(v);
 }
@@ -504,25 +493,27 @@ static int explain_load_failure(struct vol *v, int r, enum hdr_state seen,
 				char *err, size_t errlen)
 {
 	if (seen != HDR_NONE && r == -EINVAL)
-		return fail(err, errlen, r, "cannot use the LUKS2 header of %s",
-			    v->path);
+		return luks2_fail(err, errlen, r,
+				  "cannot use the LUKS2 header of %s", v->path);
 	if (r == -EINVAL || r == -ENOENT) {
 		/* Reading LUKS1 never repairs anything on disk. */
-		lib_begin();
+		luks2_lib_begin();
 		if (crypt_load(v->cd, CRYPT_LUKS1, NULL) == 0) {
-			say(err, errlen,
-			    "%s is a LUKS1 volume; cmkfs needs LUKS2", v->path);
+			luks2_say(err, errlen,
+				  "%s is a LUKS1 volume; cmkfs needs LUKS2",
+				  v->path);
 			return -EINVAL;
 		}
-		say(err, errlen, "%s is not a LUKS2 volume", v->path);
+		luks2_say(err, errlen, "%s is not a LUKS2 volume", v->path);
 		return -EINVAL;
 	}
 	if (r == -EBUSY || r == -EAGAIN)
-		return fail(err, errlen, -EBUSY,
-			    "the header of %s is locked by another process",
-			    v->path);
-	return fail(err, errlen, r < 0 ? r : -EIO,
-		    "cannot read the LUKS2 header of %s", v->path);
+		return luks2_fail(
+			err, errlen, -EBUSY,
+			"the header of %s is locked by another process",
+			v->path);
+	return luks2_fail(err, errlen, r < 0 ? r : -EIO,
+			  "cannot read the LUKS2 header of %s", v->path);
 }
 
 static int load(struct vol *v, char *err, size_t errlen)
@@ -536,61 +527,71 @@ static int load(struct vol *v, char *err, size_t errlen)
 	r = header_state(fd, &hs);
 	close(fd);
 	if (r)
-		return fail(err, errlen, r, "cannot read %s", v->path);
+		return luks2_fail(err, errlen, r, "cannot read %s", v->path);
 	if (hs.state == HDR_DEGRADED)
 		return load_from_copy(v, hs.meta_end, err, errlen);
 
-	lib_begin();
+	luks2_lib_begin();
 	r = crypt_init(&v->cd, v->path);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot open %s", v->path);
-	lib_begin();
+		return luks2_fail(err, errlen, r, "cannot open %s", v->path);
+	luks2_lib_begin();
 	r = crypt_load(v->cd, CRYPT_LUKS2, NULL);
 	if (r < 0)
 		return explain_load_failure(v, r, hs.state, err, errlen);
 	return 0;
 }
 
-/* Refuse volumes libcryptsetup itself would not let us use as they are. */
-static int check_usable(struct vol *v, char *err, size_t errlen)
+/* Refuse volumes libcryptsetup itself would not let us use as they are.
+ * A reencryption in progress is refused unless flags allow it: its data
+ * is under two keys, and cmkfs serves I/O from one-key volumes only. */
+static int check_usable(struct vol *v, unsigned flags, char *err, size_t errlen)
 {
 	crypt_reencrypt_info ri = crypt_reencrypt_status(v->cd, NULL);
 	uint32_t req = 0;
+	uint32_t reenc = CRYPT_REQUIREMENT_OFFLINE_REENCRYPT |
+			 CRYPT_REQUIREMENT_ONLINE_REENCRYPT;
 
-	if (ri == CRYPT_REENCRYPT_CLEAN) {
-		say(err, errlen,
-		    "%s is being reencrypted; finish with `cryptsetup reencrypt "
-		    "--resume-only` first",
-		    v->path);
-		return -EBUSY;
-	}
-	if (ri == CRYPT_REENCRYPT_CRASH) {
-		say(err, errlen,
-		    "%s has an interrupted reencryption; recover it with "
-		    "`cryptsetup repair` and `cryptsetup reencrypt "
-		    "--resume-only` first",
-		    v->path);
-		return -EBUSY;
-	}
-	if (crypt_persistent_flags_get(v->cd, CRYPT_FLAGS_REQUIREMENTS, &req) <
-		    0 ||
-	    req || ri != CRYPT_REENCRYPT_NONE) {
-		if (req & (CRYPT_REQUIREMENT_OFFLINE_REENCRYPT |
-			   CRYPT_REQUIREMENT_ONLINE_REENCRYPT)) {
-			say(err, errlen, "%s is being reencrypted", v->path);
-			return -EBUSY;
-		}
-		say(err, errlen,
-		    "%s needs LUKS2 features this libcryptsetup does not have "
-		    "(requirements 0x%x)",
-		    v->path, (unsigned)req);
+	if (ri == CRYPT_REENCRYPT_INVALID) {
+		luks2_say(err, errlen,
+			  "the reencryption metadata of %s is invalid",
+			  v->path);
 		return -EINVAL;
 	}
-	return 0;
+	if (crypt_persistent_flags_get(v->cd, CRYPT_FLAGS_REQUIREMENTS, &req) <
+	    0) {
+		luks2_say(err, errlen, "cannot read the requirements of %s",
+			  v->path);
+		return -EIO;
+	}
+	if (req & ~reenc) {
+		luks2_say(err, errlen,
+			  "%s needs LUKS2 features this libcryptsetup does not "
+			  "have (requirements 0x%x)",
+			  v->path, (unsigned)req);
+		return -EINVAL;
+	}
+	if (ri == CRYPT_REENCRYPT_NONE && !req)
+		return 0;
+	if (flags & VOL_OPEN_REENCRYPTING)
+		return 0;
+	if (ri == CRYPT_REENCRYPT_CRASH)
+		luks2_say(
+			err, errlen,
+			"%s: a reencryption was interrupted in the middle of "
+			"a block; `cmkfs reencrypt --resume %s` recovers that "
+			"block and finishes it",
+			v->path, v->path);
+	else
+		luks2_say(err, errlen,
+			  "%s is being reencrypted; finish it with `cmkfs "
+			  "reencrypt --resume %s`",
+			  v->path, v->path);
+	return -EBUSY;
 }
 
-static int vol_load(const char *path, struct vol **out, bool check, char *err,
-		    size_t errlen)
+static int vol_load(const char *path, struct vol **out, bool check,
+		    unsigned flags, char *err, size_t errlen)
 {
 	struct vol *v;
 	int r;
@@ -616,7 +617,7 @@ static int vol_load(const char *path, struct vol **out, bool check, char *err,
 	if (r)
 		goto out;
 	if (check)
-		r = check_usable(v, err, errlen);
+		r = check_usable(v, flags, err, errlen);
 out:
 	if (r) {
 		vol_close(v);
@@ -628,8 +629,14 @@ out:
 
 int vol_open(const char *path, struct vol **out, char *err, size_t errlen)
 {
-	clear_err(err, errlen);
-	return vol_load(path, out, true, err, errlen);
+	return vol_open_flags(path, 0, out, err, errlen);
+}
+
+int vol_open_flags(const char *path, unsigned flags, struct vol **out,
+		   char *err, size_t errlen)
+{
+	luks2_clear_err(err, errlen);
+	return vol_load(path, out, true, flags, err, errlen);
 }
 
 /*
@@ -637,7 +644,7 @@ int vol_open(const char *path, struct vol **out, char *err, size_t errlen)
  * one on the device.  That load lets libcryptsetup rewrite the damaged
  * header copy from the good one, which the change is about to write anyway.
  */
-static int make_writable(struct vol *v, char *err, size_t errlen)
+int luks2_make_writable(struct vol *v, char *err, size_t errlen)
 {
 	struct crypt_device *cd = NULL;
 	const char *old_uuid = crypt_get_uuid(v->cd);
@@ -646,21 +653,23 @@ static int make_writable(struct vol *v, char *err, size_t errlen)
 
 	if (v->copy_fd < 0)
 		return 0;
-	lib_begin();
+	luks2_lib_begin();
 	r = crypt_init(&cd, v->path);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot open %s", v->path);
-	lib_begin();
+		return luks2_fail(err, errlen, r, "cannot open %s", v->path);
+	luks2_lib_begin();
 	r = crypt_load(cd, CRYPT_LUKS2, NULL);
 	if (r < 0) {
-		fail(err, errlen, r,
-		     "cannot repair the damaged LUKS2 header of %s", v->path);
+		luks2_fail(err, errlen, r,
+			   "cannot repair the damaged LUKS2 header of %s",
+			   v->path);
 		goto out;
 	}
 	new_uuid = crypt_get_uuid(cd);
 	if (!old_uuid || !new_uuid || strcmp(old_uuid, new_uuid) != 0) {
-		say(err, errlen, "the header of %s changed since it was opened",
-		    v->path);
+		luks2_say(err, errlen,
+			  "the header of %s changed since it was opened",
+			  v->path);
 		r = -ESTALE;
 		goto out;
 	}
@@ -732,7 +741,7 @@ int vol_info(struct vol *v, struct vol_info *out)
 	int n, r;
 
 	memset(out, 0, sizeof(*out));
-	lib_begin();
+	luks2_lib_begin();
 	s = crypt_get_uuid(v->cd);
 	snprintf(out->uuid, sizeof(out->uuid), "%s", s ? s : "");
 	s = crypt_get_label(v->cd);
@@ -752,10 +761,30 @@ int vol_info(struct vol *v, struct vol_info *out)
 	if (r)
 		return r;
 
+	switch (crypt_reencrypt_status(v->cd, NULL)) {
+	case CRYPT_REENCRYPT_NONE:
+		out->reencrypt = VOL_REENCRYPT_NONE;
+		break;
+	case CRYPT_REENCRYPT_CLEAN:
+		out->reencrypt = VOL_REENCRYPT_CLEAN;
+		break;
+	default:
+		out->reencrypt = VOL_REENCRYPT_CRASHED;
+		break;
+	}
 	n = crypt_keyslot_max(CRYPT_LUKS2);
-	for (int i = 0; i < n && out->n_keyslots < 32; i++)
-		if (keyslot_in_use(crypt_keyslot_status(v->cd, i)))
+	for (int i = 0; i < n; i++) {
+		crypt_keyslot_info ki = crypt_keyslot_status(v->cd, i);
+
+		if (keyslot_in_use(ki) && out->n_keyslots < 32)
 			out->keyslots[out->n_keyslots++] = i;
+		/* During a reencryption its own keyslot looks unbound too:
+		 * count only the others, which exist only before. */
+		else if (ki == CRYPT_SLOT_UNBOUND &&
+			 out->reencrypt == VOL_REENCRYPT_NONE &&
+			 out->n_unbound < 32)
+			out->unbound_keyslots[out->n_unbound++] = i;
+	}
 	n = crypt_token_max(CRYPT_LUKS2);
 	for (int i = 0; i < n && out->n_tokens < 32; i++) {
 		crypt_token_info ti = crypt_token_status(v->cd, i, NULL);
@@ -789,7 +818,7 @@ int vol_token_json(struct vol *v, int id, const char **json)
 	if (!v->token_json[id]) {
 		/* libcryptsetup's string lives only until its next call:
 		 * keep our own copy for the promised lifetime. */
-		lib_begin();
+		luks2_lib_begin();
 		r = crypt_token_json_get(v->cd, id, &s);
 		if (r < 0)
 			return r;
@@ -817,20 +846,20 @@ static int token_with_keyslot(const char *json, int keyslot, char **out,
 	*out = NULL;
 	tok = json ? json_tokener_parse(json) : NULL;
 	if (!tok || !json_object_is_type(tok, json_type_object)) {
-		say(err, errlen, "the token is not a JSON object");
+		luks2_say(err, errlen, "the token is not a JSON object");
 		goto out;
 	}
 	if (!json_object_object_get_ex(tok, "type", &type) ||
 	    !json_object_is_type(type, json_type_string) ||
 	    !json_object_get_string_len(type)) {
-		say(err, errlen, "the token has no \"type\" string");
+		luks2_say(err, errlen, "the token has no \"type\" string");
 		goto out;
 	}
 	if (!json_object_object_get_ex(tok, "keyslots", &slots) ||
 	    !json_object_is_type(slots, json_type_array) ||
 	    json_object_array_length(slots) != 0) {
-		say(err, errlen,
-		    "the token must have an empty \"keyslots\" array");
+		luks2_say(err, errlen,
+			  "the token must have an empty \"keyslots\" array");
 		goto out;
 	}
 	arr = json_object_new_array();
@@ -859,11 +888,12 @@ static int token_store(struct crypt_device *cd, const char *path,
 	r = token_with_keyslot(json, keyslot, &full, err, errlen);
 	if (r)
 		return r;
-	lib_begin();
+	luks2_lib_begin();
 	r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, full);
 	free(full);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot add the token to %s", path);
+		return luks2_fail(err, errlen, r, "cannot add the token to %s",
+				  path);
 	if (id)
 		*id = r;
 	return 0;
@@ -871,25 +901,25 @@ static int token_store(struct crypt_device *cd, const char *path,
 
 /* Keyslot exists and is in use (and, when bound, opens the data's volume
  * key): 0, or the error with err said. */
-static int check_keyslot(struct vol *v, int keyslot, bool bound, char *err,
-			 size_t errlen)
+int luks2_check_keyslot(struct vol *v, int keyslot, bool bound, char *err,
+			size_t errlen)
 {
 	crypt_keyslot_info ki = crypt_keyslot_status(v->cd, keyslot);
 
 	if (ki == CRYPT_SLOT_INVALID) {
-		say(err, errlen, "%s: there is no keyslot %d", v->path,
-		    keyslot);
+		luks2_say(err, errlen, "%s: there is no keyslot %d", v->path,
+			  keyslot);
 		return -EINVAL;
 	}
 	if (ki == CRYPT_SLOT_INACTIVE) {
-		say(err, errlen, "%s: keyslot %d is not in use", v->path,
-		    keyslot);
+		luks2_say(err, errlen, "%s: keyslot %d is not in use", v->path,
+			  keyslot);
 		return -ENOENT;
 	}
 	if (bound && ki == CRYPT_SLOT_UNBOUND) {
-		say(err, errlen,
-		    "%s: keyslot %d does not hold the data's volume key",
-		    v->path, keyslot);
+		luks2_say(err, errlen,
+			  "%s: keyslot %d does not hold the data's volume key",
+			  v->path, keyslot);
 		return -EINVAL;
 	}
 	return 0;
@@ -902,12 +932,12 @@ static int begin_keyslot_change(struct vol *v, int keyslot, bool bound,
 {
 	int r;
 
-	clear_err(err, errlen);
-	r = check_keyslot(v, keyslot, bound, err, errlen);
+	luks2_clear_err(err, errlen);
+	r = luks2_check_keyslot(v, keyslot, bound, err, errlen);
 	if (!r)
-		r = make_writable(v, err, errlen);
+		r = luks2_make_writable(v, err, errlen);
 	if (!r)
-		token_cache_clear(v);
+		luks2_tokens_forget(v);
 	return r;
 }
 
@@ -923,31 +953,53 @@ int vol_token_add(struct vol *v, const char *token_json, int keyslot, int *id,
 			   errlen);
 }
 
+int vol_token_assign(struct vol *v, int id, int keyslot, char *err,
+		     size_t errlen)
+{
+	int r;
+
+	if (!token_exists(v, id)) {
+		luks2_clear_err(err, errlen);
+		luks2_say(err, errlen, "%s: there is no token %d", v->path, id);
+		return -ENOENT;
+	}
+	r = begin_keyslot_change(v, keyslot, false, err, errlen);
+	if (r)
+		return r;
+	luks2_lib_begin();
+	r = crypt_token_assign_keyslot(v->cd, id, keyslot);
+	if (r < 0)
+		return luks2_fail(err, errlen, r,
+				  "cannot assign keyslot %d to token %d of %s",
+				  keyslot, id, v->path);
+	return 0;
+}
+
 int vol_token_remove(struct vol *v, int id, char *err, size_t errlen)
 {
 	int r;
 
-	clear_err(err, errlen);
+	luks2_clear_err(err, errlen);
 	if (!token_exists(v, id)) {
-		say(err, errlen, "%s: there is no token %d", v->path, id);
+		luks2_say(err, errlen, "%s: there is no token %d", v->path, id);
 		return -ENOENT;
 	}
-	r = make_writable(v, err, errlen);
+	r = luks2_make_writable(v, err, errlen);
 	if (r)
 		return r;
-	token_cache_clear(v);
-	lib_begin();
+	luks2_tokens_forget(v);
+	luks2_lib_begin();
 	r = crypt_token_json_set(v->cd, id, NULL);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot remove token %d of %s", id,
-			    v->path);
+		return luks2_fail(err, errlen, r,
+				  "cannot remove token %d of %s", id, v->path);
 	return 0;
 }
 
 /* ---- keyslots ----------------------------------------------------------- */
 
-static int set_kdf(struct crypt_device *cd, const char *path, char *err,
-		   size_t errlen)
+int luks2_set_kdf(struct crypt_device *cd, const char *path, char *err,
+		  size_t errlen)
 {
 	const struct crypt_pbkdf_type kdf = {
 		.type = CRYPT_KDF_PBKDF2,
@@ -957,11 +1009,11 @@ static int set_kdf(struct crypt_device *cd, const char *path, char *err,
 	};
 	int r;
 
-	lib_begin();
+	luks2_lib_begin();
 	r = crypt_set_pbkdf_type(cd, &kdf);
 	if (r < 0)
-		return fail(err, errlen, r, "%s: cannot set the keyslot KDF",
-			    path);
+		return luks2_fail(err, errlen, r,
+				  "%s: cannot set the keyslot KDF", path);
 	return 0;
 }
 
@@ -973,30 +1025,31 @@ int vol_unlock(struct vol *v, int keyslot, const uint8_t *secret,
 	size_t n = VOL_KEY_MAX;
 	int r;
 
-	clear_err(err, errlen);
+	luks2_clear_err(err, errlen);
 	*vk = NULL;
 	*vk_len = 0;
 	if (!secret || !secret_len) {
-		say(err, errlen, "no keyslot secret");
+		luks2_say(err, errlen, "no keyslot secret");
 		return -EINVAL;
 	}
-	r = check_keyslot(v, keyslot, true, err, errlen);
+	r = luks2_check_keyslot(v, keyslot, true, err, errlen);
 	if (r)
 		return r;
 	key = secmem_alloc(VOL_KEY_MAX);
 	if (!key)
 		return -ENOMEM;
-	lib_begin();
+	luks2_lib_begin();
 	r = crypt_volume_key_get(v->cd, keyslot, (char *)key, &n,
 				 (const char *)secret, secret_len);
 	if (r == -EPERM) {
-		say(err, errlen, "the secret does not open keyslot %d of %s",
-		    keyslot, v->path);
+		luks2_say(err, errlen,
+			  "the secret does not open keyslot %d of %s", keyslot,
+			  v->path);
 		goto out;
 	}
 	if (r < 0) {
-		fail(err, errlen, r, "cannot open keyslot %d of %s", keyslot,
-		     v->path);
+		luks2_fail(err, errlen, r, "cannot open keyslot %d of %s",
+			   keyslot, v->path);
 		goto out;
 	}
 	*vk = key;
@@ -1014,30 +1067,70 @@ int vol_keyslot_add(struct vol *v, const uint8_t *vk, size_t vk_len,
 {
 	int r;
 
-	clear_err(err, errlen);
+	luks2_clear_err(err, errlen);
 	if (!vk || !vk_len || vk_len > VOL_KEY_MAX || !secret || !secret_len) {
-		say(err, errlen, "a keyslot needs a volume key and a secret");
+		luks2_say(err, errlen,
+			  "a keyslot needs a volume key and a secret");
 		return -EINVAL;
 	}
-	r = make_writable(v, err, errlen);
+	r = luks2_make_writable(v, err, errlen);
 	if (r)
 		return r;
-	r = set_kdf(v->cd, v->path, err, errlen);
+	r = luks2_set_kdf(v->cd, v->path, err, errlen);
 	if (r)
 		return r;
-	token_cache_clear(v);
-	lib_begin();
+	luks2_tokens_forget(v);
+	luks2_lib_begin();
 	r = crypt_keyslot_add_by_volume_key(v->cd, CRYPT_ANY_SLOT,
 					    (const char *)vk, vk_len,
 					    (const char *)secret, secret_len);
 	if (r == -EPERM) {
-		say(err, errlen, "the volume key is not the key of %s",
-		    v->path);
+		luks2_say(err, errlen, "the volume key is not the key of %s",
+			  v->path);
 		return r;
 	}
 	if (r < 0)
-		return fail(err, errlen, r, "cannot add a keyslot to %s",
-			    v->path);
+		return luks2_fail(err, errlen, r, "cannot add a keyslot to %s",
+				  v->path);
+	if (keyslot)
+		*keyslot = r;
+	return 0;
+}
+
+int vol_keyslot_add_new_key(struct vol *v, const uint8_t *secret,
+			    size_t secret_len, int *keyslot, char *err,
+			    size_t errlen)
+{
+	int r, key_size;
+
+	luks2_clear_err(err, errlen);
+	if (!secret || !secret_len) {
+		luks2_say(err, errlen, "a keyslot needs a secret");
+		return -EINVAL;
+	}
+	r = luks2_make_writable(v, err, errlen);
+	if (r)
+		return r;
+	r = luks2_set_kdf(v->cd, v->path, err, errlen);
+	if (r)
+		return r;
+	luks2_tokens_forget(v);
+	key_size = crypt_get_volume_key_size(v->cd);
+	if (key_size <= 0 || key_size > VOL_KEY_MAX) {
+		luks2_say(err, errlen, "%s: unexpected volume key size %d",
+			  v->path, key_size);
+		return -EINVAL;
+	}
+	/* No key given: libcryptsetup generates it from its RNG and stores
+	 * it only in the keyslot, so it never passes through our memory. */
+	luks2_lib_begin();
+	r = crypt_keyslot_add_by_key(v->cd, CRYPT_ANY_SLOT, NULL,
+				     (size_t)key_size, (const char *)secret,
+				     secret_len, CRYPT_VOLUME_KEY_NO_SEGMENT);
+	if (r < 0)
+		return luks2_fail(err, errlen, r,
+				  "cannot add a keyslot for a new key to %s",
+				  v->path);
 	if (keyslot)
 		*keyslot = r;
 	return 0;
@@ -1051,11 +1144,12 @@ int vol_keyslot_destroy(struct vol *v, int keyslot, char *err, size_t errlen)
 	r = begin_keyslot_change(v, keyslot, false, err, errlen);
 	if (r)
 		return r;
-	lib_begin();
+	luks2_lib_begin();
 	r = crypt_keyslot_destroy(v->cd, keyslot);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot destroy keyslot %d of %s",
-			    keyslot, v->path);
+		return luks2_fail(err, errlen, r,
+				  "cannot destroy keyslot %d of %s", keyslot,
+				  v->path);
 	return 0;
 }
 
@@ -1084,36 +1178,38 @@ static int check_format_params(const struct vol_format_params *p,
 {
 	if (!p->cipher || (strcmp(p->cipher, "aes-xts-plain64") != 0 &&
 			   strcmp(p->cipher, "cipher_null") != 0)) {
-		say(err, errlen,
-		    "unsupported cipher %s (cmkfs formats aes-xts-plain64, "
-		    "and cipher_null for benchmarks)",
-		    p->cipher ? p->cipher : "(none)");
+		luks2_say(
+			err, errlen,
+			"unsupported cipher %s (cmkfs formats aes-xts-plain64, "
+			"and cipher_null for benchmarks)",
+			p->cipher ? p->cipher : "(none)");
 		return -EINVAL;
 	}
 	if (sector < SC_MIN_SECTOR || sector > SC_MAX_SECTOR ||
 	    (sector & (sector - 1))) {
-		say(err, errlen,
-		    "invalid sector size %u (a power of two from 512 to 4096)",
-		    sector);
+		luks2_say(
+			err, errlen,
+			"invalid sector size %u (a power of two from 512 to 4096)",
+			sector);
 		return -EINVAL;
 	}
 	/* libcryptsetup would store a normalised (lower-case) UUID; the
 	 * caller binds the secret to the exact string, so refuse anything
 	 * that would not round-trip. */
 	if (!p->uuid || !valid_uuid(p->uuid)) {
-		say(err, errlen,
-		    "invalid UUID %s (want lower-case "
-		    "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
-		    p->uuid ? p->uuid : "(none)");
+		luks2_say(err, errlen,
+			  "invalid UUID %s (want lower-case "
+			  "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+			  p->uuid ? p->uuid : "(none)");
 		return -EINVAL;
 	}
 	if (p->label && strlen(p->label) > LABEL_MAX) {
-		say(err, errlen, "the label is longer than %d bytes",
-		    LABEL_MAX);
+		luks2_say(err, errlen, "the label is longer than %d bytes",
+			  LABEL_MAX);
 		return -EINVAL;
 	}
 	if (!secret || !secret_len) {
-		say(err, errlen, "no keyslot secret");
+		luks2_say(err, errlen, "no keyslot secret");
 		return -EINVAL;
 	}
 	return 0;
@@ -1143,7 +1239,7 @@ static int wipe_header_area(struct crypt_device *cd, const char *path,
 {
 	int r;
 
-	lib_begin();
+	luks2_lib_begin();
 	r = crypt_wipe(cd, path, CRYPT_WIPE_ZERO, 0, len, 0,
 		       is_file ? CRYPT_WIPE_NO_DIRECT_IO : 0, NULL, NULL);
 	return r < 0 ? r : 0;
@@ -1167,7 +1263,7 @@ int vol_format(const char *path, const struct vol_format_params *p,
 	char *token = NULL;
 	int r, slot;
 
-	clear_err(err, errlen);
+	luks2_clear_err(err, errlen);
 	if (!path || !p)
 		return -EINVAL;
 	r = check_format_params(p, sector, secret, secret_len, err, errlen);
@@ -1184,28 +1280,31 @@ int vol_format(const char *path, const struct vol_format_params *p,
 	if (r)
 		return open_error(path, r, err, errlen);
 	if (size < DEFAULT_HDR_AREA + sector) {
-		say(err, errlen,
-		    "%s is too small (%llu bytes): a LUKS2 volume needs %u "
-		    "bytes of header and at least one %u-byte sector",
-		    path, (unsigned long long)size, DEFAULT_HDR_AREA, sector);
+		luks2_say(
+			err, errlen,
+			"%s is too small (%llu bytes): a LUKS2 volume needs %u "
+			"bytes of header and at least one %u-byte sector",
+			path, (unsigned long long)size, DEFAULT_HDR_AREA,
+			sector);
 		return -EINVAL;
 	}
 	if (size % sector) {
-		say(err, errlen,
-		    "the size of %s (%llu bytes) is not a multiple of the "
-		    "sector size %u",
-		    path, (unsigned long long)size, sector);
+		luks2_say(
+			err, errlen,
+			"the size of %s (%llu bytes) is not a multiple of the "
+			"sector size %u",
+			path, (unsigned long long)size, sector);
 		return -EINVAL;
 	}
 
 	is_null = !strcmp(p->cipher, "cipher_null");
 	params.sector_size = sector;
 	params.label = p->label;
-	lib_begin();
+	luks2_lib_begin();
 	r = crypt_init(&cd, path);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot open %s", path);
-	lib_begin();
+		return luks2_fail(err, errlen, r, "cannot open %s", path);
+	luks2_lib_begin();
 	/* cipher_null's key is never used; 32 bytes is what cryptsetup
 	 * gives it, and a key is still needed for the keyslot's digest. */
 	r = crypt_format(cd, CRYPT_LUKS2, is_null ? "cipher_null" : "aes",
@@ -1214,29 +1313,31 @@ int vol_format(const char *path, const struct vol_format_params *p,
 	if (r < 0) {
 		written = our_header_present(path, p->uuid);
 		if (is_null && !written && (r == -EIO || r == -ENOTSUP)) {
-			fail(err, errlen, -ENOTSUP,
-			     "libcryptsetup cannot use cipher_null on this "
-			     "host (it checks the cipher through the kernel's "
-			     "AF_ALG interface or device-mapper)");
+			luks2_fail(
+				err, errlen, -ENOTSUP,
+				"libcryptsetup cannot use cipher_null on this "
+				"host (it checks the cipher through the kernel's "
+				"AF_ALG interface or device-mapper)");
 			r = -ENOTSUP;
 		} else if (r == -EBUSY) {
-			fail(err, errlen, r, "%s is in use", path);
+			luks2_fail(err, errlen, r, "%s is in use", path);
 		} else {
-			fail(err, errlen, r, "cannot format %s", path);
+			luks2_fail(err, errlen, r, "cannot format %s", path);
 		}
 		goto out;
 	}
 	written = true;
 	area = crypt_get_data_offset(cd) * SECTOR;
 
-	r = set_kdf(cd, path, err, errlen);
+	r = luks2_set_kdf(cd, path, err, errlen);
 	if (r)
 		goto out;
-	lib_begin();
+	luks2_lib_begin();
 	slot = crypt_keyslot_add_by_volume_key(
 		cd, CRYPT_ANY_SLOT, NULL, 0, (const char *)secret, secret_len);
 	if (slot < 0) {
-		r = fail(err, errlen, slot, "cannot add a keyslot to %s", path);
+		r = luks2_fail(err, errlen, slot, "cannot add a keyslot to %s",
+			       path);
 		goto out;
 	}
 	if (token_json) {
@@ -1248,14 +1349,16 @@ int vol_format(const char *path, const struct vol_format_params *p,
 	 * the caller sized it, so that is an error, not a feature. */
 	r = device_size(path, &after, NULL);
 	if (r) {
-		fail(err, errlen, r, "cannot check %s", path);
+		luks2_fail(err, errlen, r, "cannot check %s", path);
 		goto out;
 	}
 	if (after != size || area + sector > size) {
-		say(err, errlen,
-		    "%s is too small for its LUKS2 header (data would start "
-		    "at %llu of %llu bytes)",
-		    path, (unsigned long long)area, (unsigned long long)size);
+		luks2_say(
+			err, errlen,
+			"%s is too small for its LUKS2 header (data would start "
+			"at %llu of %llu bytes)",
+			path, (unsigned long long)area,
+			(unsigned long long)size);
 		r = -EINVAL;
 	}
 out:
@@ -1286,26 +1389,26 @@ int vol_header_backup(const char *path, const char *file, char *err,
 	struct stat st;
 	int r;
 
-	clear_err(err, errlen);
+	luks2_clear_err(err, errlen);
 	if (!path || !file)
 		return -EINVAL;
 	if (lstat(file, &st) == 0) {
-		say(err, errlen,
-		    "%s already exists; a backup never replaces "
-		    "a file",
-		    file);
+		luks2_say(err, errlen,
+			  "%s already exists; a backup never replaces "
+			  "a file",
+			  file);
 		return -EEXIST;
 	}
 	/* From a degraded header the backup is of the repaired copy in
 	 * memory; the device is not written either way. */
-	r = vol_load(path, &v, false, err, errlen);
+	r = vol_load(path, &v, false, 0, err, errlen);
 	if (r)
 		return r;
-	lib_begin();
+	luks2_lib_begin();
 	r = crypt_header_backup(v->cd, CRYPT_LUKS2, file);
 	if (r < 0)
-		fail(err, errlen, r, "cannot back up the header of %s to %s",
-		     path, file);
+		luks2_fail(err, errlen, r,
+			   "cannot back up the header of %s to %s", path, file);
 	vol_close(v);
 	return r < 0 ? r : 0;
 }
@@ -1317,7 +1420,7 @@ int vol_header_restore(const char *path, const char *file, char *err,
 	struct hdr_scan backup, target;
 	int fd, r;
 
-	clear_err(err, errlen);
+	luks2_clear_err(err, errlen);
 	if (!path || !file)
 		return -EINVAL;
 	fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -1326,9 +1429,9 @@ int vol_header_restore(const char *path, const char *file, char *err,
 	r = header_state(fd, &backup);
 	close(fd);
 	if (r)
-		return fail(err, errlen, r, "cannot read %s", file);
+		return luks2_fail(err, errlen, r, "cannot read %s", file);
 	if (!backup.good_uuid[0]) {
-		say(err, errlen, "%s is not a LUKS2 header backup", file);
+		luks2_say(err, errlen, "%s is not a LUKS2 header backup", file);
 		return -EINVAL;
 	}
 	/* Restoring another volume's header would lock this one's data away
@@ -1341,23 +1444,25 @@ int vol_header_restore(const char *path, const char *file, char *err,
 	r = header_state(fd, &target);
 	close(fd);
 	if (r)
-		return fail(err, errlen, r, "cannot read %s", path);
+		return luks2_fail(err, errlen, r, "cannot read %s", path);
 	if (target.any_uuid[0] &&
 	    strcmp(target.any_uuid, backup.good_uuid) != 0) {
-		say(err, errlen,
-		    "%s holds LUKS volume %s, but %s is the header of volume %s",
-		    path, target.any_uuid, file, backup.good_uuid);
+		luks2_say(
+			err, errlen,
+			"%s holds LUKS volume %s, but %s is the header of volume %s",
+			path, target.any_uuid, file, backup.good_uuid);
 		return -EINVAL;
 	}
-	lib_begin();
+	luks2_lib_begin();
 	r = crypt_init(&cd, path);
 	if (r < 0)
-		return fail(err, errlen, r, "cannot open %s", path);
-	lib_begin();
+		return luks2_fail(err, errlen, r, "cannot open %s", path);
+	luks2_lib_begin();
 	r = crypt_header_restore(cd, CRYPT_LUKS2, file);
 	if (r < 0)
-		fail(err, errlen, r, "cannot restore the header of %s from %s",
-		     path, file);
+		luks2_fail(err, errlen, r,
+			   "cannot restore the header of %s from %s", path,
+			   file);
 	crypt_free(cd);
 	return r < 0 ? r : 0;
 }

@@ -171,3 +171,26 @@ as() {
 	shift
 	(. "$f" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL && exec "$@")
 }
+
+# volume_key_of ENVFILE VOLUME: unwrap the secret of each aws-kms token of
+# VOLUME through KMS (as the principal of ENVFILE) and print the volume key
+# the first that works opens, in hex — through the test-only vol-tool, for
+# comparing keys and decrypting data independently of cmkfs.
+volume_key_of() {
+	local env=$1 vol=$2 uuid slot key blob
+	uuid=$(cryptsetup luksUUID "$vol") || return 1
+	cryptsetup luksDump --dump-json-metadata "$vol" | $PYTHON -c '
+import json, sys
+m = json.load(sys.stdin)
+for i, t in sorted(m["tokens"].items()):
+    if t["type"] == "aws-kms":
+        for k in t["keyslots"]:
+            print(k, t["key_arn"], t["ciphertext"])' > "$TEST_TMPDIR/candidates"
+	while read -r slot key blob; do
+		as "$env" "$CMKFS" kms call Decrypt "{\"CiphertextBlob\":\"$blob\",\"KeyId\":\"$key\",\"EncryptionContext\":{\"cmkfs:volume\":\"$uuid\"}}" |
+			$PYTHON -c 'import json,sys,base64; sys.stdout.buffer.write(base64.b64decode(json.load(sys.stdin)["Plaintext"]))' \
+				> "$TEST_TMPDIR/secret" || continue
+		"$CMKFS_BUILD/tests/vol-tool" unlock "$vol" "$slot" "$TEST_TMPDIR/secret" 2> /dev/null && return 0
+	done < "$TEST_TMPDIR/candidates"
+	return 1
+}

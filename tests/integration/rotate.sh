@@ -20,25 +20,7 @@ vol=$TEST_TMPDIR/v.img
 expect_exit 0 as "$root" "$CMKFS" create "$vol" --size 16M --key-arn "$key1"
 uuid=$(cryptsetup luksUUID "$vol")
 
-# volume_key: unwrap the secret of each aws-kms token of the volume through
-# KMS and print the volume key the first that works opens (test tool only).
-volume_key() {
-	local slot key blob
-	cryptsetup luksDump --dump-json-metadata "$vol" | $PYTHON -c '
-import json, sys
-m = json.load(sys.stdin)
-for i, t in sorted(m["tokens"].items()):
-    if t["type"] == "aws-kms":
-        for k in t["keyslots"]:
-            print(k, t["key_arn"], t["ciphertext"])' > "$TEST_TMPDIR/candidates"
-	while read -r slot key blob; do
-		as "$root" "$CMKFS" kms call Decrypt "{\"CiphertextBlob\":\"$blob\",\"KeyId\":\"$key\",\"EncryptionContext\":{\"cmkfs:volume\":\"$uuid\"}}" |
-			$PYTHON -c 'import json,sys,base64; sys.stdout.buffer.write(base64.b64decode(json.load(sys.stdin)["Plaintext"]))' \
-				> "$TEST_TMPDIR/secret" || continue
-		"$VOLTOOL" unlock "$vol" "$slot" "$TEST_TMPDIR/secret" 2> /dev/null && return 0
-	done < "$TEST_TMPDIR/candidates"
-	return 1
-}
+volume_key() { volume_key_of "$root" "$vol"; }
 bound_to() {
 	expect_exit 0 "$CMKFS" status --json "$vol"
 	$PYTHON -c 'import json,sys; s = json.loads(sys.argv[1]); print(" ".join(k["key_arn"] for k in s["keyslots"] if k["kms_bound"]), len(s["keyslots"]))' "$out"

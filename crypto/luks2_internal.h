@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * luks2_internal.h — what crypto/luks2.c shares with crypto/reencrypt.c:
+ * the volume handle and the helpers every header change goes through.
+ * Internal to crypto/; other modules see only crypto.h.
+ */
+#ifndef CMKFS_LUKS2_INTERNAL_H
+#define CMKFS_LUKS2_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libcryptsetup.h>
+
+#define LUKS2_MAX_TOKENS 32 /* LUKS2_TOKENS_MAX; vol_info.tokens as many */
+
+struct vol {
+	struct crypt_device *cd;
+	char *path;
+	uint64_t device_size;
+	int copy_fd; /* memfd holding the header area when loaded degraded */
+	char *token_json[LUKS2_MAX_TOKENS]; /* copies from vol_token_json */
+};
+
+/* Before every libcryptsetup call whose failure we report: forget its
+ * earlier messages (some are logged as errors on success paths). */
+void luks2_lib_begin(void);
+
+/* err = the formatted message. */
+void luks2_say(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* err = "<message>: <libcryptsetup's last error, or strerror(-r)>";
+ * returns r. */
+int luks2_fail(char *err, size_t errlen, int r, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+void luks2_clear_err(char *err, size_t errlen);
+
+/* Before any change: a handle loaded from an in-memory copy of a damaged
+ * header is swapped for one on the device (see luks2.c). */
+int luks2_make_writable(struct vol *v, char *err, size_t errlen);
+
+/* cmkfs's keyslot KDF for the next keyslot added through cd. */
+int luks2_set_kdf(struct crypt_device *cd, const char *path, char *err,
+		  size_t errlen);
+
+/* Drop the token JSON copies handed out (before a header change). */
+void luks2_tokens_forget(struct vol *v);
+
+/* Keyslot exists and is in use (and, when bound, opens the data's volume
+ * key): 0, or the error with err said. */
+int luks2_check_keyslot(struct vol *v, int keyslot, bool bound, char *err,
+			size_t errlen);
+
+#endif

@@ -1,0 +1,640 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * reencrypt.c — rewriting a volume's data under a new volume key, through
+ * libcryptsetup's offline LUKS2 reencryption.  The metadata (segments, the
+ * hotzone, its resilience data) and the data copy are libcryptsetup's; this
+ * file chooses the parameters, recovers a block cut off by a crash before
+ * going on, and turns the library's progress callback into ours.
+ *
+ * Without device-mapper, libcryptsetup reencrypts "offline": it reads each
+ * hotzone, decrypts it with the old key and encrypts it with the new one in
+ * userspace, protecting the hotzone with checksums (or a journal copy) in
+ * the reencryption keyslot's area first.  Nothing replays an interrupted
+ * hotzone by itself, as activating the device would on a dm-crypt host, so
+ * resuming always runs the recovery first when the metadata says a hotzone
+ * was in flight.
+ *
+ * One more gap, in libcryptsetup 2.6 itself: after the last block it ends
+ * the reencryption in a few header writes (old keyslots destroyed, then
+ * the reencryption keyslot).  A crash just before or between them leaves
+ * a header whose data is all under the new key but which still says
+ * "reencrypting"; resuming that restarts from the first block, rewriting
+ * new-key data as if it were old (we have seen it destroy data), and
+ * nothing in the public API may change such a header.  So resume checks
+ * the metadata first, and when every block is done it ends the
+ * reencryption itself, with libcryptsetup's own operations: a fresh header
+ * with the same UUID, data offset, sector size, new volume key, a keyslot
+ * for the same secret and the same tokens, formatted in a file and
+ * restored over the volume's.  The header it replaces is saved first to a
+ * snapshot file, restored if that replacement is itself cut off; both are
+ * zeroed and removed once the new header opens.
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libcryptsetup.h>
+
+#include "crypto.h"
+#include "luks2_internal.h"
+
+/*
+ * Hotzone: at most 4 MiB (libcryptsetup counts 512-byte sectors).  Each
+ * block costs two metadata writes, so larger is faster; smaller bounds
+ * the memory used and makes progress visible.  Without this limit
+ * libcryptsetup takes whole volumes of a few hundred MiB in one block.
+ * The limit is not stored in the metadata: init and resume both pass it.
+ */
+#define HOTZONE_SECTORS (8192u)
+
+static int check_resilience(const char *r)
+{
+	return !r || !strcmp(r, "checksum") || !strcmp(r, "journal") ? 0
+								     : -EINVAL;
+}
+
+/* ---- files ------------------------------------------------------------- */
+
+static int fsync_path(const char *path, int flags)
+{
+	int fd = open(path, flags | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static int fsync_parent(const char *path)
+{
+	char dir[4096];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return fsync_path(".", O_RDONLY | O_DIRECTORY);
+	*slash = 0;
+	return fsync_path(slash == dir ? "/" : dir, O_RDONLY | O_DIRECTORY);
+}
+
+static bool file_exists(const char *path)
+{
+	struct stat st;
+
+	return path && !lstat(path, &st) && S_ISREG(st.st_mode);
+}
+
+void vol_header_file_destroy(const char *file)
+{
+	static const char zeros[65536];
+	struct stat st;
+	int fd;
+
+	if (!file)
+		return;
+	fd = open(file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		if (!fstat(fd, &st) && S_ISREG(st.st_mode)) {
+			off_t off = 0;
+
+			while (off < st.st_size) {
+				size_t n = (size_t)(st.st_size - off);
+				ssize_t w;
+
+				if (n > sizeof(zeros))
+					n = sizeof(zeros);
+				w = pwrite(fd, zeros, n, off);
+				if (w <= 0)
+					break;
+				off += w;
+			}
+			fsync(fd);
+		}
+		close(fd);
+	}
+	if (!unlink(file))
+		fsync_parent(file);
+}
+
+/* The header of path into file, durably (temporary name, fsync, rename). */
+static int header_save(const char *path, const char *file, char *err,
+		       size_t errlen)
+{
+	char tmp[4096];
+	int r;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", file) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	unlink(tmp);
+	r = vol_header_backup(path, tmp, err, errlen);
+	if (!r)
+		r = fsync_path(tmp, O_RDONLY);
+	if (!r && rename(tmp, file))
+		r = -errno;
+	if (!r)
+		r = fsync_parent(file);
+	if (r) {
+		unlink(tmp);
+		if (err && !err[0])
+			luks2_say(err, errlen,
+				  "cannot save the header of %s "
+				  "to %s: %s",
+				  path, file, strerror(-r));
+	}
+	return r;
+}
+
+/* The libcryptsetup handle of v again, after its header was replaced. */
+static int reload(struct vol *v, char *err, size_t errlen)
+{
+	struct crypt_device *cd = NULL;
+	int r;
+
+	luks2_lib_begin();
+	r = crypt_init(&cd, v->path);
+	if (r >= 0) {
+		luks2_lib_begin();
+		r = crypt_load(cd, CRYPT_LUKS2, NULL);
+	}
+	if (r < 0) {
+		crypt_free(cd);
+		return luks2_fail(err, errlen, r, "cannot reload %s", v->path);
+	}
+	crypt_free(v->cd);
+	v->cd = cd;
+	luks2_tokens_forget(v);
+	return luks2_set_kdf(v->cd, v->path, err, errlen);
+}
+
+/* ---- a reencryption whose blocks are all done --------------------------- */
+
+static bool has_flag(json_object *seg, const char *prefix)
+{
+	json_object *flags;
+
+	if (!json_object_object_get_ex(seg, "flags", &flags))
+		return false;
+	for (size_t i = 0; i < json_object_array_length(flags); i++) {
+		const char *f = json_object_get_string(
+			json_object_array_get_idx(flags, i));
+
+		if (f && !strncmp(f, prefix, strlen(prefix)))
+			return true;
+	}
+	return false;
+}
+
+/* The digest (in m's "digests") that lists segment id, or NULL. */
+static json_object *digest_of(json_object *m, const char *id)
+{
+	json_object *digests, *segs;
+
+	if (!json_object_object_get_ex(m, "digests", &digests))
+		return NULL;
+	json_object_object_foreach(digests, name, d)
+	{
+		(void)name;
+		if (!json_object_object_get_ex(d, "segments", &segs))
+			continue;
+		for (size_t i = 0; i < json_object_array_length(segs); i++)
+			if (!strcmp(json_object_get_string(
+					    json_object_array_get_idx(segs, i)),
+				    id))
+				return d;
+	}
+	return NULL;
+}
+
+/*
+ * From the metadata: is every block done — one data segment, not in
+ * reencryption, under the key of the "backup-final" segment?  If so,
+ * *keyslot = a keyslot of that key.
+ */
+static bool all_blocks_done(struct vol *v, int *keyslot)
+{
+	json_object *m = NULL, *segments, *data = NULL, *final = NULL, *slots;
+	const char *json, *data_id = NULL, *final_id = NULL;
+	bool done = false;
+	char *end;
+	long ks;
+	int n = 0;
+
+	luks2_lib_begin();
+	if (crypt_dump_json(v->cd, &json, 0) < 0)
+		return false;
+	m = json_tokener_parse(json);
+	if (!m || !json_object_object_get_ex(m, "segments", &segments))
+		goto out;
+	json_object_object_foreach(segments, id, seg)
+	{
+		if (has_flag(seg, "backup-final")) {
+			final_id = id;
+		} else if (!has_flag(seg, "backup-")) {
+			data_id = id;
+			n++;
+			if (has_flag(seg, "in-reencryption"))
+				goto out;
+		}
+	}
+	if (n != 1 || !final_id)
+		goto out;
+	data = digest_of(m, data_id);
+	final = digest_of(m, final_id);
+	if (!data || data != final ||
+	    !json_object_object_get_ex(final, "keyslots", &slots) ||
+	    json_object_array_length(slots) < 1)
+		goto out;
+	ks = strtol(json_object_get_string(json_object_array_get_idx(slots, 0)),
+		    &end, 10);
+	if (*end || ks < 0 || ks >= crypt_keyslot_max(CRYPT_LUKS2))
+		goto out;
+	*keyslot = (int)ks;
+	done = true;
+out:
+	json_object_put(m);
+	return done;
+}
+
+/* Token id of v as JSON with "keyslots": [keyslot] (free it); NULL when it
+ * does not cover old_keyslot. */
+static char *token_moved(struct vol *v, int id, int old_keyslot, int keyslot)
+{
+	json_object *t, *slots, *arr;
+	const char *json;
+	char num[16], *out = NULL;
+	bool covers = false;
+
+	if (crypt_token_json_get(v->cd, id, &json) < 0)
+		return NULL;
+	t = json_tokener_parse(json);
+	if (!t || !json_object_object_get_ex(t, "keyslots", &slots))
+		goto out;
+	snprintf(num, sizeof(num), "%d", old_keyslot);
+	for (size_t i = 0; i < json_object_array_length(slots); i++)
+		if (!strcmp(json_object_get_string(
+				    json_object_array_get_idx(slots, i)),
+			    num))
+			covers = true;
+	if (!covers)
+		goto out;
+	arr = json_object_new_array();
+	snprintf(num, sizeof(num), "%d", keyslot);
+	if (!arr || json_object_array_add(arr, json_object_new_string(num))) {
+		json_object_put(arr);
+		goto out;
+	}
+	json_object_object_add(t, "keyslots", arr);
+	json = json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN);
+	out = json ? strdup(json) : NULL;
+out:
+	json_object_put(t);
+	return out;
+}
+
+/* Format file (sized like v's device) as v would be after the end: same
+ * UUID, label, cipher, sector size and data offset, key vk, one keyslot
+ * for secret, v's tokens of new_keyslot moved to it. */
+static int format_final(struct vol *v, const char *file, const uint8_t *vk,
+			size_t vk_len, const uint8_t *secret, size_t secret_len,
+			int new_keyslot, char *err, size_t errlen)
+{
+	struct crypt_params_luks2 luks2 = { 0 };
+	struct crypt_device *cd = NULL;
+	char cipher[32], mode[32], uuid[40], label[48];
+	const char *s;
+	int fd, r, slot;
+
+	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return luks2_fail(err, errlen, -errno, "cannot create %s",
+				  file);
+	r = ftruncate(fd, (off_t)v->device_size) ? -errno : 0;
+	close(fd);
+	if (r)
+		return luks2_fail(err, errlen, r, "cannot size %s", file);
+	s = crypt_get_cipher(v->cd);
+	snprintf(cipher, sizeof(cipher), "%s", s ? s : "");
+	s = crypt_get_cipher_mode(v->cd);
+	snprintf(mode, sizeof(mode), "%s", s ? s : "");
+	s = crypt_get_uuid(v->cd);
+	snprintf(uuid, sizeof(uuid), "%s", s ? s : "");
+	s = crypt_get_label(v->cd);
+	snprintf(label, sizeof(label), "%s", s ? s : "");
+	r = crypt_get_sector_size(v->cd);
+	luks2.sector_size = r > 0 ? (uint32_t)r : 512u;
+	luks2.label = label[0] ? label : NULL;
+
+	luks2_lib_begin();
+	r = crypt_init(&cd, file);
+	if (r >= 0)
+		r = crypt_set_data_offset(cd, crypt_get_data_offset(v->cd));
+	if (r >= 0)
+		r = luks2_set_kdf(cd, file, err, errlen);
+	if (r >= 0) {
+		luks2_lib_begin();
+		r = crypt_format(cd, CRYPT_LUKS2, cipher, mode, uuid,
+				 (const char *)vk, vk_len, &luks2);
+	}
+	if (r < 0) {
+		luks2_fail(err, errlen, r, "cannot format the final header");
+		goto out;
+	}
+	luks2_lib_begin();
+	slot = crypt_keyslot_add_by_volume_key(
+		cd, CRYPT_ANY_SLOT, (const char *)vk, vk_len,
+		(const char *)secret, secret_len);
+	if (slot < 0) {
+		r = luks2_fail(err, errlen, slot,
+			       "cannot add a keyslot to the final header");
+		goto out;
+	}
+	for (int id = 0; id < LUKS2_MAX_TOKENS; id++) {
+		char *t = token_moved(v, id, new_keyslot, slot);
+
+		if (!t)
+			continue;
+		luks2_lib_begin();
+		r = crypt_token_json_set(cd, id, t);
+		free(t);
+		if (r < 0) {
+			luks2_fail(err, errlen, r,
+				   "cannot copy token %d to the final header",
+				   id);
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	crypt_free(cd);
+	return r;
+}
+
+/* End a reencryption whose blocks are all done (see the top of the file). */
+static int finish(struct vol *v, const uint8_t *secret, size_t secret_len,
+		  int new_keyslot, const char *snapshot, char *err,
+		  size_t errlen)
+{
+	uint8_t *vk = NULL, *check = NULL;
+	size_t vk_len = VOL_KEY_MAX, check_len;
+	char fresh[4096];
+	int r, slot = -1;
+
+	if (!snapshot) {
+		luks2_say(err, errlen,
+			  "%s: ending the reencryption needs a file to keep "
+			  "the header in meanwhile",
+			  v->path);
+		return -EINVAL;
+	}
+	if ((size_t)snprintf(fresh, sizeof(fresh), "%s.new", snapshot) >=
+	    sizeof(fresh))
+		return -ENAMETOOLONG;
+	vk = secmem_alloc(VOL_KEY_MAX);
+	if (!vk)
+		return -ENOMEM;
+	luks2_lib_begin();
+	r = crypt_volume_key_get(v->cd, new_keyslot, (char *)vk, &vk_len,
+				 (const char *)secret, secret_len);
+	if (r < 0) {
+		luks2_fail(err, errlen, r, "%s: cannot open keyslot %d",
+			   v->path, new_keyslot);
+		goto out;
+	}
+	if (!file_exists(snapshot)) {
+		r = header_save(v->path, snapshot, err, errlen);
+		if (r)
+			goto out;
+	}
+	r = format_final(v, fresh, vk, vk_len, secret, secret_len, new_keyslot,
+			 err, errlen);
+	if (!r)
+		r = vol_header_restore(v->path, fresh, err, errlen);
+	if (!r)
+		r = reload(v, err, errlen);
+	if (r)
+		goto out;
+	/* The new header must open to the same key before the snapshot
+	 * goes. */
+	for (int i = 0; i < crypt_keyslot_max(CRYPT_LUKS2) && slot < 0; i++)
+		if (crypt_keyslot_status(v->cd, i) >= CRYPT_SLOT_ACTIVE)
+			slot = i;
+	r = vol_unlock(v, slot, secret, secret_len, &check, &check_len, err,
+		       errlen);
+	if (!r && (check_len != vk_len || !secmem_equal(check, vk, vk_len))) {
+		luks2_say(err, errlen,
+			  "%s: the new header does not open the new key",
+			  v->path);
+		r = -EIO;
+	}
+	if (!r)
+		vol_header_file_destroy(snapshot);
+out:
+	unlink(fresh);
+	secmem_free(check);
+	secmem_free(vk);
+	return r;
+}
+
+int vol_reencrypt_restore_snapshot(const char *path, const char *snapshot,
+				   char *err, size_t errlen)
+{
+	luks2_clear_err(err, errlen);
+	if (!file_exists(snapshot))
+		return -ENOENT;
+	return vol_header_restore(path, snapshot, err, errlen);
+}
+
+/* ---- starting ----------------------------------------------------------- */
+
+int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
+		       const struct vol_reencrypt_params *p, char *err,
+		       size_t errlen)
+{
+	const char *resilience =
+		p && p->resilience ? p->resilience : "checksum";
+	struct crypt_params_luks2 luks2 = { 0 };
+	struct crypt_params_reencrypt params = {
+		.mode = CRYPT_REENCRYPT_REENCRYPT,
+		.direction = CRYPT_REENCRYPT_FORWARD,
+		.resilience = resilience,
+		.hash = "sha256",
+		.max_hotzone_size = HOTZONE_SECTORS,
+		.luks2 = &luks2,
+	};
+	char cipher[32], mode[32];
+	const char *s;
+	int r;
+
+	luks2_clear_err(err, errlen);
+	if (!p || !secret || !secret_len || check_resilience(resilience)) {
+		luks2_say(err, errlen,
+			  "reencryption needs two keyslots, a secret and a "
+			  "resilience of \"checksum\" or \"journal\"");
+		return -EINVAL;
+	}
+	r = luks2_check_keyslot(v, p->keyslot_old, true, err, errlen);
+	if (!r)
+		r = luks2_check_keyslot(v, p->keyslot_new, false, err, errlen);
+	if (!r)
+		r = luks2_make_writable(v, err, errlen);
+	/* Without it libcryptsetup benchmarks PBKDF2 for its digests. */
+	if (!r)
+		r = luks2_set_kdf(v->cd, v->path, err, errlen);
+	if (r)
+		return r;
+	luks2_tokens_forget(v);
+
+	/* The same cipher and sector size as now: only the key changes. */
+	s = crypt_get_cipher(v->cd);
+	snprintf(cipher, sizeof(cipher), "%s", s ? s : "");
+	s = crypt_get_cipher_mode(v->cd);
+	snprintf(mode, sizeof(mode), "%s", s ? s : "");
+	r = crypt_get_sector_size(v->cd);
+	luks2.sector_size = r > 0 ? (uint32_t)r : 512u;
+
+	luks2_lib_begin();
+	r = crypt_reencrypt_init_by_passphrase(
+		v->cd, NULL, (const char *)secret, secret_len, p->keyslot_old,
+		p->keyslot_new, cipher, mode, &params);
+	if (r == -EPERM) {
+		luks2_say(err, errlen,
+			  "%s: the secret does not open keyslots %d and %d",
+			  v->path, p->keyslot_old, p->keyslot_new);
+		return r;
+	}
+	if (r < 0)
+		return luks2_fail(err, errlen, r,
+				  "cannot start reencrypting %s", v->path);
+	return 0;
+}
+
+int vol_reencrypt_resume(struct vol *v, const uint8_t *secret,
+			 size_t secret_len, const char *snapshot,
+			 unsigned *what, char *err, size_t errlen)
+{
+	struct crypt_params_reencrypt params = {
+		.max_hotzone_size = HOTZONE_SECTORS,
+		.flags = CRYPT_REENCRYPT_RESUME_ONLY,
+	};
+	crypt_reencrypt_info ri;
+	int r, keyslot;
+
+	luks2_clear_err(err, errlen);
+	*what = 0;
+	if (!secret || !secret_len) {
+		luks2_say(err, errlen, "no keyslot secret");
+		return -EINVAL;
+	}
+	r = luks2_make_writable(v, err, errlen);
+	if (!r)
+		r = luks2_set_kdf(v->cd, v->path, err, errlen);
+	if (r)
+		return r;
+	luks2_tokens_forget(v);
+	ri = crypt_reencrypt_status(v->cd, NULL);
+	if (ri == CRYPT_REENCRYPT_NONE) {
+		luks2_say(err, errlen, "%s is not being reencrypted", v->path);
+		return -ENOENT;
+	}
+	if (ri == CRYPT_REENCRYPT_CRASH) {
+		/* What `cryptsetup repair` does: replay or undo the hotzone
+		 * from its checksums or journal, leaving a clean state. */
+		struct crypt_params_reencrypt rec = {
+			.flags = CRYPT_REENCRYPT_RECOVERY,
+		};
+
+		luks2_lib_begin();
+		r = crypt_reencrypt_init_by_passphrase(
+			v->cd, NULL, (const char *)secret, secret_len,
+			CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &rec);
+		if (r == -EPERM) {
+			luks2_say(err, errlen,
+				  "%s: the secret opens none of its keyslots",
+				  v->path);
+			return r;
+		}
+		if (r < 0)
+			return luks2_fail(err, errlen, r,
+					  "cannot recover the interrupted "
+					  "reencryption of %s",
+					  v->path);
+		*what |= VOL_RESUME_RECOVERED;
+	}
+	if (all_blocks_done(v, &keyslot)) {
+		r = finish(v, secret, secret_len, keyslot, snapshot, err,
+			   errlen);
+		if (!r)
+			*what |= VOL_RESUME_FINISHED;
+		return r;
+	}
+	luks2_lib_begin();
+	r = crypt_reencrypt_init_by_passphrase(
+		v->cd, NULL, (const char *)secret, secret_len, CRYPT_ANY_SLOT,
+		CRYPT_ANY_SLOT, NULL, NULL, &params);
+	if (r == -EPERM) {
+		luks2_say(err, errlen,
+			  "%s: the secret opens none of its keyslots", v->path);
+		return r;
+	}
+	if (r < 0)
+		return luks2_fail(err, errlen, r,
+				  "cannot resume the reencryption of %s",
+				  v->path);
+	return 0;
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+struct progress_ctx {
+	vol_progress_fn fn;
+	void *arg;
+	bool stopped;
+};
+
+static int on_progress(uint64_t size, uint64_t offset, void *usrptr)
+{
+	struct progress_ctx *c = usrptr;
+
+	if (c->fn && c->fn(offset, size, c->arg)) {
+		c->stopped = true;
+		return 1;
+	}
+	return 0;
+}
+
+int vol_reencrypt_run(struct vol *v, vol_progress_fn progress, void *arg,
+		      char *err, size_t errlen)
+{
+	struct progress_ctx c = { .fn = progress, .arg = arg };
+	crypt_reencrypt_info ri;
+	int r;
+
+	luks2_clear_err(err, errlen);
+	luks2_tokens_forget(v);
+	luks2_lib_begin();
+	r = crypt_reencrypt_run(v->cd, on_progress, &c);
+	if (r < 0)
+		return luks2_fail(err, errlen, r, "reencryption of %s failed",
+				  v->path);
+	ri = crypt_reencrypt_status(v->cd, NULL);
+	if (ri == CRYPT_REENCRYPT_NONE)
+		return 0;
+	if (c.stopped && ri == CRYPT_REENCRYPT_CLEAN) {
+		luks2_say(err, errlen, "the reencryption of %s was stopped",
+			  v->path);
+		return -EINTR;
+	}
+	luks2_say(err, errlen, "the reencryption of %s did not finish",
+		  v->path);
+	return -EIO;
+}

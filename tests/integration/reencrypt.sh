@@ -1,0 +1,212 @@
+#!/bin/bash
+# reencrypt: cmkfs reencrypt rewrites every byte under a new volume key,
+# bound to the same or another CMK; a kill -9 at any point (preparing, between
+# blocks, in the middle of a block) loses nothing: the volume either still
+# opens with its old key, or refuses to unlock until `reencrypt --resume`
+# recovers and finishes it.  The data is checked with an XTS implementation
+# independent of cmkfs and libcryptsetup (tests/tools/xts_volume.py).
+# timeout: 420
+. "$(dirname "$0")/../lib.sh"
+
+command -v cryptsetup > /dev/null || fail "cryptsetup is missing (scripts/deps.sh installs it)"
+isolate_aws
+XV="$PYTHON $CMKFS_SRC/tests/tools/xts_volume.py"
+
+state=$TEST_TMPDIR/kms
+kmsd_init "$state"
+root=$state.env
+kmsd_start "$state"
+key1=$(as "$root" "$CMKFS" kms create-key --description one)
+key2=$(as "$root" "$CMKFS" kms create-key --description two)
+vol=$TEST_TMPDIR/v.img
+expect_exit 0 as "$root" "$CMKFS" create "$vol" --size 96M --key-arn "$key1"
+offset=$("$CMKFS_BUILD/tests/vol-tool" info "$vol" | sed -n 's/^data_offset=//p')
+size=$("$CMKFS_BUILD/tests/vol-tool" info "$vol" | sed -n 's/^data_size=//p')
+
+# fill SEED / digest: the plaintext through the current volume key
+fill() { $XV fill "$vol" "$(volume_key_of "$root" "$vol")" "$offset" "$size" 4096 "$1"; }
+digest() { $XV digest "$vol" "$(volume_key_of "$root" "$vol")" "$offset" "$size" 4096; }
+reenc_state() {
+	expect_exit 0 "$CMKFS" status --json "$vol"
+	$PYTHON -c 'import json,sys; print(json.loads(sys.argv[1])["reencryption"])' "$out"
+}
+bound_to() {
+	expect_exit 0 "$CMKFS" status --json "$vol"
+	$PYTHON -c 'import json,sys; s = json.loads(sys.argv[1]); print(" ".join(k["key_arn"] for k in s["keyslots"] if k["kms_bound"]), len(s["keyslots"]))' "$out"
+}
+
+want=$(fill 1)
+vk1=$(volume_key_of "$root" "$vol")
+[ "$(digest)" = "$want" ] || fail "the reference cannot read back what it wrote"
+
+# ---- to another CMK, plain progress lines ----
+expect_exit 0 as "$root" "$CMKFS" reencrypt "$vol" --key-arn "$key2" --progress-interval 0.05
+contains "$out" "reencrypted $vol: 96.0 MiB under a new volume key" "reencrypt"
+contains "$out" "opens through $key2" "reencrypt key"
+contains "$err" "reencrypt $vol: 100% (96.0 MiB of 96.0 MiB)" "progress lines"
+contains "$err" "keyslot 0 destroyed" "old keyslot"
+[ "$(printf '%s\n' "$err" | grep -c '^reencrypt ')" -ge 2 ] || fail "one progress line only: $err"
+[ "$(reenc_state)" = none ] || fail "state after reencrypt: $(reenc_state)"
+[ "$(bound_to)" = "$key2 1" ] || fail "after reencrypt: $(bound_to)"
+vk2=$(volume_key_of "$root" "$vol")
+[ ${#vk2} = 128 ] && [ "$vk2" != "$vk1" ] || fail "the volume key did not change"
+[ "$(digest)" = "$want" ] || fail "the data changed in the reencryption"
+# the old volume key no longer reads anything
+[ "$($XV digest "$vol" "$vk1" "$offset" "$size" 4096)" != "$want" ] ||
+	fail "the old volume key still decrypts the data"
+cryptsetup luksDump "$vol" > "$TEST_TMPDIR/dump"
+[ "$(grep -c '^  [0-9]*: luks2$' "$TEST_TMPDIR/dump")" = 1 ] ||
+	fail "cryptsetup sees other than one keyslot: $(cat "$TEST_TMPDIR/dump")"
+as "$root" "$CMKFS" kms disable-key "$key1" 2> /dev/null
+expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
+contains "$out" "unlocks through $key2" "opens without the old key"
+
+# ---- same CMK (the default), journal resilience ----
+expect_exit 0 as "$root" "$CMKFS" reencrypt "$vol" --resilience journal
+[ "$(bound_to)" = "$key2 1" ] || fail "after reencrypt on the same key: $(bound_to)"
+vk3=$(volume_key_of "$root" "$vol")
+[ "$vk3" != "$vk2" ] || fail "the volume key did not change"
+[ "$(digest)" = "$want" ] || fail "the data changed in the journal reencryption"
+
+# ---- usage and refusals ----
+expect_exit 1 as "$root" "$CMKFS" reencrypt --resume "$vol"
+contains "$err" "not being reencrypted" "resume of nothing"
+expect_exit 2 "$CMKFS" reencrypt "$vol" --resilience none
+expect_exit 2 "$CMKFS" reencrypt --resume "$vol" --key-arn "$key1"
+expect_exit 1 as "$root" "$CMKFS" reencrypt "$vol" --key-arn "$key1"
+contains "$err" "cannot reencrypt $vol: the key $key1 is Disabled" "unfit new key"
+[ "$(digest)" = "$want" ] || fail "a refused reencryption changed the data"
+as "$root" "$CMKFS" kms enable-key "$key1" 2> /dev/null
+
+# start runs CMD in the background with its stderr in $TEST_TMPDIR/progress;
+# $pid is cmkfs itself (exec), so kill -9 hits it.
+start() {
+	(. "$root" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL &&
+		exec "$CMKFS" reencrypt "$@" --progress-interval 0.01) \
+		> /dev/null 2> "$TEST_TMPDIR/progress" &
+	pid=$!
+}
+# wait_for PCT: until a progress line shows at least PCT percent
+wait_for() {
+	local i p
+	for i in $(seq 600); do
+		p=$(sed -n 's/^reencrypt [^ ]*: \([0-9]*\)%.*/\1/p' "$TEST_TMPDIR/progress" | tail -1)
+		[ -n "$p" ] && [ "$p" -ge "$1" ] && return 0
+		kill -0 "$pid" 2> /dev/null || fail "reencrypt ended before $1%: $(cat "$TEST_TMPDIR/progress")"
+		sleep 0.01
+	done
+	fail "no progress to $1%"
+}
+resume_all() { expect_exit 0 as "$root" "$CMKFS" reencrypt --resume "$vol"; }
+
+# ---- kill -9 in the middle of the data, twice, then resume ----
+start "$vol" --key-arn "$key1"
+wait_for 20
+kill -9 "$pid"
+wait "$pid" 2> /dev/null || true
+echo "killed at $(tail -1 "$TEST_TMPDIR/progress"): $(reenc_state)"
+[ "$(reenc_state)" != none ] || fail "no reencryption after the kill"
+expect_exit 1 as "$root" "$CMKFS" unlock-test "$vol"
+contains "$err" "reencrypt --resume $vol" "unlock refused mid-reencryption"
+expect_exit 1 as "$root" "$CMKFS" reencrypt "$vol"
+contains "$err" "already being reencrypted" "fresh start refused"
+expect_exit 0 "$CMKFS" status "$vol"
+contains "$out" "REENCRYPTION" "status shows it"
+start --resume "$vol"
+wait_for 60
+kill -9 "$pid"
+wait "$pid" 2> /dev/null || true
+# a revoked key stops the resume with the reason; nothing is lost
+as "$root" "$CMKFS" kms disable-key "$key1" 2> /dev/null
+expect_exit 3 as "$root" "$CMKFS" reencrypt --resume "$vol"
+contains "$err" "the key $key1 is disabled" "resume with a disabled key"
+as "$root" "$CMKFS" kms enable-key "$key1" 2> /dev/null
+resume_all
+[ "$(reenc_state)" = none ] || fail "still reencrypting after resume"
+[ "$(bound_to)" = "$key1 1" ] || fail "after the resumed reencryption: $(bound_to)"
+[ "$(digest)" = "$want" ] || fail "data lost across kills and resume"
+
+# ---- SIGINT stops cleanly between blocks ----
+start "$vol"
+wait_for 10
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+[ $rc = 1 ] || fail "SIGINT: exit $rc"
+contains "$(cat "$TEST_TMPDIR/progress")" "stopped by signal 2 between two blocks" "SIGINT message"
+[ "$(reenc_state)" = in-progress ] || fail "after SIGINT: $(reenc_state)"
+resume_all
+[ "$(digest)" = "$want" ] || fail "data lost across SIGINT and resume"
+
+# ---- kill -9 in the middle of a block: recovered before anything else ----
+# A block takes a few ms: a kill right after a progress line lands in the
+# next one most of the time; try until one does.
+for i in $(seq 30); do
+	if [ "$(reenc_state)" = none ]; then
+		start "$vol" --key-arn "$key1"
+	else
+		start --resume "$vol"
+	fi
+	wait_for 0
+	kill -9 "$pid" 2> /dev/null || true
+	wait "$pid" 2> /dev/null || true
+	[ "$(reenc_state)" != crashed ] || break
+done
+[ "$(reenc_state)" = crashed ] || fail "30 kills and none in the middle of a block"
+echo "kill $i landed in the middle of a block"
+expect_exit 1 as "$root" "$CMKFS" unlock-test "$vol"
+contains "$err" "interrupted in the middle of a block" "unlock refused after a crash"
+expect_exit 0 "$CMKFS" status "$vol"
+contains "$out" "REENCRYPTION INTERRUPTED" "status after a crash"
+resume_all
+contains "$err" "recovered from the crash that interrupted" "resume after a crash"
+[ "$(digest)" = "$want" ] || fail "data lost in the crashed block"
+
+# ---- kill -9 after the last block, before the end is written ----
+# libcryptsetup ends a reencryption in a few header writes after the last
+# block; a resume from there must not start over (that would rewrite
+# new-key data as old), and cmkfs completes the end itself.
+for i in $(seq 30); do
+	start "$vol" --key-arn "$key1"
+	wait_for 100
+	kill -9 "$pid" 2> /dev/null || true
+	wait "$pid" 2> /dev/null || true
+	[ "$(reenc_state)" = none ] || break
+	[ "$(digest)" = "$want" ] || fail "kill $i after the last block: data lost"
+done
+[ "$(reenc_state)" != none ] || fail "30 kills after the last block and none before the end"
+echo "kill $i landed between the last block and the end"
+resume_all
+contains "$out" "every block was done" "resume after the last block"
+[ "$(reenc_state)" = none ] || fail "still reencrypting after the end was completed"
+[ "$(bound_to)" = "$key1 1" ] || fail "after the completed end: $(bound_to)"
+[ "$(digest)" = "$want" ] || fail "data lost when completing the end"
+[ ! -e "$vol.reencrypt-header" ] || fail "the header snapshot was left behind"
+
+# ---- kill -9 at random points, from preparation to the end ----
+for i in $(seq 12); do
+	if [ "$(reenc_state)" = none ]; then
+		start "$vol" --key-arn "${key1}"
+	else
+		start --resume "$vol"
+	fi
+	sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
+	kill -9 "$pid" 2> /dev/null || true
+	wait "$pid" 2> /dev/null || true
+	echo "kill $i: $(reenc_state), $(tail -1 "$TEST_TMPDIR/progress")"
+	case $(reenc_state) in
+	none)
+		# not started, or finished: it must simply open
+		expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
+		[ "$(digest)" = "$want" ] || fail "kill $i: data lost" ;;
+	end-cut-off) ;; # the header may be the old or the new one
+	*) expect_exit 1 as "$root" "$CMKFS" unlock-test "$vol" ;;
+	esac
+done
+[ "$(reenc_state)" = none ] || resume_all
+[ ! -e "$vol.reencrypt-header" ] || fail "the header snapshot was left behind"
+[ "$(digest)" = "$want" ] || fail "data lost across random kills"
+expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
+[ "$(bound_to)" = "$key1 1" ] || fail "after the kills: $(bound_to)"
+echo "random kills: every byte reads back"
+kmsd_stop
