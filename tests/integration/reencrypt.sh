@@ -61,8 +61,12 @@ as "$root" "$CMKFS" kms disable-key "$key1" 2> /dev/null
 expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
 contains "$out" "unlocks through $key2" "opens without the old key"
 
-# ---- same CMK (the default), journal resilience ----
-expect_exit 0 as "$root" "$CMKFS" reencrypt "$vol" --resilience journal
+# ---- same CMK (the default), journal resilience, on a terminal ----
+(. "$root" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL &&
+	script -qec "$CMKFS reencrypt $vol --resilience journal" /dev/null) > "$TEST_TMPDIR/tty" ||
+	fail "reencrypt on a terminal: $(cat "$TEST_TMPDIR/tty")"
+contains "$(cat "$TEST_TMPDIR/tty")" "] 100%  96.0 MiB / 96.0 MiB" "progress bar"
+contains "$(cat "$TEST_TMPDIR/tty")" "[##############################]" "full bar"
 [ "$(bound_to)" = "$key2 1" ] || fail "after reencrypt on the same key: $(bound_to)"
 vk3=$(volume_key_of "$root" "$vol")
 [ "$vk3" != "$vk2" ] || fail "the volume key did not change"
