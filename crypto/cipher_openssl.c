@@ -342,6 +342,35 @@ int cipher_random(void *buf, size_t n)
 	return 0;
 }
 
+static void *ossl_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return malloc(n);
+}
+
+static void *ossl_realloc(void *p, size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return secmem_heap_realloc(p, n);
+}
+
+static void ossl_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	secmem_heap_free(p);
+}
+
+int cipher_library_init(void)
+{
+	/* Refused once OpenSSL has allocated anything. */
+	return CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free)
+		       ? 0
+		       : -EBUSY;
+}
+
 const char *cipher_library_version(void)
 {
 	return OpenSSL_version(OPENSSL_VERSION);

@@ -196,6 +196,11 @@ int crypto_uuid(char out[static 37])
 	return 0;
 }
 
+int crypto_init(void)
+{
+	return cipher_library_init();
+}
+
 const char *crypto_library_version(void)
 {
 	return cipher_library_version();
