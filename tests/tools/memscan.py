@@ -10,7 +10,9 @@ its hex spelling (lower and upper case) and its base64 spelling (whole, and
 the part of it that stays the same at any alignment inside a longer
 base64 string).  Mappings whose name is given with --allow (e.g.
 "[anon:cmkfs-secmem]", where cmkfs keeps secrets on purpose) are reported
-separately and do not count.
+separately and do not count.  Mappings over 4 GiB are skipped and named on
+stderr: only a sanitizer's shadow memory is that large in a cmkfs process,
+and reading it would take hours.
 
 Prints one line per hit: "HIT name form address region" (or "ALLOWED ...")
 and exits 0 when nothing outside the allowed regions holds a secret, 1 when
@@ -22,6 +24,7 @@ import re
 import sys
 
 CHUNK = 1 << 20
+HUGE = 4 << 30
 
 
 def forms(secret):
@@ -83,6 +86,11 @@ def main(argv):
     scanned = 0
     with mem:
         for start, end, perms, name in regions(pid):
+            if end - start > HUGE:
+                print("memscan: skipped %s mapping 0x%x-0x%x (%d GiB)" %
+                      (name, start, end, (end - start) >> 30),
+                      file=sys.stderr)
+                continue
             pos, tail = start, b""
             while pos < end:
                 n = min(CHUNK, end - pos)
