@@ -247,10 +247,16 @@ format:
 check-format:
 	clang-format --dry-run --Werror $(ALL_SRC) $(wildcard */*.h */*/*.h)
 
+# The systemd unit names the binary by its installed path.
 install: $(CMKFS) $(KMSD)
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system \
+		$(DESTDIR)$(PREFIX)/share/doc/cmkfs
 	install -m 0755 $(CMKFS) $(DESTDIR)$(PREFIX)/bin/cmkfs
 	install -m 0755 $(KMSD) $(DESTDIR)$(PREFIX)/bin/cmkfs-kmsd
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' systemd/cmkfs@.service \
+		> $(DESTDIR)$(PREFIX)/lib/systemd/system/cmkfs@.service
+	install -m 0644 systemd/cmkfs.conf.example \
+		$(DESTDIR)$(PREFIX)/share/doc/cmkfs/cmkfs.conf.example
 
 clean:
 	rm -rf build build-asan

@@ -185,6 +185,10 @@ bool cli_token_live(const struct vol_info *info, const struct kms_token *t);
  * is cut off.  0, or the error printed and the exit code. */
 int cli_reencrypt_snapshot(const char *volume, char *out, size_t len);
 
+/* sd_notify: send state (e.g. "READY=1") to $NOTIFY_SOCKET when the
+ * service manager set it; 0 when sent or not asked for, else -errno. */
+int cli_sd_notify(const char *state);
+
 /* Commands defined outside main.c. */
 extern const struct cli_cmd cli_cmd_kms;
 extern const struct cli_cmd cli_cmd_check_key;
