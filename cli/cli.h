@@ -146,6 +146,11 @@ int cli_volume_open(const char *path, struct vol **v, struct vol_info *info);
 /* True when token t covers at least one active keyslot of the volume. */
 bool cli_token_live(const struct vol_info *info, const struct kms_token *t);
 
+/* The mount of volume uuid, for `status` (mount.c): text lines on stdout,
+ * or a "mount" member (null when not mounted) added to json object o. */
+struct json_object;
+void cli_status_mount(const char *uuid, struct json_object *o);
+
 /* Commands defined outside main.c. */
 extern const struct cli_cmd cli_cmd_kms;
 extern const struct cli_cmd cli_cmd_check_key;
@@ -155,5 +160,7 @@ extern const struct cli_cmd cli_cmd_unlock_test;
 extern const struct cli_cmd cli_cmd_rotate;
 extern const struct cli_cmd cli_cmd_header_backup;
 extern const struct cli_cmd cli_cmd_header_restore;
+extern const struct cli_cmd cli_cmd_mount;
+extern const struct cli_cmd cli_cmd_umount;
 
 #endif

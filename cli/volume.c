@@ -571,6 +571,7 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		if (tok >= 0)
 			kms_token_free(&t);
 	}
+	cli_status_mount(info.uuid, json ? o : NULL);
 	if (json) {
 		json_object_object_add(o, "only_kms_keyslots",
 				       json_object_new_boolean(!unbound));
