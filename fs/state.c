@@ -289,6 +289,28 @@ static void parse_stats(char *text, struct fsd_state *st)
 	st->have_stats = true;
 }
 
+/* Alive: exists and is not a zombie (a daemon killed after its parent
+ * exited may wait a while for a reaper). */
+static bool process_alive(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	bool alive = false;
+
+	if (pid <= 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	/* "pid (comm) S ...": the state follows the last ')'. */
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')) &&
+	    p[1] == ' ')
+		alive = p[2] != 'Z' && p[2] != 'X';
+	fclose(f);
+	return alive;
+}
+
 int fsd_state_by_uuid(const char *uuid, struct fsd_state *st)
 {
 	char path[PATH_MAX], text[4 * PATH_MAX + 512], reply[1024];
@@ -311,7 +333,7 @@ int fsd_state_by_uuid(const char *uuid, struct fsd_state *st)
 	fclose(f);
 	text[n] = 0;
 	parse_state(text, st);
-	st->alive = st->pid > 0 && (kill(st->pid, 0) == 0 || errno == EPERM);
+	st->alive = process_alive(st->pid);
 	if (st->alive &&
 	    control_exchange(uuid, "status", reply, sizeof(reply), 2000) == 0)
 		parse_stats(reply, st);
