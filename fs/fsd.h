@@ -23,8 +23,8 @@
 
 /* Largest FUSE read/write (max_read, max_write) and the span of sectors it
  * can cover when unaligned. */
-#define FSD_MAX_REQ (1024u * 1024)
-#define FSD_BUF_LEN (FSD_MAX_REQ + 2 * SC_MAX_SECTOR)
+#define FSD_MAX_REQ ((size_t)1024 * 1024)
+#define FSD_BUF_LEN (FSD_MAX_REQ + (size_t)2 * SC_MAX_SECTOR)
 
 /* Striped per-sector locks for read-modify-write (a power of two). */
 #define FSD_LOCKS 1024u

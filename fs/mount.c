@@ -262,16 +262,20 @@ int fsd_umount(const struct fsd_state *st, char *err, size_t errlen)
 		return r;
 	}
 	if (strncmp(reply, "ok", 2)) {
-		int e = 0, n = 0;
+		char *msg = NULL;
+		long e = 0;
 
-		if (sscanf(reply, "error %d %n", &e, &n) == 1 && e > 0) {
+		if (!strncmp(reply, "error ", 6))
+			e = strtol(reply + 6, &msg, 10);
+		if (e > 0 && e < 4096) {
+			msg += strspn(msg, " ");
 			if (e == EBUSY && st->raw)
 				ERR("%s is busy: a process has it open (see "
 				    "'fuser -v %s'); nothing was unmounted",
 				    st->mountpoint, st->mountpoint);
 			else
-				ERR("the daemon could not stop: %s", reply + n);
-			return -e;
+				ERR("the daemon could not stop: %s", msg);
+			return (int)-e;
 		}
 		ERR("the daemon answered '%s'", reply);
 		return -EPROTO;

@@ -242,7 +242,7 @@ static void parse_state(char *text, struct fsd_state *st)
 			continue;
 		*v++ = 0;
 		if (!strcmp(line, "pid"))
-			st->pid = (pid_t)atoi(v);
+			st->pid = (pid_t)strtol(v, NULL, 10);
 		else if (!strcmp(line, "volume"))
 			snprintf(st->volume, sizeof(st->volume), "%s", v);
 		else if (!strcmp(line, "mountpoint"))
@@ -257,9 +257,9 @@ static void parse_state(char *text, struct fsd_state *st)
 		else if (!strcmp(line, "fuse_conn"))
 			st->fuse_conn = (unsigned)strtoul(v, NULL, 10);
 		else if (!strcmp(line, "raw"))
-			st->raw = atoi(v) != 0;
+			st->raw = strtol(v, NULL, 10) != 0;
 		else if (!strcmp(line, "read_only"))
-			st->read_only = atoi(v) != 0;
+			st->read_only = strtol(v, NULL, 10) != 0;
 		else if (!strcmp(line, "started"))
 			st->started = strtoll(v, NULL, 10);
 	}
