@@ -139,6 +139,21 @@ cmp "$TEST_TMPDIR/ref" "$mnt/data" || fail "data after a crash and remount"
 expect_exit 0 "$CMKFS" umount "$mnt"
 nothing_left "final umount"
 
+# ---- SIGTERM with the filesystem mounted: the daemon ends its FUSE
+# connection and exits; umount finishes the job ----
+do_mount
+kill -TERM "$pid"
+for _ in $(seq 100); do
+	[ "$(cut -d' ' -f3 "/proc/$pid/stat" 2> /dev/null || echo X)" = S ] || break
+	sleep 0.1
+done
+expect_exit 0 "$CMKFS" umount "$mnt"
+nothing_left "umount after SIGTERM"
+do_mount
+cmp "$TEST_TMPDIR/ref" "$mnt/data" || fail "data after SIGTERM and remount"
+expect_exit 0 "$CMKFS" umount "$mnt"
+nothing_left "umount after SIGTERM and remount"
+
 # ---- usage errors ----
 expect_exit 1 as "$host" "$CMKFS" mount "$vol" "$TEST_TMPDIR/ref"
 contains "$err" "not a directory" "mount on a file"

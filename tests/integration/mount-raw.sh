@@ -135,5 +135,18 @@ echo "keep me" > "$plain"
 mount_raw
 expect_exit 0 "$CMKFS" umount "$vol"
 [ "$(cat "$plain")" = "keep me" ] || fail "the overmounted file changed"
+
+# SIGTERM: the daemon flushes, wipes, unmounts its file and is gone.
+mount_raw
+pid=$(sed -n 's/.*daemon pid \([0-9]*\).*/\1/p' <<< "$out")
+kill -TERM "$pid"
+for _ in $(seq 50); do
+	[ -e "$CMKFS_RUNTIME_DIR/$uuid" ] || break
+	sleep 0.1
+done
+[ ! -e "$CMKFS_RUNTIME_DIR/$uuid" ] || fail "runtime dir left after SIGTERM"
+grep -q " $plain " /proc/mounts && fail "still mounted after SIGTERM"
+grep -q "flushed, keys wiped, exiting" "$TEST_TMPDIR/daemon.log" || fail "no clean exit logged"
+[ "$(cat "$plain")" = "keep me" ] || fail "the overmounted file changed"
 kmsd_stop
 echo "ok"
