@@ -256,6 +256,11 @@ int fsd_umount(const struct fsd_state *st, char *err, size_t errlen)
 	}
 	r = fsd_control_request(st->uuid, "shutdown", reply, sizeof(reply),
 				60000);
+	if ((r == -ENOENT || r == -ECONNREFUSED) && wait_exit(st->pid, 30000)) {
+		/* No control socket: the daemon was already shutting down
+		 * (signalled); it is gone now, finish what it left. */
+		return cleanup_dead(st, err, errlen);
+	}
 	if (r) {
 		ERR("the daemon (pid %d) does not answer: %s", (int)st->pid,
 		    strerror(-r));
