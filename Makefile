@@ -72,6 +72,12 @@ KMSD_LIB := $(BUILD)/libcmkfs-kmsd.a
 KMSD_PKGS := json-c libmicrohttpd
 KMSD := $(BUILD)/cmkfs-kmsd
 
+# fs/: the FUSE daemon and mount orchestration; the only module that sees
+# libfuse's and liburing's headers.
+FS_SRC := $(wildcard fs/*.c)
+FS_LIB := $(BUILD)/libcmkfs-fs.a
+FS_PKGS := fuse3 liburing
+
 CLI_SRC := $(wildcard cli/*.c)
 CMKFS := $(BUILD)/cmkfs
 
@@ -90,9 +96,10 @@ TEST_TOOLS := $(BUILD)/tests/xts-check $(BUILD)/tests/creds-probe \
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGRAMS := $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
-ALL_SRC := $(CRYPTO_SRC) $(KMS_SRC) $(KMSD_SRC) kms/kmsd/main.c $(CLI_SRC) \
+ALL_SRC := $(CRYPTO_SRC) $(KMS_SRC) $(KMSD_SRC) kms/kmsd/main.c $(FS_SRC) \
+	$(CLI_SRC) \
 	$(BENCH_SRC) $(TEST_UTIL_SRC) $(TEST_TOOL_SRC) $(UNIT_SRC) $(FUZZ_SRC)
-INCLUDES := -Icrypto -Ikms -Ikms/kmsd -Icli -Itests/tools
+INCLUDES := -Icrypto -Ikms -Ikms/kmsd -Ifs -Icli -Itests/tools
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -109,7 +116,9 @@ $(BUILD)/obj/crypto/%.o: MOD_CFLAGS = -Icrypto $(call pc_cflags,$(CRYPTO_PKGS))
 $(BUILD)/obj/kms/%.o: MOD_CFLAGS = -Icrypto -Ikms $(call pc_cflags,$(KMS_PKGS))
 $(BUILD)/obj/kms/kmsd/%.o: MOD_CFLAGS = -Icrypto -Ikms -Ikms/kmsd \
 	$(call pc_cflags,$(KMSD_PKGS))
-$(BUILD)/obj/cli/%.o: MOD_CFLAGS = -Icrypto -Ikms -Icli $(call pc_cflags,json-c)
+$(BUILD)/obj/fs/%.o: MOD_CFLAGS = -Icrypto -Ifs $(call pc_cflags,$(FS_PKGS))
+$(BUILD)/obj/cli/%.o: MOD_CFLAGS = -Icrypto -Ikms -Ifs -Icli \
+	$(call pc_cflags,json-c)
 $(BUILD)/obj/bench/%.o: MOD_CFLAGS = -Icrypto
 $(BUILD)/obj/tests/%.o: MOD_CFLAGS = $(INCLUDES) \
 	$(call pc_cflags,cmocka json-c)
@@ -127,6 +136,7 @@ $(BUILD)/obj/%.o: %.c
 $(CRYPTO_LIB): $(call obj,$(CRYPTO_SRC))
 $(KMS_LIB): $(call obj,$(KMS_SRC))
 $(KMSD_LIB): $(call obj,$(KMSD_SRC))
+$(FS_LIB): $(call obj,$(FS_SRC))
 
 # Link order: dependants before dependencies.
 ALL_LIBS := $(KMSD_LIB) $(KMS_LIB) $(CRYPTO_LIB)
@@ -134,10 +144,11 @@ ALL_LDLIBS = $(ALL_LIBS) \
 	$(call pc_libs,$(KMSD_PKGS) $(KMS_PKGS) $(CRYPTO_PKGS)) -lpthread
 CRYPTO_LDLIBS = $(CRYPTO_LIB) $(call pc_libs,$(CRYPTO_PKGS))
 
-$(CMKFS): $(call obj,$(CLI_SRC)) $(KMS_LIB) $(CRYPTO_LIB)
+$(CMKFS): $(call obj,$(CLI_SRC)) $(FS_LIB) $(KMS_LIB) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LIB) \
-		$(call pc_libs,$(KMS_PKGS)) $(CRYPTO_LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FS_LIB) $(KMS_LIB) \
+		$(call pc_libs,$(FS_PKGS) $(KMS_PKGS)) $(CRYPTO_LDLIBS) \
+		-lpthread
 
 $(KMSD): $(call obj,kms/kmsd/main.c) $(ALL_LIBS)
 	$(call msg,LD,$@)
@@ -239,7 +250,8 @@ analyze:
 		-D_GNU_SOURCE $(INCLUDES) $(ALL_SRC)
 	clang-tidy --quiet $(ALL_SRC) -- -std=gnu11 -D_GNU_SOURCE \
 		-DCMKFS_VERSION='"$(VERSION)"' $(INCLUDES) \
-		$(call pc_cflags,cmocka $(CRYPTO_PKGS) $(KMS_PKGS) $(KMSD_PKGS))
+		$(call pc_cflags,cmocka $(CRYPTO_PKGS) $(KMS_PKGS) $(KMSD_PKGS) \
+		$(FS_PKGS))
 
 format:
 	clang-format -i $(ALL_SRC) $(wildcard */*.h */*/*.h)

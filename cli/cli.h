@@ -189,6 +189,11 @@ int cli_reencrypt_snapshot(const char *volume, char *out, size_t len);
  * service manager set it; 0 when sent or not asked for, else -errno. */
 int cli_sd_notify(const char *state);
 
+/* The mount of volume uuid, for `status` (mount.c): text lines on stdout,
+ * or a "mount" member (null when not mounted) added to json object o. */
+struct json_object;
+void cli_status_mount(const char *uuid, struct json_object *o);
+
 /* Commands defined outside main.c. */
 extern const struct cli_cmd cli_cmd_kms;
 extern const struct cli_cmd cli_cmd_check_key;
@@ -199,5 +204,7 @@ extern const struct cli_cmd cli_cmd_rotate;
 extern const struct cli_cmd cli_cmd_reencrypt;
 extern const struct cli_cmd cli_cmd_header_backup;
 extern const struct cli_cmd cli_cmd_header_restore;
+extern const struct cli_cmd cli_cmd_mount;
+extern const struct cli_cmd cli_cmd_umount;
 
 #endif

@@ -594,6 +594,7 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		if (tok >= 0)
 			kms_token_free(&t);
 	}
+	cli_status_mount(info.uuid, json ? o : NULL);
 	if (json) {
 		json_object_object_add(o, "only_kms_keyslots",
 				       json_object_new_boolean(!unbound));
@@ -694,10 +695,18 @@ static int lock_byte(int fd, short type, off_t byte)
 	return fcntl(fd, F_OFD_SETLK, &fl) ? -errno : 0;
 }
 
-static int lock_failed(const char *volume, int r, off_t byte)
+static int lock_failed(const char *volume, int r, enum cli_lock kind,
+		       off_t byte)
 {
 	if (r != -EAGAIN && r != -EACCES)
 		return cli_error(r, "cannot lock %s", volume);
+	if (kind == CLI_LOCK_MOUNTED)
+		return cli_error(
+			0,
+			"%s is being changed offline by another cmkfs "
+			"command (reencrypt, header-restore): mount it "
+			"when that is done",
+			volume);
 	if (byte == LOCK_BYTE_MOUNTED)
 		return cli_error(0,
 				 "%s is mounted: unmount it first "
@@ -722,22 +731,22 @@ int cli_volume_lock(const char *volume, enum cli_lock kind, int *fd)
 	case CLI_LOCK_HEADER:
 		r = lock_byte(*fd, F_WRLCK, LOCK_BYTE_HEADER);
 		if (r)
-			r = lock_failed(volume, r, LOCK_BYTE_HEADER);
+			r = lock_failed(volume, r, kind, LOCK_BYTE_HEADER);
 		break;
 	case CLI_LOCK_MOUNTED:
 		r = lock_byte(*fd, F_RDLCK, LOCK_BYTE_MOUNTED);
 		if (r)
-			r = lock_failed(volume, r, LOCK_BYTE_MOUNTED);
+			r = lock_failed(volume, r, kind, LOCK_BYTE_MOUNTED);
 		break;
 	case CLI_LOCK_OFFLINE:
 		r = lock_byte(*fd, F_WRLCK, LOCK_BYTE_MOUNTED);
 		if (r) {
-			r = lock_failed(volume, r, LOCK_BYTE_MOUNTED);
+			r = lock_failed(volume, r, kind, LOCK_BYTE_MOUNTED);
 			break;
 		}
 		r = lock_byte(*fd, F_WRLCK, LOCK_BYTE_HEADER);
 		if (r)
-			r = lock_failed(volume, r, LOCK_BYTE_HEADER);
+			r = lock_failed(volume, r, kind, LOCK_BYTE_HEADER);
 		break;
 	}
 	if (r) {
