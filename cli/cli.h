@@ -194,6 +194,12 @@ int cli_sd_notify(const char *state);
 struct json_object;
 void cli_status_mount(const char *uuid, struct json_object *o);
 
+/* Make the filesystem fstype ("ext4", "xfs") on a blank volume, as its
+ * first mount would (mount.c: mounts it on a temporary directory and
+ * unmounts it).  Needs root.  0, or the error printed and the exit code. */
+int cli_mkfs_volume(const char *volume, const char *fstype,
+		    const struct kms_options *ko);
+
 /* Commands defined outside main.c. */
 extern const struct cli_cmd cli_cmd_kms;
 extern const struct cli_cmd cli_cmd_check_key;

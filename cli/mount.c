@@ -30,7 +30,7 @@
 
 struct mount_args {
 	const char *volume, *dir, *fstype, *log_file;
-	bool raw, foreground, read_only, allow_discards;
+	bool raw, foreground, read_only, allow_discards, quiet;
 	unsigned threads;
 	struct kms_options ko;
 };
@@ -265,10 +265,43 @@ static int do_mount(const struct mount_args *a)
 					 a->volume);
 		if (m.code)
 			return m.code; /* the daemon printed why */
-		printf("mounted %s on %s (daemon pid %d)\n", a->volume, target,
-		       m.pid);
+		if (!a->quiet)
+			printf("mounted %s on %s (daemon pid %d)\n", a->volume,
+			       target, m.pid);
 	}
 	return EXIT_OK;
+}
+
+int cli_mkfs_volume(const char *volume, const char *fstype,
+		    const struct kms_options *ko)
+{
+	char dir[] = "/tmp/cmkfs-mkfs.XXXXXX", err[1024];
+	struct mount_args a = {
+		.volume = volume, .dir = dir, .fstype = fstype, .quiet = true
+	};
+	struct fsd_state st;
+	int rc, r;
+
+	if (!mkdtemp(dir))
+		return cli_error(-errno, "cannot make a filesystem on %s",
+				 volume);
+	a.ko = *ko;
+	/* The first mount of a blank volume makes its filesystem. */
+	rc = do_mount(&a);
+	if (!rc) {
+		r = fsd_state_find(dir, &st);
+		if (!r)
+			r = fsd_umount(&st, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "%s", strerror(-r));
+		if (r)
+			rc = cli_error(0,
+				       "cannot unmount %s after making its "
+				       "filesystem: %s",
+				       volume, err);
+	}
+	rmdir(dir);
+	return rc;
 }
 
 static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)

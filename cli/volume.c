@@ -105,7 +105,7 @@ static int fsync_dir_of(const char *path)
  * ------------------------------------------------------------------ */
 
 struct create_args {
-	const char *volume, *key_arn, *label, *cipher;
+	const char *volume, *key_arn, *label, *cipher, *mkfs;
 	uint64_t size;
 	unsigned sector_size;
 	bool force, insecure;
@@ -296,6 +296,7 @@ static int run_create(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "cipher", required_argument, NULL, 'c' },
 		{ "insecure", no_argument, NULL, 'I' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "mkfs", required_argument, NULL, 'm' },
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -346,12 +347,21 @@ static int run_create(const struct cli_cmd *cmd, int argc, char **argv)
 		case 'f':
 			a.force = true;
 			break;
+		case 'm':
+			if (strcmp(optarg, "ext4") && strcmp(optarg, "xfs"))
+				return cli_usage_error(cmd, "--mkfs takes ext4 "
+							    "or xfs");
+			a.mkfs = optarg;
+			break;
 		}
 	}
 	if (rc >= 0)
 		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "create takes one VOLUME");
+	if (a.mkfs && geteuid() != 0)
+		return cli_usage_error(cmd, "--mkfs mounts the volume once: it "
+					    "needs root");
 	a.volume = argv[optind];
 	if (!a.key_arn)
 		return cli_usage_error(cmd,
@@ -366,14 +376,26 @@ static int run_create(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "--cipher null makes a volume that "
 					    "is NOT ENCRYPTED, for benchmarks; "
 					    "say so with --insecure");
-	return create(&a);
+	rc = create(&a);
+	if (rc || !a.mkfs)
+		return rc;
+	rc = cli_mkfs_volume(a.volume, a.mkfs, &a.ko);
+	if (rc)
+		fprintf(stderr,
+			"cmkfs: %s was created, but has no filesystem yet: "
+			"its first `cmkfs mount` will make one\n",
+			a.volume);
+	else
+		printf("  filesystem   %s\n", a.mkfs);
+	return rc;
 }
 
 const struct cli_cmd cli_cmd_create = {
 	"create",
 	"create a volume whose key only a KMS key can unlock",
 	"usage: cmkfs create VOLUME --size SIZE --key-arn ARN [--sector-size N]\n"
-	"                    [--label L] [--force] [KMS OPTIONS]\n"
+	"                    [--label L] [--mkfs ext4|xfs] [--force] [KMS "
+	"OPTIONS]\n"
 	"\n"
 	"Create VOLUME (a new file of SIZE usable bytes plus a 16 MiB header, "
 	"fully\n"
@@ -390,6 +412,9 @@ const struct cli_cmd cli_cmd_create = {
 	"  --size SIZE         usable bytes (K, M, G, T: binary units)\n"
 	"  --sector-size N     encryption sector size, 512..4096 (default 4096)\n"
 	"  --label L           LUKS label\n"
+	"  --mkfs ext4|xfs     make the filesystem now, ready to mount (root: "
+	"it\n"
+	"                      mounts the volume once)\n"
 	"  --cipher null --insecure   a NOT ENCRYPTED volume, for benchmarks\n"
 	"\n" CLI_KMS_USAGE,
 	run_create,
