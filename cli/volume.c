@@ -805,14 +805,23 @@ bool cli_token_live(const struct vol_info *info, const struct kms_token *t)
 	return false;
 }
 
+/* The first token's failure, explained once no token has worked: kept
+ * rather than asked again, so KMS sees one request per token. */
+struct failure {
+	enum { NONE, UNWRAP, USE } kind;
+	struct kms_token t; /* key_arn and region only */
+	struct kms_error kerr;
+	char err[512];
+};
+
 /* Try token number i of the volume: unwrap its secret and hand it to use.
  * 0 when use succeeded (*t filled), -1 when it is not a live aws-kms
- * token, else an exit code — with the reason printed only when report is
- * set. */
+ * token, else an exit code — with the reason recorded in f when it is the
+ * first (or printed, when it is not a KMS or keyslot failure). */
 static int try_token(struct vol *v, const struct vol_info *info, unsigned i,
-		     const struct kms_options *ko, const char *volume,
+		     const struct kms_options *ko,
 		     const struct cli_secret_use *use, struct kms_token *t,
-		     bool report)
+		     struct failure *f)
 {
 	struct kms_options tko = *ko;
 	struct kms_client *k = NULL;
@@ -836,15 +845,24 @@ static int try_token(struct vol *v, const struct vol_info *info, unsigned i,
 		tko.region = t->region;
 	rc = cli_kms_client(&tko, &k);
 	if (!rc &&
-	    kms_volume_secret_unwrap(k, t, info->uuid, &secret, &len, &kerr))
-		rc = report ? unwrap_failed(volume, t, &kerr) : EXIT_FAIL;
-	if (!rc && use->fn(v, t, info->tokens[i], secret, len, use->arg, err,
-			   sizeof(err)))
-		rc = report ? cli_error(0,
-					"cannot unlock %s: the secret from %s "
-					"does not open its keyslot: %s",
-					volume, t->key_arn, err)
-			    : EXIT_FAIL;
+	    kms_volume_secret_unwrap(k, t, info->uuid, &secret, &len, &kerr)) {
+		rc = EXIT_FAIL;
+		if (f->kind == NONE) {
+			f->kind = UNWRAP;
+			f->kerr = kerr;
+		}
+	} else if (!rc && use->fn(v, t, info->tokens[i], secret, len, use->arg,
+				  err, sizeof(err))) {
+		rc = EXIT_FAIL;
+		if (f->kind == NONE) {
+			f->kind = USE;
+			snprintf(f->err, sizeof(f->err), "%s", err);
+		}
+	}
+	if (rc && f->t.key_arn[0] == 0) {
+		snprintf(f->t.key_arn, sizeof(f->t.key_arn), "%s", t->key_arn);
+		snprintf(f->t.region, sizeof(f->t.region), "%s", t->region);
+	}
 	secmem_free(secret);
 	kms_client_free(k);
 	if (rc)
@@ -856,25 +874,36 @@ int cli_volume_secret(struct vol *v, const struct vol_info *info,
 		      const struct kms_options *ko, const char *volume,
 		      const struct cli_secret_use *use, struct kms_token *t)
 {
-	int first = -1, rc;
+	struct failure f = { .kind = NONE };
+	int first = 0, rc;
 
 	memset(t, 0, sizeof(*t));
 	/* Any token that works will do; only when none does is the first
-	 * one's failure explained (asking KMS once more). */
+	 * one's failure explained. */
 	for (unsigned i = 0; i < info->n_tokens; i++) {
-		rc = try_token(v, info, i, ko, volume, use, t, false);
+		rc = try_token(v, info, i, ko, use, t, &f);
 		if (!rc)
 			return 0;
-		if (rc > 0 && first < 0)
-			first = (int)i;
+		if (rc > 0 && !first)
+			first = rc;
 	}
-	if (first < 0)
+	switch (f.kind) {
+	case UNWRAP:
+		return unwrap_failed(volume, &f.t, &f.kerr);
+	case USE:
 		return cli_error(0,
-				 "%s has no aws-kms token for any of its "
-				 "keyslots: nothing can unlock it through KMS",
-				 volume);
-	rc = try_token(v, info, (unsigned)first, ko, volume, use, t, true);
-	return rc ? rc : 0;
+				 "cannot unlock %s: the secret from %s does "
+				 "not open its keyslot: %s",
+				 volume, f.t.key_arn, f.err);
+	case NONE:
+		break;
+	}
+	if (first)
+		return first; /* already printed (e.g. KMS settings) */
+	return cli_error(0,
+			 "%s has no aws-kms token for any of its keyslots: "
+			 "nothing can unlock it through KMS",
+			 volume);
 }
 
 /* Open the first of the token's keyslots the secret opens. */
