@@ -917,6 +917,7 @@ static int open_keyslot(struct vol *v, const struct kms_token *t, int token_id,
 	for (size_t j = 0; j < t->n_keyslots; j++) {
 		r = vol_unlock(v, t->keyslots[j], secret, len, &out->vk,
 			       &out->vk_len, err, errlen);
+
 		if (!r) {
 			out->keyslot = t->keyslots[j];
 			out->token_id = token_id;

@@ -70,6 +70,14 @@ bool secmem_equal(const void *a, const void *b, size_t n);
 void secmem_heap_free(void *p);
 void *secmem_heap_realloc(void *p, size_t n);
 
+/*
+ * Zero the SECMEM_STACK_WIPE bytes of stack below the caller's frame: the
+ * dead frames of library calls that handled a key (libcryptsetup, OpenSSL)
+ * and may have left it there.  Call it right after such a call returns.
+ */
+#define SECMEM_STACK_WIPE (64u * 1024u)
+void secmem_wipe_stack(void);
+
 struct secmem_stats {
 	size_t live_allocs;   /* allocations not yet freed */
 	size_t live_bytes;    /* bytes mapped for them, guard pages excluded */

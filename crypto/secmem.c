@@ -210,3 +210,15 @@ void *secmem_heap_realloc(void *p, size_t n)
 	secmem_heap_free(p);
 	return q;
 }
+
+/* ---- the stack ---------------------------------------------------------- */
+
+/* noinline: the buffer must be a frame of its own, below the caller's. */
+__attribute__((noinline)) void secmem_wipe_stack(void)
+{
+	uint8_t dead[SECMEM_STACK_WIPE];
+
+	secmem_wipe(dead, sizeof(dead));
+	/* Keep the wipe from being a tail call that reuses no stack. */
+	__asm__ __volatile__("" : : "r"(dead) : "memory");
+}

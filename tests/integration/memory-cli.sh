@@ -36,10 +36,7 @@ $SCAN "$sleeper" key="$k" > /dev/null || rc=$?
 kill "$sleeper"
 [ $rc = 0 ] || fail "the scanner found a key in a process that never had it"
 
-state=$TEST_TMPDIR/kms
-kmsd_init "$state"
-root=$state.env
-kmsd_start "$state"
+kmsd_up
 key1=$(as "$root" "$CMKFS" kms create-key --description one)
 key2=$(as "$root" "$CMKFS" kms create-key --description two)
 vol=$TEST_TMPDIR/v.img

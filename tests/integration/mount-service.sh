@@ -14,10 +14,7 @@ need_root
 isolate_aws
 export CMKFS_RUNTIME_DIR=$TEST_TMPDIR/run
 
-state=$TEST_TMPDIR/kms
-kmsd_init "$state"
-root=$state.env
-kmsd_start "$state"
+kmsd_up
 key1=$(as "$root" "$CMKFS" kms create-key --description one)
 key2=$(as "$root" "$CMKFS" kms create-key --description two)
 vol=$TEST_TMPDIR/v.img
