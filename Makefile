@@ -90,13 +90,13 @@ BENCH_CRYPTO := $(BUILD)/cmkfs-crypto-speed
 
 TEST_UTIL_SRC := tests/tools/hex.c
 TEST_TOOL_SRC := tests/tools/xts-check.c tests/tools/creds-probe.c \
-	tests/tools/kms-probe.c tests/tools/vol-tool.c
+	tests/tools/kms-probe.c tests/tools/vol-tool.c tests/tools/keyed.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 TEST_TOOLS := $(BUILD)/tests/xts-check $(BUILD)/tests/creds-probe \
-	$(BUILD)/tests/kms-probe $(BUILD)/tests/vol-tool
+	$(BUILD)/tests/kms-probe $(BUILD)/tests/vol-tool $(BUILD)/tests/keyed
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGRAMS := $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
@@ -187,6 +187,13 @@ $(BUILD)/tests/vol-tool: $(call obj,tests/tools/vol-tool.c) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CRYPTO_LDLIBS)
+
+$(BUILD)/tests/keyed: $(call obj,tests/tools/keyed.c) $(TEST_UTIL_OBJ) \
+		$(KMS_LIB) $(CRYPTO_LIB)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LIB) $(CRYPTO_LDLIBS) \
+		-lpthread
 
 # Fuzz targets: libFuzzer needs clang; the code under test is rebuilt with
 # coverage and sanitizers into $(BUILD)/fuzz-obj.  `make fuzz` runs each for

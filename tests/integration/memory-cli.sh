@@ -36,6 +36,22 @@ $SCAN "$sleeper" key="$k" > /dev/null || rc=$?
 kill "$sleeper"
 [ $rc = 0 ] || fail "the scanner found a key in a process that never had it"
 
+# ---- the data path's cipher contexts: their key schedules (which begin
+# with the key itself) live in secure memory only ----
+k=$(openssl rand -hex 64)
+"$CMKFS_BUILD/tests/keyed" "$k" > "$TEST_TMPDIR/keyed.out" &
+keyed=$!
+await_output "$TEST_TMPDIR/keyed.out" 's/^\(ready\)$/\1/p' "$keyed" > /dev/null || fail "keyed did not start"
+rc=0
+$SCAN "$keyed" lo="${k:0:64}" hi="${k:64}" > "$TEST_TMPDIR/keyed.scan" || rc=$?
+[ $rc = 1 ] || fail "no key schedule found at all (exit $rc): the scan cannot see them"
+rc=0
+$SCAN "$keyed" lo="${k:0:64}" hi="${k:64}" --allow-secmem > "$TEST_TMPDIR/keyed.scan" || rc=$?
+kill -CONT "$keyed"
+wait "$keyed" || fail "keyed failed"
+[ $rc = 0 ] || fail "a key schedule outside secure memory: $(cat "$TEST_TMPDIR/keyed.scan")"
+echo "cipher contexts: key schedules in secure memory only"
+
 kmsd_up
 key1=$(as "$root" "$CMKFS" kms create-key --description one)
 key2=$(as "$root" "$CMKFS" kms create-key --description two)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """memscan.py — search a live process's memory for secrets, from outside.
 
-usage: memscan.py PID NAME=HEX [NAME=HEX ...] [--allow REGION]...
+usage: memscan.py PID NAME=HEX [NAME=HEX ...] [--allow REGION]... [--allow-secmem]
 
 Reads /proc/PID/maps and, through /proc/PID/mem, every readable private or
 anonymous mapping (heap, stacks, anonymous memory, the data of loaded
@@ -9,8 +9,11 @@ libraries) and searches it for each secret in several forms: its raw bytes,
 its hex spelling (lower and upper case) and its base64 spelling (whole, and
 the part of it that stays the same at any alignment inside a longer
 base64 string).  Mappings whose name is given with --allow (e.g.
-"[anon:cmkfs-secmem]", where cmkfs keeps secrets on purpose) are reported
-separately and do not count.  Mappings over 4 GiB are skipped and named on
+"[anon:cmkfs-secmem]") and, with --allow-secmem, cmkfs's secure memory
+(mappings locked, excluded from dumps and wiped on fork: VmFlags lo, dd
+and wf in /proc/PID/smaps, which is how they are known where the kernel
+does not name anonymous mappings) are reported separately and do not
+count.  Mappings over 4 GiB are skipped and named on
 stderr: only a sanitizer's shadow memory is that large in a cmkfs process,
 and reading it would take hours.
 
@@ -42,6 +45,22 @@ def forms(secret):
     return out
 
 
+def secmem_ranges(pid):
+    """Start addresses of mappings with cmkfs's secure-memory flags."""
+    starts, cur = set(), None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            m = re.match(r"([0-9a-f]+)-[0-9a-f]+ ", line)
+            if m:
+                cur = int(m.group(1), 16)
+            elif line.startswith("VmFlags:"):
+                flags = line.split()[1:]
+                # locking is best effort in cmkfs; dd and wf are not
+                if "dd" in flags and "wf" in flags:
+                    starts.add(cur)
+    return starts
+
+
 def regions(pid):
     with open("/proc/%d/maps" % pid) as f:
         for line in f:
@@ -61,11 +80,13 @@ def regions(pid):
 
 
 def main(argv):
-    pid, secrets, allow = None, {}, set()
+    pid, secrets, allow, secmem = None, {}, set(), False
     args = iter(argv[1:])
     for a in args:
         if a == "--allow":
             allow.add(next(args))
+        elif a == "--allow-secmem":
+            secmem = True
         elif pid is None:
             pid = int(a)
         else:
@@ -84,8 +105,12 @@ def main(argv):
               file=sys.stderr)
         return 2
     scanned = 0
+    secure = secmem_ranges(pid) if secmem else set()
     with mem:
         for start, end, perms, name in regions(pid):
+            if start in secure:
+                name = "[secmem]"
+                allow.add(name)
             if end - start > HUGE:
                 print("memscan: skipped %s mapping 0x%x-0x%x (%d GiB)" %
                       (name, start, end, (end - start) >> 30),
