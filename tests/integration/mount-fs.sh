@@ -176,6 +176,20 @@ if command -v mkfs.xfs > /dev/null; then
 	mounted "$mnt" && fail "xfs still mounted"
 fi
 
+# ---- a failure after the loop device is attached undoes everything ----
+expect_exit 0 as "$host" "$CMKFS" create "$TEST_TMPDIR/blank.img" --size 32M --key-arn "$key"
+buuid=$(printf '%s\n' "$out" | sed -n 's/^  uuid *//p')
+expect_exit 1 as "$host" "$CMKFS" mount --read-only "$TEST_TMPDIR/blank.img" "$mnt" --log "$log"
+contains "$err" "holds no filesystem yet, and --read-only cannot create one" "read-only blank"
+mounted "$mnt" && fail "mounted after a failed mount"
+[ ! -e "$CMKFS_RUNTIME_DIR/$buuid" ] || fail "runtime dir left by a failed mount"
+grep -qF "$CMKFS_RUNTIME_DIR/$buuid" /proc/mounts && fail "FUSE mount left by a failed mount"
+for _ in $(seq 20); do
+	losetup -n -l -O BACK-FILE | grep -qF "$buuid" || break
+	sleep 0.1
+done
+losetup -n -l -O BACK-FILE | grep -qF "$buuid" && fail "loop device left by a failed mount"
+
 # ---- usage errors ----
 expect_exit 1 as "$host" "$CMKFS" mount "$vol" "$TEST_TMPDIR/ref"
 contains "$err" "not a directory" "mount on a file"
