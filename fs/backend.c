@@ -59,8 +59,16 @@ int fsd_worker_init(struct fsd *d, struct fsd_worker *w)
 
 void fsd_worker_destroy(struct fsd_worker *w)
 {
-	if (w->ring_ok)
+	if (w->ring_ok) {
+		/* Drop the ring's reference to the volume now, from this
+		 * task: the kernel tears a ring down asynchronously, and a
+		 * volume still held after the daemon exits would make, e.g.,
+		 * unmounting the filesystem it lives on fail with EBUSY. */
+		if (w->fixed_buf)
+			io_uring_unregister_buffers(&w->ring);
+		io_uring_unregister_files(&w->ring);
 		io_uring_queue_exit(&w->ring);
+	}
 	w->ring_ok = false;
 	sc_close(w->sc);
 	w->sc = NULL;

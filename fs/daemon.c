@@ -44,18 +44,30 @@
 
 #define ERR(...) snprintf(err, errlen, __VA_ARGS__)
 
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
 static void *worker_main(void *arg)
 {
 	struct fsd_worker *w = arg;
 	struct fsd *d = w->fsd;
 	uint64_t one = 1;
+	sigset_t usr1;
 
 	fsd_self = w;
+	/* SIGUSR1 interrupts our read of /dev/fuse at shutdown. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
 	while (!fuse_session_exited(d->se)) {
 		int r = fuse_session_receive_buf(d->se, &w->fbuf);
 
 		if (r == -EINTR || r == -EAGAIN || r == -ENOENT)
 			continue;
+		if (r == -ENODEV)
+			atomic_store(&d->conn_dead, true);
 		if (r <= 0)
 			break; /* -ENODEV: unmounted or aborted */
 		fuse_session_process_buf(d->se, &w->fbuf);
@@ -331,6 +343,13 @@ static void abort_connection(struct fsd *d)
 	close(fd);
 }
 
+static void kick_workers(struct fsd *d)
+{
+	for (unsigned i = 0; i < d->nworkers; i++)
+		if (d->workers[i].started)
+			pthread_kill(d->workers[i].thread, SIGUSR1);
+}
+
 /* Stop serving: end the FUSE session and join the workers. */
 static void stop_fuse(struct fsd *d)
 {
@@ -344,16 +363,28 @@ static void stop_fuse(struct fsd *d)
 	/* The session ends when the last user of the file lets go; a loop
 	 * device left attached (daemon signalled while the filesystem is
 	 * mounted) would hold it for ever: abort the connection then. */
-	if (d->workers && !workers_done(d, 3000)) {
-		abort_connection(d);
-		if (!workers_done(d, 3000))
-			fsd_err("FUSE workers do not stop; exiting anyway");
+	if (d->workers && !workers_done(d, 500)) {
+		/* Interrupt the workers' reads of /dev/fuse: they see the
+		 * session has exited and return.  Repeated, because a worker
+		 * may enter read() just after a kick.  The kernel aborts the
+		 * connection when our /dev/fuse descriptor closes. */
+		for (int k = 0; k < 30 && !workers_done(d, 100); k++)
+			kick_workers(d);
+		if (!workers_done(d, 0)) {
+			abort_connection(d);
+			if (!workers_done(d, 2000))
+				fsd_err("FUSE workers do not stop");
+		}
 	}
 	for (unsigned i = 0; d->workers && i < d->nworkers; i++)
 		if (d->workers[i].started && !atomic_load(&d->live_workers)) {
 			pthread_join(d->workers[i].thread, NULL);
 			d->workers[i].started = false;
 		}
+	/* The connection is dead by now, so this only releases libfuse's
+	 * copy of the mountpoint (it would run fusermount3 otherwise). */
+	if (!atomic_load(&d->live_workers) && atomic_load(&d->conn_dead))
+		fuse_session_unmount(d->se);
 }
 
 /* Flush and wipe: the end of every path out of fsd_serve.  Returns the
@@ -377,8 +408,14 @@ static int teardown(struct fsd *d, bool ready, bool keep_state)
 			fsd_worker_destroy(&d->workers[i]);
 	sc_close(d->master);
 	d->master = NULL;
-	if (d->se)
+	if (atomic_load(&d->live_workers)) {
+		/* Workers that would not stop still use the session and
+		 * their contexts: leave them to the process exit. */
+		fsd_err("exiting with FUSE workers still running");
+		r = -EBUSY;
+	} else if (d->se) {
 		fuse_session_destroy(d->se);
+	}
 	d->se = NULL;
 	if (d->ctl_fd >= 0)
 		close(d->ctl_fd);
@@ -558,9 +595,13 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGHUP);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	/* SIGUSR1: a no-op handler without SA_RESTART, unblocked only in
+	 * the workers, to interrupt their reads at shutdown. */
+	sigaction(SIGUSR1, &(struct sigaction){ .sa_handler = on_usr1 }, NULL);
+	sigaddset(&sigs, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	d->done_efd = eventfd(0, EFD_CLOEXEC);
 	if (sfd < 0 || d->done_efd < 0) {
 		r = -errno;

@@ -76,7 +76,8 @@ struct fsd {
 	unsigned nworkers;
 	struct fsd_worker *workers;
 	atomic_uint live_workers;
-	int done_efd; /* eventfd: the last worker has exited */
+	atomic_bool conn_dead; /* a worker saw ENODEV */
+	int done_efd;	       /* eventfd: the last worker has exited */
 
 	pthread_rwlock_t locks[FSD_LOCKS];
 

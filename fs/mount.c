@@ -192,6 +192,15 @@ static bool wait_exit(pid_t pid, int ms)
 	return gone;
 }
 
+static bool loop_bound(const char *dev)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file",
+		 dev + 5);
+	return access(path, F_OK) == 0;
+}
+
 /* What a dead daemon left: unmount lazily, detach, abort, forget. */
 static int cleanup_dead(const struct fsd_state *st, char *err, size_t errlen)
 {
@@ -204,8 +213,15 @@ static int cleanup_dead(const struct fsd_state *st, char *err, size_t errlen)
 		ERR("cannot unmount %s: %s", st->mountpoint, strerror(errno));
 		return -errno;
 	}
-	if (st->loop[0])
+	if (st->loop[0]) {
 		fsd_loop_detach(st->loop, st->fuse);
+		/* Autoclear detaches the device once the lazily unmounted
+		 * filesystem lets go of it (its writes fail fast now that the
+		 * daemon is gone): give it a moment, so that umount returns
+		 * with nothing left. */
+		for (int i = 0; i < 100 && loop_bound(st->loop); i++)
+			usleep(50 * 1000);
+	}
 	if (st->fuse_conn) {
 		snprintf(path, sizeof(path),
 			 "/sys/fs/fuse/connections/%u/abort", st->fuse_conn);

@@ -108,6 +108,14 @@ fi
 expect_exit 0 "$CMKFS" umount "$vol"
 nothing_left "umount by volume"
 
+# ---- --fs on a volume that has a filesystem: never formatted over ----
+do_mount --fs xfs
+[ "$(awk -v m="$mnt" '$2 == m { print $3 }' /proc/mounts)" = ext4 ] || fail "reformatted"
+cmp "$TEST_TMPDIR/ref" "$mnt/data" || fail "data after mount --fs xfs"
+grep -q "holds ext4; mounting it as is" "$log" || fail "no note of the existing filesystem"
+expect_exit 0 "$CMKFS" umount "$mnt"
+nothing_left "umount after --fs xfs"
+
 # ---- read-only ----
 do_mount --read-only
 cmp "$TEST_TMPDIR/ref" "$mnt/data" || fail "read-only data"
@@ -153,6 +161,34 @@ do_mount
 cmp "$TEST_TMPDIR/ref" "$mnt/data" || fail "data after SIGTERM and remount"
 expect_exit 0 "$CMKFS" umount "$mnt"
 nothing_left "umount after SIGTERM and remount"
+
+# ---- xfs on a blank volume (mkfs.xfs wants 300 MiB at least) ----
+if command -v mkfs.xfs > /dev/null; then
+	xvol=$TEST_TMPDIR/x.img
+	expect_exit 0 as "$host" "$CMKFS" create "$xvol" --size 320M --key-arn "$key"
+	expect_exit 0 as "$host" "$CMKFS" mount --fs xfs "$xvol" "$mnt" --log "$log"
+	[ "$(awk -v m="$mnt" '$2 == m { print $3 }' /proc/mounts)" = xfs ] || fail "not xfs"
+	echo xfs > "$mnt/x"
+	expect_exit 0 "$CMKFS" umount "$mnt"
+	expect_exit 0 as "$host" "$CMKFS" mount "$xvol" "$mnt" --log "$log"
+	[ "$(cat "$mnt/x")" = xfs ] || fail "xfs data lost"
+	expect_exit 0 "$CMKFS" umount "$xvol"
+	mounted "$mnt" && fail "xfs still mounted"
+fi
+
+# ---- a failure after the loop device is attached undoes everything ----
+expect_exit 0 as "$host" "$CMKFS" create "$TEST_TMPDIR/blank.img" --size 32M --key-arn "$key"
+buuid=$(printf '%s\n' "$out" | sed -n 's/^  uuid *//p')
+expect_exit 1 as "$host" "$CMKFS" mount --read-only "$TEST_TMPDIR/blank.img" "$mnt" --log "$log"
+contains "$err" "holds no filesystem yet, and --read-only cannot create one" "read-only blank"
+mounted "$mnt" && fail "mounted after a failed mount"
+[ ! -e "$CMKFS_RUNTIME_DIR/$buuid" ] || fail "runtime dir left by a failed mount"
+grep -qF "$CMKFS_RUNTIME_DIR/$buuid" /proc/mounts && fail "FUSE mount left by a failed mount"
+for _ in $(seq 20); do
+	losetup -n -l -O BACK-FILE | grep -qF "$buuid" || break
+	sleep 0.1
+done
+losetup -n -l -O BACK-FILE | grep -qF "$buuid" && fail "loop device left by a failed mount"
 
 # ---- usage errors ----
 expect_exit 1 as "$host" "$CMKFS" mount "$vol" "$TEST_TMPDIR/ref"

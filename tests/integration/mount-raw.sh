@@ -129,6 +129,22 @@ fio --output="$TEST_TMPDIR/fio.out" --name=aligned --filename="$plain" \
 	{ cat "$TEST_TMPDIR/fio.out"; fail "fio verify after remount"; }
 $M run "$plain" "$model" 2 1000 $((32 << 20)) $((64 << 20)) ||
 	fail "model-based test (seed 2)"
+# Discards: refused by default; with --allow-discards a punched range
+# reads back as zeros (served as encrypted zero writes), and only it.
+fallocate -p -o $((40 << 20)) -l 65536 "$plain" 2> /dev/null &&
+	fail "a punch was accepted without --allow-discards"
+umount_raw
+expect_exit 0 as "$host" "$CMKFS" mount --raw --allow-discards "$vol" "$plain"
+fallocate -p -o $(((40 << 20) + 100)) -l 70000 "$plain" || fail "punch refused with --allow-discards"
+$PYTHON - "$plain" "$model" <<'P' || fail "punched range"
+import sys
+lo, hi = (40 << 20) + 100, (40 << 20) + 70100
+with open(sys.argv[1], "rb") as f, open(sys.argv[2], "rb") as m:
+    f.seek(lo - 5000); got = f.read(hi - lo + 10000)
+    m.seek(lo - 5000); want = bytearray(m.read(hi - lo + 10000))
+want[5000:5000 + hi - lo] = bytes(hi - lo)
+assert got == bytes(want), "punched range or its neighbours wrong"
+P
 # An existing regular file can be the mountpoint too: it is hidden, kept.
 umount_raw
 echo "keep me" > "$plain"
