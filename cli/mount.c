@@ -463,19 +463,6 @@ const struct cli_cmd cli_cmd_umount = {
 
 /* ---- status ---- */
 
-static void human(uint64_t bytes, char *out, size_t len)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)bytes;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
 void cli_status_mount(const char *uuid, json_object *o)
 {
 	struct fsd_state st;
@@ -537,8 +524,8 @@ void cli_status_mount(const char *uuid, json_object *o)
 	}
 	printf("  daemon       pid %d, up %lld s\n", (int)st.pid, up);
 	if (st.have_stats) {
-		human(st.bytes_read, r, sizeof(r));
-		human(st.bytes_written, w, sizeof(w));
+		cli_human_size(st.bytes_read, r, sizeof(r));
+		cli_human_size(st.bytes_written, w, sizeof(w));
 		printf("  I/O          %s read, %s written, %llu errors\n", r,
 		       w, (unsigned long long)st.io_errors);
 	}

@@ -104,6 +104,28 @@ kmsd_up() {
 	kmsd_start "$state" "$@"
 }
 
+# kmsd_with_host: like kmsd_up, with a principal for the database host
+# (its environment file in $host) and a CMK ($key) made by the root.
+kmsd_with_host() {
+	state=$TEST_TMPDIR/kms
+	root=$state.env
+	host=$TEST_TMPDIR/host.env
+	kmsd_init "$state"
+	kmsd_principal "$state" arn:aws:iam::111111111111:role/db-host > "$host"
+	kmsd_start "$state"
+	key=$(as "$root" "$CMKFS" kms create-key --description volumes)
+}
+
+# need_mounts [loop]: root and /dev/fuse (and loop devices) or skip; the
+# test's mounts keep their runtime state below its directory, apart from
+# real ones.
+need_mounts() {
+	need_root
+	[ -c /dev/fuse ] || skip "no /dev/fuse"
+	[ "${1:-}" != loop ] || [ -c /dev/loop-control ] || skip "no loop devices"
+	export CMKFS_RUNTIME_DIR=$TEST_TMPDIR/run
+}
+
 # kmsd_principal DIR ARN [OPTIONS...]: add a principal; its environment
 # goes to stdout.
 kmsd_principal() {

@@ -5,17 +5,10 @@
 # timeout: 120
 . "$(dirname "$0")/../lib.sh"
 
-need_root
-[ -c /dev/fuse ] || skip "no /dev/fuse"
+need_mounts
 isolate_aws
-export CMKFS_RUNTIME_DIR=$TEST_TMPDIR/run
 
-state=$TEST_TMPDIR/kms
-kmsd_init "$state"
-host=$TEST_TMPDIR/host.env
-kmsd_principal "$state" arn:aws:iam::111111111111:role/db-host > "$host"
-kmsd_start "$state"
-key=$(as "$state.env" "$CMKFS" kms create-key --description volumes)
+kmsd_with_host
 expect_exit 0 as "$host" "$CMKFS" create "$TEST_TMPDIR/v.img" --size 64M --key-arn "$key"
 
 # A sparse copy on a 20 MiB tmpfs: the 16 MiB header fits, and about 4 MiB

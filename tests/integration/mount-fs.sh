@@ -7,18 +7,10 @@
 # timeout: 240
 . "$(dirname "$0")/../lib.sh"
 
-need_root
-[ -c /dev/fuse ] || skip "no /dev/fuse"
-[ -c /dev/loop-control ] || skip "no loop devices"
+need_mounts loop
 isolate_aws
-export CMKFS_RUNTIME_DIR=$TEST_TMPDIR/run
 
-state=$TEST_TMPDIR/kms
-kmsd_init "$state"
-host=$TEST_TMPDIR/host.env
-kmsd_principal "$state" arn:aws:iam::111111111111:role/db-host > "$host"
-kmsd_start "$state"
-key=$(as "$state.env" "$CMKFS" kms create-key --description volumes)
+kmsd_with_host
 vol=$TEST_TMPDIR/v.img
 mnt=$TEST_TMPDIR/mnt
 log=$TEST_TMPDIR/daemon.log

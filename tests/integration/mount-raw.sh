@@ -8,19 +8,11 @@
 # timeout: 240
 . "$(dirname "$0")/../lib.sh"
 
-need_root
-[ -c /dev/fuse ] || skip "no /dev/fuse"
+need_mounts
 command -v fio > /dev/null || fail "fio is missing (scripts/deps.sh installs it)"
 isolate_aws
-# Runtime state below the test's directory: no clash with real mounts.
-export CMKFS_RUNTIME_DIR=$TEST_TMPDIR/run
 
-state=$TEST_TMPDIR/kms
-kmsd_init "$state"
-host=$TEST_TMPDIR/host.env
-kmsd_principal "$state" arn:aws:iam::111111111111:role/db-host > "$host"
-kmsd_start "$state"
-key=$(as "$state.env" "$CMKFS" kms create-key --description volumes)
+kmsd_with_host
 vol=$TEST_TMPDIR/v.img
 plain=$TEST_TMPDIR/plain
 expect_exit 0 as "$host" "$CMKFS" create "$vol" --size 64M --key-arn "$key"

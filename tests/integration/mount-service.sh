@@ -8,11 +8,8 @@
 # timeout: 240
 . "$(dirname "$0")/../lib.sh"
 
-need_root
-[ -c /dev/fuse ] || skip "no /dev/fuse"
-[ -c /dev/loop-control ] || skip "no loop devices"
+need_mounts loop
 isolate_aws
-export CMKFS_RUNTIME_DIR=$TEST_TMPDIR/run
 
 kmsd_up
 key1=$(as "$root" "$CMKFS" kms create-key --description one)
