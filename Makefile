@@ -120,7 +120,7 @@ $(BUILD)/obj/crypto/%.o: MOD_CFLAGS = -Icrypto $(call pc_cflags,$(CRYPTO_PKGS))
 $(BUILD)/obj/kms/%.o: MOD_CFLAGS = -Icrypto -Ikms $(call pc_cflags,$(KMS_PKGS))
 $(BUILD)/obj/kms/kmsd/%.o: MOD_CFLAGS = -Icrypto -Ikms -Ikms/kmsd \
 	$(call pc_cflags,$(KMSD_PKGS))
-$(BUILD)/obj/fs/%.o: MOD_CFLAGS = -Icrypto -Ifs $(call pc_cflags,$(FS_PKGS))
+$(BUILD)/obj/fs/%.o: MOD_CFLAGS = -Icrypto -Ikms -Ifs $(call pc_cflags,$(FS_PKGS))
 $(BUILD)/obj/cli/%.o: MOD_CFLAGS = -Icrypto -Ikms -Ifs -Icli \
 	$(call pc_cflags,json-c)
 $(BUILD)/obj/bench/%.o: MOD_CFLAGS = -Icrypto

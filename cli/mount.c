@@ -32,6 +32,8 @@ struct mount_args {
 	const char *volume, *dir, *fstype, *log_file;
 	bool raw, foreground, read_only, allow_discards, quiet;
 	unsigned threads;
+	unsigned check_interval, outage_grace; /* seconds */
+	bool on_revoke_keep;
 	struct kms_options ko;
 };
 
@@ -144,7 +146,13 @@ static int serve(const struct mount_args *a, struct vol *v,
 	p.key = u.vk; /* ownership moves to the daemon */
 	p.key_len = u.vk_len;
 	u.vk = NULL;
-	cli_unlocked_free(&u);
+	/* The token that unlocked it is what the revocation checks unwrap;
+	 * it lives until the daemon ends. */
+	p.token = &u.token;
+	p.kms = &a->ko;
+	p.check_interval = a->check_interval;
+	p.on_revoke_keep = a->on_revoke_keep;
+	p.outage_grace = a->outage_grace;
 	p.fstype = a->fstype;
 	p.raw = a->raw;
 	p.read_only = a->read_only;
@@ -155,6 +163,7 @@ static int serve(const struct mount_args *a, struct vol *v,
 	p.ready = on_ready;
 	p.ready_arg = &rc;
 	r = fsd_serve(&p, err, sizeof(err));
+	cli_unlocked_free(&u);
 	if (!rc.ready) {
 		/* Never became ready: the failure is the command's. */
 		code = cli_error(0, "cannot mount %s: %s", a->volume, err);
@@ -315,10 +324,14 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "allow-discards", no_argument, NULL, 'd' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 'T' },
+		{ "revocation-check", required_argument, NULL, 'C' },
+		{ "on-revoke", required_argument, NULL, 'R' },
+		{ "kms-outage-grace", required_argument, NULL, 'G' },
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mount_args a = { .fstype = "ext4" };
+	struct mount_args a = { .fstype = "ext4", .check_interval = 60 };
+	unsigned long v;
 	bool fs_given = false;
 	char *end;
 	int c, rc;
@@ -354,6 +367,27 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 			if (*end || a.threads < 1 || a.threads > 128)
 				return cli_usage_error(cmd, "--threads takes "
 							    "1..128");
+			break;
+		case 'C':
+		case 'G':
+			v = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || v > 86400)
+				return cli_usage_error(
+					cmd,
+					"--%s takes seconds, "
+					"0..86400",
+					c == 'C' ? "revocation-check"
+						 : "kms-outage-grace");
+			if (c == 'C')
+				a.check_interval = (unsigned)v;
+			else
+				a.outage_grace = (unsigned)v;
+			break;
+		case 'R':
+			if (strcmp(optarg, "shred") && strcmp(optarg, "keep"))
+				return cli_usage_error(cmd, "--on-revoke takes "
+							    "shred or keep");
+			a.on_revoke_keep = !strcmp(optarg, "keep");
 			break;
 		}
 	}
@@ -409,6 +443,18 @@ const struct cli_cmd cli_cmd_mount = {
 	"                      logs to stderr unless --log\n"
 	"  --log FILE          log to FILE instead of syslog\n"
 	"  --threads N         FUSE worker threads (default 16)\n"
+	"  --revocation-check S  re-prove access to the KMS key every S "
+	"seconds\n"
+	"                      (default 60; 0: never) with the Decrypt a "
+	"mount makes\n"
+	"  --on-revoke shred|keep  when KMS refuses: wipe the keys and fail "
+	"all I/O\n"
+	"                      with EIO (shred, the default), or only log "
+	"(keep)\n"
+	"  --kms-outage-grace S  after S seconds of KMS unreachable, act as "
+	"if\n"
+	"                      revoked (default 0: never; outages never "
+	"shred)\n"
 	"\n" CLI_KMS_USAGE "\n"
 	"Exit status: 0 mounted, 1 failure, 3 KMS refused, 4 KMS unreachable.\n",
 	run_mount,
@@ -498,6 +544,18 @@ void cli_status_mount(const char *uuid, json_object *o)
 		json_object_object_add(m, "uptime", json_object_new_int64(up));
 		if (st.have_stats) {
 			json_object_object_add(
+				m, "shredded",
+				json_object_new_boolean(st.shredded));
+			json_object_object_add(
+				m, "revocation_check",
+				json_object_new_int((int)st.check_interval));
+			json_object_object_add(
+				m, "last_check_ok",
+				json_object_new_int64(st.last_check_ok));
+			json_object_object_add(
+				m, "next_check",
+				json_object_new_int64(st.next_check));
+			json_object_object_add(
 				m, "bytes_read",
 				json_object_new_int64((int64_t)st.bytes_read));
 			json_object_object_add(
@@ -528,5 +586,17 @@ void cli_status_mount(const char *uuid, json_object *o)
 		cli_human_size(st.bytes_written, w, sizeof(w));
 		printf("  I/O          %s read, %s written, %llu errors\n", r,
 		       w, (unsigned long long)st.io_errors);
+		if (st.shredded)
+			printf("  SHREDDED     KMS refused the key: every key is "
+			       "wiped, all I/O fails; unmount it\n");
+		else if (!st.check_interval)
+			printf("  revocation   not checked while mounted\n");
+		else
+			printf("  revocation   access last proven %lld s ago, "
+			       "next check in %lld s\n",
+			       (long long)(time(NULL) - st.last_check_ok),
+			       st.next_check
+				       ? (long long)(st.next_check - time(NULL))
+				       : 0LL);
 	}
 }

@@ -28,6 +28,7 @@ int fsd_worker_init(struct fsd *d, struct fsd_worker *w)
 
 	memset(w, 0, sizeof(*w));
 	w->fsd = d;
+	pthread_mutex_init(&w->sc_lock, NULL);
 	w->buf = mmap(NULL, FSD_BUF_LEN, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (w->buf == MAP_FAILED) {
@@ -38,7 +39,9 @@ int fsd_worker_init(struct fsd *d, struct fsd_worker *w)
 	 * and children. */
 	madvise(w->buf, FSD_BUF_LEN, MADV_DONTDUMP);
 	madvise(w->buf, FSD_BUF_LEN, MADV_WIPEONFORK);
-	r = sc_dup(d->master, &w->sc);
+	pthread_mutex_lock(&d->key_lock);
+	r = d->master ? sc_dup(d->master, &w->sc) : -EIO;
+	pthread_mutex_unlock(&d->key_lock);
 	if (r)
 		return r;
 	r = io_uring_queue_init(RING_ENTRIES, &w->ring, 0);
@@ -70,8 +73,10 @@ void fsd_worker_destroy(struct fsd_worker *w)
 		io_uring_queue_exit(&w->ring);
 	}
 	w->ring_ok = false;
+	pthread_mutex_lock(&w->sc_lock);
 	sc_close(w->sc);
 	w->sc = NULL;
+	pthread_mutex_unlock(&w->sc_lock);
 	if (w->buf) {
 		secmem_wipe(w->buf, FSD_BUF_LEN);
 		munmap(w->buf, FSD_BUF_LEN);

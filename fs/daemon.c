@@ -393,6 +393,7 @@ static int teardown(struct fsd *d, bool ready, bool keep_state)
 {
 	int r = 0;
 
+	fsd_revoke_stop(d);
 	/* Once ready, the filesystem on top is the CLI's to unmount. */
 	if (!ready && d->fs_mounted && umount2(d->target, 0))
 		fsd_warn("cannot unmount %s: %s", d->target, strerror(errno));
@@ -406,8 +407,10 @@ static int teardown(struct fsd *d, bool ready, bool keep_state)
 	if (d->workers && !atomic_load(&d->live_workers))
 		for (unsigned i = 0; i < d->nworkers; i++)
 			fsd_worker_destroy(&d->workers[i]);
+	pthread_mutex_lock(&d->key_lock);
 	sc_close(d->master);
 	d->master = NULL;
+	pthread_mutex_unlock(&d->key_lock);
 	if (atomic_load(&d->live_workers)) {
 		/* Workers that would not stop still use the session and
 		 * their contexts: leave them to the process exit. */
@@ -543,6 +546,14 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	d->backend_fd = d->loop_fd = d->ctl_fd = d->done_efd = -1;
+	pthread_mutex_init(&d->key_lock, NULL);
+	pthread_mutex_init(&d->check_lock, NULL);
+	pthread_cond_init(&d->check_cond, NULL);
+	d->token = p->token;
+	d->kms = p->kms;
+	d->check_interval = p->check_interval;
+	d->outage_grace = p->outage_grace;
+	d->on_revoke_keep = p->on_revoke_keep;
 	for (unsigned i = 0; i < FSD_LOCKS; i++)
 		pthread_rwlock_init(&d->locks[i], NULL);
 	d->volume = strdup(p->volume);
@@ -632,6 +643,16 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 		 d->volume, d->target, d->loop[0] ? " through " : "", d->loop,
 		 (int)getpid(), d->nworkers,
 		 d->backend_direct ? "O_DIRECT" : "buffered");
+	r = fsd_revoke_start(d);
+	if (r) {
+		ERR("cannot start the revocation checks: %s", strerror(-r));
+		goto out;
+	}
+	if (d->check_interval)
+		fsd_info("%s: access to %s re-checked every %u s; on "
+			 "revocation: %s",
+			 d->volume, d->token->key_arn, d->check_interval,
+			 d->on_revoke_keep ? "keep serving" : "shred");
 	ready = true;
 	if (p->ready)
 		p->ready(p->ready_arg);

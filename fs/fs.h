@@ -30,6 +30,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct kms_token;
+struct kms_options;
+
 /* What the daemon serves and how the result is mounted. */
 struct fsd_params {
 	const char *volume; /* the volume file or block device */
@@ -53,6 +56,18 @@ struct fsd_params {
 	bool detach;	      /* redirect stdio to /dev/null once ready */
 	const char *log_file; /* NULL: syslog, or stderr when !detach */
 	unsigned threads;     /* FUSE worker threads; 0 = default (16) */
+
+	/* Revocation checks (fs/revoke.c): every check_interval seconds
+	 * (0: never), KMS Decrypt of token's blob as at mount time, through
+	 * a client made from *kms.  Both must stay valid until fsd_serve
+	 * returns.  on_revoke_keep: only log a refusal (default: shred the
+	 * keys and fail all I/O).  outage_grace: seconds of transient KMS
+	 * failure after which the policy applies too (0: never). */
+	const struct kms_token *token;
+	const struct kms_options *kms;
+	unsigned check_interval;
+	bool on_revoke_keep;
+	unsigned outage_grace;
 
 	/* Called once, in the daemon, when the mount is usable: the caller
 	 * reports readiness (e.g. to the parent that waits for it). */
@@ -93,6 +108,9 @@ struct fsd_state {
 	 * it does not answer). */
 	bool have_stats;
 	uint64_t bytes_read, bytes_written, reads, writes, io_errors;
+	unsigned check_interval;	   /* 0: no revocation checks */
+	int64_t last_check_ok, next_check; /* seconds since the epoch */
+	bool shredded;
 };
 
 /* The mount of volume uuid: 0 with *st filled, -ENOENT when not mounted,

@@ -20,6 +20,7 @@
 
 #include "crypto.h"
 #include "fs.h"
+#include "kms.h"
 
 /* Largest FUSE read/write (max_read, max_write) and the span of sectors it
  * can cover when unaligned. */
@@ -43,9 +44,10 @@ struct fsd_worker {
 	bool started;
 	struct io_uring ring;
 	bool ring_ok;
-	bool fixed_buf; /* buf registered with the ring */
-	struct sc_ctx *sc;
-	uint8_t *buf; /* FSD_BUF_LEN bytes, page aligned */
+	bool fixed_buf;		 /* buf registered with the ring */
+	struct sc_ctx *sc;	 /* NULL once shredded */
+	pthread_mutex_t sc_lock; /* held while sc is in use (see revoke.c) */
+	uint8_t *buf;		 /* FSD_BUF_LEN bytes, page aligned */
 	struct fuse_buf fbuf;
 };
 
@@ -57,8 +59,21 @@ struct fsd {
 	unsigned sector_size;
 
 	int backend_fd;
-	bool backend_direct;   /* O_DIRECT accepted */
-	struct sc_ctx *master; /* dup'ed per worker; wiped at exit */
+	bool backend_direct;	  /* O_DIRECT accepted */
+	struct sc_ctx *master;	  /* dup'ed per worker; wiped at exit */
+	pthread_mutex_t key_lock; /* master, against a shred */
+
+	/* Revocation checks (revoke.c). */
+	const struct kms_token *token;
+	const struct kms_options *kms;
+	unsigned check_interval, outage_grace;
+	bool on_revoke_keep;
+	pthread_t checker;
+	bool checker_started, check_stop;
+	pthread_mutex_t check_lock;
+	pthread_cond_t check_cond;
+	atomic_bool shredded;
+	_Atomic int64_t last_check_ok, next_check; /* seconds since epoch */
 
 	/* Runtime directory and what lives there. */
 	char rundir[PATH_MAX];
@@ -116,6 +131,13 @@ int fsd_backend_fsync(struct fsd_worker *w, bool datasync);
 void fsd_lock_sectors(struct fsd *d, uint64_t first, uint64_t last,
 		      uint64_t head, uint64_t tail);
 void fsd_unlock_sectors(struct fsd *d, uint64_t first, uint64_t last);
+
+/* ---- revoke.c */
+/* Start the periodic access check (nothing when disabled); stop it. */
+int fsd_revoke_start(struct fsd *d);
+void fsd_revoke_stop(struct fsd *d);
+/* Wipe every key now and fail all further I/O with EIO; why is logged. */
+void fsd_shred(struct fsd *d, const char *why);
 
 /* ---- ops.c */
 extern const struct fuse_lowlevel_ops fsd_ops;

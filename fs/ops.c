@@ -212,9 +212,12 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		size = FSD_MAX_REQ; /* a short read; the kernel asks again */
 	a0 = pos / ss * ss;
 	a1 = (pos + size + ss - 1) / ss * ss;
-	r = fsd_backend_read(w, w->buf, a1 - a0, a0);
+	/* The key may have been shredded (revoke.c): then nothing is read. */
+	pthread_mutex_lock(&w->sc_lock);
+	r = w->sc ? fsd_backend_read(w, w->buf, a1 - a0, a0) : -EIO;
 	if (!r)
 		r = sc_decrypt(w->sc, a0, w->buf, w->buf, a1 - a0);
+	pthread_mutex_unlock(&w->sc_lock);
 	if (r) {
 		fuse_reply_err(req, EIO);
 		return;
@@ -243,6 +246,11 @@ static int write_range(struct fsd *d, struct fsd_worker *w, const void *data,
 	if ((pos + size) % ss)
 		tail = last;
 	fsd_lock_sectors(d, first, last, head, tail);
+	pthread_mutex_lock(&w->sc_lock);
+	if (!w->sc) {
+		r = -EIO; /* shredded: nothing is written any more */
+		goto out;
+	}
 	if (head == UINT64_MAX && tail == UINT64_MAX) {
 		r = sc_encrypt(w->sc, a0, data, w->buf, span);
 		goto write;
@@ -267,6 +275,7 @@ write:
 	if (!r)
 		r = fsd_backend_write(w, w->buf, span, a0);
 out:
+	pthread_mutex_unlock(&w->sc_lock);
 	fsd_unlock_sectors(d, first, last);
 	return r;
 }

@@ -166,13 +166,19 @@ void fsd_control_status(const struct fsd *d, int fd)
 	dprintf(fd,
 		"pid=%d\nuptime=%lld\nbytes_read=%" PRIu64
 		"\nbytes_written=%" PRIu64 "\nreads=%" PRIu64
-		"\nwrites=%" PRIu64 "\nio_errors=%" PRIu64 "\n",
+		"\nwrites=%" PRIu64 "\nio_errors=%" PRIu64
+		"\ncheck_interval=%u\nlast_check_ok=%lld\nnext_check=%lld"
+		"\nshredded=%d\non_revoke=%s\n",
 		(int)getpid(), (long long)(time(NULL) - d->started),
 		(uint64_t)atomic_load(&d->bytes_read),
 		(uint64_t)atomic_load(&d->bytes_written),
 		(uint64_t)atomic_load(&d->reads),
 		(uint64_t)atomic_load(&d->writes),
-		(uint64_t)atomic_load(&d->io_errors));
+		(uint64_t)atomic_load(&d->io_errors), d->check_interval,
+		(long long)atomic_load(&d->last_check_ok),
+		(long long)atomic_load(&d->next_check),
+		(int)atomic_load(&d->shredded),
+		d->on_revoke_keep ? "keep" : "shred");
 }
 
 /* Connect, send req, read everything until EOF (at most len - 1 bytes). */
@@ -285,6 +291,14 @@ static void parse_stats(char *text, struct fsd_state *st)
 			st->writes = x;
 		else if (!strcmp(line, "io_errors"))
 			st->io_errors = x;
+		else if (!strcmp(line, "check_interval"))
+			st->check_interval = (unsigned)x;
+		else if (!strcmp(line, "last_check_ok"))
+			st->last_check_ok = (int64_t)x;
+		else if (!strcmp(line, "next_check"))
+			st->next_check = (int64_t)x;
+		else if (!strcmp(line, "shredded"))
+			st->shredded = x != 0;
 	}
 	st->have_stats = true;
 }

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * revoke.c — the kill switch: while mounted, the daemon re-proves every
+ * check_interval seconds that the customer's KMS key still lets this host
+ * open the volume, with the very call a mount makes (Decrypt of the token's
+ * blob under the volume's encryption context: key state, key policy,
+ * grants and region are all in it).  The unwrapped secret is wiped at once.
+ *
+ * A definitive refusal (access denied, key disabled or pending deletion,
+ * key gone, ciphertext rejected) triggers the on-revoke policy: "shred"
+ * wipes every cipher context — the only copies of the volume key — and
+ * fails all further reads and writes with EIO, leaving the mount in place
+ * for `cmkfs umount`; "keep" logs loudly and carries on (what EBS does).
+ * Transient failures (network, throttling, 5xx, timeouts — already retried
+ * with backoff by the client) never shred; after outage_grace seconds of
+ * nothing but failures the policy applies (0: never).
+ *
+ * A fresh KMS client per check: its receive buffers held the secret's
+ * encoding and are wiped when it is freed, instead of lingering until the
+ * next check.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "fsd.h"
+#include "kms.h"
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+void fsd_shred(struct fsd *d, const char *why)
+{
+	if (atomic_exchange(&d->shredded, true))
+		return;
+	/* Each worker's context under its lock: a request in flight
+	 * finishes with the key it started with, every later one finds
+	 * none and fails with EIO. */
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct fsd_worker *w = &d->workers[i];
+
+		pthread_mutex_lock(&w->sc_lock);
+		sc_close(w->sc);
+		w->sc = NULL;
+		pthread_mutex_unlock(&w->sc_lock);
+	}
+	pthread_mutex_lock(&d->key_lock);
+	sc_close(d->master);
+	d->master = NULL;
+	pthread_mutex_unlock(&d->key_lock);
+	secmem_wipe_stack();
+	fsd_log(LOG_CRIT,
+		"%s: SHREDDED: %s; every key wiped from memory, all reads and "
+		"writes now fail (EIO); unmount with 'cmkfs umount %s'",
+		d->volume, why, d->target);
+}
+
+/* One check: 0 when KMS still unwraps the secret, else the error. */
+static int check_once(struct fsd *d, struct kms_error *kerr)
+{
+	struct kms_options o = *d->kms;
+	struct kms_client *k = NULL;
+	uint8_t *secret = NULL;
+	size_t len;
+	int r;
+
+	memset(kerr, 0, sizeof(*kerr));
+	/* The key's region unless told otherwise, as at mount time. */
+	if (!o.region)
+		o.region = d->token->region;
+	r = kms_client_new(&k, &o, kerr);
+	if (!r)
+		r = kms_volume_secret_unwrap(k, d->token, d->uuid, &secret,
+					     &len, kerr);
+	secmem_free(secret);
+	kms_client_free(k);
+	secmem_wipe_stack();
+	return r;
+}
+
+static void revoked(struct fsd *d, const char *what, const struct kms_error *e)
+{
+	char why[1200];
+
+	snprintf(why, sizeof(why), "%s %s: %s: %s (request id %s)", what,
+		 d->token->key_arn, e->type[0] ? e->type : "error",
+		 e->message[0] ? e->message : kms_status_name(e->status),
+		 e->request_id[0] ? e->request_id : "none");
+	if (d->on_revoke_keep) {
+		fsd_log(LOG_CRIT,
+			"%s: ACCESS REVOKED but --on-revoke keep: still "
+			"serving: %s",
+			d->volume, why);
+		return;
+	}
+	fsd_shred(d, why);
+}
+
+static void *checker_main(void *arg)
+{
+	struct fsd *d = arg;
+	int64_t outage_since = 0;
+	struct kms_error e;
+
+	pthread_mutex_lock(&d->check_lock);
+	while (!d->check_stop && !atomic_load(&d->shredded)) {
+		struct timespec until = { .tv_sec =
+						  now_s() + d->check_interval };
+
+		atomic_store(&d->next_check, (int64_t)until.tv_sec);
+		while (!d->check_stop &&
+		       pthread_cond_timedwait(&d->check_cond, &d->check_lock,
+					      &until) != ETIMEDOUT)
+			;
+		if (d->check_stop)
+			break;
+		pthread_mutex_unlock(&d->check_lock);
+
+		if (check_once(d, &e) == 0) {
+			atomic_store(&d->last_check_ok, now_s());
+			if (outage_since)
+				fsd_info("%s: KMS answers again; access to %s "
+					 "confirmed",
+					 d->volume, d->token->key_arn);
+			outage_since = 0;
+		} else if (!kms_status_transient(e.status)) {
+			revoked(d, "KMS refuses the key", &e);
+		} else {
+			if (!outage_since)
+				outage_since = now_s();
+			fsd_warn("%s: cannot check access to %s: %s: %s "
+				 "(KMS unreachable or failing for %lld s; "
+				 "serving on)",
+				 d->volume, d->token->key_arn, e.type,
+				 e.message,
+				 (long long)(now_s() - outage_since));
+			if (d->outage_grace &&
+			    now_s() - outage_since >= (int64_t)d->outage_grace)
+				revoked(d,
+					"KMS outage longer than the grace "
+					"period for",
+					&e);
+		}
+		pthread_mutex_lock(&d->check_lock);
+	}
+	atomic_store(&d->next_check, 0);
+	pthread_mutex_unlock(&d->check_lock);
+	return NULL;
+}
+
+int fsd_revoke_start(struct fsd *d)
+{
+	int r;
+
+	atomic_store(&d->last_check_ok, now_s()); /* the mount's unlock */
+	if (!d->check_interval || !d->token || !d->kms)
+		return 0;
+	r = pthread_create(&d->checker, NULL, checker_main, d);
+	if (r)
+		return -r;
+	d->checker_started = true;
+	return 0;
+}
+
+void fsd_revoke_stop(struct fsd *d)
+{
+	if (!d->checker_started)
+		return;
+	pthread_mutex_lock(&d->check_lock);
+	d->check_stop = true;
+	pthread_cond_signal(&d->check_cond);
+	pthread_mutex_unlock(&d->check_lock);
+	/* A check in progress finishes first (its retries are bounded). */
+	pthread_join(d->checker, NULL);
+	d->checker_started = false;
+}
