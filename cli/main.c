@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "cli.h"
 #include "crypto.h"
@@ -124,6 +125,9 @@ int main(int argc, char **argv)
 	const struct cli_cmd *cmd;
 	int rc;
 
+	/* Key material passes through this process: no core dumps, no
+	 * ptrace by other users. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	/* Before any library touches OpenSSL. */
 	if (crypto_init())
 		fprintf(stderr, "cmkfs: warning: OpenSSL's heap is not wiped "

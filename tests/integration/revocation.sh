@@ -147,6 +147,24 @@ grep -q "ACCESS REVOKED but --on-revoke keep" "$log" || fail "keep: nothing logg
 as "$root" "$CMKFS" kms enable-key "$key" 2> /dev/null
 expect_exit 0 "$CMKFS" umount "$plain"
 
+# ---- at rest: no plaintext on disk, nothing opens it without KMS ----
+mount_raw "$vol"
+$PYTHON -c 'import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.pwrite(fd, b"AT-REST-MARKER-%08d " % 7 * 512, 1 << 20)
+os.fsync(fd)' "$plain"
+expect_exit 0 "$CMKFS" umount "$plain"
+grep -q "AT-REST-MARKER" "$vol" && fail "plaintext in the volume file"
+as "$root" "$CMKFS" kms disable-key "$key" 2> /dev/null
+expect_exit 3 as "$host" "$CMKFS" unlock-test "$vol"
+expect_exit 3 as "$host" "$CMKFS" mount --raw "$vol" "$plain"
+head -c 32 /dev/urandom > "$TEST_TMPDIR/guess"
+cryptsetup open --test-passphrase --key-file "$TEST_TMPDIR/guess" "$vol" 2> /dev/null &&
+	fail "cryptsetup opened the volume without the KMS-unwrapped secret"
+[ "$(cryptsetup luksDump "$vol" | grep -c '^  [0-9]*: luks2$')" = 1 ] ||
+	fail "a keyslot besides the KMS-bound one"
+as "$root" "$CMKFS" kms enable-key "$key" 2> /dev/null
+
 # ---- KMS down: not a revocation ----
 mount_raw "$vol" --kms-timeout 1
 port=${KMSD_URL##*:}
