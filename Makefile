@@ -251,7 +251,8 @@ bench: all
 	@BUILD=$(BUILD) bench/crypto.sh
 
 asan: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 run-tests
+	@LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+		$(MAKE) --no-print-directory BUILD=build-asan SAN=1 run-tests
 
 # Static analysis.  cppcheck sees the whole tree; clang-tidy each file with
 # the flags it is compiled with.

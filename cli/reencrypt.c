@@ -333,6 +333,14 @@ static int reencrypt(const struct args *a)
 	rc = cli_reencrypt_snapshot(a->volume, snapshot, sizeof(snapshot));
 	if (rc)
 		goto out;
+	{
+		char dead[4300];
+
+		/* What a crash left while a finished snapshot was removed. */
+		snprintf(dead, sizeof(dead), "%s.dead", snapshot);
+		if (access(snapshot, F_OK) && !access(dead, F_OK))
+			vol_header_file_destroy(snapshot);
+	}
 	if (access(snapshot, F_OK) == 0) {
 		/* The end of a reencryption was cut off while its header was
 		 * being replaced: start again from the header it replaced. */

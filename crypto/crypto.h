@@ -381,7 +381,9 @@ int vol_reencrypt_run(struct vol *v, vol_progress_fn progress, void *arg,
 int vol_reencrypt_restore_snapshot(const char *path, const char *snapshot,
 				   char *err, size_t errlen);
 
-/* Zero a header backup file (it holds keyslots) and remove it. */
+/* Zero a header backup file (it holds keyslots) and remove it, first
+ * renaming it to FILE.dead (which a crash may leave: the next call on the
+ * same name zeroes and removes it too). */
 void vol_header_file_destroy(const char *file);
 
 /* What libblkid recognises on path (LUKS, a filesystem, a partition

@@ -94,15 +94,15 @@ static bool file_exists(const char *path)
 	return path && !lstat(path, &st) && S_ISREG(st.st_mode);
 }
 
-void vol_header_file_destroy(const char *file)
+/* Zero the whole regular file at path (it holds keyslots), then remove
+ * it. */
+static void zero_and_unlink(const char *path)
 {
 	static const char zeros[65536];
 	struct stat st;
 	int fd;
 
-	if (!file)
-		return;
-	fd = open(file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd >= 0) {
 		if (!fstat(fd, &st) && S_ISREG(st.st_mode)) {
 			off_t off = 0;
@@ -122,8 +122,24 @@ void vol_header_file_destroy(const char *file)
 		}
 		close(fd);
 	}
-	if (!unlink(file))
+	if (!unlink(path))
+		fsync_parent(path);
+}
+
+void vol_header_file_destroy(const char *file)
+{
+	char dead[4096];
+
+	if (!file || (size_t)snprintf(dead, sizeof(dead), "%s.dead", file) >=
+			     sizeof(dead))
+		return;
+	/* Out of the way under another name first, in one step: a crash
+	 * while it is being zeroed must not leave a zeroed file where a
+	 * header is expected.  What a crash leaves under that name is
+	 * zeroed by the next call. */
+	if (!rename(file, dead))
 		fsync_parent(file);
+	zero_and_unlink(dead);
 }
 
 /* The header of path into file, durably (temporary name, fsync, rename). */
