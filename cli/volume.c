@@ -947,7 +947,7 @@ void cli_unlocked_free(struct unlocked *u)
 static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct kms_options ko = { 0 };
-	struct unlocked u;
+	struct unlocked u = { 0 };
 	struct vol_info info = { 0 };
 	struct vol *v = NULL;
 	int rc = cli_kms_only_options(cmd, argc, argv, &ko);
