@@ -909,7 +909,7 @@ def charts(res, outdir):
         script = f"""
 set terminal {term} size 1200,600 font ',10'
 set output '{png}'
-set title '{title}'
+set title "{title}"
 set ylabel '{ylabel}'
 set logscale y
 set grid ytics
