@@ -388,10 +388,17 @@ class Bench:
                 pass
 
     def umount_path(self, path):
-        if not is_mount(path):
-            return
-        if subprocess.run(["umount", path]).returncode != 0:
-            subprocess.run(["umount", "-l", path])
+        # A loop device just detached lets go of its file a moment later:
+        # retry a little before a lazy unmount.
+        for _ in range(20):
+            if not is_mount(path):
+                return
+            if subprocess.run(["umount", path],
+                              stderr=subprocess.DEVNULL).returncode == 0:
+                return
+            time.sleep(0.1)
+        log(f"bench: {path} is busy; unmounting it lazily")
+        subprocess.run(["umount", "-l", path])
 
     def loop_attach(self, path, sector=4096):
         dev = run(["losetup", "--direct-io=on", "--sector-size", str(sector),
@@ -681,7 +688,8 @@ class Bench:
         mnt = os.path.join(self.work, "db-plain")
         os.makedirs(mnt)
         run(["mount", dev, mnt])
-        self.cleanup.push(f"unmount {mnt}", lambda: self.umount_path(mnt))
+        self.cleanup.push(f"unmount {mnt}",
+                          lambda m=mnt: self.umount_path(m))
         setups["plain-loop"] = (mnt, None)
         try:
             vol, uuid = self.create_volume("db-xts", a.db_size)
