@@ -141,9 +141,13 @@ class Cleanup:
                 self._do(what, fn)
 
 
+INTERRUPTED = []
+
+
 def on_signal(signum, _frame):
-    # Turn SIGTERM/SIGHUP into an exception so that every finally runs;
-    # further signals are ignored while cleaning up.
+    # Turn SIGINT/SIGTERM/SIGHUP into an exception so that every finally
+    # runs; further signals are ignored while cleaning up.
+    INTERRUPTED.append(signum)
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, signal.SIG_IGN)
     raise KeyboardInterrupt(f"signal {signum}")
@@ -452,13 +456,20 @@ class Bench:
                                 stderr=subprocess.PIPE)
 
         def stop():
-            if is_mount(mnt):
-                subprocess.run([fusermount, "-u", mnt] if fusermount
-                               else ["umount", mnt])
+            # An io_uring that fio left behind holds the file a moment
+            # after fio is gone: retry, then unmount lazily.
+            for _ in range(30):
+                if not is_mount(mnt) or subprocess.run(
+                        [fusermount, "-u", mnt] if fusermount
+                        else ["umount", mnt],
+                        stderr=subprocess.DEVNULL).returncode == 0:
+                    break
+                time.sleep(0.1)
+            else:
+                subprocess.run(["umount", "-l", mnt])
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
-                subprocess.run(["umount", "-l", mnt])
                 proc.kill()
                 proc.wait()
         self.cleanup.push(f"unmount gocryptfs {mnt}", stop)
@@ -499,12 +510,19 @@ class Bench:
                 except subprocess.TimeoutExpired:
                     self.tick(time.monotonic() - t0)
         except BaseException:
-            proc.kill()
-            proc.wait()
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             raise
         wall = time.monotonic() - t0
         s1 = system_cpu()
         d1 = proc_cpu(target.pid) if target.pid else None
+        if proc.returncode != 0 and (INTERRUPTED or proc.returncode < 0):
+            # Ctrl-C reached fio (same process group) before us.
+            raise KeyboardInterrupt("fio interrupted")
         if proc.returncode != 0:
             raise BenchError(f"fio {section} on {target.name}: "
                              f"{(err or out).strip()[-500:]}")
@@ -1123,7 +1141,7 @@ def main(argv):
         if not shutil.which(tool):
             log(f"bench: {tool} is missing (scripts/deps.sh installs it)")
             return 2
-    for s in (signal.SIGTERM, signal.SIGHUP):
+    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)
     with Bench(args) as b:
         b.started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
