@@ -675,9 +675,9 @@ class Bench:
             "summary": summarize(runs, ran, wls),
             "ratios": ratios(runs, ran, wls), "db": db,
         }
+        results["charts"] = charts(results, self.out)
         with open(os.path.join(self.out, "results.json"), "w") as f:
             json.dump(results, f, indent=1)
-        results["charts"] = charts(results, self.out)
         report = render(results)
         with open(os.path.join(self.out, "report.md"), "w") as f:
             f.write(report)
