@@ -659,7 +659,14 @@ class Bench:
                         f"IOPS  p99 {r['lat_us'].get('p99', 0):8.1f} us  "
                         f"elapsed {self.elapsed()}", done=True)
 
-        db = self.run_db() if a.db else None
+        db = None
+        if a.db:
+            # A failure here must not lose the fio results: it is reported.
+            try:
+                db = self.run_db()
+            except (BenchError, OSError, subprocess.SubprocessError) as e:
+                log(f"bench: pgbench: {e}")
+                db = {"error": str(e)}
         results = {
             "machine": self.machine,
             "params": {"runtime_s": a.runtime, "ramp_s": a.ramp,
@@ -1043,8 +1050,9 @@ def render(res):
     db = res.get("db")
     if db:
         L += ["## PostgreSQL (pgbench)", ""]
-        if db.get("skipped"):
-            L += [f"skipped: {db['skipped']}", ""]
+        if db.get("skipped") or db.get("error"):
+            L += [f"skipped: {db['skipped']}" if db.get("skipped")
+                  else f"failed: {db['error']}", ""]
         else:
             L += [f"scale {db['scale']}, {db['clients']} clients, "
                   f"{db['seconds']} s per run, ext4 on {human(db['size'])}; "
@@ -1125,7 +1133,9 @@ def parse_args(argv):
                            ("db_scale", 50, 2), ("db_time", 30, 3)):
         if getattr(a, k) is None:
             setattr(a, k, quick if q else full)
-    a.db_size = max(256 * MIB, a.db_scale * 24 * MIB)
+    # pgbench's tables take ~16 MiB per scale unit; PostgreSQL's WAL up to
+    # max_wal_size (1 GiB by default) more.
+    a.db_size = a.db_scale * 24 * MIB + (256 if q else 1536) * MIB
     a.runtime = max(1, int(a.runtime))
     if a.repeat < 1 or a.size < 16 * MIB or a.size % MIB:
         ap.error("--repeat must be >= 1, --size a multiple of 1M >= 16M")
