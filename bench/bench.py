@@ -264,8 +264,14 @@ class Bench:
         os.chmod(self.work, 0o711)
         self.cleanup.push(f"remove {self.work}",
                           lambda: shutil.rmtree(self.work, ignore_errors=True))
-        self.runtime_dir = os.path.join(self.work, "run")
-        os.makedirs(self.runtime_dir)
+        # The daemons' runtime state, private to the run.  Not below the
+        # work directory: a control socket's path must fit sun_path (108
+        # bytes), and the work directory may lie deep (TMPDIR).
+        self.runtime_dir = tempfile.mkdtemp(
+            prefix="cmkfs-bench.",
+            dir="/run" if os.access("/run", os.W_OK) else None)
+        self.cleanup.push(f"remove {self.runtime_dir}", lambda: shutil.rmtree(
+            self.runtime_dir, ignore_errors=True))
         if self.args.backing:
             self.backing = tempfile.mkdtemp(prefix="cmkfs-bench.",
                                             dir=self.args.backing)
