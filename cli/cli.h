@@ -185,6 +185,21 @@ bool cli_token_live(const struct vol_info *info, const struct kms_token *t);
  * is cut off.  0, or the error printed and the exit code. */
 int cli_reencrypt_snapshot(const char *volume, char *out, size_t len);
 
+/* sd_notify: send state (e.g. "READY=1") to $NOTIFY_SOCKET when the
+ * service manager set it; 0 when sent or not asked for, else -errno. */
+int cli_sd_notify(const char *state);
+
+/* The mount of volume uuid, for `status` (mount.c): text lines on stdout,
+ * or a "mount" member (null when not mounted) added to json object o. */
+struct json_object;
+void cli_status_mount(const char *uuid, struct json_object *o);
+
+/* Make the filesystem fstype ("ext4", "xfs") on a blank volume, as its
+ * first mount would (mount.c: mounts it on a temporary directory and
+ * unmounts it).  Needs root.  0, or the error printed and the exit code. */
+int cli_mkfs_volume(const char *volume, const char *fstype,
+		    const struct kms_options *ko);
+
 /* Commands defined outside main.c. */
 extern const struct cli_cmd cli_cmd_kms;
 extern const struct cli_cmd cli_cmd_check_key;
@@ -195,5 +210,7 @@ extern const struct cli_cmd cli_cmd_rotate;
 extern const struct cli_cmd cli_cmd_reencrypt;
 extern const struct cli_cmd cli_cmd_header_backup;
 extern const struct cli_cmd cli_cmd_header_restore;
+extern const struct cli_cmd cli_cmd_mount;
+extern const struct cli_cmd cli_cmd_umount;
 
 #endif

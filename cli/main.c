@@ -5,7 +5,9 @@
  * Every subcommand is one row of `commands` below; `cmkfs help` lists them
  * and `cmkfs help NAME` / `cmkfs NAME --help` print a command's usage.
  */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -34,10 +36,11 @@ static const struct cli_cmd cmd_version_def = {
 
 /* In the order `cmkfs help` lists them. */
 static const struct cli_cmd *const commands[] = {
-	&cli_cmd_create,	 &cli_cmd_status,    &cli_cmd_unlock_test,
-	&cli_cmd_rotate,	 &cli_cmd_reencrypt, &cli_cmd_header_backup,
-	&cli_cmd_header_restore, &cli_cmd_check_key, &cli_cmd_kms,
-	&cmd_help_def,		 &cmd_version_def,
+	&cli_cmd_create,    &cli_cmd_mount,	    &cli_cmd_umount,
+	&cli_cmd_status,    &cli_cmd_unlock_test,   &cli_cmd_rotate,
+	&cli_cmd_reencrypt, &cli_cmd_header_backup, &cli_cmd_header_restore,
+	&cli_cmd_check_key, &cli_cmd_kms,	    &cmd_help_def,
+	&cmd_version_def,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -119,6 +122,12 @@ static int cmd_version(const struct cli_cmd *cmd, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const struct cli_cmd *cmd;
+	int rc;
+
+	/* Before any library touches OpenSSL. */
+	if (crypto_init())
+		fprintf(stderr, "cmkfs: warning: OpenSSL's heap is not wiped "
+				"on free\n");
 
 	if (argc < 2) {
 		print_overview(stderr);
@@ -139,5 +148,11 @@ int main(int argc, char **argv)
 	/* The command sees argv[0] = its own name, so getopt's messages and
 	 * optind work as for a standalone program. */
 	optind = 1;
-	return cmd->run(cmd, argc - 1, argv + 1);
+	rc = cmd->run(cmd, argc - 1, argv + 1);
+	/* For audits of what a command leaves in memory: stop, so that the
+	 * process can be inspected from outside (/proc/PID/mem), and go on
+	 * exiting when continued. */
+	if (getenv("CMKFS_DEBUG_STOP_AT_EXIT"))
+		raise(SIGSTOP);
+	return rc;
 }

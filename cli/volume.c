@@ -105,7 +105,7 @@ static int fsync_dir_of(const char *path)
  * ------------------------------------------------------------------ */
 
 struct create_args {
-	const char *volume, *key_arn, *label, *cipher;
+	const char *volume, *key_arn, *label, *cipher, *mkfs;
 	uint64_t size;
 	unsigned sector_size;
 	bool force, insecure;
@@ -296,6 +296,7 @@ static int run_create(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "cipher", required_argument, NULL, 'c' },
 		{ "insecure", no_argument, NULL, 'I' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "mkfs", required_argument, NULL, 'm' },
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -346,12 +347,21 @@ static int run_create(const struct cli_cmd *cmd, int argc, char **argv)
 		case 'f':
 			a.force = true;
 			break;
+		case 'm':
+			if (strcmp(optarg, "ext4") && strcmp(optarg, "xfs"))
+				return cli_usage_error(cmd, "--mkfs takes ext4 "
+							    "or xfs");
+			a.mkfs = optarg;
+			break;
 		}
 	}
 	if (rc >= 0)
 		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "create takes one VOLUME");
+	if (a.mkfs && geteuid() != 0)
+		return cli_usage_error(cmd, "--mkfs mounts the volume once: it "
+					    "needs root");
 	a.volume = argv[optind];
 	if (!a.key_arn)
 		return cli_usage_error(cmd,
@@ -366,14 +376,26 @@ static int run_create(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "--cipher null makes a volume that "
 					    "is NOT ENCRYPTED, for benchmarks; "
 					    "say so with --insecure");
-	return create(&a);
+	rc = create(&a);
+	if (rc || !a.mkfs)
+		return rc;
+	rc = cli_mkfs_volume(a.volume, a.mkfs, &a.ko);
+	if (rc)
+		fprintf(stderr,
+			"cmkfs: %s was created, but has no filesystem yet: "
+			"its first `cmkfs mount` will make one\n",
+			a.volume);
+	else
+		printf("  filesystem   %s\n", a.mkfs);
+	return rc;
 }
 
 const struct cli_cmd cli_cmd_create = {
 	"create",
 	"create a volume whose key only a KMS key can unlock",
 	"usage: cmkfs create VOLUME --size SIZE --key-arn ARN [--sector-size N]\n"
-	"                    [--label L] [--force] [KMS OPTIONS]\n"
+	"                    [--label L] [--mkfs ext4|xfs] [--force] [KMS "
+	"OPTIONS]\n"
 	"\n"
 	"Create VOLUME (a new file of SIZE usable bytes plus a 16 MiB header, "
 	"fully\n"
@@ -390,6 +412,9 @@ const struct cli_cmd cli_cmd_create = {
 	"  --size SIZE         usable bytes (K, M, G, T: binary units)\n"
 	"  --sector-size N     encryption sector size, 512..4096 (default 4096)\n"
 	"  --label L           LUKS label\n"
+	"  --mkfs ext4|xfs     make the filesystem now, ready to mount (root: "
+	"it\n"
+	"                      mounts the volume once)\n"
 	"  --cipher null --insecure   a NOT ENCRYPTED volume, for benchmarks\n"
 	"\n" CLI_KMS_USAGE,
 	run_create,
@@ -594,6 +619,7 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		if (tok >= 0)
 			kms_token_free(&t);
 	}
+	cli_status_mount(info.uuid, json ? o : NULL);
 	if (json) {
 		json_object_object_add(o, "only_kms_keyslots",
 				       json_object_new_boolean(!unbound));
@@ -694,10 +720,18 @@ static int lock_byte(int fd, short type, off_t byte)
 	return fcntl(fd, F_OFD_SETLK, &fl) ? -errno : 0;
 }
 
-static int lock_failed(const char *volume, int r, off_t byte)
+static int lock_failed(const char *volume, int r, enum cli_lock kind,
+		       off_t byte)
 {
 	if (r != -EAGAIN && r != -EACCES)
 		return cli_error(r, "cannot lock %s", volume);
+	if (kind == CLI_LOCK_MOUNTED)
+		return cli_error(
+			0,
+			"%s is being changed offline by another cmkfs "
+			"command (reencrypt, header-restore): mount it "
+			"when that is done",
+			volume);
 	if (byte == LOCK_BYTE_MOUNTED)
 		return cli_error(0,
 				 "%s is mounted: unmount it first "
@@ -722,22 +756,22 @@ int cli_volume_lock(const char *volume, enum cli_lock kind, int *fd)
 	case CLI_LOCK_HEADER:
 		r = lock_byte(*fd, F_WRLCK, LOCK_BYTE_HEADER);
 		if (r)
-			r = lock_failed(volume, r, LOCK_BYTE_HEADER);
+			r = lock_failed(volume, r, kind, LOCK_BYTE_HEADER);
 		break;
 	case CLI_LOCK_MOUNTED:
 		r = lock_byte(*fd, F_RDLCK, LOCK_BYTE_MOUNTED);
 		if (r)
-			r = lock_failed(volume, r, LOCK_BYTE_MOUNTED);
+			r = lock_failed(volume, r, kind, LOCK_BYTE_MOUNTED);
 		break;
 	case CLI_LOCK_OFFLINE:
 		r = lock_byte(*fd, F_WRLCK, LOCK_BYTE_MOUNTED);
 		if (r) {
-			r = lock_failed(volume, r, LOCK_BYTE_MOUNTED);
+			r = lock_failed(volume, r, kind, LOCK_BYTE_MOUNTED);
 			break;
 		}
 		r = lock_byte(*fd, F_WRLCK, LOCK_BYTE_HEADER);
 		if (r)
-			r = lock_failed(volume, r, LOCK_BYTE_HEADER);
+			r = lock_failed(volume, r, kind, LOCK_BYTE_HEADER);
 		break;
 	}
 	if (r) {
@@ -771,14 +805,23 @@ bool cli_token_live(const struct vol_info *info, const struct kms_token *t)
 	return false;
 }
 
+/* The first token's failure, explained once no token has worked: kept
+ * rather than asked again, so KMS sees one request per token. */
+struct failure {
+	enum { NONE, UNWRAP, USE } kind;
+	struct kms_token t; /* key_arn and region only */
+	struct kms_error kerr;
+	char err[512];
+};
+
 /* Try token number i of the volume: unwrap its secret and hand it to use.
  * 0 when use succeeded (*t filled), -1 when it is not a live aws-kms
- * token, else an exit code — with the reason printed only when report is
- * set. */
+ * token, else an exit code — with the reason recorded in f when it is the
+ * first (or printed, when it is not a KMS or keyslot failure). */
 static int try_token(struct vol *v, const struct vol_info *info, unsigned i,
-		     const struct kms_options *ko, const char *volume,
+		     const struct kms_options *ko,
 		     const struct cli_secret_use *use, struct kms_token *t,
-		     bool report)
+		     struct failure *f)
 {
 	struct kms_options tko = *ko;
 	struct kms_client *k = NULL;
@@ -802,15 +845,24 @@ static int try_token(struct vol *v, const struct vol_info *info, unsigned i,
 		tko.region = t->region;
 	rc = cli_kms_client(&tko, &k);
 	if (!rc &&
-	    kms_volume_secret_unwrap(k, t, info->uuid, &secret, &len, &kerr))
-		rc = report ? unwrap_failed(volume, t, &kerr) : EXIT_FAIL;
-	if (!rc && use->fn(v, t, info->tokens[i], secret, len, use->arg, err,
-			   sizeof(err)))
-		rc = report ? cli_error(0,
-					"cannot unlock %s: the secret from %s "
-					"does not open its keyslot: %s",
-					volume, t->key_arn, err)
-			    : EXIT_FAIL;
+	    kms_volume_secret_unwrap(k, t, info->uuid, &secret, &len, &kerr)) {
+		rc = EXIT_FAIL;
+		if (f->kind == NONE) {
+			f->kind = UNWRAP;
+			f->kerr = kerr;
+		}
+	} else if (!rc && use->fn(v, t, info->tokens[i], secret, len, use->arg,
+				  err, sizeof(err))) {
+		rc = EXIT_FAIL;
+		if (f->kind == NONE) {
+			f->kind = USE;
+			snprintf(f->err, sizeof(f->err), "%s", err);
+		}
+	}
+	if (rc && f->t.key_arn[0] == 0) {
+		snprintf(f->t.key_arn, sizeof(f->t.key_arn), "%s", t->key_arn);
+		snprintf(f->t.region, sizeof(f->t.region), "%s", t->region);
+	}
 	secmem_free(secret);
 	kms_client_free(k);
 	if (rc)
@@ -822,25 +874,36 @@ int cli_volume_secret(struct vol *v, const struct vol_info *info,
 		      const struct kms_options *ko, const char *volume,
 		      const struct cli_secret_use *use, struct kms_token *t)
 {
-	int first = -1, rc;
+	struct failure f = { .kind = NONE };
+	int first = 0, rc;
 
 	memset(t, 0, sizeof(*t));
 	/* Any token that works will do; only when none does is the first
-	 * one's failure explained (asking KMS once more). */
+	 * one's failure explained. */
 	for (unsigned i = 0; i < info->n_tokens; i++) {
-		rc = try_token(v, info, i, ko, volume, use, t, false);
+		rc = try_token(v, info, i, ko, use, t, &f);
 		if (!rc)
 			return 0;
-		if (rc > 0 && first < 0)
-			first = (int)i;
+		if (rc > 0 && !first)
+			first = rc;
 	}
-	if (first < 0)
+	switch (f.kind) {
+	case UNWRAP:
+		return unwrap_failed(volume, &f.t, &f.kerr);
+	case USE:
 		return cli_error(0,
-				 "%s has no aws-kms token for any of its "
-				 "keyslots: nothing can unlock it through KMS",
-				 volume);
-	rc = try_token(v, info, (unsigned)first, ko, volume, use, t, true);
-	return rc ? rc : 0;
+				 "cannot unlock %s: the secret from %s does "
+				 "not open its keyslot: %s",
+				 volume, f.t.key_arn, f.err);
+	case NONE:
+		break;
+	}
+	if (first)
+		return first; /* already printed (e.g. KMS settings) */
+	return cli_error(0,
+			 "%s has no aws-kms token for any of its keyslots: "
+			 "nothing can unlock it through KMS",
+			 volume);
 }
 
 /* Open the first of the token's keyslots the secret opens. */
@@ -854,6 +917,7 @@ static int open_keyslot(struct vol *v, const struct kms_token *t, int token_id,
 	for (size_t j = 0; j < t->n_keyslots; j++) {
 		r = vol_unlock(v, t->keyslots[j], secret, len, &out->vk,
 			       &out->vk_len, err, errlen);
+
 		if (!r) {
 			out->keyslot = t->keyslots[j];
 			out->token_id = token_id;

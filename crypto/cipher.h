@@ -35,4 +35,7 @@ int cipher_decrypt(struct cipher *c, const uint8_t iv[static CIPHER_IV_LEN],
 int cipher_random(void *buf, size_t n);
 const char *cipher_library_version(void);
 
+/* Route OpenSSL's heap through the wiping free/realloc: 0 or -EBUSY. */
+int cipher_library_init(void);
+
 #endif

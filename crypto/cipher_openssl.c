@@ -22,6 +22,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,9 @@ struct cipher {
 };
 
 static struct xts_impl xts128, xts256;
+
+/* Set while this thread creates a keyed cipher context: see ossl_malloc. */
+static _Thread_local bool secret_allocs;
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 
 /* True if `name` is one of the colon-separated names in `names`. */
@@ -174,6 +178,7 @@ int cipher_xts_open(struct cipher **out, const uint8_t *key, size_t key_len)
 		free(c);
 		return -ENOTSUP;
 	}
+	secret_allocs = true;
 	c->enc = c->impl->newctx(c->impl->provctx);
 	c->dec = c->impl->newctx(c->impl->provctx);
 	if (!c->enc || !c->dec)
@@ -182,9 +187,11 @@ int cipher_xts_open(struct cipher **out, const uint8_t *key, size_t key_len)
 	if (c->impl->einit(c->enc, key, key_len, NULL, 0, NULL) != 1 ||
 	    c->impl->dinit(c->dec, key, key_len, NULL, 0, NULL) != 1)
 		goto out;
+	secret_allocs = false;
 	*out = c;
 	return 0;
 out:
+	secret_allocs = false;
 	ERR_clear_error();
 	cipher_close(c);
 	return r;
@@ -198,8 +205,10 @@ int cipher_dup(const struct cipher *src, struct cipher **out)
 	if (!c)
 		return -ENOMEM;
 	c->impl = src->impl;
+	secret_allocs = true;
 	c->enc = c->impl->dupctx(src->enc);
 	c->dec = c->impl->dupctx(src->dec);
+	secret_allocs = false;
 	if (!c->enc || !c->dec) {
 		ERR_clear_error();
 		cipher_close(c);
@@ -340,6 +349,110 @@ int cipher_random(void *buf, size_t n)
 		return -EIO;
 	}
 	return 0;
+}
+
+/*
+ * OpenSSL's heap.  Everything it frees is wiped first.  The cipher contexts
+ * go further: an AES key schedule begins with the key itself, so the
+ * provider contexts cmkfs keys are allocated in secure memory — while a
+ * thread creates or duplicates one (secret_allocs set), OpenSSL's
+ * allocations come from secmem_alloc and are remembered, so that its
+ * realloc and free find them again.  There are a few per data-path thread.
+ */
+static pthread_mutex_t secret_lock = PTHREAD_MUTEX_INITIALIZER;
+static void **secret_ptrs;
+static size_t n_secret, cap_secret;
+
+static bool secret_remember(void *p)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&secret_lock);
+	if (n_secret == cap_secret) {
+		size_t cap = cap_secret ? cap_secret * 2 : 64;
+		void **grown = realloc(secret_ptrs, cap * sizeof(*grown));
+
+		if (grown) {
+			secret_ptrs = grown;
+			cap_secret = cap;
+		} else {
+			ok = false;
+		}
+	}
+	if (ok)
+		secret_ptrs[n_secret++] = p;
+	pthread_mutex_unlock(&secret_lock);
+	return ok;
+}
+
+/* Forget p if it is a secure allocation: true when it was. */
+static bool secret_forget(void *p)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&secret_lock);
+	for (size_t i = 0; i < n_secret; i++)
+		if (secret_ptrs[i] == p) {
+			secret_ptrs[i] = secret_ptrs[--n_secret];
+			found = true;
+			break;
+		}
+	pthread_mutex_unlock(&secret_lock);
+	return found;
+}
+
+static void *ossl_malloc(size_t n, const char *file, int line)
+{
+	void *p;
+
+	(void)file;
+	(void)line;
+	if (!secret_allocs)
+		return malloc(n);
+	p = secmem_alloc(n ? n : 1);
+	if (p && !secret_remember(p)) {
+		secmem_free(p);
+		p = NULL;
+	}
+	return p;
+}
+
+static void ossl_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	if (p && secret_forget(p))
+		secmem_free(p);
+	else
+		secmem_heap_free(p);
+}
+
+static void *ossl_realloc(void *p, size_t n, const char *file, int line)
+{
+	void *q;
+
+	if (!p)
+		return ossl_malloc(n, file, line);
+	if (!secret_forget(p))
+		return secmem_heap_realloc(p, n);
+	q = n ? secmem_realloc(p, n) : NULL;
+	if (!n)
+		secmem_free(p);
+	if (q && !secret_remember(q)) {
+		secmem_free(q);
+		q = NULL;
+	} else if (!q && n) {
+		secret_remember(p); /* p is still valid */
+	}
+	return q;
+}
+
+int cipher_library_init(void)
+{
+	/* Refused once OpenSSL has allocated anything. */
+	return CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free)
+		       ? 0
+		       : -EBUSY;
 }
 
 const char *cipher_library_version(void)

@@ -59,6 +59,25 @@ void secmem_wipe(void *p, size_t n);
  * time taken depends on n only, never on the contents. */
 bool secmem_equal(const void *a, const void *b, size_t n);
 
+/*
+ * Wiping replacements for free() and realloc() on the ordinary heap, for
+ * libraries whose buffers may hold key material we cannot keep out of them
+ * (curl's receive buffers, OpenSSL's TLS records and HMAC states): the whole
+ * block (malloc_usable_size) is zeroed before it is freed, and realloc never
+ * leaves a moved block behind unwiped.  Install them with the library's
+ * allocator hooks (curl_global_init_mem; crypto_init does OpenSSL's).
+ */
+void secmem_heap_free(void *p);
+void *secmem_heap_realloc(void *p, size_t n);
+
+/*
+ * Zero the SECMEM_STACK_WIPE bytes of stack below the caller's frame: the
+ * dead frames of library calls that handled a key (libcryptsetup, OpenSSL)
+ * and may have left it there.  Call it right after such a call returns.
+ */
+#define SECMEM_STACK_WIPE (64u * 1024u)
+void secmem_wipe_stack(void);
+
 struct secmem_stats {
 	size_t live_allocs;   /* allocations not yet freed */
 	size_t live_bytes;    /* bytes mapped for them, guard pages excluded */
@@ -381,6 +400,14 @@ int vol_header_restore(const char *path, const char *file, char *err,
 /* ---------------------------------------------------------------------------
  * Misc
  * ------------------------------------------------------------------------- */
+
+/*
+ * Process-wide setup, to call first in main(), before anything uses OpenSSL
+ * (libcurl and libcryptsetup do): every heap block OpenSSL frees is wiped
+ * first (secmem_heap_free).  0, or -EBUSY when OpenSSL has allocated
+ * already (too late: nothing changed).
+ */
+int crypto_init(void);
 
 /* Fill buf with n bytes from the cryptographic RNG.  0 or -EIO. */
 int crypto_random(void *buf, size_t n);

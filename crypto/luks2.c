@@ -1017,6 +1017,17 @@ int luks2_set_kdf(struct crypt_device *cd, const char *path, char *err,
 	return 0;
 }
 
+int luks2_begin_keyslot_add(struct vol *v, char *err, size_t errlen)
+{
+	int r = luks2_make_writable(v, err, errlen);
+
+	if (!r)
+		r = luks2_set_kdf(v->cd, v->path, err, errlen);
+	if (!r)
+		luks2_tokens_forget(v);
+	return r;
+}
+
 int vol_unlock(struct vol *v, int keyslot, const uint8_t *secret,
 	       size_t secret_len, uint8_t **vk, size_t *vk_len, char *err,
 	       size_t errlen)
@@ -1041,6 +1052,7 @@ int vol_unlock(struct vol *v, int keyslot, const uint8_t *secret,
 	luks2_lib_begin();
 	r = crypt_volume_key_get(v->cd, keyslot, (char *)key, &n,
 				 (const char *)secret, secret_len);
+	secmem_wipe_stack();
 	if (r == -EPERM) {
 		luks2_say(err, errlen,
 			  "the secret does not open keyslot %d of %s", keyslot,
@@ -1073,17 +1085,14 @@ int vol_keyslot_add(struct vol *v, const uint8_t *vk, size_t vk_len,
 			  "a keyslot needs a volume key and a secret");
 		return -EINVAL;
 	}
-	r = luks2_make_writable(v, err, errlen);
+	r = luks2_begin_keyslot_add(v, err, errlen);
 	if (r)
 		return r;
-	r = luks2_set_kdf(v->cd, v->path, err, errlen);
-	if (r)
-		return r;
-	luks2_tokens_forget(v);
 	luks2_lib_begin();
 	r = crypt_keyslot_add_by_volume_key(v->cd, CRYPT_ANY_SLOT,
 					    (const char *)vk, vk_len,
 					    (const char *)secret, secret_len);
+	secmem_wipe_stack();
 	if (r == -EPERM) {
 		luks2_say(err, errlen, "the volume key is not the key of %s",
 			  v->path);
@@ -1108,13 +1117,9 @@ int vol_keyslot_add_new_key(struct vol *v, const uint8_t *secret,
 		luks2_say(err, errlen, "a keyslot needs a secret");
 		return -EINVAL;
 	}
-	r = luks2_make_writable(v, err, errlen);
+	r = luks2_begin_keyslot_add(v, err, errlen);
 	if (r)
 		return r;
-	r = luks2_set_kdf(v->cd, v->path, err, errlen);
-	if (r)
-		return r;
-	luks2_tokens_forget(v);
 	key_size = crypt_get_volume_key_size(v->cd);
 	if (key_size <= 0 || key_size > VOL_KEY_MAX) {
 		luks2_say(err, errlen, "%s: unexpected volume key size %d",
@@ -1127,6 +1132,7 @@ int vol_keyslot_add_new_key(struct vol *v, const uint8_t *secret,
 	r = crypt_keyslot_add_by_key(v->cd, CRYPT_ANY_SLOT, NULL,
 				     (size_t)key_size, (const char *)secret,
 				     secret_len, CRYPT_VOLUME_KEY_NO_SEGMENT);
+	secmem_wipe_stack();
 	if (r < 0)
 		return luks2_fail(err, errlen, r,
 				  "cannot add a keyslot for a new key to %s",
@@ -1310,6 +1316,7 @@ int vol_format(const char *path, const struct vol_format_params *p,
 	r = crypt_format(cd, CRYPT_LUKS2, is_null ? "cipher_null" : "aes",
 			 is_null ? "ecb" : "xts-plain64", p->uuid, NULL,
 			 is_null ? 32 : 64, &params);
+	secmem_wipe_stack();
 	if (r < 0) {
 		written = our_header_present(path, p->uuid);
 		if (is_null && !written && (r == -EIO || r == -ENOTSUP)) {
@@ -1335,6 +1342,7 @@ int vol_format(const char *path, const struct vol_format_params *p,
 	luks2_lib_begin();
 	slot = crypt_keyslot_add_by_volume_key(
 		cd, CRYPT_ANY_SLOT, NULL, 0, (const char *)secret, secret_len);
+	secmem_wipe_stack();
 	if (slot < 0) {
 		r = luks2_fail(err, errlen, slot, "cannot add a keyslot to %s",
 			       path);

@@ -45,6 +45,11 @@ int luks2_make_writable(struct vol *v, char *err, size_t errlen);
 int luks2_set_kdf(struct crypt_device *cd, const char *path, char *err,
 		  size_t errlen);
 
+/* Before adding a keyslot (or starting anything that makes libcryptsetup
+ * derive keys): the header writable, cmkfs's KDF set (else libcryptsetup
+ * benchmarks PBKDF2), token copies dropped. */
+int luks2_begin_keyslot_add(struct vol *v, char *err, size_t errlen);
+
 /* Drop the token JSON copies handed out (before a header change). */
 void luks2_tokens_forget(struct vol *v);
 

@@ -344,6 +344,7 @@ static int format_final(struct vol *v, const char *file, const uint8_t *vk,
 		luks2_lib_begin();
 		r = crypt_format(cd, CRYPT_LUKS2, cipher, mode, uuid,
 				 (const char *)vk, vk_len, &luks2);
+		secmem_wipe_stack();
 	}
 	if (r < 0) {
 		luks2_fail(err, errlen, r, "cannot format the final header");
@@ -353,6 +354,7 @@ static int format_final(struct vol *v, const char *file, const uint8_t *vk,
 	slot = crypt_keyslot_add_by_volume_key(
 		cd, CRYPT_ANY_SLOT, (const char *)vk, vk_len,
 		(const char *)secret, secret_len);
+	secmem_wipe_stack();
 	if (slot < 0) {
 		r = luks2_fail(err, errlen, slot,
 			       "cannot add a keyslot to the final header");
@@ -405,6 +407,7 @@ static int finish(struct vol *v, const uint8_t *secret, size_t secret_len,
 	luks2_lib_begin();
 	r = crypt_volume_key_get(v->cd, new_keyslot, (char *)vk, &vk_len,
 				 (const char *)secret, secret_len);
+	secmem_wipe_stack();
 	if (r < 0) {
 		luks2_fail(err, errlen, r, "%s: cannot open keyslot %d",
 			   v->path, new_keyslot);
@@ -486,13 +489,9 @@ int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
 	if (!r)
 		r = luks2_check_keyslot(v, p->keyslot_new, false, err, errlen);
 	if (!r)
-		r = luks2_make_writable(v, err, errlen);
-	/* Without it libcryptsetup benchmarks PBKDF2 for its digests. */
-	if (!r)
-		r = luks2_set_kdf(v->cd, v->path, err, errlen);
+		r = luks2_begin_keyslot_add(v, err, errlen);
 	if (r)
 		return r;
-	luks2_tokens_forget(v);
 
 	/* The same cipher and sector size as now: only the key changes. */
 	s = crypt_get_cipher(v->cd);
@@ -506,6 +505,7 @@ int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
 	r = crypt_reencrypt_init_by_passphrase(
 		v->cd, NULL, (const char *)secret, secret_len, p->keyslot_old,
 		p->keyslot_new, cipher, mode, &params);
+	secmem_wipe_stack();
 	if (r == -EPERM) {
 		luks2_say(err, errlen,
 			  "%s: the secret does not open keyslots %d and %d",
@@ -515,6 +515,29 @@ int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
 	if (r < 0)
 		return luks2_fail(err, errlen, r,
 				  "cannot start reencrypting %s", v->path);
+	return 0;
+}
+
+/* Load the reencryption in progress (resume or recovery, as params say),
+ * opening its keys with secret. */
+static int load_keys(struct vol *v, const uint8_t *secret, size_t secret_len,
+		     const struct crypt_params_reencrypt *params,
+		     const char *what, char *err, size_t errlen)
+{
+	int r;
+
+	luks2_lib_begin();
+	r = crypt_reencrypt_init_by_passphrase(
+		v->cd, NULL, (const char *)secret, secret_len, CRYPT_ANY_SLOT,
+		CRYPT_ANY_SLOT, NULL, NULL, params);
+	secmem_wipe_stack();
+	if (r == -EPERM) {
+		luks2_say(err, errlen,
+			  "%s: the secret opens none of its keyslots", v->path);
+		return r;
+	}
+	if (r < 0)
+		return luks2_fail(err, errlen, r, "%s %s", what, v->path);
 	return 0;
 }
 
@@ -535,12 +558,9 @@ int vol_reencrypt_resume(struct vol *v, const uint8_t *secret,
 		luks2_say(err, errlen, "no keyslot secret");
 		return -EINVAL;
 	}
-	r = luks2_make_writable(v, err, errlen);
-	if (!r)
-		r = luks2_set_kdf(v->cd, v->path, err, errlen);
+	r = luks2_begin_keyslot_add(v, err, errlen);
 	if (r)
 		return r;
-	luks2_tokens_forget(v);
 	ri = crypt_reencrypt_status(v->cd, NULL);
 	if (ri == CRYPT_REENCRYPT_NONE) {
 		luks2_say(err, errlen, "%s is not being reencrypted", v->path);
@@ -553,21 +573,11 @@ int vol_reencrypt_resume(struct vol *v, const uint8_t *secret,
 			.flags = CRYPT_REENCRYPT_RECOVERY,
 		};
 
-		luks2_lib_begin();
-		r = crypt_reencrypt_init_by_passphrase(
-			v->cd, NULL, (const char *)secret, secret_len,
-			CRYPT_ANY_SLOT, CRYPT_ANY_SLOT, NULL, NULL, &rec);
-		if (r == -EPERM) {
-			luks2_say(err, errlen,
-				  "%s: the secret opens none of its keyslots",
-				  v->path);
+		r = load_keys(v, secret, secret_len, &rec,
+			      "cannot recover the interrupted reencryption of",
+			      err, errlen);
+		if (r)
 			return r;
-		}
-		if (r < 0)
-			return luks2_fail(err, errlen, r,
-					  "cannot recover the interrupted "
-					  "reencryption of %s",
-					  v->path);
 		*what |= VOL_RESUME_RECOVERED;
 	}
 	if (all_blocks_done(v, &keyslot)) {
@@ -577,20 +587,8 @@ int vol_reencrypt_resume(struct vol *v, const uint8_t *secret,
 			*what |= VOL_RESUME_FINISHED;
 		return r;
 	}
-	luks2_lib_begin();
-	r = crypt_reencrypt_init_by_passphrase(
-		v->cd, NULL, (const char *)secret, secret_len, CRYPT_ANY_SLOT,
-		CRYPT_ANY_SLOT, NULL, NULL, &params);
-	if (r == -EPERM) {
-		luks2_say(err, errlen,
-			  "%s: the secret opens none of its keyslots", v->path);
-		return r;
-	}
-	if (r < 0)
-		return luks2_fail(err, errlen, r,
-				  "cannot resume the reencryption of %s",
-				  v->path);
-	return 0;
+	return load_keys(v, secret, secret_len, &params,
+			 "cannot resume the reencryption of", err, errlen);
 }
 
 /* ---- running ------------------------------------------------------------ */
@@ -623,6 +621,7 @@ int vol_reencrypt_run(struct vol *v, vol_progress_fn progress, void *arg,
 	luks2_tokens_forget(v);
 	luks2_lib_begin();
 	r = crypt_reencrypt_run(v->cd, on_progress, &c);
+	secmem_wipe_stack();
 	if (r < 0)
 		return luks2_fail(err, errlen, r, "reencryption of %s failed",
 				  v->path);

@@ -16,6 +16,8 @@
  * Not a general-purpose allocator: no pools, no small-object packing.
  */
 #include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -173,4 +175,50 @@ void secmem_stats(struct secmem_stats *st)
 	st->live_allocs = atomic_load(&live_allocs);
 	st->live_bytes = atomic_load(&live_bytes);
 	st->lock_failures = atomic_load(&lock_failures);
+}
+
+/* ---- wiping frees for other libraries' heaps ---------------------------- */
+
+void secmem_heap_free(void *p)
+{
+	if (!p)
+		return;
+	secmem_wipe(p, malloc_usable_size(p));
+	free(p);
+}
+
+void *secmem_heap_realloc(void *p, size_t n)
+{
+	size_t old;
+	void *q;
+
+	if (!p)
+		return malloc(n);
+	if (!n) {
+		secmem_heap_free(p);
+		return NULL;
+	}
+	/* Never realloc(): growing may move the block and leave the old one
+	 * unwiped on the free list. */
+	old = malloc_usable_size(p);
+	if (n <= old)
+		return p;
+	q = malloc(n);
+	if (!q)
+		return NULL;
+	memcpy(q, p, old);
+	secmem_heap_free(p);
+	return q;
+}
+
+/* ---- the stack ---------------------------------------------------------- */
+
+/* noinline: the buffer must be a frame of its own, below the caller's. */
+__attribute__((noinline)) void secmem_wipe_stack(void)
+{
+	uint8_t dead[SECMEM_STACK_WIPE];
+
+	secmem_wipe(dead, sizeof(dead));
+	/* Keep the wipe from being a tail call that reuses no stack. */
+	__asm__ __volatile__("" : : "r"(dead) : "memory");
 }

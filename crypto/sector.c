@@ -70,6 +70,7 @@ int sc_open(struct sc_ctx **out, const struct sc_params *p, const uint8_t *key,
 	ctx->iv_offset = p->iv_offset;
 	if (ctx->kind == SC_XTS) {
 		r = cipher_xts_open(&ctx->cipher, key, key_len);
+		secmem_wipe_stack(); /* the key schedule's temporaries */
 		if (r) {
 			free(ctx);
 			return r;
@@ -90,6 +91,7 @@ int sc_dup(const struct sc_ctx *src, struct sc_ctx **out)
 	*ctx = *src;
 	if (src->cipher) {
 		r = cipher_dup(src->cipher, &ctx->cipher);
+		secmem_wipe_stack();
 		if (r) {
 			free(ctx);
 			return r;
@@ -194,6 +196,11 @@ int crypto_uuid(char out[static 37])
 		b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
 		b[10], b[11], b[12], b[13], b[14], b[15]);
 	return 0;
+}
+
+int crypto_init(void)
+{
+	return cipher_library_init();
 }
 
 const char *crypto_library_version(void)

@@ -29,6 +29,7 @@
 #include <json-c/json.h>
 
 #include "codec.h"
+#include "curl_global.h"
 #include "creds.h"
 #include "crypto.h"
 #include "kms.h"
@@ -57,14 +58,6 @@ struct reply {
 	char request_id[96];
 	char error_type[96]; /* X-Amzn-ErrorType */
 };
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-static void init_curl(void)
-{
-	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* ---- errors -----------------------------------------------------------------
  */
@@ -252,8 +245,7 @@ int kms_client_new(struct kms_client **out, const struct kms_options *opt,
 
 	memset(err, 0, sizeof(*err));
 	*out = NULL;
-	pthread_once(&curl_once, init_curl);
-	if (curl_init_result != CURLE_OK)
+	if (kms_curl_global_init())
 		return set_error(err, KMS_CONFIG, "CurlInit",
 				 "libcurl failed to initialise"),
 		       -EIO;

@@ -34,6 +34,7 @@
 #include <json-c/json.h>
 
 #include "creds.h"
+#include "curl_global.h"
 #include "crypto.h"
 
 /* Hard limits: generous for anything the SDKs or AWS produce, and anything
@@ -813,14 +814,6 @@ static size_t http_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc = CURLE_FAILED_INIT;
-
-static void curl_init(void)
-{
-	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 /*
  * One request on a fresh easy handle: these happen at startup and about
  * hourly, so keeping a connection is not worth it.  headers may carry
@@ -845,7 +838,7 @@ static int http_do(long timeout_ms, bool put, const char *url,
 	r->len = 0;
 	r->status = 0;
 	r->too_big = false;
-	if (curl_init_rc != CURLE_OK) {
+	if (kms_curl_global_init()) {
 		seterr(why, whylen, "libcurl failed to initialise");
 		return -EIO;
 	}
@@ -1503,11 +1496,9 @@ int creds_provider_new(struct creds_provider **out,
 	int r;
 
 	*out = NULL;
-	/* Once, before any thread uses curl: curl_global_init is not
-	 * thread-safe in every build. */
-	r = pthread_once(&curl_once, curl_init);
+	r = kms_curl_global_init();
 	if (r)
-		return -r;
+		return r;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;

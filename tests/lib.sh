@@ -94,6 +94,16 @@ kmsd_init() {
 		> "$dir.env" || fail "cmkfs-kmsd init failed"
 }
 
+# kmsd_up [SERVE OPTIONS...]: a fresh cmkfs-kmsd with its state in
+# $TEST_TMPDIR/kms, started; sets state (that directory) and root (the
+# account root's environment file, for `as`).
+kmsd_up() {
+	state=$TEST_TMPDIR/kms
+	root=$state.env
+	kmsd_init "$state"
+	kmsd_start "$state" "$@"
+}
+
 # kmsd_principal DIR ARN [OPTIONS...]: add a principal; its environment
 # goes to stdout.
 kmsd_principal() {

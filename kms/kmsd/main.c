@@ -340,6 +340,11 @@ int main(int argc, char **argv)
 	/* The master key lives in this process: keep it out of core dumps
 	 * and away from ptrace by other users. */
 	prctl(PR_SET_DUMPABLE, 0);
+	/* Before any library touches OpenSSL: key material passes through
+	 * its heap (HMAC states, GCM contexts). */
+	if (crypto_init())
+		fprintf(stderr, "cmkfs-kmsd: warning: OpenSSL's heap is not "
+				"wiped on free\n");
 	if (argc >= 2 &&
 	    (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(usage_text, stdout);

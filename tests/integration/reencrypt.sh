@@ -12,10 +12,7 @@ command -v cryptsetup > /dev/null || fail "cryptsetup is missing (scripts/deps.s
 isolate_aws
 XV="$PYTHON $CMKFS_SRC/tests/tools/xts_volume.py"
 
-state=$TEST_TMPDIR/kms
-kmsd_init "$state"
-root=$state.env
-kmsd_start "$state"
+kmsd_up
 key1=$(as "$root" "$CMKFS" kms create-key --description one)
 key2=$(as "$root" "$CMKFS" kms create-key --description two)
 vol=$TEST_TMPDIR/v.img

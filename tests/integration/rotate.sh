@@ -10,10 +10,7 @@ command -v cryptsetup > /dev/null || fail "cryptsetup is missing (scripts/deps.s
 isolate_aws
 VOLTOOL=$CMKFS_BUILD/tests/vol-tool
 
-state=$TEST_TMPDIR/kms
-kmsd_init "$state"
-root=$state.env
-kmsd_start "$state"
+kmsd_up
 key1=$(as "$root" "$CMKFS" kms create-key --description one)
 key2=$(as "$root" "$CMKFS" kms create-key --description two)
 vol=$TEST_TMPDIR/v.img

@@ -1,0 +1,545 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mount.c — `cmkfs mount` and `cmkfs umount`, and the mount part of
+ * `cmkfs status`.
+ *
+ * mount unlocks the volume through KMS and hands the key to the daemon
+ * (fs/), which serves the plaintext, puts the loop device and filesystem on
+ * top and says when the mount is usable.  Without --foreground the command
+ * forks first: the child becomes the daemon (setsid) and reports readiness,
+ * or the exit code of its failure, through a pipe; the parent waits for it
+ * and exits with that code.  The fork comes before the unlock because the
+ * key lives in secure memory, which a child does not inherit.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "crypto.h"
+#include "fs.h"
+
+struct mount_args {
+	const char *volume, *dir, *fstype, *log_file;
+	bool raw, foreground, read_only, allow_discards, quiet;
+	unsigned threads;
+	struct kms_options ko;
+};
+
+/* What the daemon tells the waiting parent. */
+struct ready_msg {
+	int code; /* exit code: 0 when mounted */
+	int pid;
+};
+
+struct ready_ctx {
+	int fd; /* pipe to the parent, or -1 in the foreground */
+	bool ready;
+	const char *volume, *target;
+};
+
+static void report(int fd, int code)
+{
+	struct ready_msg m = { .code = code, .pid = (int)getpid() };
+
+	if (fd >= 0 && write(fd, &m, sizeof(m)) != (ssize_t)sizeof(m))
+		fprintf(stderr, "cmkfs: cannot report to the mount command\n");
+}
+
+static void on_ready(void *arg)
+{
+	struct ready_ctx *c = arg;
+
+	c->ready = true;
+	if (c->fd < 0) {
+		printf("mounted %s on %s (daemon pid %d, foreground)\n",
+		       c->volume, c->target, (int)getpid());
+		fflush(stdout);
+		/* systemd Type=notify: usable now. */
+		if (cli_sd_notify("READY=1"))
+			fprintf(stderr, "cmkfs: cannot notify the service "
+					"manager that the mount is ready\n");
+		return;
+	}
+	report(c->fd, EXIT_OK);
+	close(c->fd);
+	c->fd = -1;
+}
+
+/* The absolute path of target; with raw it may not exist yet (its
+ * directory must). */
+static int resolve_target(const char *dir, bool raw, char *out)
+{
+	char parent[PATH_MAX], *copy, *base;
+	struct stat st;
+
+	if (realpath(dir, out)) {
+		if (stat(out, &st))
+			return -errno;
+		if (!raw && !S_ISDIR(st.st_mode))
+			return -ENOTDIR;
+		if (raw && !S_ISREG(st.st_mode))
+			return -EISDIR;
+		return 0;
+	}
+	if (errno != ENOENT || !raw)
+		return -errno;
+	copy = strdup(dir);
+	if (!copy)
+		return -ENOMEM;
+	if (!realpath(dirname(copy), parent)) {
+		free(copy);
+		return -errno;
+	}
+	free(copy);
+	copy = strdup(dir);
+	if (!copy)
+		return -ENOMEM;
+	base = basename(copy);
+	if (snprintf(out, PATH_MAX, "%s/%s", strcmp(parent, "/") ? parent : "",
+		     base) >= PATH_MAX) {
+		free(copy);
+		return -ENAMETOOLONG;
+	}
+	free(copy);
+	return 0;
+}
+
+/* In the daemon process: unlock, serve.  Returns the exit code. */
+static int serve(const struct mount_args *a, struct vol *v,
+		 const struct vol_info *info, const char *volume,
+		 const char *target, int ready_fd)
+{
+	struct ready_ctx rc = { .fd = ready_fd,
+				.volume = a->volume,
+				.target = target };
+	struct fsd_params p = { 0 };
+	struct unlocked u;
+	char err[1024];
+	int code, r;
+
+	code = cli_volume_unlock(v, info, &a->ko, a->volume, &u);
+	vol_close(v);
+	if (code) {
+		report(ready_fd, code);
+		return code;
+	}
+	p.volume = volume;
+	p.target = target;
+	p.uuid = info->uuid;
+	p.cipher = strncmp(info->cipher, "cipher_null", 11) ? info->cipher
+							    : "cipher_null";
+	p.data_offset = info->data_offset;
+	p.data_size = info->data_size;
+	p.sector_size = info->sector_size;
+	p.key = u.vk; /* ownership moves to the daemon */
+	p.key_len = u.vk_len;
+	u.vk = NULL;
+	cli_unlocked_free(&u);
+	p.fstype = a->fstype;
+	p.raw = a->raw;
+	p.read_only = a->read_only;
+	p.allow_discards = a->allow_discards;
+	p.detach = !a->foreground;
+	p.log_file = a->log_file;
+	p.threads = a->threads;
+	p.ready = on_ready;
+	p.ready_arg = &rc;
+	r = fsd_serve(&p, err, sizeof(err));
+	if (!rc.ready) {
+		/* Never became ready: the failure is the command's. */
+		code = cli_error(0, "cannot mount %s: %s", a->volume, err);
+		report(rc.fd, code);
+		if (rc.fd >= 0)
+			close(rc.fd);
+		return code;
+	}
+	return r ? EXIT_FAIL : EXIT_OK;
+}
+
+static int do_mount(const struct mount_args *a)
+{
+	char volume[PATH_MAX], target[PATH_MAX];
+	struct vol_info info = { 0 };
+	struct fsd_state st;
+	struct vol *v = NULL;
+	int pfd[2], rc, r, lock_fd = -1;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		return cli_error(-EPERM, "mount needs root (FUSE, loop "
+					 "devices and mount)");
+	if (!realpath(a->volume, volume))
+		return cli_error(-errno, "cannot mount %s", a->volume);
+	r = resolve_target(a->dir, a->raw, target);
+	if (r == -ENOTDIR)
+		return cli_error(0,
+				 "cannot mount on %s: not a directory (use "
+				 "--raw to expose the plaintext as a file)",
+				 a->dir);
+	if (r == -EISDIR)
+		return cli_error(0,
+				 "cannot expose the plaintext at %s: --raw "
+				 "needs a regular file (or a new path), not a "
+				 "directory",
+				 a->dir);
+	if (r)
+		return cli_error(r, "cannot mount on %s", a->dir);
+	/* Held by the daemon (the descriptor is inherited) for as long as it
+	 * serves: reencrypt and header-restore wait for it to go. */
+	rc = cli_volume_lock(volume, CLI_LOCK_MOUNTED, &lock_fd);
+	if (rc)
+		return rc;
+	rc = cli_volume_open(a->volume, 0, &v, &info);
+	if (rc) {
+		close(lock_fd);
+		return rc;
+	}
+	r = fsd_state_by_uuid(info.uuid, &st);
+	if (r != -ENOENT) {
+		vol_close(v);
+		close(lock_fd);
+		if (r == 0 && st.alive)
+			return cli_error(0,
+					 "%s is already mounted on %s (daemon "
+					 "pid %d)",
+					 a->volume, st.mountpoint, (int)st.pid);
+		return cli_error(0,
+				 "%s has the state of a daemon that died or "
+				 "is still starting in %s/%s; run 'cmkfs "
+				 "umount %s' first",
+				 a->volume, fsd_runtime_root(), info.uuid,
+				 a->volume);
+	}
+	if (!strncmp(info.cipher, "cipher_null", 11))
+		fprintf(stderr,
+			"cmkfs: WARNING: %s uses cipher_null: it is "
+			"NOT ENCRYPTED (a benchmark volume)\n",
+			a->volume);
+
+	if (a->foreground)
+		return serve(a, v, &info, volume, target, -1);
+
+	if (pipe2(pfd, O_CLOEXEC)) {
+		vol_close(v);
+		close(lock_fd);
+		return cli_error(-errno, "cannot start the daemon");
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		vol_close(v);
+		close(lock_fd);
+		return cli_error(-errno, "cannot start the daemon");
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		setsid();
+		exit(serve(a, v, &info, volume, target, pfd[1]));
+	}
+	close(pfd[1]);
+	close(lock_fd);
+	vol_close(v);
+	{
+		struct ready_msg m;
+		ssize_t n;
+
+		do
+			n = read(pfd[0], &m, sizeof(m));
+		while (n < 0 && errno == EINTR);
+		close(pfd[0]);
+		if (n != (ssize_t)sizeof(m))
+			return cli_error(0,
+					 "cannot mount %s: the daemon exited "
+					 "before the mount was ready (see the "
+					 "system log)",
+					 a->volume);
+		if (m.code)
+			return m.code; /* the daemon printed why */
+		if (!a->quiet)
+			printf("mounted %s on %s (daemon pid %d)\n", a->volume,
+			       target, m.pid);
+	}
+	return EXIT_OK;
+}
+
+int cli_mkfs_volume(const char *volume, const char *fstype,
+		    const struct kms_options *ko)
+{
+	char dir[] = "/tmp/cmkfs-mkfs.XXXXXX", err[1024];
+	struct mount_args a = {
+		.volume = volume, .dir = dir, .fstype = fstype, .quiet = true
+	};
+	struct fsd_state st;
+	int rc, r;
+
+	if (!mkdtemp(dir))
+		return cli_error(-errno, "cannot make a filesystem on %s",
+				 volume);
+	a.ko = *ko;
+	/* The first mount of a blank volume makes its filesystem. */
+	rc = do_mount(&a);
+	if (!rc) {
+		r = fsd_state_find(dir, &st);
+		if (!r)
+			r = fsd_umount(&st, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "%s", strerror(-r));
+		if (r)
+			rc = cli_error(0,
+				       "cannot unmount %s after making its "
+				       "filesystem: %s",
+				       volume, err);
+	}
+	rmdir(dir);
+	return rc;
+}
+
+static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "fs", required_argument, NULL, 't' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "read-only", no_argument, NULL, 'o' },
+		{ "allow-discards", no_argument, NULL, 'd' },
+		{ "log", required_argument, NULL, 'l' },
+		{ "threads", required_argument, NULL, 'T' },
+		CLI_KMS_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct mount_args a = { .fstype = "ext4" };
+	bool fs_given = false;
+	char *end;
+	int c, rc;
+
+	while ((c = cli_getopt(cmd, argc, argv, "h", longopts, &rc)) != -1) {
+		if (cli_kms_option(cmd, c, optarg, &a.ko, &rc) < 0)
+			return rc;
+		switch (c) {
+		case 't':
+			if (strcmp(optarg, "ext4") && strcmp(optarg, "xfs"))
+				return cli_usage_error(cmd, "--fs takes ext4 "
+							    "or xfs");
+			a.fstype = optarg;
+			fs_given = true;
+			break;
+		case 'r':
+			a.raw = true;
+			break;
+		case 'f':
+			a.foreground = true;
+			break;
+		case 'o':
+			a.read_only = true;
+			break;
+		case 'd':
+			a.allow_discards = true;
+			break;
+		case 'l':
+			a.log_file = optarg;
+			break;
+		case 'T':
+			a.threads = (unsigned)strtoul(optarg, &end, 10);
+			if (*end || a.threads < 1 || a.threads > 128)
+				return cli_usage_error(cmd, "--threads takes "
+							    "1..128");
+			break;
+		}
+	}
+	if (rc >= 0)
+		return rc;
+	if (argc - optind != 2)
+		return cli_usage_error(cmd, "mount takes VOLUME and DIR");
+	if (a.raw && fs_given)
+		return cli_usage_error(cmd, "--raw exposes the plaintext "
+					    "file: no filesystem, drop --fs");
+	a.volume = argv[optind];
+	a.dir = argv[optind + 1];
+	return do_mount(&a);
+}
+
+const struct cli_cmd cli_cmd_mount = {
+	"mount",
+	"unlock a volume through KMS and mount it",
+	"usage: cmkfs mount VOLUME DIR [--fs ext4|xfs] [--read-only]\n"
+	"                   [--allow-discards] [--foreground] [--log FILE]\n"
+	"                   [KMS OPTIONS]\n"
+	"       cmkfs mount VOLUME FILE --raw [...]\n"
+	"\n"
+	"Unlock VOLUME through its KMS key and start its daemon, which serves "
+	"the\n"
+	"plaintext as one file over FUSE (every byte AES-XTS-encrypted on its "
+	"way\n"
+	"to the volume).  By default that file goes on a loop device (direct "
+	"I/O,\n"
+	"the volume's sector size) whose filesystem is mounted on DIR; on the "
+	"first\n"
+	"mount, when the device is blank, the filesystem is created (--fs, "
+	"default\n"
+	"ext4).  A device that holds anything is never formatted.  With --raw "
+	"the\n"
+	"plaintext file itself appears at FILE (a regular file, hidden while "
+	"mounted,\n"
+	"or a new path, created and removed again by umount).\n"
+	"\n"
+	"Returns when the mount is usable; on failure nothing stays mounted or\n"
+	"attached.  The daemon detaches and logs to syslog (or --log FILE); "
+	"its state\n"
+	"is in /run/cmkfs/UUID/.  Needs root.\n"
+	"\n"
+	"  --fs ext4|xfs       filesystem to create on a blank volume\n"
+	"  --raw               expose the plaintext file, no loop device\n"
+	"  --read-only         serve and mount read-only\n"
+	"  --allow-discards    accept discards (served as zero writes: they "
+	"free no\n"
+	"                      space on the volume; see README)\n"
+	"  --foreground        stay attached (systemd Type=notify, "
+	"debugging);\n"
+	"                      logs to stderr unless --log\n"
+	"  --log FILE          log to FILE instead of syslog\n"
+	"  --threads N         FUSE worker threads (default 16)\n"
+	"\n" CLI_KMS_USAGE "\n"
+	"Exit status: 0 mounted, 1 failure, 3 KMS refused, 4 KMS unreachable.\n",
+	run_mount,
+};
+
+static int run_umount(const struct cli_cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct fsd_state st;
+	char err[1024];
+	int rc, r;
+
+	while (cli_getopt(cmd, argc, argv, "h", longopts, &rc) != -1)
+		;
+	if (rc >= 0)
+		return rc;
+	if (argc - optind != 1)
+		return cli_usage_error(cmd, "umount takes one DIR or VOLUME");
+	if (geteuid() != 0)
+		return cli_error(-EPERM, "umount needs root");
+	r = fsd_state_find(argv[optind], &st);
+	if (r == -ENOENT)
+		return cli_error(0, "%s is not a mounted cmkfs volume",
+				 argv[optind]);
+	if (r)
+		return cli_error(r, "cannot look up %s", argv[optind]);
+	r = fsd_umount(&st, err, sizeof(err));
+	if (r)
+		return cli_error(0, "cannot unmount %s: %s", argv[optind], err);
+	printf("unmounted %s (%s)%s\n", st.mountpoint, st.volume,
+	       st.alive ? "" : ": its daemon had died; cleaned up");
+	return EXIT_OK;
+}
+
+const struct cli_cmd cli_cmd_umount = {
+	"umount",
+	"unmount a volume, flush it and wipe its keys",
+	"usage: cmkfs umount DIR|FILE|VOLUME\n"
+	"\n"
+	"Unmount the filesystem (a busy one is reported and left mounted), "
+	"detach the\n"
+	"loop device, and have the daemon flush the volume, wipe every key "
+	"and exit;\n"
+	"wait for it and report any failure.  Given the volume, or a --raw "
+	"file, the\n"
+	"same.  When the daemon has died, clean up what it left.\n",
+	run_umount,
+};
+
+/* ---- status ---- */
+
+static void human(uint64_t bytes, char *out, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+void cli_status_mount(const char *uuid, json_object *o)
+{
+	struct fsd_state st;
+	char r[32], w[32];
+	long long up;
+
+	if (fsd_state_by_uuid(uuid, &st)) {
+		if (o)
+			json_object_object_add(o, "mount", NULL);
+		else
+			printf("  mounted      no\n");
+		return;
+	}
+	up = st.started ? (long long)time(NULL) - st.started : 0;
+	if (o) {
+		json_object *m = json_object_new_object();
+
+		json_object_object_add(m, "mountpoint",
+				       json_object_new_string(st.mountpoint));
+		json_object_object_add(m, "raw",
+				       json_object_new_boolean(st.raw));
+		json_object_object_add(m, "loop",
+				       json_object_new_string(st.loop));
+		json_object_object_add(m, "fstype",
+				       json_object_new_string(st.fstype));
+		json_object_object_add(m, "fuse",
+				       json_object_new_string(st.fuse));
+		json_object_object_add(m, "pid", json_object_new_int(st.pid));
+		json_object_object_add(m, "alive",
+				       json_object_new_boolean(st.alive));
+		json_object_object_add(m, "read_only",
+				       json_object_new_boolean(st.read_only));
+		json_object_object_add(m, "uptime", json_object_new_int64(up));
+		if (st.have_stats) {
+			json_object_object_add(
+				m, "bytes_read",
+				json_object_new_int64((int64_t)st.bytes_read));
+			json_object_object_add(
+				m, "bytes_written",
+				json_object_new_int64(
+					(int64_t)st.bytes_written));
+			json_object_object_add(
+				m, "io_errors",
+				json_object_new_int64((int64_t)st.io_errors));
+		}
+		json_object_object_add(o, "mount", m);
+		return;
+	}
+	if (st.raw)
+		printf("  mounted      %s (plaintext file)%s\n", st.mountpoint,
+		       st.read_only ? ", read-only" : "");
+	else
+		printf("  mounted      %s (%s on %s)%s\n", st.mountpoint,
+		       st.fstype, st.loop, st.read_only ? ", read-only" : "");
+	if (!st.alive) {
+		printf("  daemon       pid %d is GONE: run 'cmkfs umount %s'\n",
+		       (int)st.pid, st.mountpoint);
+		return;
+	}
+	printf("  daemon       pid %d, up %lld s\n", (int)st.pid, up);
+	if (st.have_stats) {
+		human(st.bytes_read, r, sizeof(r));
+		human(st.bytes_written, w, sizeof(w));
+		printf("  I/O          %s read, %s written, %llu errors\n", r,
+		       w, (unsigned long long)st.io_errors);
+	}
+}

@@ -1,0 +1,708 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon.c — fsd_serve(): the life of the daemon, from the volume key to the
+ * last wipe.
+ *
+ * Setup, in order (teardown is the exact reverse, from wherever setup
+ * stopped): cipher contexts (the key is freed right after), backend,
+ * runtime directory, FUSE session and mount, worker threads, loop device,
+ * filesystem (mkfs only on a blank device), control socket, state file,
+ * readiness.  Then the main thread waits for a signal, a control request or
+ * the end of the FUSE session; the workers serve FUSE requests.
+ *
+ * Shutdown: stop the FUSE session (unmount; abort the connection through
+ * fusectl if something still holds the file), join the workers, fsync the
+ * backend through io_uring, wipe every cipher context and buffer.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <linux/fs.h>
+
+#include "fsd.h"
+
+#ifndef PR_SET_IO_FLUSHER
+#define PR_SET_IO_FLUSHER 57
+#endif
+
+#define ERR(...) snprintf(err, errlen, __VA_ARGS__)
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static void *worker_main(void *arg)
+{
+	struct fsd_worker *w = arg;
+	struct fsd *d = w->fsd;
+	uint64_t one = 1;
+	sigset_t usr1;
+
+	fsd_self = w;
+	/* SIGUSR1 interrupts our read of /dev/fuse at shutdown. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+	while (!fuse_session_exited(d->se)) {
+		int r = fuse_session_receive_buf(d->se, &w->fbuf);
+
+		if (r == -EINTR || r == -EAGAIN || r == -ENOENT)
+			continue;
+		if (r == -ENODEV)
+			atomic_store(&d->conn_dead, true);
+		if (r <= 0)
+			break; /* -ENODEV: unmounted or aborted */
+		fuse_session_process_buf(d->se, &w->fbuf);
+	}
+	if (atomic_fetch_sub(&d->live_workers, 1) == 1 &&
+	    write(d->done_efd, &one, sizeof(one)) < 0)
+		fsd_err("cannot signal the end of the workers");
+	return NULL;
+}
+
+static int open_backend(struct fsd *d, char *err, size_t errlen)
+{
+	int flags = (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	uint64_t size = 0;
+	struct stat st;
+
+	d->backend_fd = open(d->volume, flags | O_DIRECT);
+	if (d->backend_fd >= 0) {
+		d->backend_direct = true;
+	} else if (errno == EINVAL) {
+		/* A filesystem without O_DIRECT: buffered, said once. */
+		fsd_warn("%s: O_DIRECT refused by its filesystem; using "
+			 "buffered I/O (fsync still makes writes durable)",
+			 d->volume);
+		d->backend_fd = open(d->volume, flags);
+	}
+	if (d->backend_fd < 0) {
+		ERR("cannot open %s: %s", d->volume, strerror(errno));
+		return -errno;
+	}
+	if (fstat(d->backend_fd, &st)) {
+		ERR("cannot stat %s: %s", d->volume, strerror(errno));
+		return -errno;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(d->backend_fd, BLKGETSIZE64, &size)) {
+			ERR("cannot size %s: %s", d->volume, strerror(errno));
+			return -errno;
+		}
+	} else {
+		size = (uint64_t)st.st_size;
+	}
+	if (d->data_offset + d->data_size > size) {
+		ERR("%s is shorter (%" PRIu64 " bytes) than its data segment "
+		    "says (%" PRIu64 ")",
+		    d->volume, size, d->data_offset + d->data_size);
+		return -EINVAL;
+	}
+	/* No flock: libcryptsetup locks the header with flock on the
+	 * volume itself, and header changes (rotate) are legitimate while
+	 * mounted.  One daemon per volume is ensured by the runtime
+	 * directory, which only one mkdir can create. */
+	return 0;
+}
+
+static int make_rundir(struct fsd *d, char *err, size_t errlen)
+{
+	const char *root = fsd_runtime_root();
+
+	if (mkdir(root, 0755) && errno != EEXIST) {
+		ERR("cannot create %s: %s", root, strerror(errno));
+		return -errno;
+	}
+	if (snprintf(d->rundir, sizeof(d->rundir), "%s/%s", root, d->uuid) >=
+	    (int)sizeof(d->rundir) - 16) {
+		d->rundir[0] = 0;
+		ERR("%s: path too long", root);
+		return -ENAMETOOLONG;
+	}
+	if (mkdir(d->rundir, 0700)) {
+		int e = errno;
+
+		if (e == EEXIST)
+			ERR("%s exists: the volume is mounted, or a daemon "
+			    "died without cleaning up (run 'cmkfs umount %s')",
+			    d->rundir, d->volume);
+		else
+			ERR("cannot create %s: %s", d->rundir, strerror(e));
+		d->rundir[0] = 0;
+		return -e;
+	}
+	return 0;
+}
+
+/* The file the FUSE session is mounted on. */
+static int make_fuse_mountpoint(struct fsd *d, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	int n = d->raw ? snprintf(d->fuse_mnt, sizeof(d->fuse_mnt), "%s",
+				  d->target)
+		       : snprintf(d->fuse_mnt, sizeof(d->fuse_mnt), "%s/plain",
+				  d->rundir);
+
+	if (n >= (int)sizeof(d->fuse_mnt)) {
+		ERR("%s: path too long", d->target);
+		return -ENAMETOOLONG;
+	}
+	if (stat(d->fuse_mnt, &st) == 0) {
+		if (!S_ISREG(st.st_mode)) {
+			ERR("%s is not a regular file: --raw exposes the "
+			    "plaintext as a file, mounted over a regular file "
+			    "(or a new one)",
+			    d->fuse_mnt);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	fd = open(d->fuse_mnt, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ERR("cannot create %s: %s", d->fuse_mnt, strerror(errno));
+		return -errno;
+	}
+	close(fd);
+	d->fuse_mnt_created = true;
+	return 0;
+}
+
+static int start_fuse(struct fsd *d, char *err, size_t errlen)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	char fsname[80];
+	struct stat st;
+	int r;
+
+	snprintf(fsname, sizeof(fsname), "fsname=cmkfs:%s", d->uuid);
+	/* max_read: 1 MiB reads (the kernel's default is 128 KiB); the
+	 * init handler raises max_write, and libfuse derives max_pages. */
+	if (fuse_opt_add_arg(&args, "cmkfs") ||
+	    fuse_opt_add_arg(&args, "-omax_read=1048576") ||
+	    fuse_opt_add_arg(&args, "-osubtype=cmkfs") ||
+	    fuse_opt_add_arg(&args, "-oallow_other,default_permissions") ||
+	    fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, fsname)) {
+		fuse_opt_free_args(&args);
+		ERR("out of memory");
+		return -ENOMEM;
+	}
+	d->se = fuse_session_new(&args, &fsd_ops, sizeof(fsd_ops), d);
+	fuse_opt_free_args(&args);
+	if (!d->se) {
+		ERR("cannot create the FUSE session");
+		return -ENOMEM;
+	}
+	if (fuse_session_mount(d->se, d->fuse_mnt)) {
+		ERR("cannot mount FUSE on %s (is /dev/fuse there?)",
+		    d->fuse_mnt);
+		return -EIO;
+	}
+	d->fuse_mounted = true;
+	r = fuse_session_custom_io(d->se, &fsd_custom_io,
+				   fuse_session_fd(d->se));
+	if (r) {
+		ERR("cannot hook the FUSE channel");
+		return -EIO;
+	}
+
+	d->workers = calloc(d->nworkers, sizeof(*d->workers));
+	if (!d->workers) {
+		ERR("out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		r = fsd_worker_init(d, &d->workers[i]);
+		if (r) {
+			ERR("cannot set up I/O worker %u: %s", i, strerror(-r));
+			return r;
+		}
+	}
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		atomic_fetch_add(&d->live_workers, 1);
+		r = pthread_create(&d->workers[i].thread, NULL, worker_main,
+				   &d->workers[i]);
+		if (r) {
+			atomic_fetch_sub(&d->live_workers, 1);
+			ERR("cannot start a worker thread: %s", strerror(r));
+			return -r;
+		}
+		d->workers[i].started = true;
+	}
+	/* Served by the workers; also proves the mount answers. */
+	if (stat(d->fuse_mnt, &st)) {
+		ERR("the FUSE mount on %s does not answer: %s", d->fuse_mnt,
+		    strerror(errno));
+		return -errno;
+	}
+	d->fuse_conn = minor(st.st_dev);
+	return 0;
+}
+
+static int mount_fs(struct fsd *d, char *err, size_t errlen)
+{
+	char type[64];
+	int r;
+
+	r = fsd_loop_attach(d->fuse_mnt, d->sector_size, d->read_only, d->loop,
+			    sizeof(d->loop), &d->loop_fd, err, errlen);
+	if (r)
+		return r;
+	r = vol_probe_signature(d->loop, type, sizeof(type));
+	if (r < 0) {
+		ERR("cannot read %s: %s", d->loop, strerror(-r));
+		return r;
+	}
+	if (r == 0) {
+		if (d->read_only) {
+			ERR("%s holds no filesystem yet, and --read-only "
+			    "cannot create one",
+			    d->volume);
+			return -EROFS;
+		}
+		fsd_info("%s: blank, creating %s", d->volume, d->fstype);
+		r = fsd_mkfs(d->fstype, d->loop, err, errlen);
+		if (r)
+			return r;
+		r = vol_probe_signature(d->loop, type, sizeof(type));
+		if (r <= 0) {
+			ERR("mkfs.%s left no filesystem on %s", d->fstype,
+			    d->loop);
+			return -EIO;
+		}
+	} else if (strcmp(type, d->fstype)) {
+		fsd_info("%s holds %s; mounting it as is", d->volume, type);
+	}
+	if (snprintf(d->fstype_found, sizeof(d->fstype_found), "%s", type) >=
+	    (int)sizeof(d->fstype_found)) {
+		ERR("%s holds a %s signature: not a filesystem cmkfs mounts",
+		    d->volume, type);
+		return -EINVAL;
+	}
+	if (mount(d->loop, d->target, type, d->read_only ? MS_RDONLY : 0,
+		  NULL)) {
+		r = -errno;
+		ERR("cannot mount %s (%s) on %s: %s", d->loop, type, d->target,
+		    strerror(errno));
+		return r;
+	}
+	d->fs_mounted = true;
+	/* The mount holds the device now; autoclear detaches it at umount. */
+	close(d->loop_fd);
+	d->loop_fd = -1;
+	return 0;
+}
+
+/* Wait up to ms for every worker to have exited. */
+static bool workers_done(struct fsd *d, int ms)
+{
+	struct pollfd pfd = { .fd = d->done_efd, .events = POLLIN };
+
+	if (!atomic_load(&d->live_workers))
+		return true;
+	return poll(&pfd, 1, ms) == 1;
+}
+
+static void abort_connection(struct fsd *d)
+{
+	char path[128];
+	int fd;
+
+	if (!d->fuse_conn)
+		return;
+	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort",
+		 d->fuse_conn);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fsd_warn("cannot abort FUSE connection %u: %s", d->fuse_conn,
+			 strerror(errno));
+		return;
+	}
+	if (write(fd, "1", 1) < 0)
+		fsd_warn("cannot abort FUSE connection %u: %s", d->fuse_conn,
+			 strerror(errno));
+	close(fd);
+}
+
+static void kick_workers(struct fsd *d)
+{
+	for (unsigned i = 0; i < d->nworkers; i++)
+		if (d->workers[i].started)
+			pthread_kill(d->workers[i].thread, SIGUSR1);
+}
+
+/* Stop serving: end the FUSE session and join the workers. */
+static void stop_fuse(struct fsd *d)
+{
+	if (!d->se)
+		return;
+	fuse_session_exit(d->se);
+	if (d->fuse_mounted && umount2(d->fuse_mnt, MNT_DETACH) &&
+	    errno != EINVAL)
+		fsd_warn("cannot unmount %s: %s", d->fuse_mnt, strerror(errno));
+	d->fuse_mounted = false;
+	/* The session ends when the last user of the file lets go; a loop
+	 * device left attached (daemon signalled while the filesystem is
+	 * mounted) would hold it for ever: abort the connection then. */
+	if (d->workers && !workers_done(d, 500)) {
+		/* Interrupt the workers' reads of /dev/fuse: they see the
+		 * session has exited and return.  Repeated, because a worker
+		 * may enter read() just after a kick.  The kernel aborts the
+		 * connection when our /dev/fuse descriptor closes. */
+		for (int k = 0; k < 30 && !workers_done(d, 100); k++)
+			kick_workers(d);
+		if (!workers_done(d, 0)) {
+			abort_connection(d);
+			if (!workers_done(d, 2000))
+				fsd_err("FUSE workers do not stop");
+		}
+	}
+	for (unsigned i = 0; d->workers && i < d->nworkers; i++)
+		if (d->workers[i].started && !atomic_load(&d->live_workers)) {
+			pthread_join(d->workers[i].thread, NULL);
+			d->workers[i].started = false;
+		}
+	/* The connection is dead by now, so this only releases libfuse's
+	 * copy of the mountpoint (it would run fusermount3 otherwise). */
+	if (!atomic_load(&d->live_workers) && atomic_load(&d->conn_dead))
+		fuse_session_unmount(d->se);
+}
+
+/* Flush and wipe: the end of every path out of fsd_serve.  Returns the
+ * result of the final fsync. */
+static int teardown(struct fsd *d, bool ready, bool keep_state)
+{
+	int r = 0;
+
+	/* Once ready, the filesystem on top is the CLI's to unmount. */
+	if (!ready && d->fs_mounted && umount2(d->target, 0))
+		fsd_warn("cannot unmount %s: %s", d->target, strerror(errno));
+	if (d->loop_fd >= 0)
+		close(d->loop_fd); /* autoclear detaches the device */
+	d->loop_fd = -1;
+	stop_fuse(d);
+	if (d->backend_fd >= 0 && d->workers && d->workers[0].ring_ok &&
+	    !atomic_load(&d->live_workers) && !d->read_only)
+		r = fsd_backend_fsync(&d->workers[0], false);
+	if (d->workers && !atomic_load(&d->live_workers))
+		for (unsigned i = 0; i < d->nworkers; i++)
+			fsd_worker_destroy(&d->workers[i]);
+	sc_close(d->master);
+	d->master = NULL;
+	if (atomic_load(&d->live_workers)) {
+		/* Workers that would not stop still use the session and
+		 * their contexts: leave them to the process exit. */
+		fsd_err("exiting with FUSE workers still running");
+		r = -EBUSY;
+	} else if (d->se) {
+		fuse_session_destroy(d->se);
+	}
+	d->se = NULL;
+	if (d->ctl_fd >= 0)
+		close(d->ctl_fd);
+	d->ctl_fd = -1;
+	if (d->fuse_mnt_created && unlink(d->fuse_mnt) && errno != ENOENT)
+		fsd_warn("cannot remove %s: %s", d->fuse_mnt, strerror(errno));
+	if (d->rundir[0])
+		fsd_remove_rundir(d, keep_state);
+	if (d->backend_fd >= 0 && close(d->backend_fd) && !r)
+		r = -errno;
+	d->backend_fd = -1;
+	return r;
+}
+
+static void free_fsd(struct fsd *d)
+{
+	if (d->done_efd >= 0)
+		close(d->done_efd);
+	for (unsigned i = 0; i < FSD_LOCKS; i++)
+		pthread_rwlock_destroy(&d->locks[i]);
+	/* Workers still running (they would not stop) keep their memory. */
+	if (!atomic_load(&d->live_workers))
+		free(d->workers);
+	free(d->volume);
+	free(d->target);
+	free(d->uuid);
+	free(d->fstype);
+	free(d);
+}
+
+/* Is the loop device still backed by our file (the filesystem on it still
+ * mounted, e.g. the daemon was signalled)? */
+static bool loop_in_use(const struct fsd *d)
+{
+	char path[128], back[PATH_MAX];
+	FILE *f;
+	bool used = false;
+
+	if (!d->loop[0])
+		return false;
+	snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file",
+		 d->loop + 5);
+	f = fopen(path, "re");
+	if (f) {
+		used = fgets(back, sizeof(back), f) &&
+		       !strncmp(back, d->fuse_mnt, strlen(d->fuse_mnt));
+		fclose(f);
+	}
+	return used;
+}
+
+/* A "shutdown" request: agree only when nothing uses the plaintext file
+ * any more, so that a busy mount is reported and left intact. */
+static int control_shutdown(struct fsd *d)
+{
+	int tries = 40;
+
+	if (!d->raw && loop_in_use(d)) {
+		/* The loop device may let go of the file a moment after its
+		 * last close; a filesystem still mounted on it never does. */
+		while (tries-- > 0 && loop_in_use(d))
+			usleep(50 * 1000);
+		if (loop_in_use(d))
+			return -EBUSY;
+	}
+	d->fs_mounted = false; /* unmounted by the caller */
+	if (umount2(d->fuse_mnt, 0)) {
+		if (errno == EBUSY)
+			return -EBUSY;
+		if (errno != EINVAL)
+			return -errno;
+	}
+	d->fuse_mounted = false;
+	return 0;
+}
+
+/* Answer one control connection; may start the shutdown, keeping the
+ * connection in *client for the final answer. */
+static void handle_control(struct fsd *d, bool *stop, int *client)
+{
+	int fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
+	char line[64];
+	int r;
+
+	if (fd < 0)
+		return;
+	if (fsd_control_recv(fd, line, sizeof(line))) {
+		close(fd);
+		return;
+	}
+	if (!strcmp(line, "status")) {
+		fsd_control_status(d, fd);
+	} else if (!strcmp(line, "shutdown")) {
+		r = control_shutdown(d);
+		if (!r) {
+			fsd_info("shutdown requested");
+			*stop = true;
+			*client = fd;
+			return;
+		}
+		dprintf(fd, "error %d %s\n", -r,
+			r == -EBUSY ? "the plaintext file is still in use"
+				    : strerror(-r));
+	} else {
+		dprintf(fd, "error %d unknown request\n", EINVAL);
+	}
+	close(fd);
+}
+
+int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
+{
+	struct sc_params scp = { .cipher = p->cipher,
+				 .sector_size = p->sector_size };
+	struct signalfd_siginfo si;
+	struct fsd *d = calloc(1, sizeof(*d));
+	bool ready = false, stop = false, signalled = false;
+	int sfd = -1, client = -1, r;
+	sigset_t sigs;
+
+	err[0] = 0;
+	if (!d) {
+		secmem_free(p->key);
+		p->key = NULL;
+		ERR("out of memory");
+		return -ENOMEM;
+	}
+	d->backend_fd = d->loop_fd = d->ctl_fd = d->done_efd = -1;
+	for (unsigned i = 0; i < FSD_LOCKS; i++)
+		pthread_rwlock_init(&d->locks[i], NULL);
+	d->volume = strdup(p->volume);
+	d->target = strdup(p->target);
+	d->uuid = strdup(p->uuid);
+	d->fstype = strdup(p->fstype ? p->fstype : "ext4");
+	d->raw = p->raw;
+	d->read_only = p->read_only;
+	d->allow_discards = p->allow_discards;
+	d->data_offset = p->data_offset;
+	d->data_size = p->data_size;
+	d->sector_size = p->sector_size;
+	d->nworkers = p->threads ? p->threads : FSD_DEFAULT_THREADS;
+	if (d->nworkers > FSD_MAX_THREADS)
+		d->nworkers = FSD_MAX_THREADS;
+	d->started = time(NULL);
+
+	/* The key goes into the cipher context and nowhere else. */
+	r = sc_open(&d->master, &scp, p->key, p->key_len);
+	secmem_free(p->key);
+	p->key = NULL;
+	if (!d->volume || !d->target || !d->uuid || !d->fstype) {
+		ERR("out of memory");
+		r = -ENOMEM;
+		goto out;
+	}
+	if (r) {
+		ERR("cannot set up the cipher of %s: %s", d->volume,
+		    crypto_strerror(r));
+		goto out;
+	}
+
+	fsd_log_open(p->log_file, !p->detach);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
+		fsd_warn("cannot make the daemon non-dumpable: %s",
+			 strerror(errno));
+	/* We serve I/O that memory reclaim may wait for (the loop device on
+	 * top of us): let our own allocations not recurse into it. */
+	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
+		fsd_warn("PR_SET_IO_FLUSHER refused (%s): under memory "
+			 "pressure the loop device may stall",
+			 strerror(errno));
+	if (sc_is_null(d->master))
+		fsd_warn("%s: cipher_null: this volume is NOT ENCRYPTED",
+			 d->volume);
+
+	/* Signals are for the main thread only, through a signalfd; the
+	 * workers inherit the mask. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	/* SIGUSR1: a no-op handler without SA_RESTART, unblocked only in
+	 * the workers, to interrupt their reads at shutdown. */
+	sigaction(SIGUSR1, &(struct sigaction){ .sa_handler = on_usr1 }, NULL);
+	sigaddset(&sigs, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	d->done_efd = eventfd(0, EFD_CLOEXEC);
+	if (sfd < 0 || d->done_efd < 0) {
+		r = -errno;
+		ERR("cannot set up signal handling: %s", strerror(errno));
+		goto out;
+	}
+
+	r = open_backend(d, err, errlen);
+	if (!r)
+		r = make_rundir(d, err, errlen);
+	if (!r)
+		r = make_fuse_mountpoint(d, err, errlen);
+	if (!r)
+		r = start_fuse(d, err, errlen);
+	if (!r && !d->raw)
+		r = mount_fs(d, err, errlen);
+	if (!r)
+		r = fsd_control_listen(d);
+	if (!r)
+		r = fsd_state_write(d);
+	if (r) {
+		if (!err[0])
+			ERR("cannot record the runtime state in %s: %s",
+			    d->rundir, strerror(-r));
+		goto out;
+	}
+	fsd_info("%s mounted on %s%s%s (pid %d, %u workers, %s backend)",
+		 d->volume, d->target, d->loop[0] ? " through " : "", d->loop,
+		 (int)getpid(), d->nworkers,
+		 d->backend_direct ? "O_DIRECT" : "buffered");
+	ready = true;
+	if (p->ready)
+		p->ready(p->ready_arg);
+	if (p->detach) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			close(null);
+		}
+		if (chdir("/"))
+			fsd_warn("cannot chdir to /");
+	}
+
+	while (!stop) {
+		struct pollfd pfd[3] = {
+			{ .fd = sfd, .events = POLLIN },
+			{ .fd = d->ctl_fd, .events = POLLIN },
+			{ .fd = d->done_efd, .events = POLLIN },
+		};
+
+		if (poll(pfd, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fsd_err("poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[0].revents & POLLIN &&
+		    read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			fsd_info("signal %u: shutting down", si.ssi_signo);
+			signalled = stop = true;
+		}
+		if (pfd[1].revents & POLLIN)
+			handle_control(d, &stop, &client);
+		if (pfd[2].revents & POLLIN) {
+			fsd_info("%s: the FUSE mount went away; shutting down",
+				 d->fuse_mnt);
+			d->fuse_mounted = false;
+			stop = true;
+		}
+	}
+	r = 0;
+out:;
+	/* A signal with the filesystem still mounted on the loop device
+	 * leaves the state for 'cmkfs umount' to finish the job. */
+	bool keep = ready && signalled && loop_in_use(d);
+	int fr = teardown(d, ready, keep);
+
+	if (ready) {
+		if (fr)
+			fsd_err("%s: final flush failed: %s", d->volume,
+				strerror(-fr));
+		else
+			fsd_info("%s: flushed, keys wiped, exiting", d->volume);
+		r = fr;
+	}
+	if (client >= 0) {
+		char line[160];
+		int n = fr ? snprintf(line, sizeof(line), "error %d %s\n", -fr,
+				      strerror(-fr))
+			   : snprintf(line, sizeof(line), "ok\n");
+
+		if (write(client, line, (size_t)n) < 0)
+			fsd_warn("cannot answer the shutdown request");
+		close(client);
+	}
+	if (sfd >= 0)
+		close(sfd);
+	fsd_log_close();
+	free_fsd(d);
+	return r;
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fs.h — the public interface of cmkfs's fs module: the daemon that serves a
+ * volume's plaintext as one file over FUSE (libfuse3 low-level API, io_uring
+ * backend, AES-XTS through crypto/), and the mount orchestration around it
+ * (loop device, filesystem, runtime state, control socket).
+ *
+ * This is the only header other modules include from fs/.  No libfuse or
+ * liburing type leaks through it.
+ *
+ * Runtime state of a mounted volume lives in $CMKFS_RUNTIME_DIR/<uuid>/
+ * (default /run/cmkfs/<uuid>/), mode 0700:
+ *   state    key=value lines: pid, volume, mountpoint, fuse, loop, fstype,
+ *            raw, read_only, started (written once the mount is usable)
+ *   pid      the daemon's pid (for systemd PIDFile= and scripts)
+ *   plain    the FUSE mountpoint of the plaintext file (not with --raw)
+ *   control  the daemon's control socket (UNIX stream, root only): one
+ *            request line, one reply; "status" answers key=value lines,
+ *            "shutdown" answers "ok" or "error ERRNO MESSAGE" (see
+ *            fs/control.c for the exact protocol).
+ *
+ * Errors: 0 or -errno, with a one-line reason in err (never secret bytes).
+ */
+#ifndef CMKFS_FS_H
+#define CMKFS_FS_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* What the daemon serves and how the result is mounted. */
+struct fsd_params {
+	const char *volume; /* the volume file or block device */
+	const char *target; /* user-facing mountpoint: a directory, or with
+			       raw, the path of the plaintext file */
+	const char *uuid;   /* LUKS UUID: names the runtime directory */
+	const char *cipher; /* from the header, never from a flag */
+	uint64_t data_offset, data_size;
+	unsigned sector_size;
+
+	/* The volume key, in secure memory.  fsd_serve takes ownership: it
+	 * builds its cipher contexts and wipes and frees the key before it
+	 * mounts anything, whatever the outcome. */
+	uint8_t *key;
+	size_t key_len;
+
+	const char *fstype; /* "ext4" (default when NULL) or "xfs" */
+	bool raw;	    /* expose the plaintext file at target */
+	bool read_only;
+	bool allow_discards;  /* see fs/README.md: discards as zero writes */
+	bool detach;	      /* redirect stdio to /dev/null once ready */
+	const char *log_file; /* NULL: syslog, or stderr when !detach */
+	unsigned threads;     /* FUSE worker threads; 0 = default (16) */
+
+	/* Called once, in the daemon, when the mount is usable: the caller
+	 * reports readiness (e.g. to the parent that waits for it). */
+	void (*ready)(void *arg);
+	void *ready_arg;
+};
+
+/*
+ * Run the daemon in the calling process: open the backend, mount the FUSE
+ * file, attach the loop device, create the filesystem when the device is
+ * blank, mount it, record the runtime state, call p->ready, then serve until
+ * SIGTERM/SIGINT, a "shutdown" request on the control socket, or the FUSE
+ * mount going away; flush the backend, wipe every key and return.
+ *
+ * Before ready: a failure undoes everything done so far and returns -errno
+ * with the reason in err.  After ready: returns 0 on a clean shutdown, or
+ * -errno when the final flush failed (logged).  Call it from a
+ * single-threaded process; it blocks signals in the process and starts its
+ * own threads.
+ */
+int fsd_serve(struct fsd_params *p, char *err, size_t errlen);
+
+/* The runtime state of one mount. */
+struct fsd_state {
+	char uuid[40];
+	pid_t pid;
+	bool alive; /* the daemon process exists */
+	char volume[PATH_MAX];
+	char mountpoint[PATH_MAX]; /* user-facing */
+	char fuse[PATH_MAX];	   /* FUSE mountpoint of the plaintext */
+	char loop[64];		   /* "/dev/loopN", empty with raw */
+	char fstype[16];
+	unsigned fuse_conn; /* fusectl connection number, 0 = unknown */
+	bool raw, read_only;
+	int64_t started; /* seconds since the epoch */
+
+	/* From the daemon over the control socket (have_stats false when
+	 * it does not answer). */
+	bool have_stats;
+	uint64_t bytes_read, bytes_written, reads, writes, io_errors;
+};
+
+/* The mount of volume uuid: 0 with *st filled, -ENOENT when not mounted,
+ * other -errno when the state cannot be read.  Asks the daemon for its
+ * counters when it is alive. */
+int fsd_state_by_uuid(const char *uuid, struct fsd_state *st);
+
+/* The mount whose user-facing mountpoint or volume is path (compared after
+ * realpath): 0, -ENOENT, -errno. */
+int fsd_state_find(const char *path, struct fsd_state *st);
+
+/*
+ * Unmount what st describes: the filesystem (fails with -EBUSY and changes
+ * nothing when it is in use), the loop device, then the daemon is asked to
+ * flush, wipe its keys and exit, and waited for.  When the daemon is dead,
+ * cleans up what it left (lazy unmounts, loop detach, FUSE connection
+ * abort, runtime directory).  0 or -errno with the reason in err.
+ */
+int fsd_umount(const struct fsd_state *st, char *err, size_t errlen);
+
+/* The runtime root ($CMKFS_RUNTIME_DIR or /run/cmkfs). */
+const char *fsd_runtime_root(void);
+
+#endif /* CMKFS_FS_H */

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fsd.h — internals shared by the files of fs/ (not a public header: other
+ * modules include fs.h).  The daemon's state, its per-thread workers, the
+ * backend I/O helpers, logging and the mount helpers.
+ */
+#ifndef CMKFS_FSD_H
+#define CMKFS_FSD_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+/* libfuse 3.14 API (fuse_session_custom_io needs 3.13+). */
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+#include <liburing.h>
+
+#include "crypto.h"
+#include "fs.h"
+
+/* Largest FUSE read/write (max_read, max_write) and the span of sectors it
+ * can cover when unaligned. */
+#define FSD_MAX_REQ ((size_t)1024 * 1024)
+#define FSD_BUF_LEN (FSD_MAX_REQ + (size_t)2 * SC_MAX_SECTOR)
+
+/* Striped per-sector locks for read-modify-write (a power of two). */
+#define FSD_LOCKS 1024u
+
+#define FSD_DEFAULT_THREADS 16u
+#define FSD_MAX_THREADS	    128u
+
+struct fsd;
+
+/* One FUSE worker thread and everything it owns: its io_uring ring (backend
+ * file registered as fixed file 0, its buffer as fixed buffer 0), its cipher
+ * context, its bounce buffer and its FUSE request buffer. */
+struct fsd_worker {
+	struct fsd *fsd;
+	pthread_t thread;
+	bool started;
+	struct io_uring ring;
+	bool ring_ok;
+	bool fixed_buf; /* buf registered with the ring */
+	struct sc_ctx *sc;
+	uint8_t *buf; /* FSD_BUF_LEN bytes, page aligned */
+	struct fuse_buf fbuf;
+};
+
+struct fsd {
+	/* Configuration (strings owned). */
+	char *volume, *target, *uuid, *fstype, *log_file;
+	bool raw, read_only, allow_discards, detach;
+	uint64_t data_offset, data_size;
+	unsigned sector_size;
+
+	int backend_fd;
+	bool backend_direct;   /* O_DIRECT accepted */
+	struct sc_ctx *master; /* dup'ed per worker; wiped at exit */
+
+	/* Runtime directory and what lives there. */
+	char rundir[PATH_MAX];
+	char fuse_mnt[PATH_MAX];
+	bool fuse_mnt_created; /* we created the file: remove it at exit */
+	unsigned fuse_conn;
+	char loop[64];
+	char fstype_found[16]; /* what is on the loop device */
+	int loop_fd;	       /* held until the filesystem is mounted */
+	bool fs_mounted;
+	int ctl_fd; /* listening control socket */
+
+	struct fuse_session *se;
+	bool fuse_mounted;
+	unsigned nworkers;
+	struct fsd_worker *workers;
+	atomic_uint live_workers;
+	atomic_bool conn_dead; /* a worker saw ENODEV */
+	int done_efd;	       /* eventfd: the last worker has exited */
+
+	pthread_rwlock_t locks[FSD_LOCKS];
+
+	atomic_uint_fast64_t bytes_read, bytes_written, reads, writes,
+		io_errors;
+	time_t started;
+};
+
+/* ---- log.c */
+void fsd_log_open(const char *file, bool to_stderr);
+void fsd_log_close(void);
+void fsd_log(int prio, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+#define fsd_err(...)  fsd_log(LOG_ERR, __VA_ARGS__)
+#define fsd_warn(...) fsd_log(LOG_WARNING, __VA_ARGS__)
+#define fsd_info(...) fsd_log(LOG_INFO, __VA_ARGS__)
+
+/* ---- backend.c */
+/* Ring, cipher context and buffer of a worker: 0 or -errno. */
+int fsd_worker_init(struct fsd *d, struct fsd_worker *w);
+/* Release everything of a worker (its cipher context wiped); accepts a
+ * half-built one. */
+void fsd_worker_destroy(struct fsd_worker *w);
+/* Read or write len bytes at plaintext-relative backend offset off (the
+ * data offset is added here) to/from buf, which lies inside w->buf.
+ * Short transfers and -EAGAIN are resubmitted.  0 or -errno. */
+int fsd_backend_read(struct fsd_worker *w, void *buf, size_t len, uint64_t off);
+int fsd_backend_write(struct fsd_worker *w, const void *buf, size_t len,
+		      uint64_t off);
+/* fsync (datasync: fdatasync) of the backend through the ring. */
+int fsd_backend_fsync(struct fsd_worker *w, bool datasync);
+
+/* Lock the stripes of sectors [first, last]; the stripes of the edge
+ * sectors head/tail (UINT64_MAX for none) exclusively, the others shared.
+ * Always in ascending stripe order, so two writers never deadlock. */
+void fsd_lock_sectors(struct fsd *d, uint64_t first, uint64_t last,
+		      uint64_t head, uint64_t tail);
+void fsd_unlock_sectors(struct fsd *d, uint64_t first, uint64_t last);
+
+/* ---- ops.c */
+extern const struct fuse_lowlevel_ops fsd_ops;
+extern const struct fuse_custom_io fsd_custom_io;
+/* The worker of the calling thread (set by the worker loop). */
+extern __thread struct fsd_worker *fsd_self;
+
+/* ---- mount.c */
+/* Attach file to a free loop device (direct I/O, logical block size bs,
+ * autoclear): 0 with the device name in dev and an open fd to it in *fd
+ * (keep it open until the filesystem is mounted, or the device goes away). */
+int fsd_loop_attach(const char *file, unsigned bs, bool ro, char *dev,
+		    size_t devlen, int *fd, char *err, size_t errlen);
+/* Detach dev if it is still backed by file (it may have been reused). */
+int fsd_loop_detach(const char *dev, const char *file);
+/* Run mkfs.TYPE on dev; 0 or -errno. */
+int fsd_mkfs(const char *type, const char *dev, char *err, size_t errlen);
+
+/* ---- state.c */
+int fsd_state_write(const struct fsd *d);
+/* The control socket: listen in the runtime directory; read one request
+ * line (without its newline) from a connection; answer "status". */
+int fsd_control_listen(struct fsd *d);
+int fsd_control_recv(int fd, char *line, size_t len);
+void fsd_control_status(const struct fsd *d, int fd);
+/* Remove the runtime directory (keep_state: only the control socket and
+ * the plaintext mountpoint go, the state stays for 'cmkfs umount'). */
+void fsd_remove_rundir(struct fsd *d, bool keep_state);
+/* Remove a runtime directory and its files. */
+void fsd_rundir_remove(const char *dir);
+/* Send a request to the daemon of uuid and read its one-line answer
+ * (without the newline), waiting at most timeout_ms.  0 or -errno. */
+int fsd_control_request(const char *uuid, const char *req, char *reply,
+			size_t len, int timeout_ms);
+
+#endif

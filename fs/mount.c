@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mount.c — what goes on top of the plaintext file and comes off again:
+ * the loop device (LOOP_CONFIGURE through /dev/loop-control, no losetup),
+ * mkfs, and fsd_umount(), which `cmkfs umount` drives.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/loop.h>
+
+#include "fsd.h"
+
+#define ERR(...) snprintf(err, errlen, __VA_ARGS__)
+
+int fsd_loop_attach(const char *file, unsigned bs, bool ro, char *dev,
+		    size_t devlen, int *fd, char *err, size_t errlen)
+{
+	struct loop_config cfg;
+	struct loop_info64 info;
+	int ctl, back = -1, lfd = -1, r = 0;
+
+	*fd = -1;
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0) {
+		ERR("cannot open /dev/loop-control: %s", strerror(errno));
+		return -errno;
+	}
+	/* The loop device does direct I/O on the file: open it so. */
+	back = open(file, (ro ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC);
+	if (back < 0) {
+		r = -errno;
+		ERR("cannot open %s: %s", file, strerror(errno));
+		goto out;
+	}
+	/* Another process may take the free device between GET_FREE and
+	 * CONFIGURE: then it is busy, try the next. */
+	for (int tries = 0; tries < 16; tries++) {
+		int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+
+		if (n < 0) {
+			r = -errno;
+			ERR("no free loop device: %s", strerror(errno));
+			goto out;
+		}
+		snprintf(dev, devlen, "/dev/loop%d", n);
+		lfd = open(dev, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+		if (lfd < 0) {
+			r = -errno;
+			ERR("cannot open %s: %s", dev, strerror(errno));
+			goto out;
+		}
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.fd = (unsigned)back;
+		cfg.block_size = bs;
+		cfg.info.lo_flags = LO_FLAGS_DIRECT_IO | LO_FLAGS_AUTOCLEAR |
+				    (ro ? LO_FLAGS_READ_ONLY : 0);
+		snprintf((char *)cfg.info.lo_file_name,
+			 sizeof(cfg.info.lo_file_name), "%s", file);
+		if (ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0)
+			break;
+		r = -errno;
+		close(lfd);
+		lfd = -1;
+		if (r != -EBUSY) {
+			ERR("cannot attach %s to %s: %s", file, dev,
+			    strerror(-r));
+			goto out;
+		}
+	}
+	if (lfd < 0) {
+		ERR("cannot attach %s: every free loop device was taken", file);
+		goto out;
+	}
+	r = 0;
+	if (ioctl(lfd, LOOP_GET_STATUS64, &info) == 0 &&
+	    !(info.lo_flags & LO_FLAGS_DIRECT_IO))
+		fsd_warn("%s: the kernel refused direct I/O; the page cache "
+			 "holds plaintext",
+			 dev);
+	*fd = lfd;
+	lfd = -1;
+out:
+	if (lfd >= 0)
+		close(lfd);
+	if (back >= 0)
+		close(back);
+	close(ctl);
+	if (r)
+		dev[0] = 0;
+	return r;
+}
+
+int fsd_loop_detach(const char *dev, const char *file)
+{
+	char path[128], back[PATH_MAX];
+	FILE *f;
+	bool ours = false;
+	int fd, r = 0;
+
+	if (strncmp(dev, "/dev/loop", 9))
+		return -EINVAL;
+	snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file",
+		 dev + 5);
+	f = fopen(path, "re");
+	if (!f)
+		return 0; /* already detached */
+	if (fgets(back, sizeof(back), f)) {
+		back[strcspn(back, "\n")] = 0;
+		ours = !strcmp(back, file);
+	}
+	fclose(f);
+	if (!ours)
+		return 0; /* reused by someone else since */
+	fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT || errno == ENXIO ? 0 : -errno;
+	if (ioctl(fd, LOOP_CLR_FD, 0) && errno != ENXIO)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int fsd_mkfs(const char *type, const char *dev, char *err, size_t errlen)
+{
+	char prog[32];
+	pid_t pid;
+	int st;
+
+	if (strcmp(type, "ext4") && strcmp(type, "xfs")) {
+		ERR("cannot create a %s filesystem: ext4 or xfs", type);
+		return -EINVAL;
+	}
+	snprintf(prog, sizeof(prog), "mkfs.%s", type);
+	pid = fork();
+	if (pid < 0) {
+		ERR("cannot run %s: %s", prog, strerror(errno));
+		return -errno;
+	}
+	if (pid == 0) {
+		/* No discard: the daemon refuses them, and they would only
+		 * slow mkfs down.  The device is known blank: no -f/-F. */
+		if (!strcmp(type, "ext4"))
+			execlp(prog, prog, "-q", "-E", "nodiscard", dev,
+			       (char *)NULL);
+		else
+			execlp(prog, prog, "-q", "-K", dev, (char *)NULL);
+		fprintf(stderr, "cmkfs: cannot run %s: %s\n", prog,
+			strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR) {
+			ERR("%s: %s", prog, strerror(errno));
+			return -errno;
+		}
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		ERR("%s %s failed (status %d)", prog, dev,
+		    WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Wait up to ms for process pid to exit. */
+static bool wait_exit(pid_t pid, int ms)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	bool gone;
+
+	if (pfd < 0)
+		return errno == ESRCH;
+	{
+		struct pollfd p = { .fd = pfd, .events = POLLIN };
+
+		gone = poll(&p, 1, ms) == 1;
+	}
+	close(pfd);
+	return gone;
+}
+
+static bool loop_bound(const char *dev)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file",
+		 dev + 5);
+	return access(path, F_OK) == 0;
+}
+
+/* What a dead daemon left: unmount lazily, detach, abort, forget. */
+static int cleanup_dead(const struct fsd_state *st, char *err, size_t errlen)
+{
+	char path[PATH_MAX + 32];
+	int fd;
+
+	if (!st->raw && st->mountpoint[0] &&
+	    umount2(st->mountpoint, MNT_DETACH) && errno != EINVAL &&
+	    errno != ENOENT) {
+		ERR("cannot unmount %s: %s", st->mountpoint, strerror(errno));
+		return -errno;
+	}
+	if (st->loop[0]) {
+		fsd_loop_detach(st->loop, st->fuse);
+		/* Autoclear detaches the device once the lazily unmounted
+		 * filesystem lets go of it (its writes fail fast now that the
+		 * daemon is gone): give it a moment, so that umount returns
+		 * with nothing left. */
+		for (int i = 0; i < 100 && loop_bound(st->loop); i++)
+			usleep(50 * 1000);
+	}
+	if (st->fuse_conn) {
+		snprintf(path, sizeof(path),
+			 "/sys/fs/fuse/connections/%u/abort", st->fuse_conn);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (write(fd, "1", 1) < 0)
+				(void)0; /* already gone */
+			close(fd);
+		}
+	}
+	if (st->fuse[0] && umount2(st->fuse, MNT_DETACH) && errno != EINVAL &&
+	    errno != ENOENT) {
+		ERR("cannot unmount %s: %s", st->fuse, strerror(errno));
+		return -errno;
+	}
+	snprintf(path, sizeof(path), "%s/%s", fsd_runtime_root(), st->uuid);
+	fsd_rundir_remove(path);
+	return 0;
+}
+
+int fsd_umount(const struct fsd_state *st, char *err, size_t errlen)
+{
+	char reply[256];
+	int r;
+
+	err[0] = 0;
+	if (!st->alive)
+		return cleanup_dead(st, err, errlen);
+	if (!st->raw) {
+		if (umount2(st->mountpoint, 0) && errno != EINVAL) {
+			r = -errno;
+			if (r == -EBUSY)
+				ERR("%s is busy: a process has a file open or "
+				    "its working directory there (see 'fuser "
+				    "-vm %s'); nothing was unmounted",
+				    st->mountpoint, st->mountpoint);
+			else
+				ERR("cannot unmount %s: %s", st->mountpoint,
+				    strerror(-r));
+			return r;
+		}
+		r = fsd_loop_detach(st->loop, st->fuse);
+		if (r) {
+			ERR("%s unmounted, but %s does not detach: %s",
+			    st->mountpoint, st->loop, strerror(-r));
+			return r;
+		}
+	}
+	r = fsd_control_request(st->uuid, "shutdown", reply, sizeof(reply),
+				60000);
+	if ((r == -ENOENT || r == -ECONNREFUSED) && wait_exit(st->pid, 30000)) {
+		/* No control socket: the daemon was already shutting down
+		 * (signalled); it is gone now, finish what it left. */
+		return cleanup_dead(st, err, errlen);
+	}
+	if (r) {
+		ERR("the daemon (pid %d) does not answer: %s", (int)st->pid,
+		    strerror(-r));
+		return r;
+	}
+	if (strncmp(reply, "ok", 2)) {
+		char *msg = NULL;
+		long e = 0;
+
+		if (!strncmp(reply, "error ", 6))
+			e = strtol(reply + 6, &msg, 10);
+		if (e > 0 && e < 4096) {
+			msg += strspn(msg, " ");
+			if (e == EBUSY && st->raw)
+				ERR("%s is busy: a process has it open (see "
+				    "'fuser -v %s'); nothing was unmounted",
+				    st->mountpoint, st->mountpoint);
+			else
+				ERR("the daemon could not stop: %s", msg);
+			return (int)-e;
+		}
+		ERR("the daemon answered '%s'", reply);
+		return -EPROTO;
+	}
+	if (!wait_exit(st->pid, 30000)) {
+		ERR("the daemon (pid %d) did not exit", (int)st->pid);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
