@@ -3,9 +3,13 @@
 #   make            build everything into $(BUILD)/ (default build/)
 #   make test       install missing dependencies, build, run every test
 #   make demo       install missing dependencies, build, run the demo
-#   make bench      benchmarks (the crypto ceiling for now)
+#   make bench      benchmarks, as root: raw, cmkfs, loop and gocryptfs side
+#                   by side (bench/bench.py; BENCH_ARGS='--db --repeat 5')
+#   make bench-quick  the same, short (the smoke run)
+#   make bench-crypto the sector cipher against openssl speed, alone
 #   make asan       ASan+UBSan build in build-asan/, running the tests on it
-#   make analyze    cppcheck and clang-tidy over the sources
+#   make analyze    cppcheck and clang-tidy over the sources, pyflakes over
+#                   the Python
 #   make install    install into $(DESTDIR)$(PREFIX)
 #   make clean
 #
@@ -110,8 +114,8 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 # Objects reached through pattern rules are not intermediate: keep them.
 .SECONDARY:
 
-.PHONY: all test run-tests demo bench asan analyze install clean deps \
-	format check-format fuzz
+.PHONY: all test run-tests demo bench bench-quick bench-crypto asan analyze \
+	install clean deps format check-format fuzz
 
 all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS) $(FUZZERS)
 
@@ -247,7 +251,18 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/demo.sh
 
-bench: all
+# The benchmark suite needs root (tmpfs, FUSE, loop devices) and Debian's
+# python3.  CMKFS_BENCH_CMKFS=PATH runs another cmkfs binary.
+BENCH_ARGS ?=
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 bench/bench.py --build $(BUILD) $(BENCH_ARGS)
+
+bench-quick: deps
+	@$(MAKE) --no-print-directory all
+	@/usr/bin/python3 bench/bench.py --build $(BUILD) --quick $(BENCH_ARGS)
+
+bench-crypto: all
 	@BUILD=$(BUILD) bench/crypto.sh
 
 asan: deps
@@ -255,8 +270,10 @@ asan: deps
 		$(MAKE) --no-print-directory BUILD=build-asan SAN=1 run-tests
 
 # Static analysis.  cppcheck sees the whole tree; clang-tidy each file with
-# the flags it is compiled with.
+# the flags it is compiled with; pyflakes the Python (Debian's pyflakes3).
+PY_SRC := $(wildcard bench/*.py tests/tools/*.py)
 analyze:
+	pyflakes3 $(PY_SRC)
 	cppcheck --quiet --error-exitcode=1 --inline-suppr \
 		--enable=warning,performance,portability --std=c11 \
 		-D_GNU_SOURCE $(INCLUDES) $(ALL_SRC)

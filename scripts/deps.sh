@@ -26,7 +26,10 @@ clang libclang-rt-14-dev cppcheck clang-tidy"
 # Benchmarks: charts, and the peer we compare against.
 BENCH="gnuplot-nox gocryptfs"
 
-PKGS=$(echo $BUILD $TEST $BENCH)
+# Analysis of the Python (bench/, tests/tools/).
+LINT="pyflakes3"
+
+PKGS=$(echo $BUILD $TEST $BENCH $LINT)
 
 # Node.js runs the AWS SDK conformance tests.  Any node >= 18 will do, and a
 # host that already has one from elsewhere must keep it: Debian's nodejs and

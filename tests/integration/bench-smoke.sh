@@ -1,0 +1,124 @@
+#!/bin/bash
+# bench-smoke: `bench/bench.py --quick --no-peers` produces a complete
+# report — every configuration and workload has its numbers, results.json
+# and every fio JSON parse, the charts are PNGs — and leaves nothing
+# mounted, attached or running.  No timing thresholds: those belong in the
+# benchmark's report, not in tests.
+#
+# The cmkfs configurations (null, xts, loop-xts) must run when the cmkfs
+# under test has `cmkfs mount`; a build without it must skip them, saying so.
+# timeout: 240
+. "$(dirname "$0")/../lib.sh"
+
+need_root
+[ -c /dev/fuse ] || skip "no /dev/fuse"
+[ -e /dev/loop-control ] || skip "no loop devices"
+for tool in fio gnuplot cryptsetup losetup; do
+	command -v $tool > /dev/null || fail "$tool is missing (scripts/deps.sh installs it)"
+done
+isolate_aws
+
+# The bench's temporary directory (mounts, volumes, daemons) goes below the
+# test's, where the runner looks for leftovers.
+export TMPDIR=$TEST_TMPDIR
+out=$TEST_TMPDIR/out
+rc=0
+$PYTHON "$CMKFS_SRC/bench/bench.py" --quick --no-peers --build "$CMKFS_BUILD" \
+	--cmkfs "${CMKFS_BENCH_CMKFS:-$CMKFS}" --out "$out" \
+	> "$TEST_TMPDIR/stdout" 2> "$TEST_TMPDIR/stderr" || rc=$?
+cat "$TEST_TMPDIR/stderr"
+[ $rc = 0 ] || fail "bench.py exited $rc"
+
+mount_ok=0
+"${CMKFS_BENCH_CMKFS:-$CMKFS}" help mount 2> /dev/null | grep -q '^usage: cmkfs mount' && mount_ok=1
+
+$PYTHON - "$out" "$mount_ok" "$CMKFS_SRC/bench/fio/workloads.fio" "$TEST_TMPDIR/stdout" <<'P' || fail "incomplete report"
+import json, os, re, sys
+
+out, mount_ok, jobs, stdout = sys.argv[1], sys.argv[2] == "1", sys.argv[3], sys.argv[4]
+bad = []
+res = json.load(open(os.path.join(out, "results.json")))
+want_wls = [m for m in re.findall(r"^\[([^\]]+)\]", open(jobs).read(), re.M)
+            if m not in ("global", "prefill")]
+assert res["workloads"] == want_wls, (res["workloads"], want_wls)
+assert set(res["configs"]) == {"raw", "null", "xts", "loop-xts"}, res["configs"]
+
+ran = [c for c, i in res["configs"].items() if i["ran"]]
+for c, i in res["configs"].items():
+    if c == "raw" or mount_ok:
+        if not i["ran"]:
+            bad.append(f"{c} did not run: {i['skipped']}")
+    elif i["ran"] or "cmkfs mount unavailable" not in (i["skipped"] or "") \
+            and "needs the xts configuration" not in (i["skipped"] or ""):
+        bad.append(f"{c}: want skipped as 'cmkfs mount unavailable': {i}")
+
+for w in want_wls:
+    for c in ran:
+        s = res["summary"].get(w, {}).get(c)
+        if not s:
+            bad.append(f"no summary for {c} {w}")
+            continue
+        for k in ("mbps", "iops", "p50_us", "p99_us", "cpu_s_per_gib"):
+            if not s.get(k) or not s[k]["median"] > 0:
+                bad.append(f"{c} {w}: no {k}: {s.get(k)}")
+
+runs = res["runs"]
+if len(runs) != len(want_wls) * len(ran) * res["params"]["repeat"]:
+    bad.append(f"{len(runs)} runs")
+for r in runs:
+    j = json.load(open(os.path.join(out, r["fio_json"])))
+    if j["jobs"][0]["jobname"] != r["workload"]:
+        bad.append(f"{r['fio_json']}: job {j['jobs'][0]['jobname']}")
+
+# the ratios of whatever pairs ran, for every workload
+for a, b in (("xts", "null"), ("xts", "raw"), ("loop-xts", "xts")):
+    if a in ran and b in ran:
+        got = res["ratios"].get(f"{a}/{b}", {})
+        if sorted(got) != sorted(want_wls):
+            bad.append(f"ratio {a}/{b} for {sorted(got)}")
+
+crypto = res["crypto"]
+if not any(r["cipher"] == "aes-256-xts" and r["sector"] == "4096" for r in crypto["cmkfs"]):
+    bad.append(f"no cmkfs crypto ceiling: {crypto}")
+if not crypto["openssl_gbps"]:
+    bad.append("no openssl speed number")
+
+report = open(os.path.join(out, "report.md")).read()
+if report.strip() != open(stdout).read().strip():
+    bad.append("stdout is not the report")
+for w in want_wls:
+    sect = report.split(f"## {w}\n", 1)
+    if len(sect) != 2:
+        bad.append(f"report: no section {w}")
+        continue
+    sect = sect[1].split("\n## ", 1)[0]
+    for c in ran:
+        row = [l for l in sect.splitlines() if l.startswith(f"| {c} |")]
+        if not row or "—" in row[0]:
+            bad.append(f"report: {w} {c}: {row}")
+for k in ("machine:", "backing store:", "Crypto ceiling"):
+    if k not in report:
+        bad.append(f"report: no '{k}'")
+
+for png in ("throughput.png", "latency-p50.png", "latency-p99.png", "cpu.png"):
+    p = os.path.join(out, png)
+    if not os.path.exists(p) or open(p, "rb").read(8) != b"\x89PNG\r\n\x1a\n":
+        bad.append(f"{png} missing or not a PNG")
+    elif f"({png})" not in report:
+        bad.append(f"report does not show {png}")
+
+for b in bad:
+    print("bad:", b)
+sys.exit(1 if bad else 0)
+P
+
+# nothing left behind: mounts, loop devices, the bench's directory
+grep -q " $TEST_TMPDIR/cmkfs-bench" /proc/self/mountinfo && fail "the bench left a mount"
+# (a detached loop device lets go of its file asynchronously)
+for _ in $(seq 20); do
+	losetup -n -l -O BACK-FILE | grep -q "^$TEST_TMPDIR/cmkfs-bench" || break
+	sleep 0.1
+done
+losetup -n -l -O BACK-FILE | grep -q "^$TEST_TMPDIR/cmkfs-bench" && fail "the bench left a loop device"
+ls -d "$TEST_TMPDIR"/cmkfs-bench.* 2> /dev/null && fail "the bench left its directory"
+echo "ok: report complete in $out"
