@@ -1289,24 +1289,25 @@ static int wipe_header_area(struct crypt_device *cd, const char *path,
  */
 #define NULL_SEGMENT_CIPHER "cipher_null-ecb"
 
-/* The whole header copy (binary header and JSON area) at off. */
-static int read_area(int fd, uint64_t off, uint64_t len, uint8_t **out)
+/* The whole header copy (binary header and JSON area) at off, to free;
+ * NULL with *r set on failure. */
+static uint8_t *read_area(int fd, uint64_t off, uint64_t len, int *r)
 {
 	uint8_t *buf = malloc(len);
 	ssize_t n;
 
-	*out = NULL;
-	if (!buf)
-		return -ENOMEM;
+	if (!buf) {
+		*r = -ENOMEM;
+		return NULL;
+	}
 	n = pread(fd, buf, len, (off_t)off);
 	if (n < 0 || (uint64_t)n != len) {
-		int r = n < 0 ? -errno : -EIO;
-
+		*r = n < 0 && errno ? -errno : -EIO;
 		free(buf);
-		return r;
+		return NULL;
 	}
-	*out = buf;
-	return 0;
+	*r = 0;
+	return buf;
 }
 
 /* The JSON of a fresh header copy (area, size bytes) with its one data
@@ -1385,9 +1386,10 @@ static int benchmark_null_segment(const char *path, char *err, size_t errlen)
 	size = pri.size;
 	off[0] = size;
 	off[1] = 0;
-	for (int i = 0; i < 2 && !r; i++)
-		r = read_area(fd, off[i], size, &copy[i]);
-	if (r)
+	copy[0] = read_area(fd, off[0], size, &r);
+	if (copy[0])
+		copy[1] = read_area(fd, off[1], size, &r);
+	if (!copy[0] || !copy[1])
 		goto io_error;
 	if (memcmp(copy[0] + HDR_BIN_LEN, copy[1] + HDR_BIN_LEN,
 		   size - HDR_BIN_LEN) != 0) {
@@ -1409,8 +1411,10 @@ static int benchmark_null_segment(const char *path, char *err, size_t errlen)
 	for (int i = 0; i < 2; i++) {
 		uint8_t *c = copy[i];
 
+		/* The JSON and its NUL (null_segment_json checked the room),
+		 * then NUL padding. */
 		memset(c + HDR_BIN_LEN, 0, size - HDR_BIN_LEN);
-		memcpy(c + HDR_BIN_LEN, json, strlen(json));
+		memcpy(c + HDR_BIN_LEN, json, strlen(json) + 1);
 		put_be64(c + HDR_OFF_SEQID, pri.seqid + 1);
 		memset(c + HDR_OFF_CSUM, 0, HDR_CSUM_LEN);
 		r = crypto_sha256(c, size, sum);
