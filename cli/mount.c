@@ -123,7 +123,7 @@ static int serve(const struct mount_args *a, struct vol *v,
 				.volume = a->volume,
 				.target = target };
 	struct fsd_params p = { 0 };
-	struct unlocked u;
+	struct unlocked u = { 0 };
 	char err[1024];
 	int code, r;
 
