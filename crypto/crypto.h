@@ -240,8 +240,13 @@ struct vol_format_params {
  * path must hold at least 16 MiB plus one sector, in whole sectors.  Writes
  * nothing outside path; a failure after the header was written zeroes the
  * header area.  -EINVAL (bad parameters, path too small), -EBUSY (device in
- * use), -ENOTSUP (cipher_null where the kernel offers no way to check it:
- * libcryptsetup needs AF_ALG or device-mapper for that), -EIO.
+ * use), -EIO.
+ *
+ * cipher_null (benchmarks only: the volume is NOT ENCRYPTED) gets a 32-byte
+ * volume key, used by nothing but the keyslot's digest.  Where libcryptsetup
+ * cannot check cipher_null through the kernel (no AF_ALG, no device-mapper)
+ * the volume is formatted as aes-xts-plain64 and its data segment then
+ * rewritten to cipher_null-ecb, checked by loading it with libcryptsetup.
  */
 int vol_format(const char *path, const struct vol_format_params *p,
 	       const uint8_t *secret, size_t secret_len, const char *token_json,

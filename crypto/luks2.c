@@ -4,8 +4,10 @@
  * fixed parameters, load, unlock a keyslot into secure memory, add and
  * destroy keyslots and tokens, back up and restore the header, and ask
  * libblkid what a device holds.  Header layout, checksums, locking and
- * recovery are libcryptsetup's; this file does not write LUKS2 metadata
- * itself, and no libcryptsetup type leaves it.
+ * recovery are libcryptsetup's; this file writes LUKS2 metadata itself in
+ * one place only (benchmark_null_segment(), for cipher_null benchmark
+ * volumes on hosts where libcryptsetup cannot format them), and no
+ * libcryptsetup type leaves it.
  *
  * Four things here are not obvious:
  *
@@ -76,6 +78,7 @@
 #define HDR_OFF_UUID	168
 #define HDR_OFF_OFFSET	256
 #define HDR_OFF_CSUM	448
+#define HDR_CSUM_LEN	64
 #define HDR_MIN_SIZE	(16u << 10)
 #define HDR_MAX_SIZE	(4u << 20)
 
@@ -227,6 +230,12 @@ static uint64_t be64(const uint8_t *p)
 	return v;
 }
 
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
 struct hdr_copy {
 	unsigned version; /* of a LUKS magic of the expected kind, or 0 */
 	bool magic;	  /* a LUKS2 magic of the expected kind */
@@ -280,7 +289,7 @@ static int read_hdr_copy(int fd, uint64_t off, bool primary, struct hdr_copy *c)
 	}
 	if ((uint64_t)n < c->size)
 		goto out;
-	memset(area + HDR_OFF_CSUM, 0, 64);
+	memset(area + HDR_OFF_CSUM, 0, HDR_CSUM_LEN);
 	r = crypto_sha256(area, c->size, sum);
 	if (r)
 		goto out;
@@ -1251,6 +1260,234 @@ static int wipe_header_area(struct crypt_device *cd, const char *path,
 	return r < 0 ? r : 0;
 }
 
+/* ---- cipher_null benchmark volumes -------------------------------------- */
+
+/*
+ * ###########################################################################
+ * #  BENCHMARK ONLY.  A volume made here is NOT ENCRYPTED: its data segment #
+ * #  uses cipher_null, every byte is stored in the clear.                   #
+ * ###########################################################################
+ *
+ * The one place cmkfs writes LUKS2 metadata itself.  libcryptsetup formats a
+ * cipher_null volume only after checking the cipher through the kernel
+ * (AF_ALG, or device-mapper), and hosts without either cannot make one at
+ * all, although cmkfs serves such volumes in userspace without the kernel.
+ * So vol_format() makes an ordinary aes-xts-plain64 volume there (keyslot,
+ * digest and token exactly as for any volume) and this rewrites its data
+ * segment's "encryption" to "cipher_null-ecb", what libcryptsetup itself
+ * writes for cipher_null.  Nothing else changes.  The volume is brand new:
+ * its data area holds nothing that the change could turn into garbage.
+ *
+ * The LUKS2 on-disk format: two copies, each a 4096-byte binary header and a
+ * NUL-padded JSON area, hdr_size bytes in all, the secondary at offset
+ * hdr_size.  Both copies get the same JSON and a sequence id one higher;
+ * each checksum is SHA-256 over its hdr_size bytes with the checksum field
+ * zeroed.  The secondary is written (and synced) first, the primary last.
+ * Only a header exactly as libcryptsetup just wrote it is touched: both
+ * copies intact, in step, with identical JSON and one aes-xts-plain64 crypt
+ * segment.  The caller then has libcryptsetup load the result.
+ */
+#define NULL_SEGMENT_CIPHER "cipher_null-ecb"
+
+/* The whole header copy (binary header and JSON area) at off, to free;
+ * NULL with *r set on failure. */
+static uint8_t *read_area(int fd, uint64_t off, uint64_t len, int *r)
+{
+	uint8_t *buf = malloc(len);
+	ssize_t n;
+
+	if (!buf) {
+		*r = -ENOMEM;
+		return NULL;
+	}
+	n = pread(fd, buf, len, (off_t)off);
+	if (n < 0 || (uint64_t)n != len) {
+		*r = n < 0 && errno ? -errno : -EIO;
+		free(buf);
+		return NULL;
+	}
+	*r = 0;
+	return buf;
+}
+
+/* The JSON of a fresh header copy (area, size bytes) with its one data
+ * segment made cipher_null: *out, to free. */
+static int null_segment_json(const uint8_t *area, uint64_t size, char **out)
+{
+	const char *text = (const char *)area + HDR_BIN_LEN;
+	size_t room = (size_t)size - HDR_BIN_LEN;
+	struct json_object *root, *segs, *seg, *o;
+	const char *s;
+	int r = -EINVAL;
+
+	*out = NULL;
+	if (!memchr(text, 0, room))
+		return -EINVAL;
+	root = json_tokener_parse(text);
+	if (!root || !json_object_object_get_ex(root, "segments", &segs) ||
+	    !json_object_is_type(segs, json_type_object) ||
+	    json_object_object_length(segs) != 1 ||
+	    !json_object_object_get_ex(segs, "0", &seg) ||
+	    !json_object_object_get_ex(seg, "type", &o) ||
+	    strcmp(json_object_get_string(o), "crypt") != 0 ||
+	    !json_object_object_get_ex(seg, "encryption", &o) ||
+	    strcmp(json_object_get_string(o), "aes-xts-plain64") != 0)
+		goto out;
+	o = json_object_new_string(NULL_SEGMENT_CIPHER);
+	if (!o || json_object_object_add(seg, "encryption", o)) {
+		json_object_put(o);
+		r = -ENOMEM;
+		goto out;
+	}
+	/* As libcryptsetup serialises its metadata. */
+	s = json_object_to_json_string_ext(
+		root, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (!s || strlen(s) >= room) {
+		r = s ? -ENOSPC : -ENOMEM;
+		goto out;
+	}
+	*out = strdup(s);
+	r = *out ? 0 : -ENOMEM;
+out:
+	json_object_put(root);
+	return r;
+}
+
+/* Rewrite the data segment of the volume just formatted at path to
+ * cipher_null (see above). */
+static int benchmark_null_segment(const char *path, char *err, size_t errlen)
+{
+	struct hdr_copy pri, sec;
+	struct hdr_scan hs;
+	uint8_t *copy[2] = { NULL, NULL }; /* secondary, primary */
+	uint8_t sum[CRYPTO_SHA256_LEN];
+	uint64_t off[2], size;
+	char *json = NULL;
+	ssize_t n;
+	int fd, r;
+
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return luks2_fail(err, errlen, -errno, "cannot open %s", path);
+	r = read_hdr_copy(fd, 0, true, &pri);
+	if (!r && pri.good)
+		r = read_hdr_copy(fd, pri.size, false, &sec);
+	if (r)
+		goto io_error;
+	if (!pri.good || !sec.good || pri.size != sec.size ||
+	    pri.seqid != sec.seqid) {
+		luks2_say(err, errlen,
+			  "cannot make %s cipher_null: its new LUKS2 header "
+			  "copies are damaged or out of step",
+			  path);
+		r = -EIO;
+		goto out;
+	}
+	size = pri.size;
+	off[0] = size;
+	off[1] = 0;
+	copy[0] = read_area(fd, off[0], size, &r);
+	if (copy[0])
+		copy[1] = read_area(fd, off[1], size, &r);
+	if (!copy[0] || !copy[1])
+		goto io_error;
+	if (memcmp(copy[0] + HDR_BIN_LEN, copy[1] + HDR_BIN_LEN,
+		   size - HDR_BIN_LEN) != 0) {
+		luks2_say(err, errlen,
+			  "cannot make %s cipher_null: its new LUKS2 header "
+			  "copies hold different metadata",
+			  path);
+		r = -EIO;
+		goto out;
+	}
+	r = null_segment_json(copy[1], size, &json);
+	if (r) {
+		luks2_say(err, errlen,
+			  "cannot make %s cipher_null: its new LUKS2 metadata "
+			  "is not as expected (%s)",
+			  path, strerror(-r));
+		goto out;
+	}
+	for (int i = 0; i < 2; i++) {
+		uint8_t *c = copy[i];
+
+		/* The JSON and its NUL (null_segment_json checked the room),
+		 * then NUL padding. */
+		memset(c + HDR_BIN_LEN, 0, size - HDR_BIN_LEN);
+		memcpy(c + HDR_BIN_LEN, json, strlen(json) + 1);
+		put_be64(c + HDR_OFF_SEQID, pri.seqid + 1);
+		memset(c + HDR_OFF_CSUM, 0, HDR_CSUM_LEN);
+		r = crypto_sha256(c, size, sum);
+		if (r) {
+			luks2_fail(err, errlen, r, "cannot checksum %s", path);
+			goto out;
+		}
+		memcpy(c + HDR_OFF_CSUM, sum, sizeof(sum));
+		n = pwrite(fd, c, size, (off_t)off[i]);
+		if (n < 0 || fsync(fd) < 0)
+			r = -errno;
+		else if ((uint64_t)n != size)
+			r = -EIO;
+		if (r)
+			goto io_error;
+	}
+	/* Both copies must now be clean, so that loading never repairs. */
+	r = header_state(fd, &hs);
+	if (r)
+		goto io_error;
+	if (hs.state != HDR_CLEAN) {
+		luks2_say(err, errlen,
+			  "cannot make %s cipher_null: the rewritten header "
+			  "does not check out",
+			  path);
+		r = -EIO;
+	}
+	goto out;
+io_error:
+	luks2_fail(err, errlen, r, "cannot make %s cipher_null", path);
+out:
+	free(json);
+	free(copy[0]);
+	free(copy[1]);
+	close(fd);
+	return r;
+}
+
+/* libcryptsetup loads what benchmark_null_segment() wrote and sees
+ * cipher_null in it. */
+static int check_null_volume(const char *path, char *err, size_t errlen)
+{
+	struct crypt_device *cd = NULL;
+	const char *cipher, *mode;
+	int r;
+
+	luks2_lib_begin();
+	r = crypt_init(&cd, path);
+	if (r < 0)
+		return luks2_fail(err, errlen, r, "cannot open %s", path);
+	luks2_lib_begin();
+	r = crypt_load(cd, CRYPT_LUKS2, NULL);
+	if (r < 0) {
+		luks2_fail(err, errlen, r,
+			   "libcryptsetup rejects the cipher_null header of %s",
+			   path);
+		goto out;
+	}
+	cipher = crypt_get_cipher(cd);
+	mode = crypt_get_cipher_mode(cd);
+	if (!cipher || !mode || strcmp(cipher, "cipher_null") != 0 ||
+	    strcmp(mode, "ecb") != 0) {
+		luks2_say(err, errlen,
+			  "libcryptsetup reads %s-%s from the cipher_null "
+			  "header of %s",
+			  cipher ? cipher : "?", mode ? mode : "?", path);
+		r = -EIO;
+	}
+out:
+	crypt_free(cd);
+	return r;
+}
+
 int vol_format(const char *path, const struct vol_format_params *p,
 	       const uint8_t *secret, size_t secret_len, const char *token_json,
 	       char *err, size_t errlen)
@@ -1264,7 +1501,7 @@ int vol_format(const char *path, const struct vol_format_params *p,
 	struct crypt_params_luks2 params = { .pbkdf = &kdf };
 	struct crypt_device *cd = NULL;
 	unsigned sector = p && p->sector_size ? p->sector_size : SC_MAX_SECTOR;
-	bool is_null, is_file = false, written = false;
+	bool is_null, rewrite_null = false, is_file = false, written = false;
 	uint64_t size = 0, after = 0, area = DEFAULT_HDR_AREA;
 	char *token = NULL;
 	int r, slot;
@@ -1317,16 +1554,27 @@ int vol_format(const char *path, const struct vol_format_params *p,
 			 is_null ? "ecb" : "xts-plain64", p->uuid, NULL,
 			 is_null ? 32 : 64, &params);
 	secmem_wipe_stack();
+	if (is_null && (r == -EIO || r == -ENOTSUP) &&
+	    !our_header_present(path, p->uuid)) {
+		/* No AF_ALG or device-mapper to check cipher_null with: an
+		 * AES-XTS volume with the same 32-byte key size (AES-128-XTS,
+		 * a valid key for both), its segment rewritten below. */
+		rewrite_null = true;
+		crypt_free(cd);
+		cd = NULL;
+		luks2_lib_begin();
+		r = crypt_init(&cd, path);
+		if (r < 0)
+			return luks2_fail(err, errlen, r, "cannot open %s",
+					  path);
+		luks2_lib_begin();
+		r = crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64", p->uuid,
+				 NULL, 32, &params);
+		secmem_wipe_stack();
+	}
 	if (r < 0) {
 		written = our_header_present(path, p->uuid);
-		if (is_null && !written && (r == -EIO || r == -ENOTSUP)) {
-			luks2_fail(
-				err, errlen, -ENOTSUP,
-				"libcryptsetup cannot use cipher_null on this "
-				"host (it checks the cipher through the kernel's "
-				"AF_ALG interface or device-mapper)");
-			r = -ENOTSUP;
-		} else if (r == -EBUSY) {
+		if (r == -EBUSY) {
 			luks2_fail(err, errlen, r, "%s is in use", path);
 		} else {
 			luks2_fail(err, errlen, r, "cannot format %s", path);
@@ -1368,6 +1616,12 @@ int vol_format(const char *path, const struct vol_format_params *p,
 			path, (unsigned long long)area,
 			(unsigned long long)size);
 		r = -EINVAL;
+		goto out;
+	}
+	if (rewrite_null) {
+		r = benchmark_null_segment(path, err, errlen);
+		if (!r)
+			r = check_null_volume(path, err, errlen);
 	}
 out:
 	if (r && written) {
