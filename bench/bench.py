@@ -6,7 +6,8 @@ run, or --backing DIR), each on a fresh file or volume:
 
   raw        fio on a plain file in the backing store: the ceiling
   null       cmkfs, benchmark-only cipher_null volume, `cmkfs mount --raw`:
-             FUSE + io_uring alone (bench/nullvol.py; NOT encrypted)
+             FUSE + io_uring alone (`cmkfs create --cipher null
+             --insecure`; NOT encrypted)
   xts        cmkfs, AES-256-XTS volume, `cmkfs mount --raw`: the product
   loop-xts   the xts volume's plaintext file through a loop device attached
              as `cmkfs mount` attaches one (direct I/O, the volume's sector
@@ -328,13 +329,14 @@ class Bench:
     def create_volume(self, name, size, null=False):
         self.need_kms()
         vol = os.path.join(self.backing, f"{name}.img")
+        # BENCHMARK ONLY: a cipher_null volume is not encrypted.
+        null_args = ["--cipher", "null", "--insecure"] if null else []
         out = run([self.cmkfs, "create", vol, "--size", f"{size >> 20}M",
-                   "--key-arn", self.kms.key], env=self.cmkfs_env())
+                   "--key-arn", self.kms.key] + null_args,
+                  env=self.cmkfs_env())
         self.cleanup.push(f"remove {vol}", lambda: os.path.exists(vol) and
                           os.unlink(vol))
         if null:
-            # BENCHMARK ONLY: the volume is no longer encrypted.
-            run([sys.executable, os.path.join(HERE, "nullvol.py"), vol])
             dump = run(["cryptsetup", "luksDump", vol])
             if "cipher: cipher_null" not in dump:
                 raise BenchError(f"{vol}: cryptsetup does not see cipher_null")
