@@ -54,6 +54,8 @@
  */
 #define HOTZONE_SECTORS (8192u)
 
+#define SEG_NAME 32 /* room for a cipher or mode name */
+
 static int check_resilience(const char *r)
 {
 	return !r || !strcmp(r, "checksum") || !strcmp(r, "journal") ? 0
@@ -317,6 +319,21 @@ out:
 	return out;
 }
 
+/* The data segment's cipher ("aes"), mode ("xts-plain64") and sector
+ * size, as a new header or reencryption must repeat them. */
+static void segment_params(struct vol *v, char cipher[static SEG_NAME],
+			   char mode[static SEG_NAME], uint32_t *sector_size)
+{
+	const char *s = crypt_get_cipher(v->cd);
+	int n;
+
+	snprintf(cipher, SEG_NAME, "%s", s ? s : "");
+	s = crypt_get_cipher_mode(v->cd);
+	snprintf(mode, SEG_NAME, "%s", s ? s : "");
+	n = crypt_get_sector_size(v->cd);
+	*sector_size = n > 0 ? (uint32_t)n : 512u;
+}
+
 /* Format file (sized like v's device) as v would be after the end: same
  * UUID, label, cipher, sector size and data offset, key vk, one keyslot
  * for secret, v's tokens of new_keyslot moved to it. */
@@ -326,7 +343,7 @@ static int format_final(struct vol *v, const char *file, const uint8_t *vk,
 {
 	struct crypt_params_luks2 luks2 = { 0 };
 	struct crypt_device *cd = NULL;
-	char cipher[32], mode[32], uuid[40], label[48];
+	char cipher[SEG_NAME], mode[SEG_NAME], uuid[40], label[48];
 	const char *s;
 	int fd, r, slot;
 
@@ -338,16 +355,11 @@ static int format_final(struct vol *v, const char *file, const uint8_t *vk,
 	close(fd);
 	if (r)
 		return luks2_fail(err, errlen, r, "cannot size %s", file);
-	s = crypt_get_cipher(v->cd);
-	snprintf(cipher, sizeof(cipher), "%s", s ? s : "");
-	s = crypt_get_cipher_mode(v->cd);
-	snprintf(mode, sizeof(mode), "%s", s ? s : "");
+	segment_params(v, cipher, mode, &luks2.sector_size);
 	s = crypt_get_uuid(v->cd);
 	snprintf(uuid, sizeof(uuid), "%s", s ? s : "");
 	s = crypt_get_label(v->cd);
 	snprintf(label, sizeof(label), "%s", s ? s : "");
-	r = crypt_get_sector_size(v->cd);
-	luks2.sector_size = r > 0 ? (uint32_t)r : 512u;
 	luks2.label = label[0] ? label : NULL;
 
 	luks2_lib_begin();
@@ -490,8 +502,7 @@ int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
 		.max_hotzone_size = HOTZONE_SECTORS,
 		.luks2 = &luks2,
 	};
-	char cipher[32], mode[32];
-	const char *s;
+	char cipher[SEG_NAME], mode[SEG_NAME];
 	int r;
 
 	luks2_clear_err(err, errlen);
@@ -510,12 +521,7 @@ int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
 		return r;
 
 	/* The same cipher and sector size as now: only the key changes. */
-	s = crypt_get_cipher(v->cd);
-	snprintf(cipher, sizeof(cipher), "%s", s ? s : "");
-	s = crypt_get_cipher_mode(v->cd);
-	snprintf(mode, sizeof(mode), "%s", s ? s : "");
-	r = crypt_get_sector_size(v->cd);
-	luks2.sector_size = r > 0 ? (uint32_t)r : 512u;
+	segment_params(v, cipher, mode, &luks2.sector_size);
 
 	luks2_lib_begin();
 	r = crypt_reencrypt_init_by_passphrase(
