@@ -32,6 +32,7 @@ struct mount_args {
 	const char *volume, *dir, *fstype, *log_file;
 	bool raw, foreground, read_only, allow_discards, quiet;
 	unsigned threads;
+	enum fsd_fuse_uring fuse_uring;
 	unsigned check_interval, outage_grace; /* seconds */
 	bool on_revoke_keep;
 	struct kms_options ko;
@@ -160,6 +161,7 @@ static int serve(const struct mount_args *a, struct vol *v,
 	p.detach = !a->foreground;
 	p.log_file = a->log_file;
 	p.threads = a->threads;
+	p.fuse_uring = a->fuse_uring;
 	p.ready = on_ready;
 	p.ready_arg = &rc;
 	r = fsd_serve(&p, err, sizeof(err));
@@ -324,6 +326,7 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "allow-discards", no_argument, NULL, 'd' },
 		{ "log", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 'T' },
+		{ "fuse-io-uring", required_argument, NULL, 'U' },
 		{ "revocation-check", required_argument, NULL, 'C' },
 		{ "on-revoke", required_argument, NULL, 'R' },
 		{ "kms-outage-grace", required_argument, NULL, 'G' },
@@ -367,6 +370,18 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 			if (*end || a.threads < 1 || a.threads > 128)
 				return cli_usage_error(cmd, "--threads takes "
 							    "1..128");
+			break;
+		case 'U':
+			if (!strcmp(optarg, "auto"))
+				a.fuse_uring = FSD_URING_AUTO;
+			else if (!strcmp(optarg, "on"))
+				a.fuse_uring = FSD_URING_ON;
+			else if (!strcmp(optarg, "off"))
+				a.fuse_uring = FSD_URING_OFF;
+			else
+				return cli_usage_error(cmd, "--fuse-io-uring "
+							    "takes auto, on "
+							    "or off");
 			break;
 		case 'C':
 		case 'G':
@@ -442,7 +457,17 @@ const struct cli_cmd cli_cmd_mount = {
 	"debugging);\n"
 	"                      logs to stderr unless --log\n"
 	"  --log FILE          log to FILE instead of syslog\n"
-	"  --threads N         FUSE worker threads (default 16)\n"
+	"  --threads N         FUSE worker threads without io_uring (default "
+	"16)\n"
+	"  --fuse-io-uring auto|on|off  take FUSE requests over io_uring "
+	"(Linux\n"
+	"                      6.14+: several in flight per thread, one "
+	"thread per\n"
+	"                      CPU): auto uses it when the kernel has it "
+	"enabled,\n"
+	"                      on also enables it (fuse module parameter "
+	"enable_uring)\n"
+	"                      and fails without it, off never uses it\n"
 	"  --revocation-check S  re-prove access to the KMS key every S "
 	"seconds\n"
 	"                      (default 60; 0: never) with the Decrypt a "
@@ -547,6 +572,11 @@ void cli_status_mount(const char *uuid, json_object *o)
 				m, "shredded",
 				json_object_new_boolean(st.shredded));
 			json_object_object_add(
+				m, "fuse_transport",
+				json_object_new_string(st.io_uring_threads
+							       ? "io_uring"
+							       : "dev_fuse"));
+			json_object_object_add(
 				m, "revocation_check",
 				json_object_new_int((int)st.check_interval));
 			json_object_object_add(
@@ -586,6 +616,11 @@ void cli_status_mount(const char *uuid, json_object *o)
 		cli_human_size(st.bytes_written, w, sizeof(w));
 		printf("  I/O          %s read, %s written, %llu errors\n", r,
 		       w, (unsigned long long)st.io_errors);
+		if (st.io_uring_threads)
+			printf("  transport    FUSE over io_uring (%u threads)\n",
+			       st.io_uring_threads);
+		else
+			printf("  transport    /dev/fuse\n");
 		if (st.shredded)
 			printf("  SHREDDED     KMS refused the key: every key is "
 			       "wiped, all I/O fails; unmount it\n");

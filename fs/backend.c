@@ -234,3 +234,23 @@ void fsd_unlock_sectors(struct fsd *d, uint64_t first, uint64_t last)
 		for (unsigned i = lo[k]; i <= hi[k]; i++)
 			pthread_rwlock_unlock(&d->locks[i]);
 }
+
+bool fsd_trylock_sectors(struct fsd *d, uint64_t first, uint64_t last)
+{
+	unsigned lo[2], hi[2], n = stripe_ranges(first, last, lo, hi);
+	unsigned held = 0;
+
+	for (unsigned k = 0; k < n; k++)
+		for (unsigned i = lo[k]; i <= hi[k]; i++) {
+			if (pthread_rwlock_tryrdlock(&d->locks[i]))
+				goto undo;
+			held++;
+		}
+	return true;
+undo:
+	/* Let go of the first held stripes, in the order taken. */
+	for (unsigned k = 0; k < n && held; k++)
+		for (unsigned i = lo[k]; i <= hi[k] && held; i++, held--)
+			pthread_rwlock_unlock(&d->locks[i]);
+	return false;
+}

@@ -187,12 +187,104 @@ static int make_fuse_mountpoint(struct fsd *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* Set up and start classic workers [from, to). */
+static int start_workers(struct fsd *d, unsigned from, unsigned to, char *err,
+			 size_t errlen)
+{
+	int r;
+
+	for (unsigned i = from; i < to; i++) {
+		r = fsd_worker_init(d, &d->workers[i]);
+		if (r) {
+			ERR("cannot set up I/O worker %u: %s", i, strerror(-r));
+			return r;
+		}
+	}
+	for (unsigned i = from; i < to; i++) {
+		atomic_fetch_add(&d->live_workers, 1);
+		r = pthread_create(&d->workers[i].thread, NULL, worker_main,
+				   &d->workers[i]);
+		if (r) {
+			atomic_fetch_sub(&d->live_workers, 1);
+			ERR("cannot start a worker thread: %s", strerror(r));
+			return -r;
+		}
+		d->workers[i].started = true;
+	}
+	return 0;
+}
+
+/* How many io_uring queues to try (0: classic transport); -errno when
+ * --fuse-io-uring on cannot be had. */
+static int plan_queues(struct fsd *d, char *err, size_t errlen)
+{
+	char why[256];
+	unsigned nq;
+
+	if (d->fuse_uring == FSD_URING_OFF)
+		return 0;
+	if (fsd_uring_enabled(d->fuse_uring == FSD_URING_ON, why,
+			      sizeof(why))) {
+		if (d->fuse_uring == FSD_URING_AUTO)
+			return 0;
+		ERR("%s", why);
+		return -EOPNOTSUPP;
+	}
+	nq = fsd_uring_nqueues();
+	if (!nq && d->fuse_uring == FSD_URING_ON) {
+		ERR("cannot use FUSE over io_uring: too many possible CPUs, "
+		    "or /sys/devices/system/cpu/possible unreadable");
+		return -EOPNOTSUPP;
+	}
+	d->uring_wanted = nq > 0;
+	return (int)nq;
+}
+
+/* The queues, once INIT is done: 0 when they serve, 1 to go on the
+ * classic way instead (auto), or -errno. */
+static int start_queues(struct fsd *d, unsigned first, unsigned nq, char *err,
+			size_t errlen)
+{
+	char why[256];
+	int r;
+
+	if (!d->uring_agreed) {
+		snprintf(why, sizeof(why),
+			 "the kernel did not offer FUSE over io_uring");
+		r = -EOPNOTSUPP;
+		goto fail;
+	}
+	for (unsigned i = first; i < first + fsd_uring_nthreads(nq); i++) {
+		r = fsd_worker_init(d, &d->workers[i]);
+		if (r) {
+			ERR("cannot set up I/O worker %u: %s", i, strerror(-r));
+			return r;
+		}
+	}
+	r = fsd_uring_start(d, &d->workers[first], nq, why, sizeof(why));
+	if (!r)
+		return 0;
+	fsd_uring_cancel(d);
+fail:
+	if (d->fuse_uring == FSD_URING_ON) {
+		ERR("%s", why);
+		return r;
+	}
+	fsd_warn("%s; serving through /dev/fuse", why);
+	return 1;
+}
+
 static int start_fuse(struct fsd *d, char *err, size_t errlen)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	unsigned nclassic = d->nworkers, nt;
 	char fsname[80];
 	struct stat st;
-	int r;
+	int r, nq;
+
+	nq = plan_queues(d, err, errlen);
+	if (nq < 0)
+		return nq;
 
 	snprintf(fsname, sizeof(fsname), "fsname=cmkfs:%s", d->uuid);
 	/* max_read: 1 MiB reads (the kernel's default is 128 KiB); the
@@ -225,28 +317,34 @@ static int start_fuse(struct fsd *d, char *err, size_t errlen)
 		return -EIO;
 	}
 
-	d->workers = calloc(d->nworkers, sizeof(*d->workers));
+	/* Classic workers first, then one per io_uring thread. */
+	nt = nq ? fsd_uring_nthreads((unsigned)nq) : 0;
+	d->workers = calloc(nclassic + nt, sizeof(*d->workers));
 	if (!d->workers) {
 		ERR("out of memory");
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < d->nworkers; i++) {
-		r = fsd_worker_init(d, &d->workers[i]);
-		if (r) {
-			ERR("cannot set up I/O worker %u: %s", i, strerror(-r));
+	d->nworkers = nclassic + nt;
+	for (unsigned i = 0; i < d->nworkers; i++)
+		pthread_mutex_init(&d->workers[i].sc_lock, NULL);
+	/* With io_uring, one classic worker serves INIT (and later FORGET
+	 * and INTERRUPT, which stay on /dev/fuse). */
+	r = start_workers(d, 0, nq ? 1 : nclassic, err, errlen);
+	if (r)
+		return r;
+	/* Once INIT is answered with io_uring, the kernel holds every
+	 * request back until all queues are registered. */
+	if (nq) {
+		if (!fsd_uring_wait_init(d, 10)) {
+			ERR("the kernel sent no FUSE INIT within 10 s");
+			return -ETIMEDOUT;
+		}
+		r = start_queues(d, nclassic, (unsigned)nq, err, errlen);
+		if (r < 0)
 			return r;
-		}
-	}
-	for (unsigned i = 0; i < d->nworkers; i++) {
-		atomic_fetch_add(&d->live_workers, 1);
-		r = pthread_create(&d->workers[i].thread, NULL, worker_main,
-				   &d->workers[i]);
-		if (r) {
-			atomic_fetch_sub(&d->live_workers, 1);
-			ERR("cannot start a worker thread: %s", strerror(r));
-			return -r;
-		}
-		d->workers[i].started = true;
+		/* Not available after all: the classic way (auto). */
+		if (r && (r = start_workers(d, 1, nclassic, err, errlen)))
+			return r;
 	}
 	/* Served by the workers; also proves the mount answers. */
 	if (stat(d->fuse_mnt, &st)) {
@@ -348,6 +446,7 @@ static void kick_workers(struct fsd *d)
 	for (unsigned i = 0; i < d->nworkers; i++)
 		if (d->workers[i].started)
 			pthread_kill(d->workers[i].thread, SIGUSR1);
+	fsd_uring_kick(d);
 }
 
 /* Stop serving: end the FUSE session and join the workers. */
@@ -381,6 +480,8 @@ static void stop_fuse(struct fsd *d)
 			pthread_join(d->workers[i].thread, NULL);
 			d->workers[i].started = false;
 		}
+	if (!atomic_load(&d->live_workers))
+		fsd_uring_join(d);
 	/* The connection is dead by now, so this only releases libfuse's
 	 * copy of the mountpoint (it would run fusermount3 otherwise). */
 	if (!atomic_load(&d->live_workers) && atomic_load(&d->conn_dead))
@@ -440,8 +541,10 @@ static void free_fsd(struct fsd *d)
 	for (unsigned i = 0; i < FSD_LOCKS; i++)
 		pthread_rwlock_destroy(&d->locks[i]);
 	/* Workers still running (they would not stop) keep their memory. */
-	if (!atomic_load(&d->live_workers))
+	if (!atomic_load(&d->live_workers)) {
+		fsd_uring_free(d);
 		free(d->workers);
+	}
 	free(d->volume);
 	free(d->target);
 	free(d->uuid);
@@ -549,6 +652,9 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	pthread_mutex_init(&d->key_lock, NULL);
 	pthread_mutex_init(&d->check_lock, NULL);
 	pthread_cond_init(&d->check_cond, NULL);
+	pthread_mutex_init(&d->uring_lock, NULL);
+	pthread_cond_init(&d->uring_cond, NULL);
+	d->fuse_uring = p->fuse_uring;
 	d->token = p->token;
 	d->kms = p->kms;
 	d->check_interval = p->check_interval;
@@ -639,9 +745,9 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 			    d->rundir, strerror(-r));
 		goto out;
 	}
-	fsd_info("%s mounted on %s%s%s (pid %d, %u workers, %s backend)",
-		 d->volume, d->target, d->loop[0] ? " through " : "", d->loop,
-		 (int)getpid(), d->nworkers,
+	fsd_info("%s mounted on %s%s%s (pid %d, %s, %s backend)", d->volume,
+		 d->target, d->loop[0] ? " through " : "", d->loop,
+		 (int)getpid(), d->nqueues ? "FUSE over io_uring" : "/dev/fuse",
 		 d->backend_direct ? "O_DIRECT" : "buffered");
 	r = fsd_revoke_start(d);
 	if (r) {

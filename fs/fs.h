@@ -33,6 +33,10 @@
 struct kms_token;
 struct kms_options;
 
+/* How the kernel hands FUSE requests over: io_uring when the kernel has it
+ * enabled (auto), enabling it if need be (on), or read(2) on /dev/fuse. */
+enum fsd_fuse_uring { FSD_URING_AUTO, FSD_URING_ON, FSD_URING_OFF };
+
 /* What the daemon serves and how the result is mounted. */
 struct fsd_params {
 	const char *volume; /* the volume file or block device */
@@ -56,6 +60,7 @@ struct fsd_params {
 	bool detach;	      /* redirect stdio to /dev/null once ready */
 	const char *log_file; /* NULL: syslog, or stderr when !detach */
 	unsigned threads;     /* FUSE worker threads; 0 = default (16) */
+	enum fsd_fuse_uring fuse_uring;
 
 	/* Revocation checks (fs/revoke.c): every check_interval seconds
 	 * (0: never), KMS Decrypt of token's blob as at mount time, through
@@ -109,6 +114,7 @@ struct fsd_state {
 	bool have_stats;
 	uint64_t bytes_read, bytes_written, reads, writes, io_errors;
 	unsigned check_interval;	   /* 0: no revocation checks */
+	unsigned io_uring_threads;	   /* 0: requests through /dev/fuse */
 	int64_t last_check_ok, next_check; /* seconds since the epoch */
 	bool shredded;
 };

@@ -34,6 +34,7 @@
 #define FSD_MAX_THREADS	    128u
 
 struct fsd;
+struct fsd_queue;
 
 /* One FUSE worker thread and everything it owns: its io_uring ring (backend
  * file registered as fixed file 0, its buffer as fixed buffer 0), its cipher
@@ -88,8 +89,20 @@ struct fsd {
 
 	struct fuse_session *se;
 	bool fuse_mounted;
-	unsigned nworkers;
+	unsigned nworkers; /* classic workers, then one per queue */
 	struct fsd_worker *workers;
+
+	/* FUSE over io_uring (uring.c): wanted (enabled and possible),
+	 * offered by the kernel in INIT (init_unique), agreed in our reply
+	 * (sent: init_replied); then served by nqueues queues. */
+	enum fsd_fuse_uring fuse_uring;
+	bool uring_wanted, uring_offered, uring_agreed;
+	atomic_bool init_seen, init_replied;
+	uint64_t init_unique;
+	struct fsd_queue *queues;
+	unsigned nqueues; /* threads */
+	pthread_mutex_t uring_lock;
+	pthread_cond_t uring_cond;
 	atomic_uint live_workers;
 	atomic_bool conn_dead; /* a worker saw ENODEV */
 	int done_efd;	       /* eventfd: the last worker has exited */
@@ -131,6 +144,42 @@ int fsd_backend_fsync(struct fsd_worker *w, bool datasync);
 void fsd_lock_sectors(struct fsd *d, uint64_t first, uint64_t last,
 		      uint64_t head, uint64_t tail);
 void fsd_unlock_sectors(struct fsd *d, uint64_t first, uint64_t last);
+/* Lock the stripes of sectors [first, last] shared if none is taken
+ * exclusively, without waiting: true when locked. */
+bool fsd_trylock_sectors(struct fsd *d, uint64_t first, uint64_t last);
+
+/* ---- uring.c */
+/* The number of queues the kernel will want (one per possible CPU), or 0
+ * when they cannot be counted or would be too many. */
+unsigned fsd_uring_nqueues(void);
+/* 0 when FUSE over io_uring is enabled in the kernel (with enable: after
+ * enabling it); else -errno with the reason in err. */
+int fsd_uring_enabled(bool enable, char *err, size_t errlen);
+/* The /dev/fuse hooks of ops.c, for the INIT handshake: note the INIT
+ * request (and whether the kernel offers io_uring); tell our reply to it;
+ * mark that reply (when offered); say it has been sent.  The daemon waits
+ * for that (false after seconds without). */
+void fsd_uring_saw_request(struct fsd *d, const void *buf, size_t len);
+bool fsd_uring_is_init_reply(struct fsd *d, const struct iovec *iov, int count);
+void fsd_uring_patch_init(struct fsd *d, struct iovec *iov, int count);
+void fsd_uring_init_replied(struct fsd *d);
+bool fsd_uring_wait_init(struct fsd *d, int seconds);
+/* Capture the reply of a request that came over io_uring (true: captured,
+ * *res is what writev would have returned). */
+bool fsd_uring_capture(const struct iovec *iov, int count, ssize_t *res);
+/* The threads that serve nq kernel queues. */
+unsigned fsd_uring_nthreads(unsigned nq);
+/* Start the threads of nq queues, workers[i] lending its cipher context
+ * and buffer to thread i, and wait until every queue is registered: 0, or
+ * -errno with the reason in err (then call fsd_uring_cancel). */
+int fsd_uring_start(struct fsd *d, struct fsd_worker *workers, unsigned nq,
+		    char *err, size_t errlen);
+/* Interrupt the queue threads' waits (they end once the session has
+ * exited); join them; stop, join and forget them all. */
+void fsd_uring_kick(struct fsd *d);
+void fsd_uring_join(struct fsd *d);
+void fsd_uring_cancel(struct fsd *d);
+void fsd_uring_free(struct fsd *d);
 
 /* ---- revoke.c */
 /* Start the periodic access check (nothing when disabled); stop it. */

@@ -63,7 +63,9 @@ static __thread bool patch_open_reply;
 
 static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 {
-	(void)userdata;
+	struct fsd *d = userdata;
+	ssize_t res;
+
 	if (patch_open_reply) {
 		patch_open_reply = false;
 		if (count == 2 &&
@@ -73,13 +75,26 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 			((struct fsd_open_out *)iov[1].iov_base)->open_flags |=
 				FSD_FOPEN_PARALLEL_DIRECT_WRITES;
 	}
+	/* A request that came over io_uring is answered there. */
+	if (fsd_uring_capture(iov, count, &res))
+		return res;
+	if (d->uring_wanted && fsd_uring_is_init_reply(d, iov, count)) {
+		fsd_uring_patch_init(d, iov, count);
+		res = writev(fd, iov, count);
+		fsd_uring_init_replied(d);
+		return res;
+	}
 	return writev(fd, iov, count);
 }
 
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 {
-	(void)userdata;
-	return read(fd, buf, len);
+	struct fsd *d = userdata;
+	ssize_t n = read(fd, buf, len);
+
+	if (n > 0 && d->uring_wanted && !atomic_load(&d->init_seen))
+		fsd_uring_saw_request(d, buf, (size_t)n);
+	return n;
 }
 
 const struct fuse_custom_io fsd_custom_io = {

@@ -168,7 +168,7 @@ void fsd_control_status(const struct fsd *d, int fd)
 		"\nbytes_written=%" PRIu64 "\nreads=%" PRIu64
 		"\nwrites=%" PRIu64 "\nio_errors=%" PRIu64
 		"\ncheck_interval=%u\nlast_check_ok=%lld\nnext_check=%lld"
-		"\nshredded=%d\non_revoke=%s\n",
+		"\nshredded=%d\non_revoke=%s\nio_uring_threads=%u\n",
 		(int)getpid(), (long long)(time(NULL) - d->started),
 		(uint64_t)atomic_load(&d->bytes_read),
 		(uint64_t)atomic_load(&d->bytes_written),
@@ -178,7 +178,7 @@ void fsd_control_status(const struct fsd *d, int fd)
 		(long long)atomic_load(&d->last_check_ok),
 		(long long)atomic_load(&d->next_check),
 		(int)atomic_load(&d->shredded),
-		d->on_revoke_keep ? "keep" : "shred");
+		d->on_revoke_keep ? "keep" : "shred", d->nqueues);
 }
 
 /* Connect, send req, read everything until EOF (at most len - 1 bytes). */
@@ -293,6 +293,8 @@ static void parse_stats(char *text, struct fsd_state *st)
 			st->io_errors = x;
 		else if (!strcmp(line, "check_interval"))
 			st->check_interval = (unsigned)x;
+		else if (!strcmp(line, "io_uring_threads"))
+			st->io_uring_threads = (unsigned)x;
 		else if (!strcmp(line, "last_check_ok"))
 			st->last_check_ok = (int64_t)x;
 		else if (!strcmp(line, "next_check"))

@@ -11,8 +11,10 @@ set -eu
 : "${CMKFS_VECTORS:=$CMKFS_SRC/../shared/vectors}"
 if [ -z "${TEST_TMPDIR:-}" ]; then
 	TEST_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/cmkfs-test.XXXXXX")
-	trap 'rm -rf "$TEST_TMPDIR"' EXIT
+	LIB_TMPDIR=$TEST_TMPDIR # ours to remove
+	trap 'rm -rf "$LIB_TMPDIR"' EXIT
 fi
+LIB_TMPDIR=${LIB_TMPDIR:-}
 export CMKFS_SRC CMKFS_BUILD CMKFS_VECTORS TEST_TMPDIR
 CMKFS=$CMKFS_BUILD/cmkfs
 
@@ -28,6 +30,16 @@ skip() {
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1
+}
+
+# fuse_uring_enable: turn FUSE over io_uring on in the kernel for this test
+# (skip when the kernel has none); the setting found is restored at exit.
+FUSE_URING_PARAM=/sys/module/fuse/parameters/enable_uring
+fuse_uring_enable() {
+	[ -e $FUSE_URING_PARAM ] || skip "this kernel has no FUSE over io_uring"
+	FUSE_URING_ORIG=$(cat $FUSE_URING_PARAM)
+	trap 'echo "$FUSE_URING_ORIG" > $FUSE_URING_PARAM; rm -rf "$LIB_TMPDIR"' EXIT
+	echo Y > $FUSE_URING_PARAM || fail "cannot enable FUSE over io_uring"
 }
 
 need_root() {

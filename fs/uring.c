@@ -1,0 +1,888 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * uring.c — FUSE over io_uring (Linux 6.14+): the kernel hands requests to
+ * the daemon through io_uring commands instead of read(2) on /dev/fuse, and
+ * takes the reply with the command that fetches the next request.
+ *
+ * The kernel has one queue per possible CPU and puts a request on the queue
+ * of the CPU its task runs on.  Each queue is served by THREADS_MIN / CPUs
+ * threads (at least one), each with its own ring and its share of the
+ * queue's entries; an entry is a request header and a payload buffer
+ * registered with the kernel.  The threads are not pinned: on two CPUs a
+ * queue thread pinned to the submitter's CPU halves 1 MiB throughput, the
+ * other CPU idling, and a second thread per queue lets both CPUs decrypt.
+ * A thread's ring carries both the FUSE commands and the backend I/O, so it
+ * has as many requests in flight as it has entries, where a classic worker
+ * thread has one:
+ *
+ *   FUSE CQE: a request in entry e
+ *     READ    backend read of the covering sectors into e's payload
+ *     WRITE   (sector-aligned) encrypt e's payload in place, backend write
+ *     FSYNC   backend fsync
+ *     other   served synchronously by the libfuse handlers of ops.c,
+ *             through fuse_session_process_buf(); the reply is captured by
+ *             the writev hook into e instead of going to /dev/fuse
+ *   backend CQE: resubmit the remainder of a short transfer, or finish the
+ *     request (decrypt a read in place) and commit the reply with
+ *     COMMIT_AND_FETCH, which also re-arms e.
+ *
+ * Locks: an aligned write holds its sectors' stripes shared from submission
+ * to completion, taken with trylock so that a queue thread never blocks
+ * while it has I/O in flight.  A write that needs the stripes exclusively
+ * (read-modify-write of a partial sector) or finds one taken goes the
+ * synchronous way, after the queue has drained its own I/O: then it holds
+ * no stripe and cannot deadlock against itself.
+ *
+ * The connection is set up the classic way (INIT through /dev/fuse, by a
+ * classic worker); the INIT reply is marked FUSE_OVER_IO_URING by the hook
+ * in ops.c when the kernel offers it; then the queues register.  FORGET and
+ * INTERRUPT stay on /dev/fuse.  libfuse 3.14 knows nothing of this
+ * transport, hence this file.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <linux/fuse.h>
+
+#include "fsd.h"
+
+/*
+ * The ABI of FUSE over io_uring (include/uapi/linux/fuse.h, protocol 7.42).
+ * Debian 12's kernel headers (7.38) predate it.
+ */
+#define URING_INIT_FLAG2 (1u << 9) /* FUSE_OVER_IO_URING: 1ULL << 41 */
+
+struct uring_ent_in_out {
+	uint64_t flags;
+	uint64_t commit_id; /* echoed in the commit of the reply */
+	uint32_t payload_sz;
+	uint32_t padding;
+	uint64_t reserved;
+};
+
+struct uring_req_header {
+	char in_out[128]; /* fuse_in_header in, fuse_out_header out */
+	char op_in[128];  /* the request's first argument (fuse_read_in...) */
+	struct uring_ent_in_out ent;
+};
+
+enum { URING_CMD_REGISTER = 1, URING_CMD_COMMIT_AND_FETCH = 2 };
+
+struct uring_cmd_req { /* in the SQE's command area (SQE128) */
+	uint64_t flags;
+	uint64_t commit_id;
+	uint16_t qid;
+	uint8_t padding[6];
+};
+
+/* Entries per thread: 128 in all, at least 8 and at most 32 per thread;
+ * each has a payload buffer of FSD_BUF_LEN bytes, touched only as used. */
+#define DEPTH_TOTAL 128u
+#define DEPTH_MIN   8u
+#define DEPTH_MAX   32u
+/* Threads in all, when there are fewer CPUs. */
+#define THREADS_MIN 4u
+/* More possible CPUs than this: classic transport. */
+#define MAX_QUEUES 256u
+
+#define FIXED_BACKEND 0
+#define FIXED_FUSE    1
+
+#define TAG_IO 1ul /* user_data of backend I/O; FUSE commands: 0 */
+
+enum io_kind { IO_NONE, IO_READ, IO_WRITE, IO_FSYNC };
+
+struct ent {
+	struct fsd_queue *q;
+	struct uring_req_header *hdr;
+	uint8_t *payload; /* FSD_BUF_LEN bytes */
+	struct iovec iov[2];
+	bool live;     /* registered and not torn down */
+	bool deferred; /* a request waits in pending[] */
+	enum io_kind io;
+	uint64_t unique;
+	uint64_t pos;	   /* plaintext offset asked (read) */
+	uint64_t a0;	   /* first byte of the backend transfer */
+	size_t span, done; /* transfer length, bytes done */
+	size_t size;	   /* bytes asked (read) or written (write) */
+	bool datasync;
+	bool locked; /* the write holds sectors a0/ss .. (a0+span)/ss-1 */
+};
+
+struct fsd_queue {
+	struct fsd *fsd;
+	struct fsd_worker *w; /* cipher context; slow path (ops.c) */
+	unsigned qid, depth;
+	pthread_t thread;
+	bool started;
+	struct io_uring ring;
+	bool ring_ok;
+	struct ent *ents;
+	uint8_t *mem; /* headers, payloads, request buffer */
+	size_t mem_len;
+	uint8_t *reqbuf;      /* a request rebuilt for libfuse */
+	unsigned live;	      /* entries registered */
+	unsigned io;	      /* backend I/Os in flight */
+	struct ent **pending; /* requests that arrived while draining */
+	unsigned npending;
+	atomic_bool stop;
+	bool fixed_bufs; /* payloads registered as fixed buffers */
+	int status;	 /* of the registration: 1 pending, 0 ok, -errno */
+};
+
+/* The reply libfuse sends from the handler running for entry e. */
+static __thread struct ent *capture;
+
+static const char *enable_param = "/sys/module/fuse/parameters/enable_uring";
+
+/* ---- the INIT handshake (hooks of ops.c) */
+
+void fsd_uring_saw_request(struct fsd *d, const void *buf, size_t len)
+{
+	const struct fuse_in_header *ih = buf;
+	const struct fuse_init_in *ii =
+		(const void *)((const char *)buf + sizeof(*ih));
+
+	if (len < sizeof(*ih) + sizeof(*ii) || ih->opcode != FUSE_INIT)
+		return;
+	d->init_unique = ih->unique;
+	d->uring_offered = ii->major == 7 && ii->minor >= 36 &&
+			   (ii->flags & FUSE_INIT_EXT) &&
+			   (ii->flags2 & URING_INIT_FLAG2);
+	atomic_store(&d->init_seen, true);
+}
+
+bool fsd_uring_is_init_reply(struct fsd *d, const struct iovec *iov, int count)
+{
+	const struct fuse_out_header *oh = iov[0].iov_base;
+
+	return count >= 1 && atomic_load(&d->init_seen) &&
+	       !atomic_load(&d->init_replied) &&
+	       iov[0].iov_len == sizeof(*oh) && oh->unique == d->init_unique;
+}
+
+void fsd_uring_patch_init(struct fsd *d, struct iovec *iov, int count)
+{
+	struct fuse_out_header *oh = iov[0].iov_base;
+	struct fuse_init_out *io;
+
+	if (!d->uring_offered || count < 2 || oh->error ||
+	    iov[1].iov_len < sizeof(*io))
+		return;
+	io = iov[1].iov_base;
+	io->flags |= FUSE_INIT_EXT;
+	io->flags2 |= URING_INIT_FLAG2;
+	d->uring_agreed = true;
+}
+
+void fsd_uring_init_replied(struct fsd *d)
+{
+	pthread_mutex_lock(&d->uring_lock);
+	atomic_store(&d->init_replied, true);
+	pthread_cond_broadcast(&d->uring_cond);
+	pthread_mutex_unlock(&d->uring_lock);
+}
+
+bool fsd_uring_wait_init(struct fsd *d, int seconds)
+{
+	struct timespec until;
+	bool done;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += seconds;
+	pthread_mutex_lock(&d->uring_lock);
+	while (!atomic_load(&d->init_replied) &&
+	       pthread_cond_timedwait(&d->uring_cond, &d->uring_lock, &until) !=
+		       ETIMEDOUT)
+		;
+	done = atomic_load(&d->init_replied);
+	pthread_mutex_unlock(&d->uring_lock);
+	return done;
+}
+
+bool fsd_uring_capture(const struct iovec *iov, int count, ssize_t *res)
+{
+	struct ent *e = capture;
+	size_t total = 0, n = 0;
+
+	if (!e)
+		return false;
+	for (int i = 0; i < count; i++)
+		total += iov[i].iov_len;
+	if (count < 1 || iov[0].iov_len != sizeof(struct fuse_out_header) ||
+	    total - iov[0].iov_len > FSD_BUF_LEN) {
+		*res = -1;
+		errno = EINVAL;
+		return true;
+	}
+	memcpy(e->hdr->in_out, iov[0].iov_base, iov[0].iov_len);
+	for (int i = 1; i < count; i++) {
+		memcpy(e->payload + n, iov[i].iov_base, iov[i].iov_len);
+		n += iov[i].iov_len;
+	}
+	e->hdr->ent.payload_sz = (uint32_t)n;
+	capture = NULL; /* one reply per request */
+	*res = (ssize_t)total;
+	return true;
+}
+
+/* ---- configuration */
+
+unsigned fsd_uring_nqueues(void)
+{
+	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
+	unsigned n = 0, a, b;
+	char sep;
+
+	/* "0-1", "0", "0-3,8-11" */
+	if (!f)
+		return 0;
+	while (fscanf(f, "%u", &a) == 1) {
+		b = a;
+		if (fscanf(f, "%c", &sep) == 1 && sep == '-' &&
+		    fscanf(f, "%u%c", &b, &sep) < 1)
+			break;
+		if (b >= a)
+			n += b - a + 1;
+		if (sep != ',')
+			break;
+	}
+	fclose(f);
+	return n <= MAX_QUEUES ? n : 0;
+}
+
+int fsd_uring_enabled(bool enable, char *err, size_t errlen)
+{
+	char v = 0;
+	FILE *f = fopen(enable_param, enable ? "r+e" : "re");
+
+	if (!f) {
+		snprintf(err, errlen,
+			 "this kernel has no FUSE over io_uring (%s: %s; it "
+			 "needs Linux 6.14 or later built with "
+			 "CONFIG_FUSE_IO_URING)",
+			 enable_param, strerror(errno));
+		return -EOPNOTSUPP;
+	}
+	if (fread(&v, 1, 1, f) != 1)
+		v = 0;
+	if (v != 'Y' && enable) {
+		rewind(f);
+		if (fputs("Y\n", f) < 0 || fflush(f)) {
+			snprintf(err, errlen,
+				 "cannot enable FUSE over io_uring in %s: %s",
+				 enable_param, strerror(errno));
+			fclose(f);
+			return -errno;
+		}
+		fsd_info("enabled FUSE over io_uring in %s", enable_param);
+		v = 'Y';
+	}
+	fclose(f);
+	if (v != 'Y') {
+		snprintf(err, errlen,
+			 "FUSE over io_uring is disabled (%s is N; 'cmkfs "
+			 "mount --fuse-io-uring on' enables it)",
+			 enable_param);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/* ---- the queue's ring */
+
+/* An entry has at most one SQE waiting for submission, and the SQ holds
+ * two per entry: one submission always makes room. */
+static struct io_uring_sqe *get_sqe(struct fsd_queue *q)
+{
+	struct io_uring_sqe *sqe;
+
+	while (!(sqe = io_uring_get_sqe(&q->ring)))
+		io_uring_submit(&q->ring);
+	return sqe;
+}
+
+static void prep_fuse_cmd(struct fsd_queue *q, struct ent *e, unsigned op)
+{
+	struct io_uring_sqe *sqe = get_sqe(q);
+	struct uring_cmd_req *cr;
+
+	memset((void *)sqe, 0, 2 * sizeof(*sqe)); /* SQE128 */
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = FIXED_FUSE;
+	sqe->flags = IOSQE_FIXED_FILE;
+	sqe->cmd_op = op;
+	if (op == URING_CMD_REGISTER) {
+		sqe->addr = (uint64_t)(uintptr_t)e->iov;
+		sqe->len = 2;
+	}
+	cr = (struct uring_cmd_req *)sqe->cmd;
+	cr->qid = (uint16_t)q->qid;
+	cr->commit_id = e->hdr->ent.commit_id;
+	io_uring_sqe_set_data(sqe, e);
+}
+
+/* Send the reply in e (error: -errno; else n payload bytes are the reply
+ * arguments) and fetch the next request into e. */
+static void commit(struct ent *e, int error, size_t n)
+{
+	struct fuse_out_header *oh = (struct fuse_out_header *)e->hdr->in_out;
+
+	oh->error = error;
+	oh->unique = e->unique;
+	oh->len = (uint32_t)(sizeof(*oh) + (error ? 0 : n));
+	e->hdr->ent.payload_sz = error ? 0 : (uint32_t)n;
+	e->io = IO_NONE;
+	prep_fuse_cmd(e->q, e, URING_CMD_COMMIT_AND_FETCH);
+}
+
+static void submit_io(struct ent *e)
+{
+	struct fsd_queue *q = e->q;
+	struct io_uring_sqe *sqe = get_sqe(q);
+	uint64_t off = q->fsd->data_offset + e->a0 + e->done;
+	uint8_t *p = e->payload + e->done;
+	unsigned n = (unsigned)(e->span - e->done);
+
+	switch (e->io) {
+	case IO_READ:
+		if (q->fixed_bufs)
+			io_uring_prep_read_fixed(sqe, FIXED_BACKEND, p, n, off,
+						 (int)(e - q->ents));
+		else
+			io_uring_prep_read(sqe, FIXED_BACKEND, p, n, off);
+		break;
+	case IO_WRITE:
+		if (q->fixed_bufs)
+			io_uring_prep_write_fixed(sqe, FIXED_BACKEND, p, n, off,
+						  (int)(e - q->ents));
+		else
+			io_uring_prep_write(sqe, FIXED_BACKEND, p, n, off);
+		break;
+	default:
+		io_uring_prep_fsync(sqe, FIXED_BACKEND,
+				    e->datasync ? IORING_FSYNC_DATASYNC : 0);
+		break;
+	}
+	sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)e | TAG_IO);
+	q->io++;
+}
+
+static void unlock_write(struct ent *e)
+{
+	uint64_t ss = e->q->fsd->sector_size;
+
+	if (e->locked)
+		fsd_unlock_sectors(e->q->fsd, e->a0 / ss,
+				   (e->a0 + e->span) / ss - 1);
+	e->locked = false;
+}
+
+/* ---- the data path */
+
+static void start_read(struct ent *e)
+{
+	const struct fuse_read_in *ri = (const void *)e->hdr->op_in;
+	struct fsd *d = e->q->fsd;
+	uint64_t ss = d->sector_size, pos = ri->offset;
+	size_t size = ri->size;
+
+	if (pos >= d->data_size || size == 0) {
+		commit(e, 0, 0);
+		return;
+	}
+	if (size > d->data_size - pos)
+		size = (size_t)(d->data_size - pos);
+	if (size > FSD_MAX_REQ)
+		size = FSD_MAX_REQ;
+	e->pos = pos;
+	e->size = size;
+	e->a0 = pos / ss * ss;
+	e->span = (size_t)((pos + size + ss - 1) / ss * ss - e->a0);
+	e->done = 0;
+	e->io = IO_READ;
+	submit_io(e);
+}
+
+static void finish_read(struct ent *e)
+{
+	struct fsd *d = e->q->fsd;
+	struct fsd_worker *w = e->q->w;
+	int r;
+
+	pthread_mutex_lock(&w->sc_lock);
+	r = w->sc ? sc_decrypt(w->sc, e->a0, e->payload, e->payload, e->span)
+		  : -EIO;
+	pthread_mutex_unlock(&w->sc_lock);
+	if (r) {
+		commit(e, -EIO, 0);
+		return;
+	}
+	if (e->pos != e->a0)
+		memmove(e->payload, e->payload + (e->pos - e->a0), e->size);
+	atomic_fetch_add(&d->bytes_read, e->size);
+	atomic_fetch_add(&d->reads, 1);
+	commit(e, 0, e->size);
+}
+
+/* An aligned write inside the segment, its stripes free: start it and
+ * return true.  Anything else is left to the synchronous path. */
+static bool start_write(struct ent *e)
+{
+	const struct fuse_write_in *wi = (const void *)e->hdr->op_in;
+	struct fsd *d = e->q->fsd;
+	struct fsd_worker *w = e->q->w;
+	uint64_t ss = d->sector_size, pos = wi->offset;
+	size_t size = wi->size;
+	int r;
+
+	if (d->read_only || size == 0 || pos % ss || size % ss ||
+	    size > FSD_MAX_REQ || size != e->hdr->ent.payload_sz ||
+	    pos >= d->data_size || size > d->data_size - pos)
+		return false;
+	if (!fsd_trylock_sectors(d, pos / ss, (pos + size) / ss - 1))
+		return false;
+	e->a0 = pos;
+	e->span = e->size = size;
+	e->done = 0;
+	e->locked = true;
+	pthread_mutex_lock(&w->sc_lock);
+	r = w->sc ? sc_encrypt(w->sc, pos, e->payload, e->payload, size) : -EIO;
+	pthread_mutex_unlock(&w->sc_lock);
+	if (r) {
+		unlock_write(e);
+		commit(e, -EIO, 0);
+		return true;
+	}
+	e->io = IO_WRITE;
+	submit_io(e);
+	return true;
+}
+
+static void finish_write(struct ent *e)
+{
+	struct fsd *d = e->q->fsd;
+	struct fuse_write_out wo = { .size = (uint32_t)e->size };
+
+	unlock_write(e);
+	atomic_fetch_add(&d->bytes_written, e->size);
+	atomic_fetch_add(&d->writes, 1);
+	memcpy(e->payload, &wo, sizeof(wo));
+	commit(e, 0, sizeof(wo));
+}
+
+static void io_done(struct ent *e, int res)
+{
+	struct fsd *d = e->q->fsd;
+
+	e->q->io--;
+	if (res == -EAGAIN || res == -EINTR) {
+		submit_io(e);
+		return;
+	}
+	if (res == 0 && e->io != IO_FSYNC)
+		res = -EIO; /* end of the volume inside the segment */
+	if (res < 0) {
+		atomic_fetch_add(&d->io_errors, 1);
+		if (e->io == IO_FSYNC)
+			fsd_err("%s: fsync: %s", d->volume, strerror(-res));
+		else
+			fsd_err("%s %s: %zu bytes at offset %llu: %s",
+				d->volume, e->io == IO_WRITE ? "write" : "read",
+				e->span - e->done,
+				(unsigned long long)(d->data_offset + e->a0 +
+						     e->done),
+				strerror(-res));
+		unlock_write(e);
+		commit(e, -EIO, 0);
+		return;
+	}
+	if (e->io != IO_FSYNC) {
+		e->done += (size_t)res;
+		if (e->done < e->span) {
+			submit_io(e); /* short transfer: the rest */
+			return;
+		}
+	}
+	if (e->io == IO_READ)
+		finish_read(e);
+	else if (e->io == IO_WRITE)
+		finish_write(e);
+	else
+		commit(e, 0, 0);
+}
+
+static void handle_cqe(struct fsd_queue *q, struct io_uring_cqe *cqe,
+		       bool draining);
+
+/* Wait for every backend I/O of the queue; requests that arrive meanwhile
+ * are kept for later. */
+static void drain(struct fsd_queue *q)
+{
+	struct io_uring_cqe *cqe;
+
+	while (q->io) {
+		int r = io_uring_submit_and_wait(&q->ring, 1);
+
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			break;
+		while (io_uring_peek_cqe(&q->ring, &cqe) == 0) {
+			handle_cqe(q, cqe, true);
+			io_uring_cqe_seen(&q->ring, cqe);
+		}
+	}
+}
+
+/* Any request, through libfuse and the handlers of ops.c, synchronously. */
+static void slow_path(struct ent *e)
+{
+	struct fsd_queue *q = e->q;
+	const struct fuse_in_header *ih = (const void *)e->hdr->in_out;
+	size_t psz = e->hdr->ent.payload_sz, len = ih->len, oplen;
+	struct fuse_buf buf = { 0 };
+
+	if (len < sizeof(*ih) + psz || psz > FSD_BUF_LEN ||
+	    (oplen = len - sizeof(*ih) - psz) > sizeof(e->hdr->op_in)) {
+		fsd_err("FUSE request %u over io_uring: bad length %zu",
+			ih->opcode, len);
+		commit(e, -EIO, 0);
+		return;
+	}
+	/* Exclusive stripe locks may be needed: hold no stripe ourselves. */
+	if (ih->opcode == FUSE_WRITE || ih->opcode == FUSE_FALLOCATE)
+		drain(q);
+	memcpy(q->reqbuf, ih, sizeof(*ih));
+	memcpy(q->reqbuf + sizeof(*ih), e->hdr->op_in, oplen);
+	memcpy(q->reqbuf + sizeof(*ih) + oplen, e->payload, psz);
+	buf.mem = q->reqbuf;
+	buf.size = len;
+	capture = e;
+	fuse_session_process_buf(q->fsd->se, &buf);
+	if (capture) {
+		/* No reply: every request of ours gets one; be safe. */
+		capture = NULL;
+		commit(e, -EIO, 0);
+		return;
+	}
+	prep_fuse_cmd(q, e, URING_CMD_COMMIT_AND_FETCH);
+}
+
+/* A request has arrived in e. */
+static void dispatch(struct ent *e)
+{
+	const struct fuse_in_header *ih = (const void *)e->hdr->in_out;
+
+	e->unique = ih->unique;
+	switch (ih->opcode) {
+	case FUSE_READ:
+		start_read(e);
+		return;
+	case FUSE_WRITE:
+		if (start_write(e))
+			return;
+		break;
+	case FUSE_FSYNC:
+		e->datasync = ((const struct fuse_fsync_in *)(const void *)
+				       e->hdr->op_in)
+				      ->fsync_flags &
+			      1;
+		e->io = IO_FSYNC;
+		e->span = e->done = 0;
+		submit_io(e);
+		return;
+	default:
+		break;
+	}
+	slow_path(e);
+}
+
+static void handle_cqe(struct fsd_queue *q, struct io_uring_cqe *cqe,
+		       bool draining)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	struct ent *e = (struct ent *)(uintptr_t)(ud & ~TAG_IO);
+
+	if (ud & TAG_IO) {
+		io_done(e, cqe->res);
+		return;
+	}
+	if (cqe->res < 0) {
+		/* Torn down: unmounted, aborted, or the ring is closing. */
+		if (e->live && cqe->res != -ENOTCONN &&
+		    cqe->res != -ECANCELED && !atomic_load(&q->stop))
+			fsd_err("FUSE queue %u: %s", q->qid,
+				strerror(-cqe->res));
+		if (e->live)
+			q->live--;
+		e->live = false;
+		return;
+	}
+	if (draining) {
+		e->deferred = true;
+		q->pending[q->npending++] = e;
+		return;
+	}
+	dispatch(e);
+}
+
+static int queue_setup(struct fsd_queue *q)
+{
+	struct fsd *d = q->fsd;
+	struct io_uring_params p = { 0 };
+	size_t hdrs =
+		((size_t)q->depth * sizeof(struct uring_req_header) + 4095) &
+		~(size_t)4095;
+	int fds[2] = { d->backend_fd, fuse_session_fd(d->se) };
+	int r;
+
+	q->mem_len = hdrs + (size_t)q->depth * FSD_BUF_LEN + FSD_BUF_LEN + 4096;
+	q->mem = mmap(NULL, q->mem_len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (q->mem == MAP_FAILED) {
+		q->mem = NULL;
+		return -ENOMEM;
+	}
+	/* Plaintext passes through: out of core dumps and children. */
+	madvise(q->mem, q->mem_len, MADV_DONTDUMP);
+	madvise(q->mem, q->mem_len, MADV_WIPEONFORK);
+	q->reqbuf = q->mem + hdrs + (size_t)q->depth * FSD_BUF_LEN;
+	q->ents = calloc(q->depth, sizeof(*q->ents));
+	q->pending = calloc(q->depth, sizeof(*q->pending));
+	if (!q->ents || !q->pending)
+		return -ENOMEM;
+	for (unsigned i = 0; i < q->depth; i++) {
+		struct ent *e = &q->ents[i];
+
+		e->q = q;
+		e->hdr = (struct uring_req_header *)(void *)q->mem + i;
+		e->payload = q->mem + hdrs + (size_t)i * FSD_BUF_LEN;
+		e->iov[0].iov_base = e->hdr;
+		e->iov[0].iov_len = sizeof(*e->hdr);
+		e->iov[1].iov_base = e->payload;
+		e->iov[1].iov_len = FSD_BUF_LEN;
+	}
+	/* Completions are reaped only by this thread, when it waits. */
+	p.flags = IORING_SETUP_SQE128 | IORING_SETUP_SINGLE_ISSUER |
+		  IORING_SETUP_DEFER_TASKRUN;
+	r = io_uring_queue_init_params(2 * q->depth + 2, &q->ring, &p);
+	if (r == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_SQE128;
+		r = io_uring_queue_init_params(2 * q->depth + 2, &q->ring, &p);
+	}
+	if (r)
+		return r;
+	q->ring_ok = true;
+	return io_uring_register_files(&q->ring, fds, 2);
+}
+
+/* Register every entry; errors come back at once, requests later. */
+static int queue_register(struct fsd_queue *q)
+{
+	struct io_uring_cqe *cqe;
+	int r = 0;
+
+	for (unsigned i = 0; i < q->depth; i++) {
+		q->ents[i].hdr->ent.commit_id = 0;
+		q->ents[i].live = true;
+		prep_fuse_cmd(q, &q->ents[i], URING_CMD_REGISTER);
+	}
+	q->live = q->depth;
+	r = io_uring_submit(&q->ring);
+	if (r < 0)
+		return r;
+	while (io_uring_peek_cqe(&q->ring, &cqe) == 0) {
+		struct ent *e = io_uring_cqe_get_data(cqe);
+
+		if (cqe->res < 0) {
+			r = cqe->res;
+			e->live = false;
+			q->live--;
+			io_uring_cqe_seen(&q->ring, cqe);
+			continue;
+		}
+		e->deferred = true;
+		q->pending[q->npending++] = e;
+		io_uring_cqe_seen(&q->ring, cqe);
+	}
+	return r < 0 ? r : 0;
+}
+
+static void report(struct fsd_queue *q, int status)
+{
+	pthread_mutex_lock(&q->fsd->uring_lock);
+	q->status = status;
+	pthread_cond_broadcast(&q->fsd->uring_cond);
+	pthread_mutex_unlock(&q->fsd->uring_lock);
+}
+
+static void queue_free(struct fsd_queue *q);
+
+static void *queue_main(void *arg)
+{
+	struct fsd_queue *q = arg;
+	struct fsd *d = q->fsd;
+	struct io_uring_cqe *cqe;
+	uint64_t one = 1;
+	sigset_t usr1;
+	int r;
+
+	fsd_self = q->w;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+
+	r = queue_setup(q);
+	if (!r)
+		r = queue_register(q);
+	report(q, r);
+	while (!r && q->live && !atomic_load(&q->stop) &&
+	       !fuse_session_exited(d->se)) {
+		unsigned n = q->npending;
+
+		q->npending = 0;
+		for (unsigned i = 0; i < n; i++) {
+			q->pending[i]->deferred = false;
+			dispatch(q->pending[i]);
+		}
+		r = io_uring_submit_and_wait(&q->ring, 1);
+		if (r == -EINTR || r == -EAGAIN || r == -EBUSY) {
+			r = 0;
+			continue;
+		}
+		if (r < 0) {
+			fsd_err("FUSE queue %u: %s", q->qid, strerror(-r));
+			break;
+		}
+		r = 0;
+		while (io_uring_peek_cqe(&q->ring, &cqe) == 0) {
+			handle_cqe(q, cqe, false);
+			io_uring_cqe_seen(&q->ring, cqe);
+		}
+	}
+	queue_free(q);
+	if (atomic_fetch_sub(&d->live_workers, 1) == 1 &&
+	    write(d->done_efd, &one, sizeof(one)) < 0)
+		fsd_err("cannot signal the end of the workers");
+	return NULL;
+}
+
+/* In the queue's own thread: a SINGLE_ISSUER ring takes registrations
+ * from its submitter only. */
+static void queue_free(struct fsd_queue *q)
+{
+	if (q->ring_ok) {
+		/* As for the workers' rings (backend.c): let go of the
+		 * volume and of /dev/fuse now, from this task. */
+		io_uring_unregister_files(&q->ring);
+		io_uring_queue_exit(&q->ring);
+	}
+	q->ring_ok = false;
+	if (q->mem) {
+		secmem_wipe(q->mem, q->mem_len);
+		munmap(q->mem, q->mem_len);
+	}
+	q->mem = NULL;
+	free(q->ents);
+	free(q->pending);
+	q->ents = NULL;
+	q->pending = NULL;
+}
+
+unsigned fsd_uring_nthreads(unsigned nq)
+{
+	return nq >= THREADS_MIN ? nq : (THREADS_MIN + nq - 1) / nq * nq;
+}
+
+int fsd_uring_start(struct fsd *d, struct fsd_worker *workers, unsigned nq,
+		    char *err, size_t errlen)
+{
+	unsigned n = fsd_uring_nthreads(nq), depth = DEPTH_TOTAL / n;
+	int r = 0;
+
+	if (depth < DEPTH_MIN)
+		depth = DEPTH_MIN;
+	if (depth > DEPTH_MAX)
+		depth = DEPTH_MAX;
+	d->queues = calloc(n, sizeof(*d->queues));
+	if (!d->queues)
+		return -ENOMEM;
+	d->nqueues = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct fsd_queue *q = &d->queues[i];
+
+		q->fsd = d;
+		q->w = &workers[i];
+		q->qid = i % nq;
+		q->depth = depth;
+		q->status = 1;
+		atomic_fetch_add(&d->live_workers, 1);
+		r = pthread_create(&q->thread, NULL, queue_main, q);
+		if (r) {
+			atomic_fetch_sub(&d->live_workers, 1);
+			snprintf(err, errlen,
+				 "cannot start a FUSE queue thread: %s",
+				 strerror(r));
+			return -r;
+		}
+		q->started = true;
+	}
+	pthread_mutex_lock(&d->uring_lock);
+	for (unsigned i = 0; i < n; i++) {
+		while (d->queues[i].status == 1)
+			pthread_cond_wait(&d->uring_cond, &d->uring_lock);
+		if (d->queues[i].status < 0 && !r)
+			r = d->queues[i].status;
+	}
+	pthread_mutex_unlock(&d->uring_lock);
+	if (r)
+		snprintf(err, errlen,
+			 "cannot register FUSE over io_uring queues: %s",
+			 strerror(-r));
+	else
+		fsd_info("FUSE over io_uring: %u queues, %u threads of %u "
+			 "requests",
+			 nq, n, depth);
+	return r;
+}
+
+void fsd_uring_kick(struct fsd *d)
+{
+	for (unsigned i = 0; i < d->nqueues; i++)
+		if (d->queues[i].started)
+			pthread_kill(d->queues[i].thread, SIGUSR1);
+}
+
+void fsd_uring_cancel(struct fsd *d)
+{
+	for (unsigned i = 0; i < d->nqueues; i++)
+		atomic_store(&d->queues[i].stop, true);
+	fsd_uring_kick(d);
+	fsd_uring_join(d);
+	fsd_uring_free(d);
+}
+
+void fsd_uring_join(struct fsd *d)
+{
+	for (unsigned i = 0; i < d->nqueues; i++)
+		if (d->queues[i].started) {
+			pthread_join(d->queues[i].thread, NULL);
+			d->queues[i].started = false;
+		}
+}
+
+void fsd_uring_free(struct fsd *d)
+{
+	free(d->queues);
+	d->queues = NULL;
+	d->nqueues = 0;
+}

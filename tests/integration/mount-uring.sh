@@ -1,0 +1,107 @@
+#!/bin/bash
+# mount-uring: FUSE over io_uring (`mount --fuse-io-uring`).  The whole
+# mount-raw test runs with the requests coming over io_uring (fio verify,
+# aligned and unaligned, the model-based test, concurrent unaligned writers
+# that take the synchronous path, discards, the ciphertext check, SIGTERM).
+# Then: ext4 through the loop device with fsync-heavy fio and a clean fsck;
+# status names the transport; `auto` follows the kernel's setting and `off`
+# never uses io_uring; a revoked key shreds the mount and I/O fails with EIO.
+# timeout: 400
+. "$(dirname "$0")/../lib.sh"
+
+need_mounts loop
+command -v fio > /dev/null || fail "fio is missing (scripts/deps.sh installs it)"
+fuse_uring_enable
+isolate_aws
+
+# ---- mount-raw over io_uring, in a directory of its own ----
+mkdir "$TEST_TMPDIR/raw"
+TEST_TMPDIR=$TEST_TMPDIR/raw CMKFS_RUNTIME_DIR=$TEST_TMPDIR/raw/run \
+	CMKFS_TEST_MOUNT_OPTS="--fuse-io-uring on" \
+	"$(dirname "$0")/mount-raw.sh" || fail "mount-raw over io_uring"
+grep -q "FUSE over io_uring: " "$TEST_TMPDIR/raw/daemon.log" ||
+	fail "mount-raw did not run over io_uring"
+
+kmsd_with_host
+vol=$TEST_TMPDIR/v.img
+mnt=$TEST_TMPDIR/mnt
+log=$TEST_TMPDIR/daemon.log
+mkdir "$mnt"
+expect_exit 0 as "$host" "$CMKFS" create "$vol" --size 256M --key-arn "$key"
+
+# transport MODE: mount with --fuse-io-uring MODE; prints what status says
+transport() {
+	expect_exit 0 as "$host" "$CMKFS" mount "$vol" "$mnt" --fuse-io-uring "$1" --log "$log"
+	expect_exit 0 "$CMKFS" status "$vol"
+	sed -n 's/^  transport *//p' <<< "$out"
+}
+
+# ---- ext4 over the loop device over io_uring ----
+t=$(transport on)
+case $t in "FUSE over io_uring ("*" threads)") ;; *) fail "status transport: $t" ;; esac
+expect_exit 0 "$CMKFS" status --json "$vol"
+$PYTHON -c 'import json,sys; m = json.loads(sys.argv[1])["mount"]; assert m["fuse_transport"] == "io_uring", m' "$out" ||
+	fail "status --json transport"
+fio --output="$TEST_TMPDIR/fio.out" --directory="$mnt" --name=db --rw=randrw \
+	--bs=4k --size=32M --numjobs=2 --ioengine=io_uring --iodepth=16 \
+	--direct=1 --fsync=8 --verify=crc32c --verify_fatal=1 ||
+	{ cat "$TEST_TMPDIR/fio.out"; fail "fio on ext4 over io_uring"; }
+fio --output="$TEST_TMPDIR/fio.out" --directory="$mnt" --name=big --rw=write \
+	--bs=1M --size=64M --ioengine=psync --end_fsync=1 --verify=md5 \
+	--verify_fatal=1 || { cat "$TEST_TMPDIR/fio.out"; fail "buffered fio on ext4"; }
+sha=$(sha256sum < "$mnt"/big.0.0)
+expect_exit 0 "$CMKFS" umount "$mnt"
+# The filesystem is clean, through a /dev/fuse mount this time.
+expect_exit 0 as "$host" "$CMKFS" mount --raw "$vol" "$TEST_TMPDIR/plain" --fuse-io-uring off
+e2fsck -fn "$TEST_TMPDIR/plain" > "$TEST_TMPDIR/fsck.out" 2>&1 ||
+	{ cat "$TEST_TMPDIR/fsck.out"; fail "e2fsck after io_uring writes"; }
+expect_exit 0 "$CMKFS" umount "$TEST_TMPDIR/plain"
+
+# ---- auto and off ----
+[ "$(transport auto)" = "FUSE over io_uring (4 threads)" ] ||
+	[ "$(nproc --all)" != 2 ] || fail "auto with io_uring enabled: $(transport auto)"
+[ "$(sha256sum < "$mnt"/big.0.0)" = "$sha" ] || fail "data changed"
+expect_exit 0 "$CMKFS" umount "$mnt"
+[ "$(transport off)" = /dev/fuse ] || fail "off used io_uring"
+expect_exit 0 "$CMKFS" umount "$mnt"
+echo N > $FUSE_URING_PARAM
+[ "$(transport auto)" = /dev/fuse ] || fail "auto with io_uring disabled used it"
+expect_exit 0 "$CMKFS" umount "$mnt"
+# on enables it.
+[ "$(transport on)" != /dev/fuse ] || fail "on did not use io_uring"
+[ "$(cat $FUSE_URING_PARAM)" = Y ] || fail "on did not enable io_uring"
+grep -q "enabled FUSE over io_uring" "$log" || fail "enabling not logged"
+expect_exit 0 "$CMKFS" umount "$mnt"
+
+# ---- revocation over io_uring: the shred fails I/O with EIO ----
+plain=$TEST_TMPDIR/plain
+expect_exit 0 as "$host" "$CMKFS" mount --raw "$vol" "$plain" --fuse-io-uring on \
+	--revocation-check 1 --log "$log"
+# io OP: one 4 KiB direct read or write; prints "ok" or the error name
+io() {
+	$PYTHON - "$plain" "$1" <<'P'
+import errno, mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+try:
+    if sys.argv[2] == "read":
+        os.preadv(fd, [buf], 8192)
+    else:
+        buf.write(b"x" * 4096)
+        os.pwritev(fd, [buf], 8192)
+    print("ok")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+P
+}
+[ "$(io write)" = ok ] && [ "$(io read)" = ok ] || fail "I/O before the revocation"
+as "$root" "$CMKFS" kms disable-key "$key" 2> /dev/null
+for _ in $(seq 100); do
+	[ "$(io read)" = EIO ] && break
+	sleep 0.1
+done
+[ "$(io read)" = EIO ] || fail "reads still work 10 s after the key was disabled"
+[ "$(io write)" = EIO ] || fail "writes still work after the shred"
+grep -q "SHREDDED" "$log" || fail "no shred logged"
+expect_exit 0 "$CMKFS" umount "$plain"
+kmsd_stop
