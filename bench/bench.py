@@ -2,13 +2,18 @@
 """bench.py — what encryption costs: cmkfs side by side with its baselines.
 
 Every configuration runs on the same backing store (a tmpfs mounted for the
-run, or --backing DIR), each on a fresh file or volume:
+run, or --backing DIR), each on a fresh file or volume.  The cmkfs mounts
+take FUSE requests over io_uring when the kernel has it (--fuse-io-uring;
+the bench enables it for the run and restores the kernel's setting):
 
   raw        fio on a plain file in the backing store: the ceiling
   null       cmkfs, benchmark-only cipher_null volume, `cmkfs mount --raw`:
              FUSE + io_uring alone (`cmkfs create --cipher null
              --insecure`; NOT encrypted)
   xts        cmkfs, AES-256-XTS volume, `cmkfs mount --raw`: the product
+  xts-devfuse  the same volume type served through /dev/fuse instead of FUSE
+             over io_uring (`--fuse-io-uring off`): what the transport
+             brings (only when the kernel has FUSE over io_uring)
   loop-xts   the xts volume's plaintext file through a loop device attached
              as `cmkfs mount` attaches one (direct I/O, the volume's sector
              size); fio on the block device
@@ -43,11 +48,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 FIO_JOBS = os.path.join(HERE, "fio", "workloads.fio")
-CONFIGS = ["raw", "null", "xts", "loop-xts", "gocryptfs"]
-CMKFS_CONFIGS = ("null", "xts", "loop-xts")
+CONFIGS = ["raw", "null", "xts", "xts-devfuse", "loop-xts", "gocryptfs"]
+CMKFS_CONFIGS = ("null", "xts", "xts-devfuse", "loop-xts")
 # Ratios of throughput, each computed within one repetition.
 RATIOS = [("xts", "null"), ("xts", "raw"), ("xts", "gocryptfs"),
-          ("loop-xts", "xts")]
+          ("loop-xts", "xts"), ("xts", "xts-devfuse")]
+FUSE_URING_PARAM = "/sys/module/fuse/parameters/enable_uring"
 MIB = 1 << 20
 GIB = 1 << 30
 TICK = os.sysconf("SC_CLK_TCK")
@@ -255,6 +261,7 @@ class Bench:
         self.kms = None
         self.targets = {}
         self.skipped = {}  # configuration -> reason
+        self._transport = None
         self.notes = {}
 
     # -- setup --
@@ -351,6 +358,30 @@ class Bench:
                               "(--cmkfs PATH or $CMKFS_BENCH_CMKFS names "
                               "a binary that has it)")
 
+    def transport(self):
+        """on or off: --fuse-io-uring for the cmkfs mounts.  With on, the
+        kernel's setting is turned on for the run and restored after."""
+        if self._transport is None:
+            want = self.args.fuse_io_uring
+            try:
+                with open(FUSE_URING_PARAM) as f:
+                    orig = f.read().strip()
+            except OSError:
+                orig = None
+            if want == "auto":
+                want = "off" if orig is None else "on"
+            if want == "on" and orig is None:
+                raise BenchError("--fuse-io-uring on: this kernel has no "
+                                 "FUSE over io_uring (Linux 6.14+)")
+            if want == "on" and orig != "Y":
+                def restore():
+                    with open(FUSE_URING_PARAM, "w") as f:
+                        f.write(orig + "\n")
+                self.cleanup.push(f"restore {FUSE_URING_PARAM}={orig}",
+                                  restore)
+            self._transport = want
+        return self._transport
+
     def cmkfs_mount(self, vol, uuid, target, extra):
         self.need_mount()
         logf = os.path.join(self.work, f"daemon-{uuid}.log")
@@ -425,12 +456,21 @@ class Bench:
             with open(path, "wb") as f:
                 f.truncate(size)
             return Target(name, path)
-        if name in ("null", "xts"):
+        if name in ("null", "xts", "xts-devfuse"):
             self.need_mount()
+            transport = self.transport()
+            if name == "xts-devfuse":
+                if transport == "off":
+                    raise Unavailable("the same as xts here: no FUSE over "
+                                      "io_uring (see --fuse-io-uring)")
+                transport = "off"
             vol, uuid = self.create_volume(name, size, null=(name == "null"))
             plain = os.path.join(self.work, f"{name}.plain")
-            pid = self.cmkfs_mount(vol, uuid, plain, ["--raw"])
-            return Target(name, plain, pid)
+            pid = self.cmkfs_mount(vol, uuid, plain,
+                                   ["--raw", "--fuse-io-uring", transport])
+            return Target(name, plain, pid,
+                          "FUSE over io_uring" if transport == "on"
+                          else "FUSE through /dev/fuse")
         if name == "loop-xts":
             if "xts" not in self.targets:
                 raise Unavailable("needs the xts configuration "
@@ -728,7 +768,9 @@ class Bench:
             vol, uuid = self.create_volume("db-xts", a.db_size)
             mnt2 = os.path.join(self.work, "db-xts")
             os.makedirs(mnt2)
-            pid = self.cmkfs_mount(vol, uuid, mnt2, ["--fs", "ext4"])
+            pid = self.cmkfs_mount(vol, uuid, mnt2,
+                                   ["--fs", "ext4", "--fuse-io-uring",
+                                    self.transport()])
             setups["cmkfs-ext4"] = (mnt2, pid)
         except Unavailable as e:
             res["setups"]["cmkfs-ext4"] = {"skipped": str(e)}
@@ -1117,6 +1159,11 @@ def parse_args(argv):
                          "matches (e.g. 'raw|xts', 'randread')")
     ap.add_argument("--backing", metavar="DIR",
                     help="backing store directory (default: a fresh tmpfs)")
+    ap.add_argument("--fuse-io-uring", choices=("auto", "on", "off"),
+                    default="auto",
+                    help="how the cmkfs mounts take FUSE requests: over "
+                         "io_uring (on; auto: when the kernel has it) or "
+                         "through /dev/fuse (off)")
     ap.add_argument("--no-peers", action="store_true",
                     help="leave out gocryptfs")
     ap.add_argument("--db", action="store_true",

@@ -5,8 +5,10 @@
 # mounted, attached or running.  No timing thresholds: those belong in the
 # benchmark's report, not in tests.
 #
-# The cmkfs configurations (null, xts, loop-xts) must run when the cmkfs
-# under test has `cmkfs mount`; a build without it must skip them, saying so.
+# The cmkfs configurations (null, xts, xts-devfuse, loop-xts) must run when
+# the cmkfs under test has `cmkfs mount` (xts-devfuse: and the kernel has FUSE
+# over io_uring); a build without it must skip them, saying so.  The kernel's
+# FUSE over io_uring setting is as before the run.
 # timeout: 240
 . "$(dirname "$0")/../lib.sh"
 
@@ -22,12 +24,15 @@ isolate_aws
 # test's, where the runner looks for leftovers.
 export TMPDIR=$TEST_TMPDIR
 out=$TEST_TMPDIR/out
+uring_was=$(cat $FUSE_URING_PARAM 2> /dev/null || true)
 rc=0
 $PYTHON "$CMKFS_SRC/bench/bench.py" --quick --no-peers --build "$CMKFS_BUILD" \
 	--cmkfs "${CMKFS_BENCH_CMKFS:-$CMKFS}" --out "$out" \
 	> "$TEST_TMPDIR/stdout" 2> "$TEST_TMPDIR/stderr" || rc=$?
 cat "$TEST_TMPDIR/stderr"
 [ $rc = 0 ] || fail "bench.py exited $rc"
+[ ! -e $FUSE_URING_PARAM ] || [ "$(cat $FUSE_URING_PARAM)" = "$uring_was" ] ||
+	fail "the bench left FUSE over io_uring at $(cat $FUSE_URING_PARAM)"
 
 mount_ok=0
 "${CMKFS_BENCH_CMKFS:-$CMKFS}" help mount 2> /dev/null | grep -q '^usage: cmkfs mount' && mount_ok=1
@@ -41,11 +46,15 @@ res = json.load(open(os.path.join(out, "results.json")))
 want_wls = [m for m in re.findall(r"^\[([^\]]+)\]", open(jobs).read(), re.M)
             if m not in ("global", "prefill")]
 assert res["workloads"] == want_wls, (res["workloads"], want_wls)
-assert set(res["configs"]) == {"raw", "null", "xts", "loop-xts"}, res["configs"]
+assert set(res["configs"]) == {"raw", "null", "xts", "xts-devfuse", "loop-xts"}, res["configs"]
 
 ran = [c for c, i in res["configs"].items() if i["ran"]]
+uring = os.path.exists("/sys/module/fuse/parameters/enable_uring")
 for c, i in res["configs"].items():
-    if c == "raw" or mount_ok:
+    if c == "xts-devfuse" and mount_ok and not uring:
+        if i["ran"] or "no FUSE over io_uring" not in (i["skipped"] or ""):
+            bad.append(f"{c}: want skipped for want of FUSE over io_uring: {i}")
+    elif c == "raw" or mount_ok:
         if not i["ran"]:
             bad.append(f"{c} did not run: {i['skipped']}")
     elif i["ran"] or "cmkfs mount unavailable" not in (i["skipped"] or "") \
@@ -71,7 +80,8 @@ for r in runs:
         bad.append(f"{r['fio_json']}: job {j['jobs'][0]['jobname']}")
 
 # the ratios of whatever pairs ran, for every workload
-for a, b in (("xts", "null"), ("xts", "raw"), ("loop-xts", "xts")):
+for a, b in (("xts", "null"), ("xts", "raw"), ("loop-xts", "xts"),
+             ("xts", "xts-devfuse")):
     if a in ran and b in ran:
         got = res["ratios"].get(f"{a}/{b}", {})
         if sorted(got) != sorted(want_wls):
