@@ -239,24 +239,27 @@ bool fsd_uring_capture(const struct iovec *iov, int count, ssize_t *res)
 unsigned fsd_uring_nqueues(void)
 {
 	FILE *f = fopen("/sys/devices/system/cpu/possible", "re");
-	unsigned n = 0, a, b;
-	char sep;
+	char line[256], *p = line, *end;
+	unsigned long n = 0, a, b;
 
 	/* "0-1", "0", "0-3,8-11" */
 	if (!f)
 		return 0;
-	while (fscanf(f, "%u", &a) == 1) {
-		b = a;
-		if (fscanf(f, "%c", &sep) == 1 && sep == '-' &&
-		    fscanf(f, "%u%c", &b, &sep) < 1)
-			break;
-		if (b >= a)
-			n += b - a + 1;
-		if (sep != ',')
-			break;
-	}
+	if (!fgets(line, sizeof(line), f))
+		line[0] = 0;
 	fclose(f);
-	return n <= MAX_QUEUES ? n : 0;
+	while (*p >= '0' && *p <= '9') {
+		a = b = strtoul(p, &end, 10);
+		if (*end == '-')
+			b = strtoul(end + 1, &end, 10);
+		if (b < a)
+			return 0;
+		n += b - a + 1;
+		if (*end != ',')
+			break;
+		p = end + 1;
+	}
+	return n <= MAX_QUEUES ? (unsigned)n : 0;
 }
 
 int fsd_uring_enabled(bool enable, char *err, size_t errlen)
@@ -656,7 +659,7 @@ static int queue_setup(struct fsd_queue *q)
 	madvise(q->mem, q->mem_len, MADV_WIPEONFORK);
 	q->reqbuf = q->mem + hdrs + (size_t)q->depth * FSD_BUF_LEN;
 	q->ents = calloc(q->depth, sizeof(*q->ents));
-	q->pending = calloc(q->depth, sizeof(*q->pending));
+	q->pending = calloc(q->depth, sizeof(struct ent *));
 	if (!q->ents || !q->pending)
 		return -ENOMEM;
 	for (unsigned i = 0; i < q->depth; i++) {
