@@ -10,7 +10,8 @@
 #   make asan       ASan+UBSan build in build-asan/, running the tests on it
 #   make analyze    cppcheck and clang-tidy over the sources, pyflakes over
 #                   the Python
-#   make install    install into $(DESTDIR)$(PREFIX)
+#   make install    install into $(DESTDIR)$(PREFIX); `cmkfs bench` runs the
+#                   installed benchmark
 #   make clean
 #
 # V=1 shows full command lines; WERROR=1 (or CI=true) turns warnings into
@@ -288,16 +289,23 @@ format:
 check-format:
 	clang-format --dry-run --Werror $(ALL_SRC) $(wildcard */*.h */*/*.h)
 
-# The systemd unit names the binary by its installed path.
-install: $(CMKFS) $(KMSD)
+# The systemd unit names the binary by its installed path.  `cmkfs bench`
+# finds the benchmark in $(PREFIX)/lib/cmkfs, relative to its own binary
+# (cli/bench.c).
+BENCH_LIBDIR = $(DESTDIR)$(PREFIX)/lib/cmkfs
+install: $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system \
-		$(DESTDIR)$(PREFIX)/share/doc/cmkfs
+		$(DESTDIR)$(PREFIX)/share/doc/cmkfs $(BENCH_LIBDIR)/bench/fio
 	install -m 0755 $(CMKFS) $(DESTDIR)$(PREFIX)/bin/cmkfs
 	install -m 0755 $(KMSD) $(DESTDIR)$(PREFIX)/bin/cmkfs-kmsd
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' systemd/cmkfs@.service \
 		> $(DESTDIR)$(PREFIX)/lib/systemd/system/cmkfs@.service
 	install -m 0644 systemd/cmkfs.conf.example \
 		$(DESTDIR)$(PREFIX)/share/doc/cmkfs/cmkfs.conf.example
+	install -m 0755 $(BENCH_CRYPTO) $(BENCH_LIBDIR)/cmkfs-crypto-speed
+	install -m 0755 bench/bench.py $(BENCH_LIBDIR)/bench/bench.py
+	install -m 0644 bench/fio/workloads.fio \
+		$(BENCH_LIBDIR)/bench/fio/workloads.fio
 
 clean:
 	rm -rf build build-asan

@@ -30,7 +30,17 @@ attaches and starts is undone at the end, on failure and on Ctrl-C.
 
 Needs root (tmpfs, FUSE, loop devices).  Output: a Markdown report on stdout
 and in OUT/report.md, OUT/results.json, OUT/fio/*.json (every fio run),
-OUT/*.png (gnuplot), where OUT is --out or bench/results/<timestamp>.
+OUT/*.png (gnuplot), where OUT is --out, else bench/results/<timestamp> in a
+source tree (`make bench`) and ./cmkfs-bench-<timestamp> for an installed
+cmkfs (`cmkfs bench`).
+
+Two layouts, and where each finds the programs it drives:
+  source tree  bench/bench.py; cmkfs, cmkfs-kmsd and cmkfs-crypto-speed in
+               the build directory (--build, default $BUILD or build)
+  installed    PREFIX/lib/cmkfs/bench/bench.py; cmkfs and cmkfs-kmsd in
+               PREFIX/bin, cmkfs-crypto-speed in PREFIX/lib/cmkfs
+--cmkfs, --kmsd and --crypto-speed name each program explicitly (`cmkfs
+bench` passes them).
 """
 
 import argparse
@@ -47,6 +57,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
+# A source tree has the C sources beside this file; an installed copy
+# (PREFIX/lib/cmkfs/bench) has only what the bench reads.
+IN_SOURCE = os.path.exists(os.path.join(HERE, "crypto_speed.c"))
+LIBDIR = os.path.dirname(HERE)  # installed: PREFIX/lib/cmkfs
+BINDIR = os.path.normpath(os.path.join(LIBDIR, "..", "..", "bin"))
+# `cmkfs bench` runs us under its own name (for --help and usage errors);
+# not passed on to the programs we start.
+PROG = os.environ.pop("CMKFS_BENCH_PROG", None) or "bench.py"
 FIO_JOBS = os.path.join(HERE, "fio", "workloads.fio")
 CONFIGS = ["raw", "null", "xts", "xts-devfuse", "loop-xts", "gocryptfs"]
 CMKFS_CONFIGS = ("null", "xts", "xts-devfuse", "loop-xts")
@@ -69,6 +87,18 @@ class Unavailable(Exception):
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
+
+
+# Debian packages of the tools the bench cannot do without.
+PACKAGES = {"fio": "fio", "losetup": "mount", "cryptsetup": "cryptsetup-bin"}
+
+
+def how_to_get(what):
+    """How to get a missing tool or program, for error messages."""
+    if what in PACKAGES:
+        return ("scripts/deps.sh installs it" if IN_SOURCE else
+                f"install it, e.g. apt-get install {PACKAGES[what]}")
+    return "run make" if IN_SOURCE else "reinstall cmkfs (make install)"
 
 
 def run(cmd, env=None, check=True, quiet=False, timeout=None, **kw):
@@ -254,10 +284,8 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.cleanup = Cleanup()
-        self.build = os.path.abspath(args.build)
-        self.cmkfs = os.path.abspath(args.cmkfs or os.path.join(self.build,
-                                                                "cmkfs"))
-        self.kmsd = os.path.join(self.build, "cmkfs-kmsd")
+        self.cmkfs = args.cmkfs
+        self.kmsd = args.kmsd
         self.kms = None
         self.targets = {}
         self.skipped = {}  # configuration -> reason
@@ -320,7 +348,8 @@ class Bench:
     def need_kms(self):
         if self.kms is None:
             if not os.access(self.kmsd, os.X_OK):
-                raise Unavailable(f"{self.kmsd} is missing (run make)")
+                raise Unavailable(f"{self.kmsd} is missing "
+                                  f"({how_to_get('cmkfs-kmsd')})")
             self.kms = Kms(self.kmsd, self.cmkfs, self.work, self.cleanup)
 
     def mount_available(self):
@@ -648,8 +677,11 @@ class Bench:
         a = self.args
         self.tty = sys.stderr.isatty()
         self.t_start = time.monotonic()
-        self.out = os.path.abspath(a.out or os.path.join(
-            HERE, "results", time.strftime("%Y%m%d-%H%M%S")))
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        # Installed, the results go where the user is, not below PREFIX.
+        self.out = os.path.abspath(
+            a.out or (os.path.join(HERE, "results", stamp) if IN_SOURCE
+                      else f"cmkfs-bench-{stamp}"))
         os.makedirs(os.path.join(self.out, "fio"), exist_ok=True)
         self.configs = [c for c in CONFIGS
                         if not (a.no_peers and c == "gocryptfs")]
@@ -671,7 +703,7 @@ class Bench:
         log(f"bench: {self.machine['cpu']}, {self.machine['cores']} cores, "
             f"kernel {self.machine['kernel']}; backing store: "
             f"{self.machine['backing']}; results in {self.out}")
-        crypto = crypto_ceiling(self.build, 0.5 if a.quick else 2)
+        crypto = crypto_ceiling(a.crypto_speed, 0.5 if a.quick else 2)
 
         for name in setups:
             try:
@@ -890,10 +922,10 @@ def machine_info(backing, given):
                                 os.sysconf("SC_PAGE_SIZE") / GIB, 1)}
 
 
-def crypto_ceiling(build, secs):
-    """cmkfs's sector cipher and openssl speed, as bench/crypto.sh."""
+def crypto_ceiling(exe, secs):
+    """cmkfs's sector cipher (the cmkfs-crypto-speed program exe) and
+    openssl speed, as bench/crypto.sh."""
     res = {"seconds": secs, "cmkfs": [], "openssl_gbps": None}
-    exe = os.path.join(build, "cmkfs-crypto-speed")
     if os.access(exe, os.X_OK):
         out = run([exe, "--seconds", str(secs), "--tsv"], check=False)
         for line in out.splitlines():
@@ -1142,7 +1174,8 @@ def render(res):
 
 def parse_args(argv):
     ap = argparse.ArgumentParser(
-        prog="bench.py", description=__doc__.split("\n\n")[0],
+        prog=PROG,
+        description=__doc__.split("\n\n")[0].replace("bench.py", PROG, 1),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Defaults: --runtime 10 --ramp 2 --size 1G --repeat 3; "
                "--quick: --runtime 1 --ramp 0.25 --size 64M --repeat 1, "
@@ -1171,17 +1204,36 @@ def parse_args(argv):
     ap.add_argument("--db-scale", type=int, help="pgbench scale factor")
     ap.add_argument("--db-time", type=int, help="seconds per pgbench run")
     ap.add_argument("--out", metavar="DIR",
-                    help="results directory (default bench/results/<time>)")
+                    help="results directory (default " +
+                         ("bench/results/<time>" if IN_SOURCE else
+                          "./cmkfs-bench-<time>") + ")")
+    where = "BUILD" if IN_SOURCE else BINDIR
     ap.add_argument("--cmkfs", metavar="PATH",
                     default=os.environ.get("CMKFS_BENCH_CMKFS"),
                     help="cmkfs binary (default: $CMKFS_BENCH_CMKFS, "
-                         "else BUILD/cmkfs)")
+                         f"else {where}/cmkfs)")
+    ap.add_argument("--kmsd", metavar="PATH",
+                    help=f"cmkfs-kmsd binary (default: {where}/cmkfs-kmsd)")
+    ap.add_argument("--crypto-speed", metavar="PATH",
+                    help="cmkfs-crypto-speed binary (default: " +
+                         ("BUILD" if IN_SOURCE else LIBDIR) +
+                         "/cmkfs-crypto-speed)")
     ap.add_argument("--build", metavar="DIR",
                     default=os.path.join(SRC, os.environ.get("BUILD",
-                                                             "build")),
-                    help="build directory with cmkfs-kmsd and "
-                         "cmkfs-crypto-speed (default: $BUILD or build)")
+                                                             "build"))
+                    if IN_SOURCE else None,
+                    help="build directory with cmkfs, cmkfs-kmsd and "
+                         "cmkfs-crypto-speed (default: " +
+                         ("$BUILD or build)" if IN_SOURCE else
+                          "none: the installed programs)"))
     a = ap.parse_args(argv)
+    # A build directory holds all three programs; an install puts
+    # cmkfs-crypto-speed apart, in PREFIX/lib/cmkfs.
+    bindir, libdir = (a.build, a.build) if a.build else (BINDIR, LIBDIR)
+    a.cmkfs = os.path.abspath(a.cmkfs or os.path.join(bindir, "cmkfs"))
+    a.kmsd = os.path.abspath(a.kmsd or os.path.join(bindir, "cmkfs-kmsd"))
+    a.crypto_speed = os.path.abspath(
+        a.crypto_speed or os.path.join(libdir, "cmkfs-crypto-speed"))
     q = a.quick
     for k, full, quick in (("runtime", 10, 1), ("ramp", 2, 0.25),
                            ("size", GIB, 64 * MIB), ("repeat", 3, 1),
@@ -1202,9 +1254,9 @@ def main(argv):
     if os.geteuid() != 0:
         log("bench: needs root (tmpfs, FUSE, loop devices)")
         return 2
-    for tool in ("fio", "losetup", "cryptsetup"):
+    for tool in PACKAGES:
         if not shutil.which(tool):
-            log(f"bench: {tool} is missing (scripts/deps.sh installs it)")
+            log(f"bench: {tool} is missing ({how_to_get(tool)})")
             return 2
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, on_signal)

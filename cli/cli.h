@@ -32,7 +32,9 @@ enum cli_exit {
 struct cli_cmd {
 	const char *name;
 	const char *summary; /* one line, for `cmkfs help` */
-	const char *usage;   /* full text, for `cmkfs NAME --help` */
+	const char *usage;   /* full text, for `cmkfs NAME --help`; NULL when
+				run() answers --help itself (`cmkfs help NAME`
+				then calls it with --help) */
 	int (*run)(const struct cli_cmd *cmd, int argc, char **argv);
 };
 
@@ -212,5 +214,6 @@ extern const struct cli_cmd cli_cmd_header_backup;
 extern const struct cli_cmd cli_cmd_header_restore;
 extern const struct cli_cmd cli_cmd_mount;
 extern const struct cli_cmd cli_cmd_umount;
+extern const struct cli_cmd cli_cmd_bench;
 
 #endif

@@ -40,8 +40,8 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_create,    &cli_cmd_mount,	    &cli_cmd_umount,
 	&cli_cmd_status,    &cli_cmd_unlock_test,   &cli_cmd_rotate,
 	&cli_cmd_reencrypt, &cli_cmd_header_backup, &cli_cmd_header_restore,
-	&cli_cmd_check_key, &cli_cmd_kms,	    &cmd_help_def,
-	&cmd_version_def,
+	&cli_cmd_check_key, &cli_cmd_kms,	    &cli_cmd_bench,
+	&cmd_help_def,	    &cmd_version_def,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -104,6 +104,14 @@ static int cmd_help(const struct cli_cmd *cmd, int argc, char **argv)
 	if (!target)
 		return cli_usage_error(cmd, "no such command '%s'",
 				       argv[optind]);
+	if (!target->usage) {
+		/* The command prints its own: the same as NAME --help. */
+		char help[] = "--help";
+		char *av[] = { argv[optind], help, NULL };
+
+		optind = 1;
+		return target->run(target, 2, av);
+	}
 	cli_print_usage(target);
 	return EXIT_OK;
 }
