@@ -6,8 +6,10 @@
  * The filesystem is one regular file, the root inode itself (mounted over a
  * regular file, as libfuse's example/single_file.c does).  Its size is the
  * volume's data segment and never changes.  Every request gets exactly one
- * reply, sent by the worker thread that received it, before it takes the
- * next request.
+ * reply, sent by the thread that received it before it takes the next
+ * request.  Over io_uring (uring.c), reads, aligned writes and fsync are
+ * served there, asynchronously, and every other request comes here through
+ * fuse_session_process_buf(), its reply captured by the writev hook.
  *
  * Data path: plaintext offset P lives at backend offset data_offset + P,
  * encrypted per sector with IV = P / 512 (crypto/sector.c).
