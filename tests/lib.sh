@@ -238,3 +238,36 @@ for i, t in sorted(m["tokens"].items()):
 	done < "$TEST_TMPDIR/candidates"
 	return 1
 }
+
+# direct_io FILE read|write: one 4 KiB O_DIRECT read or write at the start of
+# FILE; prints "ok" or the error's name (EIO...).
+direct_io() {
+	$PYTHON - "$1" "$2" <<'P'
+import errno, mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+try:
+    if sys.argv[2] == "read":
+        os.preadv(fd, [buf], 0)
+    else:
+        buf.write(b"x" * 4096)
+        os.pwritev(fd, [buf], 0)
+    print("ok")
+except OSError as e:
+    print(errno.errorcode[e.errno])
+P
+}
+
+# bench_left_nothing: fail if a bench run below $TEST_TMPDIR left a mount, a
+# loop device or its directory behind.
+bench_left_nothing() {
+	grep -q " $TEST_TMPDIR/cmkfs-bench" /proc/self/mountinfo && fail "the bench left a mount"
+	# (a detached loop device lets go of its file asynchronously)
+	for _ in $(seq 20); do
+		losetup -n -l -O BACK-FILE | grep -q "^$TEST_TMPDIR/cmkfs-bench" || break
+		sleep 0.1
+	done
+	losetup -n -l -O BACK-FILE | grep -q "^$TEST_TMPDIR/cmkfs-bench" && fail "the bench left a loop device"
+	ls -d "$TEST_TMPDIR"/cmkfs-bench.* 2> /dev/null && fail "the bench left its directory"
+	return 0
+}

@@ -122,13 +122,5 @@ for b in bad:
 sys.exit(1 if bad else 0)
 P
 
-# nothing left behind: mounts, loop devices, the bench's directory
-grep -q " $TEST_TMPDIR/cmkfs-bench" /proc/self/mountinfo && fail "the bench left a mount"
-# (a detached loop device lets go of its file asynchronously)
-for _ in $(seq 20); do
-	losetup -n -l -O BACK-FILE | grep -q "^$TEST_TMPDIR/cmkfs-bench" || break
-	sleep 0.1
-done
-losetup -n -l -O BACK-FILE | grep -q "^$TEST_TMPDIR/cmkfs-bench" && fail "the bench left a loop device"
-ls -d "$TEST_TMPDIR"/cmkfs-bench.* 2> /dev/null && fail "the bench left its directory"
+bench_left_nothing
 echo "ok: report complete in $out"

@@ -77,22 +77,8 @@ expect_exit 0 "$CMKFS" umount "$mnt"
 plain=$TEST_TMPDIR/plain
 expect_exit 0 as "$host" "$CMKFS" mount --raw "$vol" "$plain" --fuse-io-uring on \
 	--revocation-check 1 --log "$log"
-# io OP: one 4 KiB direct read or write; prints "ok" or the error name
 io() {
-	$PYTHON - "$plain" "$1" <<'P'
-import errno, mmap, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_DIRECT)
-buf = mmap.mmap(-1, 4096)
-try:
-    if sys.argv[2] == "read":
-        os.preadv(fd, [buf], 8192)
-    else:
-        buf.write(b"x" * 4096)
-        os.pwritev(fd, [buf], 8192)
-    print("ok")
-except OSError as e:
-    print(errno.errorcode[e.errno])
-P
+	direct_io "$plain" "$1"
 }
 [ "$(io write)" = ok ] && [ "$(io read)" = ok ] || fail "I/O before the revocation"
 as "$root" "$CMKFS" kms disable-key "$key" 2> /dev/null

@@ -29,20 +29,7 @@ log=$TEST_TMPDIR/daemon.log
 # io OP: one 4 KiB direct read or write at the start of the plaintext file;
 # prints "ok" or the error name
 io() {
-	$PYTHON - "$plain" "$1" <<'P'
-import errno, mmap, os, sys
-fd = os.open(sys.argv[1], os.O_RDWR | os.O_DIRECT)
-buf = mmap.mmap(-1, 4096)
-try:
-    if sys.argv[2] == "read":
-        os.preadv(fd, [buf], 0)
-    else:
-        buf.write(b"x" * 4096)
-        os.pwritev(fd, [buf], 0)
-    print("ok")
-except OSError as e:
-    print(errno.errorcode[e.errno])
-P
+	direct_io "$plain" "$1"
 }
 # until_eio: read until the read fails, at most 10 s; prints the seconds
 until_eio() {
