@@ -107,7 +107,8 @@ struct ent {
 	struct uring_req_header *hdr;
 	uint8_t *payload; /* FSD_BUF_LEN bytes */
 	struct iovec iov[2];
-	bool live; /* registered and not torn down */
+	bool live;   /* registered and not torn down */
+	size_t used; /* payload bytes ever written: what to wipe */
 	enum io_kind io;
 	uint64_t unique;
 	uint64_t pos;	   /* plaintext offset asked (read) */
@@ -129,7 +130,8 @@ struct fsd_queue {
 	struct ent *ents;
 	uint8_t *mem; /* headers, payloads, request buffer */
 	size_t mem_len;
-	uint8_t *reqbuf;      /* a request rebuilt for libfuse */
+	uint8_t *reqbuf; /* a request rebuilt for libfuse */
+	size_t reqbuf_used;
 	unsigned live;	      /* entries registered */
 	unsigned io;	      /* backend I/Os in flight */
 	struct ent **pending; /* requests that arrived while draining */
@@ -142,6 +144,12 @@ struct fsd_queue {
 static __thread struct ent *capture;
 
 static const char *enable_param = "/sys/module/fuse/parameters/enable_uring";
+
+static void mark_used(struct ent *e, size_t n)
+{
+	if (n > e->used)
+		e->used = n < FSD_BUF_LEN ? n : FSD_BUF_LEN;
+}
 
 /* ---- the INIT handshake (hooks of ops.c) */
 
@@ -229,6 +237,7 @@ bool fsd_uring_capture(const struct iovec *iov, int count, ssize_t *res)
 		n += iov[i].iov_len;
 	}
 	e->hdr->ent.payload_sz = (uint32_t)n;
+	mark_used(e, n);
 	capture = NULL; /* one reply per request */
 	*res = (ssize_t)total;
 	return true;
@@ -406,6 +415,7 @@ static void start_read(struct ent *e)
 	e->size = size;
 	e->a0 = pos / ss * ss;
 	e->span = (size_t)((pos + size + ss - 1) / ss * ss - e->a0);
+	mark_used(e, e->span);
 	e->done = 0;
 	e->io = IO_READ;
 	submit_io(e);
@@ -561,6 +571,8 @@ static void slow_path(struct ent *e)
 	memcpy(q->reqbuf, ih, sizeof(*ih));
 	memcpy(q->reqbuf + sizeof(*ih), e->hdr->op_in, oplen);
 	memcpy(q->reqbuf + sizeof(*ih) + oplen, e->payload, psz);
+	if (len > q->reqbuf_used)
+		q->reqbuf_used = len;
 	buf.mem = q->reqbuf;
 	buf.size = len;
 	capture = e;
@@ -578,8 +590,10 @@ static void slow_path(struct ent *e)
 static void dispatch(struct ent *e)
 {
 	const struct fuse_in_header *ih = (const void *)e->hdr->in_out;
+	const struct fuse_fsync_in *fi;
 
 	e->unique = ih->unique;
+	mark_used(e, e->hdr->ent.payload_sz);
 	switch (ih->opcode) {
 	case FUSE_READ:
 		start_read(e);
@@ -589,10 +603,8 @@ static void dispatch(struct ent *e)
 			return;
 		break;
 	case FUSE_FSYNC:
-		e->datasync = ((const struct fuse_fsync_in *)(const void *)
-				       e->hdr->op_in)
-				      ->fsync_flags &
-			      1;
+		fi = (const void *)e->hdr->op_in;
+		e->datasync = fi->fsync_flags & 1; /* FUSE_FSYNC_FDATASYNC */
 		e->io = IO_FSYNC;
 		e->span = e->done = 0;
 		submit_io(e);
@@ -782,7 +794,13 @@ static void queue_free(struct fsd_queue *q)
 	}
 	q->ring_ok = false;
 	if (q->mem) {
-		secmem_wipe(q->mem, q->mem_len);
+		/* Plaintext was in what was used; wiping the rest would
+		 * only fault it in. */
+		for (unsigned i = 0; q->ents && i < q->depth; i++) {
+			secmem_wipe(q->ents[i].hdr, sizeof(*q->ents[i].hdr));
+			secmem_wipe(q->ents[i].payload, q->ents[i].used);
+		}
+		secmem_wipe(q->reqbuf, q->reqbuf_used);
 		munmap(q->mem, q->mem_len);
 	}
 	q->mem = NULL;
