@@ -529,24 +529,18 @@ static void io_done(struct ent *e, int res)
 		commit(e, 0, 0);
 }
 
-static void handle_cqe(struct fsd_queue *q, struct io_uring_cqe *cqe,
-		       bool draining);
+static void reap(struct fsd_queue *q, bool draining);
 
 /* Wait for every backend I/O of the queue; requests that arrive meanwhile
  * are kept for later. */
 static void drain(struct fsd_queue *q)
 {
-	struct io_uring_cqe *cqe;
-
 	while (q->io) {
 		int r = io_uring_submit_and_wait(&q->ring, 1);
 
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 			break;
-		while (io_uring_peek_cqe(&q->ring, &cqe) == 0) {
-			handle_cqe(q, cqe, true);
-			io_uring_cqe_seen(&q->ring, cqe);
-		}
+		reap(q, true);
 	}
 }
 
@@ -615,22 +609,19 @@ static void dispatch(struct ent *e)
 	slow_path(e);
 }
 
-static void handle_cqe(struct fsd_queue *q, struct io_uring_cqe *cqe,
-		       bool draining)
+static void handle_cqe(struct fsd_queue *q, uint64_t ud, int res, bool draining)
 {
-	uint64_t ud = io_uring_cqe_get_data64(cqe);
 	struct ent *e = (struct ent *)(uintptr_t)(ud & ~TAG_IO);
 
 	if (ud & TAG_IO) {
-		io_done(e, cqe->res);
+		io_done(e, res);
 		return;
 	}
-	if (cqe->res < 0) {
+	if (res < 0) {
 		/* Torn down: unmounted, aborted, or the ring is closing. */
-		if (e->live && cqe->res != -ENOTCONN &&
-		    cqe->res != -ECANCELED && !atomic_load(&q->stop))
-			fsd_err("FUSE queue %u: %s", q->qid,
-				strerror(-cqe->res));
+		if (e->live && res != -ENOTCONN && res != -ECANCELED &&
+		    !atomic_load(&q->stop))
+			fsd_err("FUSE queue %u: %s", q->qid, strerror(-res));
 		if (e->live)
 			q->live--;
 		e->live = false;
@@ -641,6 +632,21 @@ static void handle_cqe(struct fsd_queue *q, struct io_uring_cqe *cqe,
 		return;
 	}
 	dispatch(e);
+}
+
+/* Handle every completion there is.  Each is consumed before it is
+ * handled: handling may drain, which reaps too. */
+static void reap(struct fsd_queue *q, bool draining)
+{
+	struct io_uring_cqe *cqe;
+
+	while (io_uring_peek_cqe(&q->ring, &cqe) == 0) {
+		uint64_t ud = io_uring_cqe_get_data64(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&q->ring, cqe);
+		handle_cqe(q, ud, res, draining);
+	}
 }
 
 static int queue_setup(struct fsd_queue *q)
@@ -739,7 +745,6 @@ static void *queue_main(void *arg)
 {
 	struct fsd_queue *q = arg;
 	struct fsd *d = q->fsd;
-	struct io_uring_cqe *cqe;
 	uint64_t one = 1;
 	sigset_t usr1;
 	int r;
@@ -755,11 +760,14 @@ static void *queue_main(void *arg)
 	report(q, r);
 	while (!r && q->live && !atomic_load(&q->stop) &&
 	       !fuse_session_exited(d->se)) {
+		struct ent *batch[DEPTH_MAX];
 		unsigned n = q->npending;
 
+		/* A dispatch may drain, and park new arrivals in pending[]. */
+		memcpy(batch, q->pending, n * sizeof(batch[0]));
 		q->npending = 0;
 		for (unsigned i = 0; i < n; i++)
-			dispatch(q->pending[i]);
+			dispatch(batch[i]);
 		r = io_uring_submit_and_wait(&q->ring, 1);
 		if (r == -EINTR || r == -EAGAIN || r == -EBUSY) {
 			r = 0;
@@ -770,10 +778,7 @@ static void *queue_main(void *arg)
 			break;
 		}
 		r = 0;
-		while (io_uring_peek_cqe(&q->ring, &cqe) == 0) {
-			handle_cqe(q, cqe, false);
-			io_uring_cqe_seen(&q->ring, cqe);
-		}
+		reap(q, false);
 	}
 	queue_free(q);
 	if (atomic_fetch_sub(&d->live_workers, 1) == 1 &&

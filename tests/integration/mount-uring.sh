@@ -3,7 +3,8 @@
 # mount-raw test runs with the requests coming over io_uring (fio verify,
 # aligned and unaligned, the model-based test, concurrent unaligned writers
 # that take the synchronous path, discards, the ciphertext check, SIGTERM).
-# Then: ext4 through the loop device with fsync-heavy fio and a clean fsck;
+# Then: aligned I/O in flight while unaligned writes take the synchronous
+# path; ext4 through the loop device with fsync-heavy fio and a clean fsck;
 # status names the transport; `auto` follows the kernel's setting and `off`
 # never uses io_uring; a revoked key shreds the mount and I/O fails with EIO.
 # timeout: 400
@@ -23,6 +24,27 @@ grep -q "FUSE over io_uring: " "$TEST_TMPDIR/raw/daemon.log" ||
 	fail "mount-raw did not run over io_uring"
 
 kmsd_with_host
+
+# ---- the asynchronous and the synchronous path at once ----
+# fio keeps 32 aligned direct I/Os in flight (each thread's own backend I/O)
+# while the model-based test's unaligned writes take the synchronous path,
+# which first drains that I/O; both verify what they wrote.
+raw=$TEST_TMPDIR/mixed.img
+plain=$TEST_TMPDIR/plain
+expect_exit 0 as "$host" "$CMKFS" create "$raw" --size 64M --key-arn "$key"
+expect_exit 0 as "$host" "$CMKFS" mount --raw "$raw" "$plain" --fuse-io-uring on \
+	--log "$TEST_TMPDIR/mixed.log"
+fio --output="$TEST_TMPDIR/fio-mixed.out" --name=fast --filename="$plain" \
+	--rw=randwrite --bs=4k --size=32M --loops=4 --ioengine=io_uring \
+	--iodepth=32 --direct=1 --verify=crc32c --verify_fatal=1 --verify_state_save=0 &
+fio_pid=$!
+"$PYTHON" "$CMKFS_SRC/tests/tools/io_model.py" run "$plain" \
+	"$TEST_TMPDIR/mixed.model" 3 2500 $((32 << 20)) $((64 << 20)) shared ||
+	fail "model-based test beside fio (seed 3)"
+wait $fio_pid || { cat "$TEST_TMPDIR/fio-mixed.out"; fail "fio beside the model-based test"; }
+grep -q "error" "$TEST_TMPDIR/mixed.log" && fail "daemon errors: $(grep error "$TEST_TMPDIR/mixed.log")"
+expect_exit 0 "$CMKFS" umount "$plain"
+
 vol=$TEST_TMPDIR/v.img
 mnt=$TEST_TMPDIR/mnt
 log=$TEST_TMPDIR/daemon.log

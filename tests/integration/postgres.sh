@@ -54,7 +54,7 @@ sql "CREATE EXTENSION amcheck" || fail "no amcheck extension (postgresql-contrib
 pg "$PG/pgbench" -q -i -s 4 -h "$sock" -p "$port" postgres > "$TEST_TMPDIR/pgbench-init.log" 2>&1 ||
 	fail "pgbench -i: $(tail "$TEST_TMPDIR/pgbench-init.log")"
 pg "$PG/pgbench" -n -c 4 -j 2 -T 6 -h "$sock" -p "$port" postgres > "$TEST_TMPDIR/pgbench.log" 2>&1 ||
-	fail "pgbench: $(tail "$TEST_TMPDIR/pgbench.log")"
+	fail "pgbench: $(tail "$TEST_TMPDIR/pgbench.log"; tail -n 20 "$sock/pg.log")"
 grep '^tps' "$TEST_TMPDIR/pgbench.log"
 check_db "after pgbench"
 pg_stop

@@ -6,9 +6,14 @@ sector boundaries) and fsyncs on FILE, each checked against an in-memory
 copy of what the file must hold.  The model is saved to MODEL so that a
 second run (after umount and mount) can check the file against it first.
 
-    io_model.py run FILE MODEL SEED OPS [LO HI]  random ops in [LO, HI)
+    io_model.py run FILE MODEL SEED OPS [LO HI [shared]]
+                                                 random ops in [LO, HI)
                                                  (default: the whole file),
-                                                 then save the model
+                                                 then save the model; with
+                                                 shared, others write
+                                                 outside [LO, HI) meanwhile:
+                                                 only the region is checked
+                                                 at the end
     io_model.py check FILE MODEL                 the file must equal it
     io_model.py concurrent FILE SEED [BASE]      overlapping unaligned
                                                  writers on 64 KiB at BASE
@@ -47,7 +52,7 @@ def read_all(fd, size):
     return out
 
 
-def run(path, model_path, seed, ops, lo=0, hi=None):
+def run(path, model_path, seed, ops, lo=0, hi=None, shared=False):
     rng = random.Random(seed)
     fd = os.open(path, os.O_RDWR)
     size = os.fstat(fd).st_size
@@ -100,7 +105,12 @@ def run(path, model_path, seed, ops, lo=0, hi=None):
     except OSError:
         pass
     os.fsync(fd)
-    if read_all(fd, size) != model:
+    whole = read_all(fd, size)
+    if shared:
+        if whole[lo:hi] != model[lo:hi]:
+            fail("the region differs from the model (seed %d)" % seed)
+        model[:lo], model[hi:] = whole[:lo], whole[hi:]
+    elif whole != model:
         fail("the whole file differs from the model (seed %d)" % seed)
     os.close(fd)
     with open(model_path, "wb") as f:
@@ -166,6 +176,8 @@ def main():
     a = sys.argv[1:]
     if len(a) in (5, 7) and a[0] == "run":
         run(a[1], a[2], int(a[3]), int(a[4]), *[int(x) for x in a[5:]])
+    elif len(a) == 8 and a[0] == "run" and a[7] == "shared":
+        run(a[1], a[2], int(a[3]), int(a[4]), int(a[5]), int(a[6]), True)
     elif len(a) == 3 and a[0] == "check":
         check(a[1], a[2])
     elif len(a) in (3, 4) and a[0] == "concurrent":
