@@ -764,7 +764,7 @@ static void *queue_main(void *arg)
 		unsigned n = q->npending;
 
 		/* A dispatch may drain, and park new arrivals in pending[]. */
-		memcpy(batch, q->pending, n * sizeof(batch[0]));
+		memcpy(batch, q->pending, n * sizeof(struct ent *));
 		q->npending = 0;
 		for (unsigned i = 0; i < n; i++)
 			dispatch(batch[i]);
