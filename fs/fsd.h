@@ -156,13 +156,13 @@ unsigned fsd_uring_nqueues(void);
  * enabling it); else -errno with the reason in err. */
 int fsd_uring_enabled(bool enable, char *err, size_t errlen);
 /* The /dev/fuse hooks of ops.c, for the INIT handshake: note the INIT
- * request (and whether the kernel offers io_uring); tell our reply to it;
- * mark that reply (when offered); say it has been sent.  The daemon waits
- * for that (false after seconds without). */
+ * request (and whether the kernel offers io_uring); send our reply to it
+ * on fd, marked FUSE_OVER_IO_URING when offered (true: it was that reply,
+ * *res is what writev returned).  The daemon waits for that reply (false
+ * after seconds without). */
 void fsd_uring_saw_request(struct fsd *d, const void *buf, size_t len);
-bool fsd_uring_is_init_reply(struct fsd *d, const struct iovec *iov, int count);
-void fsd_uring_patch_init(struct fsd *d, struct iovec *iov, int count);
-void fsd_uring_init_replied(struct fsd *d);
+bool fsd_uring_send_init_reply(struct fsd *d, int fd, struct iovec *iov,
+			       int count, ssize_t *res);
 bool fsd_uring_wait_init(struct fsd *d, int seconds);
 /* Capture the reply of a request that came over io_uring (true: captured,
  * *res is what writev would have returned). */
@@ -190,6 +190,11 @@ void fsd_shred(struct fsd *d, const char *why);
 
 /* ---- ops.c */
 extern const struct fuse_lowlevel_ops fsd_ops;
+/* A read of size bytes at pos, clipped to the segment and to FSD_MAX_REQ:
+ * the bytes it returns (0: none), and the sector-aligned backend range
+ * covering them in *a0, *span. */
+size_t fsd_read_span(const struct fsd *d, uint64_t pos, size_t size,
+		     uint64_t *a0, size_t *span);
 extern const struct fuse_custom_io fsd_custom_io;
 /* The worker of the calling thread (set by the worker loop). */
 extern __thread struct fsd_worker *fsd_self;

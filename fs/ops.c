@@ -80,12 +80,9 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	/* A request that came over io_uring is answered there. */
 	if (fsd_uring_capture(iov, count, &res))
 		return res;
-	if (d->uring_wanted && fsd_uring_is_init_reply(d, iov, count)) {
-		fsd_uring_patch_init(d, iov, count);
-		res = writev(fd, iov, count);
-		fsd_uring_init_replied(d);
+	if (d->uring_wanted &&
+	    fsd_uring_send_init_reply(d, fd, iov, count, &res))
 		return res;
-	}
 	return writev(fd, iov, count);
 }
 
@@ -205,12 +202,29 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		patch_open_reply = false;
 }
 
+size_t fsd_read_span(const struct fsd *d, uint64_t pos, size_t size,
+		     uint64_t *a0, size_t *span)
+{
+	uint64_t ss = d->sector_size;
+
+	if (pos >= d->data_size || size == 0)
+		return 0;
+	if (size > d->data_size - pos)
+		size = (size_t)(d->data_size - pos);
+	if (size > FSD_MAX_REQ)
+		size = FSD_MAX_REQ; /* a short read; the kernel asks again */
+	*a0 = pos / ss * ss;
+	*span = (size_t)((pos + size + ss - 1) / ss * ss - *a0);
+	return size;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct fsd *d = fsd_of(req);
 	struct fsd_worker *w = fsd_self;
-	uint64_t ss = d->sector_size, pos = (uint64_t)off, a0, a1;
+	uint64_t pos = (uint64_t)off, a0 = 0;
+	size_t span = 0;
 	int r;
 
 	(void)ino;
@@ -219,21 +233,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (pos >= d->data_size || size == 0) {
+	size = fsd_read_span(d, pos, size, &a0, &span);
+	if (!size) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	if (size > d->data_size - pos)
-		size = (size_t)(d->data_size - pos);
-	if (size > FSD_MAX_REQ)
-		size = FSD_MAX_REQ; /* a short read; the kernel asks again */
-	a0 = pos / ss * ss;
-	a1 = (pos + size + ss - 1) / ss * ss;
 	/* The key may have been shredded (revoke.c): then nothing is read. */
 	pthread_mutex_lock(&w->sc_lock);
-	r = w->sc ? fsd_backend_read(w, w->buf, a1 - a0, a0) : -EIO;
+	r = w->sc ? fsd_backend_read(w, w->buf, span, a0) : -EIO;
 	if (!r)
-		r = sc_decrypt(w->sc, a0, w->buf, w->buf, a1 - a0);
+		r = sc_decrypt(w->sc, a0, w->buf, w->buf, span);
 	pthread_mutex_unlock(&w->sc_lock);
 	if (r) {
 		fuse_reply_err(req, EIO);

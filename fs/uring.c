@@ -168,35 +168,27 @@ void fsd_uring_saw_request(struct fsd *d, const void *buf, size_t len)
 	atomic_store(&d->init_seen, true);
 }
 
-bool fsd_uring_is_init_reply(struct fsd *d, const struct iovec *iov, int count)
-{
-	const struct fuse_out_header *oh = iov[0].iov_base;
-
-	return count >= 1 && atomic_load(&d->init_seen) &&
-	       !atomic_load(&d->init_replied) &&
-	       iov[0].iov_len == sizeof(*oh) && oh->unique == d->init_unique;
-}
-
-void fsd_uring_patch_init(struct fsd *d, struct iovec *iov, int count)
+bool fsd_uring_send_init_reply(struct fsd *d, int fd, struct iovec *iov,
+			       int count, ssize_t *res)
 {
 	struct fuse_out_header *oh = iov[0].iov_base;
-	struct fuse_init_out *io;
+	struct fuse_init_out *io = count >= 2 ? iov[1].iov_base : NULL;
 
-	if (!d->uring_offered || count < 2 || oh->error ||
-	    iov[1].iov_len < sizeof(*io))
-		return;
-	io = iov[1].iov_base;
-	io->flags |= FUSE_INIT_EXT;
-	io->flags2 |= URING_INIT_FLAG2;
-	d->uring_agreed = true;
-}
-
-void fsd_uring_init_replied(struct fsd *d)
-{
+	if (!atomic_load(&d->init_seen) || atomic_load(&d->init_replied) ||
+	    iov[0].iov_len != sizeof(*oh) || oh->unique != d->init_unique)
+		return false;
+	if (d->uring_offered && io && !oh->error &&
+	    iov[1].iov_len >= sizeof(*io)) {
+		io->flags |= FUSE_INIT_EXT;
+		io->flags2 |= URING_INIT_FLAG2;
+		d->uring_agreed = true;
+	}
+	*res = writev(fd, iov, count);
 	pthread_mutex_lock(&d->uring_lock);
 	atomic_store(&d->init_replied, true);
 	pthread_cond_broadcast(&d->uring_cond);
 	pthread_mutex_unlock(&d->uring_lock);
+	return true;
 }
 
 bool fsd_uring_wait_init(struct fsd *d, int seconds)
@@ -400,21 +392,14 @@ static void start_read(struct ent *e)
 {
 	const struct fuse_read_in *ri = (const void *)e->hdr->op_in;
 	struct fsd *d = e->q->fsd;
-	uint64_t ss = d->sector_size, pos = ri->offset;
-	size_t size = ri->size;
+	uint64_t pos = ri->offset;
 
-	if (pos >= d->data_size || size == 0) {
+	e->size = fsd_read_span(d, pos, ri->size, &e->a0, &e->span);
+	if (!e->size) {
 		commit(e, 0, 0);
 		return;
 	}
-	if (size > d->data_size - pos)
-		size = (size_t)(d->data_size - pos);
-	if (size > FSD_MAX_REQ)
-		size = FSD_MAX_REQ;
 	e->pos = pos;
-	e->size = size;
-	e->a0 = pos / ss * ss;
-	e->span = (size_t)((pos + size + ss - 1) / ss * ss - e->a0);
 	mark_used(e, e->span);
 	e->done = 0;
 	e->io = IO_READ;
