@@ -158,6 +158,10 @@ int sc_decrypt(struct sc_ctx *ctx, uint64_t offset, const void *in, void *out,
 
 unsigned sc_sector_size(const struct sc_ctx *ctx);
 const char *sc_cipher(const struct sc_ctx *ctx);
+/* What does the AES: "VAES/AVX-512" (cmkfs's own, on CPUs that have it,
+ * for AES-256; CMKFS_XTS=openssl in the environment turns it off),
+ * "OpenSSL", or "none" (cipher_null). */
+const char *sc_impl(const struct sc_ctx *ctx);
 
 /* True for ciphers that do not encrypt (cipher_null): callers must say so
  * loudly wherever a volume using one is shown or mounted. */

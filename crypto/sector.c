@@ -14,6 +14,7 @@
 
 #include "cipher.h"
 #include "crypto.h"
+#include "xts_vaes.h"
 
 enum sc_kind { SC_XTS, SC_NULL };
 
@@ -22,7 +23,9 @@ struct sc_ctx {
 	unsigned sector_size;
 	unsigned sector_shift; /* log2(sector_size) */
 	uint64_t iv_offset;
-	struct cipher *cipher; /* NULL for SC_NULL */
+	/* SC_XTS: vaes when the CPU has it (AES-256), else cipher. */
+	struct cipher *cipher;
+	struct xts_vaes *vaes;
 };
 
 static const struct {
@@ -69,7 +72,11 @@ int sc_open(struct sc_ctx **out, const struct sc_params *p, const uint8_t *key,
 	ctx->sector_shift = (unsigned)shift;
 	ctx->iv_offset = p->iv_offset;
 	if (ctx->kind == SC_XTS) {
-		r = cipher_xts_open(&ctx->cipher, key, key_len);
+		r = -ENOTSUP;
+		if (key_len == 64 && xts_vaes_usable())
+			r = xts_vaes_open(&ctx->vaes, key, key_len);
+		if (r == -ENOTSUP)
+			r = cipher_xts_open(&ctx->cipher, key, key_len);
 		secmem_wipe_stack(); /* the key schedule's temporaries */
 		if (r) {
 			free(ctx);
@@ -89,8 +96,9 @@ int sc_dup(const struct sc_ctx *src, struct sc_ctx **out)
 	if (!ctx)
 		return -ENOMEM;
 	*ctx = *src;
-	if (src->cipher) {
-		r = cipher_dup(src->cipher, &ctx->cipher);
+	if (src->cipher || src->vaes) {
+		r = src->vaes ? xts_vaes_dup(src->vaes, &ctx->vaes)
+			      : cipher_dup(src->cipher, &ctx->cipher);
 		secmem_wipe_stack();
 		if (r) {
 			free(ctx);
@@ -106,6 +114,7 @@ void sc_close(struct sc_ctx *ctx)
 	if (!ctx)
 		return;
 	cipher_close(ctx->cipher);
+	xts_vaes_close(ctx->vaes);
 	free(ctx);
 }
 
@@ -136,6 +145,11 @@ static int crypt_run(struct sc_ctx *ctx, bool enc, uint64_t offset,
 		return 0;
 	}
 	unit = offset / SC_MIN_SECTOR + ctx->iv_offset;
+	if (ctx->vaes) {
+		xts_vaes_run(ctx->vaes, enc, unit, units_per_sector, src, dst,
+			     ctx->sector_size, len >> ctx->sector_shift);
+		return 0;
+	}
 	for (size_t done = 0; done < len; done += ctx->sector_size) {
 		plain64_iv(iv, unit);
 		r = enc ? cipher_encrypt(ctx->cipher, iv, src + done,
@@ -169,6 +183,13 @@ unsigned sc_sector_size(const struct sc_ctx *ctx)
 const char *sc_cipher(const struct sc_ctx *ctx)
 {
 	return ctx->kind == SC_NULL ? "cipher_null" : "aes-xts-plain64";
+}
+
+const char *sc_impl(const struct sc_ctx *ctx)
+{
+	if (ctx->kind == SC_NULL)
+		return "none";
+	return ctx->vaes ? "VAES/AVX-512" : "OpenSSL";
 }
 
 bool sc_is_null(const struct sc_ctx *ctx)

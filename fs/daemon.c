@@ -745,10 +745,11 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 			    d->rundir, strerror(-r));
 		goto out;
 	}
-	fsd_info("%s mounted on %s%s%s (pid %d, %s, %s backend)", d->volume,
-		 d->target, d->loop[0] ? " through " : "", d->loop,
+	fsd_info("%s mounted on %s%s%s (pid %d, %s, %s backend, AES by %s)",
+		 d->volume, d->target, d->loop[0] ? " through " : "", d->loop,
 		 (int)getpid(), d->nqueues ? "FUSE over io_uring" : "/dev/fuse",
-		 d->backend_direct ? "O_DIRECT" : "buffered");
+		 d->backend_direct ? "O_DIRECT" : "buffered",
+		 sc_impl(d->master));
 	r = fsd_revoke_start(d);
 	if (r) {
 		ERR("cannot start the revocation checks: %s", strerror(-r));
