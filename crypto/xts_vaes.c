@@ -119,21 +119,21 @@ TARGET static inline __m128i spread(__m128i k)
 							RK(rk, (i)-1), rcon),  \
 						pick)))
 
+#define EXPAND_PAIR(rk, i, rcon)                                               \
+	do {                                                                   \
+		EXPAND(rk, i, rcon, 0xff);                                     \
+		EXPAND(rk, (i) + 1, 0x00, 0xaa);                               \
+	} while (0)
+
 TARGET static void expand256(uint8_t rk[ROUNDS + 1][16], const uint8_t key[32])
 {
 	memcpy(rk[0], key, 32);
-	EXPAND(rk, 2, 0x01, 0xff);
-	EXPAND(rk, 3, 0x00, 0xaa);
-	EXPAND(rk, 4, 0x02, 0xff);
-	EXPAND(rk, 5, 0x00, 0xaa);
-	EXPAND(rk, 6, 0x04, 0xff);
-	EXPAND(rk, 7, 0x00, 0xaa);
-	EXPAND(rk, 8, 0x08, 0xff);
-	EXPAND(rk, 9, 0x00, 0xaa);
-	EXPAND(rk, 10, 0x10, 0xff);
-	EXPAND(rk, 11, 0x00, 0xaa);
-	EXPAND(rk, 12, 0x20, 0xff);
-	EXPAND(rk, 13, 0x00, 0xaa);
+	EXPAND_PAIR(rk, 2, 0x01);
+	EXPAND_PAIR(rk, 4, 0x02);
+	EXPAND_PAIR(rk, 6, 0x04);
+	EXPAND_PAIR(rk, 8, 0x08);
+	EXPAND_PAIR(rk, 10, 0x10);
+	EXPAND_PAIR(rk, 12, 0x20);
 	EXPAND(rk, 14, 0x40, 0xff);
 }
 
