@@ -142,9 +142,8 @@ int main(int argc, char **argv)
 		printf("%-16s %7s  %-8s %8s\n", "cipher", "sector", "op",
 		       "GB/s");
 	/* aes-256-xts: the sector cipher as cmkfs runs it (its own VAES
-	 * code where the CPU has it); aes-256-xts-ossl: OpenSSL's. */
-	/* What cmkfs uses, then OpenSSL's AES-XTS beside it when cmkfs
-	 * uses its own (VAES). */
+	 * code where the CPU has it); then, if that was not OpenSSL,
+	 * aes-256-xts-ossl: OpenSSL's beside it. */
 	for (int pass = 0; pass < 2; pass++) {
 		const char *label = pass ? "aes-256-xts-ossl" : "aes-256-xts";
 

@@ -72,10 +72,8 @@ int sc_open(struct sc_ctx **out, const struct sc_params *p, const uint8_t *key,
 	ctx->sector_shift = (unsigned)shift;
 	ctx->iv_offset = p->iv_offset;
 	if (ctx->kind == SC_XTS) {
-		r = -ENOTSUP;
-		if (key_len == 64 && xts_vaes_usable())
-			r = xts_vaes_open(&ctx->vaes, key, key_len);
-		if (r == -ENOTSUP)
+		r = xts_vaes_open(&ctx->vaes, key, key_len);
+		if (r == -ENOTSUP) /* no VAES here, or an AES-128 key */
 			r = cipher_xts_open(&ctx->cipher, key, key_len);
 		secmem_wipe_stack(); /* the key schedule's temporaries */
 		if (r) {

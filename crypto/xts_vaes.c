@@ -163,9 +163,7 @@ int xts_vaes_open(struct xts_vaes **out, const uint8_t *key, size_t key_len)
 	struct xts_vaes *x;
 
 	*out = NULL;
-	if (key_len != 64)
-		return -EINVAL;
-	if (!xts_vaes_usable())
+	if (key_len != 64 || !xts_vaes_usable())
 		return -ENOTSUP;
 	if (secmem_equal(key, key + 32, 32))
 		return -EKEYREJECTED;

@@ -16,8 +16,8 @@ struct xts_vaes;
 /* The CPU and the OS support it, and CMKFS_XTS is not "openssl". */
 bool xts_vaes_usable(void);
 
-/* key: 64 bytes (K1 then K2).  0, -EINVAL (length), -ENOTSUP (not usable
- * here), -EKEYREJECTED (identical halves), -ENOMEM. */
+/* key: 64 bytes (K1 then K2).  0, -ENOTSUP (another key length, or not
+ * usable here), -EKEYREJECTED (identical halves), -ENOMEM. */
 int xts_vaes_open(struct xts_vaes **out, const uint8_t *key, size_t key_len);
 int xts_vaes_dup(const struct xts_vaes *src, struct xts_vaes **out);
 /* Wipe and free; accepts NULL. */
