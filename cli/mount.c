@@ -576,6 +576,8 @@ void cli_status_mount(const char *uuid, json_object *o)
 				json_object_new_string(st.io_uring_threads
 							       ? "io_uring"
 							       : "dev_fuse"));
+			json_object_object_add(m, "aes",
+					       json_object_new_string(st.aes));
 			json_object_object_add(
 				m, "revocation_check",
 				json_object_new_int((int)st.check_interval));
@@ -621,6 +623,8 @@ void cli_status_mount(const char *uuid, json_object *o)
 			       st.io_uring_threads);
 		else
 			printf("  transport    /dev/fuse\n");
+		if (st.aes[0] && strcmp(st.aes, "none"))
+			printf("  AES by       %s\n", st.aes);
 		if (st.shredded)
 			printf("  SHREDDED     KMS refused the key: every key is "
 			       "wiped, all I/O fails; unmount it\n");

@@ -691,6 +691,7 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 		    crypto_strerror(r));
 		goto out;
 	}
+	d->aes = sc_impl(d->master);
 
 	fsd_log_open(p->log_file, !p->detach);
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
@@ -748,8 +749,7 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	fsd_info("%s mounted on %s%s%s (pid %d, %s, %s backend, AES by %s)",
 		 d->volume, d->target, d->loop[0] ? " through " : "", d->loop,
 		 (int)getpid(), d->nqueues ? "FUSE over io_uring" : "/dev/fuse",
-		 d->backend_direct ? "O_DIRECT" : "buffered",
-		 sc_impl(d->master));
+		 d->backend_direct ? "O_DIRECT" : "buffered", d->aes);
 	r = fsd_revoke_start(d);
 	if (r) {
 		ERR("cannot start the revocation checks: %s", strerror(-r));

@@ -117,6 +117,7 @@ struct fsd_state {
 	unsigned io_uring_threads;	   /* 0: requests through /dev/fuse */
 	int64_t last_check_ok, next_check; /* seconds since the epoch */
 	bool shredded;
+	char aes[24]; /* what does the AES: "VAES/AVX-512", "OpenSSL" */
 };
 
 /* The mount of volume uuid: 0 with *st filled, -ENOENT when not mounted,

@@ -112,6 +112,7 @@ struct fsd {
 	atomic_uint_fast64_t bytes_read, bytes_written, reads, writes,
 		io_errors;
 	time_t started;
+	const char *aes; /* what does the AES (sc_impl) */
 };
 
 /* ---- log.c */

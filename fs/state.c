@@ -168,7 +168,7 @@ void fsd_control_status(const struct fsd *d, int fd)
 		"\nbytes_written=%" PRIu64 "\nreads=%" PRIu64
 		"\nwrites=%" PRIu64 "\nio_errors=%" PRIu64
 		"\ncheck_interval=%u\nlast_check_ok=%lld\nnext_check=%lld"
-		"\nshredded=%d\non_revoke=%s\nio_uring_threads=%u\n",
+		"\nshredded=%d\non_revoke=%s\nio_uring_threads=%u\naes=%s\n",
 		(int)getpid(), (long long)(time(NULL) - d->started),
 		(uint64_t)atomic_load(&d->bytes_read),
 		(uint64_t)atomic_load(&d->bytes_written),
@@ -178,7 +178,7 @@ void fsd_control_status(const struct fsd *d, int fd)
 		(long long)atomic_load(&d->last_check_ok),
 		(long long)atomic_load(&d->next_check),
 		(int)atomic_load(&d->shredded),
-		d->on_revoke_keep ? "keep" : "shred", d->nqueues);
+		d->on_revoke_keep ? "keep" : "shred", d->nqueues, d->aes);
 }
 
 /* Connect, send req, read everything until EOF (at most len - 1 bytes). */
@@ -301,6 +301,8 @@ static void parse_stats(char *text, struct fsd_state *st)
 			st->next_check = (int64_t)x;
 		else if (!strcmp(line, "shredded"))
 			st->shredded = x != 0;
+		else if (!strcmp(line, "aes"))
+			snprintf(st->aes, sizeof(st->aes), "%s", v);
 	}
 	st->have_stats = true;
 }

@@ -85,11 +85,13 @@ truncate -s 1M "$plain" 2> /dev/null && fail "truncate succeeded"
 expect_exit 0 "$CMKFS" status "$vol"
 contains "$out" "mounted      $plain (plaintext file)" "status mount"
 contains "$out" "daemon       pid" "status daemon"
+contains "$out" "AES by       $aes" "status AES"
 expect_exit 0 "$CMKFS" status --json "$vol"
-$PYTHON - "$out" "$plain" <<'P' || fail "status --json mount"
+$PYTHON - "$out" "$plain" "$aes" <<'P' || fail "status --json mount"
 import json, sys
 m = json.loads(sys.argv[1])["mount"]
 assert m["mountpoint"] == sys.argv[2] and m["raw"] and m["alive"], m
+assert m["aes"] == sys.argv[3], m
 assert m["bytes_written"] > 32 << 20 and m["bytes_read"] > 0, m
 P
 # A second mount of the same volume is refused.
