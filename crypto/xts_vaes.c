@@ -283,7 +283,8 @@ TARGET void xts_vaes_run(const struct xts_vaes *x, bool enc, uint64_t unit,
 		tw[0] = first_tweaks(next);
 		/* The next sector's tweak, a chain of 14 dependent rounds,
 		 * runs beside this sector's blocks. */
-		next = tweak0(x, unit + unit_step);
+		if (s + 1 < sectors)
+			next = tweak0(x, unit + unit_step);
 #pragma GCC unroll 8
 		for (int i = 1; i < WAYS; i++)
 			tw[i] = mul_xk(tw[i - 1], 4);
