@@ -30,7 +30,7 @@
 
 struct mount_args {
 	const char *volume, *dir, *fstype, *log_file;
-	bool raw, foreground, read_only, allow_discards, quiet;
+	bool raw, foreground, read_only, allow_discards, quiet, mkfs;
 	unsigned threads;
 	enum fsd_fuse_uring fuse_uring;
 	unsigned check_interval, outage_grace; /* seconds */
@@ -47,8 +47,20 @@ struct ready_msg {
 struct ready_ctx {
 	int fd; /* pipe to the parent, or -1 in the foreground */
 	bool ready;
+	bool clear_blank; /* the filesystem is made: drop the blank mark */
 	const char *volume, *target;
 };
+
+/* The volume has been written: it no longer carries the blank mark. */
+static int clear_blank(struct vol *v, const char *volume)
+{
+	char err[512];
+
+	if (vol_blank_clear(v, err, sizeof(err)))
+		return cli_error(0, "cannot clear the blank mark of %s: %s",
+				 volume, err);
+	return EXIT_OK;
+}
 
 static void report(int fd, int code)
 {
@@ -63,6 +75,20 @@ static void on_ready(void *arg)
 	struct ready_ctx *c = arg;
 
 	c->ready = true;
+	if (c->clear_blank) {
+		struct vol *v = NULL;
+		char err[512];
+
+		/* A mark left behind would let a later mount format a volume
+		 * whose filesystem signature is gone: say so loudly. */
+		if (vol_open(c->volume, &v, err, sizeof(err)) ||
+		    clear_blank(v, c->volume))
+			fprintf(stderr,
+				"cmkfs: WARNING: %s still carries its blank "
+				"mark; remount it to clear it\n",
+				c->volume);
+		vol_close(v);
+	}
 	if (c->fd < 0) {
 		printf("mounted %s on %s (daemon pid %d, foreground)\n",
 		       c->volume, c->target, (int)getpid());
@@ -131,8 +157,21 @@ static int serve(const struct mount_args *a, struct vol *v,
 	int code, r;
 
 	code = cli_volume_unlock(v, info, &a->ko, a->volume, &u);
+	/* Never written: the mount may make its filesystem.  A --raw mount
+	 * may write anything, so the mark goes before it serves; a filesystem
+	 * mount drops it once the filesystem is there. */
+	p.mkfs = vol_is_blank(v) ? "blank"
+		 : a->mkfs	 ? "no filesystem and --mkfs"
+				 : NULL;
+	if (!code && p.mkfs && !a->read_only) {
+		if (a->raw)
+			code = clear_blank(v, a->volume);
+		else
+			rc.clear_blank = true;
+	}
 	vol_close(v);
 	if (code) {
+		cli_unlocked_free(&u);
 		report(ready_fd, code);
 		return code;
 	}
@@ -320,6 +359,7 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "fs", required_argument, NULL, 't' },
+		{ "mkfs", no_argument, NULL, 'M' },
 		{ "raw", no_argument, NULL, 'r' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "read-only", no_argument, NULL, 'o' },
@@ -349,6 +389,9 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 							    "or xfs");
 			a.fstype = optarg;
 			fs_given = true;
+			break;
+		case 'M':
+			a.mkfs = true;
 			break;
 		case 'r':
 			a.raw = true;
@@ -410,9 +453,10 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		return rc;
 	if (argc - optind != 2)
 		return cli_usage_error(cmd, "mount takes VOLUME and DIR");
-	if (a.raw && fs_given)
+	if (a.raw && (fs_given || a.mkfs))
 		return cli_usage_error(cmd, "--raw exposes the plaintext "
-					    "file: no filesystem, drop --fs");
+					    "file: no filesystem, drop --fs "
+					    "and --mkfs");
 	a.volume = argv[optind];
 	a.dir = argv[optind + 1];
 	return do_mount(&a);
@@ -421,7 +465,7 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 const struct cli_cmd cli_cmd_mount = {
 	"mount",
 	"unlock a volume through KMS and mount it",
-	"usage: cmkfs mount VOLUME DIR [--fs ext4|xfs] [--read-only]\n"
+	"usage: cmkfs mount VOLUME DIR [--fs ext4|xfs] [--mkfs] [--read-only]\n"
 	"                   [--allow-discards] [--foreground] [--log FILE]\n"
 	"                   [KMS OPTIONS]\n"
 	"       cmkfs mount VOLUME FILE --raw [...]\n"
@@ -434,13 +478,18 @@ const struct cli_cmd cli_cmd_mount = {
 	"I/O,\n"
 	"the volume's sector size) whose filesystem is mounted on DIR; on the "
 	"first\n"
-	"mount, when the device is blank, the filesystem is created (--fs, "
-	"default\n"
-	"ext4).  A device that holds anything is never formatted.  With --raw "
-	"the\n"
-	"plaintext file itself appears at FILE (a regular file, hidden while "
-	"mounted,\n"
-	"or a new path, created and removed again by umount).\n"
+	"mount of a volume never written since `cmkfs create`, the filesystem "
+	"is\n"
+	"created (--fs, default ext4).  A volume that holds no filesystem but "
+	"has\n"
+	"been written (e.g. through --raw) is refused unless it reads as zeros "
+	"all\n"
+	"through, or --mkfs says to format it; a filesystem is never "
+	"formatted.\n"
+	"With --raw the plaintext file itself appears at FILE (a regular "
+	"file,\n"
+	"hidden while mounted, or a new path, created and removed again by "
+	"umount).\n"
 	"\n"
 	"Returns when the mount is usable; on failure nothing stays mounted or\n"
 	"attached.  The daemon detaches and logs to syslog (or --log FILE); "
@@ -448,6 +497,9 @@ const struct cli_cmd cli_cmd_mount = {
 	"is in /run/cmkfs/UUID/.  Needs root.\n"
 	"\n"
 	"  --fs ext4|xfs       filesystem to create on a blank volume\n"
+	"  --mkfs              create it when the volume holds no filesystem, "
+	"even\n"
+	"                      if it was written: destroys what it holds\n"
 	"  --raw               expose the plaintext file, no loop device\n"
 	"  --read-only         serve and mount read-only\n"
 	"  --allow-discards    accept discards (served as zero writes: they "

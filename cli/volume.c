@@ -242,6 +242,11 @@ static int create(const struct create_args *a)
 		rc = cli_error(0, "cannot read back %s: %s", a->volume, err);
 		goto out;
 	}
+	/* Nothing is written yet: its first mount may make a filesystem. */
+	if (vol_blank_mark(v, err, sizeof(err))) {
+		rc = cli_error(0, "cannot create %s: %s", a->volume, err);
+		goto out;
+	}
 	if (!is_block) {
 		/* The header took what libcryptsetup chose: make the data
 		 * segment exactly --size. */
@@ -520,6 +525,9 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		json_object_object_add(
 			o, "data_size",
 			json_object_new_int64((int64_t)info.data_size));
+		json_object_object_add(
+			o, "unused_tail",
+			json_object_new_int64((int64_t)info.data_tail));
 		json_object_object_add(o, "reencryption",
 				       json_object_new_string(reencrypt_state(
 					       argv[optind], &info)));
@@ -542,6 +550,10 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		       info.sector_size, hs,
 		       (unsigned long long)info.data_offset,
 		       (unsigned long long)info.data_size);
+		if (info.data_tail)
+			printf("  unused       the last %llu bytes of the file: "
+			       "not a whole sector\n",
+			       (unsigned long long)info.data_tail);
 		if (!strcmp(reencrypt_state(argv[optind], &info),
 			    "end-cut-off"))
 			printf("  REENCRYPTION END CUT OFF: finish it with "

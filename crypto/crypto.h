@@ -288,7 +288,10 @@ struct vol_info {
 	unsigned key_bytes;   /* volume key size */
 	uint64_t data_offset; /* bytes from the start of the device */
 	uint64_t data_size;   /* bytes of the data segment (the plaintext
-				 device's size) */
+				 device's size), whole sectors */
+	uint64_t data_tail;   /* bytes after the last whole sector of a
+				 segment that runs to the end of the file:
+				 not used */
 	uint64_t device_size; /* bytes of the whole file/device */
 	int keyslots[32];     /* active keyslot numbers */
 	unsigned n_keyslots;
@@ -311,6 +314,18 @@ int vol_token_json(struct vol *v, int id, const char **json);
 int vol_token_add(struct vol *v, const char *token_json, int keyslot, int *id,
 		  char *err, size_t errlen);
 int vol_token_remove(struct vol *v, int id, char *err, size_t errlen);
+
+/*
+ * The blank mark: a token of type "cmkfs-blank" (no keyslots) that
+ * `cmkfs create` puts on a new volume and the first mount that may write
+ * removes.  A volume that carries it was never written, so a mount may make
+ * its filesystem without destroying anything; one without it that holds no
+ * filesystem is not formatted unless asked.  Marking a marked volume and
+ * clearing an unmarked one do nothing.  0 or -errno with err said.
+ */
+bool vol_is_blank(struct vol *v);
+int vol_blank_mark(struct vol *v, char *err, size_t errlen);
+int vol_blank_clear(struct vol *v, char *err, size_t errlen);
 
 /* Add keyslot (in use, bound or not) to token id's "keyslots". */
 int vol_token_assign(struct vol *v, int id, int keyslot, char *err,

@@ -769,6 +769,11 @@ int vol_info(struct vol *v, struct vol_info *out)
 	r = segment_size(v, out->data_offset, &out->data_size);
 	if (r)
 		return r;
+	/* A file that does not end on a sector boundary (a dynamic segment
+	 * runs to its end): its last partial sector cannot be encrypted
+	 * whole, so it is not part of the data. */
+	out->data_tail = out->data_size % out->sector_size;
+	out->data_size -= out->data_tail;
 
 	switch (crypt_reencrypt_status(v->cd, NULL)) {
 	case CRYPT_REENCRYPT_NONE:
@@ -1003,6 +1008,61 @@ int vol_token_remove(struct vol *v, int id, char *err, size_t errlen)
 		return luks2_fail(err, errlen, r,
 				  "cannot remove token %d of %s", id, v->path);
 	return 0;
+}
+
+/* ---- the blank mark ------------------------------------------------------ */
+
+#define BLANK_TOKEN "{\"type\":\"cmkfs-blank\",\"keyslots\":[]}"
+
+/* The id of the volume's blank mark, or -ENOENT. */
+static int blank_token(struct vol *v)
+{
+	int n = crypt_token_max(CRYPT_LUKS2);
+
+	luks2_lib_begin();
+	for (int i = 0; i < n; i++) {
+		const char *type = NULL;
+		crypt_token_info ti = crypt_token_status(v->cd, i, &type);
+
+		if (ti != CRYPT_TOKEN_INACTIVE && ti != CRYPT_TOKEN_INVALID &&
+		    type && !strcmp(type, "cmkfs-blank"))
+			return i;
+	}
+	return -ENOENT;
+}
+
+bool vol_is_blank(struct vol *v)
+{
+	return blank_token(v) >= 0;
+}
+
+int vol_blank_mark(struct vol *v, char *err, size_t errlen)
+{
+	int r;
+
+	luks2_clear_err(err, errlen);
+	if (vol_is_blank(v))
+		return 0;
+	r = luks2_make_writable(v, err, errlen);
+	if (r)
+		return r;
+	luks2_tokens_forget(v);
+	luks2_lib_begin();
+	r = crypt_token_json_set(v->cd, CRYPT_ANY_TOKEN, BLANK_TOKEN);
+	if (r < 0)
+		return luks2_fail(err, errlen, r,
+				  "cannot mark %s as never written", v->path);
+	return 0;
+}
+
+int vol_blank_clear(struct vol *v, char *err, size_t errlen)
+{
+	int id = blank_token(v);
+
+	luks2_clear_err(err, errlen);
+	if (id < 0)
+		return 0;
+	return vol_token_remove(v, id, err, errlen);
 }
 
 /* ---- keyslots ----------------------------------------------------------- */

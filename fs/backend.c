@@ -77,13 +77,22 @@ void fsd_worker_destroy(struct fsd_worker *w)
 	sc_close(w->sc);
 	w->sc = NULL;
 	pthread_mutex_unlock(&w->sc_lock);
-	if (w->buf) {
-		secmem_wipe(w->buf, FSD_BUF_LEN);
+	fsd_worker_wipe(w);
+	if (w->buf)
 		munmap(w->buf, FSD_BUF_LEN);
-	}
 	w->buf = NULL;
 	free(w->fbuf.mem);
 	w->fbuf.mem = NULL;
+}
+
+void fsd_worker_wipe(struct fsd_worker *w)
+{
+	if (w->buf)
+		secmem_wipe(w->buf, FSD_BUF_LEN);
+	/* libfuse's receive buffer: the requests read into it, writes'
+	 * plaintext among them. */
+	if (w->fbuf.mem)
+		secmem_wipe(w->fbuf.mem, w->fbuf_used);
 }
 
 /* Submit one SQE and wait for its completion: the result, or -errno. */
@@ -147,7 +156,6 @@ static int transfer(struct fsd_worker *w, bool write, uint8_t *buf, size_t len,
 		if (r == 0)
 			r = -EIO; /* end of the volume inside the segment */
 		if (r < 0) {
-			atomic_fetch_add(&w->fsd->io_errors, 1);
 			fsd_err("%s %s: %zu bytes at offset %llu: %s",
 				w->fsd->volume, write ? "write" : "read",
 				len - done, (unsigned long long)(base + done),
@@ -179,10 +187,8 @@ int fsd_backend_fsync(struct fsd_worker *w, bool datasync)
 		r = submit_one(w, IORING_OP_FSYNC, NULL, 0, 0,
 			       datasync ? IORING_FSYNC_DATASYNC : 0);
 	while (r == -EAGAIN || r == -EINTR);
-	if (r < 0) {
-		atomic_fetch_add(&w->fsd->io_errors, 1);
+	if (r < 0)
 		fsd_err("%s: fsync: %s", w->fsd->volume, strerror(-r));
-	}
 	return r < 0 ? r : 0;
 }
 

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include <linux/fs.h>
+#include <linux/fuse.h>
 
 #include "fsd.h"
 
@@ -54,6 +55,7 @@ static void *worker_main(void *arg)
 	struct fsd_worker *w = arg;
 	struct fsd *d = w->fsd;
 	uint64_t one = 1;
+	bool wiped = false;
 	sigset_t usr1;
 
 	fsd_self = w;
@@ -62,15 +64,33 @@ static void *worker_main(void *arg)
 	sigaddset(&usr1, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
 	while (!fuse_session_exited(d->se)) {
-		int r = fuse_session_receive_buf(d->se, &w->fbuf);
+		int r;
 
+		/* After a shred (which kicks us out of our read), the
+		 * plaintext in our buffers goes; every later request's is
+		 * wiped once it is refused. */
+		if (atomic_load(&d->shredded) && !wiped) {
+			fsd_worker_wipe(w);
+			wiped = true;
+		}
+		r = fuse_session_receive_buf(d->se, &w->fbuf);
 		if (r == -EINTR || r == -EAGAIN || r == -ENOENT)
 			continue;
 		if (r == -ENODEV)
 			atomic_store(&d->conn_dead, true);
 		if (r <= 0)
 			break; /* -ENODEV: unmounted or aborted */
+		if (w->fbuf.size > w->fbuf_used)
+			w->fbuf_used = w->fbuf.size;
+		if (w->fbuf.size >= sizeof(struct fuse_in_header)) {
+			const struct fuse_in_header *ih = w->fbuf.mem;
+
+			fsd_busy_begin(&w->busy, ih->opcode, ih->unique);
+		}
 		fuse_session_process_buf(d->se, &w->fbuf);
+		fsd_busy_end(&w->busy);
+		if (wiped)
+			secmem_wipe(w->fbuf.mem, w->fbuf.size);
 	}
 	if (atomic_fetch_sub(&d->live_workers, 1) == 1 &&
 	    write(d->done_efd, &one, sizeof(one)) < 0)
@@ -377,7 +397,23 @@ static int mount_fs(struct fsd *d, char *err, size_t errlen)
 			    d->volume);
 			return -EROFS;
 		}
-		fsd_info("%s: blank, creating %s", d->volume, d->fstype);
+		r = d->mkfs ? 1 : fsd_reads_as_zeros(d->loop, d->data_size);
+		if (r < 0) {
+			ERR("cannot read %s: %s", d->loop, strerror(-r));
+			return r;
+		}
+		if (!r) {
+			ERR("%s holds no filesystem, but it is not blank: it "
+			    "was written (through --raw, or by another tool) "
+			    "since it was created, so formatting it could "
+			    "destroy data.  To make a %s filesystem on it "
+			    "anyway, destroying what it holds, mount it with "
+			    "--mkfs",
+			    d->volume, d->fstype);
+			return -ENOTEMPTY;
+		}
+		fsd_info("%s: %s, creating %s", d->volume,
+			 d->mkfs ? d->mkfs : "reads as zeros", d->fstype);
 		r = fsd_mkfs(d->fstype, d->loop, err, errlen);
 		if (r)
 			return r;
@@ -441,7 +477,7 @@ static void abort_connection(struct fsd *d)
 	close(fd);
 }
 
-static void kick_workers(struct fsd *d)
+void fsd_kick_workers(struct fsd *d)
 {
 	for (unsigned i = 0; i < d->nworkers; i++)
 		if (d->workers[i].started)
@@ -468,7 +504,7 @@ static void stop_fuse(struct fsd *d)
 		 * may enter read() just after a kick.  The kernel aborts the
 		 * connection when our /dev/fuse descriptor closes. */
 		for (int k = 0; k < 30 && !workers_done(d, 100); k++)
-			kick_workers(d);
+			fsd_kick_workers(d);
 		if (!workers_done(d, 0)) {
 			abort_connection(d);
 			if (!workers_done(d, 2000))
@@ -573,20 +609,64 @@ static bool loop_in_use(const struct fsd *d)
 	return used;
 }
 
+/* Wait up to ms for the loop device to let go of our file. */
+static bool loop_released(const struct fsd *d, int ms)
+{
+	for (; ms > 0 && loop_in_use(d); ms -= 50)
+		usleep(50 * 1000);
+	return !loop_in_use(d);
+}
+
+/*
+ * Stopped by a signal (systemd's stop, kill) with the filesystem on top
+ * still mounted: what it has not written yet must reach the volume before
+ * we stop serving.  Unmount it, which writes everything back through us;
+ * when it is busy, shut it down after a flush (FS_IOC_SHUTDOWN with a
+ * freeze first): all it held is on the volume, and every later write
+ * fails with EIO instead of vanishing.  The busy mount stays for
+ * 'cmkfs umount'.
+ */
+static void release_fs(struct fsd *d)
+{
+	int r;
+
+	if (!fsd_fs_is_ours(d))
+		return;
+	if (umount2(d->target, 0) == 0) {
+		fsd_info("%s: unmounted %s", d->volume, d->target);
+		if (!loop_released(d, 2000))
+			fsd_warn("%s: %s still attached after the unmount",
+				 d->volume, d->loop);
+		return;
+	}
+	r = -errno;
+	fsd_warn("%s: cannot unmount %s: %s", d->volume, d->target,
+		 strerror(-r));
+	r = fsd_fs_shutdown(d, true);
+	if (r) {
+		fsd_err("%s: cannot flush and shut down the filesystem on %s: "
+			"%s; data it had not written is lost",
+			d->volume, d->target, strerror(-r));
+		return;
+	}
+	r = fsd_loop_flush(d, false);
+	if (r && r != -ENOENT)
+		fsd_err("%s: cannot flush %s: %s", d->volume, d->loop,
+			strerror(-r));
+	fsd_warn("%s: %s is busy: its data is flushed to the volume and the "
+		 "filesystem shut down (further I/O there fails); finish with "
+		 "'cmkfs umount %s'",
+		 d->volume, d->target, d->target);
+}
+
 /* A "shutdown" request: agree only when nothing uses the plaintext file
  * any more, so that a busy mount is reported and left intact. */
 static int control_shutdown(struct fsd *d)
 {
-	int tries = 40;
-
-	if (!d->raw && loop_in_use(d)) {
-		/* The loop device may let go of the file a moment after its
-		 * last close; a filesystem still mounted on it never does. */
-		while (tries-- > 0 && loop_in_use(d))
-			usleep(50 * 1000);
-		if (loop_in_use(d))
-			return -EBUSY;
-	}
+	/* The loop device may let go of the file a moment after its last
+	 * close; a filesystem still mounted on it never does. */
+	if (!d->raw && !loop_released(d, 2000))
+		return -EBUSY;
 	d->fs_mounted = false; /* unmounted by the caller */
 	if (umount2(d->fuse_mnt, 0)) {
 		if (errno == EBUSY)
@@ -614,6 +694,8 @@ static void handle_control(struct fsd *d, bool *stop, int *client)
 	}
 	if (!strcmp(line, "status")) {
 		fsd_control_status(d, fd);
+	} else if (!strcmp(line, "requests")) {
+		fsd_control_requests(d, fd);
 	} else if (!strcmp(line, "shutdown")) {
 		r = control_shutdown(d);
 		if (!r) {
@@ -669,6 +751,7 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	d->raw = p->raw;
 	d->read_only = p->read_only;
 	d->allow_discards = p->allow_discards;
+	d->mkfs = p->mkfs;
 	d->data_offset = p->data_offset;
 	d->data_size = p->data_size;
 	d->sector_size = p->sector_size;
@@ -803,6 +886,8 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 			stop = true;
 		}
 	}
+	if (signalled)
+		release_fs(d);
 	r = 0;
 out:;
 	/* A signal with the filesystem still mounted on the loop device

@@ -54,7 +54,12 @@ struct fsd_params {
 	size_t key_len;
 
 	const char *fstype; /* "ext4" (default when NULL) or "xfs" */
-	bool raw;	    /* expose the plaintext file at target */
+	/* Make the filesystem when the device holds none, and why (for the
+	 * log): the volume was never written (its blank mark: "blank"), or
+	 * the user asked.  NULL: a device without a filesystem is formatted
+	 * only when it reads as zeros all through, and refused when not. */
+	const char *mkfs;
+	bool raw; /* expose the plaintext file at target */
 	bool read_only;
 	bool allow_discards;  /* see fs/README.md: discards as zero writes */
 	bool detach;	      /* redirect stdio to /dev/null once ready */
@@ -82,10 +87,11 @@ struct fsd_params {
 
 /*
  * Run the daemon in the calling process: open the backend, mount the FUSE
- * file, attach the loop device, create the filesystem when the device is
- * blank, mount it, record the runtime state, call p->ready, then serve until
- * SIGTERM/SIGINT, a "shutdown" request on the control socket, or the FUSE
- * mount going away; flush the backend, wipe every key and return.
+ * file, attach the loop device, create the filesystem when the device holds
+ * none and may be formatted (see mkfs), mount it, record the runtime state,
+ * call p->ready, then serve until SIGTERM/SIGINT, a "shutdown" request on the
+ * control socket, or the FUSE mount going away; flush the backend, wipe every
+ * key and return.
  *
  * Before ready: a failure undoes everything done so far and returns -errno
  * with the reason in err.  After ready: returns 0 on a clean shutdown, or

@@ -36,6 +36,28 @@
 struct fsd;
 struct fsd_queue;
 
+/* The request a thread or a queue entry is serving, as the watchdog sees
+ * it (control request "requests"): since is CLOCK_MONOTONIC milliseconds
+ * when it arrived, 0 when there is none.  Written by the serving thread,
+ * read by the main thread. */
+struct fsd_busy {
+	_Atomic int64_t since;
+	_Atomic uint32_t opcode;
+	_Atomic uint64_t unique;
+};
+int64_t fsd_now_ms(void);
+static inline void fsd_busy_begin(struct fsd_busy *b, uint32_t opcode,
+				  uint64_t unique)
+{
+	atomic_store(&b->opcode, opcode);
+	atomic_store(&b->unique, unique);
+	atomic_store(&b->since, fsd_now_ms());
+}
+static inline void fsd_busy_end(struct fsd_busy *b)
+{
+	atomic_store(&b->since, 0);
+}
+
 /* One FUSE worker thread and everything it owns: its io_uring ring (backend
  * file registered as fixed file 0, its buffer as fixed buffer 0), its cipher
  * context, its bounce buffer and its FUSE request buffer. */
@@ -50,12 +72,15 @@ struct fsd_worker {
 	pthread_mutex_t sc_lock; /* held while sc is in use (see revoke.c) */
 	uint8_t *buf;		 /* FSD_BUF_LEN bytes, page aligned */
 	struct fuse_buf fbuf;
+	size_t fbuf_used; /* bytes of fbuf.mem ever filled: what to wipe */
+	struct fsd_busy busy;
 };
 
 struct fsd {
 	/* Configuration (strings owned). */
 	char *volume, *target, *uuid, *fstype, *log_file;
 	bool raw, read_only, allow_discards, detach;
+	const char *mkfs; /* fsd_params.mkfs (static) */
 	uint64_t data_offset, data_size;
 	unsigned sector_size;
 
@@ -109,6 +134,8 @@ struct fsd {
 
 	pthread_rwlock_t locks[FSD_LOCKS];
 
+	/* io_errors: data requests (read, write, fsync, discard) answered
+	 * with an error, a shredded key's refusals included. */
 	atomic_uint_fast64_t bytes_read, bytes_written, reads, writes,
 		io_errors;
 	time_t started;
@@ -182,6 +209,15 @@ void fsd_uring_join(struct fsd *d);
 void fsd_uring_cancel(struct fsd *d);
 void fsd_uring_free(struct fsd *d);
 
+/* Wake every worker and queue thread (SIGUSR1): at shutdown, and after a
+ * shred so that each wipes its own buffers. */
+void fsd_kick_workers(struct fsd *d);
+/* A worker's own plaintext buffers, wiped (by the worker itself). */
+void fsd_worker_wipe(struct fsd_worker *w);
+/* Write the requests the queue threads are serving to fd, one line each
+ * ("AGE_MS OPCODE UNIQUE WHERE"): their number. */
+unsigned fsd_uring_requests(struct fsd *d, int fd, int64_t now);
+
 /* ---- revoke.c */
 /* Start the periodic access check (nothing when disabled); stop it. */
 int fsd_revoke_start(struct fsd *d);
@@ -208,6 +244,19 @@ int fsd_loop_attach(const char *file, unsigned bs, bool ro, char *dev,
 		    size_t devlen, int *fd, char *err, size_t errlen);
 /* Detach dev if it is still backed by file (it may have been reused). */
 int fsd_loop_detach(const char *dev, const char *file);
+/* Is the filesystem on our loop device mounted at the target? */
+bool fsd_fs_is_ours(const struct fsd *d);
+/* Shut the filesystem on our loop device down (FS_IOC_SHUTDOWN): every
+ * later access to it, cached reads included, fails with EIO.  flush: first
+ * write back everything (through the daemon; it must still serve), else
+ * at once.  -ENOENT when no filesystem of ours is mounted at the target. */
+int fsd_fs_shutdown(const struct fsd *d, bool flush);
+/* Flush the loop device's own cache (invalidate: BLKFLSBUF, which also
+ * drops it; else fsync).  -ENOENT without a loop device. */
+int fsd_loop_flush(const struct fsd *d, bool invalidate);
+/* 1 when the first size bytes of dev read as zeros, 0 when not (it stops
+ * at the first byte that is not), or -errno. */
+int fsd_reads_as_zeros(const char *dev, uint64_t size);
 /* Run mkfs.TYPE on dev; 0 or -errno. */
 int fsd_mkfs(const char *type, const char *dev, char *err, size_t errlen);
 
@@ -218,6 +267,10 @@ int fsd_state_write(const struct fsd *d);
 int fsd_control_listen(struct fsd *d);
 int fsd_control_recv(int fd, char *line, size_t len);
 void fsd_control_status(const struct fsd *d, int fd);
+/* Answer "requests": what every thread is serving, and since when. */
+void fsd_control_requests(struct fsd *d, int fd);
+/* "READ", "WRITE"... for a FUSE opcode. */
+const char *fsd_opcode_name(uint32_t opcode);
 /* Remove the runtime directory (keep_state: only the control socket and
  * the plaintext mountpoint go, the state stays for 'cmkfs umount'). */
 void fsd_remove_rundir(struct fsd *d, bool keep_state);

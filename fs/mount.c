@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -20,11 +21,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/fs.h>
 #include <linux/loop.h>
 
 #include "fsd.h"
 
 #define ERR(...) snprintf(err, errlen, __VA_ARGS__)
+
+/* FS_IOC_SHUTDOWN (ext4's EXT4_IOC_SHUTDOWN, xfs's XFS_IOC_GOINGDOWN: one
+ * number), not in Debian 12's kernel headers. */
+#define FSD_IOC_SHUTDOWN	_IOR('X', 125, uint32_t)
+#define FSD_SHUTDOWN_FLUSH	0u /* freeze (flushing all), then down */
+#define FSD_SHUTDOWN_NOLOGFLUSH 2u /* down at once */
 
 int fsd_loop_attach(const char *file, unsigned bs, bool ro, char *dev,
 		    size_t devlen, int *fd, char *err, size_t errlen)
@@ -134,6 +142,54 @@ int fsd_loop_detach(const char *dev, const char *file)
 	return r;
 }
 
+int fsd_reads_as_zeros(const char *dev, uint64_t size)
+{
+	const size_t chunk = (size_t)1 << 20;
+	uint64_t off = 0, next_log = 0;
+	int64_t t0 = fsd_now_ms();
+	uint8_t *buf;
+	int fd, r = 1;
+
+	fd = open(dev, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	buf = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (r == 1 && off < size) {
+		size_t want = size - off < chunk ? (size_t)(size - off) : chunk;
+		ssize_t n = pread(fd, buf, want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n ? -errno : -EIO;
+			break;
+		}
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i]) {
+				r = 0;
+				break;
+			}
+		off += (uint64_t)n;
+		/* A large zeroed volume takes a while: say how far. */
+		if (fsd_now_ms() - t0 >= 10000 && off >= next_log) {
+			fsd_info("%s: %llu of %llu MiB read as zeros", dev,
+				 (unsigned long long)(off >> 20),
+				 (unsigned long long)(size >> 20));
+			next_log = off + size / 10;
+		}
+	}
+	/* What was read is plaintext: zeros, or the start of the data. */
+	secmem_wipe(buf, chunk);
+	munmap(buf, chunk);
+	close(fd);
+	return r;
+}
+
 int fsd_mkfs(const char *type, const char *dev, char *err, size_t errlen)
 {
 	char prog[32];
@@ -152,7 +208,8 @@ int fsd_mkfs(const char *type, const char *dev, char *err, size_t errlen)
 	}
 	if (pid == 0) {
 		/* No discard: the daemon refuses them, and they would only
-		 * slow mkfs down.  The device is known blank: no -f/-F. */
+		 * slow mkfs down.  The device holds no filesystem: no -f/-F
+		 * (mkfs.xfs refuses to overwrite other signatures). */
 		if (!strcmp(type, "ext4"))
 			execlp(prog, prog, "-q", "-E", "nodiscard", dev,
 			       (char *)NULL);
@@ -306,4 +363,64 @@ int fsd_umount(const struct fsd_state *st, char *err, size_t errlen)
 		return -ETIMEDOUT;
 	}
 	return 0;
+}
+
+/* An open descriptor of the filesystem mounted on our loop device at the
+ * target, or -1 (not mounted there, or something else is). */
+static int fs_on_loop(const struct fsd *d)
+{
+	struct stat dev, st;
+	int fd;
+
+	if (d->raw || !d->loop[0] || stat(d->loop, &dev) ||
+	    !S_ISBLK(dev.st_mode))
+		return -1;
+	fd = open(d->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || st.st_dev != dev.st_rdev) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+bool fsd_fs_is_ours(const struct fsd *d)
+{
+	int fd = fs_on_loop(d);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+int fsd_fs_shutdown(const struct fsd *d, bool flush)
+{
+	uint32_t how = flush ? FSD_SHUTDOWN_FLUSH : FSD_SHUTDOWN_NOLOGFLUSH;
+	int fd = fs_on_loop(d), r = 0;
+
+	if (fd < 0)
+		return -ENOENT;
+	if (ioctl(fd, FSD_IOC_SHUTDOWN, &how))
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int fsd_loop_flush(const struct fsd *d, bool invalidate)
+{
+	int fd, r = 0;
+
+	if (d->raw || !d->loop[0])
+		return -ENOENT;
+	fd = open(d->loop, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* BLKFLSBUF writes back and then drops the device's own page cache
+	 * (metadata the filesystem read through it). */
+	if (invalidate ? ioctl(fd, BLKFLSBUF, 0) : fsync(fd))
+		r = -errno;
+	close(fd);
+	return r;
 }

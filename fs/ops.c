@@ -34,6 +34,8 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <linux/fuse.h>
+
 #include "fsd.h"
 
 /*
@@ -86,13 +88,35 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	return writev(fd, iov, count);
 }
 
+/*
+ * FUSE_INTERRUPT is dropped here, before libfuse sees it.  Every request of
+ * ours ends in bounded time (one backend I/O at most) and is answered
+ * whether or not its caller was signalled; the protocol lets a filesystem
+ * ignore interrupts (Documentation/filesystems/fuse.rst).  libfuse, given
+ * one for a request it does not know — every request served over io_uring
+ * (uring.c) — would keep it and later answer it with EAGAIN inside the
+ * processing of another request, whose own reply would then be lost.
+ */
+static bool is_interrupt(const void *buf, ssize_t n)
+{
+	struct fuse_in_header ih;
+
+	if (n < (ssize_t)sizeof(ih))
+		return false;
+	memcpy(&ih, buf, sizeof(ih));
+	return ih.opcode == FUSE_INTERRUPT;
+}
+
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 {
 	struct fsd *d = userdata;
-	ssize_t n = read(fd, buf, len);
+	ssize_t n;
 
-	if (n > 0 && d->uring_wanted && !atomic_load(&d->init_seen))
-		fsd_uring_saw_request(d, buf, (size_t)n);
+	do {
+		n = read(fd, buf, len);
+		if (n > 0 && d->uring_wanted && !atomic_load(&d->init_seen))
+			fsd_uring_saw_request(d, buf, (size_t)n);
+	} while (is_interrupt(buf, n));
 	return n;
 }
 
@@ -104,6 +128,13 @@ const struct fuse_custom_io fsd_custom_io = {
 static struct fsd *fsd_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+/* A data request failed (backend error, or the key shredded). */
+static void reply_eio(fuse_req_t req)
+{
+	atomic_fetch_add(&fsd_of(req)->io_errors, 1);
+	fuse_reply_err(req, EIO);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -245,7 +276,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		r = sc_decrypt(w->sc, a0, w->buf, w->buf, span);
 	pthread_mutex_unlock(&w->sc_lock);
 	if (r) {
-		fuse_reply_err(req, EIO);
+		reply_eio(req);
 		return;
 	}
 	atomic_fetch_add(&d->bytes_read, size);
@@ -335,7 +366,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	if (size > d->data_size - pos)
 		size = (size_t)(d->data_size - pos);
 	if (write_range(d, fsd_self, buf, size, pos)) {
-		fuse_reply_err(req, EIO);
+		reply_eio(req);
 		return;
 	}
 	atomic_fetch_add(&d->bytes_written, size);
@@ -364,8 +395,10 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 {
 	(void)ino;
 	(void)fi;
-	fuse_reply_err(req,
-		       fsd_backend_fsync(fsd_self, datasync != 0) ? EIO : 0);
+	if (fsd_backend_fsync(fsd_self, datasync != 0))
+		reply_eio(req);
+	else
+		fuse_reply_err(req, 0);
 }
 
 /*
@@ -410,7 +443,10 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		r = write_range(d, w, w->buf + FSD_BUF_LEN / 2, n, pos);
 		pos += n;
 	}
-	fuse_reply_err(req, r ? EIO : 0);
+	if (r)
+		reply_eio(req);
+	else
+		fuse_reply_err(req, 0);
 }
 
 const struct fuse_lowlevel_ops fsd_ops = {

@@ -10,7 +10,9 @@
  * key gone, ciphertext rejected) triggers the on-revoke policy: "shred"
  * wipes every cipher context — the only copies of the volume key — and
  * fails all further reads and writes with EIO, leaving the mount in place
- * for `cmkfs umount`; "keep" logs loudly and carries on (what EBS does).
+ * for `cmkfs umount`, with the filesystem on it shut down and every
+ * buffer of plaintext wiped; "keep" logs loudly and carries on (what EBS
+ * does).
  * Transient failures (network, throttling, 5xx, timeouts — already retried
  * with backoff by the client) never shred; after outage_grace seconds of
  * nothing but failures the policy applies (0: never).
@@ -35,6 +37,8 @@ static int64_t now_s(void)
 
 void fsd_shred(struct fsd *d, const char *why)
 {
+	int r;
+
 	if (atomic_exchange(&d->shredded, true))
 		return;
 	/* Each worker's context under its lock: a request in flight
@@ -57,6 +61,24 @@ void fsd_shred(struct fsd *d, const char *why)
 		"%s: SHREDDED: %s; every key wiped from memory, all reads and "
 		"writes now fail (EIO); unmount with 'cmkfs umount %s'",
 		d->volume, why, d->target);
+	/* No plaintext may be served any more, not even from the caches
+	 * above us: the filesystem on the loop device is shut down (cached
+	 * reads fail with EIO too; what it had not written is lost — it
+	 * could not be encrypted any more), the loop device's own cache is
+	 * dropped, and every thread wipes its buffers. */
+	r = fsd_fs_shutdown(d, false);
+	if (r && r != -ENOENT)
+		fsd_err("%s: cannot shut down the filesystem on %s: %s; its "
+			"cached files stay readable until it is unmounted",
+			d->volume, d->target, strerror(-r));
+	else if (!r)
+		fsd_log(LOG_CRIT, "%s: filesystem on %s shut down", d->volume,
+			d->target);
+	r = fsd_loop_flush(d, true);
+	if (r && r != -ENOENT)
+		fsd_warn("%s: cannot drop the cache of %s: %s", d->volume,
+			 d->loop, strerror(-r));
+	fsd_kick_workers(d);
 }
 
 /* One check: 0 when KMS still unwraps the secret, else the error. */

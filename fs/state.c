@@ -15,6 +15,11 @@
  *   "shutdown"  -> "ok" once the FUSE mount is gone, the backend flushed
  *                  and the keys wiped; or "error ERRNO MESSAGE" (EBUSY:
  *                  the plaintext file is still in use; nothing changed)
+ *   "requests"  -> one line per FUSE request the daemon has received and
+ *                  not answered yet, "AGE_MS OPCODE UNIQUE WHERE" (OPCODE:
+ *                  the FUSE opcode's name, WHERE: the thread), then
+ *                  "total N"; for finding requests that hang (the test
+ *                  suite's watchdog asks every second)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -30,6 +35,8 @@
 #include <sys/un.h>
 #include <syslog.h>
 #include <unistd.h>
+
+#include <linux/fuse.h>
 
 #include "fsd.h"
 
@@ -159,6 +166,52 @@ int fsd_control_recv(int fd, char *line, size_t len)
 		n++;
 	}
 	return -EPROTO;
+}
+
+int64_t fsd_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* Never 0, which means "no request". */
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+}
+
+const char *fsd_opcode_name(uint32_t op)
+{
+	static const char *const names[] = {
+		[FUSE_LOOKUP] = "LOOKUP",	[FUSE_FORGET] = "FORGET",
+		[FUSE_GETATTR] = "GETATTR",	[FUSE_SETATTR] = "SETATTR",
+		[FUSE_OPEN] = "OPEN",		[FUSE_READ] = "READ",
+		[FUSE_WRITE] = "WRITE",		[FUSE_STATFS] = "STATFS",
+		[FUSE_RELEASE] = "RELEASE",	[FUSE_FSYNC] = "FSYNC",
+		[FUSE_FLUSH] = "FLUSH",		[FUSE_INIT] = "INIT",
+		[FUSE_INTERRUPT] = "INTERRUPT", [FUSE_FALLOCATE] = "FALLOCATE",
+	};
+
+	return op < sizeof(names) / sizeof(names[0]) && names[op] ? names[op]
+								  : "OTHER";
+}
+
+void fsd_control_requests(struct fsd *d, int fd)
+{
+	int64_t now = fsd_now_ms();
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct fsd_busy *b = &d->workers[i].busy;
+		int64_t since = atomic_load(&b->since);
+
+		if (!since)
+			continue;
+		dprintf(fd, "%lld %s %llu worker-%u\n",
+			(long long)(now - since),
+			fsd_opcode_name(atomic_load(&b->opcode)),
+			(unsigned long long)atomic_load(&b->unique), i);
+		n++;
+	}
+	n += fsd_uring_requests(d, fd, now);
+	dprintf(fd, "total %u\n", n);
 }
 
 void fsd_control_status(const struct fsd *d, int fd)

@@ -33,13 +33,16 @@
  * synchronous way, after the queue has drained its own I/O: then it holds
  * no stripe and cannot deadlock against itself.
  *
+ * Requests that arrive while a queue drains are parked; the loop of
+ * queue_main serves every parked request before it waits again, so none
+ * waits for an unrelated arrival.
+ *
  * The connection is set up the classic way (INIT through /dev/fuse, by a
  * classic worker); the INIT reply is marked FUSE_OVER_IO_URING by the hook
  * in ops.c when the kernel offers it; then the queues register.  FORGET and
- * INTERRUPT stay on /dev/fuse.  libfuse 3.14 knows nothing of this
- * transport, hence this file.  (An INTERRUPT for a request served here is
- * kept by libfuse, which never sees that request; the kernel sends one only
- * when a task waiting on a request is signalled.)
+ * INTERRUPT stay on /dev/fuse, where the read hook of ops.c drops every
+ * INTERRUPT before libfuse sees it (why: there).  libfuse 3.14 knows
+ * nothing of this transport, hence this file.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -117,6 +120,7 @@ struct ent {
 	size_t size;	   /* bytes asked (read) or written (write) */
 	bool datasync;
 	bool locked; /* the write holds sectors a0/ss .. (a0+span)/ss-1 */
+	struct fsd_busy busy; /* the request in e, for the watchdog */
 };
 
 struct fsd_queue {
@@ -345,7 +349,15 @@ static void commit(struct ent *e, int error, size_t n)
 	oh->len = (uint32_t)(sizeof(*oh) + (error ? 0 : n));
 	e->hdr->ent.payload_sz = error ? 0 : (uint32_t)n;
 	e->io = IO_NONE;
+	fsd_busy_end(&e->busy);
 	prep_fuse_cmd(e->q, e, URING_CMD_COMMIT_AND_FETCH);
+}
+
+/* A data request failed: counted, answered EIO. */
+static void commit_eio(struct ent *e)
+{
+	atomic_fetch_add(&e->q->fsd->io_errors, 1);
+	commit(e, -EIO, 0);
 }
 
 static void submit_io(struct ent *e)
@@ -417,7 +429,7 @@ static void finish_read(struct ent *e)
 		  : -EIO;
 	pthread_mutex_unlock(&w->sc_lock);
 	if (r) {
-		commit(e, -EIO, 0);
+		commit_eio(e);
 		return;
 	}
 	if (e->pos != e->a0)
@@ -452,8 +464,10 @@ static bool start_write(struct ent *e)
 	r = w->sc ? sc_encrypt(w->sc, pos, e->payload, e->payload, size) : -EIO;
 	pthread_mutex_unlock(&w->sc_lock);
 	if (r) {
+		/* Shredded: the plaintext it brought goes at once. */
+		secmem_wipe(e->payload, size);
 		unlock_write(e);
-		commit(e, -EIO, 0);
+		commit_eio(e);
 		return true;
 	}
 	e->io = IO_WRITE;
@@ -485,7 +499,6 @@ static void io_done(struct ent *e, int res)
 	if (res == 0 && e->io != IO_FSYNC)
 		res = -EIO; /* end of the volume inside the segment */
 	if (res < 0) {
-		atomic_fetch_add(&d->io_errors, 1);
 		if (e->io == IO_FSYNC)
 			fsd_err("%s: fsync: %s", d->volume, strerror(-res));
 		else
@@ -496,7 +509,7 @@ static void io_done(struct ent *e, int res)
 						     e->done),
 				strerror(-res));
 		unlock_write(e);
-		commit(e, -EIO, 0);
+		commit_eio(e);
 		return;
 	}
 	if (e->io != IO_FSYNC) {
@@ -517,16 +530,18 @@ static void io_done(struct ent *e, int res)
 static void reap(struct fsd_queue *q, bool draining);
 
 /* Wait for every backend I/O of the queue; requests that arrive meanwhile
- * are kept for later. */
-static void drain(struct fsd_queue *q)
+ * are parked for queue_main.  0, or the ring's error (I/O still in
+ * flight). */
+static int drain(struct fsd_queue *q)
 {
 	while (q->io) {
 		int r = io_uring_submit_and_wait(&q->ring, 1);
 
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-			break;
+			return r;
 		reap(q, true);
 	}
+	return 0;
 }
 
 /* Any request, through libfuse and the handlers of ops.c, synchronously. */
@@ -535,7 +550,9 @@ static void slow_path(struct ent *e)
 	struct fsd_queue *q = e->q;
 	const struct fuse_in_header *ih = (const void *)e->hdr->in_out;
 	size_t psz = e->hdr->ent.payload_sz, len = ih->len, oplen;
+	bool shredded = atomic_load(&q->fsd->shredded);
 	struct fuse_buf buf = { 0 };
+	int r;
 
 	if (len < sizeof(*ih) + psz || psz > FSD_BUF_LEN ||
 	    (oplen = len - sizeof(*ih) - psz) > sizeof(e->hdr->op_in)) {
@@ -544,18 +561,34 @@ static void slow_path(struct ent *e)
 		commit(e, -EIO, 0);
 		return;
 	}
-	/* Exclusive stripe locks may be needed: hold no stripe ourselves. */
-	if (ih->opcode == FUSE_WRITE || ih->opcode == FUSE_FALLOCATE)
-		drain(q);
+	/* Exclusive stripe locks may be needed: hold no stripe ourselves.
+	 * A ring that fails to drain still has writes holding stripes:
+	 * this request fails instead of deadlocking on them. */
+	if (ih->opcode == FUSE_WRITE || ih->opcode == FUSE_FALLOCATE) {
+		r = drain(q);
+		if (r) {
+			fsd_err("FUSE queue %u: cannot wait for its I/O: %s",
+				q->qid, strerror(-r));
+			commit_eio(e);
+			return;
+		}
+	}
 	memcpy(q->reqbuf, ih, sizeof(*ih));
 	memcpy(q->reqbuf + sizeof(*ih), e->hdr->op_in, oplen);
 	memcpy(q->reqbuf + sizeof(*ih) + oplen, e->payload, psz);
 	if (len > q->reqbuf_used)
 		q->reqbuf_used = len;
+	/* After a shred, what a write brings is refused: wipe both copies
+	 * (the payload now, the request buffer once served). */
+	if (shredded)
+		secmem_wipe(e->payload, psz);
 	buf.mem = q->reqbuf;
 	buf.size = len;
 	capture = e;
 	fuse_session_process_buf(q->fsd->se, &buf);
+	if (shredded)
+		secmem_wipe(q->reqbuf, len);
+	fsd_busy_end(&e->busy);
 	if (capture) {
 		/* No reply: every request of ours gets one; be safe. */
 		capture = NULL;
@@ -597,6 +630,7 @@ static void dispatch(struct ent *e)
 static void handle_cqe(struct fsd_queue *q, uint64_t ud, int res, bool draining)
 {
 	struct ent *e = (struct ent *)(uintptr_t)(ud & ~TAG_IO);
+	const struct fuse_in_header *ih = (const void *)e->hdr->in_out;
 
 	if (ud & TAG_IO) {
 		io_done(e, res);
@@ -612,6 +646,7 @@ static void handle_cqe(struct fsd_queue *q, uint64_t ud, int res, bool draining)
 		e->live = false;
 		return;
 	}
+	fsd_busy_begin(&e->busy, ih->opcode, ih->unique);
 	if (draining) {
 		q->pending[q->npending++] = e;
 		return;
@@ -726,11 +761,28 @@ static void report(struct fsd_queue *q, int status)
 
 static void queue_free(struct fsd_queue *q);
 
+/* After a shred: wipe the plaintext of every entry without backend I/O in
+ * flight (one in flight holds only ciphertext: a read not yet decrypted, a
+ * write already encrypted, which must still reach the volume intact), the
+ * request buffer and the cipher context's buffer. */
+static void queue_wipe_idle(struct fsd_queue *q)
+{
+	for (unsigned i = 0; i < q->depth; i++) {
+		struct ent *e = &q->ents[i];
+
+		if (e->io == IO_NONE)
+			secmem_wipe(e->payload, e->used);
+	}
+	secmem_wipe(q->reqbuf, q->reqbuf_used);
+	fsd_worker_wipe(q->w);
+}
+
 static void *queue_main(void *arg)
 {
 	struct fsd_queue *q = arg;
 	struct fsd *d = q->fsd;
 	uint64_t one = 1;
+	bool wiped = false;
 	sigset_t usr1;
 	int r;
 
@@ -745,15 +797,25 @@ static void *queue_main(void *arg)
 	report(q, r);
 	while (!r && q->live && !atomic_load(&q->stop) &&
 	       !fuse_session_exited(d->se)) {
-		struct ent *batch[DEPTH_MAX];
-		unsigned n = q->npending;
+		/* Serve every parked request before waiting: a dispatch may
+		 * drain, and park new arrivals in pending[]. */
+		while (q->npending) {
+			struct ent *batch[DEPTH_MAX];
+			unsigned n = q->npending;
 
-		/* A dispatch may drain, and park new arrivals in pending[]. */
-		memcpy(batch, q->pending, n * sizeof(struct ent *));
-		q->npending = 0;
-		for (unsigned i = 0; i < n; i++)
-			dispatch(batch[i]);
+			memcpy(batch, q->pending, n * sizeof(struct ent *));
+			q->npending = 0;
+			for (unsigned i = 0; i < n; i++)
+				dispatch(batch[i]);
+		}
 		r = io_uring_submit_and_wait(&q->ring, 1);
+		/* Every reply prepared so far is submitted (and the kernel
+		 * has copied it): after a shred, what plaintext the idle
+		 * entries hold can go now. */
+		if (atomic_load(&d->shredded) && !wiped) {
+			queue_wipe_idle(q);
+			wiped = true;
+		}
 		if (r == -EINTR || r == -EAGAIN || r == -EBUSY) {
 			r = 0;
 			continue;
@@ -794,10 +856,9 @@ static void queue_free(struct fsd_queue *q)
 		munmap(q->mem, q->mem_len);
 	}
 	q->mem = NULL;
-	free(q->ents);
 	free(q->pending);
-	q->ents = NULL;
 	q->pending = NULL;
+	/* q->ents stays for the watchdog's readers until fsd_uring_free. */
 }
 
 unsigned fsd_uring_nthreads(unsigned nq)
@@ -882,8 +943,34 @@ void fsd_uring_join(struct fsd *d)
 		}
 }
 
+unsigned fsd_uring_requests(struct fsd *d, int fd, int64_t now)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < d->nqueues; i++) {
+		struct fsd_queue *q = &d->queues[i];
+
+		for (unsigned j = 0; q->ents && j < q->depth; j++) {
+			struct fsd_busy *b = &q->ents[j].busy;
+			int64_t since = atomic_load(&b->since);
+
+			if (!since)
+				continue;
+			dprintf(fd, "%lld %s %llu queue-%u/entry-%u\n",
+				(long long)(now - since),
+				fsd_opcode_name(atomic_load(&b->opcode)),
+				(unsigned long long)atomic_load(&b->unique), i,
+				j);
+			n++;
+		}
+	}
+	return n;
+}
+
 void fsd_uring_free(struct fsd *d)
 {
+	for (unsigned i = 0; i < d->nqueues; i++)
+		free(d->queues[i].ents);
 	free(d->queues);
 	d->queues = NULL;
 	d->nqueues = 0;
