@@ -17,6 +17,12 @@ fi
 LIB_TMPDIR=${LIB_TMPDIR:-}
 export CMKFS_SRC CMKFS_BUILD CMKFS_VECTORS TEST_TMPDIR
 CMKFS=$CMKFS_BUILD/cmkfs
+# The FUSE transport of the test's mounts: CMKFS_TEST_TRANSPORT=dev_fuse or
+# io_uring (the runner runs each test marked "# transports: both" once per
+# transport); every `$CMKFS mount` then uses it.
+case ${CMKFS_TEST_TRANSPORT:-} in
+dev_fuse | io_uring) CMKFS=$CMKFS_SRC/tests/tools/cmkfs-via ;;
+esac
 
 # Debian's interpreter, with Debian's python3-cryptography: not whatever
 # python3 comes first on PATH.

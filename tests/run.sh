@@ -2,8 +2,9 @@
 # run.sh — cmkfs's test runner.
 #
 # Runs every test as its own program with a timeout, and reports each as
-# PASS, FAIL (non-zero exit, or killed by the timeout) or SKIP (exit 77: the
-# test cannot run here, e.g. no /dev/fuse).  Ends with one line
+# PASS, FAIL (non-zero exit, killed by the timeout, or by the watchdog) or
+# SKIP (exit 77: the test cannot run here, e.g. no /dev/fuse).  Ends with
+# the FUSE transports the data-path tests ran under, and one line
 #     N passed, N failed, N skipped
 # and exits 1 if anything failed.
 #
@@ -11,6 +12,17 @@
 #   unit/NAME         cmocka programs built into $BUILD/tests/unit/
 #   integration/NAME  executable scripts tests/integration/NAME.sh
 # A script may set its own timeout with a line "# timeout: SECONDS".
+#
+# Transports: a script with a line "# transports: both" (the data-path
+# tests) runs once per FUSE transport, as NAME[dev_fuse] and NAME[io_uring],
+# with CMKFS_TEST_TRANSPORT set (tests/lib.sh makes every mount use it);
+# io_uring only where the kernel has FUSE over io_uring.  The kernel's
+# enable_uring setting is restored after every test.
+#
+# Watchdog: while a test runs, tests/tools/watchdog.py asks its cmkfs
+# daemons every second for the requests they have not answered; one older
+# than CMKFS_TEST_WATCHDOG seconds (default 20) fails the test at once, with
+# what was pending in its log.
 #
 # Each test gets a private directory in $TEST_TMPDIR and a tag in its
 # environment (CMKFS_TEST_TAG).  After each test — pass, fail or timeout —
@@ -48,6 +60,8 @@ done
 export CMKFS_SRC=$SRC CMKFS_BUILD=$BUILD
 export CMKFS_VECTORS=${CMKFS_VECTORS:-$SRC/../shared/vectors}
 export CMKFS_TEST_TAG=cmkfs-test-$$-$(date +%s)
+WATCHDOG_S=${CMKFS_TEST_WATCHDOG:-20}
+URING_PARAM=/sys/module/fuse/parameters/enable_uring
 LOGDIR=${CMKFS_TEST_LOGS:-$BUILD/test-logs}
 mkdir -p "$LOGDIR"
 RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/cmkfs-test.XXXXXX") || exit 1
@@ -58,9 +72,25 @@ if [ -z "$suite" ] || [ "$suite" = unit ]; then
 		[ -x "$t" ] && tests+=("unit/$(basename "$t")")
 	done
 fi
+# Both transports where the kernel has FUSE over io_uring (and we may turn
+# it on: root).
+transports=(dev_fuse)
+uring_orig=
+if [ -w $URING_PARAM ]; then
+	transports+=(io_uring)
+	uring_orig=$(cat $URING_PARAM)
+fi
 if [ -z "$suite" ] || [ "$suite" = integration ]; then
 	for t in "$testdir"/integration/*.sh; do
-		[ -x "$t" ] && tests+=("integration/$(basename "$t" .sh)")
+		[ -x "$t" ] || continue
+		t=integration/$(basename "$t" .sh)
+		if grep -q '^# transports: both' "$testdir/$t.sh"; then
+			for tr in "${transports[@]}"; do
+				tests+=("$t[$tr]")
+			done
+		else
+			tests+=("$t")
+		fi
 	done
 fi
 selected=()
@@ -125,11 +155,18 @@ cleanup_test() {
 	return 0
 }
 
+# The kernel's FUSE-over-io_uring setting as the run found it.
+restore_uring() {
+	[ -n "$uring_orig" ] && echo "$uring_orig" > $URING_PARAM 2> /dev/null
+	return 0
+}
+
 current_dir=
 on_signal() {
 	echo
 	echo "run.sh: interrupted; cleaning up"
 	[ -n "$current_dir" ] && cleanup_test "$current_dir" /dev/null
+	restore_uring
 	rm -rf "$RUNDIR"
 	exit 130
 }
@@ -138,29 +175,50 @@ trap on_signal INT TERM
 passed=0 failed=0 skipped=0
 failed_names=()
 for t in "${selected[@]}"; do
+	# NAME[TRANSPORT]: the test NAME under that transport.
+	transport=
+	case $t in *\]) transport=${t##*[}; transport=${transport%]} ;; esac
+	base=${t%\[*}
 	name=${t//\//-}
+	name=${name//[\[\]]/-}
+	name=${name%-}
 	log=$LOGDIR/$name.log
 	dir=$RUNDIR/$name
+	hung=$RUNDIR/$name.hung
 	mkdir -p "$dir"
 	current_dir=$dir
 	case $t in
 	unit/*) cmd=("$BUILD/tests/$t"); limit=$DEFAULT_TIMEOUT ;;
 	integration/*)
-		cmd=("$(cd "$testdir" && pwd)/$t.sh")
+		cmd=("$(cd "$testdir" && pwd)/$base.sh")
 		limit=$(sed -n 's/^# timeout: *\([0-9][0-9]*\).*/\1/p' "${cmd[0]}" | head -n1)
 		limit=${limit:-$DEFAULT_TIMEOUT}
 		;;
 	esac
 	start=$EPOCHREALTIME
-	# timeout kills the test's whole process group on expiry; anything
-	# that escaped the group is found by its tag in cleanup_test.
-	( cd "$dir" && TEST_TMPDIR=$dir exec timeout --kill-after=10 "$limit" \
-		"${cmd[@]}" ) > "$log" 2>&1 < /dev/null
+	# timeout kills the test's whole process group on expiry (it leads
+	# that group); anything that escaped it is found by its tag in
+	# cleanup_test.
+	( cd "$dir" && TEST_TMPDIR=$dir CMKFS_TEST_TRANSPORT=$transport \
+		exec timeout --kill-after=10 "$limit" "${cmd[@]}" ) \
+		> "$log" 2>&1 < /dev/null &
+	tpid=$!
+	/usr/bin/python3 "$SRC/tests/tools/watchdog.py" "$dir" "$WATCHDOG_S" \
+		"$tpid" "$hung" 2>> "$LOGDIR/watchdog.log" &
+	wpid=$!
+	wait $tpid
 	rc=$?
+	kill $wpid 2> /dev/null
+	wait $wpid 2> /dev/null
 	secs=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')
 	leaked=0
 	cleanup_test "$dir" "$log"
+	restore_uring
 	current_dir=
+	if [ -s "$hung" ]; then
+		cat "$hung" >> "$log"
+		rc=1
+	fi
 	case $rc in
 	0)
 		passed=$((passed + 1))
@@ -174,7 +232,9 @@ for t in "${selected[@]}"; do
 	*)
 		failed=$((failed + 1))
 		failed_names+=("$t")
-		if [ $rc = 124 ] || [ $rc = 137 ]; then
+		if [ -s "$hung" ]; then
+			what="a request hung: watchdog"
+		elif [ $rc = 124 ] || [ $rc = 137 ]; then
 			what="timed out after ${limit}s"
 		else
 			what="exit $rc"
@@ -189,9 +249,15 @@ for t in "${selected[@]}"; do
 	else
 		rm -rf "$dir"
 	fi
+	rm -f "$hung"
 done
 rmdir "$RUNDIR" 2>/dev/null
 
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
+if [ ${#transports[@]} = 2 ]; then
+	echo "FUSE transports: /dev/fuse and io_uring (each data-path test ran under both)"
+else
+	echo "FUSE transports: /dev/fuse only (this kernel has no FUSE over io_uring)"
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ $failed -eq 0 ] && [ $((passed + skipped)) -gt 0 ]
