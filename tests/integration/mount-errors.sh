@@ -2,6 +2,7 @@
 # mount-errors: a backend that fails writes (a volume on a full tmpfs) —
 # each failed write is an error to its writer (EIO), never a silent
 # success; the daemon keeps serving, counts the errors, and unmounts clean.
+# transports: both
 # timeout: 120
 . "$(dirname "$0")/../lib.sh"
 

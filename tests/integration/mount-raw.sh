@@ -7,8 +7,7 @@
 # independent implementation), and reads back the same through either AES
 # (cmkfs's VAES code, OpenSSL's); size changes refused; status shows the
 # mount.
-# Requests come through /dev/fuse, or as CMKFS_TEST_MOUNT_OPTS says
-# (mount-uring runs this test over io_uring).
+# transports: both
 # timeout: 240
 . "$(dirname "$0")/../lib.sh"
 
@@ -16,9 +15,6 @@ need_mounts
 command -v fio > /dev/null || fail "fio is missing (scripts/deps.sh installs it)"
 isolate_aws
 
-# Word splitting wanted: options.
-# shellcheck disable=SC2206
-mopts=(${CMKFS_TEST_MOUNT_OPTS:---fuse-io-uring off})
 kmsd_with_host
 vol=$TEST_TMPDIR/v.img
 plain=$TEST_TMPDIR/plain
@@ -26,7 +22,7 @@ expect_exit 0 as "$host" "$CMKFS" create "$vol" --size 64M --key-arn "$key"
 uuid=$(printf '%s\n' "$out" | sed -n 's/^  uuid *//p')
 
 mount_raw() {
-	expect_exit 0 as "$host" "$CMKFS" mount --raw "${mopts[@]}" "$vol" "$plain" --log "$TEST_TMPDIR/daemon.log"
+	expect_exit 0 as "$host" "$CMKFS" mount --raw "$vol" "$plain" --log "$TEST_TMPDIR/daemon.log"
 	contains "$out" "mounted $vol on $plain" "mount --raw"
 	[ "$(stat -c %s "$plain")" = $((64 << 20)) ] || fail "plaintext size $(stat -c %s "$plain")"
 }
@@ -95,7 +91,7 @@ assert m["aes"] == sys.argv[3], m
 assert m["bytes_written"] > 32 << 20 and m["bytes_read"] > 0, m
 P
 # A second mount of the same volume is refused.
-expect_exit 1 as "$host" "$CMKFS" mount --raw "${mopts[@]}" "$vol" "$TEST_TMPDIR/plain2"
+expect_exit 1 as "$host" "$CMKFS" mount --raw "$vol" "$TEST_TMPDIR/plain2"
 contains "$err" "is already mounted on $plain" "double mount"
 
 umount_raw
@@ -144,7 +140,7 @@ $M run "$plain" "$model" 2 1000 $((32 << 20)) $((64 << 20)) ||
 fallocate -p -o $((40 << 20)) -l 65536 "$plain" 2> /dev/null &&
 	fail "a punch was accepted without --allow-discards"
 umount_raw
-expect_exit 0 as "$host" "$CMKFS" mount --raw --allow-discards "${mopts[@]}" "$vol" "$plain"
+expect_exit 0 as "$host" "$CMKFS" mount --raw --allow-discards "$vol" "$plain"
 fallocate -p -o $(((40 << 20) + 100)) -l 70000 "$plain" || fail "punch refused with --allow-discards"
 $PYTHON - "$plain" "$model" <<'P' || fail "punched range"
 import sys

@@ -5,6 +5,7 @@
 # offline refuses to mount; `mount --foreground` tells the service manager
 # it is ready (sd_notify) only once the filesystem is mounted; and the
 # systemd unit template is valid.
+# transports: both
 # timeout: 240
 . "$(dirname "$0")/../lib.sh"
 

@@ -1,12 +1,11 @@
 #!/bin/bash
-# mount-uring: FUSE over io_uring (`mount --fuse-io-uring`).  The whole
-# mount-raw test runs with the requests coming over io_uring (fio verify,
-# aligned and unaligned, the model-based test, concurrent unaligned writers
-# that take the synchronous path, discards, the ciphertext check, SIGTERM).
-# Then: aligned I/O in flight while unaligned writes take the synchronous
-# path; ext4 through the loop device with fsync-heavy fio and a clean fsck;
-# status names the transport; `auto` follows the kernel's setting and `off`
-# never uses io_uring; a revoked key shreds the mount and I/O fails with EIO.
+# mount-uring: FUSE over io_uring (`mount --fuse-io-uring`).  The
+# data-path tests, mount-raw among them, run under this transport too (the
+# runner runs them once per transport); here, what is its own: aligned I/O
+# in flight while unaligned writes take the synchronous path; ext4 through
+# the loop device with fsync-heavy fio and a clean fsck; status names the
+# transport; `auto` follows the kernel's setting and `off` never uses
+# io_uring; a revoked key shreds the mount and I/O fails with EIO.
 # timeout: 400
 . "$(dirname "$0")/../lib.sh"
 
@@ -14,14 +13,6 @@ need_mounts loop
 command -v fio > /dev/null || fail "fio is missing (scripts/deps.sh installs it)"
 fuse_uring_enable
 isolate_aws
-
-# ---- mount-raw over io_uring, in a directory of its own ----
-mkdir "$TEST_TMPDIR/raw"
-TEST_TMPDIR=$TEST_TMPDIR/raw CMKFS_RUNTIME_DIR=$TEST_TMPDIR/raw/run \
-	CMKFS_TEST_MOUNT_OPTS="--fuse-io-uring on" \
-	"$(dirname "$0")/mount-raw.sh" || fail "mount-raw over io_uring"
-grep -q "FUSE over io_uring: " "$TEST_TMPDIR/raw/daemon.log" ||
-	fail "mount-raw did not run over io_uring"
 
 kmsd_with_host
 

@@ -4,6 +4,7 @@
 # mount say so; cryptsetup reads its data segment as cipher_null-ecb; it
 # unlocks through KMS like any volume; and what is written through a raw
 # mount lands in the volume file unchanged (the intended behaviour).
+# transports: both
 # timeout: 120
 . "$(dirname "$0")/../lib.sh"
 

@@ -5,6 +5,7 @@
 # balance invariant hold.  Then the daemon is killed (-9) under a pgbench
 # run: `cmkfs umount` cleans up, the volume mounts again, PostgreSQL
 # recovers from its WAL, and amcheck and the invariant still hold.
+# transports: both
 # timeout: 300
 . "$(dirname "$0")/../lib.sh"
 

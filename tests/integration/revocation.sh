@@ -4,14 +4,17 @@
 # no longer allowing the host, or revoking the grant it used shreds the
 # keys within two intervals: reads and writes fail with EIO, the daemon's
 # memory holds no key any more, re-enabling does not bring the mount back,
-# and a new mount works.  With --on-revoke keep, I/O goes on and the log
+# and a new mount works.  With a filesystem on top, a shred shuts it down:
+# even a file in its page cache no longer reads, and no plaintext stays in
+# the daemon's memory.  With --on-revoke keep, I/O goes on and the log
 # says so.  KMS down is not a revocation: I/O goes on, warnings are logged,
 # and checks succeed again when it is back.  While mounted, only secure
 # memory holds the key.
+# transports: both
 # timeout: 300
 . "$(dirname "$0")/../lib.sh"
 
-need_mounts
+need_mounts loop
 isolate_aws
 SCAN="$PYTHON $CMKFS_SRC/tests/tools/memscan.py"
 state=$TEST_TMPDIR/kms
@@ -88,6 +91,40 @@ expect_exit 0 "$CMKFS" umount "$plain"
 mount_raw "$vol"
 [ "$(io read)" = ok ] || fail "a new mount after re-enabling does not work"
 expect_exit 0 "$CMKFS" umount "$plain"
+
+# ---- a filesystem on top: shut down, no plaintext served or kept ----
+mnt=$TEST_TMPDIR/mnt
+mkdir "$mnt"
+: > "$log"
+expect_exit 0 as "$host" "$CMKFS" mount "$vol" "$mnt" --mkfs --log "$log" --revocation-check 1
+marker=CMKFS-DATA-MARKER-7f3a9c2e51d04b8a
+$PYTHON -c 'import sys; sys.stdout.write((sys.argv[1] + "\n") * 40000)' "$marker" > "$mnt/data"
+sync
+# Read back through the daemon (plaintext in its buffers), then once more
+# from the page cache, where it stays.
+echo 3 > /proc/sys/vm/drop_caches
+[ "$(grep -c "$marker" "$mnt/data")" = 40000 ] && cat "$mnt/data" > /dev/null ||
+	fail "the file does not read back"
+pid=$(daemon_pid "$vol")
+as "$root" "$CMKFS" kms disable-key "$key" 2> /dev/null
+for _ in $(seq 100); do
+	grep -q "SHREDDED" "$log" && break
+	sleep 0.1
+done
+sleep 0.5 # the filesystem is shut down, the threads wipe their buffers
+cat "$mnt/data" > /dev/null 2> "$TEST_TMPDIR/cat.err" && fail "a cached file still reads after the shred"
+grep -q "Input/output error" "$TEST_TMPDIR/cat.err" || fail "cat after the shred: $(cat "$TEST_TMPDIR/cat.err")"
+(echo x > "$mnt/new") 2> /dev/null && fail "a file could be created after the shred"
+rc=0
+hexmarker=$(printf %s "$marker" | xxd -p -c 256)
+$SCAN "$pid" marker="$hexmarker" vk="$vk" secret="$secret" > "$TEST_TMPDIR/scan" || rc=$?
+[ $rc = 0 ] || fail "plaintext or key material in the daemon after the shred: $(head "$TEST_TMPDIR/scan")"
+grep -q "filesystem on $mnt shut down" "$log" || fail "no shutdown of the filesystem logged: $(cat "$log")"
+expect_exit 0 "$CMKFS" status "$vol"
+errors=$(sed -n 's/.* written, \([0-9]*\) errors$/\1/p' <<< "$out")
+[ "${errors:-0}" -gt 0 ] || fail "status counts no errors after failed I/O: $out"
+expect_exit 0 "$CMKFS" umount "$mnt"
+as "$root" "$CMKFS" kms enable-key "$key" 2> /dev/null
 
 # ---- schedule-deletion, then the host removed from the key policy ----
 as "$root" "$CMKFS" kms schedule-deletion "$key" --days 7 > /dev/null 2>&1
