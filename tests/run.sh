@@ -84,7 +84,8 @@ if [ -z "$suite" ] || [ "$suite" = integration ]; then
 	for t in "$testdir"/integration/*.sh; do
 		[ -x "$t" ] || continue
 		t=integration/$(basename "$t" .sh)
-		if grep -q '^# transports: both' "$testdir/$t.sh"; then
+		# (in the header: the comments before the first command)
+		if sed '/^[^#]/q' "$testdir/$t.sh" | grep -q '^# transports: both'; then
 			for tr in "${transports[@]}"; do
 				tests+=("$t[$tr]")
 			done
@@ -128,13 +129,18 @@ kill_tagged() {
 # first), loop devices.  Reports what it had to clean, so a test that leaks
 # is visible even when it passed.
 cleanup_test() {
-	local dir=$1 log=$2 n=0 m dev back
+	local dir=$1 log=$2 n=0 m dev back loops=()
 	if kill_tagged TERM; then
 		sleep 0.5
 		kill_tagged KILL && sleep 0.2
 		echo "runner: killed leftover processes" >> "$log"
 		n=$((n + 1))
 	fi
+	# The loop devices first: once a file they stand on is unmounted
+	# lazily, its path no longer says where it was.
+	while read -r dev back; do
+		case $back in "$dir"/*) loops+=("$dev $back") ;; esac
+	done < <(losetup -n -l -O NAME,BACK-FILE 2>/dev/null)
 	# /proc/self/mountinfo field 5 is the mount point (octal-escaped).
 	for m in $(awk -v d="$dir" 'index($5, d) == 1 { print $5 }' \
 			/proc/self/mountinfo | sort -r); do
@@ -142,15 +148,11 @@ cleanup_test() {
 		echo "runner: unmounted $m" >> "$log"
 		n=$((n + 1))
 	done
-	while read -r dev back; do
-		case $back in
-		"$dir"/*)
-			losetup -d "$dev" 2>/dev/null
-			echo "runner: detached $dev ($back)" >> "$log"
-			n=$((n + 1))
-			;;
-		esac
-	done < <(losetup -n -l -O NAME,BACK-FILE 2>/dev/null)
+	for m in "${loops[@]}"; do
+		losetup -d "${m%% *}" 2>/dev/null
+		echo "runner: detached ${m%% *} (${m#* })" >> "$log"
+		n=$((n + 1))
+	done
 	[ $n -gt 0 ] && leaked=1
 	return 0
 }
