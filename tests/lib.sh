@@ -277,3 +277,40 @@ bench_left_nothing() {
 	ls -d "$TEST_TMPDIR"/cmkfs-bench.* 2> /dev/null && fail "the bench left its directory"
 	return 0
 }
+
+# storm MODE SECONDS [MOUNT OPTIONS...]: tests/tools/storm.py MODE for
+# SECONDS on the plaintext file of a fresh --raw mount (a new host and key
+# from kmsd_with_host) over the run's transport, under $STORM_PREFIX (e.g.
+# "taskset -c 0"); fails when the tool does or the daemon logs an error.
+# A process stuck in a request the daemon never answers keeps the file
+# open: then the daemon is stopped with SIGTERM, which fails those requests
+# and frees the processes, before the test fails.
+storm() {
+	local mode=$1 secs=$2 vol=$TEST_TMPDIR/v.img plain=$TEST_TMPDIR/plain
+	local log=$TEST_TMPDIR/daemon.log daemon rc=0
+	shift 2
+	[ "${CMKFS_TEST_TRANSPORT:-}" != io_uring ] || fuse_uring_enable
+	isolate_aws
+	kmsd_with_host
+	expect_exit 0 as "$host" "$CMKFS" create "$vol" --size 64M --key-arn "$key"
+	expect_exit 0 as "$host" "$CMKFS" mount --raw "$vol" "$plain" --log "$log" "$@"
+	daemon=$(sed -n 's/.*daemon pid \([0-9]*\).*/\1/p' <<< "$out")
+	[ -n "$daemon" ] || fail "no daemon pid in: $out"
+	# The transport asked for is the one tested.
+	case ${CMKFS_TEST_TRANSPORT:-} in
+	io_uring) grep -q "FUSE over io_uring: " "$log" || fail "the mount does not use io_uring" ;;
+	dev_fuse) ! grep -q "FUSE over io_uring: " "$log" || fail "the mount uses io_uring" ;;
+	esac
+	${STORM_PREFIX:-} "$PYTHON" "$CMKFS_SRC/tests/tools/storm.py" "$mode" "$plain" "$secs" || rc=$?
+	if ! "$CMKFS" umount "$plain" > "$TEST_TMPDIR/umount.out" 2>&1; then
+		cat "$TEST_TMPDIR/umount.out" >&2
+		kill -TERM "$daemon"
+		for _ in $(seq 100); do
+			kill -0 "$daemon" 2> /dev/null || break
+			sleep 0.1
+		done
+	fi
+	kmsd_stop
+	[ $rc = 0 ] || fail "storm.py $mode (transport ${CMKFS_TEST_TRANSPORT:-default})"
+	! grep -E '\] (emerg|alert|crit|error): ' "$log" || fail "the daemon logged errors"
+}
