@@ -85,6 +85,16 @@ void fsd_worker_destroy(struct fsd_worker *w)
 	w->fbuf.mem = NULL;
 }
 
+bool fsd_worker_keyless(struct fsd_worker *w)
+{
+	bool none;
+
+	pthread_mutex_lock(&w->sc_lock);
+	none = !w->sc;
+	pthread_mutex_unlock(&w->sc_lock);
+	return none;
+}
+
 void fsd_worker_wipe(struct fsd_worker *w)
 {
 	if (w->buf)

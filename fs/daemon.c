@@ -66,10 +66,10 @@ static void *worker_main(void *arg)
 	while (!fuse_session_exited(d->se)) {
 		int r;
 
-		/* After a shred (which kicks us out of our read), the
-		 * plaintext in our buffers goes; every later request's is
-		 * wiped once it is refused. */
-		if (atomic_load(&d->shredded) && !wiped) {
+		/* Once a shred has closed our key (it then kicks us out of
+		 * our read), the plaintext in our buffers goes; every later
+		 * request's is wiped once it is refused. */
+		if (!wiped && fsd_worker_keyless(w)) {
 			fsd_worker_wipe(w);
 			wiped = true;
 		}

@@ -212,6 +212,8 @@ void fsd_uring_free(struct fsd *d);
 /* Wake every worker and queue thread (SIGUSR1): at shutdown, and after a
  * shred so that each wipes its own buffers. */
 void fsd_kick_workers(struct fsd *d);
+/* Has a shred closed the worker's cipher context? */
+bool fsd_worker_keyless(struct fsd_worker *w);
 /* A worker's own plaintext buffers, wiped (by the worker itself). */
 void fsd_worker_wipe(struct fsd_worker *w);
 /* Write the requests the queue threads are serving to fd, one line each

@@ -90,8 +90,8 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 
 /*
  * FUSE_INTERRUPT is dropped here, before libfuse sees it.  Every request of
- * ours ends in bounded time (one backend I/O at most) and is answered
- * whether or not its caller was signalled; the protocol lets a filesystem
+ * ours is answered whether or not its caller was signalled, after its
+ * backend I/O (a large discard is many writes: not interruptible either); the protocol lets a filesystem
  * ignore interrupts (Documentation/filesystems/fuse.rst).  libfuse, given
  * one for a request it does not know — every request served over io_uring
  * (uring.c) — would keep it and later answer it with EAGAIN inside the

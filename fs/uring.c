@@ -808,14 +808,18 @@ static void *queue_main(void *arg)
 			for (unsigned i = 0; i < n; i++)
 				dispatch(batch[i]);
 		}
-		r = io_uring_submit_and_wait(&q->ring, 1);
-		/* Every reply prepared so far is submitted (and the kernel
-		 * has copied it): after a shred, what plaintext the idle
-		 * entries hold can go now. */
-		if (atomic_load(&d->shredded) && !wiped) {
+		/* Once this thread's key is gone (a shred closes it after
+		 * setting the flag, then wakes us), nothing can be encrypted
+		 * or decrypted here any more: with every reply prepared so
+		 * far submitted (and copied by the kernel), the plaintext the
+		 * idle entries hold can go.  Checked before every wait, so a
+		 * wake-up that came while busy is not needed. */
+		r = io_uring_submit(&q->ring);
+		if (!wiped && r >= 0 && fsd_worker_keyless(q->w)) {
 			queue_wipe_idle(q);
 			wiped = true;
 		}
+		r = io_uring_submit_and_wait(&q->ring, 1);
 		if (r == -EINTR || r == -EAGAIN || r == -EBUSY) {
 			r = 0;
 			continue;
