@@ -91,8 +91,9 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 /*
  * FUSE_INTERRUPT is dropped here, before libfuse sees it.  Every request of
  * ours is answered whether or not its caller was signalled, after its
- * backend I/O (a large discard is many writes: not interruptible either); the protocol lets a filesystem
- * ignore interrupts (Documentation/filesystems/fuse.rst).  libfuse, given
+ * backend I/O (a large discard is many writes: not interruptible either);
+ * the protocol lets a filesystem ignore interrupts
+ * (Documentation/filesystems/fuse.rst).  libfuse, given
  * one for a request it does not know — every request served over io_uring
  * (uring.c) — would keep it and later answer it with EAGAIN inside the
  * processing of another request, whose own reply would then be lost.
