@@ -8,7 +8,7 @@ set -eu
 
 : "${CMKFS_SRC:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${CMKFS_BUILD:=$CMKFS_SRC/build}"
-: "${CMKFS_VECTORS:=$CMKFS_SRC/../shared/vectors}"
+: "${CMKFS_VECTORS:=$CMKFS_SRC/tests/vectors}"
 if [ -z "${TEST_TMPDIR:-}" ]; then
 	TEST_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/cmkfs-test.XXXXXX")
 	LIB_TMPDIR=$TEST_TMPDIR # ours to remove

@@ -56,9 +56,9 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-# Shared test vectors live beside the repository (../shared/vectors).
+# Published test vectors, with their licences: tests/vectors/.
 export CMKFS_SRC=$SRC CMKFS_BUILD=$BUILD
-export CMKFS_VECTORS=${CMKFS_VECTORS:-$SRC/../shared/vectors}
+export CMKFS_VECTORS=${CMKFS_VECTORS:-$SRC/tests/vectors}
 export CMKFS_TEST_TAG=cmkfs-test-$$-$(date +%s)
 WATCHDOG_S=${CMKFS_TEST_WATCHDOG:-20}
 URING_PARAM=/sys/module/fuse/parameters/enable_uring

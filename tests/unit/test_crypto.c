@@ -5,8 +5,9 @@
  * checks) and the null cipher.
  *
  * Known answers come from files, never from this source: the NIST CAVP cases
- * in $CMKFS_VECTORS/xts/ (shared with the rest of the project) and the IEEE
- * 1619 cases in $CMKFS_SRC/tests/vectors/.  Mismatches print got and want.
+ * in $CMKFS_VECTORS/xts/ and the IEEE 1619 cases in
+ * $CMKFS_SRC/tests/vectors/ (tests/vectors/README.md: sources, licences).
+ * Mismatches print got and want.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -108,8 +109,8 @@ static int for_each_kat(const char *path, void (*fn)(const struct kat *))
 	if (!f) {
 		fprintf(stderr,
 			"cannot open vector file %s: %s\n"
-			"(set CMKFS_VECTORS to the shared vectors "
-			"directory)\n",
+			"(CMKFS_VECTORS names the vectors directory, "
+			"default tests/vectors)\n",
 			path, strerror(errno));
 		fail();
 	}
@@ -422,7 +423,7 @@ static void xts_nist_cavp_vectors(void **state)
 	char path[4096];
 
 	snprintf(path, sizeof(path), "%s/xts/cavs-xts.txt",
-		 env_or("CMKFS_VECTORS", "../shared/vectors"));
+		 env_or("CMKFS_VECTORS", "tests/vectors"));
 	assert_int_equal(for_each_kat(path, cavp_case), 2);
 }
 

@@ -6,8 +6,9 @@
  * wrong, and the canonicalisation rules and limits the suite does not pin
  * down.
  *
- * The suite is read from $CMKFS_VECTORS/sigv4/, one folder per case, never
- * copied into this source.  Mismatches print got and want.
+ * The suite is read from $CMKFS_VECTORS/sigv4/ (tests/vectors/sigv4, with
+ * its licence), one folder per case, never copied into this source.  Mismatches
+ * print got and want.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -50,7 +51,7 @@ static const char *vector_dir(void)
 	static char dir[4096];
 
 	snprintf(dir, sizeof(dir), "%s/sigv4",
-		 env_or("CMKFS_VECTORS", "../shared/vectors"));
+		 env_or("CMKFS_VECTORS", "tests/vectors"));
 	return dir;
 }
 
@@ -63,8 +64,8 @@ static char *slurp(const char *path, size_t *len)
 
 	if (!f) {
 		fprintf(stderr,
-			"cannot open %s: %s\n(set CMKFS_VECTORS to the shared "
-			"vectors directory)\n",
+			"cannot open %s: %s\n(CMKFS_VECTORS names the vectors "
+			"directory, default tests/vectors)\n",
 			path, strerror(errno));
 		return NULL;
 	}
@@ -524,8 +525,8 @@ static void aws_test_suite(void **state)
 
 	if (folders < 0) {
 		fprintf(stderr,
-			"cannot read %s: %s\n(set CMKFS_VECTORS to the shared "
-			"vectors directory)\n",
+			"cannot read %s: %s\n(CMKFS_VECTORS names the vectors "
+			"directory, default tests/vectors)\n",
 			vector_dir(), strerror(errno));
 		fail();
 	}
