@@ -269,6 +269,10 @@ int fsd_state_write(const struct fsd *d);
 int fsd_control_listen(struct fsd *d);
 int fsd_control_recv(int fd, char *line, size_t len);
 void fsd_control_status(const struct fsd *d, int fd);
+/* One line "AGE_MS OPCODE UNIQUE WHERE" for the request b records, if
+ * any: the lines written (0 or 1). */
+unsigned fsd_busy_print(int fd, struct fsd_busy *b, int64_t now,
+			const char *where);
 /* Answer "requests": what every thread is serving, and since when. */
 void fsd_control_requests(struct fsd *d, int fd);
 /* "READ", "WRITE"... for a FUSE opcode. */

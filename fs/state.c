@@ -193,22 +193,28 @@ const char *fsd_opcode_name(uint32_t op)
 								  : "OTHER";
 }
 
+unsigned fsd_busy_print(int fd, struct fsd_busy *b, int64_t now,
+			const char *where)
+{
+	int64_t since = atomic_load(&b->since);
+
+	if (!since)
+		return 0;
+	dprintf(fd, "%lld %s %llu %s\n", (long long)(now - since),
+		fsd_opcode_name(atomic_load(&b->opcode)),
+		(unsigned long long)atomic_load(&b->unique), where);
+	return 1;
+}
+
 void fsd_control_requests(struct fsd *d, int fd)
 {
 	int64_t now = fsd_now_ms();
 	unsigned n = 0;
+	char where[32];
 
 	for (unsigned i = 0; i < d->nworkers; i++) {
-		struct fsd_busy *b = &d->workers[i].busy;
-		int64_t since = atomic_load(&b->since);
-
-		if (!since)
-			continue;
-		dprintf(fd, "%lld %s %llu worker-%u\n",
-			(long long)(now - since),
-			fsd_opcode_name(atomic_load(&b->opcode)),
-			(unsigned long long)atomic_load(&b->unique), i);
-		n++;
+		snprintf(where, sizeof(where), "worker-%u", i);
+		n += fsd_busy_print(fd, &d->workers[i].busy, now, where);
 	}
 	n += fsd_uring_requests(d, fd, now);
 	dprintf(fd, "total %u\n", n);

@@ -950,22 +950,15 @@ void fsd_uring_join(struct fsd *d)
 unsigned fsd_uring_requests(struct fsd *d, int fd, int64_t now)
 {
 	unsigned n = 0;
+	char where[64];
 
 	for (unsigned i = 0; i < d->nqueues; i++) {
 		struct fsd_queue *q = &d->queues[i];
 
 		for (unsigned j = 0; q->ents && j < q->depth; j++) {
-			struct fsd_busy *b = &q->ents[j].busy;
-			int64_t since = atomic_load(&b->since);
-
-			if (!since)
-				continue;
-			dprintf(fd, "%lld %s %llu queue-%u/entry-%u\n",
-				(long long)(now - since),
-				fsd_opcode_name(atomic_load(&b->opcode)),
-				(unsigned long long)atomic_load(&b->unique), i,
-				j);
-			n++;
+			snprintf(where, sizeof(where),
+				 "queue-%u/thread-%u/entry-%u", q->qid, i, j);
+			n += fsd_busy_print(fd, &q->ents[j].busy, now, where);
 		}
 	}
 	return n;
