@@ -207,6 +207,12 @@ int fsd_mkfs(const char *type, const char *dev, char *err, size_t errlen)
 		return -errno;
 	}
 	if (pid == 0) {
+		sigset_t none;
+
+		/* mkfs gets the signals the daemon keeps for its main
+		 * thread (SIGTERM, SIGINT...) back: a stop interrupts it. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		/* No discard: the daemon refuses them, and they would only
 		 * slow mkfs down.  The device holds no filesystem: no -f/-F
 		 * (mkfs.xfs refuses to overwrite other signatures). */
