@@ -201,7 +201,8 @@ static int run_data(struct vol *v, const struct args *a, const char *arn)
 	return EXIT_OK;
 }
 
-/* Step 4: everything but keyslots keep[0..1] and token keep_token. */
+/* Step 4: everything but keyslots keep[0..1], token keep_token and the
+ * blank mark (reencryption writes nothing of a user's). */
 static int remove_others(struct vol *v, const char *volume, const int keep[2],
 			 int keep_token)
 {
@@ -211,7 +212,8 @@ static int remove_others(struct vol *v, const char *volume, const int keep[2],
 	if (vol_info(v, &info))
 		return cli_error(-EIO, "cannot read the header of %s", volume);
 	for (unsigned i = 0; i < info.n_tokens; i++) {
-		if (info.tokens[i] == keep_token)
+		if (info.tokens[i] == keep_token ||
+		    info.tokens[i] == info.blank_token)
 			continue;
 		if (vol_token_remove(v, info.tokens[i], err, sizeof(err)))
 			return cli_error(0, "cannot reencrypt %s: %s", volume,
@@ -266,6 +268,15 @@ static int prepare(struct vol *v, const struct vol_info *info,
 				   a->volume, arn);
 		goto out;
 	}
+	/* Everything but the keyslot and token that unlocked the volume goes
+	 * first (step 4 would destroy it anyway): a preparation cut off
+	 * leaves keyslots behind, an unbound one among them, next to which
+	 * libcryptsetup refuses another, and each would fill the keyslot
+	 * area further.  The volume opens all along with what unlocked it. */
+	keep[0] = keep[1] = u->keyslot;
+	rc = remove_others(v, a->volume, keep, u->token_id);
+	if (rc)
+		goto out;
 	rc = EXIT_FAIL;
 	if (vol_keyslot_add_new_key(v, secret, KMS_SECRET_BYTES, &p.keyslot_new,
 				    err, sizeof(err)) ||
@@ -388,13 +399,19 @@ static int reencrypt(const struct args *a)
 				"recovered from the crash that interrupted the "
 				"reencryption of %s\n",
 				a->volume);
-		if (res.what & VOL_RESUME_FINISHED)
+		if (!(res.what & VOL_RESUME_FINISHED))
+			rc = run_data(v, a, t.key_arn);
+		else if (res.what & VOL_RESUME_RECOVERED)
+			printf("reencrypted %s: the block the crash cut off "
+			       "was the last one, and with it recovered the "
+			       "reencryption is complete; it opens through "
+			       "%s\n",
+			       a->volume, t.key_arn);
+		else
 			printf("reencrypted %s: every block was done; its end, "
 			       "cut off, is now complete; it opens through "
 			       "%s\n",
 			       a->volume, t.key_arn);
-		else
-			rc = run_data(v, a, t.key_arn);
 		goto out;
 	}
 	if (info.reencrypt != VOL_REENCRYPT_NONE) {

@@ -265,34 +265,62 @@ const struct cli_cmd cli_cmd_rotate = {
 
 /* ---- header backup and restore ---------------------------------------- */
 
+/* Does the volume carry the blank mark now?  Not when its header does not
+ * open (a damaged one is what a restore is for). */
+static bool carries_blank_mark(const char *volume)
+{
+	struct vol *v = NULL;
+	char err[512];
+	bool blank;
+
+	if (vol_open_flags(volume, VOL_OPEN_REENCRYPTING, &v, err, sizeof(err)))
+		return false;
+	blank = vol_is_blank(v);
+	vol_close(v);
+	return blank;
+}
+
+static int header_restore(const char *volume, const char *file)
+{
+	char err[512];
+	bool was_blank;
+	int fd = -1, rc;
+
+	rc = cli_volume_lock(volume, CLI_LOCK_OFFLINE, &fd);
+	if (rc)
+		return rc;
+	/* A backup made before the volume was first written carries its
+	 * blank mark: it survives only onto a volume that still has one (never
+	 * written since). */
+	was_blank = carries_blank_mark(volume);
+	if (was_blank)
+		rc = vol_header_restore(volume, file, err, sizeof(err));
+	else
+		rc = vol_header_restore_unblank(volume, file, err, sizeof(err));
+	close(fd);
+	if (rc)
+		return cli_error(0, "%s", err);
+	fprintf(stderr, "restored the header of %s from %s\n", volume, file);
+	return EXIT_OK;
+}
+
 static int run_header(const struct cli_cmd *cmd, int argc, char **argv,
 		      bool restore)
 {
 	char err[512];
 	int rc = cli_kms_only_options(cmd, argc, argv,
 				      &(struct kms_options){ 0 });
-	int fd = -1;
 
 	if (rc >= 0)
 		return rc;
 	if (argc - optind != 2)
 		return cli_usage_error(cmd, "takes VOLUME FILE");
-	if (restore) {
-		rc = cli_volume_lock(argv[optind], CLI_LOCK_OFFLINE, &fd);
-		if (rc)
-			return rc;
-		rc = vol_header_restore(argv[optind], argv[optind + 1], err,
-					sizeof(err));
-		close(fd);
-	} else {
-		rc = vol_header_backup(argv[optind], argv[optind + 1], err,
-				       sizeof(err));
-	}
-	if (rc)
+	if (restore)
+		return header_restore(argv[optind], argv[optind + 1]);
+	if (vol_header_backup(argv[optind], argv[optind + 1], err, sizeof(err)))
 		return cli_error(0, "%s", err);
-	fprintf(stderr, "%s the header of %s %s %s\n",
-		restore ? "restored" : "saved", argv[optind],
-		restore ? "from" : "to", argv[optind + 1]);
+	fprintf(stderr, "saved the header of %s to %s\n", argv[optind],
+		argv[optind + 1]);
 	return EXIT_OK;
 }
 

@@ -528,6 +528,9 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		json_object_object_add(
 			o, "unused_tail",
 			json_object_new_int64((int64_t)info.data_tail));
+		json_object_object_add(
+			o, "blank",
+			json_object_new_boolean(info.blank_token >= 0));
 		json_object_object_add(o, "reencryption",
 				       json_object_new_string(reencrypt_state(
 					       argv[optind], &info)));
@@ -554,6 +557,9 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 			printf("  unused       the last %llu bytes of the file: "
 			       "not a whole sector\n",
 			       (unsigned long long)info.data_tail);
+		if (info.blank_token >= 0)
+			printf("  blank        never written: its first mount "
+			       "makes the filesystem\n");
 		if (!strcmp(reencrypt_state(argv[optind], &info),
 			    "end-cut-off"))
 			printf("  REENCRYPTION END CUT OFF: finish it with "

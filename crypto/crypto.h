@@ -297,6 +297,7 @@ struct vol_info {
 	unsigned n_keyslots;
 	int tokens[32]; /* token ids (any type) */
 	unsigned n_tokens;
+	int blank_token;	  /* the id of the blank mark (below), or < 0 */
 	int unbound_keyslots[32]; /* keyslots holding some other key (e.g.
 				     a reencryption's next volume key) */
 	unsigned n_unbound;
@@ -422,6 +423,12 @@ int vol_header_backup(const char *path, const char *file, char *err,
 		      size_t errlen);
 int vol_header_restore(const char *path, const char *file, char *err,
 		       size_t errlen);
+/* The same, with every blank mark of the backup left out, in one header
+ * write: for a volume that may have been written since the backup was made
+ * (the mark would let its next mount format it over its data).  The backup
+ * file itself is not changed. */
+int vol_header_restore_unblank(const char *path, const char *file, char *err,
+			       size_t errlen);
 
 /* ---------------------------------------------------------------------------
  * Misc

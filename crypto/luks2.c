@@ -57,8 +57,6 @@
 #include "crypto.h"
 #include "luks2_internal.h"
 
-#define SECTOR 512u
-
 /* cmkfs's keyslot KDF: the secrets are full-entropy keys, so the KDF only
  * has to be the cheapest libcryptsetup accepts, and never benchmarked. */
 #define KDF_ITERATIONS 1000u
@@ -799,6 +797,7 @@ int vol_info(struct vol *v, struct vol_info *out)
 			 out->n_unbound < 32)
 			out->unbound_keyslots[out->n_unbound++] = i;
 	}
+	out->blank_token = luks2_blank_token(v);
 	n = crypt_token_max(CRYPT_LUKS2);
 	for (int i = 0; i < n && out->n_tokens < 32; i++) {
 		crypt_token_info ti = crypt_token_status(v->cd, i, NULL);
@@ -1012,10 +1011,7 @@ int vol_token_remove(struct vol *v, int id, char *err, size_t errlen)
 
 /* ---- the blank mark ------------------------------------------------------ */
 
-#define BLANK_TOKEN "{\"type\":\"cmkfs-blank\",\"keyslots\":[]}"
-
-/* The id of the volume's blank mark, or -ENOENT. */
-static int blank_token(struct vol *v)
+int luks2_blank_token(struct vol *v)
 {
 	int n = crypt_token_max(CRYPT_LUKS2);
 
@@ -1033,7 +1029,7 @@ static int blank_token(struct vol *v)
 
 bool vol_is_blank(struct vol *v)
 {
-	return blank_token(v) >= 0;
+	return luks2_blank_token(v) >= 0;
 }
 
 int vol_blank_mark(struct vol *v, char *err, size_t errlen)
@@ -1048,7 +1044,7 @@ int vol_blank_mark(struct vol *v, char *err, size_t errlen)
 		return r;
 	luks2_tokens_forget(v);
 	luks2_lib_begin();
-	r = crypt_token_json_set(v->cd, CRYPT_ANY_TOKEN, BLANK_TOKEN);
+	r = crypt_token_json_set(v->cd, CRYPT_ANY_TOKEN, LUKS2_BLANK_TOKEN);
 	if (r < 0)
 		return luks2_fail(err, errlen, r,
 				  "cannot mark %s as never written", v->path);
@@ -1057,12 +1053,13 @@ int vol_blank_mark(struct vol *v, char *err, size_t errlen)
 
 int vol_blank_clear(struct vol *v, char *err, size_t errlen)
 {
-	int id = blank_token(v);
+	int id, r = 0;
 
 	luks2_clear_err(err, errlen);
-	if (id < 0)
-		return 0;
-	return vol_token_remove(v, id, err, errlen);
+	/* Every one: a header may have been given more than one. */
+	while (!r && (id = luks2_blank_token(v)) >= 0)
+		r = vol_token_remove(v, id, err, errlen);
+	return r;
 }
 
 /* ---- keyslots ----------------------------------------------------------- */
@@ -1787,6 +1784,78 @@ int vol_header_restore(const char *path, const char *file, char *err,
 			   file);
 	crypt_free(cd);
 	return r < 0 ? r : 0;
+}
+
+/* Copy src to a new file dst (0600). */
+static int copy_file(const char *src, const char *dst)
+{
+	char buf[65536];
+	int in, out, r = 0;
+	ssize_t n;
+
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
+		r = -errno;
+		close(in);
+		return r;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			r = errno ? -errno : -EIO;
+			break;
+		}
+	if (n < 0)
+		r = -errno;
+	if (!r && fsync(out))
+		r = -errno;
+	close(in);
+	close(out);
+	return r;
+}
+
+int vol_header_restore_unblank(const char *path, const char *file, char *err,
+			       size_t errlen)
+{
+	struct crypt_device *cd = NULL;
+	char tmp[PATH_MAX];
+	int r, n;
+
+	luks2_clear_err(err, errlen);
+	if (snprintf(tmp, sizeof(tmp), "%s.header-restore", path) >=
+	    (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	vol_header_file_destroy(tmp); /* what a crash here left */
+	r = copy_file(file, tmp);
+	if (r) {
+		luks2_fail(err, errlen, r, "cannot copy %s to %s", file, tmp);
+		goto out;
+	}
+	luks2_lib_begin();
+	r = crypt_init(&cd, tmp);
+	if (r >= 0)
+		r = crypt_load(cd, CRYPT_LUKS2, NULL);
+	n = r >= 0 ? crypt_token_max(CRYPT_LUKS2) : 0;
+	for (int i = 0; i < n && r >= 0; i++) {
+		const char *type = NULL;
+		crypt_token_info ti = crypt_token_status(cd, i, &type);
+
+		if (ti != CRYPT_TOKEN_INACTIVE && ti != CRYPT_TOKEN_INVALID &&
+		    type && !strcmp(type, "cmkfs-blank"))
+			r = crypt_token_json_set(cd, i, NULL);
+	}
+	crypt_free(cd);
+	if (r < 0) {
+		luks2_fail(err, errlen, r, "cannot drop the blank mark of %s",
+			   file);
+		goto out;
+	}
+	r = vol_header_restore(path, tmp, err, errlen);
+out:
+	vol_header_file_destroy(tmp);
+	return r;
 }
 
 /* ---- signatures --------------------------------------------------------- */

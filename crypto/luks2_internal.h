@@ -12,7 +12,8 @@
 
 #include <libcryptsetup.h>
 
-#define LUKS2_MAX_TOKENS 32 /* LUKS2_TOKENS_MAX; vol_info.tokens as many */
+#define LUKS2_MAX_TOKENS 32   /* LUKS2_TOKENS_MAX; vol_info.tokens as many */
+#define SECTOR		 512u /* the unit of libcryptsetup's sizes and offsets */
 
 struct vol {
 	struct crypt_device *cd;
@@ -52,6 +53,11 @@ int luks2_begin_keyslot_add(struct vol *v, char *err, size_t errlen);
 
 /* Drop the token JSON copies handed out (before a header change). */
 void luks2_tokens_forget(struct vol *v);
+
+/* The blank mark (crypto.h, vol_is_blank) as a token, and the id of the
+ * volume's own, or -ENOENT. */
+#define LUKS2_BLANK_TOKEN "{\"type\":\"cmkfs-blank\",\"keyslots\":[]}"
+int luks2_blank_token(struct vol *v);
 
 /* Keyslot exists and is in use (and, when bound, opens the data's volume
  * key): 0, or the error with err said. */

@@ -297,6 +297,11 @@ static char *token_moved(struct vol *v, int id, int old_keyslot, int keyslot)
 	t = json_tokener_parse(json);
 	if (!t || !json_object_object_get_ex(t, "keyslots", &slots))
 		goto out;
+	/* The blank mark is carried on its own (format_final), whatever
+	 * keyslots a forged one may name. */
+	if (json_object_object_get_ex(t, "type", &arr) && arr &&
+	    !strcmp(json_object_get_string(arr), "cmkfs-blank"))
+		goto out;
 	snprintf(num, sizeof(num), "%d", old_keyslot);
 	for (size_t i = 0; i < json_object_array_length(slots); i++)
 		if (!strcmp(json_object_get_string(
@@ -344,18 +349,25 @@ static int format_final(struct vol *v, const char *file, const uint8_t *vk,
 	struct crypt_params_luks2 luks2 = { 0 };
 	struct crypt_device *cd = NULL;
 	char cipher[SEG_NAME], mode[SEG_NAME], uuid[40], label[48];
+	uint64_t size, offset;
 	const char *s;
 	int fd, r, slot;
 
+	segment_params(v, cipher, mode, &luks2.sector_size);
+	/* As large as the volume, less a partial last sector (not data, and
+	 * crypt_format refuses a device that ends in one). */
+	size = v->device_size;
+	offset = crypt_get_data_offset(v->cd) * SECTOR;
+	if (size > offset && luks2.sector_size)
+		size -= (size - offset) % luks2.sector_size;
 	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return luks2_fail(err, errlen, -errno, "cannot create %s",
 				  file);
-	r = ftruncate(fd, (off_t)v->device_size) ? -errno : 0;
+	r = ftruncate(fd, (off_t)size) ? -errno : 0;
 	close(fd);
 	if (r)
 		return luks2_fail(err, errlen, r, "cannot size %s", file);
-	segment_params(v, cipher, mode, &luks2.sector_size);
 	s = crypt_get_uuid(v->cd);
 	snprintf(uuid, sizeof(uuid), "%s", s ? s : "");
 	s = crypt_get_label(v->cd);
@@ -400,6 +412,19 @@ static int format_final(struct vol *v, const char *file, const uint8_t *vk,
 			luks2_fail(err, errlen, r,
 				   "cannot copy token %d to the final header",
 				   id);
+			goto out;
+		}
+	}
+	/* Rewriting every sector under another key writes nothing of a
+	 * user's: a volume never written stays blank. */
+	if (luks2_blank_token(v) >= 0) {
+		luks2_lib_begin();
+		r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN,
+					 LUKS2_BLANK_TOKEN);
+		if (r < 0) {
+			luks2_fail(err, errlen, r,
+				   "cannot copy the blank mark to the final "
+				   "header");
 			goto out;
 		}
 	}
@@ -487,6 +512,24 @@ int vol_reencrypt_restore_snapshot(const char *path, const char *snapshot,
 
 /* ---- starting ----------------------------------------------------------- */
 
+/* The data in 512-byte sectors when the file does not end on an
+ * encryption-sector boundary, else 0 (to the end of the file, the
+ * library's default).  Its partial last sector is not data (vol_info),
+ * and libcryptsetup, left to take the whole file, would refuse the
+ * unaligned size; a resume must say it again, as only a crash recovery
+ * finds it in the segments. */
+static uint64_t whole_sectors(struct vol *v)
+{
+	uint64_t offset = crypt_get_data_offset(v->cd) * SECTOR, size;
+	int n = crypt_get_sector_size(v->cd);
+	uint64_t ss = n > 0 ? (uint64_t)n : SECTOR;
+
+	if (v->device_size <= offset)
+		return 0;
+	size = v->device_size - offset;
+	return size % ss ? (size - size % ss) / SECTOR : 0;
+}
+
 int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
 		       const struct vol_reencrypt_params *p, char *err,
 		       size_t errlen)
@@ -522,6 +565,7 @@ int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
 
 	/* The same cipher and sector size as now: only the key changes. */
 	segment_params(v, cipher, mode, &luks2.sector_size);
+	params.device_size = whole_sectors(v);
 
 	luks2_lib_begin();
 	r = crypt_reencrypt_init_by_passphrase(
@@ -601,6 +645,14 @@ int vol_reencrypt_resume(struct vol *v, const uint8_t *secret,
 		if (r)
 			return r;
 		*what |= VOL_RESUME_RECOVERED;
+		/* The block cut off was the last one: completing it, the
+		 * library ended the reencryption too (as after a last block
+		 * not cut off). */
+		if (crypt_reencrypt_status(v->cd, NULL) ==
+		    CRYPT_REENCRYPT_NONE) {
+			*what |= VOL_RESUME_FINISHED;
+			return 0;
+		}
 	}
 	if (all_blocks_done(v, &keyslot)) {
 		r = finish(v, secret, secret_len, keyslot, snapshot, err,
@@ -609,6 +661,7 @@ int vol_reencrypt_resume(struct vol *v, const uint8_t *secret,
 			*what |= VOL_RESUME_FINISHED;
 		return r;
 	}
+	params.device_size = whole_sectors(v);
 	return load_keys(v, secret, secret_len, &params,
 			 "cannot resume the reencryption of", err, errlen);
 }

@@ -18,9 +18,10 @@ libjson-c-dev libmicrohttpd-dev libcmocka-dev libblkid-dev"
 
 # Test: the real components the tests start, and the independent checkers.
 # python3-cryptography is Debian's (for /usr/bin/python3): the reference
-# AES-XTS implementation of the differential and ciphertext tests.
+# AES-XTS implementation of the differential and ciphertext tests; strace
+# kills a process at its Nth write (crash tests at every step).
 TEST="python3 python3-cryptography fuse3 cryptsetup-bin util-linux e2fsprogs
-xfsprogs fio postgresql postgresql-contrib procps psmisc kmod curl
+xfsprogs fio postgresql postgresql-contrib procps psmisc kmod curl strace
 clang libclang-rt-14-dev cppcheck clang-tidy"
 
 # Benchmarks: charts, and the peer we compare against.

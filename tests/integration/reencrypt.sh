@@ -3,7 +3,8 @@
 # bound to the same or another CMK; a kill -9 at any point (preparing, between
 # blocks, in the middle of a block) loses nothing: the volume either still
 # opens with its old key, or refuses to unlock until `reencrypt --resume`
-# recovers and finishes it.  The data is checked with an XTS implementation
+# recovers and finishes it.  A blank volume stays blank, and a file that
+# does not end on a sector boundary keeps its tail.  The data is checked with an XTS implementation
 # independent of cmkfs and libcryptsetup (tests/tools/xts_volume.py).
 # timeout: 420
 . "$(dirname "$0")/../lib.sh"
@@ -210,4 +211,50 @@ done
 expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
 [ "$(bound_to)" = "$key1 1" ] || fail "after the kills: $(bound_to)"
 echo "random kills: every byte reads back"
+
+# ---- a blank volume stays blank; a file that does not end on a sector
+# boundary (its last partial sector is not data) is reencrypted and keeps
+# its tail, through a kill -9 at every step: before each of its writes to
+# the volume in turn (strace), then a resume ----
+json_field() {
+	expect_exit 0 "$CMKFS" status --json "$vol"
+	$PYTHON -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$out" "$1"
+}
+vol=$TEST_TMPDIR/tail.img
+expect_exit 0 as "$root" "$CMKFS" create "$vol" --size 8M --key-arn "$key1"
+printf 'tail' >> "$vol"
+[ "$(json_field unused_tail)" = 4 ] || fail "unused tail: $(json_field unused_tail)"
+[ "$(json_field blank)" = True ] || fail "a new volume is not marked blank"
+expect_exit 0 as "$root" "$CMKFS" reencrypt "$vol" --key-arn "$key2"
+[ "$(json_field blank)" = True ] || fail "the reencryption of a blank volume dropped its blank mark"
+[ "$(bound_to)" = "$key2 1" ] || fail "after the reencryption with a tail: $(bound_to)"
+offset=$("$CMKFS_BUILD/tests/vol-tool" info "$vol" | sed -n 's/^data_offset=//p')
+size=$("$CMKFS_BUILD/tests/vol-tool" info "$vol" | sed -n 's/^data_size=//p')
+want=$(fill 3)
+states=
+for n in $(seq 200); do
+	rc=0
+	(. "$root" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL &&
+		exec strace -f -qq -o /dev/null -P "$vol" -e trace=write \
+			-e inject=write:signal=SIGKILL:when="$n" \
+			"$CMKFS" reencrypt "$vol" --resilience journal) > /dev/null 2> "$TEST_TMPDIR/kill.err" || rc=$?
+	state=$(reenc_state)
+	echo "kill before write $n: exit $rc, $state"
+	[ $rc = 0 ] || [ $rc = 137 ] || fail "reencrypt failed: $(cat "$TEST_TMPDIR/kill.err")"
+	case " $states " in *" $state "*) ;; *) states="$states $state" ;; esac
+	if [ $rc = 0 ]; then
+		[ "$state" = none ] || fail "reencrypt succeeded but left the state $state"
+		break
+	fi
+	[ "$state" = none ] || resume_all
+	[ "$(reenc_state)" = none ] || fail "kill before write $n: still $(reenc_state) after resume"
+	[ "$(digest)" = "$want" ] || fail "kill before write $n ($state): data lost"
+done
+[ $rc = 0 ] || fail "200 writes and the reencryption did not end"
+echo "killed before each of $((n - 1)) writes; states seen:$states"
+for s in crashed in-progress; do
+	contains "$states" "$s" "the states the kills left"
+done
+[ "$(tail -c 4 "$vol")" = tail ] || fail "the partial last sector was rewritten"
+expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
 kmsd_stop
