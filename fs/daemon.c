@@ -398,6 +398,12 @@ static int mount_fs(struct fsd *d, char *err, size_t errlen)
 			return -EROFS;
 		}
 		r = d->mkfs ? 1 : fsd_reads_as_zeros(d->loop, d->data_size);
+		if (r == -EINTR) {
+			ERR("stopped by a signal while checking that %s reads "
+			    "as zeros; nothing was written",
+			    d->volume);
+			return r;
+		}
 		if (r < 0) {
 			ERR("cannot read %s: %s", d->loop, strerror(-r));
 			return r;
@@ -588,33 +594,47 @@ static void free_fsd(struct fsd *d)
 	free(d);
 }
 
-/* Is the loop device still backed by our file (the filesystem on it still
- * mounted, e.g. the daemon was signalled)? */
-static bool loop_in_use(const struct fsd *d)
-{
-	char path[128], back[PATH_MAX];
-	FILE *f;
-	bool used = false;
-
-	if (!d->loop[0])
-		return false;
-	snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file",
-		 d->loop + 5);
-	f = fopen(path, "re");
-	if (f) {
-		used = fgets(back, sizeof(back), f) &&
-		       !strncmp(back, d->fuse_mnt, strlen(d->fuse_mnt));
-		fclose(f);
-	}
-	return used;
-}
-
 /* Wait up to ms for the loop device to let go of our file. */
 static bool loop_released(const struct fsd *d, int ms)
 {
-	for (; ms > 0 && loop_in_use(d); ms -= 50)
+	for (; ms > 0 && fsd_loop_in_use(d); ms -= 50)
 		usleep(50 * 1000);
-	return !loop_in_use(d);
+	return !fsd_loop_in_use(d);
+}
+
+/*
+ * The filesystem on our loop device lives on after the unmount at the
+ * target: a bind mount, a move, another mount namespace, a lazy unmount
+ * with files still open.  Where this mount namespace shows it, it is
+ * flushed and shut down as a busy one is.  Where it does not, sync(2),
+ * which reaches every superblock, writes back what it holds while we still
+ * serve; what is written there after we exit is lost.
+ */
+static void release_elsewhere(struct fsd *d)
+{
+	int r;
+
+	fsd_warn("%s: the filesystem on %s is still mounted elsewhere (a bind "
+		 "mount, another mount namespace or a lazy unmount with files "
+		 "open): flushing it",
+		 d->volume, d->loop);
+	r = fsd_fs_shutdown(d, true);
+	if (r) {
+		sync();
+		fsd_warn("%s: it is not in this mount namespace: flushed with "
+			 "sync(2); what is written there from now on is lost",
+			 d->volume);
+	} else {
+		fsd_warn("%s: flushed to the volume and shut down (further "
+			 "I/O there fails)",
+			 d->volume);
+	}
+	r = fsd_loop_flush(d, false);
+	if (r && r != -ENOENT)
+		fsd_err("%s: cannot flush %s: %s", d->volume, d->loop,
+			strerror(-r));
+	fsd_warn("%s: unmount it there, then run 'cmkfs umount %s'", d->volume,
+		 d->target);
 }
 
 /*
@@ -624,19 +644,24 @@ static bool loop_released(const struct fsd *d, int ms)
  * when it is busy, shut it down after a flush (FS_IOC_SHUTDOWN with a
  * freeze first): all it held is on the volume, and every later write
  * fails with EIO instead of vanishing.  The busy mount stays for
- * 'cmkfs umount'.
+ * 'cmkfs umount'.  An unmount that leaves the filesystem alive elsewhere
+ * (release_elsewhere) is not taken for a clean one.
  */
 static void release_fs(struct fsd *d)
 {
 	int r;
 
-	if (!fsd_fs_is_ours(d))
+	if (d->raw || !d->loop[0])
 		return;
+	if (!fsd_fs_is_ours(d)) {
+		if (fsd_loop_in_use(d))
+			release_elsewhere(d);
+		return;
+	}
 	if (umount2(d->target, 0) == 0) {
 		fsd_info("%s: unmounted %s", d->volume, d->target);
 		if (!loop_released(d, 2000))
-			fsd_warn("%s: %s still attached after the unmount",
-				 d->volume, d->loop);
+			release_elsewhere(d);
 		return;
 	}
 	r = -errno;
@@ -892,13 +917,17 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 out:;
 	/* A signal with the filesystem still mounted on the loop device
 	 * leaves the state for 'cmkfs umount' to finish the job. */
-	bool keep = ready && signalled && loop_in_use(d);
+	bool keep = ready && signalled && fsd_loop_in_use(d);
 	int fr = teardown(d, ready, keep);
 
 	if (ready) {
 		if (fr)
 			fsd_err("%s: final flush failed: %s", d->volume,
 				strerror(-fr));
+		else if (atomic_load(&d->shredded))
+			fsd_info("%s: exiting; its keys were shredded before "
+				 "(writes that came after the shred failed)",
+				 d->volume);
 		else
 			fsd_info("%s: flushed, keys wiped, exiting", d->volume);
 		r = fr;

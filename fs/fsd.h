@@ -248,16 +248,22 @@ int fsd_loop_attach(const char *file, unsigned bs, bool ro, char *dev,
 int fsd_loop_detach(const char *dev, const char *file);
 /* Is the filesystem on our loop device mounted at the target? */
 bool fsd_fs_is_ours(const struct fsd *d);
+/* Is the loop device still backed by our file (a filesystem on it still
+ * mounted somewhere: at the target, through a bind mount, in another mount
+ * namespace, or lazily unmounted but still open)? */
+bool fsd_loop_in_use(const struct fsd *d);
 /* Shut the filesystem on our loop device down (FS_IOC_SHUTDOWN): every
  * later access to it, cached reads included, fails with EIO.  flush: first
  * write back everything (through the daemon; it must still serve), else
- * at once.  -ENOENT when no filesystem of ours is mounted at the target. */
+ * at once.  It is looked for at the target, then at every mount this mount
+ * namespace shows; -ENOENT when there is none. */
 int fsd_fs_shutdown(const struct fsd *d, bool flush);
 /* Flush the loop device's own cache (invalidate: BLKFLSBUF, which also
  * drops it; else fsync).  -ENOENT without a loop device. */
 int fsd_loop_flush(const struct fsd *d, bool invalidate);
 /* 1 when the first size bytes of dev read as zeros, 0 when not (it stops
- * at the first byte that is not), or -errno. */
+ * at the first byte that is not), or -errno (-EINTR: a stop signal is
+ * pending). */
 int fsd_reads_as_zeros(const char *dev, uint64_t size);
 /* Run mkfs.TYPE on dev; 0 or -errno. */
 int fsd_mkfs(const char *type, const char *dev, char *err, size_t errlen);

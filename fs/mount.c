@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
@@ -142,6 +143,17 @@ int fsd_loop_detach(const char *dev, const char *file)
 	return r;
 }
 
+/* A stop (SIGTERM, SIGINT, SIGHUP: blocked, for the main loop's signalfd)
+ * waiting while we are still starting up. */
+static bool stop_pending(void)
+{
+	sigset_t p;
+
+	return !sigpending(&p) &&
+	       (sigismember(&p, SIGTERM) == 1 || sigismember(&p, SIGINT) == 1 ||
+		sigismember(&p, SIGHUP) == 1);
+}
+
 int fsd_reads_as_zeros(const char *dev, uint64_t size)
 {
 	const size_t chunk = (size_t)1 << 20;
@@ -161,8 +173,14 @@ int fsd_reads_as_zeros(const char *dev, uint64_t size)
 	}
 	while (r == 1 && off < size) {
 		size_t want = size - off < chunk ? (size_t)(size - off) : chunk;
-		ssize_t n = pread(fd, buf, want, (off_t)off);
+		ssize_t n;
 
+		/* Terabytes take minutes: a stop does not wait for them. */
+		if (stop_pending()) {
+			r = -EINTR;
+			break;
+		}
+		n = pread(fd, buf, want, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -373,7 +391,7 @@ int fsd_umount(const struct fsd_state *st, char *err, size_t errlen)
 
 /* An open descriptor of the filesystem mounted on our loop device at the
  * target, or -1 (not mounted there, or something else is). */
-static int fs_on_loop(const struct fsd *d)
+static int fs_on_loop_at(const struct fsd *d, const char *dir)
 {
 	struct stat dev, st;
 	int fd;
@@ -381,13 +399,64 @@ static int fs_on_loop(const struct fsd *d)
 	if (d->raw || !d->loop[0] || stat(d->loop, &dev) ||
 	    !S_ISBLK(dev.st_mode))
 		return -1;
-	fd = open(d->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) || st.st_dev != dev.st_rdev) {
 		close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+static int fs_on_loop(const struct fsd *d)
+{
+	return fs_on_loop_at(d, d->target);
+}
+
+/* Undo mountinfo's octal escapes ("\040" for a space...) in place. */
+static void unescape(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++, o++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*o = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+				    (s[3] - '0'));
+			s += 3;
+		} else {
+			*o = *s;
+		}
+	}
+	*o = 0;
+}
+
+/* The filesystem on our loop device, open: at the target, else at the
+ * first mount of it this mount namespace shows (a bind mount, a move); -1
+ * when there is none. */
+static int fs_anywhere(const struct fsd *d)
+{
+	char line[8192], dir[PATH_MAX];
+	unsigned maj, min;
+	struct stat dev;
+	FILE *f;
+	int fd = fs_on_loop(d);
+
+	if (fd >= 0 || d->raw || !d->loop[0] || stat(d->loop, &dev))
+		return fd;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -1;
+	/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ..." */
+	while (fd < 0 && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, dir) ==
+			    3 &&
+		    makedev(maj, min) == dev.st_rdev) {
+			unescape(dir);
+			fd = fs_on_loop_at(d, dir);
+		}
+	fclose(f);
 	return fd;
 }
 
@@ -401,10 +470,29 @@ bool fsd_fs_is_ours(const struct fsd *d)
 	return true;
 }
 
+bool fsd_loop_in_use(const struct fsd *d)
+{
+	char path[128], back[PATH_MAX];
+	FILE *f;
+	bool used = false;
+
+	if (!d->loop[0])
+		return false;
+	snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file",
+		 d->loop + 5);
+	f = fopen(path, "re");
+	if (f) {
+		used = fgets(back, sizeof(back), f) &&
+		       !strncmp(back, d->fuse_mnt, strlen(d->fuse_mnt));
+		fclose(f);
+	}
+	return used;
+}
+
 int fsd_fs_shutdown(const struct fsd *d, bool flush)
 {
 	uint32_t how = flush ? FSD_SHUTDOWN_FLUSH : FSD_SHUTDOWN_NOLOGFLUSH;
-	int fd = fs_on_loop(d), r = 0;
+	int fd = fs_anywhere(d), r = 0;
 
 	if (fd < 0)
 		return -ENOENT;

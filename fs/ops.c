@@ -435,8 +435,14 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	if (end > d->data_size)
 		end = d->data_size;
 	/* The zero source sits in the bounce buffer's upper half, past the
-	 * span write_range() works in (at most 256 KiB + two sectors). */
+	 * span write_range() works in (at most 256 KiB + two sectors).  A
+	 * range may be gigabytes long: a daemon that is stopping does not
+	 * finish it (the request fails; what is written stays zeros). */
 	while (!r && pos < end) {
+		if (fuse_session_exited(d->se)) {
+			r = -EINTR;
+			break;
+		}
 		size_t n = end - pos > FSD_MAX_REQ / 4 ? FSD_MAX_REQ / 4
 						       : (size_t)(end - pos);
 

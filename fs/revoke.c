@@ -74,6 +74,12 @@ void fsd_shred(struct fsd *d, const char *why)
 	else if (!r)
 		fsd_log(LOG_CRIT, "%s: filesystem on %s shut down", d->volume,
 			d->target);
+	else if (!d->raw && fsd_loop_in_use(d))
+		fsd_err("%s: the filesystem on %s is mounted neither at %s nor "
+			"anywhere else in this mount namespace (lazily "
+			"unmounted, or in another namespace): its cached files "
+			"stay readable until it is unmounted",
+			d->volume, d->loop, d->target);
 	r = fsd_loop_flush(d, true);
 	if (r && r != -ENOENT)
 		fsd_warn("%s: cannot drop the cache of %s: %s", d->volume,

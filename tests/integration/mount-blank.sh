@@ -3,10 +3,12 @@
 # marks a new volume blank (a cmkfs-blank token); its first mount makes the
 # filesystem and drops the mark.  A volume written through --raw (no
 # filesystem signature) is refused, with the way out (--mkfs), and keeps its
-# data; --mkfs formats it; a volume that reads as zeros all through is
-# formatted; so is one made by `create --mkfs`.  A volume file that does
-# not end on a sector boundary: the partial sector is left out of the
-# plaintext (and status says so), so I/O at the end works.
+# data, even after a header backup made before the write is restored;
+# --mkfs formats it; a volume that reads as zeros all through is formatted
+# (a stop during that check is not kept waiting); so is one made by
+# `create --mkfs`.  A volume file that does not end on a sector boundary:
+# the partial sector is left out of the plaintext (and status says so), so
+# I/O at the end works.
 # transports: both
 # timeout: 240
 . "$(dirname "$0")/../lib.sh"
@@ -73,6 +75,24 @@ expect_exit 0 as "$host" "$CMKFS" mount "$vol" "$mnt" --mkfs --log "$log"
 [ "$(cat "$mnt/file")" = kept ] || fail "--mkfs formatted an existing filesystem"
 expect_exit 0 "$CMKFS" umount "$mnt"
 
+# ---- a header backup made before the first write: restoring it does not
+# bring the blank mark back (the next mount would format the data) ----
+expect_exit 0 as "$host" "$CMKFS" create "$vol" --size 64M --key-arn "$key" --force
+rm -f "$TEST_TMPDIR/hdr" "$TEST_TMPDIR/hdr2"
+expect_exit 0 "$CMKFS" header-backup "$vol" "$TEST_TMPDIR/hdr"
+expect_exit 0 "$CMKFS" header-restore "$vol" "$TEST_TMPDIR/hdr"
+[ "$(blank_tokens "$vol")" = 1 ] || fail "restoring onto a never-written volume dropped its blank mark"
+expect_exit 0 as "$host" "$CMKFS" mount --raw "$vol" "$plain"
+write_marker "$plain"
+expect_exit 0 "$CMKFS" umount "$plain"
+expect_exit 0 "$CMKFS" header-restore "$vol" "$TEST_TMPDIR/hdr"
+[ "$(blank_tokens "$vol")" = 0 ] || fail "the restored header carries the blank mark"
+expect_exit 1 as "$host" "$CMKFS" mount "$vol" "$mnt"
+contains "$err" "not blank" "mount after restoring a pre-write backup"
+expect_exit 0 as "$host" "$CMKFS" mount --raw "$vol" "$plain"
+has_marker "$plain" || fail "the data is gone after the header restore"
+expect_exit 0 "$CMKFS" umount "$plain"
+
 # ---- a volume that reads as zeros all through is formatted ----
 expect_exit 0 as "$host" "$CMKFS" create "$vol" --size 64M --key-arn "$key" --force
 expect_exit 0 as "$host" "$CMKFS" mount --raw "$vol" "$plain"
@@ -90,6 +110,39 @@ printf x | dd of="$plain" bs=1 seek=$((64 * 1048576 - 1)) conv=notrunc,fsync sta
 expect_exit 0 "$CMKFS" umount "$plain"
 expect_exit 1 as "$host" "$CMKFS" mount "$vol" "$mnt"
 contains "$err" "not blank" "a volume with one byte at its end"
+
+# ---- a stop while a large volume is checked for zeros is not kept
+# waiting (a cipher_null volume grown sparse to 64 GiB: it reads as zeros
+# and takes no room) ----
+big=$TEST_TMPDIR/big.img
+expect_exit 0 as "$host" "$CMKFS" create "$big" --size 16M --key-arn "$key" --cipher null --insecure
+truncate -s 64G "$big"
+cryptsetup token remove --token-id "$(cryptsetup luksDump --dump-json-metadata "$big" |
+	$PYTHON -c 'import json, sys
+print([i for i, t in json.load(sys.stdin)["tokens"].items() if t["type"] == "cmkfs-blank"][0])')" "$big" ||
+	fail "cannot remove the blank mark"
+: > "$log"
+(. "$host" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL &&
+	exec "$CMKFS" mount --foreground "$big" "$mnt" --log "$log") > /dev/null 2> "$TEST_TMPDIR/fg.err" &
+pid=$!
+big_uuid=$(cryptsetup luksUUID "$big")
+# the check runs once the loop device stands on the daemon's plaintext
+for _ in $(seq 100); do
+	losetup -n -l -O BACK-FILE | grep -q "$big_uuid/plain" && break
+	kill -0 "$pid" 2> /dev/null || fail "the mount ended early: $(cat "$log")"
+	sleep 0.1
+done
+sleep 0.5
+kill -TERM "$pid"
+for _ in $(seq 50); do
+	kill -0 "$pid" 2> /dev/null || break
+	sleep 0.1
+done
+kill -0 "$pid" 2> /dev/null && fail "SIGTERM during the zero check of 64 GiB did not stop the mount within 5 s: $(cat "$log")"
+wait "$pid" 2> /dev/null || true
+grep -q "stopped by a signal while checking that $big reads as zeros" "$TEST_TMPDIR/fg.err" ||
+	fail "the stop did not come during the zero check: $(cat "$TEST_TMPDIR/fg.err" "$log")"
+grep -q " $mnt " /proc/mounts && fail "mounted although stopped"
 
 # ---- create --mkfs: ready to mount, the mark gone ----
 expect_exit 0 as "$host" "$CMKFS" create "$vol" --size 64M --key-arn "$key" --force --mkfs ext4

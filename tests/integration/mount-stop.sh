@@ -5,6 +5,8 @@
 # through it, and leaves nothing behind.  Busy (a process inside it): the
 # daemon flushes the filesystem and shuts it down — further writes fail
 # instead of vanishing — and `cmkfs umount` finishes once it is free.
+# Alive elsewhere (a bind mount): the daemon's unmount leaves it mounted,
+# so it finds it there and flushes and shuts it down as a busy one.
 # Either way, the next mount has every byte.
 # transports: both
 # timeout: 180
@@ -70,6 +72,26 @@ contains "$out" "its daemon had died; cleaned up" "umount after a stop while bus
 do_mount
 [ "$(sha256sum < "$mnt/busy")" = "$sum" ] || fail "data written before SIGTERM is lost (busy)"
 [ "$(sha256sum < "$mnt/idle")" != "" ] || fail "the first file is gone"
+expect_exit 0 "$CMKFS" umount "$mnt"
+
+# ---- elsewhere: a bind mount keeps the filesystem alive after the
+# daemon's own unmount; that unmount is not taken for a clean one ----
+other=$TEST_TMPDIR/other
+mkdir "$other"
+do_mount
+mount --bind "$mnt" "$other" || fail "cannot bind-mount $mnt"
+dirty elsewhere
+stop_daemon
+grep -q "is still mounted elsewhere" "$log" ||
+	fail "the daemon took the unmount of $mnt for a clean stop: $(cat "$log")"
+grep -q "flushed to the volume and shut down" "$log" ||
+	fail "the bind mount was not found and shut down: $(cat "$log")"
+(echo late > "$other/late") 2> /dev/null && fail "a write through the bind mount after the stop succeeded (it would be lost)"
+umount "$other" 2> /dev/null || umount -l "$other"
+expect_exit 0 "$CMKFS" umount "$mnt"
+do_mount
+[ "$(sha256sum < "$mnt/elsewhere")" = "$sum" ] ||
+	fail "data written before SIGTERM is lost (bind-mounted elsewhere)"
 e2fsck_out=$TEST_TMPDIR/fsck
 expect_exit 0 "$CMKFS" umount "$mnt"
 expect_exit 0 as "$host" "$CMKFS" mount --raw "$vol" "$TEST_TMPDIR/plain"
