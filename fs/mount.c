@@ -389,8 +389,8 @@ int fsd_umount(const struct fsd_state *st, char *err, size_t errlen)
 	return 0;
 }
 
-/* An open descriptor of the filesystem mounted on our loop device at the
- * target, or -1 (not mounted there, or something else is). */
+/* An open descriptor of the filesystem mounted on our loop device at dir,
+ * or -1 (not mounted there, or something else is). */
 static int fs_on_loop_at(const struct fsd *d, const char *dir)
 {
 	struct stat dev, st;
