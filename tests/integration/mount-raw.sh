@@ -167,6 +167,11 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 [ ! -e "$CMKFS_RUNTIME_DIR/$uuid" ] || fail "runtime dir left after SIGTERM"
+for _ in $(seq 100); do
+	kill -0 "$pid" 2> /dev/null || break
+	sleep 0.1
+done
+kill -0 "$pid" 2> /dev/null && fail "the daemon is still running 10 s after SIGTERM"
 grep -q " $plain " /proc/mounts && fail "still mounted after SIGTERM"
 grep -q "flushed, keys wiped, exiting" "$TEST_TMPDIR/daemon.log" || fail "no clean exit logged"
 [ "$(cat "$plain")" = "keep me" ] || fail "the overmounted file changed"
