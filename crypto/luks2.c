@@ -1786,74 +1786,27 @@ int vol_header_restore(const char *path, const char *file, char *err,
 	return r < 0 ? r : 0;
 }
 
-/* Copy src to a new file dst (0600). */
-static int copy_file(const char *src, const char *dst)
-{
-	char buf[65536];
-	int in, out, r = 0;
-	ssize_t n;
-
-	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return -errno;
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0) {
-		r = -errno;
-		close(in);
-		return r;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			r = errno ? -errno : -EIO;
-			break;
-		}
-	if (n < 0)
-		r = -errno;
-	if (!r && fsync(out))
-		r = -errno;
-	close(in);
-	close(out);
-	return r;
-}
-
 int vol_header_restore_unblank(const char *path, const char *file, char *err,
 			       size_t errlen)
 {
-	struct crypt_device *cd = NULL;
+	struct vol *v = NULL;
 	char tmp[PATH_MAX];
-	int r, n;
+	int r;
 
 	luks2_clear_err(err, errlen);
 	if (snprintf(tmp, sizeof(tmp), "%s.header-restore", path) >=
 	    (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	vol_header_file_destroy(tmp); /* what a crash here left */
-	r = copy_file(file, tmp);
-	if (r) {
-		luks2_fail(err, errlen, r, "cannot copy %s to %s", file, tmp);
-		goto out;
-	}
-	luks2_lib_begin();
-	r = crypt_init(&cd, tmp);
-	if (r >= 0)
-		r = crypt_load(cd, CRYPT_LUKS2, NULL);
-	n = r >= 0 ? crypt_token_max(CRYPT_LUKS2) : 0;
-	for (int i = 0; i < n && r >= 0; i++) {
-		const char *type = NULL;
-		crypt_token_info ti = crypt_token_status(cd, i, &type);
-
-		if (ti != CRYPT_TOKEN_INACTIVE && ti != CRYPT_TOKEN_INVALID &&
-		    type && !strcmp(type, "cmkfs-blank"))
-			r = crypt_token_json_set(cd, i, NULL);
-	}
-	crypt_free(cd);
-	if (r < 0) {
-		luks2_fail(err, errlen, r, "cannot drop the blank mark of %s",
-			   file);
-		goto out;
-	}
-	r = vol_header_restore(path, tmp, err, errlen);
-out:
+	/* A copy of the backup, without the mark, is what is restored. */
+	r = vol_header_backup(file, tmp, err, errlen);
+	if (!r)
+		r = vol_open(tmp, &v, err, errlen);
+	if (!r)
+		r = vol_blank_clear(v, err, errlen);
+	vol_close(v);
+	if (!r)
+		r = vol_header_restore(path, tmp, err, errlen);
 	vol_header_file_destroy(tmp);
 	return r;
 }

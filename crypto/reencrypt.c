@@ -339,7 +339,34 @@ static void segment_params(struct vol *v, char cipher[static SEG_NAME],
 	*sector_size = n > 0 ? (uint32_t)n : 512u;
 }
 
-/* Format file (sized like v's device) as v would be after the end: same
+/* Where the data ends: the end of the file, less a partial last sector.
+ * That sector is not data (vol_info); libcryptsetup refuses a device that
+ * ends in one, to format or to reencrypt. */
+static uint64_t data_end(struct vol *v)
+{
+	uint64_t offset = crypt_get_data_offset(v->cd) * SECTOR;
+	int n = crypt_get_sector_size(v->cd);
+	uint64_t ss = n > 0 ? (uint64_t)n : SECTOR;
+
+	if (v->device_size <= offset)
+		return v->device_size;
+	return v->device_size - (v->device_size - offset) % ss;
+}
+
+/* The size to reencrypt in 512-byte sectors when the file ends in a
+ * partial sector, else 0 (to the end of the file, the library's default).
+ * A resume must say it again: only a crash recovery finds it in the
+ * segments. */
+static uint64_t reencrypt_sectors(struct vol *v)
+{
+	uint64_t end = data_end(v);
+
+	return end == v->device_size
+		       ? 0
+		       : (end - crypt_get_data_offset(v->cd) * SECTOR) / SECTOR;
+}
+
+/* Format file (sized like v's data, data_end) as v would be after the end: same
  * UUID, label, cipher, sector size and data offset, key vk, one keyslot
  * for secret, v's tokens of new_keyslot moved to it. */
 static int format_final(struct vol *v, const char *file, const uint8_t *vk,
@@ -349,22 +376,15 @@ static int format_final(struct vol *v, const char *file, const uint8_t *vk,
 	struct crypt_params_luks2 luks2 = { 0 };
 	struct crypt_device *cd = NULL;
 	char cipher[SEG_NAME], mode[SEG_NAME], uuid[40], label[48];
-	uint64_t size, offset;
 	const char *s;
 	int fd, r, slot;
 
 	segment_params(v, cipher, mode, &luks2.sector_size);
-	/* As large as the volume, less a partial last sector (not data, and
-	 * crypt_format refuses a device that ends in one). */
-	size = v->device_size;
-	offset = crypt_get_data_offset(v->cd) * SECTOR;
-	if (size > offset && luks2.sector_size)
-		size -= (size - offset) % luks2.sector_size;
 	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return luks2_fail(err, errlen, -errno, "cannot create %s",
 				  file);
-	r = ftruncate(fd, (off_t)size) ? -errno : 0;
+	r = ftruncate(fd, (off_t)data_end(v)) ? -errno : 0;
 	close(fd);
 	if (r)
 		return luks2_fail(err, errlen, r, "cannot size %s", file);
@@ -512,24 +532,6 @@ int vol_reencrypt_restore_snapshot(const char *path, const char *snapshot,
 
 /* ---- starting ----------------------------------------------------------- */
 
-/* The data in 512-byte sectors when the file does not end on an
- * encryption-sector boundary, else 0 (to the end of the file, the
- * library's default).  Its partial last sector is not data (vol_info),
- * and libcryptsetup, left to take the whole file, would refuse the
- * unaligned size; a resume must say it again, as only a crash recovery
- * finds it in the segments. */
-static uint64_t whole_sectors(struct vol *v)
-{
-	uint64_t offset = crypt_get_data_offset(v->cd) * SECTOR, size;
-	int n = crypt_get_sector_size(v->cd);
-	uint64_t ss = n > 0 ? (uint64_t)n : SECTOR;
-
-	if (v->device_size <= offset)
-		return 0;
-	size = v->device_size - offset;
-	return size % ss ? (size - size % ss) / SECTOR : 0;
-}
-
 int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
 		       const struct vol_reencrypt_params *p, char *err,
 		       size_t errlen)
@@ -565,7 +567,7 @@ int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
 
 	/* The same cipher and sector size as now: only the key changes. */
 	segment_params(v, cipher, mode, &luks2.sector_size);
-	params.device_size = whole_sectors(v);
+	params.device_size = reencrypt_sectors(v);
 
 	luks2_lib_begin();
 	r = crypt_reencrypt_init_by_passphrase(
@@ -661,7 +663,7 @@ int vol_reencrypt_resume(struct vol *v, const uint8_t *secret,
 			*what |= VOL_RESUME_FINISHED;
 		return r;
 	}
-	params.device_size = whole_sectors(v);
+	params.device_size = reencrypt_sectors(v);
 	return load_keys(v, secret, secret_len, &params,
 			 "cannot resume the reencryption of", err, errlen);
 }

@@ -603,85 +603,59 @@ static bool loop_released(const struct fsd *d, int ms)
 }
 
 /*
- * The filesystem on our loop device lives on after the unmount at the
- * target: a bind mount, a move, another mount namespace, a lazy unmount
- * with files still open.  Where this mount namespace shows it, it is
- * flushed and shut down as a busy one is.  Where it does not, sync(2),
- * which reaches every superblock, writes back what it holds while we still
- * serve; what is written there after we exit is lost.
- */
-static void release_elsewhere(struct fsd *d)
-{
-	int r;
-
-	fsd_warn("%s: the filesystem on %s is still mounted elsewhere (a bind "
-		 "mount, another mount namespace or a lazy unmount with files "
-		 "open): flushing it",
-		 d->volume, d->loop);
-	r = fsd_fs_shutdown(d, true);
-	if (r) {
-		sync();
-		fsd_warn("%s: it is not in this mount namespace: flushed with "
-			 "sync(2); what is written there from now on is lost",
-			 d->volume);
-	} else {
-		fsd_warn("%s: flushed to the volume and shut down (further "
-			 "I/O there fails)",
-			 d->volume);
-	}
-	r = fsd_loop_flush(d, false);
-	if (r && r != -ENOENT)
-		fsd_err("%s: cannot flush %s: %s", d->volume, d->loop,
-			strerror(-r));
-	fsd_warn("%s: unmount it there, then run 'cmkfs umount %s'", d->volume,
-		 d->target);
-}
-
-/*
  * Stopped by a signal (systemd's stop, kill) with the filesystem on top
  * still mounted: what it has not written yet must reach the volume before
- * we stop serving.  Unmount it, which writes everything back through us;
- * when it is busy, shut it down after a flush (FS_IOC_SHUTDOWN with a
- * freeze first): all it held is on the volume, and every later write
- * fails with EIO instead of vanishing.  The busy mount stays for
- * 'cmkfs umount'.  An unmount that leaves the filesystem alive elsewhere
- * (release_elsewhere) is not taken for a clean one.
+ * we stop serving.  Unmount it, which writes everything back through us.
+ * When it is busy, or lives on elsewhere (a bind mount, a move, another
+ * mount namespace, a lazy unmount with files open), shut it down after a
+ * flush (FS_IOC_SHUTDOWN with a freeze first) wherever this mount
+ * namespace shows it: all it held is on the volume, and every later write
+ * fails with EIO instead of vanishing; the mount stays for 'cmkfs umount'.
+ * Where it cannot be seen, sync(2), which reaches every superblock, writes
+ * it back; what is written there after we exit is lost.
  */
 static void release_fs(struct fsd *d)
 {
+	bool busy = false;
 	int r;
 
 	if (d->raw || !d->loop[0])
 		return;
-	if (!fsd_fs_is_ours(d)) {
-		if (fsd_loop_in_use(d))
-			release_elsewhere(d);
+	if (fsd_fs_is_ours(d)) {
+		busy = umount2(d->target, 0) != 0;
+		if (busy) {
+			fsd_warn("%s: cannot unmount %s: %s", d->volume,
+				 d->target, strerror(errno));
+		} else {
+			fsd_info("%s: unmounted %s", d->volume, d->target);
+			if (loop_released(d, 2000))
+				return;
+		}
+	} else if (!fsd_loop_in_use(d)) {
 		return;
 	}
-	if (umount2(d->target, 0) == 0) {
-		fsd_info("%s: unmounted %s", d->volume, d->target);
-		if (!loop_released(d, 2000))
-			release_elsewhere(d);
-		return;
-	}
-	r = -errno;
-	fsd_warn("%s: cannot unmount %s: %s", d->volume, d->target,
-		 strerror(-r));
-	r = fsd_fs_shutdown(d, true);
-	if (r) {
-		fsd_err("%s: cannot flush and shut down the filesystem on %s: "
-			"%s; data it had not written is lost",
-			d->volume, d->target, strerror(-r));
-		return;
+	if (!busy)
+		fsd_warn("%s: the filesystem on %s is still mounted elsewhere "
+			 "(a bind mount, another mount namespace or a lazy "
+			 "unmount with files open)",
+			 d->volume, d->loop);
+	if (fsd_fs_shutdown(d, true) == 0) {
+		fsd_warn("%s: the filesystem is flushed to the volume and shut "
+			 "down (further I/O there fails)",
+			 d->volume);
+	} else {
+		sync();
+		fsd_warn("%s: the filesystem cannot be shut down from here: "
+			 "flushed with sync(2); what is written there from now "
+			 "on is lost",
+			 d->volume);
 	}
 	r = fsd_loop_flush(d, false);
 	if (r && r != -ENOENT)
 		fsd_err("%s: cannot flush %s: %s", d->volume, d->loop,
 			strerror(-r));
-	fsd_warn("%s: %s is busy: its data is flushed to the volume and the "
-		 "filesystem shut down (further I/O there fails); finish with "
-		 "'cmkfs umount %s'",
-		 d->volume, d->target, d->target);
+	fsd_warn("%s: unmount it, then run 'cmkfs umount %s'", d->volume,
+		 d->target);
 }
 
 /* A "shutdown" request: agree only when nothing uses the plaintext file
