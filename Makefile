@@ -61,19 +61,35 @@ pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1))
 pc_libs = $(shell $(PKG_CONFIG) --libs $(1))
 
 # --- modules ---------------------------------------------------------------
-# Each module is a static library; only its own sources see its libraries'
-# headers (crypto/ alone gets OpenSSL's, kms/ alone curl's and
-# libmicrohttpd's).  Dependencies point one way: cli -> fs -> crypto,
-# cli -> kms -> crypto.
+# Each module is a static library.  Its one public header lives in
+# include/<module>/, its internal headers beside its code.  A module's
+# sources are compiled with the include paths of its own folder and of the
+# public headers of the modules below it, nothing else, so an include
+# against the layering fails to build:
+#
+#   cli -> volume -> fs, kms, luks2, crypto
+#   fs -> crypto;  kms -> crypto;  luks2 -> crypto
+#
+# Only a module's own sources see its libraries' headers: crypto/ alone
+# OpenSSL's, crypto/luks2/ libcryptsetup's, kms/ curl's and libmicrohttpd's,
+# fs/ libfuse's, liburing's and libblkid's.
 
 CRYPTO_SRC := $(wildcard crypto/*.c)
 CRYPTO_LIB := $(BUILD)/libcmkfs-crypto.a
-CRYPTO_PKGS := libcrypto libcryptsetup blkid json-c
+CRYPTO_PKGS := libcrypto
+CRYPTO_INC := -Iinclude/crypto
+
+# crypto/luks2/: the LUKS2 volume format over libcryptsetup.
+LUKS2_SRC := $(wildcard crypto/luks2/*.c)
+LUKS2_LIB := $(BUILD)/libcmkfs-luks2.a
+LUKS2_PKGS := libcryptsetup json-c
+LUKS2_INC := -Iinclude/luks2
 
 # kms/: the client and what it shares with the service (SigV4, errors).
 KMS_SRC := $(wildcard kms/*.c)
 KMS_LIB := $(BUILD)/libcmkfs-kms.a
 KMS_PKGS := json-c libcurl
+KMS_INC := -Iinclude/kms
 
 # kms/kmsd/: the local KMS service, a library plus its main().
 KMSD_SRC := $(filter-out kms/kmsd/main.c,$(wildcard kms/kmsd/*.c))
@@ -81,11 +97,17 @@ KMSD_LIB := $(BUILD)/libcmkfs-kmsd.a
 KMSD_PKGS := json-c libmicrohttpd
 KMSD := $(BUILD)/cmkfs-kmsd
 
-# fs/: the FUSE daemon and mount orchestration; the only module that sees
-# libfuse's and liburing's headers.
+# fs/: the FUSE daemon and mount orchestration.
 FS_SRC := $(wildcard fs/*.c)
 FS_LIB := $(BUILD)/libcmkfs-fs.a
-FS_PKGS := fuse3 liburing
+FS_PKGS := fuse3 liburing blkid
+FS_INC := -Iinclude/fs
+
+# volume/: the volume as users know it, the one place LUKS2 meets KMS.
+VOLUME_SRC := $(wildcard volume/*.c)
+VOLUME_LIB := $(BUILD)/libcmkfs-volume.a
+VOLUME_PKGS := json-c
+VOLUME_INC := -Iinclude/volume
 
 CLI_SRC := $(wildcard cli/*.c)
 CMKFS := $(BUILD)/cmkfs
@@ -105,10 +127,13 @@ TEST_TOOLS := $(BUILD)/tests/xts-check $(BUILD)/tests/creds-probe \
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGRAMS := $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
-ALL_SRC := $(CRYPTO_SRC) $(KMS_SRC) $(KMSD_SRC) kms/kmsd/main.c $(FS_SRC) \
-	$(CLI_SRC) \
+ALL_SRC := $(CRYPTO_SRC) $(LUKS2_SRC) $(KMS_SRC) $(KMSD_SRC) \
+	kms/kmsd/main.c $(FS_SRC) $(VOLUME_SRC) $(CLI_SRC) \
 	$(BENCH_SRC) $(TEST_UTIL_SRC) $(TEST_TOOL_SRC) $(UNIT_SRC) $(FUZZ_SRC)
-INCLUDES := -Icrypto -Ikms -Ikms/kmsd -Ifs -Icli -Itests/tools
+# Tests see everything, internal headers included.
+PUBLIC_INC := $(CRYPTO_INC) $(LUKS2_INC) $(KMS_INC) $(FS_INC) $(VOLUME_INC)
+INCLUDES := $(PUBLIC_INC) -Icrypto -Icrypto/luks2 -Ikms -Ikms/kmsd -Ifs \
+	-Ivolume -Icli -Itests/tools
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -120,15 +145,24 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS) $(FUZZERS)
 
-# Per-directory include paths and library flags.
-$(BUILD)/obj/crypto/%.o: MOD_CFLAGS = -Icrypto $(call pc_cflags,$(CRYPTO_PKGS))
-$(BUILD)/obj/kms/%.o: MOD_CFLAGS = -Icrypto -Ikms $(call pc_cflags,$(KMS_PKGS))
-$(BUILD)/obj/kms/kmsd/%.o: MOD_CFLAGS = -Icrypto -Ikms -Ikms/kmsd \
-	$(call pc_cflags,$(KMSD_PKGS))
-$(BUILD)/obj/fs/%.o: MOD_CFLAGS = -Icrypto -Ikms -Ifs $(call pc_cflags,$(FS_PKGS))
-$(BUILD)/obj/cli/%.o: MOD_CFLAGS = -Icrypto -Ikms -Ifs -Icli \
+# Per-directory include paths and library flags (the more specific pattern
+# wins: crypto/luks2/ over crypto/, kms/kmsd/ over kms/).
+$(BUILD)/obj/crypto/%.o: MOD_CFLAGS = $(CRYPTO_INC) -Icrypto \
+	$(call pc_cflags,$(CRYPTO_PKGS))
+$(BUILD)/obj/crypto/luks2/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(LUKS2_INC) \
+	-Icrypto/luks2 $(call pc_cflags,$(LUKS2_PKGS))
+$(BUILD)/obj/kms/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(KMS_INC) -Ikms \
+	$(call pc_cflags,$(KMS_PKGS))
+$(BUILD)/obj/kms/kmsd/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(KMS_INC) -Ikms \
+	-Ikms/kmsd $(call pc_cflags,$(KMSD_PKGS))
+$(BUILD)/obj/fs/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(FS_INC) -Ifs \
+	$(call pc_cflags,$(FS_PKGS))
+$(BUILD)/obj/volume/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(LUKS2_INC) \
+	$(KMS_INC) $(FS_INC) $(VOLUME_INC) -Ivolume \
+	$(call pc_cflags,$(VOLUME_PKGS))
+$(BUILD)/obj/cli/%.o: MOD_CFLAGS = $(PUBLIC_INC) -Icli \
 	$(call pc_cflags,json-c)
-$(BUILD)/obj/bench/%.o: MOD_CFLAGS = -Icrypto
+$(BUILD)/obj/bench/%.o: MOD_CFLAGS = $(CRYPTO_INC)
 $(BUILD)/obj/tests/%.o: MOD_CFLAGS = $(INCLUDES) \
 	$(call pc_cflags,cmocka json-c)
 
@@ -143,25 +177,35 @@ $(BUILD)/obj/%.o: %.c
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(CRYPTO_LIB): $(call obj,$(CRYPTO_SRC))
+$(LUKS2_LIB): $(call obj,$(LUKS2_SRC))
 $(KMS_LIB): $(call obj,$(KMS_SRC))
 $(KMSD_LIB): $(call obj,$(KMSD_SRC))
 $(FS_LIB): $(call obj,$(FS_SRC))
+$(VOLUME_LIB): $(call obj,$(VOLUME_SRC))
 
 # Link order: dependants before dependencies.
-ALL_LIBS := $(KMSD_LIB) $(KMS_LIB) $(CRYPTO_LIB)
-ALL_LDLIBS = $(ALL_LIBS) \
-	$(call pc_libs,$(KMSD_PKGS) $(KMS_PKGS) $(CRYPTO_PKGS)) -lpthread
 CRYPTO_LDLIBS = $(CRYPTO_LIB) $(call pc_libs,$(CRYPTO_PKGS))
+LUKS2_LDLIBS = $(LUKS2_LIB) $(call pc_libs,$(LUKS2_PKGS)) $(CRYPTO_LDLIBS)
+KMS_LDLIBS = $(KMS_LIB) $(call pc_libs,$(KMS_PKGS)) $(CRYPTO_LDLIBS) \
+	-lpthread
+KMSD_LDLIBS = $(KMSD_LIB) $(call pc_libs,$(KMSD_PKGS)) $(KMS_LDLIBS)
+# Everything cmkfs links (the libraries twice over is harmless: the linker
+# takes each archive member once).
+CMKFS_LIBS := $(VOLUME_LIB) $(FS_LIB) $(KMS_LIB) $(LUKS2_LIB) $(CRYPTO_LIB)
+CMKFS_LDLIBS = $(VOLUME_LIB) $(FS_LIB) $(call pc_libs,$(FS_PKGS) \
+	$(VOLUME_PKGS)) $(KMS_LIB) $(call pc_libs,$(KMS_PKGS)) \
+	$(LUKS2_LDLIBS) -lpthread
+ALL_LIBS := $(CMKFS_LIBS) $(KMSD_LIB)
+ALL_LDLIBS = $(VOLUME_LIB) $(FS_LIB) $(call pc_libs,$(FS_PKGS)) \
+	$(KMSD_LDLIBS) $(LUKS2_LDLIBS)
 
-$(CMKFS): $(call obj,$(CLI_SRC)) $(FS_LIB) $(KMS_LIB) $(CRYPTO_LIB)
+$(CMKFS): $(call obj,$(CLI_SRC)) $(CMKFS_LIBS)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(FS_LIB) $(KMS_LIB) \
-		$(call pc_libs,$(FS_PKGS) $(KMS_PKGS)) $(CRYPTO_LDLIBS) \
-		-lpthread
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CMKFS_LDLIBS)
 
-$(KMSD): $(call obj,kms/kmsd/main.c) $(ALL_LIBS)
+$(KMSD): $(call obj,kms/kmsd/main.c) $(KMSD_LIB) $(KMS_LIB) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMSD_LDLIBS)
 
 $(BENCH_CRYPTO): $(call obj,$(BENCH_SRC)) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
@@ -179,33 +223,33 @@ $(BUILD)/tests/xts-check: $(call obj,tests/tools/xts-check.c) \
 		$(TEST_UTIL_OBJ) $(KMS_LIB) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LIB) $(CRYPTO_LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LDLIBS)
 
 $(BUILD)/tests/creds-probe $(BUILD)/tests/kms-probe: \
 		$(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(KMS_LIB) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LIB) \
-		$(call pc_libs,$(KMS_PKGS)) $(CRYPTO_LDLIBS) -lpthread
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LDLIBS)
 
-$(BUILD)/tests/vol-tool: $(call obj,tests/tools/vol-tool.c) $(CRYPTO_LIB)
+$(BUILD)/tests/vol-tool: $(call obj,tests/tools/vol-tool.c) $(LUKS2_LIB) \
+		$(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CRYPTO_LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LUKS2_LDLIBS)
 
 $(BUILD)/tests/keyed: $(call obj,tests/tools/keyed.c) $(TEST_UTIL_OBJ) \
 		$(KMS_LIB) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LIB) $(CRYPTO_LDLIBS) \
-		-lpthread
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LDLIBS)
 
 # Fuzz targets: libFuzzer needs clang; the code under test is rebuilt with
 # coverage and sanitizers into $(BUILD)/fuzz-obj.  `make fuzz` runs each for
 # FUZZ_SECONDS; the test suite runs a short smoke of each.
 FUZZ_CC := clang
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -g -O1
-FUZZ_LIB_SRC := $(CRYPTO_SRC) $(KMS_SRC) $(KMSD_SRC)
+FUZZ_LIB_SRC := $(CRYPTO_SRC) $(LUKS2_SRC) $(KMS_SRC) $(KMSD_SRC)
+FUZZ_PKGS := $(KMSD_PKGS) $(KMS_PKGS) $(LUKS2_PKGS) $(CRYPTO_PKGS)
 fuzzobj = $(patsubst %.c,$(BUILD)/fuzz-obj/%.o,$(1))
 FUZZ_SECONDS ?= 60
 
@@ -213,14 +257,13 @@ $(BUILD)/fuzz-obj/%.o: %.c
 	$(call msg,FUZZCC,$<)
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) -std=gnu11 -D_GNU_SOURCE -MMD -MP $(FUZZ_FLAGS) \
-		$(INCLUDES) $(call pc_cflags,$(KMSD_PKGS) $(KMS_PKGS) \
-		$(CRYPTO_PKGS)) -c -o $@ $<
+		$(INCLUDES) $(call pc_cflags,$(FUZZ_PKGS)) -c -o $@ $<
 
 $(BUILD)/fuzz/%: $(BUILD)/fuzz-obj/tests/fuzz/%.o $(call fuzzobj,$(FUZZ_LIB_SRC))
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ \
-		$(call pc_libs,$(KMSD_PKGS) $(KMS_PKGS) $(CRYPTO_PKGS)) -lpthread
+		$(call pc_libs,$(FUZZ_PKGS)) -lpthread
 
 fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do \
@@ -280,8 +323,8 @@ analyze:
 		-D_GNU_SOURCE $(INCLUDES) $(ALL_SRC)
 	clang-tidy --quiet $(ALL_SRC) -- -std=gnu11 -D_GNU_SOURCE \
 		-DCMKFS_VERSION='"$(VERSION)"' $(INCLUDES) \
-		$(call pc_cflags,cmocka $(CRYPTO_PKGS) $(KMS_PKGS) $(KMSD_PKGS) \
-		$(FS_PKGS))
+		$(call pc_cflags,cmocka $(CRYPTO_PKGS) $(LUKS2_PKGS) $(KMS_PKGS) \
+		$(KMSD_PKGS) $(FS_PKGS))
 
 format:
 	clang-format -i $(ALL_SRC) $(wildcard */*.h */*/*.h)

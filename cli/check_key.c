@@ -1,26 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * check_key.c — `cmkfs check-key ARN`: the CMK rules, checked before a
- * volume is bound to a key.  The key must exist in the region in use, be a
- * symmetric encryption key, have KMS-generated material (not imported),
- * be enabled, and the caller must be able to GenerateDataKey and Decrypt
- * with it — proven by a dry round trip under a throwaway encryption context.
- * Every failure says what is wrong and how to fix it; for access failures,
- * the key-policy statement to add for the caller's principal.
+ * check_key.c — `cmkfs check-key ARN`, and the words for what the CMK
+ * rules (volume/keycheck.c) find wrong with a key: what is wrong and how to
+ * fix it; for access failures, the key-policy statement to add for the
+ * caller's principal.
  */
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
-#include "crypto.h"
-
-/* What the check is for, prefixed to every message ("cannot create X: "),
- * so that a failed check reads as one line about the caller's operation. */
-static const char *prefix = "";
-static char prefix_buf[4200];
+#include "volume.h"
 
 /* The caller's principal as KMS names it in an AccessDenied message
  * ("User: arn:aws:iam::...:role/x is not authorized ..."). */
@@ -69,127 +59,88 @@ static void print_statement(const char *principal)
 }
 
 /* A KMS failure during the check, worded for this command. */
-static int check_failed(const char *arn, const char *step,
-			const struct kms_error *err, const char *region)
+static int check_failed(const char *prefix, const char *arn,
+			const struct vol_key_check *c)
 {
+	const char *region = c->client_region;
 	char who[300];
 	int rc;
 
-	switch (err->status) {
+	switch (c->kms.status) {
 	case KMS_ACCESS_DENIED:
-		rc = cli_kms_error(err,
+		rc = cli_kms_error(&c->kms,
 				   "%sthe key %s is not usable by this "
 				   "host's principal (%s refused)",
-				   prefix, arn, step);
-		caller_from_message(err->message, who, sizeof(who));
+				   prefix, arn, c->step);
+		caller_from_message(c->kms.message, who, sizeof(who));
 		print_statement(who);
 		return rc;
 	case KMS_NOT_FOUND:
 		return cli_kms_error(
-			err,
+			&c->kms,
 			"%sthe key %s does not exist in region %s, "
 			"or is not shared with this account: "
 			"check the ARN, create the key in %s, or "
 			"share it through its key policy",
 			prefix, arn, region, region);
 	case KMS_DISABLED:
-		return cli_kms_error(err,
+		return cli_kms_error(&c->kms,
 				     "%sthe key %s is disabled: enable it with "
 				     "'cmkfs kms enable-key %s'",
 				     prefix, arn, arn);
 	case KMS_INVALID_STATE:
-		return cli_kms_error(err,
+		return cli_kms_error(&c->kms,
 				     "%sthe key %s cannot be used in its state "
 				     "(pending deletion or import)",
 				     prefix, arn);
 	default:
-		return cli_kms_error(err, "%scannot check the key %s (%s)",
-				     prefix, arn, step);
+		return cli_kms_error(&c->kms, "%scannot check the key %s (%s)",
+				     prefix, arn, c->step);
 	}
 }
 
-/* The dry round trip: a data key under a throwaway context must decrypt. */
-static int round_trip(struct kms_client *k, const char *arn)
+/* What makes the key unfit, worded; prefix says what the check was for
+ * ("cannot create X: "), so that a failed check reads as one line about the
+ * caller's operation. */
+static int unfit(const char *prefix, const char *arn, int r,
+		 const struct vol_key_check *c)
 {
-	uint8_t *dk = NULL, *blob = NULL, *back = NULL, nonce[16];
-	char nonce_hex[33];
-	struct kms_kv ctx = { "cmkfs:check-key", nonce_hex };
-	struct kms_error err;
-	size_t blob_len, back_len;
-	int rc = EXIT_OK;
+	const struct kms_key_info *i = &c->info;
+	char when[32] = "?";
+	time_t t = (time_t)i->deletion_date;
+	struct tm tm;
 
-	if (crypto_random(nonce, sizeof(nonce)))
-		return cli_error(-EIO, "no randomness");
-	for (size_t i = 0; i < sizeof(nonce); i++)
-		snprintf(nonce_hex + 2 * i, 3, "%02x", nonce[i]);
-	if (kms_generate_data_key(k, arn, &ctx, 1, 32, &dk, &blob, &blob_len,
-				  &err))
-		return check_failed(arn, "GenerateDataKey", &err,
-				    kms_client_region(k));
-	if (kms_decrypt(k, arn, &ctx, 1, blob, blob_len, &back, &back_len,
-			&err)) {
-		rc = check_failed(arn, "Decrypt", &err, kms_client_region(k));
-	} else if (back_len != 32 || !secmem_equal(back, dk, 32)) {
-		rc = cli_error(0,
-			       "%sKMS decrypted the test data key of %s to "
-			       "something else: this is not a KMS to trust",
-			       prefix, arn);
-	}
-	secmem_free(dk);
-	secmem_free(back);
-	free(blob);
-	return rc;
-}
-
-int cli_check_key(struct kms_client *k, const char *arn, bool quiet,
-		  const char *what)
-{
-	struct kms_key_info info;
-	struct kms_error err;
-	char region[64];
-	int rc;
-
-	prefix = "";
-	if (what) {
-		snprintf(prefix_buf, sizeof(prefix_buf), "%s: ", what);
-		prefix = prefix_buf;
-	}
-
-	if (!kms_arn_region(arn, region, sizeof(region)) ||
-	    !strstr(arn, ":key/"))
+	switch (c->problem) {
+	case VOL_KEY_OK:
+		break;
+	case VOL_KEY_NOT_ARN:
 		return cli_error(0,
 				 "%s'%s' is not a key ARN "
 				 "(arn:aws:kms:REGION:ACCOUNT:key/KEY-ID): a "
 				 "volume must name its key by ARN",
 				 prefix, arn);
-	if (kms_describe_key(k, arn, &info, &err))
-		return check_failed(arn, "DescribeKey", &err,
-				    kms_client_region(k));
-	if (strcmp(info.spec, "SYMMETRIC_DEFAULT") ||
-	    strcmp(info.usage, "ENCRYPT_DECRYPT"))
+	case VOL_KEY_KMS:
+		return check_failed(prefix, arn, c);
+	case VOL_KEY_NOT_SYMMETRIC:
 		return cli_error(0,
 				 "%sthe key %s is %s for %s: cmkfs needs a "
 				 "symmetric encryption key (KeySpec "
 				 "SYMMETRIC_DEFAULT, KeyUsage ENCRYPT_DECRYPT)",
-				 prefix, arn, info.spec, info.usage);
-	if (!strcmp(info.origin, "EXTERNAL"))
+				 prefix, arn, i->spec, i->usage);
+	case VOL_KEY_IMPORTED:
 		return cli_error(0,
 				 "%sthe key %s uses imported key material "
 				 "(Origin EXTERNAL): cmkfs needs a key whose "
 				 "material KMS generated, so that it cannot "
 				 "be lost or leaked outside KMS",
 				 prefix, arn);
-	if (strcmp(info.origin, "AWS_KMS"))
+	case VOL_KEY_ORIGIN:
 		return cli_error(
 			0,
 			"%sthe key %s has Origin %s: cmkfs needs a key "
 			"with KMS-generated material (AWS_KMS)",
-			prefix, arn, info.origin);
-	if (!strcmp(info.state, "PendingDeletion")) {
-		char when[32] = "?";
-		time_t t = (time_t)info.deletion_date;
-		struct tm tm;
-
+			prefix, arn, i->origin);
+	case VOL_KEY_PENDING_DELETION:
 		if (t && gmtime_r(&t, &tm))
 			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		return cli_error(
@@ -198,20 +149,46 @@ int cli_check_key(struct kms_client *k, const char *arn, bool quiet,
 			"cancel with 'cmkfs kms cancel-deletion %s', "
 			"then 'cmkfs kms enable-key %s'",
 			prefix, arn, when, arn, arn);
-	}
-	if (!info.enabled || strcmp(info.state, "Enabled"))
+	case VOL_KEY_NOT_ENABLED:
 		return cli_error(
 			0,
 			"%sthe key %s is %s: enable it with 'cmkfs kms "
 			"enable-key %s'",
-			prefix, arn, info.state, arn);
-	rc = round_trip(k, arn);
-	if (!rc && !quiet)
+			prefix, arn, i->state, arn);
+	case VOL_KEY_BAD_ROUND_TRIP:
+		return cli_error(0,
+				 "%sKMS decrypted the test data key of %s to "
+				 "something else: this is not a KMS to trust",
+				 prefix, arn);
+	}
+	return cli_error(r, "%scannot check the key %s", prefix, arn);
+}
+
+int cli_key_unfit(const char *what, const char *arn, int r,
+		  const struct vol_key_check *c)
+{
+	char prefix[1200] = "";
+
+	if (what)
+		snprintf(prefix, sizeof(prefix), "%s: ", what);
+	return unfit(prefix, arn, r, c);
+}
+
+int cli_check_key(struct kms_client *k, const char *arn, bool quiet,
+		  const char *what)
+{
+	struct vol_key_check c;
+	int r;
+
+	r = vol_check_key(k, arn, &c);
+	if (r)
+		return cli_key_unfit(what, arn, r, &c);
+	if (!quiet)
 		printf("ok: %s is a symmetric key with KMS-generated material, "
 		       "enabled, in %s; this host can GenerateDataKey and "
 		       "Decrypt with it\n",
-		       info.arn, region);
-	return rc;
+		       c.info.arn, c.region);
+	return EXIT_OK;
 }
 
 static int run_check_key(const struct cli_cmd *cmd, int argc, char **argv)

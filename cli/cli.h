@@ -70,6 +70,10 @@ int cli_error(int err, const char *fmt, ...)
 /* bytes as "12.3 MiB" (binary units) into out. */
 void cli_human_size(uint64_t bytes, char *out, size_t len);
 
+/* "10G", "512M", "1T", "4096" (binary units; "KiB", "MB" suffixes too):
+ * 0, or -EINVAL. */
+int cli_parse_size(const char *s, uint64_t *out);
+
 /* ---- KMS options shared by every command that talks to KMS ---- */
 
 /* Long options: --region, --profile, --kms-endpoint, --kms-timeout,
@@ -126,66 +130,24 @@ int cli_kms_error(const struct kms_error *err, const char *fmt, ...)
  * Shared by check-key, create and status --check-key. */
 int cli_check_key(struct kms_client *k, const char *arn, bool quiet,
 		  const char *what);
+/* What vol_check_key found wrong with arn (r its return), worded as
+ * cli_check_key does; returns the exit code. */
+struct vol_key_check;
+int cli_key_unfit(const char *what, const char *arn, int r,
+		  const struct vol_key_check *c);
 
-/* An unlocked volume: its volume key and what opened it. */
-struct unlocked {
-	uint8_t *vk; /* secure memory */
-	size_t vk_len;
-	int keyslot;
-	int token_id;
-	struct kms_token token;
-};
+/* The one place a volume error becomes text (errors.c): the failure e
+ * explains (or r, when e names none) worded for volume, on stderr; returns
+ * the exit code (EXIT_KMS_DENIED, EXIT_KMS_UNAVAILABLE for KMS failures). */
+struct vol_error;
+int cli_volume_error(const char *volume, int r, const struct vol_error *e);
 
-struct vol;
-struct vol_info;
+struct luks2_vol;
+struct luks2_info;
 
-/* Unwrap a secret of volume v through KMS (its aws-kms tokens in order) and
- * open the keyslot: 0 and *out filled, or the exit code with the precise
- * reason printed.  cli_unlocked_free wipes the key. */
-int cli_volume_unlock(struct vol *v, const struct vol_info *info,
-		      const struct kms_options *ko, const char *volume,
-		      struct unlocked *out);
-void cli_unlocked_free(struct unlocked *u);
-
-/* What a command does with a keyslot secret unwrapped through KMS: 0 when
- * it served, else -errno with err said (the next token is tried). */
-struct cli_secret_use {
-	int (*fn)(struct vol *v, const struct kms_token *t, int token_id,
-		  const uint8_t *secret, size_t len, void *arg, char *err,
-		  size_t errlen);
-	void *arg;
-};
-
-/* Unwrap the secrets of volume v's live aws-kms tokens in order until use
- * succeeds with one: 0 and *t = that token (kms_token_free it), or the
- * exit code with the first failure explained.  cli_volume_unlock is this
- * with "open a keyslot of the token". */
-int cli_volume_secret(struct vol *v, const struct vol_info *info,
-		      const struct kms_options *ko, const char *volume,
-		      const struct cli_secret_use *use, struct kms_token *t);
-
-/* Lock a volume against other cmkfs commands (open file description
- * locks, which do not meet libcryptsetup's flock()s): *fd holds the lock
- * until closed.  Kinds:
- *   CLI_LOCK_HEADER   one header change at a time (rotate)
- *   CLI_LOCK_MOUNTED  shared, held while the volume is mounted
- *   CLI_LOCK_OFFLINE  nothing else at all: not mounted, no header change
- *                     (reencrypt, header-restore)
- * 0, or the conflict explained and the exit code. */
-enum cli_lock { CLI_LOCK_HEADER, CLI_LOCK_MOUNTED, CLI_LOCK_OFFLINE };
-int cli_volume_lock(const char *volume, enum cli_lock kind, int *fd);
-
-/* vol_open_flags and vol_info, or the error printed and the exit code. */
-int cli_volume_open(const char *path, unsigned flags, struct vol **v,
-		    struct vol_info *info);
-
-/* True when token t covers at least one active keyslot of the volume. */
-bool cli_token_live(const struct vol_info *info, const struct kms_token *t);
-
-/* The file where `reencrypt` keeps the header it is replacing when it
- * completes a reencryption's end (reencrypt.c); it exists only while that
- * is cut off.  0, or the error printed and the exit code. */
-int cli_reencrypt_snapshot(const char *volume, char *out, size_t len);
+/* luks2_open_flags and luks2_info, or the error printed and the exit code. */
+int cli_volume_open(const char *path, unsigned flags, struct luks2_vol **v,
+		    struct luks2_info *info);
 
 /* sd_notify: send state (e.g. "READY=1") to $NOTIFY_SOCKET when the
  * service manager set it; 0 when sent or not asked for, else -errno. */

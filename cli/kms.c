@@ -2,7 +2,7 @@
 /*
  * kms.c — `cmkfs kms`: any KMS action, and thin wrappers for the key
  * operations an operator needs (create, enable/disable, deletion, grants);
- * plus the KMS option handling and error wording every KMS command shares.
+ * plus the KMS option handling every KMS command shares.
  * The same commands work against AWS KMS and cmkfs-kmsd.
  */
 #include <errno.h>
@@ -50,32 +50,6 @@ int cli_kms_option(const struct cli_cmd *cmd, int c, const char *arg,
 		return 1;
 	default:
 		return 0;
-	}
-}
-
-int cli_kms_error(const struct kms_error *err, const char *fmt, ...)
-{
-	char line[900];
-	va_list ap;
-
-	fputs("cmkfs: error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	kms_error_format(err, line, sizeof(line));
-	fprintf(stderr, ": %s\n", line);
-	switch (err->status) {
-	case KMS_ACCESS_DENIED:
-	case KMS_DISABLED:
-	case KMS_INVALID_STATE:
-	case KMS_NOT_FOUND:
-	case KMS_INVALID_CIPHERTEXT:
-	case KMS_INCORRECT_KEY:
-	case KMS_SIGNATURE:
-		return EXIT_KMS_DENIED;
-	default:
-		return kms_status_transient(err->status) ? EXIT_KMS_UNAVAILABLE
-							 : EXIT_FAIL;
 	}
 }
 

@@ -26,6 +26,8 @@
 
 #include "cli.h"
 #include "crypto.h"
+#include "luks2.h"
+#include "volume.h"
 #include "fs.h"
 
 struct mount_args {
@@ -52,11 +54,11 @@ struct ready_ctx {
 };
 
 /* The volume has been written: it no longer carries the blank mark. */
-static int clear_blank(struct vol *v, const char *volume)
+static int clear_blank(struct luks2_vol *v, const char *volume)
 {
 	char err[512];
 
-	if (vol_blank_clear(v, err, sizeof(err)))
+	if (luks2_blank_clear(v, err, sizeof(err)))
 		return cli_error(0, "cannot clear the blank mark of %s: %s",
 				 volume, err);
 	return EXIT_OK;
@@ -76,18 +78,18 @@ static void on_ready(void *arg)
 
 	c->ready = true;
 	if (c->clear_blank) {
-		struct vol *v = NULL;
+		struct luks2_vol *v = NULL;
 		char err[512];
 
 		/* A mark left behind would let a later mount format a volume
 		 * whose filesystem signature is gone: say so loudly. */
-		if (vol_open(c->volume, &v, err, sizeof(err)) ||
+		if (luks2_open(c->volume, &v, err, sizeof(err)) ||
 		    clear_blank(v, c->volume))
 			fprintf(stderr,
 				"cmkfs: WARNING: %s still carries its blank "
 				"mark; remount it to clear it\n",
 				c->volume);
-		vol_close(v);
+		luks2_close(v);
 	}
 	if (c->fd < 0) {
 		printf("mounted %s on %s (daemon pid %d, foreground)\n",
@@ -144,34 +146,37 @@ static int resolve_target(const char *dir, bool raw, char *out)
 }
 
 /* In the daemon process: unlock, serve.  Returns the exit code. */
-static int serve(const struct mount_args *a, struct vol *v,
-		 const struct vol_info *info, const char *volume,
+static int serve(const struct mount_args *a, struct luks2_vol *v,
+		 const struct luks2_info *info, const char *volume,
 		 const char *target, int ready_fd)
 {
 	struct ready_ctx rc = { .fd = ready_fd,
 				.volume = a->volume,
 				.target = target };
 	struct fsd_params p = { 0 };
-	struct unlocked u = { 0 };
+	struct vol_unlocked u = { 0 };
+	struct vol_reprove reprove;
+	struct vol_error ve;
 	char err[1024];
 	int code, r;
 
-	code = cli_volume_unlock(v, info, &a->ko, a->volume, &u);
+	r = vol_unlock(v, info, &a->ko, &u, &ve);
+	code = r ? cli_volume_error(a->volume, r, &ve) : EXIT_OK;
 	/* Never written: the mount may make its filesystem.  A --raw mount
 	 * may write anything, so the mark goes before it serves; a filesystem
 	 * mount drops it once the filesystem is there. */
-	p.mkfs = vol_is_blank(v) ? "blank"
-		 : a->mkfs	 ? "no filesystem and --mkfs"
-				 : NULL;
+	p.mkfs = luks2_is_blank(v) ? "blank"
+		 : a->mkfs	   ? "no filesystem and --mkfs"
+				   : NULL;
 	if (!code && p.mkfs && !a->read_only) {
 		if (a->raw)
 			code = clear_blank(v, a->volume);
 		else
 			rc.clear_blank = true;
 	}
-	vol_close(v);
+	luks2_close(v);
 	if (code) {
-		cli_unlocked_free(&u);
+		vol_unlocked_free(&u);
 		report(ready_fd, code);
 		return code;
 	}
@@ -188,8 +193,8 @@ static int serve(const struct mount_args *a, struct vol *v,
 	u.vk = NULL;
 	/* The token that unlocked it is what the revocation checks unwrap;
 	 * it lives until the daemon ends. */
-	p.token = &u.token;
-	p.kms = &a->ko;
+	reprove = (struct vol_reprove){ &u.token, info->uuid, &a->ko };
+	vol_reprove_hook(&reprove, &p.reprove);
 	p.check_interval = a->check_interval;
 	p.on_revoke_keep = a->on_revoke_keep;
 	p.outage_grace = a->outage_grace;
@@ -204,7 +209,7 @@ static int serve(const struct mount_args *a, struct vol *v,
 	p.ready = on_ready;
 	p.ready_arg = &rc;
 	r = fsd_serve(&p, err, sizeof(err));
-	cli_unlocked_free(&u);
+	vol_unlocked_free(&u);
 	if (!rc.ready) {
 		/* Never became ready: the failure is the command's. */
 		code = cli_error(0, "cannot mount %s: %s", a->volume, err);
@@ -219,9 +224,10 @@ static int serve(const struct mount_args *a, struct vol *v,
 static int do_mount(const struct mount_args *a)
 {
 	char volume[PATH_MAX], target[PATH_MAX];
-	struct vol_info info = { 0 };
+	struct luks2_info info = { 0 };
 	struct fsd_state st;
-	struct vol *v = NULL;
+	struct luks2_vol *v = NULL;
+	struct vol_error ve;
 	int pfd[2], rc, r, lock_fd = -1;
 	pid_t pid;
 
@@ -246,9 +252,9 @@ static int do_mount(const struct mount_args *a)
 		return cli_error(r, "cannot mount on %s", a->dir);
 	/* Held by the daemon (the descriptor is inherited) for as long as it
 	 * serves: reencrypt and header-restore wait for it to go. */
-	rc = cli_volume_lock(volume, CLI_LOCK_MOUNTED, &lock_fd);
-	if (rc)
-		return rc;
+	r = vol_lock(volume, VOL_LOCK_MOUNTED, &lock_fd, &ve);
+	if (r)
+		return cli_volume_error(volume, r, &ve);
 	rc = cli_volume_open(a->volume, 0, &v, &info);
 	if (rc) {
 		close(lock_fd);
@@ -256,7 +262,7 @@ static int do_mount(const struct mount_args *a)
 	}
 	r = fsd_state_by_uuid(info.uuid, &st);
 	if (r != -ENOENT) {
-		vol_close(v);
+		luks2_close(v);
 		close(lock_fd);
 		if (r == 0 && st.alive)
 			return cli_error(0,
@@ -280,14 +286,14 @@ static int do_mount(const struct mount_args *a)
 		return serve(a, v, &info, volume, target, -1);
 
 	if (pipe2(pfd, O_CLOEXEC)) {
-		vol_close(v);
+		luks2_close(v);
 		close(lock_fd);
 		return cli_error(-errno, "cannot start the daemon");
 	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
-		vol_close(v);
+		luks2_close(v);
 		close(lock_fd);
 		return cli_error(-errno, "cannot start the daemon");
 	}
@@ -298,7 +304,7 @@ static int do_mount(const struct mount_args *a)
 	}
 	close(pfd[1]);
 	close(lock_fd);
-	vol_close(v);
+	luks2_close(v);
 	{
 		struct ready_msg m;
 		ssize_t n;

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * util.c — option parsing and error reporting shared by all subcommands.
+ * util.c — option parsing and printing shared by all subcommands.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "crypto.h"
+#include "luks2.h"
 
 void cli_print_usage(const struct cli_cmd *cmd)
 {
@@ -62,20 +64,6 @@ int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 	return EXIT_USAGE;
 }
 
-int cli_error(int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("cmkfs: error: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (err)
-		fprintf(stderr, ": %s", crypto_strerror(err));
-	fputc('\n', stderr);
-	return EXIT_FAIL;
-}
-
 void cli_human_size(uint64_t bytes, char *out, size_t len)
 {
 	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -87,4 +75,61 @@ void cli_human_size(uint64_t bytes, char *out, size_t len)
 		u++;
 	}
 	snprintf(out, len, u ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	switch (*end) {
+	case 'K':
+	case 'k':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		shift = 30;
+		end++;
+		break;
+	case 'T':
+	case 't':
+		shift = 40;
+		end++;
+		break;
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B' && shift)
+		end++;
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int cli_volume_open(const char *path, unsigned flags, struct luks2_vol **v,
+		    struct luks2_info *info)
+{
+	char err[512];
+
+	if (luks2_open_flags(path, flags, v, err, sizeof(err)))
+		return cli_error(0, "%s", err);
+	if (luks2_info(*v, info)) {
+		luks2_close(*v);
+		*v = NULL;
+		return cli_error(-EIO, "cannot read the header of %s", path);
+	}
+	return EXIT_OK;
 }

@@ -270,3 +270,21 @@ undo:
 			pthread_rwlock_unlock(&d->locks[i]);
 	return false;
 }
+
+__thread struct fsd_worker *fsd_self;
+
+size_t fsd_read_span(const struct fsd *d, uint64_t pos, size_t size,
+		     uint64_t *a0, size_t *span)
+{
+	uint64_t ss = d->sector_size;
+
+	if (pos >= d->data_size || size == 0)
+		return 0;
+	if (size > d->data_size - pos)
+		size = (size_t)(d->data_size - pos);
+	if (size > FSD_MAX_REQ)
+		size = FSD_MAX_REQ; /* a short read; the kernel asks again */
+	*a0 = pos / ss * ss;
+	*span = (size_t)((pos + size + ss - 1) / ss * ss - *a0);
+	return size;
+}

@@ -45,59 +45,6 @@
 
 #define ERR(...) snprintf(err, errlen, __VA_ARGS__)
 
-static void on_usr1(int sig)
-{
-	(void)sig;
-}
-
-static void *worker_main(void *arg)
-{
-	struct fsd_worker *w = arg;
-	struct fsd *d = w->fsd;
-	uint64_t one = 1;
-	bool wiped = false;
-	sigset_t usr1;
-
-	fsd_self = w;
-	/* SIGUSR1 interrupts our read of /dev/fuse at shutdown. */
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
-	while (!fuse_session_exited(d->se)) {
-		int r;
-
-		/* Once a shred has closed our key (it then kicks us out of
-		 * our read), the plaintext in our buffers goes; every later
-		 * request's is wiped once it is refused. */
-		if (!wiped && fsd_worker_keyless(w)) {
-			fsd_worker_wipe(w);
-			wiped = true;
-		}
-		r = fuse_session_receive_buf(d->se, &w->fbuf);
-		if (r == -EINTR || r == -EAGAIN || r == -ENOENT)
-			continue;
-		if (r == -ENODEV)
-			atomic_store(&d->conn_dead, true);
-		if (r <= 0)
-			break; /* -ENODEV: unmounted or aborted */
-		if (w->fbuf.size > w->fbuf_used)
-			w->fbuf_used = w->fbuf.size;
-		if (w->fbuf.size >= sizeof(struct fuse_in_header)) {
-			const struct fuse_in_header *ih = w->fbuf.mem;
-
-			fsd_busy_begin(&w->busy, ih->opcode, ih->unique);
-		}
-		fuse_session_process_buf(d->se, &w->fbuf);
-		fsd_busy_end(&w->busy);
-		if (wiped)
-			secmem_wipe(w->fbuf.mem, w->fbuf.size);
-	}
-	if (atomic_fetch_sub(&d->live_workers, 1) == 1 &&
-	    write(d->done_efd, &one, sizeof(one)) < 0)
-		fsd_err("cannot signal the end of the workers");
-	return NULL;
-}
-
 static int open_backend(struct fsd *d, char *err, size_t errlen)
 {
 	int flags = (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
@@ -204,33 +151,6 @@ static int make_fuse_mountpoint(struct fsd *d, char *err, size_t errlen)
 	}
 	close(fd);
 	d->fuse_mnt_created = true;
-	return 0;
-}
-
-/* Set up and start classic workers [from, to). */
-static int start_workers(struct fsd *d, unsigned from, unsigned to, char *err,
-			 size_t errlen)
-{
-	int r;
-
-	for (unsigned i = from; i < to; i++) {
-		r = fsd_worker_init(d, &d->workers[i]);
-		if (r) {
-			ERR("cannot set up I/O worker %u: %s", i, strerror(-r));
-			return r;
-		}
-	}
-	for (unsigned i = from; i < to; i++) {
-		atomic_fetch_add(&d->live_workers, 1);
-		r = pthread_create(&d->workers[i].thread, NULL, worker_main,
-				   &d->workers[i]);
-		if (r) {
-			atomic_fetch_sub(&d->live_workers, 1);
-			ERR("cannot start a worker thread: %s", strerror(r));
-			return -r;
-		}
-		d->workers[i].started = true;
-	}
 	return 0;
 }
 
@@ -349,7 +269,7 @@ static int start_fuse(struct fsd *d, char *err, size_t errlen)
 		pthread_mutex_init(&d->workers[i].sc_lock, NULL);
 	/* With io_uring, one classic worker serves INIT (and later FORGET
 	 * and INTERRUPT, which stay on /dev/fuse). */
-	r = start_workers(d, 0, nq ? 1 : nclassic, err, errlen);
+	r = fsd_workers_start(d, 0, nq ? 1 : nclassic, err, errlen);
 	if (r)
 		return r;
 	/* Once INIT is answered with io_uring, the kernel holds every
@@ -363,7 +283,7 @@ static int start_fuse(struct fsd *d, char *err, size_t errlen)
 		if (r < 0)
 			return r;
 		/* Not available after all: the classic way (auto). */
-		if (r && (r = start_workers(d, 1, nclassic, err, errlen)))
+		if (r && (r = fsd_workers_start(d, 1, nclassic, err, errlen)))
 			return r;
 	}
 	/* Served by the workers; also proves the mount answers. */
@@ -385,7 +305,7 @@ static int mount_fs(struct fsd *d, char *err, size_t errlen)
 			    sizeof(d->loop), &d->loop_fd, err, errlen);
 	if (r)
 		return r;
-	r = vol_probe_signature(d->loop, type, sizeof(type));
+	r = fsd_probe_signature(d->loop, type, sizeof(type));
 	if (r < 0) {
 		ERR("cannot read %s: %s", d->loop, strerror(-r));
 		return r;
@@ -423,7 +343,7 @@ static int mount_fs(struct fsd *d, char *err, size_t errlen)
 		r = fsd_mkfs(d->fstype, d->loop, err, errlen);
 		if (r)
 			return r;
-		r = vol_probe_signature(d->loop, type, sizeof(type));
+		r = fsd_probe_signature(d->loop, type, sizeof(type));
 		if (r <= 0) {
 			ERR("mkfs.%s left no filesystem on %s", d->fstype,
 			    d->loop);
@@ -452,16 +372,6 @@ static int mount_fs(struct fsd *d, char *err, size_t errlen)
 	return 0;
 }
 
-/* Wait up to ms for every worker to have exited. */
-static bool workers_done(struct fsd *d, int ms)
-{
-	struct pollfd pfd = { .fd = d->done_efd, .events = POLLIN };
-
-	if (!atomic_load(&d->live_workers))
-		return true;
-	return poll(&pfd, 1, ms) == 1;
-}
-
 static void abort_connection(struct fsd *d)
 {
 	char path[128];
@@ -483,14 +393,6 @@ static void abort_connection(struct fsd *d)
 	close(fd);
 }
 
-void fsd_kick_workers(struct fsd *d)
-{
-	for (unsigned i = 0; i < d->nworkers; i++)
-		if (d->workers[i].started)
-			pthread_kill(d->workers[i].thread, SIGUSR1);
-	fsd_uring_kick(d);
-}
-
 /* Stop serving: end the FUSE session and join the workers. */
 static void stop_fuse(struct fsd *d)
 {
@@ -504,16 +406,16 @@ static void stop_fuse(struct fsd *d)
 	/* The session ends when the last user of the file lets go; a loop
 	 * device left attached (daemon signalled while the filesystem is
 	 * mounted) would hold it for ever: abort the connection then. */
-	if (d->workers && !workers_done(d, 500)) {
+	if (d->workers && !fsd_workers_done(d, 500)) {
 		/* Interrupt the workers' reads of /dev/fuse: they see the
 		 * session has exited and return.  Repeated, because a worker
 		 * may enter read() just after a kick.  The kernel aborts the
 		 * connection when our /dev/fuse descriptor closes. */
-		for (int k = 0; k < 30 && !workers_done(d, 100); k++)
+		for (int k = 0; k < 30 && !fsd_workers_done(d, 100); k++)
 			fsd_kick_workers(d);
-		if (!workers_done(d, 0)) {
+		if (!fsd_workers_done(d, 0)) {
 			abort_connection(d);
-			if (!workers_done(d, 2000))
+			if (!fsd_workers_done(d, 2000))
 				fsd_err("FUSE workers do not stop");
 		}
 	}
@@ -736,8 +638,7 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	pthread_mutex_init(&d->uring_lock, NULL);
 	pthread_cond_init(&d->uring_cond, NULL);
 	d->fuse_uring = p->fuse_uring;
-	d->token = p->token;
-	d->kms = p->kms;
+	d->reprove = p->reprove;
 	d->check_interval = p->check_interval;
 	d->outage_grace = p->outage_grace;
 	d->on_revoke_keep = p->on_revoke_keep;
@@ -798,7 +699,8 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	/* SIGUSR1: a no-op handler without SA_RESTART, unblocked only in
 	 * the workers, to interrupt their reads at shutdown. */
-	sigaction(SIGUSR1, &(struct sigaction){ .sa_handler = on_usr1 }, NULL);
+	sigaction(SIGUSR1, &(struct sigaction){ .sa_handler = fsd_on_usr1 },
+		  NULL);
 	sigaddset(&sigs, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -840,7 +742,7 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	if (d->check_interval)
 		fsd_info("%s: access to %s re-checked every %u s; on "
 			 "revocation: %s",
-			 d->volume, d->token->key_arn, d->check_interval,
+			 d->volume, d->reprove.key, d->check_interval,
 			 d->on_revoke_keep ? "keep serving" : "shred");
 	ready = true;
 	if (p->ready)

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <syslog.h>
 #include <time.h>
 
 /* libfuse 3.14 API (fuse_session_custom_io needs 3.13+). */
@@ -20,7 +21,6 @@
 
 #include "crypto.h"
 #include "fs.h"
-#include "kms.h"
 
 /* Largest FUSE read/write (max_read, max_write) and the span of sectors it
  * can cover when unaligned. */
@@ -45,6 +45,7 @@ struct fsd_busy {
 	_Atomic uint32_t opcode;
 	_Atomic uint64_t unique;
 };
+/* busy.c: a monotonic clock in ms, never 0 (0 means "no request"). */
 int64_t fsd_now_ms(void);
 static inline void fsd_busy_begin(struct fsd_busy *b, uint32_t opcode,
 				  uint64_t unique)
@@ -57,6 +58,12 @@ static inline void fsd_busy_end(struct fsd_busy *b)
 {
 	atomic_store(&b->since, 0);
 }
+/* One line "AGE_MS OPCODE UNIQUE WHERE" for the request b records, if
+ * any: the lines written (0 or 1). */
+unsigned fsd_busy_print(int fd, struct fsd_busy *b, int64_t now,
+			const char *where);
+/* "READ", "WRITE"... for a FUSE opcode. */
+const char *fsd_opcode_name(uint32_t opcode);
 
 /* One FUSE worker thread and everything it owns: its io_uring ring (backend
  * file registered as fixed file 0, its buffer as fixed buffer 0), its cipher
@@ -90,8 +97,7 @@ struct fsd {
 	pthread_mutex_t key_lock; /* master, against a shred */
 
 	/* Revocation checks (revoke.c). */
-	const struct kms_token *token;
-	const struct kms_options *kms;
+	struct fsd_reprove reprove;
 	unsigned check_interval, outage_grace;
 	bool on_revoke_keep;
 	pthread_t checker;
@@ -166,6 +172,18 @@ int fsd_backend_write(struct fsd_worker *w, const void *buf, size_t len,
 /* fsync (datasync: fdatasync) of the backend through the ring. */
 int fsd_backend_fsync(struct fsd_worker *w, bool datasync);
 
+/* Has a shred closed the worker's cipher context? */
+bool fsd_worker_keyless(struct fsd_worker *w);
+/* A worker's own plaintext buffers, wiped (by the worker itself). */
+void fsd_worker_wipe(struct fsd_worker *w);
+/* The worker of the calling thread (set by the worker loop). */
+extern __thread struct fsd_worker *fsd_self;
+/* A read of size bytes at pos, clipped to the segment and to FSD_MAX_REQ:
+ * the bytes it returns (0: none), and the sector-aligned backend range
+ * covering them in *a0, *span. */
+size_t fsd_read_span(const struct fsd *d, uint64_t pos, size_t size,
+		     uint64_t *a0, size_t *span);
+
 /* Lock the stripes of sectors [first, last]; the stripes of the edge
  * sectors head/tail (UINT64_MAX for none) exclusively, the others shared.
  * Always in ascending stripe order, so two writers never deadlock. */
@@ -209,13 +227,6 @@ void fsd_uring_join(struct fsd *d);
 void fsd_uring_cancel(struct fsd *d);
 void fsd_uring_free(struct fsd *d);
 
-/* Wake every worker and queue thread (SIGUSR1): at shutdown, and after a
- * shred so that each wipes its own buffers. */
-void fsd_kick_workers(struct fsd *d);
-/* Has a shred closed the worker's cipher context? */
-bool fsd_worker_keyless(struct fsd_worker *w);
-/* A worker's own plaintext buffers, wiped (by the worker itself). */
-void fsd_worker_wipe(struct fsd_worker *w);
 /* Write the requests the queue threads are serving to fd, one line each
  * ("AGE_MS OPCODE UNIQUE WHERE"): their number. */
 unsigned fsd_uring_requests(struct fsd *d, int fd, int64_t now);
@@ -229,14 +240,21 @@ void fsd_shred(struct fsd *d, const char *why);
 
 /* ---- ops.c */
 extern const struct fuse_lowlevel_ops fsd_ops;
-/* A read of size bytes at pos, clipped to the segment and to FSD_MAX_REQ:
- * the bytes it returns (0: none), and the sector-aligned backend range
- * covering them in *a0, *span. */
-size_t fsd_read_span(const struct fsd *d, uint64_t pos, size_t size,
-		     uint64_t *a0, size_t *span);
 extern const struct fuse_custom_io fsd_custom_io;
-/* The worker of the calling thread (set by the worker loop). */
-extern __thread struct fsd_worker *fsd_self;
+
+/* ---- workers.c */
+/* Set up and start the classic transport's workers [from, to): 0, or
+ * -errno with the reason in err. */
+int fsd_workers_start(struct fsd *d, unsigned from, unsigned to, char *err,
+		      size_t errlen);
+/* Wait up to ms for every worker to have exited. */
+bool fsd_workers_done(struct fsd *d, int ms);
+/* Wake every worker and queue thread (SIGUSR1): at shutdown, and after a
+ * shred so that each wipes its own buffers. */
+void fsd_kick_workers(struct fsd *d);
+/* The SIGUSR1 handler: does nothing, so that the signal interrupts a
+ * worker's blocking read. */
+void fsd_on_usr1(int sig);
 
 /* ---- mount.c */
 /* Attach file to a free loop device (direct I/O, logical block size bs,
@@ -275,14 +293,8 @@ int fsd_state_write(const struct fsd *d);
 int fsd_control_listen(struct fsd *d);
 int fsd_control_recv(int fd, char *line, size_t len);
 void fsd_control_status(const struct fsd *d, int fd);
-/* One line "AGE_MS OPCODE UNIQUE WHERE" for the request b records, if
- * any: the lines written (0 or 1). */
-unsigned fsd_busy_print(int fd, struct fsd_busy *b, int64_t now,
-			const char *where);
 /* Answer "requests": what every thread is serving, and since when. */
 void fsd_control_requests(struct fsd *d, int fd);
-/* "READ", "WRITE"... for a FUSE opcode. */
-const char *fsd_opcode_name(uint32_t opcode);
 /* Remove the runtime directory (keep_state: only the control socket and
  * the plaintext mountpoint go, the state stays for 'cmkfs umount'). */
 void fsd_remove_rundir(struct fsd *d, bool keep_state);

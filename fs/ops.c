@@ -62,7 +62,6 @@ struct fsd_open_out {
 	uint32_t padding;
 };
 
-__thread struct fsd_worker *fsd_self;
 static __thread bool patch_open_reply;
 
 static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
@@ -232,22 +231,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	patch_open_reply = true;
 	if (fuse_reply_open(req, fi))
 		patch_open_reply = false;
-}
-
-size_t fsd_read_span(const struct fsd *d, uint64_t pos, size_t size,
-		     uint64_t *a0, size_t *span)
-{
-	uint64_t ss = d->sector_size;
-
-	if (pos >= d->data_size || size == 0)
-		return 0;
-	if (size > d->data_size - pos)
-		size = (size_t)(d->data_size - pos);
-	if (size > FSD_MAX_REQ)
-		size = FSD_MAX_REQ; /* a short read; the kernel asks again */
-	*a0 = pos / ss * ss;
-	*span = (size_t)((pos + size + ss - 1) / ss * ss - *a0);
-	return size;
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

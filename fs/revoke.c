@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * revoke.c — the kill switch: while mounted, the daemon re-proves every
- * check_interval seconds that the customer's KMS key still lets this host
- * open the volume, with the very call a mount makes (Decrypt of the token's
- * blob under the volume's encryption context: key state, key policy,
- * grants and region are all in it).  The unwrapped secret is wiped at once.
+ * check_interval seconds that the customer's key still lets this host open
+ * the volume, through the check the mounter hands it (struct fsd_reprove in
+ * fs.h: for an aws-kms token, the very Decrypt a mount makes, with key
+ * state, key policy, grants and region all in it).  This file knows nothing
+ * of KMS; it only acts on the answer.
  *
  * A definitive refusal (access denied, key disabled or pending deletion,
  * key gone, ciphertext rejected) triggers the on-revoke policy: "shred"
@@ -14,12 +15,8 @@
  * buffer of plaintext wiped; "keep" logs loudly and carries on (what EBS
  * does).
  * Transient failures (network, throttling, 5xx, timeouts — already retried
- * with backoff by the client) never shred; after outage_grace seconds of
+ * with backoff by the check) never shred; after outage_grace seconds of
  * nothing but failures the policy applies (0: never).
- *
- * A fresh KMS client per check: its receive buffers held the secret's
- * encoding and are wiped when it is freed, instead of lingering until the
- * next check.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,7 +25,6 @@
 #include <time.h>
 
 #include "fsd.h"
-#include "kms.h"
 
 static int64_t now_s(void)
 {
@@ -87,37 +83,25 @@ void fsd_shred(struct fsd *d, const char *why)
 	fsd_kick_workers(d);
 }
 
-/* One check: 0 when KMS still unwraps the secret, else the error. */
-static int check_once(struct fsd *d, struct kms_error *kerr)
+/* One check, and the stack it used wiped: the check handled the key's
+ * secret. */
+static enum fsd_access check_once(struct fsd *d, char *why, size_t len)
 {
-	struct kms_options o = *d->kms;
-	struct kms_client *k = NULL;
-	uint8_t *secret = NULL;
-	size_t len;
-	int r;
+	enum fsd_access a;
 
-	memset(kerr, 0, sizeof(*kerr));
-	/* The key's region unless told otherwise, as at mount time. */
-	if (!o.region)
-		o.region = d->token->region;
-	r = kms_client_new(&k, &o, kerr);
-	if (!r)
-		r = kms_volume_secret_unwrap(k, d->token, d->uuid, &secret,
-					     &len, kerr);
-	secmem_free(secret);
-	kms_client_free(k);
+	why[0] = 0;
+	a = d->reprove.check(d->reprove.arg, why, len);
 	secmem_wipe_stack();
-	return r;
+	if (a != FSD_ACCESS_OK && !why[0])
+		snprintf(why, len, "no reason given");
+	return a;
 }
 
-static void revoked(struct fsd *d, const char *what, const struct kms_error *e)
+static void revoked(struct fsd *d, const char *what, const char *answer)
 {
 	char why[1200];
 
-	snprintf(why, sizeof(why), "%s %s: %s: %s (request id %s)", what,
-		 d->token->key_arn, e->type[0] ? e->type : "error",
-		 e->message[0] ? e->message : kms_status_name(e->status),
-		 e->request_id[0] ? e->request_id : "none");
+	snprintf(why, sizeof(why), "%s %s: %s", what, d->reprove.key, answer);
 	if (d->on_revoke_keep) {
 		fsd_log(LOG_CRIT,
 			"%s: ACCESS REVOKED but --on-revoke keep: still "
@@ -132,7 +116,7 @@ static void *checker_main(void *arg)
 {
 	struct fsd *d = arg;
 	int64_t outage_since = 0;
-	struct kms_error e;
+	char why[1024];
 
 	pthread_mutex_lock(&d->check_lock);
 	while (!d->check_stop && !atomic_load(&d->shredded)) {
@@ -148,30 +132,33 @@ static void *checker_main(void *arg)
 			break;
 		pthread_mutex_unlock(&d->check_lock);
 
-		if (check_once(d, &e) == 0) {
+		switch (check_once(d, why, sizeof(why))) {
+		case FSD_ACCESS_OK:
 			atomic_store(&d->last_check_ok, now_s());
 			if (outage_since)
 				fsd_info("%s: KMS answers again; access to %s "
 					 "confirmed",
-					 d->volume, d->token->key_arn);
+					 d->volume, d->reprove.key);
 			outage_since = 0;
-		} else if (!kms_status_transient(e.status)) {
-			revoked(d, "KMS refuses the key", &e);
-		} else {
+			break;
+		case FSD_ACCESS_REFUSED:
+			revoked(d, "KMS refuses the key", why);
+			break;
+		case FSD_ACCESS_UNAVAILABLE:
 			if (!outage_since)
 				outage_since = now_s();
-			fsd_warn("%s: cannot check access to %s: %s: %s "
+			fsd_warn("%s: cannot check access to %s: %s "
 				 "(KMS unreachable or failing for %lld s; "
 				 "serving on)",
-				 d->volume, d->token->key_arn, e.type,
-				 e.message,
+				 d->volume, d->reprove.key, why,
 				 (long long)(now_s() - outage_since));
 			if (d->outage_grace &&
 			    now_s() - outage_since >= (int64_t)d->outage_grace)
 				revoked(d,
 					"KMS outage longer than the grace "
 					"period for",
-					&e);
+					why);
+			break;
 		}
 		pthread_mutex_lock(&d->check_lock);
 	}
@@ -185,7 +172,9 @@ int fsd_revoke_start(struct fsd *d)
 	int r;
 
 	atomic_store(&d->last_check_ok, now_s()); /* the mount's unlock */
-	if (!d->check_interval || !d->token || !d->kms)
+	if (!d->reprove.check)
+		d->check_interval = 0;
+	if (!d->check_interval)
 		return 0;
 	r = pthread_create(&d->checker, NULL, checker_main, d);
 	if (r)

@@ -28,7 +28,6 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "codec.h"
 #include "curl_global.h"
 #include "creds.h"
 #include "crypto.h"

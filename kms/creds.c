@@ -36,6 +36,7 @@
 #include "creds.h"
 #include "curl_global.h"
 #include "crypto.h"
+#include "util.h"
 
 /* Hard limits: generous for anything the SDKs or AWS produce, and anything
  * beyond them is refused, never truncated. */
@@ -90,18 +91,6 @@ struct creds_provider {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t len,
-							 const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 /* An environment variable, or NULL when unset or empty: the SDKs treat an
  * empty variable as unset. */
@@ -166,14 +155,15 @@ static int set_value(char *dst, size_t cap, const char *v, size_t len,
 		     size_t errlen)
 {
 	if (len >= cap) {
-		seterr(err, errlen, "%s%s is longer than %zu characters", what,
-		       where, cap - 1);
+		kms_seterr(err, errlen, "%s%s is longer than %zu characters",
+			   what, where, cap - 1);
 		return -EINVAL;
 	}
 	if (!is_token_text(v, len)) {
-		seterr(err, errlen,
-		       "%s%s contains a space, a control or non-ASCII character",
-		       what, where);
+		kms_seterr(
+			err, errlen,
+			"%s%s contains a space, a control or non-ASCII character",
+			what, where);
 		return -EINVAL;
 	}
 	memcpy(dst, v, len);
@@ -265,86 +255,6 @@ static bool container_url_allowed(const char *url)
 	return false;
 }
 
-/* ---- RFC 3339 times ----------------------------------------------------- */
-
-static bool digits(const char *s, int n, int *out)
-{
-	int v = 0;
-
-	for (int i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
-
-/* Days from 1970-01-01 to a date of the proleptic Gregorian calendar, by
- * counting 400-year eras from 0000-03-01 (so leap days end a year). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-static int days_in_month(int y, int m)
-{
-	static const int days[] = { 31, 28, 31, 30, 31, 30,
-				    31, 31, 30, 31, 30, 31 };
-	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-
-	return m == 2 && leap ? 29 : days[m - 1];
-}
-
-/*
- * "2026-11-23T19:00:00Z", with optional fractional seconds and a "Z" or
- * "+HH:MM" offset, to epoch seconds.  Fractions are dropped: expiring a
- * fraction of a second early is harmless.  0 or -EINVAL.
- */
-static int parse_rfc3339(const char *s, size_t n, int64_t *out)
-{
-	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
-	size_t i = 19;
-
-	if (n < 20 || !digits(s, 4, &y) || s[4] != '-' ||
-	    !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d) ||
-	    !strchr("Tt ", s[10]) || !digits(s + 11, 2, &h) || s[13] != ':' ||
-	    !digits(s + 14, 2, &mi) || s[16] != ':' || !digits(s + 17, 2, &sec))
-		return -EINVAL;
-	if (s[i] == '.') {
-		size_t start = ++i;
-
-		while (i < n && s[i] >= '0' && s[i] <= '9')
-			i++;
-		if (i == start)
-			return -EINVAL;
-	}
-	if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-		i++;
-	} else if (i + 6 <= n && (s[i] == '+' || s[i] == '-')) {
-		sign = s[i] == '+' ? 1 : -1;
-		if (!digits(s + i + 1, 2, &oh) || s[i + 3] != ':' ||
-		    !digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
-			return -EINVAL;
-		i += 6;
-	} else {
-		return -EINVAL;
-	}
-	if (i != n || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-	    h > 23 || mi > 59 || sec > 60)
-		return -EINVAL;
-	*out = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 +
-	       (int64_t)mi * 60 + sec - (int64_t)sign * (oh * 3600 + om * 60);
-	return 0;
-}
-
 /* ---- files -------------------------------------------------------------- */
 
 /* A shared file: where it is, and how messages name it. */
@@ -428,24 +338,24 @@ static int read_secret_file(const char *path, const char *shown, size_t max,
 	if (fd < 0) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return -ENOENT;
-		seterr(err, errlen, "cannot open %s: %s", shown,
-		       strerror(errno));
+		kms_seterr(err, errlen, "cannot open %s: %s", shown,
+			   strerror(errno));
 		return -EINVAL;
 	}
 	if (fstat(fd, &st) < 0) {
-		seterr(err, errlen, "cannot stat %s: %s", shown,
-		       strerror(errno));
+		kms_seterr(err, errlen, "cannot stat %s: %s", shown,
+			   strerror(errno));
 		r = -EINVAL;
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "%s is not a regular file", shown);
+		kms_seterr(err, errlen, "%s is not a regular file", shown);
 		r = -EINVAL;
 		goto out;
 	}
 	if (st.st_size < 0 || (uintmax_t)st.st_size > max) {
-		seterr(err, errlen, "%s is larger than %zu KiB", shown,
-		       max / 1024);
+		kms_seterr(err, errlen, "%s is larger than %zu KiB", shown,
+			   max / 1024);
 		r = -EINVAL;
 		goto out;
 	}
@@ -461,8 +371,8 @@ static int read_secret_file(const char *path, const char *shown, size_t max,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			seterr(err, errlen, "cannot read %s: %s", shown,
-			       strerror(errno));
+			kms_seterr(err, errlen, "cannot read %s: %s", shown,
+				   strerror(errno));
 			r = -EINVAL;
 			goto out;
 		}
@@ -545,9 +455,9 @@ static int ini_scan(char *buf, size_t len, enum ini_kind kind,
 
 		lineno++;
 		if ((size_t)(eol - line) > MAX_LINE) {
-			seterr(err, errlen,
-			       "line %u of %s is longer than %d characters",
-			       lineno, shown, MAX_LINE);
+			kms_seterr(err, errlen,
+				   "line %u of %s is longer than %d characters",
+				   lineno, shown, MAX_LINE);
 			return -EINVAL;
 		}
 		*eol = 0;
@@ -559,9 +469,10 @@ static int ini_scan(char *buf, size_t len, enum ini_kind kind,
 			char *close = strchr(s, ']');
 
 			if (!close) {
-				seterr(err, errlen,
-				       "line %u of %s: section header without ']'",
-				       lineno, shown);
+				kms_seterr(
+					err, errlen,
+					"line %u of %s: section header without ']'",
+					lineno, shown);
 				return -EINVAL;
 			}
 			*close = 0;
@@ -578,16 +489,18 @@ static int ini_scan(char *buf, size_t len, enum ini_kind kind,
 			continue;
 		eq = strchr(s, '=');
 		if (!eq) {
-			seterr(err, errlen,
-			       "line %u of %s: expected 'name = value' in profile '%s'",
-			       lineno, shown, profile);
+			kms_seterr(
+				err, errlen,
+				"line %u of %s: expected 'name = value' in profile '%s'",
+				lineno, shown, profile);
 			return -EINVAL;
 		}
 		*eq = 0;
 		key = trim(s);
 		if (!*key) {
-			seterr(err, errlen, "line %u of %s: no name before '='",
-			       lineno, shown);
+			kms_seterr(err, errlen,
+				   "line %u of %s: no name before '='", lineno,
+				   shown);
 			return -EINVAL;
 		}
 		cut_comment(eq + 1);
@@ -673,13 +586,14 @@ static int src_env(struct kms_creds *c, char *msg, size_t len)
 	int r;
 
 	if (!id && !secret) {
-		seterr(msg, len, "not in the environment");
+		kms_seterr(msg, len, "not in the environment");
 		return -ENOENT;
 	}
 	if (!id || !secret) {
-		seterr(msg, len, "%s is set in the environment but %s is not",
-		       id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-		       id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+		kms_seterr(msg, len,
+			   "%s is set in the environment but %s is not",
+			   id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+			   id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
 		return -EINVAL;
 	}
 	r = set_value(c->access_key_id, sizeof(c->access_key_id), id,
@@ -728,12 +642,13 @@ static int src_files(const struct creds_provider *p, struct kms_creds *c,
 	}
 	if (!found[0] && !found[1]) {
 		if (p->profile_explicit) {
-			seterr(msg, len, "profile '%s' not found in %s or %s",
-			       name, f[0].shown, f[1].shown);
+			kms_seterr(msg, len,
+				   "profile '%s' not found in %s or %s", name,
+				   f[0].shown, f[1].shown);
 			r = -EINVAL;
 		} else {
-			seterr(msg, len, "no profile '%s' in %s or %s", name,
-			       f[0].shown, f[1].shown);
+			kms_seterr(msg, len, "no profile '%s' in %s or %s",
+				   name, f[0].shown, f[1].shown);
 			r = -ENOENT;
 		}
 		goto out;
@@ -747,34 +662,36 @@ static int src_files(const struct creds_provider *p, struct kms_creds *c,
 		if (!pr[i].unsupported)
 			continue;
 		if (p->profile_explicit || use >= 0) {
-			seterr(msg, len,
-			       "profile '%s' in %s uses %s, which cmkfs does not support (only static keys: aws_access_key_id and aws_secret_access_key)",
-			       name, f[i].shown, pr[i].unsupported);
+			kms_seterr(
+				msg, len,
+				"profile '%s' in %s uses %s, which cmkfs does not support (only static keys: aws_access_key_id and aws_secret_access_key)",
+				name, f[i].shown, pr[i].unsupported);
 			r = -EINVAL;
 		} else {
-			seterr(msg, len,
-			       "profile '%s' in %s uses %s (not supported)",
-			       name, f[i].shown, pr[i].unsupported);
+			kms_seterr(msg, len,
+				   "profile '%s' in %s uses %s (not supported)",
+				   name, f[i].shown, pr[i].unsupported);
 			r = -ENOENT;
 		}
 		goto out;
 	}
 	if (use < 0) {
-		seterr(msg, len,
-		       "profile '%s' (%s%s%s) has no aws_access_key_id and aws_secret_access_key",
-		       name, found[0] ? f[0].shown : "",
-		       found[0] && found[1] ? ", " : "",
-		       found[1] ? f[1].shown : "");
+		kms_seterr(
+			msg, len,
+			"profile '%s' (%s%s%s) has no aws_access_key_id and aws_secret_access_key",
+			name, found[0] ? f[0].shown : "",
+			found[0] && found[1] ? ", " : "",
+			found[1] ? f[1].shown : "");
 		r = p->profile_explicit ? -EINVAL : -ENOENT;
 		goto out;
 	}
 	if (!pr[use].keys->access_key_id[0] || !pr[use].keys->secret[0]) {
-		seterr(msg, len, "profile '%s' in %s has %s but no %s", name,
-		       f[use].shown,
-		       pr[use].keys->secret[0] ? "aws_secret_access_key"
-					       : "aws_access_key_id",
-		       pr[use].keys->secret[0] ? "aws_access_key_id"
-					       : "aws_secret_access_key");
+		kms_seterr(msg, len, "profile '%s' in %s has %s but no %s",
+			   name, f[use].shown,
+			   pr[use].keys->secret[0] ? "aws_secret_access_key"
+						   : "aws_access_key_id",
+			   pr[use].keys->secret[0] ? "aws_access_key_id"
+						   : "aws_secret_access_key");
 		r = -EINVAL;
 		goto out;
 	}
@@ -839,7 +756,7 @@ static int http_do(long timeout_ms, bool put, const char *url,
 	r->status = 0;
 	r->too_big = false;
 	if (kms_curl_global_init()) {
-		seterr(why, whylen, "libcurl failed to initialise");
+		kms_seterr(why, whylen, "libcurl failed to initialise");
 		return -EIO;
 	}
 	h = curl_easy_init();
@@ -882,25 +799,25 @@ static int http_do(long timeout_ms, bool put, const char *url,
 		break;
 	case CURLE_WRITE_ERROR:
 		if (r->too_big) {
-			seterr(why, whylen, "answer larger than %d KiB",
-			       MAX_RESPONSE / 1024);
+			kms_seterr(why, whylen, "answer larger than %d KiB",
+				   MAX_RESPONSE / 1024);
 			ret = -EMSGSIZE;
 			break;
 		}
 		/* fall through */
 	case CURLE_OPERATION_TIMEDOUT:
-		seterr(why, whylen, "no answer within %ld ms", timeout_ms);
+		kms_seterr(why, whylen, "no answer within %ld ms", timeout_ms);
 		ret = -ETIMEDOUT;
 		break;
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
-		seterr(why, whylen, "%s",
-		       cerr[0] ? cerr : curl_easy_strerror(rc));
+		kms_seterr(why, whylen, "%s",
+			   cerr[0] ? cerr : curl_easy_strerror(rc));
 		ret = -ECONNREFUSED;
 		break;
 	default:
-		seterr(why, whylen, "%s",
-		       cerr[0] ? cerr : curl_easy_strerror(rc));
+		kms_seterr(why, whylen, "%s",
+			   cerr[0] ? cerr : curl_easy_strerror(rc));
 		ret = -EIO;
 		break;
 	}
@@ -986,13 +903,14 @@ static int parse_creds_json(const char *body, size_t len, bool imds,
 		end++;
 	if (!obj || json_tokener_get_error(tok) != json_tokener_success ||
 	    end != len) {
-		seterr(err, errlen, "%s: the answer is not valid JSON", what);
+		kms_seterr(err, errlen, "%s: the answer is not valid JSON",
+			   what);
 		r = -EINVAL;
 		goto out;
 	}
 	if (!json_object_is_type(obj, json_type_object)) {
-		seterr(err, errlen, "%s: the answer is not a JSON object",
-		       what);
+		kms_seterr(err, errlen, "%s: the answer is not a JSON object",
+			   what);
 		r = -EINVAL;
 		goto out;
 	}
@@ -1000,20 +918,22 @@ static int parse_creds_json(const char *body, size_t len, bool imds,
 		s = json_member(obj, "Code", &n);
 		if (!s || strcmp(s, "Success") != 0) {
 			if (s && quotable(s, n, "_-."))
-				seterr(err, errlen,
-				       "%s: Code is '%s', not 'Success'", what,
-				       s);
+				kms_seterr(err, errlen,
+					   "%s: Code is '%s', not 'Success'",
+					   what, s);
 			else
-				seterr(err, errlen,
-				       "%s: the answer has no Code 'Success'",
-				       what);
+				kms_seterr(
+					err, errlen,
+					"%s: the answer has no Code 'Success'",
+					what);
 			r = -EIO;
 			goto out;
 		}
 	}
 	s = json_member(obj, "AccessKeyId", &n);
 	if (!s || !n) {
-		seterr(err, errlen, "%s: no AccessKeyId in the answer", what);
+		kms_seterr(err, errlen, "%s: no AccessKeyId in the answer",
+			   what);
 		r = -EINVAL;
 		goto out;
 	}
@@ -1023,8 +943,8 @@ static int parse_creds_json(const char *body, size_t len, bool imds,
 		goto out;
 	s = json_member(obj, "SecretAccessKey", &n);
 	if (!s || !n) {
-		seterr(err, errlen, "%s: no SecretAccessKey in the answer",
-		       what);
+		kms_seterr(err, errlen, "%s: no SecretAccessKey in the answer",
+			   what);
 		r = -EINVAL;
 		goto out;
 	}
@@ -1034,7 +954,7 @@ static int parse_creds_json(const char *body, size_t len, bool imds,
 		goto out;
 	s = json_member(obj, "Token", &n);
 	if (imds && (!s || !n)) {
-		seterr(err, errlen, "%s: no Token in the answer", what);
+		kms_seterr(err, errlen, "%s: no Token in the answer", what);
 		r = -EINVAL;
 		goto out;
 	}
@@ -1047,15 +967,16 @@ static int parse_creds_json(const char *body, size_t len, bool imds,
 	/* Expiration is what makes refresh possible: without it temporary
 	 * credentials would be used until they fail. */
 	s = json_member(obj, "Expiration", &n);
-	if (!s || parse_rfc3339(s, n, &c->expiration) < 0) {
+	if (!s || kms_parse_rfc3339(s, n, &c->expiration) < 0) {
 		if (s && quotable(s, n, "-:.+TZtz"))
-			seterr(err, errlen,
-			       "%s: Expiration '%s' is not an RFC 3339 time",
-			       what, s);
+			kms_seterr(
+				err, errlen,
+				"%s: Expiration '%s' is not an RFC 3339 time",
+				what, s);
 		else
-			seterr(err, errlen,
-			       "%s: no RFC 3339 Expiration in the answer",
-			       what);
+			kms_seterr(err, errlen,
+				   "%s: no RFC 3339 Expiration in the answer",
+				   what);
 		r = -EINVAL;
 		goto out;
 	}
@@ -1094,11 +1015,11 @@ static int get_creds_doc(const struct creds_provider *p, const char *url,
 			sizeof(why));
 
 	if (r) {
-		seterr(msg, len, "%s: %s", what, why);
+		kms_seterr(msg, len, "%s: %s", what, why);
 		return transfer_errno(r);
 	}
 	if (rep->status != 200) {
-		seterr(msg, len, "%s: HTTP %ld", what, rep->status);
+		kms_seterr(msg, len, "%s: HTTP %ld", what, rep->status);
 		return -EIO;
 	}
 	return parse_creds_json(rep->body, rep->len, imds, what, c, msg, len);
@@ -1119,30 +1040,33 @@ static int src_container(const struct creds_provider *p, struct kms_creds *c,
 	int r;
 
 	if (!rel && !full) {
-		seterr(msg, len, "no container credentials");
+		kms_seterr(msg, len, "no container credentials");
 		return -ENOENT;
 	}
 	/* The relative form wins, as in the SDKs. */
 	if (rel && rel[0] != '/') {
-		seterr(msg, len,
-		       "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI does not start with '/'");
+		kms_seterr(
+			msg, len,
+			"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI does not start with '/'");
 		return -EINVAL;
 	}
 	if (!rel && !container_url_allowed(full)) {
 		url_shown(full, shown, sizeof(shown));
-		seterr(msg, len,
-		       "AWS_CONTAINER_CREDENTIALS_FULL_URI %s: only https, or http to a loopback address, may carry credentials",
-		       shown);
+		kms_seterr(
+			msg, len,
+			"AWS_CONTAINER_CREDENTIALS_FULL_URI %s: only https, or http to a loopback address, may carry credentials",
+			shown);
 		return -EINVAL;
 	}
 	n = rel ? (size_t)snprintf(url, sizeof(url), "%s%s", CONTAINER_HOST,
 				   rel)
 		: (size_t)snprintf(url, sizeof(url), "%s", full);
 	if (n >= sizeof(url) || !is_token_text(url, n)) {
-		seterr(msg, len,
-		       "%s is too long or contains spaces or control characters",
-		       rel ? "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
-			   : "AWS_CONTAINER_CREDENTIALS_FULL_URI");
+		kms_seterr(
+			msg, len,
+			"%s is too long or contains spaces or control characters",
+			rel ? "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"
+			    : "AWS_CONTAINER_CREDENTIALS_FULL_URI");
 		return -EINVAL;
 	}
 	url_shown(url, shown, sizeof(shown));
@@ -1152,18 +1076,20 @@ static int src_container(const struct creds_provider *p, struct kms_creds *c,
 		r = read_secret_file(token_file, token_file, MAX_TOKEN_FILE,
 				     &file, &n, msg, len);
 		if (r == -ENOENT)
-			seterr(msg, len,
-			       "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s does not exist",
-			       token_file);
+			kms_seterr(
+				msg, len,
+				"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s does not exist",
+				token_file);
 		if (r) {
 			r = r == -ENOENT ? -EINVAL : r;
 			goto out;
 		}
 		token = trim(file);
 		if (!*token) {
-			seterr(msg, len,
-			       "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s is empty",
-			       token_file);
+			kms_seterr(
+				msg, len,
+				"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE %s is empty",
+				token_file);
 			r = -EINVAL;
 			goto out;
 		}
@@ -1172,11 +1098,12 @@ static int src_container(const struct creds_provider *p, struct kms_creds *c,
 		/* A line break would let the token add headers of its own. */
 		for (const char *q = token; *q; q++) {
 			if ((unsigned char)*q < ' ' || *q == 0x7f) {
-				seterr(msg, len,
-				       "the container authorization token (%s) contains a control character",
-				       token_file
-					       ? token_file
-					       : "AWS_CONTAINER_AUTHORIZATION_TOKEN");
+				kms_seterr(
+					msg, len,
+					"the container authorization token (%s) contains a control character",
+					token_file
+						? token_file
+						: "AWS_CONTAINER_AUTHORIZATION_TOKEN");
 				r = -EINVAL;
 				goto out;
 			}
@@ -1215,8 +1142,9 @@ static int imds_endpoint(char *base, size_t len, char *msg, size_t msglen)
 
 	if (mode && strcasecmp(mode, "IPv4") != 0 &&
 	    strcasecmp(mode, "IPv6") != 0) {
-		seterr(msg, msglen,
-		       "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE is neither IPv4 nor IPv6");
+		kms_seterr(
+			msg, msglen,
+			"AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE is neither IPv4 nor IPv6");
 		return -EINVAL;
 	}
 	if (!ep)
@@ -1234,8 +1162,9 @@ static int imds_endpoint(char *base, size_t len, char *msg, size_t msglen)
 		goto bad;
 	return 0;
 bad:
-	seterr(msg, msglen,
-	       "AWS_EC2_METADATA_SERVICE_ENDPOINT is not an http or https URL");
+	kms_seterr(
+		msg, msglen,
+		"AWS_EC2_METADATA_SERVICE_ENDPOINT is not an http or https URL");
 	return -EINVAL;
 }
 
@@ -1266,8 +1195,9 @@ static int src_imds(const struct creds_provider *p, bool probing,
 	int r;
 
 	if (off && strcasecmp(off, "true") == 0) {
-		seterr(msg, len,
-		       "instance metadata disabled (AWS_EC2_METADATA_DISABLED)");
+		kms_seterr(
+			msg, len,
+			"instance metadata disabled (AWS_EC2_METADATA_DISABLED)");
 		return -ENOENT;
 	}
 	r = imds_endpoint(base, sizeof(base), msg, len);
@@ -1281,12 +1211,13 @@ static int src_imds(const struct creds_provider *p, bool probing,
 	snprintf(url, sizeof(url), "%s%s", base, IMDS_TOKEN_PATH);
 	r = http_do(p->timeout_ms, true, url, ttl, 1, &rep, why, sizeof(why));
 	if (r && probing && (r == -ECONNREFUSED || r == -ETIMEDOUT)) {
-		seterr(msg, len, "instance metadata unreachable at %s", shown);
+		kms_seterr(msg, len, "instance metadata unreachable at %s",
+			   shown);
 		r = -ENOENT;
 		goto out;
 	}
 	if (r) {
-		seterr(msg, len, "instance metadata at %s: %s", shown, why);
+		kms_seterr(msg, len, "instance metadata at %s: %s", shown, why);
 		r = transfer_errno(r);
 		goto out;
 	}
@@ -1295,18 +1226,19 @@ static int src_imds(const struct creds_provider *p, bool probing,
 		 * from something that is not IMDSv2 (a proxy on a host off
 		 * EC2).  Either way no credentials here, unless we had some
 		 * from it before. */
-		seterr(msg, len,
-		       "instance metadata at %s refused a session token (HTTP %ld)",
-		       shown, rep.status);
+		kms_seterr(
+			msg, len,
+			"instance metadata at %s refused a session token (HTTP %ld)",
+			shown, rep.status);
 		r = probing ? -ENOENT : -EIO;
 		goto out;
 	}
 	token = trim(rep.body);
 	n = strlen(token);
 	if (!n || n > MAX_IMDS_TOKEN || !is_token_text(token, n)) {
-		seterr(msg, len,
-		       "instance metadata at %s: malformed session token",
-		       shown);
+		kms_seterr(msg, len,
+			   "instance metadata at %s: malformed session token",
+			   shown);
 		r = -EINVAL;
 		goto out;
 	}
@@ -1321,28 +1253,29 @@ static int src_imds(const struct creds_provider *p, bool probing,
 	r = http_do(p->timeout_ms, false, url, hdr_list, 1, &rep, why,
 		    sizeof(why));
 	if (r) {
-		seterr(msg, len, "instance metadata at %s: %s", shown, why);
+		kms_seterr(msg, len, "instance metadata at %s: %s", shown, why);
 		r = transfer_errno(r);
 		goto out;
 	}
 	n = strcspn(rep.body, "\r\n");
 	if (rep.status == 404 || (rep.status == 200 && n == 0)) {
-		seterr(msg, len, "no IAM role in instance metadata at %s",
-		       shown);
+		kms_seterr(msg, len, "no IAM role in instance metadata at %s",
+			   shown);
 		r = -ENOENT;
 		goto out;
 	}
 	if (rep.status != 200) {
-		seterr(msg, len,
-		       "instance metadata at %s: HTTP %ld for the IAM role name",
-		       shown, rep.status);
+		kms_seterr(
+			msg, len,
+			"instance metadata at %s: HTTP %ld for the IAM role name",
+			shown, rep.status);
 		r = -EIO;
 		goto out;
 	}
 	if (!valid_role(rep.body, n)) {
-		seterr(msg, len,
-		       "instance metadata at %s: malformed IAM role name",
-		       shown);
+		kms_seterr(msg, len,
+			   "instance metadata at %s: malformed IAM role name",
+			   shown);
 		r = -EINVAL;
 		goto out;
 	}
@@ -1382,7 +1315,7 @@ static int fetch(const struct creds_provider *p, enum source s, bool probing,
 	case SRC_NONE:
 		break;
 	}
-	seterr(msg, len, "no such source");
+	kms_seterr(msg, len, "no such source");
 	return -EINVAL;
 }
 
@@ -1401,7 +1334,7 @@ static int resolve(const struct creds_provider *p, struct kms_creds *c,
 			return 0;
 		}
 		if (r != -ENOENT) {
-			seterr(err, errlen, "%s", msg);
+			kms_seterr(err, errlen, "%s", msg);
 			return r;
 		}
 		if (used < sizeof(tried)) {
@@ -1411,7 +1344,7 @@ static int resolve(const struct creds_provider *p, struct kms_creds *c,
 			used += n > 0 ? (size_t)n : 0;
 		}
 	}
-	seterr(err, errlen, "no AWS credentials: %s", tried);
+	kms_seterr(err, errlen, "no AWS credentials: %s", tried);
 	return -ENOENT;
 }
 
@@ -1445,9 +1378,10 @@ int creds_get(struct creds_provider *p, struct kms_creds **out, char *err,
 			 * had nothing when the chain was walked. */
 			r = fetch(p, p->kind, false, fresh, msg, sizeof(msg));
 			if (r)
-				seterr(err, errlen,
-				       "cannot refresh the credentials from %s: %s",
-				       p->cache->source, msg);
+				kms_seterr(
+					err, errlen,
+					"cannot refresh the credentials from %s: %s",
+					p->cache->source, msg);
 		} else {
 			r = resolve(p, fresh, &kind, err, errlen);
 		}

@@ -22,8 +22,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
 #include "crypto.h"
+#include "util.h"
 #include "sigv4.h"
 
 /* Hard limits on what a request may contain.  Generous for any real SDK
@@ -739,31 +739,6 @@ int sigv4_signature(const char *secret, const char *date8, const char *region,
 
 /* ---- dates ---------------------------------------------------------- */
 
-static bool is_leap(unsigned y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-static unsigned days_in_month(unsigned y, unsigned m)
-{
-	static const unsigned char days[12] = { 31, 28, 31, 30, 31, 30,
-						31, 31, 30, 31, 30, 31 };
-
-	return m == 2 && is_leap(y) ? 29 : days[m - 1];
-}
-
-/* Days since 1970-01-01 of a proleptic Gregorian date, year >= 1: count
- * years from March so that the leap day is the last day of a year. */
-static int64_t days_from_civil(unsigned y, unsigned m, unsigned d)
-{
-	unsigned yy = m <= 2 ? y - 1 : y;
-	unsigned era = yy / 400, yoe = yy % 400;
-	unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-
-	return (int64_t)era * 146097 + doe - 719468;
-}
-
 static unsigned digits_value(const char *s, size_t n)
 {
 	unsigned v = 0;
@@ -795,11 +770,12 @@ static bool parse_amz_date(struct span s, int64_t *t)
 	h = digits_value(s.p + 9, 2);
 	mi = digits_value(s.p + 11, 2);
 	se = digits_value(s.p + 13, 2);
-	if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-	    h > 23 || mi > 59 || se > 59)
+	if (y < 1 || mo < 1 || mo > 12 || d < 1 ||
+	    (int)d > kms_days_in_month((int)y, (int)mo) || h > 23 || mi > 59 ||
+	    se > 59)
 		return false;
-	*t = days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 +
-	     (int64_t)mi * 60 + se;
+	*t = kms_days_from_civil(y, (int)mo, (int)d) * 86400 +
+	     (int64_t)h * 3600 + (int64_t)mi * 60 + se;
 	return true;
 }
 

@@ -13,21 +13,21 @@
 #include <string.h>
 
 #include "actions.h"
-#include "codec.h"
+#include "call.h"
 #include "crypto.h"
 
 /* EncryptionAlgorithm fields: only SYMMETRIC_DEFAULT exists here. */
 static int check_algorithm(struct call *c, json_object *req, const char *name)
 {
 	int rc;
-	const char *alg = req_string(c, req, name, false, 1, 64, &rc);
+	const char *alg = kmsd_req_string(c, req, name, false, 1, 64, &rc);
 
 	if (rc)
 		return -1;
 	if (alg && strcmp(alg, "SYMMETRIC_DEFAULT"))
-		return call_error(c, "InvalidKeyUsageException",
-				  "%s %s is not valid for a symmetric key",
-				  name, alg);
+		return kmsd_call_error(c, "InvalidKeyUsageException",
+				       "%s %s is not valid for a symmetric key",
+				       name, alg);
 	return 0;
 }
 
@@ -37,9 +37,10 @@ static int add_b64(struct call *c, json_object *resp, const char *name,
 	char *b64 = malloc(B64_ENCODED_SIZE(len));
 
 	if (!b64)
-		return call_error(c, "KMSInternalException", "out of memory");
+		return kmsd_call_error(c, "KMSInternalException",
+				       "out of memory");
 	b64_encode(data, len, b64);
-	json_object_object_add(resp, name, json_string(b64));
+	json_object_object_add(resp, name, kmsd_json_string(b64));
 	free(b64);
 	return 0;
 }
@@ -50,7 +51,8 @@ static int secret_to_b64(struct call *c, const uint8_t *data, size_t len,
 {
 	*out = secmem_alloc(B64_ENCODED_SIZE(len));
 	if (!*out)
-		return call_error(c, "KMSInternalException", "out of memory");
+		return kmsd_call_error(c, "KMSInternalException",
+				       "out of memory");
 	b64_encode(data, len, *out);
 	return 0;
 }
@@ -65,24 +67,26 @@ int act_encrypt(struct call *c, json_object *req, json_object *resp,
 	int rc, r = -1;
 
 	(void)secret;
-	id = req_string(c, req, "KeyId", true, 1, 2048, &rc);
-	if (!id || req_context(c, req, "EncryptionContext", &ctx) ||
-	    req_grant_tokens(c, req) ||
+	id = kmsd_req_string(c, req, "KeyId", true, 1, 2048, &rc);
+	if (!id || kmsd_req_context(c, req, "EncryptionContext", &ctx) ||
+	    kmsd_req_grant_tokens(c, req) ||
 	    check_algorithm(c, req, "EncryptionAlgorithm") ||
-	    req_blob(c, req, "Plaintext", true, MAX_PLAINTEXT, true, &pt, &len))
+	    kmsd_req_blob(c, req, "Plaintext", true, MAX_PLAINTEXT, true, &pt,
+			  &len))
 		goto out;
-	if (key_resolve(c, id, &k) || authorize(c, k, "Encrypt", ctx) ||
-	    key_check_usable(c, k))
+	if (kmsd_key_resolve(c, id, &k) ||
+	    kmsd_authorize(c, k, "Encrypt", ctx) || kmsd_key_check_usable(c, k))
 		goto out;
 	if (state_seal(c->st, k, ctx, pt, len, &blob, &blob_len)) {
-		call_error(c, "KMSInternalException", "cannot encrypt");
+		kmsd_call_error(c, "KMSInternalException", "cannot encrypt");
 		goto out;
 	}
 	if (add_b64(c, resp, "CiphertextBlob", blob, blob_len))
 		goto out;
-	json_object_object_add(resp, "KeyId", json_string(key_arn(k)));
+	json_object_object_add(resp, "KeyId",
+			       kmsd_json_string(kmsd_key_arn(k)));
 	json_object_object_add(resp, "EncryptionAlgorithm",
-			       json_string("SYMMETRIC_DEFAULT"));
+			       kmsd_json_string("SYMMETRIC_DEFAULT"));
 	r = 0;
 out:
 	secmem_free(pt);
@@ -98,38 +102,40 @@ static int blob_key(struct call *c, const uint8_t *blob, size_t len,
 	char id[37], arn[200];
 
 	if (state_blob_key_id(blob, len, id))
-		return call_error(
+		return kmsd_call_error(
 			c, "InvalidCiphertextException",
 			"The ciphertext is not a valid KMS ciphertext "
 			"blob");
 	for (size_t i = 0; i < json_object_array_length(keys); i++) {
 		json_object *k = json_object_array_get_idx(keys, i);
 
-		if (!strcmp(member_string(k, "KeyId"), id) &&
-		    !strcmp(member_string(k, "_region"), c->region))
+		if (!strcmp(kmsd_member_string(k, "KeyId"), id) &&
+		    !strcmp(kmsd_member_string(k, "_region"), c->region))
 			named = k;
 	}
 	if (key_id) {
 		json_object *k;
 
-		if (key_resolve(c, key_id, &k))
+		if (kmsd_key_resolve(c, key_id, &k))
 			return -1;
 		if (k != named)
-			return call_error(c, "IncorrectKeyException",
-					  "The key ID in the request does not "
-					  "identify a KMS key that can perform "
-					  "this operation (the ciphertext was "
-					  "made under another key)");
+			return kmsd_call_error(
+				c, "IncorrectKeyException",
+				"The key ID in the request does not "
+				"identify a KMS key that can perform "
+				"this operation (the ciphertext was "
+				"made under another key)");
 	}
 	if (!named)
-		return call_error(c, "NotFoundException",
-				  "The key the ciphertext was made under (%s) "
-				  "does not exist in %s",
-				  id, c->region);
+		return kmsd_call_error(
+			c, "NotFoundException",
+			"The key the ciphertext was made under (%s) "
+			"does not exist in %s",
+			id, c->region);
 	/* Resolve by ARN for the same side effects as any lookup: purge,
 	 * due rotation, the key named in the access log. */
-	snprintf(arn, sizeof(arn), "%s", key_arn(named));
-	return key_resolve(c, arn, out);
+	snprintf(arn, sizeof(arn), "%s", kmsd_key_arn(named));
+	return kmsd_key_resolve(c, arn, out);
 }
 
 /* Open a blob for k under ctx; InvalidCiphertextException on any mismatch
@@ -141,13 +147,15 @@ static int open_blob(struct call *c, json_object *k, json_object *ctx,
 	int r = state_open_blob(c->st, k, ctx, blob, len, pt, pt_len);
 
 	if (r == -EBADMSG)
-		return call_error(c, "InvalidCiphertextException",
-				  "The ciphertext cannot be decrypted: it was "
-				  "tampered with, or the encryption context "
-				  "differs from the one it was made with");
+		return kmsd_call_error(
+			c, "InvalidCiphertextException",
+			"The ciphertext cannot be decrypted: it was "
+			"tampered with, or the encryption context "
+			"differs from the one it was made with");
 	if (r)
-		return call_error(c, "KMSInternalException",
-				  "cannot decrypt with %s", key_arn(k));
+		return kmsd_call_error(c, "KMSInternalException",
+				       "cannot decrypt with %s",
+				       kmsd_key_arn(k));
 	return 0;
 }
 
@@ -160,21 +168,23 @@ int act_decrypt(struct call *c, json_object *req, json_object *resp,
 	const char *id;
 	int rc, r = -1;
 
-	id = req_string(c, req, "KeyId", false, 1, 2048, &rc);
-	if (rc || req_context(c, req, "EncryptionContext", &ctx) ||
-	    req_grant_tokens(c, req) ||
+	id = kmsd_req_string(c, req, "KeyId", false, 1, 2048, &rc);
+	if (rc || kmsd_req_context(c, req, "EncryptionContext", &ctx) ||
+	    kmsd_req_grant_tokens(c, req) ||
 	    check_algorithm(c, req, "EncryptionAlgorithm") ||
-	    req_blob(c, req, "CiphertextBlob", true, MAX_BLOB, false, &blob,
-		     &blob_len))
+	    kmsd_req_blob(c, req, "CiphertextBlob", true, MAX_BLOB, false,
+			  &blob, &blob_len))
 		goto out;
 	if (blob_key(c, blob, blob_len, id, &k) ||
-	    authorize(c, k, "Decrypt", ctx) || key_check_usable(c, k) ||
+	    kmsd_authorize(c, k, "Decrypt", ctx) ||
+	    kmsd_key_check_usable(c, k) ||
 	    open_blob(c, k, ctx, blob, blob_len, &pt, &len) ||
 	    secret_to_b64(c, pt, len, secret))
 		goto out;
-	json_object_object_add(resp, "KeyId", json_string(key_arn(k)));
+	json_object_object_add(resp, "KeyId",
+			       kmsd_json_string(kmsd_key_arn(k)));
 	json_object_object_add(resp, "EncryptionAlgorithm",
-			       json_string("SYMMETRIC_DEFAULT"));
+			       kmsd_json_string("SYMMETRIC_DEFAULT"));
 	r = 0;
 out:
 	secmem_free(pt);
@@ -193,41 +203,44 @@ int act_re_encrypt(struct call *c, json_object *req, json_object *resp,
 	int rc, r = -1;
 
 	(void)secret;
-	src_id = req_string(c, req, "SourceKeyId", false, 1, 2048, &rc);
+	src_id = kmsd_req_string(c, req, "SourceKeyId", false, 1, 2048, &rc);
 	if (rc)
 		return -1;
-	dst_id = req_string(c, req, "DestinationKeyId", true, 1, 2048, &rc);
+	dst_id =
+		kmsd_req_string(c, req, "DestinationKeyId", true, 1, 2048, &rc);
 	if (!dst_id ||
-	    req_context(c, req, "SourceEncryptionContext", &src_ctx) ||
-	    req_context(c, req, "DestinationEncryptionContext", &dst_ctx) ||
-	    req_grant_tokens(c, req) ||
+	    kmsd_req_context(c, req, "SourceEncryptionContext", &src_ctx) ||
+	    kmsd_req_context(c, req, "DestinationEncryptionContext",
+			     &dst_ctx) ||
+	    kmsd_req_grant_tokens(c, req) ||
 	    check_algorithm(c, req, "SourceEncryptionAlgorithm") ||
 	    check_algorithm(c, req, "DestinationEncryptionAlgorithm") ||
-	    req_blob(c, req, "CiphertextBlob", true, MAX_BLOB, false, &blob,
-		     &blob_len))
+	    kmsd_req_blob(c, req, "CiphertextBlob", true, MAX_BLOB, false,
+			  &blob, &blob_len))
 		goto out;
 	if (blob_key(c, blob, blob_len, src_id, &src) ||
-	    authorize(c, src, "ReEncryptFrom", src_ctx) ||
-	    key_check_usable(c, src))
+	    kmsd_authorize(c, src, "ReEncryptFrom", src_ctx) ||
+	    kmsd_key_check_usable(c, src))
 		goto out;
-	snprintf(src_arn, sizeof(src_arn), "%s", key_arn(src));
-	if (key_resolve(c, dst_id, &dst) ||
-	    authorize(c, dst, "ReEncryptTo", dst_ctx) ||
-	    key_check_usable(c, dst) ||
+	snprintf(src_arn, sizeof(src_arn), "%s", kmsd_key_arn(src));
+	if (kmsd_key_resolve(c, dst_id, &dst) ||
+	    kmsd_authorize(c, dst, "ReEncryptTo", dst_ctx) ||
+	    kmsd_key_check_usable(c, dst) ||
 	    open_blob(c, src, src_ctx, blob, blob_len, &pt, &len))
 		goto out;
 	if (state_seal(c->st, dst, dst_ctx, pt, len, &out_blob, &out_len)) {
-		call_error(c, "KMSInternalException", "cannot encrypt");
+		kmsd_call_error(c, "KMSInternalException", "cannot encrypt");
 		goto out;
 	}
 	if (add_b64(c, resp, "CiphertextBlob", out_blob, out_len))
 		goto out;
-	json_object_object_add(resp, "SourceKeyId", json_string(src_arn));
-	json_object_object_add(resp, "KeyId", json_string(key_arn(dst)));
+	json_object_object_add(resp, "SourceKeyId", kmsd_json_string(src_arn));
+	json_object_object_add(resp, "KeyId",
+			       kmsd_json_string(kmsd_key_arn(dst)));
 	json_object_object_add(resp, "SourceEncryptionAlgorithm",
-			       json_string("SYMMETRIC_DEFAULT"));
+			       kmsd_json_string("SYMMETRIC_DEFAULT"));
 	json_object_object_add(resp, "DestinationEncryptionAlgorithm",
-			       json_string("SYMMETRIC_DEFAULT"));
+			       kmsd_json_string("SYMMETRIC_DEFAULT"));
 	r = 0;
 out:
 	secmem_free(pt);
@@ -244,23 +257,24 @@ static int data_key_size(struct call *c, json_object *req, size_t *n)
 	int64_t bytes = 0;
 	int rc;
 
-	if (req_int(c, req, "NumberOfBytes", false, 1, MAX_DATA_KEY, &bytes,
-		    &have_n))
+	if (kmsd_req_int(c, req, "NumberOfBytes", false, 1, MAX_DATA_KEY,
+			 &bytes, &have_n))
 		return -1;
-	spec = req_string(c, req, "KeySpec", false, 1, 32, &rc);
+	spec = kmsd_req_string(c, req, "KeySpec", false, 1, 32, &rc);
 	if (rc)
 		return -1;
 	if (have_n == (spec != NULL))
-		return call_error(c, "ValidationException",
-				  "Please specify either number of bytes or "
-				  "key spec (one of them, not both).");
+		return kmsd_call_error(
+			c, "ValidationException",
+			"Please specify either number of bytes or "
+			"key spec (one of them, not both).");
 	if (spec) {
 		if (!strcmp(spec, "AES_256"))
 			bytes = 32;
 		else if (!strcmp(spec, "AES_128"))
 			bytes = 16;
 		else
-			return call_error(
+			return kmsd_call_error(
 				c, "ValidationException",
 				"1 validation error detected: Value "
 				"at 'keySpec' failed to satisfy "
@@ -280,24 +294,26 @@ static int generate_data_key(struct call *c, json_object *req,
 	const char *id;
 	int rc, r = -1;
 
-	id = req_string(c, req, "KeyId", true, 1, 2048, &rc);
-	if (!id || req_context(c, req, "EncryptionContext", &ctx) ||
-	    req_grant_tokens(c, req) || data_key_size(c, req, &n))
+	id = kmsd_req_string(c, req, "KeyId", true, 1, 2048, &rc);
+	if (!id || kmsd_req_context(c, req, "EncryptionContext", &ctx) ||
+	    kmsd_req_grant_tokens(c, req) || data_key_size(c, req, &n))
 		goto out;
-	if (key_resolve(c, id, &k) || authorize(c, k, op, ctx) ||
-	    key_check_usable(c, k))
+	if (kmsd_key_resolve(c, id, &k) || kmsd_authorize(c, k, op, ctx) ||
+	    kmsd_key_check_usable(c, k))
 		goto out;
 	pt = secmem_alloc(n);
 	if (!pt || crypto_random(pt, n) ||
 	    state_seal(c->st, k, ctx, pt, n, &blob, &blob_len)) {
-		call_error(c, "KMSInternalException", "cannot make a data key");
+		kmsd_call_error(c, "KMSInternalException",
+				"cannot make a data key");
 		goto out;
 	}
 	if (secret && secret_to_b64(c, pt, n, secret))
 		goto out;
 	if (add_b64(c, resp, "CiphertextBlob", blob, blob_len))
 		goto out;
-	json_object_object_add(resp, "KeyId", json_string(key_arn(k)));
+	json_object_object_add(resp, "KeyId",
+			       kmsd_json_string(kmsd_key_arn(k)));
 	r = 0;
 out:
 	secmem_free(pt);
@@ -327,12 +343,14 @@ int act_generate_random(struct call *c, json_object *req, json_object *resp,
 	int r;
 
 	(void)resp;
-	if (req_int(c, req, "NumberOfBytes", true, 1, MAX_DATA_KEY, &n, NULL))
+	if (kmsd_req_int(c, req, "NumberOfBytes", true, 1, MAX_DATA_KEY, &n,
+			 NULL))
 		return -1;
 	buf = secmem_alloc((size_t)n);
 	if (!buf || crypto_random(buf, (size_t)n)) {
 		secmem_free(buf);
-		return call_error(c, "KMSInternalException", "no randomness");
+		return kmsd_call_error(c, "KMSInternalException",
+				       "no randomness");
 	}
 	r = secret_to_b64(c, buf, (size_t)n, secret);
 	secmem_free(buf);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * actions_grants.c — KMS grants: CreateGrant, ListGrants,
- * ListRetirableGrants, RevokeGrant, RetireGrant, and the lookup authorize()
- * falls back to when the key policy does not allow a request.
+ * ListRetirableGrants, RevokeGrant, RetireGrant.  The lookup authorization
+ * falls back to when the key policy does not allow a request is call.c's.
  *
  * Grants take effect at once here (AWS makes them eventually consistent and
  * offers grant tokens to use them immediately; tokens are accepted and
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "actions.h"
-#include "codec.h"
+#include "call.h"
 #include "crypto.h"
 
 /* Operations a grant on a symmetric encryption key may allow. */
@@ -33,88 +33,16 @@ static bool valid_op(const char *op)
 	return false;
 }
 
-/* A grantee or retiring principal names the caller: its ARN, or its
- * account's root (every principal of that account). */
-static bool names_caller(struct call *c, const char *principal)
-{
-	char root[64];
-
-	if (!principal)
-		return false;
-	if (!strcmp(principal, c->caller->arn))
-		return true;
-	snprintf(root, sizeof(root), "arn:aws:iam::%s:root",
-		 c->caller->account);
-	return !strcmp(principal, root) ||
-	       !strcmp(principal, c->caller->account);
-}
-
-static bool has_op(json_object *g, const char *op)
-{
-	json_object *ops = member(g, "Operations");
-
-	for (size_t i = 0; i < json_object_array_length(ops); i++)
-		if (!strcmp(json_object_get_string(
-				    json_object_array_get_idx(ops, i)),
-			    op))
-			return true;
-	return false;
-}
-
-/* Every pair of `need` is in ctx (and, when exact, nothing else). */
-static bool context_covers(json_object *ctx, json_object *need, bool exact)
-{
-	size_t have = ctx ? (size_t)json_object_object_length(ctx) : 0;
-
-	json_object_object_foreach(need, k, v)
-	{
-		const char *got = member_string(ctx, k);
-
-		if (!got || strcmp(got, json_object_get_string(v)))
-			return false;
-	}
-	return !exact || have == (size_t)json_object_object_length(need);
-}
-
-static bool constraints_met(json_object *g, json_object *ctx)
-{
-	json_object *cons = member(g, "Constraints");
-	json_object *subset = member(cons, "EncryptionContextSubset");
-	json_object *equals = member(cons, "EncryptionContextEquals");
-
-	if (subset && !context_covers(ctx, subset, false))
-		return false;
-	if (equals && !context_covers(ctx, equals, true))
-		return false;
-	return true;
-}
-
-json_object *grant_find(struct call *c, json_object *k, const char *op,
-			json_object *context)
-{
-	json_object *grants = state_grants(c->st);
-	const char *id = member_string(k, "KeyId");
-
-	for (size_t i = 0; i < json_object_array_length(grants); i++) {
-		json_object *g = json_object_array_get_idx(grants, i);
-
-		if (!strcmp(member_string(g, "_key_id"), id) &&
-		    names_caller(c, member_string(g, "GranteePrincipal")) &&
-		    has_op(g, op) && constraints_met(g, context))
-			return g;
-	}
-	return NULL;
-}
-
 /* A principal ARN a grant may name. */
 static int check_principal(struct call *c, const char *field, const char *p)
 {
 	if (strncmp(p, "arn:aws:iam::", 13) && strncmp(p, "arn:aws:sts::", 13))
-		return call_error(c, "ValidationException",
-				  "1 validation error detected: Value at '%s' "
-				  "failed to satisfy constraint: Member must "
-				  "be an IAM principal ARN",
-				  field);
+		return kmsd_call_error(
+			c, "ValidationException",
+			"1 validation error detected: Value at '%s' "
+			"failed to satisfy constraint: Member must "
+			"be an IAM principal ARN",
+			field);
 	return 0;
 }
 
@@ -123,24 +51,27 @@ static int check_operations(struct call *c, json_object *ops)
 	size_t n;
 
 	if (!json_object_is_type(ops, json_type_array))
-		return call_error(c, "ValidationException",
-				  "1 validation error detected: Value at "
-				  "'operations' failed to satisfy constraint: "
-				  "Member must not be null");
+		return kmsd_call_error(
+			c, "ValidationException",
+			"1 validation error detected: Value at "
+			"'operations' failed to satisfy constraint: "
+			"Member must not be null");
 	n = json_object_array_length(ops);
 	if (n < 1 || n > sizeof(grant_ops) / sizeof(grant_ops[0]))
-		return call_error(c, "ValidationException",
-				  "Operations must list 1 to %zu operations",
-				  sizeof(grant_ops) / sizeof(grant_ops[0]));
+		return kmsd_call_error(
+			c, "ValidationException",
+			"Operations must list 1 to %zu operations",
+			sizeof(grant_ops) / sizeof(grant_ops[0]));
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_object_array_get_idx(ops, i);
 
 		if (!json_object_is_type(o, json_type_string) ||
 		    !valid_op(json_object_get_string(o)))
-			return call_error(c, "ValidationException",
-					  "'%s' is not a grant operation for "
-					  "a symmetric encryption key",
-					  json_object_get_string(o));
+			return kmsd_call_error(
+				c, "ValidationException",
+				"'%s' is not a grant operation for "
+				"a symmetric encryption key",
+				json_object_get_string(o));
 	}
 	return 0;
 }
@@ -153,23 +84,24 @@ static int check_constraints(struct call *c, json_object *cons)
 	if (!cons)
 		return 0;
 	if (!json_object_is_type(cons, json_type_object))
-		return call_error(c, "SerializationException",
-				  "Field Constraints must be an object");
+		return kmsd_call_error(c, "SerializationException",
+				       "Field Constraints must be an object");
 	json_object_object_foreach(cons, name, val)
 	{
 		if (strcmp(name, "EncryptionContextSubset") &&
 		    strcmp(name, "EncryptionContextEquals"))
-			return call_error(c, "ValidationException",
-					  "Unknown grant constraint %s", name);
+			return kmsd_call_error(c, "ValidationException",
+					       "Unknown grant constraint %s",
+					       name);
 		(void)val;
 		n++;
 	}
 	if (n > 1)
-		return call_error(c, "ValidationException",
-				  "Use EncryptionContextSubset or "
-				  "EncryptionContextEquals, not both");
-	if (req_context(c, cons, "EncryptionContextSubset", &v) ||
-	    req_context(c, cons, "EncryptionContextEquals", &v))
+		return kmsd_call_error(c, "ValidationException",
+				       "Use EncryptionContextSubset or "
+				       "EncryptionContextEquals, not both");
+	if (kmsd_req_context(c, cons, "EncryptionContextSubset", &v) ||
+	    kmsd_req_context(c, cons, "EncryptionContextEquals", &v))
 		return -1;
 	return 0;
 }
@@ -179,27 +111,29 @@ static int check_constraints(struct call *c, json_object *cons)
 static int check_narrower(struct call *c, json_object *parent, json_object *ops,
 			  json_object *cons)
 {
-	json_object *pc = member(parent, "Constraints");
+	json_object *pc = kmsd_member(parent, "Constraints");
 
 	for (size_t i = 0; i < json_object_array_length(ops); i++)
-		if (!has_op(parent, json_object_get_string(
-					    json_object_array_get_idx(ops, i))))
-			return call_error(
+		if (!kmsd_has_op(parent,
+				 json_object_get_string(
+					 json_object_array_get_idx(ops, i))))
+			return kmsd_call_error(
 				c, "AccessDeniedException",
 				"A grant created through a grant may "
 				"allow only operations of that grant");
 	if (pc && !json_object_equal(pc, cons))
-		return call_error(c, "AccessDeniedException",
-				  "A grant created through a constrained grant "
-				  "must carry the same constraints");
+		return kmsd_call_error(
+			c, "AccessDeniedException",
+			"A grant created through a constrained grant "
+			"must carry the same constraints");
 	return 0;
 }
 
 int act_create_grant(struct call *c, json_object *req, json_object *resp,
 		     char **secret)
 {
-	json_object *k, *g, *ops = member(req, "Operations");
-	json_object *cons = member(req, "Constraints"), *copy = NULL;
+	json_object *k, *g, *ops = kmsd_member(req, "Operations");
+	json_object *cons = kmsd_member(req, "Constraints"), *copy = NULL;
 	json_object *parent = NULL;
 	const char *key_id, *grantee, *retiring, *name;
 	uint8_t raw[32], tok[48];
@@ -207,44 +141,48 @@ int act_create_grant(struct call *c, json_object *req, json_object *resp,
 	int rc;
 
 	(void)secret;
-	key_id = req_string(c, req, "KeyId", true, 1, 2048, &rc);
+	key_id = kmsd_req_string(c, req, "KeyId", true, 1, 2048, &rc);
 	if (!key_id)
 		return -1;
-	grantee = req_string(c, req, "GranteePrincipal", true, 1, 256, &rc);
+	grantee =
+		kmsd_req_string(c, req, "GranteePrincipal", true, 1, 256, &rc);
 	if (!grantee || check_principal(c, "granteePrincipal", grantee))
 		return -1;
-	retiring = req_string(c, req, "RetiringPrincipal", false, 1, 256, &rc);
+	retiring = kmsd_req_string(c, req, "RetiringPrincipal", false, 1, 256,
+				   &rc);
 	if (rc ||
 	    (retiring && check_principal(c, "retiringPrincipal", retiring)))
 		return -1;
-	name = req_string(c, req, "Name", false, 1, 256, &rc);
+	name = kmsd_req_string(c, req, "Name", false, 1, 256, &rc);
 	if (rc || check_operations(c, ops) || check_constraints(c, cons) ||
-	    req_grant_tokens(c, req))
+	    kmsd_req_grant_tokens(c, req))
 		return -1;
-	if (key_resolve(c, key_id, &k) ||
-	    authorize_ex(c, k, "CreateGrant", NULL, true, &parent) ||
-	    key_check_not_pending_deletion(c, k) ||
+	if (kmsd_key_resolve(c, key_id, &k) ||
+	    kmsd_authorize_ex(c, k, "CreateGrant", NULL, true, &parent) ||
+	    kmsd_key_check_not_pending_deletion(c, k) ||
 	    (parent && check_narrower(c, parent, ops, cons)))
 		return -1;
 	if (crypto_random(raw, sizeof(raw)) || crypto_random(tok, sizeof(tok)))
-		return call_error(c, "KMSInternalException", "no randomness");
+		return kmsd_call_error(c, "KMSInternalException",
+				       "no randomness");
 	hex_encode(raw, sizeof(raw), grant_id);
 	b64_encode(tok, sizeof(tok), token);
 	snprintf(issuer, sizeof(issuer), "arn:aws:iam::%s:root",
 		 c->caller->account);
 
 	g = json_object_new_object();
-	json_object_object_add(g, "KeyId", json_string(key_arn(k)));
-	json_object_object_add(g, "GrantId", json_string(grant_id));
+	json_object_object_add(g, "KeyId", kmsd_json_string(kmsd_key_arn(k)));
+	json_object_object_add(g, "GrantId", kmsd_json_string(grant_id));
 	if (name)
-		json_object_object_add(g, "Name", json_string(name));
+		json_object_object_add(g, "Name", kmsd_json_string(name));
 	json_object_object_add(g, "CreationDate",
 			       json_object_new_int64(c->now));
-	json_object_object_add(g, "GranteePrincipal", json_string(grantee));
+	json_object_object_add(g, "GranteePrincipal",
+			       kmsd_json_string(grantee));
 	if (retiring)
 		json_object_object_add(g, "RetiringPrincipal",
-				       json_string(retiring));
-	json_object_object_add(g, "IssuingAccount", json_string(issuer));
+				       kmsd_json_string(retiring));
+	json_object_object_add(g, "IssuingAccount", kmsd_json_string(issuer));
 	json_object_deep_copy(ops, &copy, NULL);
 	json_object_object_add(g, "Operations", copy);
 	if (cons) {
@@ -252,14 +190,14 @@ int act_create_grant(struct call *c, json_object *req, json_object *resp,
 		json_object_deep_copy(cons, &copy, NULL);
 		json_object_object_add(g, "Constraints", copy);
 	}
-	json_object_object_add(g, "_key_id",
-			       json_string(member_string(k, "KeyId")));
-	json_object_object_add(g, "_token", json_string(token));
+	json_object_object_add(
+		g, "_key_id", kmsd_json_string(kmsd_member_string(k, "KeyId")));
+	json_object_object_add(g, "_token", kmsd_json_string(token));
 	json_object_array_add(state_grants(c->st), g);
-	json_object_object_add(resp, "GrantId", json_string(grant_id));
-	json_object_object_add(resp, "GrantToken", json_string(token));
+	json_object_object_add(resp, "GrantId", kmsd_json_string(grant_id));
+	json_object_object_add(resp, "GrantToken", kmsd_json_string(token));
 	secmem_wipe(tok, sizeof(tok));
-	return commit(c);
+	return kmsd_commit(c);
 }
 
 /* Grants matching fn's test, as public GrantListEntry objects, paginated
@@ -276,9 +214,9 @@ static int list(struct call *c, json_object *req, json_object *resp,
 		json_object *g = json_object_array_get_idx(grants, i);
 
 		if (match(c, g, arg))
-			json_object_array_add(items, key_metadata(g));
+			json_object_array_add(items, kmsd_key_metadata(g));
 	}
-	r = paginate(c, req, items, resp, "Grants");
+	r = kmsd_paginate(c, req, items, resp, "Grants");
 	json_object_put(items);
 	return r;
 }
@@ -292,11 +230,11 @@ static bool match_key(struct call *c, json_object *g, const void *arg)
 	const struct grant_filter *f = arg;
 
 	(void)c;
-	return !strcmp(member_string(g, "_key_id"), f->key_id) &&
+	return !strcmp(kmsd_member_string(g, "_key_id"), f->key_id) &&
 	       (!f->grant_id ||
-		!strcmp(member_string(g, "GrantId"), f->grant_id)) &&
+		!strcmp(kmsd_member_string(g, "GrantId"), f->grant_id)) &&
 	       (!f->grantee ||
-		!strcmp(member_string(g, "GranteePrincipal"), f->grantee));
+		!strcmp(kmsd_member_string(g, "GranteePrincipal"), f->grantee));
 }
 
 int act_list_grants(struct call *c, json_object *req, json_object *resp,
@@ -308,24 +246,25 @@ int act_list_grants(struct call *c, json_object *req, json_object *resp,
 	int rc;
 
 	(void)secret;
-	key_id = req_string(c, req, "KeyId", true, 1, 2048, &rc);
+	key_id = kmsd_req_string(c, req, "KeyId", true, 1, 2048, &rc);
 	if (!key_id)
 		return -1;
-	f.grant_id = req_string(c, req, "GrantId", false, 1, 128, &rc);
+	f.grant_id = kmsd_req_string(c, req, "GrantId", false, 1, 128, &rc);
 	if (rc)
 		return -1;
-	f.grantee = req_string(c, req, "GranteePrincipal", false, 1, 256, &rc);
-	if (rc || key_resolve(c, key_id, &k) ||
-	    authorize(c, k, "ListGrants", NULL))
+	f.grantee =
+		kmsd_req_string(c, req, "GranteePrincipal", false, 1, 256, &rc);
+	if (rc || kmsd_key_resolve(c, key_id, &k) ||
+	    kmsd_authorize(c, k, "ListGrants", NULL))
 		return -1;
-	f.key_id = member_string(k, "KeyId");
+	f.key_id = kmsd_member_string(k, "KeyId");
 	return list(c, req, resp, match_key, &f);
 }
 
 static bool match_retiring(struct call *c, json_object *g, const void *arg)
 {
-	const char *r = member_string(g, "RetiringPrincipal");
-	const char *key_arn_of_grant = member_string(g, "KeyId");
+	const char *r = kmsd_member_string(g, "RetiringPrincipal");
+	const char *key_arn_of_grant = kmsd_member_string(g, "KeyId");
 	char prefix[96];
 
 	snprintf(prefix, sizeof(prefix), "arn:aws:kms:%s:", c->region);
@@ -340,16 +279,17 @@ int act_list_retirable_grants(struct call *c, json_object *req,
 	int rc;
 
 	(void)secret;
-	who = req_string(c, req, "RetiringPrincipal", true, 1, 256, &rc);
+	who = kmsd_req_string(c, req, "RetiringPrincipal", true, 1, 256, &rc);
 	if (!who)
 		return -1;
 	/* Only about principals of the caller's own account. */
 	if (strncmp(who, "arn:aws:iam::", 13) || strlen(who) < 26 ||
 	    strncmp(who + 13, c->caller->account, 12) || who[25] != ':')
-		return call_error(c, "AccessDeniedException",
-				  "User: %s may list retirable grants only of "
-				  "principals in account %s",
-				  c->caller->arn, c->caller->account);
+		return kmsd_call_error(
+			c, "AccessDeniedException",
+			"User: %s may list retirable grants only of "
+			"principals in account %s",
+			c->caller->arn, c->caller->account);
 	return list(c, req, resp, match_retiring, who);
 }
 
@@ -362,8 +302,8 @@ static int check_grant_id(struct call *c, const char *id)
 		      (id[i] >= 'a' && id[i] <= 'f')))
 			n = 0;
 	if (n != 64)
-		return call_error(c, "InvalidGrantIdException",
-				  "'%s' is not a grant id", id);
+		return kmsd_call_error(c, "InvalidGrantIdException",
+				       "'%s' is not a grant id", id);
 	return 0;
 }
 
@@ -375,14 +315,14 @@ static long grant_index(struct call *c, json_object *k, const char *grant_id)
 	for (size_t i = 0; i < json_object_array_length(grants); i++) {
 		json_object *g = json_object_array_get_idx(grants, i);
 
-		if (!strcmp(member_string(g, "GrantId"), grant_id) &&
-		    !strcmp(member_string(g, "_key_id"),
-			    member_string(k, "KeyId")))
+		if (!strcmp(kmsd_member_string(g, "GrantId"), grant_id) &&
+		    !strcmp(kmsd_member_string(g, "_key_id"),
+			    kmsd_member_string(k, "KeyId")))
 			return (long)i;
 	}
-	return call_error(c, "NotFoundException",
-			  "Grant %s does not exist on %s", grant_id,
-			  key_arn(k));
+	return kmsd_call_error(c, "NotFoundException",
+			       "Grant %s does not exist on %s", grant_id,
+			       kmsd_key_arn(k));
 }
 
 int act_revoke_grant(struct call *c, json_object *req, json_object *resp,
@@ -394,18 +334,19 @@ int act_revoke_grant(struct call *c, json_object *req, json_object *resp,
 	int rc;
 
 	(void)resp, (void)secret;
-	key_id = req_string(c, req, "KeyId", true, 1, 2048, &rc);
+	key_id = kmsd_req_string(c, req, "KeyId", true, 1, 2048, &rc);
 	if (!key_id)
 		return -1;
-	grant_id = req_string(c, req, "GrantId", true, 1, 128, &rc);
+	grant_id = kmsd_req_string(c, req, "GrantId", true, 1, 128, &rc);
 	if (!grant_id || check_grant_id(c, grant_id) ||
-	    key_resolve(c, key_id, &k) || authorize(c, k, "RevokeGrant", NULL))
+	    kmsd_key_resolve(c, key_id, &k) ||
+	    kmsd_authorize(c, k, "RevokeGrant", NULL))
 		return -1;
 	i = grant_index(c, k, grant_id);
 	if (i < 0)
 		return -1;
 	json_object_array_del_idx(state_grants(c->st), (size_t)i, 1);
-	return commit(c);
+	return kmsd_commit(c);
 }
 
 int act_retire_grant(struct call *c, json_object *req, json_object *resp,
@@ -418,39 +359,41 @@ int act_retire_grant(struct call *c, json_object *req, json_object *resp,
 	int rc;
 
 	(void)resp, (void)secret;
-	token = req_string(c, req, "GrantToken", false, 1, 8192, &rc);
+	token = kmsd_req_string(c, req, "GrantToken", false, 1, 8192, &rc);
 	if (rc)
 		return -1;
-	key_id = req_string(c, req, "KeyId", false, 1, 2048, &rc);
+	key_id = kmsd_req_string(c, req, "KeyId", false, 1, 2048, &rc);
 	if (rc)
 		return -1;
-	grant_id = req_string(c, req, "GrantId", false, 1, 128, &rc);
+	grant_id = kmsd_req_string(c, req, "GrantId", false, 1, 128, &rc);
 	if (rc)
 		return -1;
 	if (token) {
 		for (size_t i = 0; i < json_object_array_length(grants); i++) {
 			g = json_object_array_get_idx(grants, i);
-			if (!strcmp(member_string(g, "_token"), token)) {
+			if (!strcmp(kmsd_member_string(g, "_token"), token)) {
 				snprintf(gid, sizeof(gid), "%s",
-					 member_string(g, "GrantId"));
+					 kmsd_member_string(g, "GrantId"));
 				snprintf(karn, sizeof(karn), "%s",
-					 member_string(g, "KeyId"));
+					 kmsd_member_string(g, "KeyId"));
 			}
 		}
 		if (!gid[0])
-			return call_error(c, "InvalidGrantTokenException",
-					  "The grant token is invalid or the "
-					  "grant was retired");
+			return kmsd_call_error(
+				c, "InvalidGrantTokenException",
+				"The grant token is invalid or the "
+				"grant was retired");
 	} else if (key_id && grant_id) {
 		if (check_grant_id(c, grant_id))
 			return -1;
 		snprintf(gid, sizeof(gid), "%s", grant_id);
 		snprintf(karn, sizeof(karn), "%s", key_id);
 	} else {
-		return call_error(c, "ValidationException",
-				  "Specify GrantToken, or KeyId and GrantId");
+		return kmsd_call_error(
+			c, "ValidationException",
+			"Specify GrantToken, or KeyId and GrantId");
 	}
-	if (key_resolve(c, karn, &k))
+	if (kmsd_key_resolve(c, karn, &k))
 		return -1;
 	index = grant_index(c, k, gid);
 	if (index < 0)
@@ -458,11 +401,11 @@ int act_retire_grant(struct call *c, json_object *req, json_object *resp,
 	g = json_object_array_get_idx(state_grants(c->st), (size_t)index);
 	/* Who may retire: the retiring principal, the grantee when the grant
 	 * allows RetireGrant, or whoever the key policy lets do it. */
-	if (!names_caller(c, member_string(g, "RetiringPrincipal")) &&
-	    !(names_caller(c, member_string(g, "GranteePrincipal")) &&
-	      has_op(g, "RetireGrant")) &&
-	    authorize_ex(c, k, "RetireGrant", NULL, false, NULL))
+	if (!kmsd_names_caller(c, kmsd_member_string(g, "RetiringPrincipal")) &&
+	    !(kmsd_names_caller(c, kmsd_member_string(g, "GranteePrincipal")) &&
+	      kmsd_has_op(g, "RetireGrant")) &&
+	    kmsd_authorize_ex(c, k, "RetireGrant", NULL, false, NULL))
 		return -1;
 	json_object_array_del_idx(state_grants(c->st), (size_t)index, 1);
-	return commit(c);
+	return kmsd_commit(c);
 }

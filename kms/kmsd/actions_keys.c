@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "actions.h"
+#include "call.h"
 #include "crypto.h"
 #include "policy.h"
 
@@ -19,25 +20,25 @@
 static int req_key(struct call *c, json_object *req, json_object **k)
 {
 	int rc;
-	const char *id = req_string(c, req, "KeyId", true, 1, 2048, &rc);
+	const char *id = kmsd_req_string(c, req, "KeyId", true, 1, 2048, &rc);
 
 	if (!id)
 		return -1;
-	return key_resolve(c, id, k);
+	return kmsd_key_resolve(c, id, k);
 }
 
 /* Resolve, then authorize op on the key. */
 static int req_key_for(struct call *c, json_object *req, const char *op,
 		       json_object **k)
 {
-	if (req_key(c, req, k) || req_grant_tokens(c, req))
+	if (req_key(c, req, k) || kmsd_req_grant_tokens(c, req))
 		return -1;
-	return authorize(c, *k, op, NULL);
+	return kmsd_authorize(c, *k, op, NULL);
 }
 
 static void set_state(json_object *k, const char *state)
 {
-	json_object_object_add(k, "KeyState", json_string(state));
+	json_object_object_add(k, "KeyState", kmsd_json_string(state));
 	json_object_object_add(
 		k, "Enabled",
 		json_object_new_boolean(!strcmp(state, "Enabled")));
@@ -54,8 +55,8 @@ static int check_policy(struct call *c, const char *policy, const char *arn,
 	char err[256];
 
 	if (policy_validate(policy, err, sizeof(err)))
-		return call_error(c, "MalformedPolicyDocumentException",
-				  "The key policy is not valid: %s", err);
+		return kmsd_call_error(c, "MalformedPolicyDocumentException",
+				       "The key policy is not valid: %s", err);
 	if (bypass)
 		return 0;
 	rq.principal_arn = c->caller->arn;
@@ -63,20 +64,21 @@ static int check_policy(struct call *c, const char *policy, const char *arn,
 	rq.action = "kms:PutKeyPolicy";
 	rq.resource = arn;
 	if (policy_evaluate(policy, &rq, &d, NULL, 0) || d != POLICY_ALLOW)
-		return call_error(c, "MalformedPolicyDocumentException",
-				  "The new key policy will not allow you to "
-				  "update the key policy in the future.");
+		return kmsd_call_error(
+			c, "MalformedPolicyDocumentException",
+			"The new key policy will not allow you to "
+			"update the key policy in the future.");
 	return 0;
 }
 
 /* Validate Tags ([{TagKey, TagValue}]) and merge them into k's tags. */
 static int merge_tags(struct call *c, json_object *k, json_object *tags)
 {
-	json_object *have = member(k, "_tags");
+	json_object *have = kmsd_member(k, "_tags");
 
 	if (!json_object_is_type(tags, json_type_array))
-		return call_error(c, "SerializationException",
-				  "Field Tags must be a list of tags");
+		return kmsd_call_error(c, "SerializationException",
+				       "Field Tags must be a list of tags");
 	if (!have) {
 		have = json_object_new_array();
 		json_object_object_add(k, "_tags", have);
@@ -87,33 +89,36 @@ static int merge_tags(struct call *c, json_object *k, json_object *tags)
 		size_t j;
 		int rc;
 
-		key = req_string(c, t, "TagKey", true, 1, 128, &rc);
+		key = kmsd_req_string(c, t, "TagKey", true, 1, 128, &rc);
 		if (!key)
 			return -1;
-		value = req_string(c, t, "TagValue", true, 0, 256, &rc);
+		value = kmsd_req_string(c, t, "TagValue", true, 0, 256, &rc);
 		if (!value)
 			return -1;
 		if (!strncmp(key, "aws:", 4))
-			return call_error(c, "TagException",
-					  "Tag keys starting with 'aws:' are "
-					  "reserved");
+			return kmsd_call_error(
+				c, "TagException",
+				"Tag keys starting with 'aws:' are "
+				"reserved");
 		for (j = 0; j < json_object_array_length(have); j++)
-			if (!strcmp(member_string(
+			if (!strcmp(kmsd_member_string(
 					    json_object_array_get_idx(have, j),
 					    "TagKey"),
 				    key))
 				break;
 		tag = json_object_new_object();
-		json_object_object_add(tag, "TagKey", json_string(key));
-		json_object_object_add(tag, "TagValue", json_string(value));
+		json_object_object_add(tag, "TagKey", kmsd_json_string(key));
+		json_object_object_add(tag, "TagValue",
+				       kmsd_json_string(value));
 		if (j < json_object_array_length(have))
 			json_object_array_put_idx(have, j, tag);
 		else
 			json_object_array_add(have, tag);
 	}
 	if (json_object_array_length(have) > MAX_TAGS)
-		return call_error(c, "LimitExceededException",
-				  "A key can have at most %d tags", MAX_TAGS);
+		return kmsd_call_error(c, "LimitExceededException",
+				       "A key can have at most %d tags",
+				       MAX_TAGS);
 	return 0;
 }
 
@@ -121,54 +126,61 @@ int act_create_key(struct call *c, json_object *req, json_object *resp,
 		   char **secret)
 {
 	const char *policy, *description, *usage, *spec, *cmk_spec, *origin;
-	json_object *k, *tags = member(req, "Tags");
+	json_object *k, *tags = kmsd_member(req, "Tags");
 	char id[37], arn[160], *dflt = NULL;
 	bool bypass = false, multi = false;
 	int rc;
 
 	(void)secret;
-	policy = req_string(c, req, "Policy", false, 1, POLICY_MAX_BYTES, &rc);
+	policy = kmsd_req_string(c, req, "Policy", false, 1, POLICY_MAX_BYTES,
+				 &rc);
 	if (rc)
 		return -1;
-	description = req_string(c, req, "Description", false, 0, 8192, &rc);
+	description =
+		kmsd_req_string(c, req, "Description", false, 0, 8192, &rc);
 	if (rc)
 		return -1;
-	usage = req_string(c, req, "KeyUsage", false, 1, 64, &rc);
+	usage = kmsd_req_string(c, req, "KeyUsage", false, 1, 64, &rc);
 	if (rc)
 		return -1;
-	spec = req_string(c, req, "KeySpec", false, 1, 64, &rc);
+	spec = kmsd_req_string(c, req, "KeySpec", false, 1, 64, &rc);
 	if (rc)
 		return -1;
-	cmk_spec =
-		req_string(c, req, "CustomerMasterKeySpec", false, 1, 64, &rc);
+	cmk_spec = kmsd_req_string(c, req, "CustomerMasterKeySpec", false, 1,
+				   64, &rc);
 	if (rc)
 		return -1;
-	origin = req_string(c, req, "Origin", false, 1, 64, &rc);
-	if (rc || req_bool(c, req, "BypassPolicyLockoutSafetyCheck", &bypass) ||
-	    req_bool(c, req, "MultiRegion", &multi))
+	origin = kmsd_req_string(c, req, "Origin", false, 1, 64, &rc);
+	if (rc ||
+	    kmsd_req_bool(c, req, "BypassPolicyLockoutSafetyCheck", &bypass) ||
+	    kmsd_req_bool(c, req, "MultiRegion", &multi))
 		return -1;
 	if (usage && strcmp(usage, "ENCRYPT_DECRYPT"))
-		return call_error(c, "UnsupportedOperationException",
-				  "KeyUsage %s is not supported by cmkfs-kmsd "
-				  "(only ENCRYPT_DECRYPT)",
-				  usage);
+		return kmsd_call_error(
+			c, "UnsupportedOperationException",
+			"KeyUsage %s is not supported by cmkfs-kmsd "
+			"(only ENCRYPT_DECRYPT)",
+			usage);
 	if ((spec && strcmp(spec, "SYMMETRIC_DEFAULT")) ||
 	    (cmk_spec && strcmp(cmk_spec, "SYMMETRIC_DEFAULT")))
-		return call_error(c, "UnsupportedOperationException",
-				  "KeySpec %s is not supported by cmkfs-kmsd "
-				  "(only SYMMETRIC_DEFAULT)",
-				  spec ? spec : cmk_spec);
+		return kmsd_call_error(
+			c, "UnsupportedOperationException",
+			"KeySpec %s is not supported by cmkfs-kmsd "
+			"(only SYMMETRIC_DEFAULT)",
+			spec ? spec : cmk_spec);
 	if (origin && strcmp(origin, "AWS_KMS") && strcmp(origin, "EXTERNAL"))
-		return call_error(c, "UnsupportedOperationException",
-				  "Origin %s is not supported by cmkfs-kmsd "
-				  "(AWS_KMS or EXTERNAL)",
-				  origin);
+		return kmsd_call_error(
+			c, "UnsupportedOperationException",
+			"Origin %s is not supported by cmkfs-kmsd "
+			"(AWS_KMS or EXTERNAL)",
+			origin);
 	if (multi)
-		return call_error(c, "UnsupportedOperationException",
-				  "Multi-Region keys are not supported by "
-				  "cmkfs-kmsd");
+		return kmsd_call_error(c, "UnsupportedOperationException",
+				       "Multi-Region keys are not supported by "
+				       "cmkfs-kmsd");
 	if (crypto_uuid(id))
-		return call_error(c, "KMSInternalException", "no randomness");
+		return kmsd_call_error(c, "KMSInternalException",
+				       "no randomness");
 	snprintf(arn, sizeof(arn), "arn:aws:kms:%s:%s:key/%s", c->region,
 		 c->caller->account, id);
 	if (policy && check_policy(c, policy, arn, bypass))
@@ -176,36 +188,40 @@ int act_create_key(struct call *c, json_object *req, json_object *resp,
 	if (!policy) {
 		dflt = policy_default(c->caller->account);
 		if (!dflt)
-			return call_error(c, "KMSInternalException",
-					  "out of memory");
+			return kmsd_call_error(c, "KMSInternalException",
+					       "out of memory");
 	}
 
 	k = json_object_new_object();
 	json_object_object_add(k, "AWSAccountId",
-			       json_string(c->caller->account));
-	json_object_object_add(k, "KeyId", json_string(id));
-	json_object_object_add(k, "Arn", json_string(arn));
+			       kmsd_json_string(c->caller->account));
+	json_object_object_add(k, "KeyId", kmsd_json_string(id));
+	json_object_object_add(k, "Arn", kmsd_json_string(arn));
 	json_object_object_add(k, "CreationDate",
 			       json_object_new_int64(c->now));
-	json_object_object_add(k, "Description",
-			       json_string(description ? description : ""));
-	json_object_object_add(k, "KeyUsage", json_string("ENCRYPT_DECRYPT"));
-	json_object_object_add(k, "KeySpec", json_string("SYMMETRIC_DEFAULT"));
+	json_object_object_add(
+		k, "Description",
+		kmsd_json_string(description ? description : ""));
+	json_object_object_add(k, "KeyUsage",
+			       kmsd_json_string("ENCRYPT_DECRYPT"));
+	json_object_object_add(k, "KeySpec",
+			       kmsd_json_string("SYMMETRIC_DEFAULT"));
 	json_object_object_add(k, "CustomerMasterKeySpec",
-			       json_string("SYMMETRIC_DEFAULT"));
+			       kmsd_json_string("SYMMETRIC_DEFAULT"));
 	json_object_object_add(k, "Origin",
-			       json_string(origin ? origin : "AWS_KMS"));
-	json_object_object_add(k, "KeyManager", json_string("CUSTOMER"));
+			       kmsd_json_string(origin ? origin : "AWS_KMS"));
+	json_object_object_add(k, "KeyManager", kmsd_json_string("CUSTOMER"));
 	json_object_object_add(k, "MultiRegion", json_object_new_boolean(0));
 	{
 		json_object *algs = json_object_new_array();
 
-		json_object_array_add(algs, json_string("SYMMETRIC_DEFAULT"));
+		json_object_array_add(algs,
+				      kmsd_json_string("SYMMETRIC_DEFAULT"));
 		json_object_object_add(k, "EncryptionAlgorithms", algs);
 	}
-	json_object_object_add(k, "_region", json_string(c->region));
+	json_object_object_add(k, "_region", kmsd_json_string(c->region));
 	json_object_object_add(k, "_policy",
-			       json_string(policy ? policy : dflt));
+			       kmsd_json_string(policy ? policy : dflt));
 	free(dflt);
 	/* An EXTERNAL key waits for imported material, which this service
 	 * never receives: it stays PendingImport and unusable. */
@@ -215,8 +231,8 @@ int act_create_key(struct call *c, json_object *req, json_object *resp,
 		set_state(k, "Enabled");
 		if (state_new_material(c->st, k)) {
 			json_object_put(k);
-			return call_error(c, "KMSInternalException",
-					  "cannot create key material");
+			return kmsd_call_error(c, "KMSInternalException",
+					       "cannot create key material");
 		}
 	}
 	if (tags && merge_tags(c, k, tags)) {
@@ -225,8 +241,8 @@ int act_create_key(struct call *c, json_object *req, json_object *resp,
 	}
 	json_object_array_add(state_keys(c->st), k);
 	snprintf(c->key_arn, sizeof(c->key_arn), "%s", arn);
-	json_object_object_add(resp, "KeyMetadata", key_metadata(k));
-	return commit(c);
+	json_object_object_add(resp, "KeyMetadata", kmsd_key_metadata(k));
+	return kmsd_commit(c);
 }
 
 int act_describe_key(struct call *c, json_object *req, json_object *resp,
@@ -237,7 +253,7 @@ int act_describe_key(struct call *c, json_object *req, json_object *resp,
 	(void)secret;
 	if (req_key_for(c, req, "DescribeKey", &k))
 		return -1;
-	json_object_object_add(resp, "KeyMetadata", key_metadata(k));
+	json_object_object_add(resp, "KeyMetadata", kmsd_key_metadata(k));
 	return 0;
 }
 
@@ -251,16 +267,18 @@ int act_list_keys(struct call *c, json_object *req, json_object *resp,
 	for (size_t i = 0; i < json_object_array_length(keys); i++) {
 		json_object *k = json_object_array_get_idx(keys, i), *e;
 
-		if (strcmp(key_account(k), c->caller->account) ||
-		    strcmp(member_string(k, "_region"), c->region))
+		if (strcmp(kmsd_key_account(k), c->caller->account) ||
+		    strcmp(kmsd_member_string(k, "_region"), c->region))
 			continue;
 		e = json_object_new_object();
-		json_object_object_add(e, "KeyId",
-				       json_string(member_string(k, "KeyId")));
-		json_object_object_add(e, "KeyArn", json_string(key_arn(k)));
+		json_object_object_add(
+			e, "KeyId",
+			kmsd_json_string(kmsd_member_string(k, "KeyId")));
+		json_object_object_add(e, "KeyArn",
+				       kmsd_json_string(kmsd_key_arn(k)));
 		json_object_array_add(items, e);
 	}
-	r = paginate(c, req, items, resp, "Keys");
+	r = kmsd_paginate(c, req, items, resp, "Keys");
 	json_object_put(items);
 	return r;
 }
@@ -272,12 +290,12 @@ int act_enable_key(struct call *c, json_object *req, json_object *resp,
 
 	(void)resp, (void)secret;
 	if (req_key_for(c, req, "EnableKey", &k) ||
-	    key_check_not_pending_deletion(c, k))
+	    kmsd_key_check_not_pending_deletion(c, k))
 		return -1;
-	if (!strcmp(key_state(k), "PendingImport"))
-		return key_check_usable(c, k);
+	if (!strcmp(kmsd_key_state(k), "PendingImport"))
+		return kmsd_key_check_usable(c, k);
 	set_state(k, "Enabled");
-	return commit(c);
+	return kmsd_commit(c);
 }
 
 int act_disable_key(struct call *c, json_object *req, json_object *resp,
@@ -287,12 +305,12 @@ int act_disable_key(struct call *c, json_object *req, json_object *resp,
 
 	(void)resp, (void)secret;
 	if (req_key_for(c, req, "DisableKey", &k) ||
-	    key_check_not_pending_deletion(c, k))
+	    kmsd_key_check_not_pending_deletion(c, k))
 		return -1;
-	if (!strcmp(key_state(k), "PendingImport"))
-		return key_check_usable(c, k);
+	if (!strcmp(kmsd_key_state(k), "PendingImport"))
+		return kmsd_key_check_usable(c, k);
 	set_state(k, "Disabled");
-	return commit(c);
+	return kmsd_commit(c);
 }
 
 int act_schedule_key_deletion(struct call *c, json_object *req,
@@ -303,22 +321,24 @@ int act_schedule_key_deletion(struct call *c, json_object *req,
 
 	(void)secret;
 	if (req_key_for(c, req, "ScheduleKeyDeletion", &k) ||
-	    req_int(c, req, "PendingWindowInDays", false, 7, 30, &days, NULL) ||
-	    key_check_not_pending_deletion(c, k))
+	    kmsd_req_int(c, req, "PendingWindowInDays", false, 7, 30, &days,
+			 NULL) ||
+	    kmsd_key_check_not_pending_deletion(c, k))
 		return -1;
 	when = c->now + days * DAY;
 	set_state(k, "PendingDeletion");
 	json_object_object_add(k, "DeletionDate", json_object_new_int64(when));
 	json_object_object_add(k, "PendingDeletionWindowInDays",
 			       json_object_new_int64(days));
-	json_object_object_add(resp, "KeyId", json_string(key_arn(k)));
+	json_object_object_add(resp, "KeyId",
+			       kmsd_json_string(kmsd_key_arn(k)));
 	json_object_object_add(resp, "DeletionDate",
 			       json_object_new_int64(when));
 	json_object_object_add(resp, "KeyState",
-			       json_string("PendingDeletion"));
+			       kmsd_json_string("PendingDeletion"));
 	json_object_object_add(resp, "PendingWindowInDays",
 			       json_object_new_int64(days));
-	return commit(c);
+	return kmsd_commit(c);
 }
 
 int act_cancel_key_deletion(struct call *c, json_object *req, json_object *resp,
@@ -329,26 +349,29 @@ int act_cancel_key_deletion(struct call *c, json_object *req, json_object *resp,
 	(void)secret;
 	if (req_key_for(c, req, "CancelKeyDeletion", &k))
 		return -1;
-	if (strcmp(key_state(k), "PendingDeletion"))
-		return call_error(c, "KMSInvalidStateException",
-				  "%s is not pending deletion.", key_arn(k));
+	if (strcmp(kmsd_key_state(k), "PendingDeletion"))
+		return kmsd_call_error(c, "KMSInvalidStateException",
+				       "%s is not pending deletion.",
+				       kmsd_key_arn(k));
 	/* AWS leaves a key whose deletion was cancelled disabled. */
 	set_state(k, "Disabled");
 	json_object_object_del(k, "DeletionDate");
 	json_object_object_del(k, "PendingDeletionWindowInDays");
-	json_object_object_add(resp, "KeyId", json_string(key_arn(k)));
-	return commit(c);
+	json_object_object_add(resp, "KeyId",
+			       kmsd_json_string(kmsd_key_arn(k)));
+	return kmsd_commit(c);
 }
 
 /* Rotation applies only to keys whose material KMS generated. */
 static int check_rotatable(struct call *c, json_object *k)
 {
-	if (!strcmp(member_string(k, "Origin"), "EXTERNAL"))
-		return call_error(c, "UnsupportedOperationException",
-				  "%s has imported key material: rotation is "
-				  "not supported",
-				  key_arn(k));
-	return key_check_usable(c, k);
+	if (!strcmp(kmsd_member_string(k, "Origin"), "EXTERNAL"))
+		return kmsd_call_error(
+			c, "UnsupportedOperationException",
+			"%s has imported key material: rotation is "
+			"not supported",
+			kmsd_key_arn(k));
+	return kmsd_key_check_usable(c, k);
 }
 
 int act_enable_key_rotation(struct call *c, json_object *req, json_object *resp,
@@ -359,8 +382,8 @@ int act_enable_key_rotation(struct call *c, json_object *req, json_object *resp,
 
 	(void)resp, (void)secret;
 	if (req_key_for(c, req, "EnableKeyRotation", &k) ||
-	    req_int(c, req, "RotationPeriodInDays", false, 90, 2560, &period,
-		    NULL) ||
+	    kmsd_req_int(c, req, "RotationPeriodInDays", false, 90, 2560,
+			 &period, NULL) ||
 	    check_rotatable(c, k))
 		return -1;
 	rot = json_object_new_object();
@@ -370,7 +393,7 @@ int act_enable_key_rotation(struct call *c, json_object *req, json_object *resp,
 	json_object_object_add(rot, "next",
 			       json_object_new_int64(c->now + period * DAY));
 	json_object_object_add(k, "_rotation", rot);
-	return commit(c);
+	return kmsd_commit(c);
 }
 
 int act_disable_key_rotation(struct call *c, json_object *req,
@@ -383,7 +406,7 @@ int act_disable_key_rotation(struct call *c, json_object *req,
 	    check_rotatable(c, k))
 		return -1;
 	json_object_object_del(k, "_rotation");
-	return commit(c);
+	return kmsd_commit(c);
 }
 
 int act_get_key_rotation_status(struct call *c, json_object *req,
@@ -395,19 +418,21 @@ int act_get_key_rotation_status(struct call *c, json_object *req,
 	(void)secret;
 	if (req_key_for(c, req, "GetKeyRotationStatus", &k))
 		return -1;
-	if (!strcmp(member_string(k, "Origin"), "EXTERNAL"))
+	if (!strcmp(kmsd_member_string(k, "Origin"), "EXTERNAL"))
 		return check_rotatable(c, k);
-	rot = member(k, "_rotation");
-	on = rot && json_object_get_boolean(member(rot, "enabled"));
+	rot = kmsd_member(k, "_rotation");
+	on = rot && json_object_get_boolean(kmsd_member(rot, "enabled"));
 	json_object_object_add(resp, "KeyRotationEnabled",
 			       json_object_new_boolean(on));
-	json_object_object_add(resp, "KeyId", json_string(key_arn(k)));
+	json_object_object_add(resp, "KeyId",
+			       kmsd_json_string(kmsd_key_arn(k)));
 	if (on) {
 		json_object_object_add(
 			resp, "RotationPeriodInDays",
-			json_object_get(member(rot, "period_days")));
-		json_object_object_add(resp, "NextRotationDate",
-				       json_object_get(member(rot, "next")));
+			json_object_get(kmsd_member(rot, "period_days")));
+		json_object_object_add(
+			resp, "NextRotationDate",
+			json_object_get(kmsd_member(rot, "next")));
 	}
 	return 0;
 }
@@ -424,24 +449,27 @@ int act_rotate_key_on_demand(struct call *c, json_object *req,
 	/* New material becomes current; old versions stay, so every blob
 	 * made before the rotation still decrypts. */
 	if (state_new_material(c->st, k))
-		return call_error(c, "KMSInternalException",
-				  "cannot create key material");
-	json_object_object_add(resp, "KeyId", json_string(key_arn(k)));
-	return commit(c);
+		return kmsd_call_error(c, "KMSInternalException",
+				       "cannot create key material");
+	json_object_object_add(resp, "KeyId",
+			       kmsd_json_string(kmsd_key_arn(k)));
+	return kmsd_commit(c);
 }
 
 static int check_policy_name(struct call *c, json_object *req)
 {
 	int rc;
-	const char *name = req_string(c, req, "PolicyName", false, 1, 128, &rc);
+	const char *name =
+		kmsd_req_string(c, req, "PolicyName", false, 1, 128, &rc);
 
 	if (rc)
 		return -1;
 	if (name && strcmp(name, "default"))
-		return call_error(c, "NotFoundException",
-				  "No such key policy '%s': the only policy "
-				  "name is 'default'",
-				  name);
+		return kmsd_call_error(
+			c, "NotFoundException",
+			"No such key policy '%s': the only policy "
+			"name is 'default'",
+			name);
 	return 0;
 }
 
@@ -457,14 +485,15 @@ int act_put_key_policy(struct call *c, json_object *req, json_object *resp,
 	if (req_key_for(c, req, "PutKeyPolicy", &k) ||
 	    check_policy_name(c, req))
 		return -1;
-	policy = req_string(c, req, "Policy", true, 1, POLICY_MAX_BYTES, &rc);
+	policy = kmsd_req_string(c, req, "Policy", true, 1, POLICY_MAX_BYTES,
+				 &rc);
 	if (!policy ||
-	    req_bool(c, req, "BypassPolicyLockoutSafetyCheck", &bypass) ||
-	    key_check_not_pending_deletion(c, k) ||
-	    check_policy(c, policy, key_arn(k), bypass))
+	    kmsd_req_bool(c, req, "BypassPolicyLockoutSafetyCheck", &bypass) ||
+	    kmsd_key_check_not_pending_deletion(c, k) ||
+	    check_policy(c, policy, kmsd_key_arn(k), bypass))
 		return -1;
-	json_object_object_add(k, "_policy", json_string(policy));
-	return commit(c);
+	json_object_object_add(k, "_policy", kmsd_json_string(policy));
+	return kmsd_commit(c);
 }
 
 int act_get_key_policy(struct call *c, json_object *req, json_object *resp,
@@ -476,9 +505,10 @@ int act_get_key_policy(struct call *c, json_object *req, json_object *resp,
 	if (req_key_for(c, req, "GetKeyPolicy", &k) ||
 	    check_policy_name(c, req))
 		return -1;
-	json_object_object_add(resp, "Policy",
-			       json_string(member_string(k, "_policy")));
-	json_object_object_add(resp, "PolicyName", json_string("default"));
+	json_object_object_add(
+		resp, "Policy",
+		kmsd_json_string(kmsd_member_string(k, "_policy")));
+	json_object_object_add(resp, "PolicyName", kmsd_json_string("default"));
 	return 0;
 }
 
@@ -487,24 +517,27 @@ int act_get_key_policy(struct call *c, json_object *req, json_object *resp,
 static int check_alias_name(struct call *c, const char *name)
 {
 	if (strncmp(name, "alias/", 6) || !name[6])
-		return call_error(c, "ValidationException",
-				  "1 validation error detected: Value at "
-				  "'aliasName' failed to satisfy constraint: "
-				  "Member must start with 'alias/'");
+		return kmsd_call_error(
+			c, "ValidationException",
+			"1 validation error detected: Value at "
+			"'aliasName' failed to satisfy constraint: "
+			"Member must start with 'alias/'");
 	if (!strncmp(name, "alias/aws/", 10))
-		return call_error(c, "InvalidAliasNameException",
-				  "Alias names starting with 'alias/aws/' are "
-				  "reserved for AWS managed keys");
+		return kmsd_call_error(
+			c, "InvalidAliasNameException",
+			"Alias names starting with 'alias/aws/' are "
+			"reserved for AWS managed keys");
 	for (const char *p = name + 6; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		      (*p >= '0' && *p <= '9') || *p == '/' || *p == '_' ||
 		      *p == '-'))
-			return call_error(c, "ValidationException",
-					  "1 validation error detected: Value "
-					  "at 'aliasName' failed to satisfy "
-					  "constraint: Member must satisfy "
-					  "regular expression pattern: "
-					  "^[a-zA-Z0-9:/_-]+$");
+			return kmsd_call_error(
+				c, "ValidationException",
+				"1 validation error detected: Value "
+				"at 'aliasName' failed to satisfy "
+				"constraint: Member must satisfy "
+				"regular expression pattern: "
+				"^[a-zA-Z0-9:/_-]+$");
 	return 0;
 }
 
@@ -516,9 +549,10 @@ static json_object *alias_lookup(struct call *c, const char *name,
 	for (size_t i = 0; i < json_object_array_length(aliases); i++) {
 		json_object *a = json_object_array_get_idx(aliases, i);
 
-		if (!strcmp(member_string(a, "AliasName"), name) &&
-		    !strcmp(member_string(a, "_region"), c->region) &&
-		    !strcmp(member_string(a, "_account"), c->caller->account)) {
+		if (!strcmp(kmsd_member_string(a, "AliasName"), name) &&
+		    !strcmp(kmsd_member_string(a, "_region"), c->region) &&
+		    !strcmp(kmsd_member_string(a, "_account"),
+			    c->caller->account)) {
 			if (index)
 				*index = i;
 			return a;
@@ -536,39 +570,42 @@ int act_create_alias(struct call *c, json_object *req, json_object *resp,
 	int rc;
 
 	(void)resp, (void)secret;
-	name = req_string(c, req, "AliasName", true, 1, 256, &rc);
+	name = kmsd_req_string(c, req, "AliasName", true, 1, 256, &rc);
 	if (!name || check_alias_name(c, name))
 		return -1;
-	target = req_string(c, req, "TargetKeyId", true, 1, 2048, &rc);
+	target = kmsd_req_string(c, req, "TargetKeyId", true, 1, 2048, &rc);
 	if (!target)
 		return -1;
 	if (!strncmp(target, "alias/", 6) || strstr(target, ":alias/"))
-		return call_error(c, "ValidationException",
-				  "TargetKeyId must be a key id or key ARN, "
-				  "not an alias");
-	if (key_resolve(c, target, &k) ||
-	    authorize(c, k, "CreateAlias", NULL) ||
-	    key_check_not_pending_deletion(c, k))
+		return kmsd_call_error(
+			c, "ValidationException",
+			"TargetKeyId must be a key id or key ARN, "
+			"not an alias");
+	if (kmsd_key_resolve(c, target, &k) ||
+	    kmsd_authorize(c, k, "CreateAlias", NULL) ||
+	    kmsd_key_check_not_pending_deletion(c, k))
 		return -1;
 	if (alias_lookup(c, name, NULL))
-		return call_error(c, "AlreadyExistsException",
-				  "An alias with the name %s already exists",
-				  name);
+		return kmsd_call_error(
+			c, "AlreadyExistsException",
+			"An alias with the name %s already exists", name);
 	snprintf(arn, sizeof(arn), "arn:aws:kms:%s:%s:%s", c->region,
 		 c->caller->account, name);
 	a = json_object_new_object();
-	json_object_object_add(a, "AliasName", json_string(name));
-	json_object_object_add(a, "AliasArn", json_string(arn));
-	json_object_object_add(a, "TargetKeyId",
-			       json_string(member_string(k, "KeyId")));
+	json_object_object_add(a, "AliasName", kmsd_json_string(name));
+	json_object_object_add(a, "AliasArn", kmsd_json_string(arn));
+	json_object_object_add(
+		a, "TargetKeyId",
+		kmsd_json_string(kmsd_member_string(k, "KeyId")));
 	json_object_object_add(a, "CreationDate",
 			       json_object_new_int64(c->now));
 	json_object_object_add(a, "LastUpdatedDate",
 			       json_object_new_int64(c->now));
-	json_object_object_add(a, "_region", json_string(c->region));
-	json_object_object_add(a, "_account", json_string(c->caller->account));
+	json_object_object_add(a, "_region", kmsd_json_string(c->region));
+	json_object_object_add(a, "_account",
+			       kmsd_json_string(c->caller->account));
 	json_object_array_add(state_aliases(c->st), a);
-	return commit(c);
+	return kmsd_commit(c);
 }
 
 int act_list_aliases(struct call *c, json_object *req, json_object *resp,
@@ -579,21 +616,22 @@ int act_list_aliases(struct call *c, json_object *req, json_object *resp,
 	int rc, r;
 
 	(void)secret;
-	key_id = req_string(c, req, "KeyId", false, 1, 2048, &rc);
-	if (rc || (key_id && key_resolve(c, key_id, &k)))
+	key_id = kmsd_req_string(c, req, "KeyId", false, 1, 2048, &rc);
+	if (rc || (key_id && kmsd_key_resolve(c, key_id, &k)))
 		return -1;
 	items = json_object_new_array();
 	for (size_t i = 0; i < json_object_array_length(aliases); i++) {
 		json_object *a = json_object_array_get_idx(aliases, i);
 
-		if (strcmp(member_string(a, "_region"), c->region) ||
-		    strcmp(member_string(a, "_account"), c->caller->account) ||
-		    (k && strcmp(member_string(a, "TargetKeyId"),
-				 member_string(k, "KeyId"))))
+		if (strcmp(kmsd_member_string(a, "_region"), c->region) ||
+		    strcmp(kmsd_member_string(a, "_account"),
+			   c->caller->account) ||
+		    (k && strcmp(kmsd_member_string(a, "TargetKeyId"),
+				 kmsd_member_string(k, "KeyId"))))
 			continue;
-		json_object_array_add(items, key_metadata(a));
+		json_object_array_add(items, kmsd_key_metadata(a));
 	}
-	r = paginate(c, req, items, resp, "Aliases");
+	r = kmsd_paginate(c, req, items, resp, "Aliases");
 	json_object_put(items);
 	return r;
 }
@@ -607,18 +645,18 @@ int act_delete_alias(struct call *c, json_object *req, json_object *resp,
 	int rc;
 
 	(void)resp, (void)secret;
-	name = req_string(c, req, "AliasName", true, 1, 256, &rc);
+	name = kmsd_req_string(c, req, "AliasName", true, 1, 256, &rc);
 	if (!name)
 		return -1;
 	a = alias_lookup(c, name, &index);
 	if (!a)
-		return call_error(c, "NotFoundException",
-				  "Alias %s does not exist", name);
-	if (key_resolve(c, member_string(a, "TargetKeyId"), &k) ||
-	    authorize(c, k, "DeleteAlias", NULL))
+		return kmsd_call_error(c, "NotFoundException",
+				       "Alias %s does not exist", name);
+	if (kmsd_key_resolve(c, kmsd_member_string(a, "TargetKeyId"), &k) ||
+	    kmsd_authorize(c, k, "DeleteAlias", NULL))
 		return -1;
 	json_object_array_del_idx(state_aliases(c->st), index, 1);
-	return commit(c);
+	return kmsd_commit(c);
 }
 
 /* ---- tags ---------------------------------------------------------------- */
@@ -626,48 +664,50 @@ int act_delete_alias(struct call *c, json_object *req, json_object *resp,
 int act_tag_resource(struct call *c, json_object *req, json_object *resp,
 		     char **secret)
 {
-	json_object *k, *tags = member(req, "Tags");
+	json_object *k, *tags = kmsd_member(req, "Tags");
 
 	(void)resp, (void)secret;
 	if (req_key_for(c, req, "TagResource", &k) ||
-	    key_check_not_pending_deletion(c, k))
+	    kmsd_key_check_not_pending_deletion(c, k))
 		return -1;
 	if (!tags)
-		return call_error(c, "ValidationException",
-				  "1 validation error detected: Value at "
-				  "'tags' failed to satisfy constraint: Member "
-				  "must not be null");
+		return kmsd_call_error(
+			c, "ValidationException",
+			"1 validation error detected: Value at "
+			"'tags' failed to satisfy constraint: Member "
+			"must not be null");
 	if (merge_tags(c, k, tags))
 		return -1;
-	return commit(c);
+	return kmsd_commit(c);
 }
 
 int act_untag_resource(struct call *c, json_object *req, json_object *resp,
 		       char **secret)
 {
-	json_object *k, *keys = member(req, "TagKeys"), *have;
+	json_object *k, *keys = kmsd_member(req, "TagKeys"), *have;
 
 	(void)resp, (void)secret;
 	if (req_key_for(c, req, "UntagResource", &k) ||
-	    key_check_not_pending_deletion(c, k))
+	    kmsd_key_check_not_pending_deletion(c, k))
 		return -1;
 	if (!json_object_is_type(keys, json_type_array))
-		return call_error(c, "SerializationException",
-				  "Field TagKeys must be a list of strings");
-	have = member(k, "_tags");
+		return kmsd_call_error(
+			c, "SerializationException",
+			"Field TagKeys must be a list of strings");
+	have = kmsd_member(k, "_tags");
 	for (size_t i = 0; i < json_object_array_length(keys); i++) {
 		const char *name = json_object_get_string(
 			json_object_array_get_idx(keys, i));
 
 		for (size_t j = json_object_array_length(have); j-- > 0;)
 			if (name &&
-			    !strcmp(member_string(
+			    !strcmp(kmsd_member_string(
 					    json_object_array_get_idx(have, j),
 					    "TagKey"),
 				    name))
 				json_object_array_del_idx(have, j, 1);
 	}
-	return commit(c);
+	return kmsd_commit(c);
 }
 
 int act_list_resource_tags(struct call *c, json_object *req, json_object *resp,
@@ -679,10 +719,10 @@ int act_list_resource_tags(struct call *c, json_object *req, json_object *resp,
 	(void)secret;
 	if (req_key_for(c, req, "ListResourceTags", &k))
 		return -1;
-	have = member(k, "_tags");
+	have = kmsd_member(k, "_tags");
 	if (!have)
 		have = empty = json_object_new_array();
-	r = paginate(c, req, have, resp, "Tags");
+	r = kmsd_paginate(c, req, have, resp, "Tags");
 	json_object_put(empty);
 	return r;
 }

@@ -125,8 +125,8 @@ struct server_config {
 
 /* Serve until SIGINT/SIGTERM.  Prints "listening on http://ADDR:PORT" on
  * stdout once requests are accepted.  0 or -errno (err says why). */
-int server_run(struct state *st, const struct server_config *cfg, char *err,
-	       size_t errlen);
+int kmsd_server_run(struct state *st, const struct server_config *cfg,
+		    char *err, size_t errlen);
 
 /* ---- actions ---------------------------------------------------------------
  */
@@ -152,12 +152,19 @@ struct call {
  * which the caller must secmem_free); on failure returns -1 with
  * call->error_type, ->http_status and ->message set.
  */
-int action_run(struct call *call, const char *action, json_object *req,
-	       json_object **resp, char **secret_b64);
+int kmsd_action_run(struct call *call, const char *action, json_object *req,
+		    json_object **resp, char **secret_b64);
 
-/* Record an AWS-named error on call; returns -1 for `return call_error(...)`.
+/* Member name of object o (NULL when o is NULL or lacks it), and the same
+ * when it is a string; a JSON string of s ("" for NULL). */
+json_object *kmsd_member(json_object *o, const char *name);
+const char *kmsd_member_string(json_object *o, const char *name);
+json_object *kmsd_json_string(const char *s);
+
+/* Record an AWS-named error on call; returns -1 for `return
+ * kmsd_call_error(...)`.
  */
-int call_error(struct call *call, const char *type, const char *fmt, ...)
+int kmsd_call_error(struct call *call, const char *type, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 #endif

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "crypto.h"
+#include "util.h"
 #include "kmsd.h"
 
 #define DEFAULT_REGION "us-east-1"
@@ -170,15 +171,6 @@ static int cmd_init(int argc, char **argv)
 	return 0;
 }
 
-/* "2026-11-23T18:00:00Z" -> epoch seconds, or -1. */
-static int64_t parse_rfc3339(const char *s)
-{
-	struct tm tm = { 0 };
-	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
-
-	return end && !*end ? (int64_t)timegm(&tm) : -1;
-}
-
 static void list_one(const struct principal *p, void *arg)
 {
 	char when[32] = "never";
@@ -224,8 +216,7 @@ static int cmd_principal(int argc, char **argv)
 			session = true;
 			break;
 		case 'e':
-			expires = parse_rfc3339(optarg);
-			if (expires < 0)
+			if (kms_parse_rfc3339(optarg, strlen(optarg), &expires))
 				return usage_error("--expires %s: expected "
 						   "YYYY-MM-DDTHH:MM:SSZ",
 						   optarg);
@@ -327,7 +318,7 @@ static int cmd_serve(int argc, char **argv)
 		cfg.listen = state_listen(st);
 	if (!cfg.n_regions)
 		cfg.regions[cfg.n_regions++] = state_default_region(st);
-	r = server_run(st, &cfg, err, sizeof(err));
+	r = kmsd_server_run(st, &cfg, err, sizeof(err));
 	state_close(st);
 	if (r)
 		return fail(err);

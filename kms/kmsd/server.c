@@ -338,7 +338,7 @@ static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
 	call.request_id = o.request_id;
 	call.now = vp.now;
 	state_lock(s->st);
-	if (action_run(&call, o.action, req, &resp, &secret_b64)) {
+	if (kmsd_action_run(&call, o.action, req, &resp, &secret_b64)) {
 		state_unlock(s->st);
 		o.key_arn = call.key_arn;
 		ret = send_error(s, conn, &o, (unsigned)call.http_status,
@@ -436,8 +436,8 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss,
 	return 0;
 }
 
-int server_run(struct state *st, const struct server_config *cfg, char *err,
-	       size_t errlen)
+int kmsd_server_run(struct state *st, const struct server_config *cfg,
+		    char *err, size_t errlen)
 {
 	struct server s = { .st = st, .cfg = cfg, .log = stderr };
 	struct sockaddr_storage ss;

@@ -23,8 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "codec.h"
 #include "crypto.h"
+#include "util.h"
 #include "kmsd.h"
 
 #define STATE_FORMAT	1
@@ -48,20 +48,6 @@ struct state {
 	 * memory may hold what clients were told failed.  Refuse changes. */
 	bool broken;
 };
-
-static void seterr(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 /* ---- files ----------------------------------------------------------------
  */
@@ -200,14 +186,15 @@ static int read_json(const char *dir, const char *name, json_object **out,
 		return -ENOMEM;
 	r = read_file(path, MAX_STATE_BYTES, &text, NULL);
 	if (r) {
-		seterr(err, errlen, "cannot read %s: %s", path, strerror(-r));
+		kms_seterr(err, errlen, "cannot read %s: %s", path,
+			   strerror(-r));
 		goto out;
 	}
 	*out = json_tokener_parse(text);
 	if (!*out || !json_object_is_type(*out, json_type_object)) {
 		json_object_put(*out);
 		*out = NULL;
-		seterr(err, errlen, "%s is not a valid state file", path);
+		kms_seterr(err, errlen, "%s is not a valid state file", path);
 		r = -EINVAL;
 	}
 out:
@@ -225,20 +212,23 @@ static int check_private(const char *path, bool is_dir, char *err,
 	if (stat(path, &sb)) {
 		int e = errno;
 
-		seterr(err, errlen, "cannot access %s: %s", path, strerror(e));
+		kms_seterr(err, errlen, "cannot access %s: %s", path,
+			   strerror(e));
 		return -e;
 	}
 	if (sb.st_uid != geteuid()) {
-		seterr(err, errlen, "%s belongs to uid %u, not to us (uid %u)",
-		       path, (unsigned)sb.st_uid, (unsigned)geteuid());
+		kms_seterr(err, errlen,
+			   "%s belongs to uid %u, not to us (uid %u)", path,
+			   (unsigned)sb.st_uid, (unsigned)geteuid());
 		return -EPERM;
 	}
 	if (sb.st_mode & 077) {
-		seterr(err, errlen,
-		       "%s is accessible to group or others (mode %03o); it "
-		       "holds secrets: run chmod %s %s",
-		       path, (unsigned)(sb.st_mode & 0777),
-		       is_dir ? "700" : "600", path);
+		kms_seterr(
+			err, errlen,
+			"%s is accessible to group or others (mode %03o); it "
+			"holds secrets: run chmod %s %s",
+			path, (unsigned)(sb.st_mode & 0777),
+			is_dir ? "700" : "600", path);
 		return -EPERM;
 	}
 	return 0;
@@ -261,14 +251,15 @@ static int load_master(struct state *st, char *err, size_t errlen)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
-		seterr(err, errlen, "cannot open %s: %s", path, strerror(-r));
+		kms_seterr(err, errlen, "cannot open %s: %s", path,
+			   strerror(-r));
 		goto out;
 	}
 	n = read(fd, st->master, CRYPTO_AEAD_KEY_LEN);
 	if (n != CRYPTO_AEAD_KEY_LEN) {
 		r = -EINVAL;
-		seterr(err, errlen, "%s must hold exactly %d bytes", path,
-		       CRYPTO_AEAD_KEY_LEN);
+		kms_seterr(err, errlen, "%s must hold exactly %d bytes", path,
+			   CRYPTO_AEAD_KEY_LEN);
 		goto out;
 	}
 	r = 0;
@@ -293,13 +284,14 @@ int state_init(const char *dir, const char *account, const char *region,
 	if (mkdir(dir, 0700) == 0) {
 		if (chmod(dir, 0700)) {
 			r = -errno;
-			seterr(err, errlen, "cannot chmod %s: %s", dir,
-			       strerror(-r));
+			kms_seterr(err, errlen, "cannot chmod %s: %s", dir,
+				   strerror(-r));
 			return r;
 		}
 	} else if (errno != EEXIST) {
 		r = -errno;
-		seterr(err, errlen, "cannot create %s: %s", dir, strerror(-r));
+		kms_seterr(err, errlen, "cannot create %s: %s", dir,
+			   strerror(-r));
 		return r;
 	}
 	path = path_join(dir, "master.key");
@@ -310,13 +302,14 @@ int state_init(const char *dir, const char *account, const char *region,
 	if (fd < 0) {
 		r = -errno;
 		if (r == -EEXIST)
-			seterr(err, errlen,
-			       "%s already holds a cmkfs-kmsd state; remove the "
-			       "directory to start over",
-			       dir);
+			kms_seterr(
+				err, errlen,
+				"%s already holds a cmkfs-kmsd state; remove the "
+				"directory to start over",
+				dir);
 		else
-			seterr(err, errlen, "cannot create %s: %s", path,
-			       strerror(-r));
+			kms_seterr(err, errlen, "cannot create %s: %s", path,
+				   strerror(-r));
 		goto out;
 	}
 	r = crypto_random(key, sizeof(key));
@@ -326,7 +319,8 @@ int state_init(const char *dir, const char *account, const char *region,
 	if (!r && fsync(fd))
 		r = -errno;
 	if (r) {
-		seterr(err, errlen, "cannot write %s: %s", path, strerror(-r));
+		kms_seterr(err, errlen, "cannot write %s: %s", path,
+			   strerror(-r));
 		goto out;
 	}
 
@@ -346,8 +340,8 @@ int state_init(const char *dir, const char *account, const char *region,
 	if (!r)
 		r = write_json(dir, "credentials.json", creds);
 	if (r)
-		seterr(err, errlen, "cannot write the state in %s: %s", dir,
-		       strerror(-r));
+		kms_seterr(err, errlen, "cannot write the state in %s: %s", dir,
+			   strerror(-r));
 out:
 	if (fd >= 0)
 		close(fd);
@@ -410,7 +404,7 @@ int state_open(const char *dir, struct state **out, char *err, size_t errlen)
 	    !json_object_is_type(state_aliases(st), json_type_array) ||
 	    !json_object_is_type(state_grants(st), json_type_array) ||
 	    !state_default_account(st) || !state_default_region(st)) {
-		seterr(err, errlen, "%s/state.json is damaged", dir);
+		kms_seterr(err, errlen, "%s/state.json is damaged", dir);
 		r = -EINVAL;
 		goto fail;
 	}
@@ -448,51 +442,62 @@ int state_commit(struct state *st)
 	return r;
 }
 
-static json_object *member(json_object *o, const char *name)
+/* ---- JSON members (kmsd.h) ----------------------------------------------- */
+
+json_object *kmsd_json_string(const char *s)
+{
+	return json_object_new_string(s ? s : "");
+}
+
+json_object *kmsd_member(json_object *o, const char *name)
 {
 	json_object *v = NULL;
 
-	json_object_object_get_ex(o, name, &v);
+	if (o)
+		json_object_object_get_ex(o, name, &v);
 	return v;
 }
 
-json_object *state_keys(struct state *st)
+const char *kmsd_member_string(json_object *o, const char *name)
 {
-	return member(st->root, "keys");
-}
-
-json_object *state_aliases(struct state *st)
-{
-	return member(st->root, "aliases");
-}
-
-json_object *state_grants(struct state *st)
-{
-	return member(st->root, "grants");
-}
-
-static const char *member_string(json_object *o, const char *name)
-{
-	json_object *v = member(o, name);
+	json_object *v = kmsd_member(o, name);
 
 	return json_object_is_type(v, json_type_string)
 		       ? json_object_get_string(v)
 		       : NULL;
 }
 
+/* ---- the document's parts -------------------------------------------------
+ */
+
+json_object *state_keys(struct state *st)
+{
+	return kmsd_member(st->root, "keys");
+}
+
+json_object *state_aliases(struct state *st)
+{
+	return kmsd_member(st->root, "aliases");
+}
+
+json_object *state_grants(struct state *st)
+{
+	return kmsd_member(st->root, "grants");
+}
+
 const char *state_default_region(struct state *st)
 {
-	return member_string(st->root, "region");
+	return kmsd_member_string(st->root, "region");
 }
 
 const char *state_default_account(struct state *st)
 {
-	return member_string(st->root, "account");
+	return kmsd_member_string(st->root, "account");
 }
 
 const char *state_listen(struct state *st)
 {
-	const char *l = member_string(st->root, "listen");
+	const char *l = kmsd_member_string(st->root, "listen");
 
 	return l ? l : KMSD_DEFAULT_LISTEN;
 }
@@ -502,12 +507,12 @@ const char *state_listen(struct state *st)
 
 static bool principal_from_json(json_object *o, struct principal *p)
 {
-	const char *id = member_string(o, "access_key_id");
-	const char *secret = member_string(o, "secret_access_key");
-	const char *arn = member_string(o, "arn");
-	const char *account = member_string(o, "account");
-	const char *token = member_string(o, "session_token");
-	json_object *exp = member(o, "expires");
+	const char *id = kmsd_member_string(o, "access_key_id");
+	const char *secret = kmsd_member_string(o, "secret_access_key");
+	const char *arn = kmsd_member_string(o, "arn");
+	const char *account = kmsd_member_string(o, "account");
+	const char *token = kmsd_member_string(o, "session_token");
+	json_object *exp = kmsd_member(o, "expires");
 
 	if (!id || !secret || !arn || !account ||
 	    strlen(id) >= sizeof(p->access_key_id) ||
@@ -557,10 +562,10 @@ bool state_find_principal(struct state *st, const char *access_key_id,
 	json_object *list;
 
 	refresh_creds(st);
-	list = member(st->creds, "principals");
+	list = kmsd_member(st->creds, "principals");
 	for (size_t i = 0; i < json_object_array_length(list); i++) {
 		json_object *o = json_object_array_get_idx(list, i);
-		const char *id = member_string(o, "access_key_id");
+		const char *id = kmsd_member_string(o, "access_key_id");
 
 		if (id && !strcmp(id, access_key_id))
 			return principal_from_json(o, out);
@@ -624,11 +629,12 @@ int state_add_principal(const char *dir, const char *arn, bool session,
 	int r;
 
 	if (!parse_principal_arn(arn, p.account)) {
-		seterr(err, errlen,
-		       "'%s' is not an IAM principal ARN "
-		       "(arn:aws:iam::<12-digit account>:root, :role/NAME or "
-		       ":user/NAME)",
-		       arn);
+		kms_seterr(
+			err, errlen,
+			"'%s' is not an IAM principal ARN "
+			"(arn:aws:iam::<12-digit account>:root, :role/NAME or "
+			":user/NAME)",
+			arn);
 		return -EINVAL;
 	}
 	r = check_private(dir, true, err, errlen);
@@ -637,9 +643,9 @@ int state_add_principal(const char *dir, const char *arn, bool session,
 	r = read_json(dir, "credentials.json", &creds, err, errlen);
 	if (r)
 		return r;
-	list = member(creds, "principals");
+	list = kmsd_member(creds, "principals");
 	if (!json_object_is_type(list, json_type_array)) {
-		seterr(err, errlen, "%s/credentials.json is damaged", dir);
+		kms_seterr(err, errlen, "%s/credentials.json is damaged", dir);
 		r = -EINVAL;
 		goto out;
 	}
@@ -671,8 +677,8 @@ int state_add_principal(const char *dir, const char *arn, bool session,
 	json_object_array_add(list, o);
 	r = write_json(dir, "credentials.json", creds);
 	if (r) {
-		seterr(err, errlen, "cannot write %s/credentials.json: %s", dir,
-		       strerror(-r));
+		kms_seterr(err, errlen, "cannot write %s/credentials.json: %s",
+			   dir, strerror(-r));
 		goto out;
 	}
 	*out = p;
@@ -692,11 +698,11 @@ int state_remove_principal(const char *dir, const char *id_or_arn, char *err,
 	r = read_json(dir, "credentials.json", &creds, err, errlen);
 	if (r)
 		return r;
-	list = member(creds, "principals");
+	list = kmsd_member(creds, "principals");
 	for (size_t i = json_object_array_length(list); i-- > 0;) {
 		json_object *o = json_object_array_get_idx(list, i);
-		const char *id = member_string(o, "access_key_id");
-		const char *arn = member_string(o, "arn");
+		const char *id = kmsd_member_string(o, "access_key_id");
+		const char *arn = kmsd_member_string(o, "arn");
 
 		if ((id && !strcmp(id, id_or_arn)) ||
 		    (arn && !strcmp(arn, id_or_arn))) {
@@ -705,14 +711,14 @@ int state_remove_principal(const char *dir, const char *id_or_arn, char *err,
 		}
 	}
 	if (!removed) {
-		seterr(err, errlen, "no access key or principal '%s' in %s",
-		       id_or_arn, dir);
+		kms_seterr(err, errlen, "no access key or principal '%s' in %s",
+			   id_or_arn, dir);
 		r = -ENOENT;
 	} else {
 		r = write_json(dir, "credentials.json", creds);
 		if (r)
-			seterr(err, errlen, "cannot write credentials: %s",
-			       strerror(-r));
+			kms_seterr(err, errlen, "cannot write credentials: %s",
+				   strerror(-r));
 	}
 	json_object_put(creds);
 	return r;
@@ -729,7 +735,7 @@ int state_list_principals(const char *dir,
 	r = read_json(dir, "credentials.json", &creds, err, errlen);
 	if (r)
 		return r;
-	list = member(creds, "principals");
+	list = kmsd_member(creds, "principals");
 	for (size_t i = 0; i < json_object_array_length(list); i++)
 		if (principal_from_json(json_object_array_get_idx(list, i), &p))
 			fn(&p, arg);
@@ -742,7 +748,7 @@ int state_list_principals(const char *dir,
 
 static const char *key_id_of(json_object *k)
 {
-	return member_string(k, "KeyId");
+	return kmsd_member_string(k, "KeyId");
 }
 
 /* AAD for sealed material: binds it to its key and version. */
@@ -758,7 +764,7 @@ int state_new_material(struct state *st, json_object *k)
 	uint8_t iv[CRYPTO_AEAD_IV_LEN],
 		sealed[CRYPTO_AEAD_IV_LEN + MATERIAL_LEN + CRYPTO_AEAD_TAG_LEN];
 	char b64[B64_ENCODED_SIZE(sizeof(sealed))], aad[80];
-	json_object *mats = member(k, "_materials"), *m;
+	json_object *mats = kmsd_member(k, "_materials"), *m;
 	uint8_t *material = secmem_alloc(MATERIAL_LEN);
 	int64_t version = 1;
 	int r, n;
@@ -797,7 +803,7 @@ static int unseal_material(struct state *st, json_object *k, int64_t version,
 			   uint8_t **out)
 {
 	uint8_t sealed[CRYPTO_AEAD_IV_LEN + MATERIAL_LEN + CRYPTO_AEAD_TAG_LEN];
-	json_object *mats = member(k, "_materials"), *m;
+	json_object *mats = kmsd_member(k, "_materials"), *m;
 	const char *b64;
 	char aad[80];
 	long n;
@@ -806,7 +812,7 @@ static int unseal_material(struct state *st, json_object *k, int64_t version,
 	if (version < 1 || (size_t)version > json_object_array_length(mats))
 		return -EBADMSG;
 	m = json_object_array_get_idx(mats, (size_t)version - 1);
-	b64 = member_string(m, "sealed");
+	b64 = kmsd_member_string(m, "sealed");
 	if (!b64 || strlen(b64) != B64_ENCODED_SIZE(sizeof(sealed)) - 1)
 		return -EIO;
 	n = b64_decode(b64, strlen(b64), sealed);
@@ -864,7 +870,7 @@ static int context_bytes(json_object *ctx, uint8_t **out, size_t *len)
 		}
 		keys[j] = k;
 		total += 8 + strlen(k) +
-			 strlen(json_object_get_string(member(ctx, k)));
+			 strlen(json_object_get_string(kmsd_member(ctx, k)));
 	}
 	buf = malloc(total ? total : 1);
 	if (!buf) {
@@ -872,8 +878,9 @@ static int context_bytes(json_object *ctx, uint8_t **out, size_t *len)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const char *parts[2] = { keys[i], json_object_get_string(member(
-							  ctx, keys[i])) };
+		const char *parts[2] = { keys[i],
+					 json_object_get_string(
+						 kmsd_member(ctx, keys[i])) };
 
 		for (int p = 0; p < 2; p++) {
 			uint32_t l = (uint32_t)strlen(parts[p]);
@@ -919,7 +926,7 @@ int state_seal(struct state *st, json_object *k, json_object *ctx,
 	       const uint8_t *pt, size_t len, uint8_t **blob, size_t *blob_len)
 {
 	const char *id = key_id_of(k);
-	int64_t version = json_object_get_int64(member(k, "_current"));
+	int64_t version = json_object_get_int64(kmsd_member(k, "_current"));
 	uint8_t *material = NULL, *out = NULL, *aad = NULL;
 	size_t aad_len;
 	int r;

@@ -78,7 +78,7 @@ static void run(const char *action, const char *body)
 	c.request_id = "fuzz";
 	c.now = (int64_t)time(NULL);
 	state_lock(st);
-	action_run(&c, action, req, &resp, &secret);
+	kmsd_action_run(&c, action, req, &resp, &secret);
 	state_unlock(st);
 	json_object_put(resp);
 	json_object_put(req);

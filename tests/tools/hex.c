@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "crypto.h"
 #include "hex.h"
 
 uint8_t *hex_decode(const char *s, size_t *len)

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "luks2.h"
 
 #define SECRET_MAX 4096
 
@@ -97,7 +98,7 @@ out:
 
 static int cmd_format(int argc, char **argv)
 {
-	struct vol_format_params p = { .cipher = "aes-xts-plain64" };
+	struct luks2_format_params p = { .cipher = "aes-xts-plain64" };
 	uint8_t *secret = NULL, *token = NULL;
 	size_t len, tlen;
 	char err[512] = "";
@@ -123,8 +124,8 @@ static int cmd_format(int argc, char **argv)
 		}
 		token[tlen] = 0;
 	}
-	r = vol_format(argv[2], &p, secret, len, (const char *)token, err,
-		       sizeof(err));
+	r = luks2_format(argv[2], &p, secret, len, (const char *)token, err,
+			 sizeof(err));
 	secmem_free(secret);
 	secmem_free(token);
 	return r ? failed(r, err) : 0;
@@ -132,7 +133,7 @@ static int cmd_format(int argc, char **argv)
 
 static int cmd_unlock(int argc, char **argv)
 {
-	struct vol *v = NULL;
+	struct luks2_vol *v = NULL;
 	uint8_t *secret = NULL, *vk = NULL;
 	size_t len, vk_len;
 	char err[512] = "";
@@ -145,12 +146,12 @@ static int cmd_unlock(int argc, char **argv)
 		fprintf(stderr, "vol-tool: %s: %s\n", argv[4], strerror(-r));
 		return 1;
 	}
-	r = vol_open(argv[2], &v, err, sizeof(err));
+	r = luks2_open(argv[2], &v, err, sizeof(err));
 	if (!r)
-		r = vol_unlock(v, number(argv[3]), secret, len, &vk, &vk_len,
-			       err, sizeof(err));
+		r = luks2_unlock(v, number(argv[3]), secret, len, &vk, &vk_len,
+				 err, sizeof(err));
 	secmem_free(secret);
-	vol_close(v);
+	luks2_close(v);
 	if (r)
 		return failed(r, err);
 	/* Byte by byte: no hex copy of the key is left in our memory. */
@@ -171,20 +172,20 @@ static void print_list(const char *name, const int *v, unsigned n)
 
 static int cmd_info(int argc, char **argv)
 {
-	struct vol *v = NULL;
-	struct vol_info vi;
+	struct luks2_vol *v = NULL;
+	struct luks2_info vi;
 	char err[512] = "";
 	int r;
 
 	if (argc != 3)
 		return usage();
-	r = vol_open(argv[2], &v, err, sizeof(err));
+	r = luks2_open(argv[2], &v, err, sizeof(err));
 	if (r)
 		return failed(r, err);
-	r = vol_info(v, &vi);
+	r = luks2_info(v, &vi);
 	if (r) {
-		vol_close(v);
-		return failed(r, "vol_info failed");
+		luks2_close(v);
+		return failed(r, "luks2_info failed");
 	}
 	printf("uuid=%s\nlabel=%s\ncipher=%s\nsector_size=%u\n"
 	       "key_bytes=%u\ndata_offset=%llu\ndata_size=%llu\n"
@@ -198,29 +199,29 @@ static int cmd_info(int argc, char **argv)
 	for (unsigned i = 0; i < vi.n_tokens; i++) {
 		const char *json;
 
-		if (vol_token_json(v, vi.tokens[i], &json) == 0)
+		if (luks2_token_json(v, vi.tokens[i], &json) == 0)
 			printf("token.%d=%s\n", vi.tokens[i], json);
 	}
-	vol_close(v);
+	luks2_close(v);
 	return 0;
 }
 
 static int cmd_token(int argc, char **argv)
 {
-	struct vol *v = NULL;
+	struct luks2_vol *v = NULL;
 	const char *json;
 	char err[512] = "";
 	int r;
 
 	if (argc != 4)
 		return usage();
-	r = vol_open(argv[2], &v, err, sizeof(err));
+	r = luks2_open(argv[2], &v, err, sizeof(err));
 	if (r)
 		return failed(r, err);
-	r = vol_token_json(v, number(argv[3]), &json);
+	r = luks2_token_json(v, number(argv[3]), &json);
 	if (!r)
 		printf("%s\n", json);
-	vol_close(v);
+	luks2_close(v);
 	return r ? failed(r, "no such token") : 0;
 }
 

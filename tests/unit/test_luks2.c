@@ -3,7 +3,7 @@
  * test_luks2.c — crypto/luks2.c on real files: format and what the header
  * then says, unlocking (right and wrong secrets, keys in secure memory),
  * keyslots and tokens, header backup and restore, damaged header copies
- * (opened without writing), what vol_open refuses (nothing, LUKS1, a
+ * (opened without writing), what luks2_open refuses (nothing, LUKS1, a
  * reencryption), argument checks that must write nothing, and libblkid's
  * view of zeros, LUKS and ext4.
  *
@@ -26,6 +26,8 @@
 #include <cmocka.h>
 
 #include "crypto.h"
+#include "fs.h"
+#include "luks2.h"
 
 #define KIB	   1024ul
 #define MIB	   (1024ul * KIB)
@@ -108,44 +110,44 @@ static void assert_contains(const char *haystack, const char *needle)
 static void format_vol(const char *path, const char *uuid, unsigned sector,
 		       const uint8_t *secret, const char *token)
 {
-	struct vol_format_params p = {
+	struct luks2_format_params p = {
 		.cipher = "aes-xts-plain64",
 		.sector_size = sector,
 		.uuid = uuid,
 	};
 	char err[256] = "";
-	int r = vol_format(path, &p, secret, SECRET_LEN, token, err,
-			   sizeof(err));
+	int r = luks2_format(path, &p, secret, SECRET_LEN, token, err,
+			     sizeof(err));
 
 	if (r)
-		fprintf(stderr, "vol_format: %d: %s\n", r, err);
+		fprintf(stderr, "luks2_format: %d: %s\n", r, err);
 	assert_int_equal(r, 0);
 }
 
-static struct vol *open_vol(const char *path)
+static struct luks2_vol *open_vol(const char *path)
 {
-	struct vol *v = NULL;
+	struct luks2_vol *v = NULL;
 	char err[256] = "";
-	int r = vol_open(path, &v, err, sizeof(err));
+	int r = luks2_open(path, &v, err, sizeof(err));
 
 	if (r)
-		fprintf(stderr, "vol_open: %d: %s\n", r, err);
+		fprintf(stderr, "luks2_open: %d: %s\n", r, err);
 	assert_int_equal(r, 0);
 	assert_non_null(v);
 	return v;
 }
 
 /* Unlock keyslot with secret; the key must be in secure memory. */
-static uint8_t *unlock(struct vol *v, int keyslot, const uint8_t *secret,
+static uint8_t *unlock(struct luks2_vol *v, int keyslot, const uint8_t *secret,
 		       size_t *len)
 {
 	uint8_t *vk = NULL;
 	char err[256] = "";
-	int r = vol_unlock(v, keyslot, secret, SECRET_LEN, &vk, len, err,
-			   sizeof(err));
+	int r = luks2_unlock(v, keyslot, secret, SECRET_LEN, &vk, len, err,
+			     sizeof(err));
 
 	if (r)
-		fprintf(stderr, "vol_unlock: %d: %s\n", r, err);
+		fprintf(stderr, "luks2_unlock: %d: %s\n", r, err);
 	assert_int_equal(r, 0);
 	assert_non_null(vk);
 	/* secmem_size traps on memory secmem_alloc did not hand out. */
@@ -215,10 +217,10 @@ static int teardown(void **state)
 static void format_then_info(void **state)
 {
 	struct fixture *f = *state;
-	struct vol *v = open_vol(f->vol);
-	struct vol_info vi;
+	struct luks2_vol *v = open_vol(f->vol);
+	struct luks2_info vi;
 
-	assert_int_equal(vol_info(v, &vi), 0);
+	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_string_equal(vi.uuid, UUID_A);
 	assert_string_equal(vi.label, "");
 	assert_string_equal(vi.cipher, "aes-xts-plain64");
@@ -231,13 +233,13 @@ static void format_then_info(void **state)
 	assert_int_equal(vi.keyslots[0], 0);
 	assert_int_equal(vi.n_tokens, 1);
 	assert_int_equal(vi.tokens[0], 0);
-	vol_close(v);
+	luks2_close(v);
 	/* What cmkfs formats is a LUKS volume to everyone else too. */
 	{
 		char type[64];
 
 		assert_int_equal(
-			vol_probe_signature(f->vol, type, sizeof(type)), 1);
+			fsd_probe_signature(f->vol, type, sizeof(type)), 1);
 		assert_string_equal(type, "crypto_LUKS");
 	}
 }
@@ -245,23 +247,23 @@ static void format_then_info(void **state)
 static void format_512_with_label(void **state)
 {
 	struct fixture *f = *state;
-	struct vol_format_params p = {
+	struct luks2_format_params p = {
 		.cipher = "aes-xts-plain64",
 		.sector_size = 512,
 		.uuid = UUID_B,
 		.label = "pg-data",
 	};
 	char path[300], err[256] = "";
-	struct vol_info vi;
-	struct vol *v;
+	struct luks2_info vi;
+	struct luks2_vol *v;
 
 	path_in(f, path, sizeof(path), "v512.img");
 	make_file(path, 24 * MIB + 512);
-	assert_int_equal(vol_format(path, &p, f->secret, SECRET_LEN, NULL, err,
-				    sizeof(err)),
+	assert_int_equal(luks2_format(path, &p, f->secret, SECRET_LEN, NULL,
+				      err, sizeof(err)),
 			 0);
 	v = open_vol(path);
-	assert_int_equal(vol_info(v, &vi), 0);
+	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_string_equal(vi.uuid, UUID_B);
 	assert_string_equal(vi.label, "pg-data");
 	assert_int_equal(vi.sector_size, 512);
@@ -270,27 +272,27 @@ static void format_512_with_label(void **state)
 	assert_int_equal(vi.device_size, 24 * MIB + 512);
 	assert_int_equal(vi.n_keyslots, 1);
 	assert_int_equal(vi.n_tokens, 0);
-	vol_close(v);
+	luks2_close(v);
 }
 
 static void token_json_names_the_keyslot(void **state)
 {
 	struct fixture *f = *state;
-	struct vol *v = open_vol(f->vol);
+	struct luks2_vol *v = open_vol(f->vol);
 	const char *json, *again;
 
-	assert_int_equal(vol_token_json(v, 0, &json), 0);
+	assert_int_equal(luks2_token_json(v, 0, &json), 0);
 	assert_contains(json, "\"type\":\"aws-kms\"");
 	assert_contains(json, KEY_ARN);
 	assert_contains(json, "\"keyslots\":[\"0\"]");
 	/* The same string until the next change. */
-	assert_int_equal(vol_token_json(v, 0, &again), 0);
+	assert_int_equal(luks2_token_json(v, 0, &again), 0);
 	assert_ptr_equal(json, again);
-	assert_int_equal(vol_token_json(v, 1, &again), -ENOENT);
-	assert_int_equal(vol_token_json(v, 99, &again), -ENOENT);
-	assert_int_equal(vol_token_json(v, -1, &again), -ENOENT);
+	assert_int_equal(luks2_token_json(v, 1, &again), -ENOENT);
+	assert_int_equal(luks2_token_json(v, 99, &again), -ENOENT);
+	assert_int_equal(luks2_token_json(v, -1, &again), -ENOENT);
 	assert_contains(json, KEY_ARN);
-	vol_close(v);
+	luks2_close(v);
 }
 
 /* ---- unlocking ---------------------------------------------------------- */
@@ -298,7 +300,7 @@ static void token_json_names_the_keyslot(void **state)
 static void unlock_right_and_wrong(void **state)
 {
 	struct fixture *f = *state;
-	struct vol *v = open_vol(f->vol);
+	struct luks2_vol *v = open_vol(f->vol);
 	static uint8_t sentinel;
 	uint8_t wrong[SECRET_LEN], *vk1, *vk2, *vk = &sentinel;
 	struct secmem_stats before, after;
@@ -314,8 +316,8 @@ static void unlock_right_and_wrong(void **state)
 	memcpy(wrong, f->secret, sizeof(wrong));
 	wrong[SECRET_LEN - 1] ^= 1;
 	secmem_stats(&before);
-	assert_int_equal(vol_unlock(v, 0, wrong, sizeof(wrong), &vk, &n, err,
-				    sizeof(err)),
+	assert_int_equal(luks2_unlock(v, 0, wrong, sizeof(wrong), &vk, &n, err,
+				      sizeof(err)),
 			 -EPERM);
 	assert_contains(err, "does not open keyslot 0");
 	assert_null(vk);
@@ -324,26 +326,26 @@ static void unlock_right_and_wrong(void **state)
 	secmem_stats(&after);
 	assert_int_equal(after.live_allocs, before.live_allocs);
 
-	assert_int_equal(vol_unlock(v, 3, f->secret, SECRET_LEN, &vk, &n, err,
-				    sizeof(err)),
+	assert_int_equal(luks2_unlock(v, 3, f->secret, SECRET_LEN, &vk, &n, err,
+				      sizeof(err)),
 			 -ENOENT);
 	assert_contains(err, "keyslot 3");
-	assert_int_equal(vol_unlock(v, 99, f->secret, SECRET_LEN, &vk, &n, err,
-				    sizeof(err)),
+	assert_int_equal(luks2_unlock(v, 99, f->secret, SECRET_LEN, &vk, &n,
+				      err, sizeof(err)),
 			 -EINVAL);
 	assert_int_equal(
-		vol_unlock(v, 0, f->secret, 0, &vk, &n, err, sizeof(err)),
+		luks2_unlock(v, 0, f->secret, 0, &vk, &n, err, sizeof(err)),
 		-EINVAL);
 
 	/* A fresh handle gives the same key: it is the volume's. */
-	vol_close(v);
+	luks2_close(v);
 	v = open_vol(f->vol);
 	secmem_free(vk2);
 	vk2 = unlock(v, 0, f->secret, &n2);
 	assert_true(secmem_equal(vk1, vk2, 64));
 	secmem_free(vk1);
 	secmem_free(vk2);
-	vol_close(v);
+	luks2_close(v);
 }
 
 /* ---- keyslots ----------------------------------------------------------- */
@@ -351,9 +353,9 @@ static void unlock_right_and_wrong(void **state)
 static void keyslot_add_then_destroy(void **state)
 {
 	struct fixture *f = *state;
-	struct vol *v = open_vol(f->vol);
+	struct luks2_vol *v = open_vol(f->vol);
 	uint8_t second[SECRET_LEN], bogus[64], *vk, *vk2, *none = NULL;
-	struct vol_info vi;
+	struct luks2_info vi;
 	const char *json;
 	char err[256] = "";
 	size_t n, n2;
@@ -361,8 +363,8 @@ static void keyslot_add_then_destroy(void **state)
 
 	assert_int_equal(crypto_random(second, sizeof(second)), 0);
 	vk = unlock(v, 0, f->secret, &n);
-	assert_int_equal(vol_keyslot_add(v, vk, n, second, sizeof(second),
-					 &slot, err, sizeof(err)),
+	assert_int_equal(luks2_keyslot_add(v, vk, n, second, sizeof(second),
+					   &slot, err, sizeof(err)),
 			 0);
 	assert_int_equal(slot, 1);
 	vk2 = unlock(v, slot, second, &n2);
@@ -373,41 +375,43 @@ static void keyslot_add_then_destroy(void **state)
 
 	/* A key that is not the volume's makes no keyslot. */
 	assert_int_equal(crypto_random(bogus, sizeof(bogus)), 0);
-	assert_int_equal(vol_keyslot_add(v, bogus, sizeof(bogus), second,
-					 sizeof(second), &slot, err,
-					 sizeof(err)),
+	assert_int_equal(luks2_keyslot_add(v, bogus, sizeof(bogus), second,
+					   sizeof(second), &slot, err,
+					   sizeof(err)),
 			 -EPERM);
 	assert_contains(err, "not the key");
-	assert_int_equal(vol_info(v, &vi), 0);
+	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_int_equal(vi.n_keyslots, 2);
 
-	assert_int_equal(vol_keyslot_destroy(v, 0, err, sizeof(err)), 0);
-	assert_int_equal(vol_unlock(v, 0, f->secret, SECRET_LEN, &none, &n2,
-				    err, sizeof(err)),
+	assert_int_equal(luks2_keyslot_destroy(v, 0, err, sizeof(err)), 0);
+	assert_int_equal(luks2_unlock(v, 0, f->secret, SECRET_LEN, &none, &n2,
+				      err, sizeof(err)),
 			 -ENOENT);
-	assert_int_equal(vol_unlock(v, 1, f->secret, SECRET_LEN, &none, &n2,
-				    err, sizeof(err)),
+	assert_int_equal(luks2_unlock(v, 1, f->secret, SECRET_LEN, &none, &n2,
+				      err, sizeof(err)),
 			 -EPERM);
-	assert_int_equal(vol_keyslot_destroy(v, 0, err, sizeof(err)), -ENOENT);
-	assert_int_equal(vol_keyslot_destroy(v, 77, err, sizeof(err)), -EINVAL);
+	assert_int_equal(luks2_keyslot_destroy(v, 0, err, sizeof(err)),
+			 -ENOENT);
+	assert_int_equal(luks2_keyslot_destroy(v, 77, err, sizeof(err)),
+			 -EINVAL);
 	/* The token no longer names the destroyed keyslot. */
-	assert_int_equal(vol_token_json(v, 0, &json), 0);
+	assert_int_equal(luks2_token_json(v, 0, &json), 0);
 	assert_contains(json, "\"keyslots\":[]");
-	vol_close(v);
+	luks2_close(v);
 
 	/* All of it is on disk. */
 	v = open_vol(f->vol);
-	assert_int_equal(vol_info(v, &vi), 0);
+	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_int_equal(vi.n_keyslots, 1);
 	assert_int_equal(vi.keyslots[0], 1);
-	assert_int_equal(vol_unlock(v, 0, f->secret, SECRET_LEN, &none, &n2,
-				    err, sizeof(err)),
+	assert_int_equal(luks2_unlock(v, 0, f->secret, SECRET_LEN, &none, &n2,
+				      err, sizeof(err)),
 			 -ENOENT);
 	vk2 = unlock(v, 1, second, &n2);
 	assert_true(secmem_equal(vk, vk2, n));
 	secmem_free(vk);
 	secmem_free(vk2);
-	vol_close(v);
+	luks2_close(v);
 	if (have("cryptsetup"))
 		run("cryptsetup luksDump '%s' | tr -d ' \\t' | "
 		    "grep -c '^Iterations:1000$' | grep -qx 2",
@@ -419,52 +423,54 @@ static void keyslot_add_then_destroy(void **state)
 static void token_add_and_remove(void **state)
 {
 	struct fixture *f = *state;
-	struct vol *v = open_vol(f->vol);
-	struct vol_info vi;
+	struct luks2_vol *v = open_vol(f->vol);
+	struct luks2_info vi;
 	const char *json;
 	char err[256] = "";
 	int id = -1;
 
-	assert_int_equal(vol_token_add(v,
-				       "{\"type\":\"aws-kms\",\"keyslots\":[],"
-				       "\"key_arn\":\"arn:2\"}",
-				       0, &id, err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		luks2_token_add(v,
+				"{\"type\":\"aws-kms\",\"keyslots\":[],"
+				"\"key_arn\":\"arn:2\"}",
+				0, &id, err, sizeof(err)),
+		0);
 	assert_int_equal(id, 1);
-	assert_int_equal(vol_token_json(v, 1, &json), 0);
+	assert_int_equal(luks2_token_json(v, 1, &json), 0);
 	assert_contains(json, "arn:2");
 	assert_contains(json, "\"keyslots\":[\"0\"]");
 
 	/* What the interface requires of a token. */
-	assert_int_equal(
-		vol_token_add(v, "{\"keyslots\":[]}", 0, &id, err, sizeof(err)),
-		-EINVAL);
+	assert_int_equal(luks2_token_add(v, "{\"keyslots\":[]}", 0, &id, err,
+					 sizeof(err)),
+			 -EINVAL);
 	assert_contains(err, "type");
-	assert_int_equal(vol_token_add(v,
-				       "{\"type\":\"aws-kms\",\"keyslots\":"
-				       "[\"0\"]}",
-				       0, &id, err, sizeof(err)),
+	assert_int_equal(luks2_token_add(v,
+					 "{\"type\":\"aws-kms\",\"keyslots\":"
+					 "[\"0\"]}",
+					 0, &id, err, sizeof(err)),
 			 -EINVAL);
 	assert_contains(err, "keyslots");
-	assert_int_equal(vol_token_add(v, "{\"type\":\"aws-kms\"}", 0, &id, err,
-				       sizeof(err)),
+	assert_int_equal(luks2_token_add(v, "{\"type\":\"aws-kms\"}", 0, &id,
+					 err, sizeof(err)),
 			 -EINVAL);
-	assert_int_equal(vol_token_add(v, "not json", 0, &id, err, sizeof(err)),
-			 -EINVAL);
-	assert_int_equal(vol_token_add(v, TOKEN, 5, &id, err, sizeof(err)),
+	assert_int_equal(
+		luks2_token_add(v, "not json", 0, &id, err, sizeof(err)),
+		-EINVAL);
+	assert_int_equal(luks2_token_add(v, TOKEN, 5, &id, err, sizeof(err)),
 			 -ENOENT);
 
-	assert_int_equal(vol_token_remove(v, 0, err, sizeof(err)), 0);
-	assert_int_equal(vol_token_json(v, 0, &json), -ENOENT);
-	assert_int_equal(vol_token_remove(v, 0, err, sizeof(err)), -ENOENT);
-	assert_int_equal(vol_token_remove(v, 40, err, sizeof(err)), -ENOENT);
-	vol_close(v);
+	assert_int_equal(luks2_token_remove(v, 0, err, sizeof(err)), 0);
+	assert_int_equal(luks2_token_json(v, 0, &json), -ENOENT);
+	assert_int_equal(luks2_token_remove(v, 0, err, sizeof(err)), -ENOENT);
+	assert_int_equal(luks2_token_remove(v, 40, err, sizeof(err)), -ENOENT);
+	luks2_close(v);
 
 	v = open_vol(f->vol);
-	assert_int_equal(vol_info(v, &vi), 0);
+	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_int_equal(vi.n_tokens, 1);
 	assert_int_equal(vi.tokens[0], 1);
-	vol_close(v);
+	luks2_close(v);
 }
 
 /* ---- header backup and restore ----------------------------------------- */
@@ -473,95 +479,95 @@ static void backup_corrupt_restore(void **state)
 {
 	struct fixture *f = *state;
 	char backup[300], other[300], err[256] = "";
-	struct vol *v = open_vol(f->vol);
+	struct luks2_vol *v = open_vol(f->vol);
 	uint8_t *vk, *vk2;
 	size_t n, n2;
 
 	vk = unlock(v, 0, f->secret, &n);
-	vol_close(v);
+	luks2_close(v);
 	path_in(f, backup, sizeof(backup), "hdr.backup");
-	assert_int_equal(vol_header_backup(f->vol, backup, err, sizeof(err)),
+	assert_int_equal(luks2_header_backup(f->vol, backup, err, sizeof(err)),
 			 0);
-	assert_int_equal(vol_header_backup(f->vol, backup, err, sizeof(err)),
+	assert_int_equal(luks2_header_backup(f->vol, backup, err, sizeof(err)),
 			 -EEXIST);
 	assert_contains(err, "already exists");
 
 	/* Both metadata copies gone: no longer a volume at all. */
 	zero_range(f->vol, 0, 32 * KIB);
 	v = NULL;
-	assert_int_equal(vol_open(f->vol, &v, err, sizeof(err)), -EINVAL);
+	assert_int_equal(luks2_open(f->vol, &v, err, sizeof(err)), -EINVAL);
 	assert_null(v);
 
-	assert_int_equal(vol_header_restore(f->vol, backup, err, sizeof(err)),
+	assert_int_equal(luks2_header_restore(f->vol, backup, err, sizeof(err)),
 			 0);
 	v = open_vol(f->vol);
 	vk2 = unlock(v, 0, f->secret, &n2);
 	assert_int_equal(n2, n);
 	assert_true(secmem_equal(vk, vk2, n));
 	secmem_free(vk2);
-	vol_close(v);
+	luks2_close(v);
 
 	/* Never over another volume's header. */
 	path_in(f, other, sizeof(other), "other.img");
 	make_file(other, VOL_SIZE);
 	format_vol(other, UUID_B, 0, f->secret, NULL);
-	assert_int_equal(vol_header_restore(other, backup, err, sizeof(err)),
+	assert_int_equal(luks2_header_restore(other, backup, err, sizeof(err)),
 			 -EINVAL);
 	assert_contains(err, UUID_B);
 	v = open_vol(other);
-	vol_close(v);
+	luks2_close(v);
 	/* ... even a damaged one. */
 	zero_range(other, 0, 4096);
-	assert_int_equal(vol_header_restore(other, backup, err, sizeof(err)),
+	assert_int_equal(luks2_header_restore(other, backup, err, sizeof(err)),
 			 -EINVAL);
 	assert_contains(err, UUID_B);
 
 	/* Over whatever overwrote the header, restoring is the repair. */
 	run("mkfs.ext4 -q -F '%s' >/dev/null 2>&1", f->vol);
-	assert_int_equal(vol_open(f->vol, &v, err, sizeof(err)), -EINVAL);
-	assert_int_equal(vol_header_restore(f->vol, backup, err, sizeof(err)),
+	assert_int_equal(luks2_open(f->vol, &v, err, sizeof(err)), -EINVAL);
+	assert_int_equal(luks2_header_restore(f->vol, backup, err, sizeof(err)),
 			 0);
 	v = open_vol(f->vol);
 	vk2 = unlock(v, 0, f->secret, &n2);
 	assert_true(secmem_equal(vk, vk2, n));
 	secmem_free(vk2);
-	vol_close(v);
+	luks2_close(v);
 	secmem_free(vk);
 
 	/* Nor from something that is not a backup. */
 	unlink(backup);
 	make_file(backup, 4096);
-	assert_int_equal(vol_header_restore(f->vol, backup, err, sizeof(err)),
+	assert_int_equal(luks2_header_restore(f->vol, backup, err, sizeof(err)),
 			 -EINVAL);
 	assert_contains(err, "not a LUKS2 header backup");
 }
 
 /* ---- damaged header copies ---------------------------------------------- */
 
-/* Damage one copy; vol_open, vol_info and vol_unlock must work and must not
- * write; the first change repairs the damaged copy. */
+/* Damage one copy; luks2_open, luks2_info and luks2_unlock must work and must
+ * not write; the first change repairs the damaged copy. */
 static void one_damaged_copy(struct fixture *f, uint64_t off)
 {
 	uint8_t h1[CRYPTO_SHA256_LEN], h2[CRYPTO_SHA256_LEN];
-	struct vol *v = open_vol(f->vol);
+	struct luks2_vol *v = open_vol(f->vol);
 	uint8_t *vk, *vk2, magic[6], second[SECRET_LEN];
 	char backup[300], err[256] = "";
-	struct vol_info vi;
+	struct luks2_info vi;
 	size_t n, n2;
 	int id, fd, slot;
 
 	/* Two keyslots: the in-memory copy must carry both. */
 	assert_int_equal(crypto_random(second, sizeof(second)), 0);
 	vk = unlock(v, 0, f->secret, &n);
-	assert_int_equal(vol_keyslot_add(v, vk, n, second, sizeof(second),
-					 &slot, err, sizeof(err)),
+	assert_int_equal(luks2_keyslot_add(v, vk, n, second, sizeof(second),
+					   &slot, err, sizeof(err)),
 			 0);
-	vol_close(v);
+	luks2_close(v);
 	zero_range(f->vol, off, 4096);
 	file_hash(f->vol, h1);
 
 	v = open_vol(f->vol);
-	assert_int_equal(vol_info(v, &vi), 0);
+	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_string_equal(vi.uuid, UUID_A);
 	assert_int_equal(vi.n_keyslots, 2);
 	assert_int_equal(vi.n_tokens, 1);
@@ -578,27 +584,28 @@ static void one_damaged_copy(struct fixture *f, uint64_t off)
 
 	/* A backup is taken from the good copy, still without writing. */
 	path_in(f, backup, sizeof(backup), "degraded.backup");
-	assert_int_equal(vol_header_backup(f->vol, backup, err, sizeof(err)),
+	assert_int_equal(luks2_header_backup(f->vol, backup, err, sizeof(err)),
 			 0);
 	file_hash(f->vol, h2);
 	assert_memory_equal(h1, h2, sizeof(h1));
 
 	/* A change writes, and repairs on the way. */
-	assert_int_equal(vol_token_add(v, TOKEN, 0, &id, err, sizeof(err)), 0);
-	vol_close(v);
+	assert_int_equal(luks2_token_add(v, TOKEN, 0, &id, err, sizeof(err)),
+			 0);
+	luks2_close(v);
 	fd = open(f->vol, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, magic, sizeof(magic), (off_t)off), 6);
 	close(fd);
 	assert_memory_equal(magic, off ? "SKUL\xba\xbe" : "LUKS\xba\xbe", 6);
 	v = open_vol(f->vol);
-	assert_int_equal(vol_info(v, &vi), 0);
+	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_int_equal(vi.n_tokens, 2);
 	vk2 = unlock(v, 0, f->secret, &n2);
 	assert_true(secmem_equal(vk, vk2, n));
 	secmem_free(vk);
 	secmem_free(vk2);
-	vol_close(v);
+	luks2_close(v);
 }
 
 static void damaged_primary_header(void **state)
@@ -614,33 +621,34 @@ static void damaged_secondary_header(void **state)
 static void damaged_json_in_both_copies(void **state)
 {
 	struct fixture *f = *state;
-	struct vol *v = NULL;
+	struct luks2_vol *v = NULL;
 	char err[256] = "";
 
 	/* Binary headers intact, both JSON areas gone. */
 	zero_range(f->vol, 4096, 12 * KIB);
 	zero_range(f->vol, 16 * KIB + 4096, 12 * KIB);
-	assert_int_equal(vol_open(f->vol, &v, err, sizeof(err)), -EINVAL);
+	assert_int_equal(luks2_open(f->vol, &v, err, sizeof(err)), -EINVAL);
 	assert_null(v);
 	assert_contains(err, "damaged");
 }
 
-/* ---- what vol_open refuses --------------------------------------------- */
+/* ---- what luks2_open refuses --------------------------------------------- */
 
 static void open_refuses_non_luks2(void **state)
 {
 	struct fixture *f = *state;
 	char path[300], keyfile[300], err[256] = "";
-	struct vol *v = NULL;
+	struct luks2_vol *v = NULL;
 
 	path_in(f, path, sizeof(path), "zero.img");
 	make_file(path, VOL_SIZE);
-	assert_int_equal(vol_open(path, &v, err, sizeof(err)), -EINVAL);
+	assert_int_equal(luks2_open(path, &v, err, sizeof(err)), -EINVAL);
 	assert_null(v);
 	assert_contains(err, "is not a LUKS2 volume");
-	assert_int_equal(vol_open("/nonexistent/vol", &v, err, sizeof(err)),
+	assert_int_equal(luks2_open("/nonexistent/vol", &v, err, sizeof(err)),
 			 -ENOENT);
-	assert_int_equal(vol_open("/dev/null", &v, err, sizeof(err)), -EINVAL);
+	assert_int_equal(luks2_open("/dev/null", &v, err, sizeof(err)),
+			 -EINVAL);
 
 	if (!have("cryptsetup")) {
 		fprintf(stderr, "cryptsetup missing\n");
@@ -653,13 +661,13 @@ static void open_refuses_non_luks2(void **state)
 	    "--type luks1 --pbkdf-force-iterations 1000 --key-file '%s' "
 	    "--batch-mode '%s' >/dev/null 2>&1",
 	    keyfile, keyfile, path);
-	assert_int_equal(vol_open(path, &v, err, sizeof(err)), -EINVAL);
+	assert_int_equal(luks2_open(path, &v, err, sizeof(err)), -EINVAL);
 	assert_null(v);
 	assert_contains(err, "is a LUKS1 volume; cmkfs needs LUKS2");
 
 	/* A LUKS2 header on a file cut short: libcryptsetup's reason. */
 	assert_int_equal(truncate(f->vol, (off_t)MIB), 0);
-	assert_int_equal(vol_open(f->vol, &v, err, sizeof(err)), -EINVAL);
+	assert_int_equal(luks2_open(f->vol, &v, err, sizeof(err)), -EINVAL);
 	assert_null(v);
 	assert_contains(err, "cannot use the LUKS2 header");
 	assert_contains(err, "too small");
@@ -669,7 +677,7 @@ static void open_refuses_reencryption(void **state)
 {
 	struct fixture *f = *state;
 	char keyfile[300], err[256] = "";
-	struct vol *v = NULL;
+	struct luks2_vol *v = NULL;
 	int fd;
 
 	path_in(f, keyfile, sizeof(keyfile), "secret.key");
@@ -680,15 +688,15 @@ static void open_refuses_reencryption(void **state)
 	run("cryptsetup reencrypt --init-only --key-file '%s' --pbkdf pbkdf2 "
 	    "--pbkdf-force-iterations 1000 --batch-mode '%s' >/dev/null 2>&1",
 	    keyfile, f->vol);
-	assert_int_equal(vol_open(f->vol, &v, err, sizeof(err)), -EBUSY);
+	assert_int_equal(luks2_open(f->vol, &v, err, sizeof(err)), -EBUSY);
 	assert_null(v);
 	assert_contains(err, "reencrypt");
 }
 
 /* ---- argument checks ---------------------------------------------------- */
 
-/* vol_format(path) must fail with want, and leave path as it was. */
-static void format_fails(const char *path, const struct vol_format_params *p,
+/* luks2_format(path) must fail with want, and leave path as it was. */
+static void format_fails(const char *path, const struct luks2_format_params *p,
 			 const uint8_t *secret, size_t len, const char *token,
 			 int want, const char *reason)
 {
@@ -699,9 +707,9 @@ static void format_fails(const char *path, const struct vol_format_params *p,
 
 	if (exists)
 		file_hash(path, h1);
-	r = vol_format(path, p, secret, len, token, err, sizeof(err));
+	r = luks2_format(path, p, secret, len, token, err, sizeof(err));
 	if (r != want)
-		fprintf(stderr, "vol_format: got %d (%s), want %d\n", r, err,
+		fprintf(stderr, "luks2_format: got %d (%s), want %d\n", r, err,
 			want);
 	assert_int_equal(r, want);
 	assert_contains(err, reason);
@@ -714,11 +722,11 @@ static void format_fails(const char *path, const struct vol_format_params *p,
 static void format_checks_arguments(void **state)
 {
 	struct fixture *f = *state;
-	const struct vol_format_params good = {
+	const struct luks2_format_params good = {
 		.cipher = "aes-xts-plain64",
 		.uuid = UUID_B,
 	};
-	struct vol_format_params p;
+	struct luks2_format_params p;
 	char path[300], small[300];
 	static const unsigned bad_sectors[] = { 256, 1000, 8192, 3 * 512 };
 
@@ -769,7 +777,7 @@ static void format_checks_arguments(void **state)
 		     "multiple of the sector size");
 	format_fails("/nonexistent/x.img", &good, f->secret, SECRET_LEN, NULL,
 		     -ENOENT, "does not exist");
-	assert_int_equal(vol_probe_signature(path, NULL, 0), 0);
+	assert_int_equal(fsd_probe_signature(path, NULL, 0), 0);
 }
 
 /* A failure after the header was written leaves no volume behind: here
@@ -778,37 +786,37 @@ static void format_checks_arguments(void **state)
 static void failed_format_leaves_no_header(void **state)
 {
 	struct fixture *f = *state;
-	const struct vol_format_params p = {
+	const struct luks2_format_params p = {
 		.cipher = "aes-xts-plain64",
 		.uuid = UUID_B,
 	};
 	char path[300], type[64], err[256] = "";
-	struct vol *v = NULL;
+	struct luks2_vol *v = NULL;
 
 	path_in(f, path, sizeof(path), "half.img");
 	make_file(path, VOL_SIZE);
-	assert_int_equal(vol_format(path, &p, f->secret, SECRET_LEN,
-				    "{\"type\":\"luks2-keyring\","
-				    "\"keyslots\":[]}",
-				    err, sizeof(err)),
+	assert_int_equal(luks2_format(path, &p, f->secret, SECRET_LEN,
+				      "{\"type\":\"luks2-keyring\","
+				      "\"keyslots\":[]}",
+				      err, sizeof(err)),
 			 -EINVAL);
 	assert_contains(err, "token");
-	assert_int_equal(vol_probe_signature(path, type, sizeof(type)), 0);
+	assert_int_equal(fsd_probe_signature(path, type, sizeof(type)), 0);
 	assert_int_equal(file_size(path), VOL_SIZE);
-	assert_int_equal(vol_open(path, &v, err, sizeof(err)), -EINVAL);
+	assert_int_equal(luks2_open(path, &v, err, sizeof(err)), -EINVAL);
 
 	/* The same over an existing volume: it is gone too. */
-	assert_int_equal(vol_format(f->vol, &p, f->secret, SECRET_LEN,
-				    "{\"type\":\"luks2-keyring\","
-				    "\"keyslots\":[]}",
-				    err, sizeof(err)),
+	assert_int_equal(luks2_format(f->vol, &p, f->secret, SECRET_LEN,
+				      "{\"type\":\"luks2-keyring\","
+				      "\"keyslots\":[]}",
+				      err, sizeof(err)),
 			 -EINVAL);
-	assert_int_equal(vol_probe_signature(f->vol, type, sizeof(type)), 0);
+	assert_int_equal(fsd_probe_signature(f->vol, type, sizeof(type)), 0);
 }
 
 /* cipher_null (benchmarks only, NOT ENCRYPTED).  Where libcryptsetup can
  * check the cipher through the kernel (AF_ALG or device-mapper) it formats
- * the volume itself; elsewhere vol_format rewrites a fresh AES-XTS volume's
+ * the volume itself; elsewhere luks2_format rewrites a fresh AES-XTS volume's
  * data segment.  Either way: a header libcryptsetup and cryptsetup load as
  * cipher_null-ecb, both copies intact, a 32-byte key in a real keyslot that
  * only the secret opens, the token assigned to it, and keyslots can still
@@ -816,29 +824,29 @@ static void failed_format_leaves_no_header(void **state)
 static void cipher_null_volume(void **state)
 {
 	struct fixture *f = *state;
-	const struct vol_format_params p = {
+	const struct luks2_format_params p = {
 		.cipher = "cipher_null",
 		.uuid = UUID_B,
 	};
 	uint8_t wrong[SECRET_LEN], second[SECRET_LEN];
 	char path[300], err[256] = "";
 	const char *json;
-	struct vol_info vi;
-	struct vol *v;
+	struct luks2_info vi;
+	struct luks2_vol *v;
 	uint8_t *vk = NULL, *vk2;
 	size_t n, n2;
 	int r, slot = -1;
 
 	path_in(f, path, sizeof(path), "null.img");
 	make_file(path, VOL_SIZE);
-	r = vol_format(path, &p, f->secret, SECRET_LEN, TOKEN, err,
-		       sizeof(err));
+	r = luks2_format(path, &p, f->secret, SECRET_LEN, TOKEN, err,
+			 sizeof(err));
 	if (r)
-		fprintf(stderr, "vol_format: %d: %s\n", r, err);
+		fprintf(stderr, "luks2_format: %d: %s\n", r, err);
 	assert_int_equal(r, 0);
 	assert_int_equal(file_size(path), VOL_SIZE);
 	v = open_vol(path);
-	assert_int_equal(vol_info(v, &vi), 0);
+	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_string_equal(vi.cipher, "cipher_null-ecb");
 	assert_string_equal(vi.uuid, UUID_B);
 	assert_int_equal(vi.key_bytes, 32);
@@ -848,31 +856,31 @@ static void cipher_null_volume(void **state)
 	assert_int_equal(vi.n_keyslots, 1);
 	assert_int_equal(vi.keyslots[0], 0);
 	assert_int_equal(vi.n_tokens, 1);
-	assert_int_equal(vol_token_json(v, vi.tokens[0], &json), 0);
+	assert_int_equal(luks2_token_json(v, vi.tokens[0], &json), 0);
 	assert_contains(json, "\"keyslots\":[\"0\"]");
 	assert_contains(json, KEY_ARN);
 
 	vk = unlock(v, 0, f->secret, &n);
 	assert_int_equal(n, 32);
 	memset(wrong, 0, sizeof(wrong));
-	assert_int_equal(vol_unlock(v, 0, wrong, sizeof(wrong), &vk2, &n2, err,
-				    sizeof(err)),
+	assert_int_equal(luks2_unlock(v, 0, wrong, sizeof(wrong), &vk2, &n2,
+				      err, sizeof(err)),
 			 -EPERM);
 	/* A second keyslot for the same key (what rotation does). */
 	memset(second, 0x5a, sizeof(second));
-	assert_int_equal(vol_keyslot_add(v, vk, n, second, sizeof(second),
-					 &slot, err, sizeof(err)),
+	assert_int_equal(luks2_keyslot_add(v, vk, n, second, sizeof(second),
+					   &slot, err, sizeof(err)),
 			 0);
-	vol_close(v);
+	luks2_close(v);
 	v = open_vol(path);
 	vk2 = unlock(v, slot, second, &n2);
 	assert_int_equal(n2, n);
 	assert_memory_equal(vk2, vk, n);
 	secmem_free(vk);
 	secmem_free(vk2);
-	assert_int_equal(vol_info(v, &vi), 0);
+	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_string_equal(vi.cipher, "cipher_null-ecb");
-	vol_close(v);
+	luks2_close(v);
 
 	/* cryptsetup itself parses it. */
 	if (!have("cryptsetup")) {
@@ -893,13 +901,13 @@ static void probe_signatures(void **state)
 
 	path_in(f, path, sizeof(path), "zeros.img");
 	make_file(path, VOL_SIZE);
-	assert_int_equal(vol_probe_signature(path, type, sizeof(type)), 0);
+	assert_int_equal(fsd_probe_signature(path, type, sizeof(type)), 0);
 	assert_string_equal(type, "");
-	assert_int_equal(vol_probe_signature(f->vol, type, sizeof(type)), 1);
+	assert_int_equal(fsd_probe_signature(f->vol, type, sizeof(type)), 1);
 	assert_string_equal(type, "crypto_LUKS");
 	/* Still recognised with one damaged header copy. */
 	zero_range(f->vol, 0, 4096);
-	assert_int_equal(vol_probe_signature(f->vol, type, sizeof(type)), 1);
+	assert_int_equal(fsd_probe_signature(f->vol, type, sizeof(type)), 1);
 
 	if (!have("mkfs.ext4")) {
 		fprintf(stderr, "mkfs.ext4 missing\n");
@@ -908,10 +916,10 @@ static void probe_signatures(void **state)
 	path_in(f, path, sizeof(path), "ext4.img");
 	make_file(path, VOL_SIZE);
 	run("mkfs.ext4 -q -F '%s' >/dev/null 2>&1", path);
-	assert_int_equal(vol_probe_signature(path, type, sizeof(type)), 1);
+	assert_int_equal(fsd_probe_signature(path, type, sizeof(type)), 1);
 	assert_string_equal(type, "ext4");
 	assert_int_equal(
-		vol_probe_signature("/nonexistent/x", type, sizeof(type)),
+		fsd_probe_signature("/nonexistent/x", type, sizeof(type)),
 		-ENOENT);
 }
 
@@ -920,13 +928,13 @@ static void probe_signatures(void **state)
 static void library_prints_nothing(void **state)
 {
 	struct fixture *f = *state;
-	const struct vol_format_params p = {
+	const struct luks2_format_params p = {
 		.cipher = "cipher_null",
 		.uuid = UUID_B,
 	};
 	char out[300], path[300], err[256] = "";
 	int saved1 = dup(1), saved2 = dup(2), fd, r1, r2;
-	struct vol *v = NULL;
+	struct luks2_vol *v = NULL;
 	uint8_t *vk = NULL;
 	size_t n;
 
@@ -941,18 +949,18 @@ static void library_prints_nothing(void **state)
 	dup2(fd, 2);
 	/* Calls on which libcryptsetup logs errors (no device-mapper here,
 	 * wrong passphrase, unreadable metadata). */
-	(void)vol_format(path, &p, f->secret, SECRET_LEN, NULL, err,
-			 sizeof(err));
-	r1 = vol_open(f->vol, &v, err, sizeof(err));
+	(void)luks2_format(path, &p, f->secret, SECRET_LEN, NULL, err,
+			   sizeof(err));
+	r1 = luks2_open(f->vol, &v, err, sizeof(err));
 	if (!r1)
-		(void)vol_unlock(v, 0, (const uint8_t *)"x", 1, &vk, &n, err,
-				 sizeof(err));
-	vol_close(v);
+		(void)luks2_unlock(v, 0, (const uint8_t *)"x", 1, &vk, &n, err,
+				   sizeof(err));
+	luks2_close(v);
 	v = NULL;
 	zero_range(f->vol, 4096, 12 * KIB);
 	zero_range(f->vol, 16 * KIB + 4096, 12 * KIB);
-	r2 = vol_open(f->vol, &v, err, sizeof(err));
-	vol_close(v);
+	r2 = luks2_open(f->vol, &v, err, sizeof(err));
+	luks2_close(v);
 	fflush(stdout);
 	fflush(stderr);
 	dup2(saved1, 1);

@@ -43,7 +43,8 @@
 #include <libcryptsetup.h>
 
 #include "crypto.h"
-#include "luks2_internal.h"
+#include "internal.h"
+#include "luks2.h"
 
 /*
  * Hotzone: at most 4 MiB (libcryptsetup counts 512-byte sectors).  Each
@@ -64,86 +65,6 @@ static int check_resilience(const char *r)
 
 /* ---- files ------------------------------------------------------------- */
 
-static int fsync_path(const char *path, int flags)
-{
-	int fd = open(path, flags | O_CLOEXEC), r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd))
-		r = -errno;
-	close(fd);
-	return r;
-}
-
-static int fsync_parent(const char *path)
-{
-	char dir[4096];
-	char *slash;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (!slash)
-		return fsync_path(".", O_RDONLY | O_DIRECTORY);
-	*slash = 0;
-	return fsync_path(slash == dir ? "/" : dir, O_RDONLY | O_DIRECTORY);
-}
-
-static bool file_exists(const char *path)
-{
-	struct stat st;
-
-	return path && !lstat(path, &st) && S_ISREG(st.st_mode);
-}
-
-/* Zero the whole regular file at path (it holds keyslots), then remove
- * it. */
-static void zero_and_unlink(const char *path)
-{
-	static const char zeros[65536];
-	struct stat st;
-	int fd;
-
-	fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0) {
-		if (!fstat(fd, &st) && S_ISREG(st.st_mode)) {
-			off_t off = 0;
-
-			while (off < st.st_size) {
-				size_t n = (size_t)(st.st_size - off);
-				ssize_t w;
-
-				if (n > sizeof(zeros))
-					n = sizeof(zeros);
-				w = pwrite(fd, zeros, n, off);
-				if (w <= 0)
-					break;
-				off += w;
-			}
-			fsync(fd);
-		}
-		close(fd);
-	}
-	if (!unlink(path))
-		fsync_parent(path);
-}
-
-void vol_header_file_destroy(const char *file)
-{
-	char dead[4096];
-
-	if (!file || (size_t)snprintf(dead, sizeof(dead), "%s.dead", file) >=
-			     sizeof(dead))
-		return;
-	/* Out of the way under another name first, in one step: a crash
-	 * while it is being zeroed must not leave a zeroed file where a
-	 * header is expected.  What a crash leaves under that name is
-	 * zeroed by the next call. */
-	if (!rename(file, dead))
-		fsync_parent(file);
-	zero_and_unlink(dead);
-}
-
 /* The header of path into file, durably (temporary name, fsync, rename). */
 static int header_save(const char *path, const char *file, char *err,
 		       size_t errlen)
@@ -154,13 +75,13 @@ static int header_save(const char *path, const char *file, char *err,
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", file) >= sizeof(tmp))
 		return -ENAMETOOLONG;
 	unlink(tmp);
-	r = vol_header_backup(path, tmp, err, errlen);
+	r = luks2_header_backup(path, tmp, err, errlen);
 	if (!r)
-		r = fsync_path(tmp, O_RDONLY);
+		r = luks2_fsync_path(tmp, O_RDONLY);
 	if (!r && rename(tmp, file))
 		r = -errno;
 	if (!r)
-		r = fsync_parent(file);
+		r = luks2_fsync_parent(file);
 	if (r) {
 		unlink(tmp);
 		if (err && !err[0])
@@ -173,7 +94,7 @@ static int header_save(const char *path, const char *file, char *err,
 }
 
 /* The libcryptsetup handle of v again, after its header was replaced. */
-static int reload(struct vol *v, char *err, size_t errlen)
+static int reload(struct luks2_vol *v, char *err, size_t errlen)
 {
 	struct crypt_device *cd = NULL;
 	int r;
@@ -238,7 +159,7 @@ static json_object *digest_of(json_object *m, const char *id)
  * reencryption, under the key of the "backup-final" segment?  If so,
  * *keyslot = a keyslot of that key.
  */
-static bool all_blocks_done(struct vol *v, int *keyslot)
+static bool all_blocks_done(struct luks2_vol *v, int *keyslot)
 {
 	json_object *m = NULL, *segments, *data = NULL, *final = NULL, *slots;
 	const char *json, *data_id = NULL, *final_id = NULL;
@@ -285,7 +206,8 @@ out:
 
 /* Token id of v as JSON with "keyslots": [keyslot] (free it); NULL when it
  * does not cover old_keyslot. */
-static char *token_moved(struct vol *v, int id, int old_keyslot, int keyslot)
+static char *token_moved(struct luks2_vol *v, int id, int old_keyslot,
+			 int keyslot)
 {
 	json_object *t, *slots, *arr;
 	const char *json;
@@ -326,7 +248,7 @@ out:
 
 /* The data segment's cipher ("aes"), mode ("xts-plain64") and sector
  * size, as a new header or reencryption must repeat them. */
-static void segment_params(struct vol *v, char cipher[static SEG_NAME],
+static void segment_params(struct luks2_vol *v, char cipher[static SEG_NAME],
 			   char mode[static SEG_NAME], uint32_t *sector_size)
 {
 	const char *s = crypt_get_cipher(v->cd);
@@ -340,9 +262,9 @@ static void segment_params(struct vol *v, char cipher[static SEG_NAME],
 }
 
 /* Where the data ends: the end of the file, less a partial last sector.
- * That sector is not data (vol_info); libcryptsetup refuses a device that
+ * That sector is not data (luks2_info); libcryptsetup refuses a device that
  * ends in one, to format or to reencrypt. */
-static uint64_t data_end(struct vol *v)
+static uint64_t data_end(struct luks2_vol *v)
 {
 	uint64_t offset = crypt_get_data_offset(v->cd) * SECTOR;
 	int n = crypt_get_sector_size(v->cd);
@@ -357,7 +279,7 @@ static uint64_t data_end(struct vol *v)
  * partial sector, else 0 (to the end of the file, the library's default).
  * A resume must say it again: only a crash recovery finds it in the
  * segments. */
-static uint64_t reencrypt_sectors(struct vol *v)
+static uint64_t reencrypt_sectors(struct luks2_vol *v)
 {
 	uint64_t end = data_end(v);
 
@@ -369,9 +291,10 @@ static uint64_t reencrypt_sectors(struct vol *v)
 /* Format file (sized like v's data, data_end) as v would be after the end: same
  * UUID, label, cipher, sector size and data offset, key vk, one keyslot
  * for secret, v's tokens of new_keyslot moved to it. */
-static int format_final(struct vol *v, const char *file, const uint8_t *vk,
-			size_t vk_len, const uint8_t *secret, size_t secret_len,
-			int new_keyslot, char *err, size_t errlen)
+static int format_final(struct luks2_vol *v, const char *file,
+			const uint8_t *vk, size_t vk_len, const uint8_t *secret,
+			size_t secret_len, int new_keyslot, char *err,
+			size_t errlen)
 {
 	struct crypt_params_luks2 luks2 = { 0 };
 	struct crypt_device *cd = NULL;
@@ -455,12 +378,12 @@ out:
 }
 
 /* End a reencryption whose blocks are all done (see the top of the file). */
-static int finish(struct vol *v, const uint8_t *secret, size_t secret_len,
+static int finish(struct luks2_vol *v, const uint8_t *secret, size_t secret_len,
 		  int new_keyslot, const char *snapshot, char *err,
 		  size_t errlen)
 {
 	uint8_t *vk = NULL, *check = NULL;
-	size_t vk_len = VOL_KEY_MAX, check_len;
+	size_t vk_len = LUKS2_KEY_MAX, check_len;
 	char fresh[4096];
 	int r, slot = -1;
 
@@ -474,7 +397,7 @@ static int finish(struct vol *v, const uint8_t *secret, size_t secret_len,
 	if ((size_t)snprintf(fresh, sizeof(fresh), "%s.new", snapshot) >=
 	    sizeof(fresh))
 		return -ENAMETOOLONG;
-	vk = secmem_alloc(VOL_KEY_MAX);
+	vk = secmem_alloc(LUKS2_KEY_MAX);
 	if (!vk)
 		return -ENOMEM;
 	luks2_lib_begin();
@@ -486,7 +409,7 @@ static int finish(struct vol *v, const uint8_t *secret, size_t secret_len,
 			   v->path, new_keyslot);
 		goto out;
 	}
-	if (!file_exists(snapshot)) {
+	if (!luks2_file_exists(snapshot)) {
 		r = header_save(v->path, snapshot, err, errlen);
 		if (r)
 			goto out;
@@ -494,7 +417,7 @@ static int finish(struct vol *v, const uint8_t *secret, size_t secret_len,
 	r = format_final(v, fresh, vk, vk_len, secret, secret_len, new_keyslot,
 			 err, errlen);
 	if (!r)
-		r = vol_header_restore(v->path, fresh, err, errlen);
+		r = luks2_header_restore(v->path, fresh, err, errlen);
 	if (!r)
 		r = reload(v, err, errlen);
 	if (r)
@@ -504,8 +427,8 @@ static int finish(struct vol *v, const uint8_t *secret, size_t secret_len,
 	for (int i = 0; i < crypt_keyslot_max(CRYPT_LUKS2) && slot < 0; i++)
 		if (crypt_keyslot_status(v->cd, i) >= CRYPT_SLOT_ACTIVE)
 			slot = i;
-	r = vol_unlock(v, slot, secret, secret_len, &check, &check_len, err,
-		       errlen);
+	r = luks2_unlock(v, slot, secret, secret_len, &check, &check_len, err,
+			 errlen);
 	if (!r && (check_len != vk_len || !secmem_equal(check, vk, vk_len))) {
 		luks2_say(err, errlen,
 			  "%s: the new header does not open the new key",
@@ -513,7 +436,7 @@ static int finish(struct vol *v, const uint8_t *secret, size_t secret_len,
 		r = -EIO;
 	}
 	if (!r)
-		vol_header_file_destroy(snapshot);
+		luks2_header_file_destroy(snapshot);
 out:
 	unlink(fresh);
 	secmem_free(check);
@@ -521,20 +444,21 @@ out:
 	return r;
 }
 
-int vol_reencrypt_restore_snapshot(const char *path, const char *snapshot,
-				   char *err, size_t errlen)
+int luks2_reencrypt_restore_snapshot(const char *path, const char *snapshot,
+				     char *err, size_t errlen)
 {
 	luks2_clear_err(err, errlen);
-	if (!file_exists(snapshot))
+	if (!luks2_file_exists(snapshot))
 		return -ENOENT;
-	return vol_header_restore(path, snapshot, err, errlen);
+	return luks2_header_restore(path, snapshot, err, errlen);
 }
 
 /* ---- starting ----------------------------------------------------------- */
 
-int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
-		       const struct vol_reencrypt_params *p, char *err,
-		       size_t errlen)
+int luks2_reencrypt_init(struct luks2_vol *v, const uint8_t *secret,
+			 size_t secret_len,
+			 const struct luks2_reencrypt_params *p, char *err,
+			 size_t errlen)
 {
 	const char *resilience =
 		p && p->resilience ? p->resilience : "checksum";
@@ -588,7 +512,8 @@ int vol_reencrypt_init(struct vol *v, const uint8_t *secret, size_t secret_len,
 
 /* Load the reencryption in progress (resume or recovery, as params say),
  * opening its keys with secret. */
-static int load_keys(struct vol *v, const uint8_t *secret, size_t secret_len,
+static int load_keys(struct luks2_vol *v, const uint8_t *secret,
+		     size_t secret_len,
 		     const struct crypt_params_reencrypt *params,
 		     const char *what, char *err, size_t errlen)
 {
@@ -609,9 +534,9 @@ static int load_keys(struct vol *v, const uint8_t *secret, size_t secret_len,
 	return 0;
 }
 
-int vol_reencrypt_resume(struct vol *v, const uint8_t *secret,
-			 size_t secret_len, const char *snapshot,
-			 unsigned *what, char *err, size_t errlen)
+int luks2_reencrypt_resume(struct luks2_vol *v, const uint8_t *secret,
+			   size_t secret_len, const char *snapshot,
+			   unsigned *what, char *err, size_t errlen)
 {
 	struct crypt_params_reencrypt params = {
 		.max_hotzone_size = HOTZONE_SECTORS,
@@ -646,13 +571,13 @@ int vol_reencrypt_resume(struct vol *v, const uint8_t *secret,
 			      err, errlen);
 		if (r)
 			return r;
-		*what |= VOL_RESUME_RECOVERED;
+		*what |= LUKS2_RESUME_RECOVERED;
 		/* The block cut off was the last one: completing it, the
 		 * library ended the reencryption too (as after a last block
 		 * not cut off). */
 		if (crypt_reencrypt_status(v->cd, NULL) ==
 		    CRYPT_REENCRYPT_NONE) {
-			*what |= VOL_RESUME_FINISHED;
+			*what |= LUKS2_RESUME_FINISHED;
 			return 0;
 		}
 	}
@@ -660,7 +585,7 @@ int vol_reencrypt_resume(struct vol *v, const uint8_t *secret,
 		r = finish(v, secret, secret_len, keyslot, snapshot, err,
 			   errlen);
 		if (!r)
-			*what |= VOL_RESUME_FINISHED;
+			*what |= LUKS2_RESUME_FINISHED;
 		return r;
 	}
 	params.device_size = reencrypt_sectors(v);
@@ -671,7 +596,7 @@ int vol_reencrypt_resume(struct vol *v, const uint8_t *secret,
 /* ---- running ------------------------------------------------------------ */
 
 struct progress_ctx {
-	vol_progress_fn fn;
+	luks2_progress_fn fn;
 	void *arg;
 	bool stopped;
 };
@@ -687,8 +612,8 @@ static int on_progress(uint64_t size, uint64_t offset, void *usrptr)
 	return 0;
 }
 
-int vol_reencrypt_run(struct vol *v, vol_progress_fn progress, void *arg,
-		      char *err, size_t errlen)
+int luks2_reencrypt_run(struct luks2_vol *v, luks2_progress_fn progress,
+			void *arg, char *err, size_t errlen)
 {
 	struct progress_ctx c = { .fn = progress, .arg = arg };
 	crypt_reencrypt_info ri;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * volume.c — the KMS side of a cmkfs volume: making a keyslot secret under
+ * token.c — the KMS side of a cmkfs volume: making a keyslot secret under
  * the volume's CMK, the aws-kms LUKS2 token that carries it wrapped, and
  * unwrapping it again.  The LUKS side (keyslots, tokens on disk) is
- * crypto/luks2.c; this file never touches the device.
+ * crypto/luks2/; this file never touches the device.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,17 +13,12 @@
 
 #include <json-c/json.h>
 
-#include "codec.h"
 #include "crypto.h"
 #include "kms.h"
+#include "luks2.h"
+#include "volume.h"
 
 #define MAX_TOKEN_BLOB ((size_t)6144)
-
-static void seterr(char *why, size_t len, const char *msg)
-{
-	if (why && len)
-		snprintf(why, len, "%s", msg);
-}
 
 /* The aws-kms token for a wrapped secret, "keyslots": [] (malloc). */
 static char *token_build(struct kms_client *c, const char *key_arn,
@@ -45,10 +40,10 @@ static char *token_build(struct kms_client *c, const char *key_arn,
 
 	t = json_object_new_object();
 	o = json_object_new_object();
-	json_object_object_add(o, KMS_CONTEXT_VOLUME,
+	json_object_object_add(o, VOL_CONTEXT_VOLUME,
 			       json_object_new_string(uuid));
 	json_object_object_add(t, "type",
-			       json_object_new_string(KMS_TOKEN_TYPE));
+			       json_object_new_string(VOL_TOKEN_TYPE));
 	json_object_object_add(t, "keyslots", json_object_new_array());
 	json_object_object_add(t, "key_arn", json_object_new_string(key_arn));
 	json_object_object_add(t, "region", json_object_new_string(region));
@@ -62,17 +57,16 @@ static char *token_build(struct kms_client *c, const char *key_arn,
 	return json;
 }
 
-int kms_volume_secret_new(struct kms_client *c, const char *key_arn,
-			  const char *uuid, uint8_t **secret, char **token_json,
-			  struct kms_error *err)
+int vol_secret_new(struct kms_client *c, const char *key_arn, const char *uuid,
+		   uint8_t **secret, char **token_json, struct kms_error *err)
 {
-	struct kms_kv ctx = { KMS_CONTEXT_VOLUME, uuid };
+	struct kms_kv ctx = { VOL_CONTEXT_VOLUME, uuid };
 	uint8_t *blob = NULL;
 	size_t blob_len;
 	int r;
 
 	*token_json = NULL;
-	r = kms_generate_data_key(c, key_arn, &ctx, 1, KMS_SECRET_BYTES, secret,
+	r = kms_generate_data_key(c, key_arn, &ctx, 1, VOL_SECRET_BYTES, secret,
 				  &blob, &blob_len, err);
 	if (r)
 		return r;
@@ -86,11 +80,11 @@ int kms_volume_secret_new(struct kms_client *c, const char *key_arn,
 	return 0;
 }
 
-int kms_volume_rewrap(struct kms_client *c, const struct kms_token *t,
+int vol_secret_rewrap(struct kms_client *c, const struct vol_token *t,
 		      const char *volume_uuid, const char *new_arn,
 		      char **token_json, struct kms_error *err)
 {
-	struct kms_kv ctx = { KMS_CONTEXT_VOLUME, volume_uuid };
+	struct kms_kv ctx = { VOL_CONTEXT_VOLUME, volume_uuid };
 	const char *dst = new_arn ? new_arn : t->key_arn;
 	uint8_t *blob = NULL;
 	size_t blob_len;
@@ -127,36 +121,41 @@ static bool copy_member(json_object *o, const char *name, char *out, size_t len)
 	return true;
 }
 
-int kms_token_parse(const char *json, struct kms_token *out, char *why,
+int vol_token_parse(const char *json, struct vol_token *out, char *why,
 		    size_t whylen)
 {
 	json_object *t = json_tokener_parse(json), *v;
 	const char *type, *b64;
+	char none[1];
 	size_t strings = 0, used = 0;
 	long n;
 	int r = -EINVAL;
 
 	memset(out, 0, sizeof(*out));
+	if (!why || !whylen) {
+		why = none;
+		whylen = sizeof(none);
+	}
 	if (!json_object_is_type(t, json_type_object)) {
-		seterr(why, whylen, "the token is not a JSON object");
+		snprintf(why, whylen, "the token is not a JSON object");
 		goto out;
 	}
 	type = string_member(t, "type");
-	if (!type || strcmp(type, KMS_TOKEN_TYPE)) {
-		seterr(why, whylen, "not an aws-kms token");
+	if (!type || strcmp(type, VOL_TOKEN_TYPE)) {
+		snprintf(why, whylen, "not an aws-kms token");
 		goto out;
 	}
 	if (!copy_member(t, "key_arn", out->key_arn, sizeof(out->key_arn)) ||
 	    !copy_member(t, "region", out->region, sizeof(out->region))) {
-		seterr(why, whylen,
-		       "the aws-kms token lacks key_arn or region");
+		snprintf(why, whylen,
+			 "the aws-kms token lacks key_arn or region");
 		goto out;
 	}
 	copy_member(t, "created", out->created, sizeof(out->created));
 	b64 = string_member(t, "ciphertext");
 	if (!b64 || strlen(b64) > 4 * ((MAX_TOKEN_BLOB + 2) / 3)) {
-		seterr(why, whylen,
-		       "the aws-kms token has no usable ciphertext");
+		snprintf(why, whylen,
+			 "the aws-kms token has no usable ciphertext");
 		goto out;
 	}
 	out->blob = malloc(B64_DECODED_MAX(strlen(b64)) + 1);
@@ -166,8 +165,8 @@ int kms_token_parse(const char *json, struct kms_token *out, char *why,
 	}
 	n = b64_decode(b64, strlen(b64), out->blob);
 	if (n < 1) {
-		seterr(why, whylen,
-		       "the aws-kms token's ciphertext is not base64");
+		snprintf(why, whylen,
+			 "the aws-kms token's ciphertext is not base64");
 		goto out;
 	}
 	out->blob_len = (size_t)n;
@@ -182,8 +181,9 @@ int kms_token_parse(const char *json, struct kms_token *out, char *why,
 			long k = s ? strtol(s, &end, 10) : -1;
 
 			if (!s || *end || k < 0 || k > 31) {
-				seterr(why, whylen,
-				       "the aws-kms token names a bad keyslot");
+				snprintf(
+					why, whylen,
+					"the aws-kms token names a bad keyslot");
 				goto out;
 			}
 			out->keyslots[out->n_keyslots++] = (int)k;
@@ -192,17 +192,17 @@ int kms_token_parse(const char *json, struct kms_token *out, char *why,
 	if (!json_object_object_get_ex(t, "encryption_context", &v) ||
 	    !json_object_is_type(v, json_type_object) ||
 	    json_object_object_length(v) < 1 ||
-	    json_object_object_length(v) > KMS_TOKEN_MAX_CONTEXT) {
-		seterr(why, whylen,
-		       "the aws-kms token has no usable encryption_context");
+	    json_object_object_length(v) > VOL_TOKEN_MAX_CONTEXT) {
+		snprintf(why, whylen,
+			 "the aws-kms token has no usable encryption_context");
 		goto out;
 	}
 	json_object_object_foreach(v, k, val)
 	{
 		if (!json_object_is_type(val, json_type_string)) {
-			seterr(why, whylen,
-			       "the token's encryption_context "
-			       "values must be strings");
+			snprintf(why, whylen,
+				 "the token's encryption_context "
+				 "values must be strings");
 			goto out;
 		}
 		strings += strlen(k) + 1 +
@@ -229,12 +229,12 @@ int kms_token_parse(const char *json, struct kms_token *out, char *why,
 	r = 0;
 out:
 	if (r)
-		kms_token_free(out);
+		vol_token_free(out);
 	json_object_put(t);
 	return r;
 }
 
-void kms_token_free(struct kms_token *t)
+void vol_token_free(struct vol_token *t)
 {
 	if (!t)
 		return;
@@ -243,16 +243,16 @@ void kms_token_free(struct kms_token *t)
 	memset(t, 0, sizeof(*t));
 }
 
-int kms_volume_secret_unwrap(struct kms_client *c, const struct kms_token *t,
-			     const char *volume_uuid, uint8_t **secret,
-			     size_t *len, struct kms_error *err)
+int vol_secret_unwrap(struct kms_client *c, const struct vol_token *t,
+		      const char *volume_uuid, uint8_t **secret, size_t *len,
+		      struct kms_error *err)
 {
-	struct kms_kv ctx = { KMS_CONTEXT_VOLUME, volume_uuid };
+	struct kms_kv ctx = { VOL_CONTEXT_VOLUME, volume_uuid };
 	int r = kms_decrypt(c, t->key_arn, &ctx, 1, t->blob, t->blob_len,
 			    secret, len, err);
 
 	/* A secret of another size is not one cmkfs made: refuse to use it. */
-	if (!r && *len != KMS_SECRET_BYTES) {
+	if (!r && *len != VOL_SECRET_BYTES) {
 		secmem_free(*secret);
 		*secret = NULL;
 		memset(err, 0, sizeof(*err));
@@ -260,7 +260,7 @@ int kms_volume_secret_unwrap(struct kms_client *c, const struct kms_token *t,
 		snprintf(err->type, sizeof(err->type), "BadSecret");
 		snprintf(err->message, sizeof(err->message),
 			 "the token of key %s unwraps to %zu bytes, not %d",
-			 t->key_arn, *len, KMS_SECRET_BYTES);
+			 t->key_arn, *len, VOL_SECRET_BYTES);
 		return -EPROTO;
 	}
 	return r;

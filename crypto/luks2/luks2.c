@@ -2,12 +2,11 @@
 /*
  * luks2.c — cmkfs's LUKS2 volumes over libcryptsetup: format with cmkfs's
  * fixed parameters, load, unlock a keyslot into secure memory, add and
- * destroy keyslots and tokens, back up and restore the header, and ask
- * libblkid what a device holds.  Header layout, checksums, locking and
- * recovery are libcryptsetup's; this file writes LUKS2 metadata itself in
- * one place only (benchmark_null_segment(), for cipher_null benchmark
- * volumes on hosts where libcryptsetup cannot format them), and no
- * libcryptsetup type leaves it.
+ * destroy keyslots and tokens, back up and restore the header.  Header
+ * layout, checksums, locking and recovery are libcryptsetup's; this file writes
+ * LUKS2 metadata itself in one place only (benchmark_null_segment(), for
+ * cipher_null benchmark volumes on hosts where libcryptsetup cannot format
+ * them), and no libcryptsetup type leaves it.
  *
  * Four things here are not obvious:
  *
@@ -20,7 +19,7 @@
  *   JSON) stays off.
  *
  * - Loading never writes.  crypt_load() repairs a damaged or stale header
- *   copy on disk as a side effect.  vol_open() must not write, so we first
+ *   copy on disk as a side effect.  luks2_open() must not write, so we first
  *   check the two binary headers ourselves (magic, offsets, SHA-256
  *   checksum, sequence ids); only when both copies are intact and agree is
  *   the device handed to crypt_load().  Otherwise the header area is copied
@@ -50,12 +49,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <blkid/blkid.h>
 #include <json-c/json.h>
 #include <libcryptsetup.h>
 
 #include "crypto.h"
-#include "luks2_internal.h"
+#include "internal.h"
+#include "luks2.h"
 
 /* cmkfs's keyslot KDF: the secrets are full-entropy keys, so the KDF only
  * has to be the cheapest libcryptsetup accepts, and never benchmarked. */
@@ -247,7 +246,7 @@ struct hdr_copy {
  * it trusts a copy, except the JSON parse (a copy with a valid checksum
  * holds what libcryptsetup wrote).  Only SHA-256 checksums, libcryptsetup's
  * default, are verified; another algorithm counts as not good, which at
- * worst makes vol_open() take the safe in-memory path.
+ * worst makes luks2_open() take the safe in-memory path.
  */
 static int read_hdr_copy(int fd, uint64_t off, bool primary, struct hdr_copy *c)
 {
@@ -401,7 +400,7 @@ static void proc_fd_path(char *buf, size_t len, int fd)
  * and the keyslots in use (a few hundred KiB), enough to unlock, never the
  * data.
  */
-static int load_from_copy(struct vol *v, uint64_t meta_end, char *err,
+static int load_from_copy(struct luks2_vol *v, uint64_t meta_end, char *err,
 			  size_t errlen)
 {
 	uint64_t off, len;
@@ -474,7 +473,7 @@ out:
 
 /* ---- loading ------------------------------------------------------------ */
 
-void luks2_tokens_forget(struct vol *v)
+void luks2_tokens_forget(struct luks2_vol *v)
 {
 	for (int i = 0; i < MAX_TOKENS; i++) {
 		free(v->token_json[i]);
@@ -482,7 +481,7 @@ void luks2_tokens_forget(struct vol *v)
 	}
 }
 
-void vol_close(struct vol *v)
+void luks2_close(struct luks2_vol *v)
 {
 	if (!v)
 		return;
@@ -494,9 +493,9 @@ void vol_close(struct vol *v)
 	free(v);
 }
 
-/* Why a LUKS2 load failed, in the terms vol_open() promises; seen: what our
+/* Why a LUKS2 load failed, in the terms luks2_open() promises; seen: what our
  * own look at the binary headers found. */
-static int explain_load_failure(struct vol *v, int r, enum hdr_state seen,
+static int explain_load_failure(struct luks2_vol *v, int r, enum hdr_state seen,
 				char *err, size_t errlen)
 {
 	if (seen != HDR_NONE && r == -EINVAL)
@@ -523,7 +522,7 @@ static int explain_load_failure(struct vol *v, int r, enum hdr_state seen,
 			  "cannot read the LUKS2 header of %s", v->path);
 }
 
-static int load(struct vol *v, char *err, size_t errlen)
+static int load(struct luks2_vol *v, char *err, size_t errlen)
 {
 	struct hdr_scan hs;
 	int fd, r;
@@ -552,7 +551,8 @@ static int load(struct vol *v, char *err, size_t errlen)
 /* Refuse volumes libcryptsetup itself would not let us use as they are.
  * A reencryption in progress is refused unless flags allow it: its data
  * is under two keys, and cmkfs serves I/O from one-key volumes only. */
-static int check_usable(struct vol *v, unsigned flags, char *err, size_t errlen)
+static int check_usable(struct luks2_vol *v, unsigned flags, char *err,
+			size_t errlen)
 {
 	crypt_reencrypt_info ri = crypt_reencrypt_status(v->cd, NULL);
 	uint32_t req = 0;
@@ -580,7 +580,7 @@ static int check_usable(struct vol *v, unsigned flags, char *err, size_t errlen)
 	}
 	if (ri == CRYPT_REENCRYPT_NONE && !req)
 		return 0;
-	if (flags & VOL_OPEN_REENCRYPTING)
+	if (flags & LUKS2_OPEN_REENCRYPTING)
 		return 0;
 	if (ri == CRYPT_REENCRYPT_CRASH)
 		luks2_say(
@@ -597,10 +597,10 @@ static int check_usable(struct vol *v, unsigned flags, char *err, size_t errlen)
 	return -EBUSY;
 }
 
-static int vol_load(const char *path, struct vol **out, bool check,
-		    unsigned flags, char *err, size_t errlen)
+static int luks2_load(const char *path, struct luks2_vol **out, bool check,
+		      unsigned flags, char *err, size_t errlen)
 {
-	struct vol *v;
+	struct luks2_vol *v;
 	int r;
 
 	*out = NULL;
@@ -627,23 +627,24 @@ static int vol_load(const char *path, struct vol **out, bool check,
 		r = check_usable(v, flags, err, errlen);
 out:
 	if (r) {
-		vol_close(v);
+		luks2_close(v);
 		return r;
 	}
 	*out = v;
 	return 0;
 }
 
-int vol_open(const char *path, struct vol **out, char *err, size_t errlen)
+int luks2_open(const char *path, struct luks2_vol **out, char *err,
+	       size_t errlen)
 {
-	return vol_open_flags(path, 0, out, err, errlen);
+	return luks2_open_flags(path, 0, out, err, errlen);
 }
 
-int vol_open_flags(const char *path, unsigned flags, struct vol **out,
-		   char *err, size_t errlen)
+int luks2_open_flags(const char *path, unsigned flags, struct luks2_vol **out,
+		     char *err, size_t errlen)
 {
 	luks2_clear_err(err, errlen);
-	return vol_load(path, out, true, flags, err, errlen);
+	return luks2_load(path, out, true, flags, err, errlen);
 }
 
 /*
@@ -651,7 +652,7 @@ int vol_open_flags(const char *path, unsigned flags, struct vol **out,
  * one on the device.  That load lets libcryptsetup rewrite the damaged
  * header copy from the good one, which the change is about to write anyway.
  */
-int luks2_make_writable(struct vol *v, char *err, size_t errlen)
+int luks2_make_writable(struct luks2_vol *v, char *err, size_t errlen)
 {
 	struct crypt_device *cd = NULL;
 	const char *old_uuid = crypt_get_uuid(v->cd);
@@ -694,7 +695,7 @@ out:
 
 /* Size of the data segment: a number, or "dynamic" (to the device's end).
  * Only the JSON metadata says which. */
-static int segment_size(struct vol *v, uint64_t offset, uint64_t *size)
+static int segment_size(struct luks2_vol *v, uint64_t offset, uint64_t *size)
 {
 	json_object *root = NULL, *segs, *seg = NULL, *jsize;
 	const char *json, *s;
@@ -710,7 +711,7 @@ static int segment_size(struct vol *v, uint64_t offset, uint64_t *size)
 		goto out;
 	}
 	/* The data segment is the lowest-numbered one (there is one unless
-	 * a reencryption is under way, which vol_open refuses). */
+	 * a reencryption is under way, which luks2_open refuses). */
 	json_object_object_foreach(segs, key, val)
 	{
 		long id = strtol(key, NULL, 10);
@@ -742,7 +743,7 @@ static bool keyslot_in_use(crypt_keyslot_info ki)
 	return ki == CRYPT_SLOT_ACTIVE || ki == CRYPT_SLOT_ACTIVE_LAST;
 }
 
-int vol_info(struct vol *v, struct vol_info *out)
+int luks2_info(struct luks2_vol *v, struct luks2_info *out)
 {
 	const char *s, *mode;
 	int n, r;
@@ -775,13 +776,13 @@ int vol_info(struct vol *v, struct vol_info *out)
 
 	switch (crypt_reencrypt_status(v->cd, NULL)) {
 	case CRYPT_REENCRYPT_NONE:
-		out->reencrypt = VOL_REENCRYPT_NONE;
+		out->reencrypt = LUKS2_REENCRYPT_NONE;
 		break;
 	case CRYPT_REENCRYPT_CLEAN:
-		out->reencrypt = VOL_REENCRYPT_CLEAN;
+		out->reencrypt = LUKS2_REENCRYPT_CLEAN;
 		break;
 	default:
-		out->reencrypt = VOL_REENCRYPT_CRASHED;
+		out->reencrypt = LUKS2_REENCRYPT_CRASHED;
 		break;
 	}
 	n = crypt_keyslot_max(CRYPT_LUKS2);
@@ -793,7 +794,7 @@ int vol_info(struct vol *v, struct vol_info *out)
 		/* During a reencryption its own keyslot looks unbound too:
 		 * count only the others, which exist only before. */
 		else if (ki == CRYPT_SLOT_UNBOUND &&
-			 out->reencrypt == VOL_REENCRYPT_NONE &&
+			 out->reencrypt == LUKS2_REENCRYPT_NONE &&
 			 out->n_unbound < 32)
 			out->unbound_keyslots[out->n_unbound++] = i;
 	}
@@ -810,7 +811,7 @@ int vol_info(struct vol *v, struct vol_info *out)
 
 /* ---- tokens ------------------------------------------------------------- */
 
-static bool token_exists(struct vol *v, int id)
+static bool token_exists(struct luks2_vol *v, int id)
 {
 	crypt_token_info ti;
 
@@ -820,7 +821,7 @@ static bool token_exists(struct vol *v, int id)
 	return ti != CRYPT_TOKEN_INVALID && ti != CRYPT_TOKEN_INACTIVE;
 }
 
-int vol_token_json(struct vol *v, int id, const char **json)
+int luks2_token_json(struct luks2_vol *v, int id, const char **json)
 {
 	const char *s;
 	int r;
@@ -914,7 +915,7 @@ static int token_store(struct crypt_device *cd, const char *path,
 
 /* Keyslot exists and is in use (and, when bound, opens the data's volume
  * key): 0, or the error with err said. */
-int luks2_check_keyslot(struct vol *v, int keyslot, bool bound, char *err,
+int luks2_check_keyslot(struct luks2_vol *v, int keyslot, bool bound, char *err,
 			size_t errlen)
 {
 	crypt_keyslot_info ki = crypt_keyslot_status(v->cd, keyslot);
@@ -940,7 +941,7 @@ int luks2_check_keyslot(struct vol *v, int keyslot, bool bound, char *err,
 
 /* Before a header change about keyslot: it must be there (bound: opening
  * the data's key), the header writable, cached token JSON dropped. */
-static int begin_keyslot_change(struct vol *v, int keyslot, bool bound,
+static int begin_keyslot_change(struct luks2_vol *v, int keyslot, bool bound,
 				char *err, size_t errlen)
 {
 	int r;
@@ -954,8 +955,8 @@ static int begin_keyslot_change(struct vol *v, int keyslot, bool bound,
 	return r;
 }
 
-int vol_token_add(struct vol *v, const char *token_json, int keyslot, int *id,
-		  char *err, size_t errlen)
+int luks2_token_add(struct luks2_vol *v, const char *token_json, int keyslot,
+		    int *id, char *err, size_t errlen)
 {
 	int r;
 
@@ -966,8 +967,8 @@ int vol_token_add(struct vol *v, const char *token_json, int keyslot, int *id,
 			   errlen);
 }
 
-int vol_token_assign(struct vol *v, int id, int keyslot, char *err,
-		     size_t errlen)
+int luks2_token_assign(struct luks2_vol *v, int id, int keyslot, char *err,
+		       size_t errlen)
 {
 	int r;
 
@@ -988,7 +989,7 @@ int vol_token_assign(struct vol *v, int id, int keyslot, char *err,
 	return 0;
 }
 
-int vol_token_remove(struct vol *v, int id, char *err, size_t errlen)
+int luks2_token_remove(struct luks2_vol *v, int id, char *err, size_t errlen)
 {
 	int r;
 
@@ -1011,7 +1012,7 @@ int vol_token_remove(struct vol *v, int id, char *err, size_t errlen)
 
 /* ---- the blank mark ------------------------------------------------------ */
 
-int luks2_blank_token(struct vol *v)
+int luks2_blank_token(struct luks2_vol *v)
 {
 	int n = crypt_token_max(CRYPT_LUKS2);
 
@@ -1027,17 +1028,17 @@ int luks2_blank_token(struct vol *v)
 	return -ENOENT;
 }
 
-bool vol_is_blank(struct vol *v)
+bool luks2_is_blank(struct luks2_vol *v)
 {
 	return luks2_blank_token(v) >= 0;
 }
 
-int vol_blank_mark(struct vol *v, char *err, size_t errlen)
+int luks2_blank_mark(struct luks2_vol *v, char *err, size_t errlen)
 {
 	int r;
 
 	luks2_clear_err(err, errlen);
-	if (vol_is_blank(v))
+	if (luks2_is_blank(v))
 		return 0;
 	r = luks2_make_writable(v, err, errlen);
 	if (r)
@@ -1051,14 +1052,14 @@ int vol_blank_mark(struct vol *v, char *err, size_t errlen)
 	return 0;
 }
 
-int vol_blank_clear(struct vol *v, char *err, size_t errlen)
+int luks2_blank_clear(struct luks2_vol *v, char *err, size_t errlen)
 {
 	int id, r = 0;
 
 	luks2_clear_err(err, errlen);
 	/* Every one: a header may have been given more than one. */
 	while (!r && (id = luks2_blank_token(v)) >= 0)
-		r = vol_token_remove(v, id, err, errlen);
+		r = luks2_token_remove(v, id, err, errlen);
 	return r;
 }
 
@@ -1083,7 +1084,7 @@ int luks2_set_kdf(struct crypt_device *cd, const char *path, char *err,
 	return 0;
 }
 
-int luks2_begin_keyslot_add(struct vol *v, char *err, size_t errlen)
+int luks2_begin_keyslot_add(struct luks2_vol *v, char *err, size_t errlen)
 {
 	int r = luks2_make_writable(v, err, errlen);
 
@@ -1094,12 +1095,12 @@ int luks2_begin_keyslot_add(struct vol *v, char *err, size_t errlen)
 	return r;
 }
 
-int vol_unlock(struct vol *v, int keyslot, const uint8_t *secret,
-	       size_t secret_len, uint8_t **vk, size_t *vk_len, char *err,
-	       size_t errlen)
+int luks2_unlock(struct luks2_vol *v, int keyslot, const uint8_t *secret,
+		 size_t secret_len, uint8_t **vk, size_t *vk_len, char *err,
+		 size_t errlen)
 {
 	uint8_t *key;
-	size_t n = VOL_KEY_MAX;
+	size_t n = LUKS2_KEY_MAX;
 	int r;
 
 	luks2_clear_err(err, errlen);
@@ -1112,7 +1113,7 @@ int vol_unlock(struct vol *v, int keyslot, const uint8_t *secret,
 	r = luks2_check_keyslot(v, keyslot, true, err, errlen);
 	if (r)
 		return r;
-	key = secmem_alloc(VOL_KEY_MAX);
+	key = secmem_alloc(LUKS2_KEY_MAX);
 	if (!key)
 		return -ENOMEM;
 	luks2_lib_begin();
@@ -1139,14 +1140,15 @@ out:
 	return r;
 }
 
-int vol_keyslot_add(struct vol *v, const uint8_t *vk, size_t vk_len,
-		    const uint8_t *secret, size_t secret_len, int *keyslot,
-		    char *err, size_t errlen)
+int luks2_keyslot_add(struct luks2_vol *v, const uint8_t *vk, size_t vk_len,
+		      const uint8_t *secret, size_t secret_len, int *keyslot,
+		      char *err, size_t errlen)
 {
 	int r;
 
 	luks2_clear_err(err, errlen);
-	if (!vk || !vk_len || vk_len > VOL_KEY_MAX || !secret || !secret_len) {
+	if (!vk || !vk_len || vk_len > LUKS2_KEY_MAX || !secret ||
+	    !secret_len) {
 		luks2_say(err, errlen,
 			  "a keyslot needs a volume key and a secret");
 		return -EINVAL;
@@ -1172,9 +1174,9 @@ int vol_keyslot_add(struct vol *v, const uint8_t *vk, size_t vk_len,
 	return 0;
 }
 
-int vol_keyslot_add_new_key(struct vol *v, const uint8_t *secret,
-			    size_t secret_len, int *keyslot, char *err,
-			    size_t errlen)
+int luks2_keyslot_add_new_key(struct luks2_vol *v, const uint8_t *secret,
+			      size_t secret_len, int *keyslot, char *err,
+			      size_t errlen)
 {
 	int r, key_size;
 
@@ -1187,7 +1189,7 @@ int vol_keyslot_add_new_key(struct vol *v, const uint8_t *secret,
 	if (r)
 		return r;
 	key_size = crypt_get_volume_key_size(v->cd);
-	if (key_size <= 0 || key_size > VOL_KEY_MAX) {
+	if (key_size <= 0 || key_size > LUKS2_KEY_MAX) {
 		luks2_say(err, errlen, "%s: unexpected volume key size %d",
 			  v->path, key_size);
 		return -EINVAL;
@@ -1208,7 +1210,8 @@ int vol_keyslot_add_new_key(struct vol *v, const uint8_t *secret,
 	return 0;
 }
 
-int vol_keyslot_destroy(struct vol *v, int keyslot, char *err, size_t errlen)
+int luks2_keyslot_destroy(struct luks2_vol *v, int keyslot, char *err,
+			  size_t errlen)
 {
 	int r;
 
@@ -1244,7 +1247,7 @@ static bool valid_uuid(const char *s)
 	return true;
 }
 
-static int check_format_params(const struct vol_format_params *p,
+static int check_format_params(const struct luks2_format_params *p,
 			       unsigned sector, const uint8_t *secret,
 			       size_t secret_len, char *err, size_t errlen)
 {
@@ -1329,7 +1332,7 @@ static int wipe_header_area(struct crypt_device *cd, const char *path,
  * cipher_null volume only after checking the cipher through the kernel
  * (AF_ALG, or device-mapper), and hosts without either cannot make one at
  * all, although cmkfs serves such volumes in userspace without the kernel.
- * So vol_format() makes an ordinary aes-xts-plain64 volume there (keyslot,
+ * So luks2_format() makes an ordinary aes-xts-plain64 volume there (keyslot,
  * digest and token exactly as for any volume) and this rewrites its data
  * segment's "encryption" to "cipher_null-ecb", what libcryptsetup itself
  * writes for cipher_null.  Nothing else changes.  The volume is brand new:
@@ -1545,9 +1548,9 @@ out:
 	return r;
 }
 
-int vol_format(const char *path, const struct vol_format_params *p,
-	       const uint8_t *secret, size_t secret_len, const char *token_json,
-	       char *err, size_t errlen)
+int luks2_format(const char *path, const struct luks2_format_params *p,
+		 const uint8_t *secret, size_t secret_len,
+		 const char *token_json, char *err, size_t errlen)
 {
 	struct crypt_pbkdf_type kdf = {
 		.type = CRYPT_KDF_PBKDF2,
@@ -1701,10 +1704,10 @@ out:
 
 /* ---- header backup ------------------------------------------------------ */
 
-int vol_header_backup(const char *path, const char *file, char *err,
-		      size_t errlen)
+int luks2_header_backup(const char *path, const char *file, char *err,
+			size_t errlen)
 {
-	struct vol *v = NULL;
+	struct luks2_vol *v = NULL;
 	struct stat st;
 	int r;
 
@@ -1720,7 +1723,7 @@ int vol_header_backup(const char *path, const char *file, char *err,
 	}
 	/* From a degraded header the backup is of the repaired copy in
 	 * memory; the device is not written either way. */
-	r = vol_load(path, &v, false, 0, err, errlen);
+	r = luks2_load(path, &v, false, 0, err, errlen);
 	if (r)
 		return r;
 	luks2_lib_begin();
@@ -1728,12 +1731,12 @@ int vol_header_backup(const char *path, const char *file, char *err,
 	if (r < 0)
 		luks2_fail(err, errlen, r,
 			   "cannot back up the header of %s to %s", path, file);
-	vol_close(v);
+	luks2_close(v);
 	return r < 0 ? r : 0;
 }
 
-int vol_header_restore(const char *path, const char *file, char *err,
-		       size_t errlen)
+int luks2_header_restore(const char *path, const char *file, char *err,
+			 size_t errlen)
 {
 	struct crypt_device *cd = NULL;
 	struct hdr_scan backup, target;
@@ -1786,10 +1789,10 @@ int vol_header_restore(const char *path, const char *file, char *err,
 	return r < 0 ? r : 0;
 }
 
-int vol_header_restore_unblank(const char *path, const char *file, char *err,
-			       size_t errlen)
+int luks2_header_restore_unblank(const char *path, const char *file, char *err,
+				 size_t errlen)
 {
-	struct vol *v = NULL;
+	struct luks2_vol *v = NULL;
 	char tmp[PATH_MAX];
 	int r;
 
@@ -1797,86 +1800,16 @@ int vol_header_restore_unblank(const char *path, const char *file, char *err,
 	if (snprintf(tmp, sizeof(tmp), "%s.header-restore", path) >=
 	    (int)sizeof(tmp))
 		return -ENAMETOOLONG;
-	vol_header_file_destroy(tmp); /* what a crash here left */
+	luks2_header_file_destroy(tmp); /* what a crash here left */
 	/* A copy of the backup, without the mark, is what is restored. */
-	r = vol_header_backup(file, tmp, err, errlen);
+	r = luks2_header_backup(file, tmp, err, errlen);
 	if (!r)
-		r = vol_open(tmp, &v, err, errlen);
+		r = luks2_open(tmp, &v, err, errlen);
 	if (!r)
-		r = vol_blank_clear(v, err, errlen);
-	vol_close(v);
+		r = luks2_blank_clear(v, err, errlen);
+	luks2_close(v);
 	if (!r)
-		r = vol_header_restore(path, tmp, err, errlen);
-	vol_header_file_destroy(tmp);
-	return r;
-}
-
-/* ---- signatures --------------------------------------------------------- */
-
-/* Append name to the comma-separated list in type. */
-static void add_name(char *type, size_t len, const char *name)
-{
-	size_t n = strlen(type);
-
-	if (n < len)
-		snprintf(type + n, len - n, "%s%s", n ? "," : "", name);
-}
-
-static void probe_names(blkid_probe pr, char *type, size_t len)
-{
-	const char *name;
-
-	if (!blkid_probe_lookup_value(pr, "TYPE", &name, NULL) ||
-	    !blkid_probe_lookup_value(pr, "PTTYPE", &name, NULL))
-		add_name(type, len, name);
-}
-
-int vol_probe_signature(const char *path, char *type, size_t len)
-{
-	blkid_probe pr;
-	struct stat st;
-	char names[256] = "";
-	int r;
-
-	if (!path)
-		return -EINVAL;
-	if (type && len)
-		type[0] = 0;
-	if (stat(path, &st) < 0)
-		return -errno;
-	pr = blkid_new_probe_from_filename(path);
-	if (!pr)
-		return errno ? -errno : -EIO;
-	/* Signatures with bad checksums count too: this check exists so
-	 * that damaged data is not formatted over either. */
-	if (blkid_probe_enable_superblocks(pr, 1) ||
-	    blkid_probe_set_superblocks_flags(
-		    pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_BADCSUM) ||
-	    blkid_probe_enable_partitions(pr, 1) ||
-	    blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC)) {
-		r = -EIO;
-		goto out;
-	}
-	r = blkid_do_safeprobe(pr);
-	if (r == 0) {
-		probe_names(pr, names, sizeof(names));
-		r = 1;
-	} else if (r == 1) {
-		r = 0;
-	} else if (r == -2) {
-		/* Several signatures disagree: name them all. */
-		blkid_reset_probe(pr);
-		while (blkid_do_probe(pr) == 0)
-			probe_names(pr, names, sizeof(names));
-		r = 1;
-	} else {
-		r = -EIO;
-	}
-	if (r == 1 && !names[0])
-		snprintf(names, sizeof(names), "unknown");
-	if (r == 1 && type && len)
-		snprintf(type, len, "%s", names);
-out:
-	blkid_free_probe(pr);
+		r = luks2_header_restore(path, tmp, err, errlen);
+	luks2_header_file_destroy(tmp);
 	return r;
 }

@@ -17,7 +17,7 @@
  *   control  the daemon's control socket (UNIX stream, root only): one
  *            request line, one reply; "status" answers key=value lines,
  *            "shutdown" answers "ok" or "error ERRNO MESSAGE" (see
- *            fs/control.c for the exact protocol).
+ *            fs/state.c for the exact protocol).
  *
  * Errors: 0 or -errno, with a one-line reason in err (never secret bytes).
  */
@@ -30,12 +30,33 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-struct kms_token;
-struct kms_options;
-
 /* How the kernel hands FUSE requests over: io_uring when the kernel has it
  * enabled (auto), enabling it if need be (on), or read(2) on /dev/fuse. */
 enum fsd_fuse_uring { FSD_URING_AUTO, FSD_URING_ON, FSD_URING_OFF };
+
+/* The answer of one revocation check. */
+enum fsd_access {
+	FSD_ACCESS_OK,		/* the key still opens the volume */
+	FSD_ACCESS_REFUSED,	/* a definitive refusal: the on-revoke
+				   policy applies */
+	FSD_ACCESS_UNAVAILABLE, /* the key service did not answer (an
+				   outage, after its own retries) */
+};
+
+/*
+ * How the daemon re-proves, while mounted, that this host may still open the
+ * volume: the mounter builds it (the daemon knows nothing of how keys are
+ * kept).  check is called from the daemon's checker thread, one call at a
+ * time, and must return within a bounded time; when the answer is not
+ * FSD_ACCESS_OK it writes one line to why saying what the service answered
+ * (never secret bytes).  key names the key in the log.  check == NULL: no
+ * checks.
+ */
+struct fsd_reprove {
+	enum fsd_access (*check)(void *arg, char *why, size_t len);
+	void *arg;
+	const char *key;
+};
 
 /* What the daemon serves and how the result is mounted. */
 struct fsd_params {
@@ -67,14 +88,13 @@ struct fsd_params {
 	unsigned threads;     /* FUSE worker threads; 0 = default (16) */
 	enum fsd_fuse_uring fuse_uring;
 
-	/* Revocation checks (fs/revoke.c): every check_interval seconds
-	 * (0: never), KMS Decrypt of token's blob as at mount time, through
-	 * a client made from *kms.  Both must stay valid until fsd_serve
-	 * returns.  on_revoke_keep: only log a refusal (default: shred the
-	 * keys and fail all I/O).  outage_grace: seconds of transient KMS
-	 * failure after which the policy applies too (0: never). */
-	const struct kms_token *token;
-	const struct kms_options *kms;
+	/* Revocation checks (fs/revoke.c): reprove.check every
+	 * check_interval seconds (0: never); what it points to must stay
+	 * valid until fsd_serve returns.  on_revoke_keep: only log a
+	 * refusal (default: shred the keys and fail all I/O).
+	 * outage_grace: seconds of nothing but FSD_ACCESS_UNAVAILABLE after
+	 * which the policy applies too (0: never). */
+	struct fsd_reprove reprove;
 	unsigned check_interval;
 	bool on_revoke_keep;
 	unsigned outage_grace;
@@ -146,5 +166,11 @@ int fsd_umount(const struct fsd_state *st, char *err, size_t errlen);
 
 /* The runtime root ($CMKFS_RUNTIME_DIR or /run/cmkfs). */
 const char *fsd_runtime_root(void);
+
+/* What libblkid recognises on path (LUKS, a filesystem, a partition
+ * table...): 1 with its name in type ("crypto_LUKS", "ext4"...; several
+ * comma-separated when they disagree), 0 when nothing, -errno.  So that
+ * nothing with data on it is formatted over by mistake. */
+int fsd_probe_signature(const char *path, char *type, size_t len);
 
 #endif /* CMKFS_FS_H */

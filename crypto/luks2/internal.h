@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * luks2_internal.h — what crypto/luks2.c shares with crypto/reencrypt.c:
+ * internal.h — what luks2.c shares with reencrypt.c in crypto/luks2/:
  * the volume handle and the helpers every header change goes through.
- * Internal to crypto/; other modules see only crypto.h.
+ * Internal to crypto/luks2/; other modules see only luks2.h.
  */
 #ifndef CMKFS_LUKS2_INTERNAL_H
 #define CMKFS_LUKS2_INTERNAL_H
@@ -12,15 +12,15 @@
 
 #include <libcryptsetup.h>
 
-#define LUKS2_MAX_TOKENS 32   /* LUKS2_TOKENS_MAX; vol_info.tokens as many */
+#define LUKS2_MAX_TOKENS 32   /* LUKS2_TOKENS_MAX; luks2_info.tokens as many */
 #define SECTOR		 512u /* the unit of libcryptsetup's sizes and offsets */
 
-struct vol {
+struct luks2_vol {
 	struct crypt_device *cd;
 	char *path;
 	uint64_t device_size;
 	int copy_fd; /* memfd holding the header area when loaded degraded */
-	char *token_json[LUKS2_MAX_TOKENS]; /* copies from vol_token_json */
+	char *token_json[LUKS2_MAX_TOKENS]; /* copies from luks2_token_json */
 };
 
 /* Before every libcryptsetup call whose failure we report: forget its
@@ -40,7 +40,7 @@ void luks2_clear_err(char *err, size_t errlen);
 
 /* Before any change: a handle loaded from an in-memory copy of a damaged
  * header is swapped for one on the device (see luks2.c). */
-int luks2_make_writable(struct vol *v, char *err, size_t errlen);
+int luks2_make_writable(struct luks2_vol *v, char *err, size_t errlen);
 
 /* cmkfs's keyslot KDF for the next keyslot added through cd. */
 int luks2_set_kdf(struct crypt_device *cd, const char *path, char *err,
@@ -49,19 +49,26 @@ int luks2_set_kdf(struct crypt_device *cd, const char *path, char *err,
 /* Before adding a keyslot (or starting anything that makes libcryptsetup
  * derive keys): the header writable, cmkfs's KDF set (else libcryptsetup
  * benchmarks PBKDF2), token copies dropped. */
-int luks2_begin_keyslot_add(struct vol *v, char *err, size_t errlen);
+int luks2_begin_keyslot_add(struct luks2_vol *v, char *err, size_t errlen);
 
 /* Drop the token JSON copies handed out (before a header change). */
-void luks2_tokens_forget(struct vol *v);
+void luks2_tokens_forget(struct luks2_vol *v);
 
-/* The blank mark (crypto.h, vol_is_blank) as a token, and the id of the
+/* The blank mark (crypto.h, luks2_is_blank) as a token, and the id of the
  * volume's own, or -ENOENT. */
 #define LUKS2_BLANK_TOKEN "{\"type\":\"cmkfs-blank\",\"keyslots\":[]}"
-int luks2_blank_token(struct vol *v);
+int luks2_blank_token(struct luks2_vol *v);
 
 /* Keyslot exists and is in use (and, when bound, opens the data's volume
  * key): 0, or the error with err said. */
-int luks2_check_keyslot(struct vol *v, int keyslot, bool bound, char *err,
+int luks2_check_keyslot(struct luks2_vol *v, int keyslot, bool bound, char *err,
 			size_t errlen);
+
+/* fsync path (opened with flags), or the directory that holds it: 0 or
+ * -errno.  (files.c) */
+int luks2_fsync_path(const char *path, int flags);
+int luks2_fsync_parent(const char *path);
+/* path names a regular file. */
+bool luks2_file_exists(const char *path);
 
 #endif

@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * volume.h — the public interface of cmkfs's volume module: a volume as its
+ * users know it, a LUKS2 volume (crypto/luks2/) whose keyslot secrets are
+ * wrapped by a customer's KMS key (kms/).  This is the one place the two
+ * meet: the aws-kms token, unlocking through it, re-proving access while
+ * mounted (for fs/), and the lock that keeps cmkfs commands on one volume
+ * apart.
+ *
+ * Errors: functions return 0 or a negative errno and fill a struct
+ * vol_error with what the caller needs to explain it; they never print.
+ * Secrets never appear in an error.
+ *
+ * Thread-safety: none of the functions share state; an object is used by
+ * one thread at a time.
+ */
+#ifndef CMKFS_VOLUME_H
+#define CMKFS_VOLUME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kms.h"
+#include "luks2.h"
+
+struct fsd_reprove;
+struct vol_error;
+
+/* ---------------------------------------------------------------------------
+ * Errors
+ * ------------------------------------------------------------------------- */
+
+enum vol_failure {
+	VOL_FAIL_NONE = 0,   /* only the errno says */
+	VOL_FAIL_MESSAGE,    /* message is the whole sentence (and, when
+				with_errno, the errno says why) */
+	VOL_FAIL_KMS,	     /* message says what failed, kms why */
+	VOL_FAIL_KMS_CLIENT, /* the KMS client could not be set up: kms */
+	VOL_FAIL_UNWRAP,     /* KMS did not unwrap the secret of the key
+				key_arn (in region): kms */
+	VOL_FAIL_KEYSLOT,    /* the secret from key_arn does not open its
+				keyslot: message */
+	VOL_FAIL_NO_TOKEN,   /* no aws-kms token covers an active keyslot */
+	VOL_FAIL_BUSY,	     /* another cmkfs command holds the volume:
+				conflict */
+	VOL_FAIL_KEY_UNFIT,  /* the key breaks the CMK rules: key; message
+				says what it was for */
+	VOL_FAIL_NO_SPACE,   /* bytes could not be allocated (errno) */
+};
+
+/* What holds a volume another command wanted (vol_lock). */
+enum vol_conflict {
+	VOL_CONFLICT_MOUNTED,	    /* it is mounted */
+	VOL_CONFLICT_OFFLINE,	    /* an offline change (reencrypt,
+				       header-restore) is under way */
+	VOL_CONFLICT_HEADER_CHANGE, /* another header change (rotate,
+				       reencrypt, header-restore) */
+};
+
+/* ---------------------------------------------------------------------------
+ * The aws-kms token
+ *
+ * A cmkfs volume's keyslot secret is a 32-byte KMS data key generated under
+ * the volume's CMK with the encryption context {"cmkfs:volume": "<LUKS
+ * UUID>"}; its ciphertext lives in a LUKS2 token of type "aws-kms":
+ *   {"type":"aws-kms","keyslots":["N"],"key_arn":...,"region":...,
+ *    "ciphertext":"<base64>","encryption_context":{...},"created":"<RFC 3339>"}
+ * Unwrapping is a KMS Decrypt that always names the key and the context, so
+ * a blob copied from another volume, or a key swapped in the token, fails.
+ * ------------------------------------------------------------------------- */
+
+#define VOL_TOKEN_TYPE	      "aws-kms"
+#define VOL_CONTEXT_VOLUME    "cmkfs:volume"
+#define VOL_SECRET_BYTES      32
+#define VOL_TOKEN_MAX_CONTEXT 8
+
+struct vol_token {
+	char key_arn[256];
+	char region[64];
+	char created[40];
+	uint8_t *blob; /* the wrapped keyslot secret (malloc) */
+	size_t blob_len;
+	struct kms_kv context[VOL_TOKEN_MAX_CONTEXT];
+	size_t n_context;
+	int keyslots[8];
+	size_t n_keyslots;
+	char *strings; /* storage for the context (internal) */
+};
+
+/*
+ * A new keyslot secret for volume uuid under key_arn: *secret (secure
+ * memory, VOL_SECRET_BYTES) and the token JSON (malloc'ed, with
+ * "keyslots": [] for the LUKS layer to fill in).
+ */
+int vol_secret_new(struct kms_client *c, const char *key_arn, const char *uuid,
+		   uint8_t **secret, char **token_json, struct kms_error *err);
+
+/* Parse an aws-kms token.  -EINVAL with a reason in why when json is not
+ * one (other token types, missing or malformed fields); -ENOMEM. */
+int vol_token_parse(const char *json, struct vol_token *out, char *why,
+		    size_t whylen);
+void vol_token_free(struct vol_token *t); /* accepts a zeroed token */
+
+/* True when token t covers at least one active keyslot of the volume. */
+bool vol_token_live(const struct luks2_info *info, const struct vol_token *t);
+
+/*
+ * Unwrap the token's secret through KMS Decrypt with KeyId = its key and
+ * the context {"cmkfs:volume": volume_uuid} — the volume's own UUID, not
+ * what the token claims, so that a token copied from another volume fails
+ * in KMS (InvalidCiphertextException).  *secret in secure memory.
+ */
+int vol_secret_unwrap(struct kms_client *c, const struct vol_token *t,
+		      const char *volume_uuid, uint8_t **secret, size_t *len,
+		      struct kms_error *err);
+
+/*
+ * Re-wrap the token's secret under new_arn (NULL: the same key, e.g. to
+ * move to its newest material after a KMS rotation) with KMS ReEncrypt: the
+ * secret never leaves KMS.  *token_json is the new token ("keyslots": []).
+ */
+int vol_secret_rewrap(struct kms_client *c, const struct vol_token *t,
+		      const char *volume_uuid, const char *new_arn,
+		      char **token_json, struct kms_error *err);
+
+/* ---------------------------------------------------------------------------
+ * Unlocking through KMS
+ * ------------------------------------------------------------------------- */
+
+/* What a caller does with a keyslot secret unwrapped through KMS: 0 when it
+ * served, else -errno with err said (the next token is tried). */
+struct vol_secret_use {
+	int (*fn)(struct luks2_vol *v, const struct vol_token *t, int token_id,
+		  const uint8_t *secret, size_t len, void *arg, char *err,
+		  size_t errlen);
+	void *arg;
+};
+
+/*
+ * Unwrap the secrets of volume v's live aws-kms tokens in order until use
+ * succeeds with one: 0 and *t = that token (vol_token_free it).  When none
+ * does, the first token's failure is what e explains (KMS sees one request
+ * per token): VOL_FAIL_KMS_CLIENT, VOL_FAIL_UNWRAP, VOL_FAIL_KEYSLOT, or
+ * VOL_FAIL_NO_TOKEN.  The region of each token's key is the one the token
+ * records unless ko names one.
+ */
+int vol_with_secret(struct luks2_vol *v, const struct luks2_info *info,
+		    const struct kms_options *ko,
+		    const struct vol_secret_use *use, struct vol_token *t,
+		    struct vol_error *e);
+
+/* An unlocked volume: its volume key and what opened it. */
+struct vol_unlocked {
+	uint8_t *vk; /* secure memory */
+	size_t vk_len;
+	int keyslot;
+	int token_id;
+	struct vol_token token;
+};
+
+/* vol_with_secret with "open a keyslot of the token": the volume key.
+ * vol_unlocked_free wipes it (and accepts a zeroed struct). */
+int vol_unlock(struct luks2_vol *v, const struct luks2_info *info,
+	       const struct kms_options *ko, struct vol_unlocked *out,
+	       struct vol_error *e);
+void vol_unlocked_free(struct vol_unlocked *u);
+
+/*
+ * The revocation check a mount hands the daemon (fs.h, struct fsd_reprove):
+ * every call makes a fresh KMS client (its receive buffers held the
+ * secret's encoding and are wiped when it is freed), unwraps the token's
+ * secret as a mount does and wipes it at once.  A definitive KMS refusal is
+ * FSD_ACCESS_REFUSED, a transient failure (already retried by the client)
+ * FSD_ACCESS_UNAVAILABLE.  token, uuid and ko must outlive the daemon.
+ */
+struct vol_reprove {
+	const struct vol_token *token;
+	const char *uuid;
+	const struct kms_options *ko;
+};
+void vol_reprove_hook(struct vol_reprove *r, struct fsd_reprove *out);
+
+/* ---------------------------------------------------------------------------
+ * The CMK rules
+ *
+ * Checked before a volume is bound to a key (create, rotate, reencrypt,
+ * status --check-key, check-key): the key exists in the region in use, is a
+ * symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT) with
+ * KMS-generated material (Origin AWS_KMS, not imported), is enabled, and
+ * the caller can GenerateDataKey and Decrypt with it — a dry round trip
+ * under a throwaway encryption context.
+ * ------------------------------------------------------------------------- */
+
+enum vol_key_problem {
+	VOL_KEY_OK = 0,
+	VOL_KEY_NOT_ARN,	  /* not a key ARN: a volume names its key by
+				     ARN */
+	VOL_KEY_KMS,		  /* KMS refused or failed step: kms */
+	VOL_KEY_NOT_SYMMETRIC,	  /* info.spec / info.usage */
+	VOL_KEY_IMPORTED,	  /* Origin EXTERNAL */
+	VOL_KEY_ORIGIN,		  /* another Origin: info.origin */
+	VOL_KEY_PENDING_DELETION, /* info.deletion_date */
+	VOL_KEY_NOT_ENABLED,	  /* info.state */
+	VOL_KEY_BAD_ROUND_TRIP,	  /* KMS decrypted the test data key to
+				     something else */
+};
+
+struct vol_key_check {
+	enum vol_key_problem problem;
+	const char *step;	  /* the KMS action that failed (VOL_KEY_KMS) */
+	char region[64];	  /* the region the ARN names */
+	char client_region[64];	  /* the region the client asked */
+	struct kms_key_info info; /* from DescribeKey, once it answered */
+	struct kms_error kms;
+};
+
+/* 0 when arn is fit to protect volumes; -EKEYREJECTED with out->problem
+ * saying why not; -EIO (no randomness). */
+int vol_check_key(struct kms_client *k, const char *arn,
+		  struct vol_key_check *out);
+
+/* What went wrong (the Errors section above says which member means
+ * what for each failure). */
+struct vol_error {
+	enum vol_failure what;
+	bool with_errno;
+	enum vol_conflict conflict;
+	char key_arn[256];
+	char region[64];
+	char message[512];
+	uint64_t bytes;
+	struct kms_error kms;
+	struct vol_key_check key;
+};
+
+/* ---------------------------------------------------------------------------
+ * Creating a volume
+ * ------------------------------------------------------------------------- */
+
+struct vol_create_params {
+	const char *volume;  /* a new file (or one to overwrite, with force),
+				or a block device used whole */
+	const char *key_arn; /* the CMK, checked first (vol_check_key) */
+	const char *cipher;  /* "aes-xts-plain64" or "cipher_null" */
+	const char *label;   /* or NULL */
+	uint64_t size;	     /* usable bytes of a file, a multiple of
+				sector_size; 0 for a block device */
+	unsigned sector_size;
+	bool force; /* overwrite what carries a LUKS or filesystem
+		       signature */
+	/* Called with the temporary file's name once it exists, and with
+	 * NULL once it is renamed into place or removed: so that a signal
+	 * handler can remove it (vol_create installs none). */
+	void (*tmp_file)(const char *path, void *arg);
+	void *tmp_arg;
+};
+
+/*
+ * Create a volume: a fresh UUID, a keyslot secret from GenerateDataKey under
+ * key_arn bound to it, the LUKS2 header with that keyslot and its aws-kms
+ * token and the blank mark; a file is built beside the target, fully
+ * allocated, and renamed into place when complete.  0 with *info the new
+ * volume's, or -errno with e said (nothing is left behind).
+ */
+int vol_create(struct kms_client *k, const struct vol_create_params *p,
+	       struct luks2_info *info, struct vol_error *e);
+
+/* ---------------------------------------------------------------------------
+ * Rotation: another CMK, or the secret re-wrapped
+ *
+ * Header work only, safe on a volume in use, under the header lock.  A move
+ * to another CMK adds a keyslot opened by a data key of the new CMK and its
+ * token, then removes the old token and keyslot, so that a crash at any
+ * point leaves a volume that opens with the old key or the new one.  A
+ * re-wrap has KMS ReEncrypt the token's blob (to another key, or to the same
+ * key's newest material): the secret never leaves KMS, the keyslot stays.
+ * ------------------------------------------------------------------------- */
+
+#define VOL_ROTATED_MAX 32
+
+struct vol_rotated {
+	int old_keyslot, new_keyslot; /* the same for a re-wrap */
+	char old_key_arn[256];
+	char key_arn[256]; /* the key the volume now opens through */
+	/* aws-kms tokens that covered no keyslot (left by an interrupted
+	 * rotation), removed afterwards */
+	int removed_tokens[VOL_ROTATED_MAX];
+	unsigned n_removed;
+};
+
+/* Move volume to new_arn (rewrap false), or re-wrap its secret under
+ * new_arn or, when NULL, the same key (rewrap true).  The current key must
+ * still unlock it; new_arn must meet the CMK rules.  0 with *out filled,
+ * or -errno with e said. */
+int vol_rotate(const char *volume, const struct kms_options *ko,
+	       const char *new_arn, bool rewrap, struct vol_rotated *out,
+	       struct vol_error *e);
+
+/* ---------------------------------------------------------------------------
+ * Reencryption (offline): every byte under a new volume key
+ *
+ * The volume, locked against every other cmkfs command, gets a new random
+ * volume key opened, like the current one, by a fresh KMS data key of the
+ * chosen CMK (default: its current one); every other keyslot and token is
+ * destroyed first, so that nothing that could open the volume before can
+ * read it afterwards; then libcryptsetup rewrites the data block by block,
+ * each block protected by the chosen resilience.  Until it ends the volume
+ * cannot be unlocked; a resume recovers a block a crash cut off, and
+ * completes an end that was itself cut off.
+ * ------------------------------------------------------------------------- */
+
+struct vol_reencrypt;
+
+struct vol_reencrypt_opts {
+	const char *key_arn;	/* NULL: the volume's current CMK */
+	const char *resilience; /* "checksum" or "journal" */
+	bool resume;		/* continue one in progress */
+};
+
+#define VOL_REENCRYPT_NOTES 32
+
+/* What vol_reencrypt_start did, for the caller to tell. */
+struct vol_reencrypt_start {
+	char key_arn[256]; /* the key the volume opens through afterwards */
+	int destroyed[VOL_REENCRYPT_NOTES]; /* keyslots destroyed */
+	unsigned n_destroyed;
+	bool recovered; /* resume: a block a crash cut off was recovered */
+	bool finished;	/* resume: every block was done; the end is now
+			   complete, and there is no data to run */
+};
+
+typedef int (*vol_progress_fn)(uint64_t done, uint64_t total, void *arg);
+
+/*
+ * Start (or, with o->resume, resume) the reencryption of volume: 0 with
+ * *job ready for vol_reencrypt_data (unless st->finished), or -errno with e
+ * said.  vol_reencrypt_data rewrites the data, calling progress after every
+ * block (non-zero from it stops cleanly between two blocks: -EINTR,
+ * resumable); 0 when the whole volume is done, with *info the header as it
+ * ends.  vol_reencrypt_end releases the job and the lock (accepts NULL).
+ */
+int vol_reencrypt_start(const char *volume, const struct kms_options *ko,
+			const struct vol_reencrypt_opts *o,
+			struct vol_reencrypt **job,
+			struct vol_reencrypt_start *st, struct vol_error *e);
+int vol_reencrypt_data(struct vol_reencrypt *job, vol_progress_fn progress,
+		       void *arg, struct luks2_info *info, struct vol_error *e);
+void vol_reencrypt_end(struct vol_reencrypt *job);
+
+/* The file where the header being replaced is kept while the end of a
+ * reencryption is completed (it exists only while that is cut off): 0, or
+ * -errno with e said.  vol_reencrypt_end_cut_off: whether it exists. */
+int vol_reencrypt_snapshot(const char *volume, char *out, size_t len,
+			   struct vol_error *e);
+bool vol_reencrypt_end_cut_off(const char *volume);
+
+/* ---------------------------------------------------------------------------
+ * Status: what a volume is, gathered once (no KMS request)
+ * ------------------------------------------------------------------------- */
+
+enum vol_reencryption {
+	VOL_REENC_NONE = 0,
+	VOL_REENC_IN_PROGRESS, /* stopped between blocks: resumable */
+	VOL_REENC_CRASHED,     /* cut off in the middle of a block */
+	VOL_REENC_END_CUT_OFF, /* its end was cut off: resume completes it */
+};
+
+struct vol_status_slot {
+	int keyslot;
+	int token; /* the aws-kms token covering it, -1: none (a keyslot
+		      that opens without KMS) */
+	char key_arn[256];
+	char region[64];
+	char created[40];
+};
+
+struct vol_status {
+	struct luks2_info info;
+	enum vol_reencryption reencryption;
+	struct vol_status_slot slots[32];
+	unsigned n_slots;
+	bool only_kms_keyslots; /* every keyslot is bound to a KMS key */
+};
+
+/* 0 with *out filled, or -errno with e said.  A volume in reencryption
+ * opens too. */
+int vol_status(const char *volume, struct vol_status *out, struct vol_error *e);
+/* "none", "in-progress", "crashed", "end-cut-off". */
+const char *vol_reencryption_name(enum vol_reencryption r);
+
+/* ---------------------------------------------------------------------------
+ * Header backup and restore
+ *
+ * backup copies the LUKS2 header (both metadata copies and the keyslot
+ * area) to file, which must not exist.  restore writes it back, with the
+ * volume locked against every other cmkfs command (it must not be mounted);
+ * a backup's blank mark survives only onto a volume that still carries one,
+ * so that a restored header never lets a mount format over data.
+ * ------------------------------------------------------------------------- */
+
+int vol_header_backup(const char *volume, const char *file,
+		      struct vol_error *e);
+int vol_header_restore(const char *volume, const char *file,
+		       struct vol_error *e);
+
+/* ---------------------------------------------------------------------------
+ * The volume lock
+ *
+ * Keeps cmkfs commands on one volume apart (open file description locks,
+ * which do not meet libcryptsetup's flock()s): *fd holds the lock until
+ * closed.  Kinds:
+ *   VOL_LOCK_HEADER   one header change at a time (rotate)
+ *   VOL_LOCK_MOUNTED  shared, held while the volume is mounted
+ *   VOL_LOCK_OFFLINE  nothing else at all: not mounted, no header change
+ *                     (reencrypt, header-restore)
+ * 0, -EBUSY with e->conflict when another command holds it, or the -errno
+ * of opening the volume.
+ * ------------------------------------------------------------------------- */
+
+enum vol_lock_kind { VOL_LOCK_HEADER, VOL_LOCK_MOUNTED, VOL_LOCK_OFFLINE };
+int vol_lock(const char *volume, enum vol_lock_kind kind, int *fd,
+	     struct vol_error *e);
+
+#endif /* CMKFS_VOLUME_H */

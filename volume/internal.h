@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * internal.h — what the files of volume/ share (internal to volume/).
+ */
+#ifndef CMKFS_VOLUME_INTERNAL_H
+#define CMKFS_VOLUME_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "volume.h"
+
+struct luks2_vol;
+struct luks2_info;
+
+/* e: VOL_FAIL_MESSAGE, the formatted sentence (followed by r's errno text
+ * when with_errno); returns r. */
+int vol_fail(struct vol_error *e, int r, bool with_errno, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* luks2_open_flags and luks2_info: 0, or -errno with e said. */
+int vol_open_info(const char *path, unsigned flags, struct luks2_vol **v,
+		  struct luks2_info *info, struct vol_error *e);
+
+/* A KMS client for key arn: in the region the ARN names unless ko names
+ * one.  0, or -errno with e said (VOL_FAIL_KMS_CLIENT). */
+int vol_client_for(const struct kms_options *ko, const char *arn,
+		   struct kms_client **k, struct vol_error *e);
+
+/* The CMK rules for arn, before anything is bound to it: 0, or -errno with
+ * e said (VOL_FAIL_KEY_UNFIT, "<what> <volume>"). */
+int vol_check_new_key(struct kms_client *k, const char *arn, const char *what,
+		      const char *volume, struct vol_error *e);
+
+/* vol_secret_new, a KMS refusal said as "<what> <volume>: no data key
+ * from <arn>" (VOL_FAIL_KMS). */
+int vol_new_secret(struct kms_client *k, const char *arn, const char *uuid,
+		   const char *what, const char *volume, uint8_t **secret,
+		   char **token, struct vol_error *e);
+
+#endif

@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * reencrypt.c — a volume's data rewritten under a new volume key (offline),
+ * bound to a new KMS data key of the same or another CMK; and resuming
+ * after an interruption or a crash (volume.h, vol_reencrypt_*).  The data
+ * copy, its metadata and its crash recovery are crypto/luks2/'s; this file
+ * puts the keys in place, in an order a crash cannot break.
+ *
+ * libcryptsetup 2.6 opens the old and the new volume key with one
+ * passphrase, so before the data moves, every key of the volume is put
+ * behind one new KMS data key S (the secret of one new aws-kms token):
+ *   1. keyslot N: a new random volume key, opened by S    (not used yet)
+ *   2. keyslot B: the current volume key, opened by S
+ *   3. token for S covering B, then N
+ *   4. every other token removed, every other keyslot destroyed (a new
+ *      volume key makes them useless; left alone they would keep the old
+ *      CMK able to read the part not yet rewritten)
+ *   5. reencryption metadata written; data rewritten block by block
+ * At the end libcryptsetup destroys B, leaving the token covering N.
+ * Steps 1-4 are header writes ordered as a rotation's: after each, the
+ * volume opens through the old token or the new one.  A crash between 1
+ * and 3 leaves a keyslot no token covers; the next run's step 4 removes
+ * it.  From step 5 on, only a resume (the token for S) continues,
+ * recovering first a block cut off in the middle.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "internal.h"
+#include "luks2.h"
+#include "volume.h"
+
+/*
+ * Where the header being replaced is kept while a reencryption's end is
+ * completed (see crypto/luks2/reencrypt.c): beside a volume file; for a
+ * block device, under /var/lib/cmkfs, named after the device path.  Not
+ * after the UUID: it must be found even when the header cannot be read.
+ */
+#define STATE_DIR "/var/lib/cmkfs"
+
+struct vol_reencrypt {
+	const char *volume;
+	int lock_fd;
+	struct luks2_vol *v;
+	char snapshot[PATH_MAX + 64];
+};
+
+int vol_reencrypt_snapshot(const char *volume, char *out, size_t len,
+			   struct vol_error *e)
+{
+	char real[PATH_MAX];
+	struct stat st;
+	int n;
+
+	if (stat(volume, &st))
+		return vol_fail(e, -errno, true, "cannot stat %s", volume);
+	if (S_ISREG(st.st_mode)) {
+		n = snprintf(out, len, "%s.reencrypt-header", volume);
+	} else {
+		if (!realpath(volume, real))
+			return vol_fail(e, -errno, true, "cannot resolve %s",
+					volume);
+		for (char *c = real; *c; c++)
+			if (*c == '/')
+				*c = '-';
+		if (mkdir(STATE_DIR, 0700) && errno != EEXIST)
+			return vol_fail(e, -errno, true, "cannot create %s",
+					STATE_DIR);
+		n = snprintf(out, len, STATE_DIR "/%s.reencrypt-header",
+			     real + 1);
+	}
+	if (n < 0 || (size_t)n >= len)
+		return vol_fail(e, -ENAMETOOLONG, true, "%s", volume);
+	return 0;
+}
+
+bool vol_reencrypt_end_cut_off(const char *volume)
+{
+	struct vol_error e;
+	char snapshot[PATH_MAX + 64];
+
+	return !vol_reencrypt_snapshot(volume, snapshot, sizeof(snapshot),
+				       &e) &&
+	       access(snapshot, F_OK) == 0;
+}
+
+/* Step 4: everything but keyslots keep[0..1], token keep_token and the
+ * blank mark (reencryption writes nothing of a user's). */
+static int remove_others(struct luks2_vol *v, const char *volume,
+			 const int keep[2], int keep_token,
+			 struct vol_reencrypt_start *st, struct vol_error *e)
+{
+	struct luks2_info info;
+	char err[512];
+
+	if (luks2_info(v, &info))
+		return vol_fail(e, -EIO, true, "cannot read the header of %s",
+				volume);
+	for (unsigned i = 0; i < info.n_tokens; i++) {
+		if (info.tokens[i] == keep_token ||
+		    info.tokens[i] == info.blank_token)
+			continue;
+		if (luks2_token_remove(v, info.tokens[i], err, sizeof(err)))
+			return vol_fail(e, -EIO, false,
+					"cannot reencrypt %s: %s", volume, err);
+	}
+	for (unsigned i = 0; i < info.n_keyslots + info.n_unbound; i++) {
+		int ks = i < info.n_keyslots
+				 ? info.keyslots[i]
+				 : info.unbound_keyslots[i - info.n_keyslots];
+
+		if (ks == keep[0] || ks == keep[1])
+			continue;
+		if (luks2_keyslot_destroy(v, ks, err, sizeof(err)))
+			return vol_fail(e, -EIO, false,
+					"cannot reencrypt %s: %s", volume, err);
+		if (st->n_destroyed < VOL_REENCRYPT_NOTES)
+			st->destroyed[st->n_destroyed++] = ks;
+	}
+	return 0;
+}
+
+/* Steps 1-4, then the metadata of step 5. */
+static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
+		   const struct kms_options *ko,
+		   const struct vol_reencrypt_opts *o,
+		   const struct vol_unlocked *u, struct vol_reencrypt_start *st,
+		   struct vol_error *e)
+{
+	struct luks2_reencrypt_params p = { .resilience = o->resilience };
+	const char *arn = st->key_arn, *volume = job->volume;
+	struct luks2_vol *v = job->v;
+	struct kms_client *k = NULL;
+	uint8_t *secret = NULL;
+	char *token = NULL, err[512];
+	int r, id, keep[2];
+
+	r = vol_client_for(ko, arn, &k, e);
+	if (r)
+		return r;
+	if (o->key_arn) {
+		r = vol_check_new_key(k, arn, "cannot reencrypt", volume, e);
+		if (r)
+			goto out;
+	}
+	r = vol_new_secret(k, arn, info->uuid, "cannot reencrypt", volume,
+			   &secret, &token, e);
+	if (r)
+		goto out;
+	/* Everything but the keyslot and token that unlocked the volume goes
+	 * first (step 4 would destroy it anyway): a preparation cut off
+	 * leaves keyslots behind, an unbound one among them, next to which
+	 * libcryptsetup refuses another, and each would fill the keyslot
+	 * area further.  The volume opens all along with what unlocked it. */
+	keep[0] = keep[1] = u->keyslot;
+	r = remove_others(v, volume, keep, u->token_id, st, e);
+	if (r)
+		goto out;
+	r = luks2_keyslot_add_new_key(v, secret, VOL_SECRET_BYTES,
+				      &p.keyslot_new, err, sizeof(err));
+	if (!r)
+		r = luks2_keyslot_add(v, u->vk, u->vk_len, secret,
+				      VOL_SECRET_BYTES, &p.keyslot_old, err,
+				      sizeof(err));
+	if (!r)
+		r = luks2_token_add(v, token, p.keyslot_old, &id, err,
+				    sizeof(err));
+	if (!r)
+		r = luks2_token_assign(v, id, p.keyslot_new, err, sizeof(err));
+	if (r) {
+		vol_fail(e, r, false,
+			 "cannot reencrypt %s: %s (nothing was rewritten; the "
+			 "volume still opens with %s)",
+			 volume, err, u->token.key_arn);
+		goto out;
+	}
+	keep[0] = p.keyslot_old;
+	keep[1] = p.keyslot_new;
+	r = remove_others(v, volume, keep, id, st, e);
+	if (r)
+		goto out;
+	r = luks2_reencrypt_init(v, secret, VOL_SECRET_BYTES, &p, err,
+				 sizeof(err));
+	if (r)
+		vol_fail(e, r, false,
+			 "cannot reencrypt %s: %s (nothing was rewritten; the "
+			 "volume opens with %s)",
+			 volume, err, arn);
+out:
+	secmem_free(secret);
+	free(token);
+	kms_client_free(k);
+	return r;
+}
+
+struct resume {
+	const char *snapshot;
+	unsigned what; /* LUKS2_RESUME_* */
+};
+
+/* Resume with the secret of a token: the vol_with_secret use. */
+static int resume_with(struct luks2_vol *v, const struct vol_token *t,
+		       int token_id, const uint8_t *secret, size_t len,
+		       void *arg, char *err, size_t errlen)
+{
+	struct resume *r = arg;
+
+	(void)t;
+	(void)token_id;
+	return luks2_reencrypt_resume(v, secret, len, r->snapshot, &r->what,
+				      err, errlen);
+}
+
+static int resume(struct vol_reencrypt *job, const struct luks2_info *info,
+		  const struct kms_options *ko, struct vol_reencrypt_start *st,
+		  struct vol_error *e)
+{
+	struct resume res = { .snapshot = job->snapshot };
+	const struct vol_secret_use use = { resume_with, &res };
+	struct vol_token t;
+	int r;
+
+	if (info->reencrypt == LUKS2_REENCRYPT_NONE)
+		return vol_fail(e, -EINVAL, false,
+				"%s is not being reencrypted: nothing to "
+				"resume",
+				job->volume);
+	r = vol_with_secret(job->v, info, ko, &use, &t, e);
+	if (r)
+		return r;
+	st->recovered = res.what & LUKS2_RESUME_RECOVERED;
+	st->finished = res.what & LUKS2_RESUME_FINISHED;
+	snprintf(st->key_arn, sizeof(st->key_arn), "%s", t.key_arn);
+	vol_token_free(&t);
+	return 0;
+}
+
+static int start(struct vol_reencrypt *job, const struct kms_options *ko,
+		 const struct vol_reencrypt_opts *o,
+		 struct vol_reencrypt_start *st, struct vol_error *e)
+{
+	struct luks2_info info = { 0 };
+	struct vol_unlocked u = { 0 };
+	char err[512], dead[PATH_MAX + 128];
+	int r;
+
+	r = vol_reencrypt_snapshot(job->volume, job->snapshot,
+				   sizeof(job->snapshot), e);
+	if (r)
+		return r;
+	/* What a crash left while a finished snapshot was removed. */
+	snprintf(dead, sizeof(dead), "%s.dead", job->snapshot);
+	if (access(job->snapshot, F_OK) && !access(dead, F_OK))
+		luks2_header_file_destroy(job->snapshot);
+	if (access(job->snapshot, F_OK) == 0) {
+		/* The end of a reencryption was cut off while its header was
+		 * being replaced: start again from the header it replaced. */
+		if (!o->resume)
+			return vol_fail(e, -EBUSY, false,
+					"the end of a reencryption of %s was "
+					"cut off: finish it with `cmkfs "
+					"reencrypt --resume %s`",
+					job->volume, job->volume);
+		r = luks2_reencrypt_restore_snapshot(job->volume, job->snapshot,
+						     err, sizeof(err));
+		if (r)
+			return vol_fail(e, r, false,
+					"%s (the header is kept in %s)", err,
+					job->snapshot);
+	}
+	r = vol_open_info(job->volume, LUKS2_OPEN_REENCRYPTING, &job->v, &info,
+			  e);
+	if (r)
+		return r;
+	if (o->resume)
+		return resume(job, &info, ko, st, e);
+	if (info.reencrypt != LUKS2_REENCRYPT_NONE)
+		return vol_fail(e, -EBUSY, false,
+				"%s is already being reencrypted: continue "
+				"with `cmkfs reencrypt --resume %s`",
+				job->volume, job->volume);
+	if (strcmp(info.cipher, "aes-xts-plain64"))
+		return vol_fail(e, -EINVAL, false,
+				"cannot reencrypt %s: its cipher is %s",
+				job->volume, info.cipher);
+	r = vol_unlock(job->v, &info, ko, &u, e);
+	if (r)
+		return r;
+	snprintf(st->key_arn, sizeof(st->key_arn), "%s",
+		 o->key_arn ? o->key_arn : u.token.key_arn);
+	r = prepare(job, &info, ko, o, &u, st, e);
+	/* The old volume key is no longer needed by anything. */
+	vol_unlocked_free(&u);
+	return r;
+}
+
+int vol_reencrypt_start(const char *volume, const struct kms_options *ko,
+			const struct vol_reencrypt_opts *o,
+			struct vol_reencrypt **out,
+			struct vol_reencrypt_start *st, struct vol_error *e)
+{
+	struct vol_reencrypt *job;
+	int r;
+
+	*out = NULL;
+	memset(st, 0, sizeof(*st));
+	memset(e, 0, sizeof(*e));
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return -ENOMEM;
+	job->volume = volume;
+	r = vol_lock(volume, VOL_LOCK_OFFLINE, &job->lock_fd, e);
+	if (r) {
+		free(job);
+		return r;
+	}
+	r = start(job, ko, o, st, e);
+	if (r) {
+		vol_reencrypt_end(job);
+		return r;
+	}
+	*out = job;
+	return 0;
+}
+
+int vol_reencrypt_data(struct vol_reencrypt *job, vol_progress_fn progress,
+		       void *arg, struct luks2_info *info, struct vol_error *e)
+{
+	char err[512];
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	r = luks2_reencrypt_run(job->v, progress, arg, err, sizeof(err));
+	if (r == -EINTR)
+		return r;
+	if (r)
+		return vol_fail(e, r, false,
+				"%s; the volume is safe and only `cmkfs "
+				"reencrypt --resume %s` continues",
+				err, job->volume);
+	if (luks2_info(job->v, info))
+		return vol_fail(e, -EIO, true, "cannot read the header of %s",
+				job->volume);
+	return 0;
+}
+
+void vol_reencrypt_end(struct vol_reencrypt *job)
+{
+	if (!job)
+		return;
+	luks2_close(job->v);
+	if (job->lock_fd >= 0)
+		close(job->lock_fd);
+	free(job);
+}

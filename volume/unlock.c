@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * unlock.c — opening a volume through its KMS key: each live aws-kms token
+ * in turn has its secret unwrapped by KMS (Decrypt under the volume's own
+ * UUID) and handed to what the caller does with it (open a keyslot, add
+ * one...); and the same unwrap, repeated while mounted, as the daemon's
+ * revocation check.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "fs.h"
+#include "luks2.h"
+#include "volume.h"
+
+bool vol_token_live(const struct luks2_info *info, const struct vol_token *t)
+{
+	for (size_t j = 0; j < t->n_keyslots; j++)
+		for (unsigned i = 0; i < info->n_keyslots; i++)
+			if (info->keyslots[i] == t->keyslots[j])
+				return true;
+	return false;
+}
+
+/* A client for token t's key: the region the token records unless the
+ * options name one (the ARN says where the key lives). */
+static int token_client(const struct kms_options *ko, const struct vol_token *t,
+			struct kms_client **k, struct kms_error *kerr)
+{
+	struct kms_options o = *ko;
+
+	if (!o.region)
+		o.region = t->region;
+	return kms_client_new(k, &o, kerr);
+}
+
+/* The first failure, kept in e: KMS sees one request per token, and only
+ * when no token works is one explained. */
+static void first_failure(struct vol_error *e, enum vol_failure what,
+			  const struct vol_token *t)
+{
+	if (e->what != VOL_FAIL_NONE)
+		return;
+	e->what = what;
+	snprintf(e->key_arn, sizeof(e->key_arn), "%s", t->key_arn);
+	snprintf(e->region, sizeof(e->region), "%s", t->region);
+}
+
+/* Try token number i of the volume: unwrap its secret and hand it to use.
+ * 0 when use succeeded (*t filled), 1 when it is not a live aws-kms token,
+ * else -errno with the first failure in e. */
+static int try_token(struct luks2_vol *v, const struct luks2_info *info,
+		     unsigned i, const struct kms_options *ko,
+		     const struct vol_secret_use *use, struct vol_token *t,
+		     struct vol_error *e)
+{
+	struct kms_client *k = NULL;
+	struct kms_error kerr;
+	uint8_t *secret = NULL;
+	const char *json;
+	char err[512];
+	size_t len;
+	int r;
+
+	if (luks2_token_json(v, info->tokens[i], &json) ||
+	    vol_token_parse(json, t, NULL, 0))
+		return 1; /* not ours */
+	if (!vol_token_live(info, t)) {
+		vol_token_free(t);
+		return 1;
+	}
+	r = token_client(ko, t, &k, &kerr);
+	if (r) {
+		if (e->what == VOL_FAIL_NONE)
+			e->kms = kerr;
+		first_failure(e, VOL_FAIL_KMS_CLIENT, t);
+	} else {
+		r = vol_secret_unwrap(k, t, info->uuid, &secret, &len, &kerr);
+		if (r) {
+			if (e->what == VOL_FAIL_NONE)
+				e->kms = kerr;
+			first_failure(e, VOL_FAIL_UNWRAP, t);
+		}
+	}
+	if (!r) {
+		r = use->fn(v, t, info->tokens[i], secret, len, use->arg, err,
+			    sizeof(err));
+		if (r) {
+			if (e->what == VOL_FAIL_NONE)
+				snprintf(e->message, sizeof(e->message), "%s",
+					 err);
+			first_failure(e, VOL_FAIL_KEYSLOT, t);
+		}
+	}
+	secmem_free(secret);
+	kms_client_free(k);
+	if (r)
+		vol_token_free(t);
+	return r;
+}
+
+int vol_with_secret(struct luks2_vol *v, const struct luks2_info *info,
+		    const struct kms_options *ko,
+		    const struct vol_secret_use *use, struct vol_token *t,
+		    struct vol_error *e)
+{
+	int first = 0, r;
+
+	memset(t, 0, sizeof(*t));
+	memset(e, 0, sizeof(*e));
+	/* Any token that works will do. */
+	for (unsigned i = 0; i < info->n_tokens; i++) {
+		r = try_token(v, info, i, ko, use, t, e);
+		if (!r)
+			return 0;
+		if (r < 0 && !first)
+			first = r;
+	}
+	if (first)
+		return first;
+	e->what = VOL_FAIL_NO_TOKEN;
+	return -ENOENT;
+}
+
+/* Open the first of the token's keyslots the secret opens. */
+static int open_keyslot(struct luks2_vol *v, const struct vol_token *t,
+			int token_id, const uint8_t *secret, size_t len,
+			void *arg, char *err, size_t errlen)
+{
+	struct vol_unlocked *out = arg;
+	int r = -ENOENT;
+
+	for (size_t j = 0; j < t->n_keyslots; j++) {
+		r = luks2_unlock(v, t->keyslots[j], secret, len, &out->vk,
+				 &out->vk_len, err, errlen);
+		if (!r) {
+			out->keyslot = t->keyslots[j];
+			out->token_id = token_id;
+			return 0;
+		}
+	}
+	return r;
+}
+
+int vol_unlock(struct luks2_vol *v, const struct luks2_info *info,
+	       const struct kms_options *ko, struct vol_unlocked *out,
+	       struct vol_error *e)
+{
+	const struct vol_secret_use use = { open_keyslot, out };
+
+	memset(out, 0, sizeof(*out));
+	return vol_with_secret(v, info, ko, &use, &out->token, e);
+}
+
+void vol_unlocked_free(struct vol_unlocked *u)
+{
+	secmem_free(u->vk);
+	vol_token_free(&u->token);
+	memset(u, 0, sizeof(*u));
+}
+
+/* ---- revocation checks -------------------------------------------------- */
+
+static enum fsd_access reprove_check(void *arg, char *why, size_t len)
+{
+	const struct vol_reprove *rp = arg;
+	struct kms_client *k = NULL;
+	struct kms_error kerr;
+	uint8_t *secret = NULL;
+	size_t n;
+	int r;
+
+	memset(&kerr, 0, sizeof(kerr));
+	r = token_client(rp->ko, rp->token, &k, &kerr);
+	if (!r)
+		r = vol_secret_unwrap(k, rp->token, rp->uuid, &secret, &n,
+				      &kerr);
+	secmem_free(secret);
+	kms_client_free(k);
+	if (!r)
+		return FSD_ACCESS_OK;
+	kms_error_format(&kerr, why, len);
+	return kms_status_transient(kerr.status) ? FSD_ACCESS_UNAVAILABLE
+						 : FSD_ACCESS_REFUSED;
+}
+
+void vol_reprove_hook(struct vol_reprove *r, struct fsd_reprove *out)
+{
+	out->check = reprove_check;
+	out->arg = r;
+	out->key = r->token->key_arn;
+}
