@@ -4,9 +4,13 @@
  *
  * A command is a row in the table in main.c: a name, a one-line summary, its
  * usage text, and a function that parses its own options with cli_getopt()
- * and returns an exit code.  Internal functions return 0 or -errno; a command
- * turns a failure into its exit code and one line on stderr with
- * cli_error(), the only place errors are worded for the user.
+ * and returns an exit code.  The protocols are the libraries' (volume/, fs/,
+ * kms/): they return 0 or -errno with the detail in an error struct and
+ * never print.  A command turns a failure into its exit code and one line on
+ * stderr through errors.c (cli_error, cli_kms_error, cli_volume_error), the
+ * only place errors are worded for the user.  The few helpers here that wrap
+ * one library call and its error (cli_kms_client, cli_check_key,
+ * cli_volume_open) return that exit code with the line already printed.
  */
 #ifndef CMKFS_CLI_H
 #define CMKFS_CLI_H

@@ -189,7 +189,6 @@ static int serve(const struct mount_args *a, struct luks2_vol *v,
 	p.data_size = info->data_size;
 	p.sector_size = info->sector_size;
 	p.key = u.vk; /* ownership moves to the daemon */
-	p.key_len = u.vk_len;
 	u.vk = NULL;
 	/* The token that unlocked it is what the revocation checks unwrap;
 	 * it lives until the daemon ends. */

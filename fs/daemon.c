@@ -626,7 +626,7 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 
 	err[0] = 0;
 	if (!d) {
-		secmem_free(p->key);
+		crypto_key_free(p->key);
 		p->key = NULL;
 		ERR("out of memory");
 		return -ENOMEM;
@@ -661,8 +661,9 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	d->started = time(NULL);
 
 	/* The key goes into the cipher context and nowhere else. */
-	r = sc_open(&d->master, &scp, p->key, p->key_len);
-	secmem_free(p->key);
+	r = sc_open(&d->master, &scp, crypto_key_bytes(p->key),
+		    crypto_key_len(p->key));
+	crypto_key_free(p->key);
 	p->key = NULL;
 	if (!d->volume || !d->target || !d->uuid || !d->fstype) {
 		ERR("out of memory");

@@ -165,9 +165,8 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 	r = luks2_keyslot_add_new_key(v, secret, VOL_SECRET_BYTES,
 				      &p.keyslot_new, err, sizeof(err));
 	if (!r)
-		r = luks2_keyslot_add(v, u->vk, u->vk_len, secret,
-				      VOL_SECRET_BYTES, &p.keyslot_old, err,
-				      sizeof(err));
+		r = luks2_keyslot_add(v, u->vk, secret, VOL_SECRET_BYTES,
+				      &p.keyslot_old, err, sizeof(err));
 	if (!r)
 		r = luks2_token_add(v, token, p.keyslot_old, &id, err,
 				    sizeof(err));

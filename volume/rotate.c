@@ -56,8 +56,8 @@ static int move_to_key(struct luks2_vol *v, const struct luks2_info *info,
 			   &secret, &token, e);
 	if (r)
 		goto out;
-	r = luks2_keyslot_add(v, u->vk, u->vk_len, secret, VOL_SECRET_BYTES,
-			      &slot, err, sizeof(err));
+	r = luks2_keyslot_add(v, u->vk, secret, VOL_SECRET_BYTES, &slot, err,
+			      sizeof(err));
 	if (!r) {
 		r = luks2_token_add(v, token, slot, &id, err, sizeof(err));
 		if (r) {

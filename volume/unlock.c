@@ -133,8 +133,8 @@ static int open_keyslot(struct luks2_vol *v, const struct vol_token *t,
 	int r = -ENOENT;
 
 	for (size_t j = 0; j < t->n_keyslots; j++) {
-		r = luks2_unlock(v, t->keyslots[j], secret, len, &out->vk,
-				 &out->vk_len, err, errlen);
+		r = luks2_unlock(v, t->keyslots[j], secret, len, &out->vk, err,
+				 errlen);
 		if (!r) {
 			out->keyslot = t->keyslots[j];
 			out->token_id = token_id;
@@ -156,7 +156,7 @@ int vol_unlock(struct luks2_vol *v, const struct luks2_info *info,
 
 void vol_unlocked_free(struct vol_unlocked *u)
 {
-	secmem_free(u->vk);
+	crypto_key_free(u->vk);
 	vol_token_free(&u->token);
 	memset(u, 0, sizeof(*u));
 }

@@ -53,6 +53,7 @@
 #include <libcryptsetup.h>
 
 #include "crypto.h"
+#include "hdr.h"
 #include "internal.h"
 #include "luks2.h"
 
@@ -64,25 +65,6 @@
  * the keyslots area), which also sets the default data offset.  A smaller
  * file would be grown by libcryptsetup to fit: we refuse it instead. */
 #define DEFAULT_HDR_AREA (16u << 20)
-
-/* LUKS2 on-disk binary header (the LUKS2 specification, section 2). */
-#define HDR_BIN_LEN	4096u
-#define HDR_MAGIC_LEN	6
-#define HDR_OFF_VERSION 6
-#define HDR_OFF_SIZE	8
-#define HDR_OFF_SEQID	16
-#define HDR_OFF_CSUMALG 72
-#define HDR_OFF_UUID	168
-#define HDR_OFF_OFFSET	256
-#define HDR_OFF_CSUM	448
-#define HDR_CSUM_LEN	64
-#define HDR_MIN_SIZE	(16u << 10)
-#define HDR_MAX_SIZE	(4u << 20)
-
-static const uint8_t magic_primary[HDR_MAGIC_LEN] = { 'L', 'U',	 'K',
-						      'S', 0xba, 0xbe };
-static const uint8_t magic_secondary[HDR_MAGIC_LEN] = { 'S', 'K',  'U',
-							'L', 0xba, 0xbe };
 
 #define LABEL_MAX  47 /* LUKS2 label field, NUL excluded */
 #define MAX_TOKENS LUKS2_MAX_TOKENS
@@ -218,142 +200,55 @@ static int open_error(const char *path, int r, char *err, size_t errlen)
 
 /* ---- reading the binary headers ourselves ------------------------------ */
 
-static uint64_t be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-struct hdr_copy {
-	unsigned version; /* of a LUKS magic of the expected kind, or 0 */
-	bool magic;	  /* a LUKS2 magic of the expected kind */
-	bool good;	  /* ... and everything else checks out */
-	uint64_t size, seqid;
-	char uuid[40]; /* where LUKS1 has it too */
-};
-
-/*
- * Read and check the header copy at off: what libcryptsetup checks before
- * it trusts a copy, except the JSON parse (a copy with a valid checksum
- * holds what libcryptsetup wrote).  Only SHA-256 checksums, libcryptsetup's
- * default, are verified; another algorithm counts as not good, which at
- * worst makes luks2_open() take the safe in-memory path.
- */
+/* The header copy at off of fd (hdr_copy_parse over what is there). */
 static int read_hdr_copy(int fd, uint64_t off, bool primary, struct hdr_copy *c)
 {
-	uint8_t bin[HDR_BIN_LEN], sum[CRYPTO_SHA256_LEN];
-	uint8_t *area = NULL;
+	uint8_t bin[HDR_BIN_LEN], *area;
+	uint64_t size;
 	ssize_t n;
-	int r = 0;
+	int r;
 
-	memset(c, 0, sizeof(*c));
 	n = pread(fd, bin, sizeof(bin), (off_t)off);
 	if (n < 0)
 		return -errno;
-	if ((size_t)n < sizeof(bin) ||
-	    memcmp(bin, primary ? magic_primary : magic_secondary,
-		   HDR_MAGIC_LEN))
-		return 0;
-	c->version =
-		(unsigned)bin[HDR_OFF_VERSION] << 8 | bin[HDR_OFF_VERSION + 1];
-	memcpy(c->uuid, bin + HDR_OFF_UUID, sizeof(c->uuid) - 1);
-	if (c->version != 2)
-		return 0;
-	c->magic = true;
-	c->size = be64(bin + HDR_OFF_SIZE);
-	c->seqid = be64(bin + HDR_OFF_SEQID);
-	if (c->size < HDR_MIN_SIZE || c->size > HDR_MAX_SIZE ||
-	    (c->size & (c->size - 1)) || be64(bin + HDR_OFF_OFFSET) != off ||
-	    memcmp(bin + HDR_OFF_CSUMALG, "sha256", sizeof("sha256")) != 0)
-		return 0;
-
-	area = malloc(c->size);
+	size = (size_t)n == sizeof(bin) ? hdr_be64(bin + HDR_OFF_SIZE) : 0;
+	if (size <= HDR_BIN_LEN || size > HDR_MAX_SIZE)
+		return hdr_copy_parse(bin, (size_t)n, off, primary, c);
+	area = malloc(size);
 	if (!area)
 		return -ENOMEM;
-	n = pread(fd, area, c->size, (off_t)off);
-	if (n < 0) {
-		r = -errno;
-		goto out;
-	}
-	if ((uint64_t)n < c->size)
-		goto out;
-	memset(area + HDR_OFF_CSUM, 0, HDR_CSUM_LEN);
-	r = crypto_sha256(area, c->size, sum);
-	if (r)
-		goto out;
-	c->good = memcmp(sum, bin + HDR_OFF_CSUM, sizeof(sum)) == 0;
-out:
+	n = pread(fd, area, size, (off_t)off);
+	r = n < 0 ? -errno : hdr_copy_parse(area, (size_t)n, off, primary, c);
 	free(area);
 	return r;
 }
 
-enum hdr_state {
-	HDR_NONE,     /* no LUKS2 header at all (maybe LUKS1, maybe nothing) */
-	HDR_CLEAN,    /* both copies good and at the same sequence id */
-	HDR_DEGRADED, /* loading would make libcryptsetup rewrite a copy */
-};
-
-struct hdr_scan {
-	enum hdr_state state;
-	uint64_t meta_end;  /* where the two metadata areas end, if known */
-	char good_uuid[40]; /* of a good LUKS2 copy, or empty */
-	char any_uuid[40];  /* of any LUKS header copy, even damaged */
-};
-
-/* Classify the LUKS2 header of fd. */
+/* Classify the LUKS2 header of fd (hdr_scan over its first bytes). */
 static int header_state(int fd, struct hdr_scan *hs)
 {
-	struct hdr_copy c1, c2 = { 0 };
+	uint8_t *dev = malloc(HDR_SCAN_LEN);
+	size_t len = 0;
+	ssize_t n;
 	int r;
 
-	memset(hs, 0, sizeof(*hs));
-	r = read_hdr_copy(fd, 0, true, &c1);
-	if (r)
-		return r;
-	if (c1.good) {
-		r = read_hdr_copy(fd, c1.size, false, &c2);
-		if (r)
-			return r;
-	} else {
-		/* Where libcryptsetup looks for a secondary copy when the
-		 * primary does not say. */
-		for (uint64_t off = HDR_MIN_SIZE;
-		     off <= HDR_MAX_SIZE && !c2.version; off <<= 1) {
-			r = read_hdr_copy(fd, off, false, &c2);
-			if (r)
-				return r;
+	if (!dev)
+		return -ENOMEM;
+	while (len < HDR_SCAN_LEN) {
+		n = pread(fd, dev + len, HDR_SCAN_LEN - len, (off_t)len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
 		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
 	}
-	/* Both copies have the same size, the primary's is the offset of
-	 * the secondary. */
-	hs->meta_end = 2 * (uint64_t)HDR_MAX_SIZE;
-	if (c1.good) {
-		memcpy(hs->good_uuid, c1.uuid, sizeof(hs->good_uuid));
-		hs->meta_end = 2 * c1.size;
-	} else if (c2.good) {
-		memcpy(hs->good_uuid, c2.uuid, sizeof(hs->good_uuid));
-		hs->meta_end = 2 * c2.size;
-	}
-	if (c1.version)
-		memcpy(hs->any_uuid, c1.uuid, sizeof(hs->any_uuid));
-	else if (c2.version)
-		memcpy(hs->any_uuid, c2.uuid, sizeof(hs->any_uuid));
-	if (c1.good && c2.good && c1.seqid == c2.seqid)
-		hs->state = HDR_CLEAN;
-	else if (c1.magic || c2.magic)
-		hs->state = HDR_DEGRADED;
-	else
-		hs->state = HDR_NONE;
-	return 0;
+	r = hdr_scan(dev, len, hs);
+out:
+	free(dev);
+	return r;
 }
 
 /* Copy [off, off + len) of src to dst, skipping all-zero blocks so that the
@@ -1096,7 +991,7 @@ int luks2_begin_keyslot_add(struct luks2_vol *v, char *err, size_t errlen)
 }
 
 int luks2_unlock(struct luks2_vol *v, int keyslot, const uint8_t *secret,
-		 size_t secret_len, uint8_t **vk, size_t *vk_len, char *err,
+		 size_t secret_len, struct crypto_key **vk, char *err,
 		 size_t errlen)
 {
 	uint8_t *key;
@@ -1105,7 +1000,6 @@ int luks2_unlock(struct luks2_vol *v, int keyslot, const uint8_t *secret,
 
 	luks2_clear_err(err, errlen);
 	*vk = NULL;
-	*vk_len = 0;
 	if (!secret || !secret_len) {
 		luks2_say(err, errlen, "no keyslot secret");
 		return -EINVAL;
@@ -1131,23 +1025,20 @@ int luks2_unlock(struct luks2_vol *v, int keyslot, const uint8_t *secret,
 			   keyslot, v->path);
 		goto out;
 	}
-	*vk = key;
-	*vk_len = n;
-	key = NULL;
-	r = 0;
+	r = crypto_key_from(key, n, vk);
 out:
 	secmem_free(key);
 	return r;
 }
 
-int luks2_keyslot_add(struct luks2_vol *v, const uint8_t *vk, size_t vk_len,
+int luks2_keyslot_add(struct luks2_vol *v, const struct crypto_key *vk,
 		      const uint8_t *secret, size_t secret_len, int *keyslot,
 		      char *err, size_t errlen)
 {
 	int r;
 
 	luks2_clear_err(err, errlen);
-	if (!vk || !vk_len || vk_len > LUKS2_KEY_MAX || !secret ||
+	if (!vk || crypto_key_len(vk) > LUKS2_KEY_MAX || !secret ||
 	    !secret_len) {
 		luks2_say(err, errlen,
 			  "a keyslot needs a volume key and a secret");
@@ -1157,9 +1048,9 @@ int luks2_keyslot_add(struct luks2_vol *v, const uint8_t *vk, size_t vk_len,
 	if (r)
 		return r;
 	luks2_lib_begin();
-	r = crypt_keyslot_add_by_volume_key(v->cd, CRYPT_ANY_SLOT,
-					    (const char *)vk, vk_len,
-					    (const char *)secret, secret_len);
+	r = crypt_keyslot_add_by_volume_key(
+		v->cd, CRYPT_ANY_SLOT, (const char *)crypto_key_bytes(vk),
+		crypto_key_len(vk), (const char *)secret, secret_len);
 	secmem_wipe_stack();
 	if (r == -EPERM) {
 		luks2_say(err, errlen, "the volume key is not the key of %s",
@@ -1475,7 +1366,7 @@ static int benchmark_null_segment(const char *path, char *err, size_t errlen)
 		 * then NUL padding. */
 		memset(c + HDR_BIN_LEN, 0, size - HDR_BIN_LEN);
 		memcpy(c + HDR_BIN_LEN, json, strlen(json) + 1);
-		put_be64(c + HDR_OFF_SEQID, pri.seqid + 1);
+		hdr_put_be64(c + HDR_OFF_SEQID, pri.seqid + 1);
 		memset(c + HDR_OFF_CSUM, 0, HDR_CSUM_LEN);
 		r = crypto_sha256(c, size, sum);
 		if (r) {

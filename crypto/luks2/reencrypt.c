@@ -382,8 +382,9 @@ static int finish(struct luks2_vol *v, const uint8_t *secret, size_t secret_len,
 		  int new_keyslot, const char *snapshot, char *err,
 		  size_t errlen)
 {
-	uint8_t *vk = NULL, *check = NULL;
-	size_t vk_len = LUKS2_KEY_MAX, check_len;
+	struct crypto_key *check = NULL;
+	uint8_t *vk = NULL;
+	size_t vk_len = LUKS2_KEY_MAX;
 	char fresh[4096];
 	int r, slot = -1;
 
@@ -427,9 +428,9 @@ static int finish(struct luks2_vol *v, const uint8_t *secret, size_t secret_len,
 	for (int i = 0; i < crypt_keyslot_max(CRYPT_LUKS2) && slot < 0; i++)
 		if (crypt_keyslot_status(v->cd, i) >= CRYPT_SLOT_ACTIVE)
 			slot = i;
-	r = luks2_unlock(v, slot, secret, secret_len, &check, &check_len, err,
-			 errlen);
-	if (!r && (check_len != vk_len || !secmem_equal(check, vk, vk_len))) {
+	r = luks2_unlock(v, slot, secret, secret_len, &check, err, errlen);
+	if (!r && (crypto_key_len(check) != vk_len ||
+		   !secmem_equal(crypto_key_bytes(check), vk, vk_len))) {
 		luks2_say(err, errlen,
 			  "%s: the new header does not open the new key",
 			  v->path);
@@ -439,7 +440,7 @@ static int finish(struct luks2_vol *v, const uint8_t *secret, size_t secret_len,
 		luks2_header_file_destroy(snapshot);
 out:
 	unlink(fresh);
-	secmem_free(check);
+	crypto_key_free(check);
 	secmem_free(vk);
 	return r;
 }

@@ -89,6 +89,29 @@ struct secmem_stats {
 void secmem_stats(struct secmem_stats *st);
 
 /* ---------------------------------------------------------------------------
+ * Keys
+ *
+ * A key (a volume key, a keyslot secret) travels as a struct crypto_key:
+ * its length and its bytes in one secure-memory allocation the object owns.
+ * crypto_key_new makes a zeroed key to fill through crypto_key_data,
+ * crypto_key_from a copy of bytes; crypto_key_free wipes and releases it
+ * (accepts NULL).  Whoever holds the pointer owns the key; an API that
+ * takes ownership says so.
+ * ------------------------------------------------------------------------- */
+
+#define CRYPTO_KEY_MAX 64 /* bytes of the largest key (AES-256-XTS) */
+
+struct crypto_key;
+
+/* 0, -EINVAL (len 0 or above CRYPTO_KEY_MAX), -ENOMEM. */
+int crypto_key_new(size_t len, struct crypto_key **out);
+int crypto_key_from(const void *bytes, size_t len, struct crypto_key **out);
+uint8_t *crypto_key_data(struct crypto_key *k);
+const uint8_t *crypto_key_bytes(const struct crypto_key *k);
+size_t crypto_key_len(const struct crypto_key *k);
+void crypto_key_free(struct crypto_key *k);
+
+/* ---------------------------------------------------------------------------
  * Sector cipher
  *
  * Encrypts and decrypts runs of whole sectors of a volume's data segment.

@@ -34,6 +34,8 @@
  * enabled (auto), enabling it if need be (on), or read(2) on /dev/fuse. */
 enum fsd_fuse_uring { FSD_URING_AUTO, FSD_URING_ON, FSD_URING_OFF };
 
+struct crypto_key;
+
 /* The answer of one revocation check. */
 enum fsd_access {
 	FSD_ACCESS_OK,		/* the key still opens the volume */
@@ -68,11 +70,10 @@ struct fsd_params {
 	uint64_t data_offset, data_size;
 	unsigned sector_size;
 
-	/* The volume key, in secure memory.  fsd_serve takes ownership: it
-	 * builds its cipher contexts and wipes and frees the key before it
-	 * mounts anything, whatever the outcome. */
-	uint8_t *key;
-	size_t key_len;
+	/* The volume key.  fsd_serve takes ownership: it builds its cipher
+	 * contexts and frees (wipes) the key before it mounts anything,
+	 * whatever the outcome. */
+	struct crypto_key *key;
 
 	const char *fstype; /* "ext4" (default when NULL) or "xfs" */
 	/* Make the filesystem when the device holds none, and why (for the

@@ -144,16 +144,17 @@ int luks2_token_assign(struct luks2_vol *v, int id, int keyslot, char *err,
 		       size_t errlen);
 
 /*
- * Open keyslot with secret: the volume key in secure memory (*vk, *vk_len;
- * secmem_free it).  -EPERM when the secret does not open that keyslot.
+ * Open keyslot with secret: *vk the volume key (crypto_key_free it).
+ * -EPERM when the secret does not open that keyslot.
  */
+struct crypto_key;
 int luks2_unlock(struct luks2_vol *v, int keyslot, const uint8_t *secret,
-		 size_t secret_len, uint8_t **vk, size_t *vk_len, char *err,
+		 size_t secret_len, struct crypto_key **vk, char *err,
 		 size_t errlen);
 
 /* A new keyslot opened by secret for the volume key vk; *keyslot receives
  * its number. */
-int luks2_keyslot_add(struct luks2_vol *v, const uint8_t *vk, size_t vk_len,
+int luks2_keyslot_add(struct luks2_vol *v, const struct crypto_key *vk,
 		      const uint8_t *secret, size_t secret_len, int *keyslot,
 		      char *err, size_t errlen);
 /* A new keyslot opened by secret for a new random volume key of the same

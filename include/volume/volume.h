@@ -24,6 +24,7 @@
 #include "kms.h"
 #include "luks2.h"
 
+struct crypto_key;
 struct fsd_reprove;
 struct vol_error;
 
@@ -152,8 +153,7 @@ int vol_with_secret(struct luks2_vol *v, const struct luks2_info *info,
 
 /* An unlocked volume: its volume key and what opened it. */
 struct vol_unlocked {
-	uint8_t *vk; /* secure memory */
-	size_t vk_len;
+	struct crypto_key *vk;
 	int keyslot;
 	int token_id;
 	struct vol_token token;

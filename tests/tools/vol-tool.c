@@ -134,8 +134,9 @@ static int cmd_format(int argc, char **argv)
 static int cmd_unlock(int argc, char **argv)
 {
 	struct luks2_vol *v = NULL;
-	uint8_t *secret = NULL, *vk = NULL;
-	size_t len, vk_len;
+	struct crypto_key *vk = NULL;
+	uint8_t *secret = NULL;
+	size_t len;
 	char err[512] = "";
 	int r;
 
@@ -148,17 +149,17 @@ static int cmd_unlock(int argc, char **argv)
 	}
 	r = luks2_open(argv[2], &v, err, sizeof(err));
 	if (!r)
-		r = luks2_unlock(v, number(argv[3]), secret, len, &vk, &vk_len,
-				 err, sizeof(err));
+		r = luks2_unlock(v, number(argv[3]), secret, len, &vk, err,
+				 sizeof(err));
 	secmem_free(secret);
 	luks2_close(v);
 	if (r)
 		return failed(r, err);
 	/* Byte by byte: no hex copy of the key is left in our memory. */
-	for (size_t i = 0; i < vk_len; i++)
-		printf("%02x", vk[i]);
+	for (size_t i = 0; i < crypto_key_len(vk); i++)
+		printf("%02x", crypto_key_bytes(vk)[i]);
 	printf("\n");
-	secmem_free(vk);
+	crypto_key_free(vk);
 	return 0;
 }
 

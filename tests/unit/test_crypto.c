@@ -380,6 +380,41 @@ static void secmem_equal_is_exact(void **state)
 	assert_true(secmem_equal(a, b, 63));
 }
 
+/* A key owns one secure allocation holding its bytes, made and wiped by its
+ * constructor and destroyer. */
+static void crypto_key_owns_its_bytes(void **state)
+{
+	(void)state;
+	uint8_t bytes[64];
+	struct crypto_key *k = NULL, *z = NULL;
+	struct secmem_stats before, during, after;
+
+	for (size_t i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (uint8_t)(i * 7 + 1);
+	secmem_stats(&before);
+	assert_int_equal(crypto_key_from(bytes, sizeof(bytes), &k), 0);
+	assert_int_equal(crypto_key_len(k), 64);
+	assert_memory_equal(crypto_key_bytes(k), bytes, sizeof(bytes));
+	/* In secure memory: secmem_size traps on anything else. */
+	assert_true(secmem_size(k) >= 64);
+	assert_int_equal(crypto_key_new(32, &z), 0);
+	assert_int_equal(crypto_key_len(z), 32);
+	for (size_t i = 0; i < 32; i++)
+		assert_int_equal(crypto_key_data(z)[i], 0);
+	secmem_stats(&during);
+	assert_int_equal(during.live_allocs, before.live_allocs + 2);
+	crypto_key_free(k);
+	crypto_key_free(z);
+	crypto_key_free(NULL);
+	secmem_stats(&after);
+	assert_int_equal(after.live_allocs, before.live_allocs);
+
+	assert_int_equal(crypto_key_new(0, &k), -EINVAL);
+	assert_null(k);
+	assert_int_equal(crypto_key_new(CRYPTO_KEY_MAX + 1, &k), -EINVAL);
+	assert_null(k);
+}
+
 static void secmem_wipe_zeroes(void **state)
 {
 	(void)state;
@@ -960,6 +995,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(secmem_alloc_is_zeroed_and_sized),
 		cmocka_unit_test(secmem_rejects_bad_sizes),
+		cmocka_unit_test(crypto_key_owns_its_bytes),
 		cmocka_unit_test(secmem_realloc_keeps_contents),
 		cmocka_unit_test(secmem_counts_live_allocations),
 		cmocka_unit_test(secmem_mapping_is_protected),

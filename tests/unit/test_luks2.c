@@ -138,21 +138,30 @@ static struct luks2_vol *open_vol(const char *path)
 }
 
 /* Unlock keyslot with secret; the key must be in secure memory. */
-static uint8_t *unlock(struct luks2_vol *v, int keyslot, const uint8_t *secret,
-		       size_t *len)
+static struct crypto_key *unlock(struct luks2_vol *v, int keyslot,
+				 const uint8_t *secret, size_t *len)
 {
-	uint8_t *vk = NULL;
+	struct crypto_key *vk = NULL;
 	char err[256] = "";
-	int r = luks2_unlock(v, keyslot, secret, SECRET_LEN, &vk, len, err,
+	int r = luks2_unlock(v, keyslot, secret, SECRET_LEN, &vk, err,
 			     sizeof(err));
 
 	if (r)
 		fprintf(stderr, "luks2_unlock: %d: %s\n", r, err);
 	assert_int_equal(r, 0);
 	assert_non_null(vk);
+	*len = crypto_key_len(vk);
 	/* secmem_size traps on memory secmem_alloc did not hand out. */
 	assert_true(secmem_size(vk) >= *len);
 	return vk;
+}
+
+/* Two keys of the same length and bytes. */
+static bool same_key(const struct crypto_key *a, const struct crypto_key *b)
+{
+	return crypto_key_len(a) == crypto_key_len(b) &&
+	       secmem_equal(crypto_key_bytes(a), crypto_key_bytes(b),
+			    crypto_key_len(a));
 }
 
 static bool have(const char *cmd)
@@ -301,50 +310,50 @@ static void unlock_right_and_wrong(void **state)
 {
 	struct fixture *f = *state;
 	struct luks2_vol *v = open_vol(f->vol);
-	static uint8_t sentinel;
-	uint8_t wrong[SECRET_LEN], *vk1, *vk2, *vk = &sentinel;
+	static uint8_t sentinel[64];
+	struct crypto_key *vk1, *vk2, *vk = (struct crypto_key *)sentinel;
+	uint8_t wrong[SECRET_LEN];
 	struct secmem_stats before, after;
-	size_t n1, n2, n = 7;
+	size_t n1, n2;
 	char err[256] = "";
 
 	vk1 = unlock(v, 0, f->secret, &n1);
 	assert_int_equal(n1, 64);
 	vk2 = unlock(v, 0, f->secret, &n2);
 	assert_int_equal(n2, 64);
-	assert_true(secmem_equal(vk1, vk2, 64));
+	assert_true(same_key(vk1, vk2));
 
 	memcpy(wrong, f->secret, sizeof(wrong));
 	wrong[SECRET_LEN - 1] ^= 1;
 	secmem_stats(&before);
-	assert_int_equal(luks2_unlock(v, 0, wrong, sizeof(wrong), &vk, &n, err,
-				      sizeof(err)),
-			 -EPERM);
+	assert_int_equal(
+		luks2_unlock(v, 0, wrong, sizeof(wrong), &vk, err, sizeof(err)),
+		-EPERM);
 	assert_contains(err, "does not open keyslot 0");
 	assert_null(vk);
-	assert_int_equal(n, 0);
 	/* The buffer prepared for the key was released. */
 	secmem_stats(&after);
 	assert_int_equal(after.live_allocs, before.live_allocs);
 
-	assert_int_equal(luks2_unlock(v, 3, f->secret, SECRET_LEN, &vk, &n, err,
+	assert_int_equal(luks2_unlock(v, 3, f->secret, SECRET_LEN, &vk, err,
 				      sizeof(err)),
 			 -ENOENT);
 	assert_contains(err, "keyslot 3");
-	assert_int_equal(luks2_unlock(v, 99, f->secret, SECRET_LEN, &vk, &n,
-				      err, sizeof(err)),
+	assert_int_equal(luks2_unlock(v, 99, f->secret, SECRET_LEN, &vk, err,
+				      sizeof(err)),
 			 -EINVAL);
 	assert_int_equal(
-		luks2_unlock(v, 0, f->secret, 0, &vk, &n, err, sizeof(err)),
+		luks2_unlock(v, 0, f->secret, 0, &vk, err, sizeof(err)),
 		-EINVAL);
 
 	/* A fresh handle gives the same key: it is the volume's. */
 	luks2_close(v);
 	v = open_vol(f->vol);
-	secmem_free(vk2);
+	crypto_key_free(vk2);
 	vk2 = unlock(v, 0, f->secret, &n2);
-	assert_true(secmem_equal(vk1, vk2, 64));
-	secmem_free(vk1);
-	secmem_free(vk2);
+	assert_true(same_key(vk1, vk2));
+	crypto_key_free(vk1);
+	crypto_key_free(vk2);
 	luks2_close(v);
 }
 
@@ -354,7 +363,8 @@ static void keyslot_add_then_destroy(void **state)
 {
 	struct fixture *f = *state;
 	struct luks2_vol *v = open_vol(f->vol);
-	uint8_t second[SECRET_LEN], bogus[64], *vk, *vk2, *none = NULL;
+	uint8_t second[SECRET_LEN], bogus[64];
+	struct crypto_key *vk, *vk2, *none = NULL, *bogus_key;
 	struct luks2_info vi;
 	const char *json;
 	char err[256] = "";
@@ -363,32 +373,33 @@ static void keyslot_add_then_destroy(void **state)
 
 	assert_int_equal(crypto_random(second, sizeof(second)), 0);
 	vk = unlock(v, 0, f->secret, &n);
-	assert_int_equal(luks2_keyslot_add(v, vk, n, second, sizeof(second),
-					   &slot, err, sizeof(err)),
+	assert_int_equal(luks2_keyslot_add(v, vk, second, sizeof(second), &slot,
+					   err, sizeof(err)),
 			 0);
 	assert_int_equal(slot, 1);
 	vk2 = unlock(v, slot, second, &n2);
 	assert_int_equal(n2, n);
-	assert_true(secmem_equal(vk, vk2, n));
-	secmem_free(vk2);
+	assert_true(same_key(vk, vk2));
+	crypto_key_free(vk2);
 	/* The new keyslot uses cmkfs's KDF too: the CLI shows it below. */
 
 	/* A key that is not the volume's makes no keyslot. */
 	assert_int_equal(crypto_random(bogus, sizeof(bogus)), 0);
-	assert_int_equal(luks2_keyslot_add(v, bogus, sizeof(bogus), second,
-					   sizeof(second), &slot, err,
-					   sizeof(err)),
+	assert_int_equal(crypto_key_from(bogus, sizeof(bogus), &bogus_key), 0);
+	assert_int_equal(luks2_keyslot_add(v, bogus_key, second, sizeof(second),
+					   &slot, err, sizeof(err)),
 			 -EPERM);
+	crypto_key_free(bogus_key);
 	assert_contains(err, "not the key");
 	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_int_equal(vi.n_keyslots, 2);
 
 	assert_int_equal(luks2_keyslot_destroy(v, 0, err, sizeof(err)), 0);
-	assert_int_equal(luks2_unlock(v, 0, f->secret, SECRET_LEN, &none, &n2,
-				      err, sizeof(err)),
+	assert_int_equal(luks2_unlock(v, 0, f->secret, SECRET_LEN, &none, err,
+				      sizeof(err)),
 			 -ENOENT);
-	assert_int_equal(luks2_unlock(v, 1, f->secret, SECRET_LEN, &none, &n2,
-				      err, sizeof(err)),
+	assert_int_equal(luks2_unlock(v, 1, f->secret, SECRET_LEN, &none, err,
+				      sizeof(err)),
 			 -EPERM);
 	assert_int_equal(luks2_keyslot_destroy(v, 0, err, sizeof(err)),
 			 -ENOENT);
@@ -404,13 +415,13 @@ static void keyslot_add_then_destroy(void **state)
 	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_int_equal(vi.n_keyslots, 1);
 	assert_int_equal(vi.keyslots[0], 1);
-	assert_int_equal(luks2_unlock(v, 0, f->secret, SECRET_LEN, &none, &n2,
-				      err, sizeof(err)),
+	assert_int_equal(luks2_unlock(v, 0, f->secret, SECRET_LEN, &none, err,
+				      sizeof(err)),
 			 -ENOENT);
 	vk2 = unlock(v, 1, second, &n2);
-	assert_true(secmem_equal(vk, vk2, n));
-	secmem_free(vk);
-	secmem_free(vk2);
+	assert_true(same_key(vk, vk2));
+	crypto_key_free(vk);
+	crypto_key_free(vk2);
 	luks2_close(v);
 	if (have("cryptsetup"))
 		run("cryptsetup luksDump '%s' | tr -d ' \\t' | "
@@ -480,7 +491,7 @@ static void backup_corrupt_restore(void **state)
 	struct fixture *f = *state;
 	char backup[300], other[300], err[256] = "";
 	struct luks2_vol *v = open_vol(f->vol);
-	uint8_t *vk, *vk2;
+	struct crypto_key *vk, *vk2;
 	size_t n, n2;
 
 	vk = unlock(v, 0, f->secret, &n);
@@ -503,8 +514,8 @@ static void backup_corrupt_restore(void **state)
 	v = open_vol(f->vol);
 	vk2 = unlock(v, 0, f->secret, &n2);
 	assert_int_equal(n2, n);
-	assert_true(secmem_equal(vk, vk2, n));
-	secmem_free(vk2);
+	assert_true(same_key(vk, vk2));
+	crypto_key_free(vk2);
 	luks2_close(v);
 
 	/* Never over another volume's header. */
@@ -529,10 +540,10 @@ static void backup_corrupt_restore(void **state)
 			 0);
 	v = open_vol(f->vol);
 	vk2 = unlock(v, 0, f->secret, &n2);
-	assert_true(secmem_equal(vk, vk2, n));
-	secmem_free(vk2);
+	assert_true(same_key(vk, vk2));
+	crypto_key_free(vk2);
 	luks2_close(v);
-	secmem_free(vk);
+	crypto_key_free(vk);
 
 	/* Nor from something that is not a backup. */
 	unlink(backup);
@@ -550,7 +561,8 @@ static void one_damaged_copy(struct fixture *f, uint64_t off)
 {
 	uint8_t h1[CRYPTO_SHA256_LEN], h2[CRYPTO_SHA256_LEN];
 	struct luks2_vol *v = open_vol(f->vol);
-	uint8_t *vk, *vk2, magic[6], second[SECRET_LEN];
+	struct crypto_key *vk, *vk2;
+	uint8_t magic[6], second[SECRET_LEN];
 	char backup[300], err[256] = "";
 	struct luks2_info vi;
 	size_t n, n2;
@@ -559,8 +571,8 @@ static void one_damaged_copy(struct fixture *f, uint64_t off)
 	/* Two keyslots: the in-memory copy must carry both. */
 	assert_int_equal(crypto_random(second, sizeof(second)), 0);
 	vk = unlock(v, 0, f->secret, &n);
-	assert_int_equal(luks2_keyslot_add(v, vk, n, second, sizeof(second),
-					   &slot, err, sizeof(err)),
+	assert_int_equal(luks2_keyslot_add(v, vk, second, sizeof(second), &slot,
+					   err, sizeof(err)),
 			 0);
 	luks2_close(v);
 	zero_range(f->vol, off, 4096);
@@ -574,11 +586,11 @@ static void one_damaged_copy(struct fixture *f, uint64_t off)
 	assert_int_equal(vi.device_size, VOL_SIZE);
 	assert_int_equal(vi.data_size, VOL_SIZE - 16 * MIB);
 	vk2 = unlock(v, 0, f->secret, &n2);
-	assert_true(secmem_equal(vk, vk2, n));
-	secmem_free(vk2);
+	assert_true(same_key(vk, vk2));
+	crypto_key_free(vk2);
 	vk2 = unlock(v, slot, second, &n2);
-	assert_true(secmem_equal(vk, vk2, n));
-	secmem_free(vk2);
+	assert_true(same_key(vk, vk2));
+	crypto_key_free(vk2);
 	file_hash(f->vol, h2);
 	assert_memory_equal(h1, h2, sizeof(h1));
 
@@ -602,9 +614,9 @@ static void one_damaged_copy(struct fixture *f, uint64_t off)
 	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_int_equal(vi.n_tokens, 2);
 	vk2 = unlock(v, 0, f->secret, &n2);
-	assert_true(secmem_equal(vk, vk2, n));
-	secmem_free(vk);
-	secmem_free(vk2);
+	assert_true(same_key(vk, vk2));
+	crypto_key_free(vk);
+	crypto_key_free(vk2);
 	luks2_close(v);
 }
 
@@ -833,7 +845,7 @@ static void cipher_null_volume(void **state)
 	const char *json;
 	struct luks2_info vi;
 	struct luks2_vol *v;
-	uint8_t *vk = NULL, *vk2;
+	struct crypto_key *vk = NULL, *vk2;
 	size_t n, n2;
 	int r, slot = -1;
 
@@ -863,21 +875,21 @@ static void cipher_null_volume(void **state)
 	vk = unlock(v, 0, f->secret, &n);
 	assert_int_equal(n, 32);
 	memset(wrong, 0, sizeof(wrong));
-	assert_int_equal(luks2_unlock(v, 0, wrong, sizeof(wrong), &vk2, &n2,
-				      err, sizeof(err)),
+	assert_int_equal(luks2_unlock(v, 0, wrong, sizeof(wrong), &vk2, err,
+				      sizeof(err)),
 			 -EPERM);
 	/* A second keyslot for the same key (what rotation does). */
 	memset(second, 0x5a, sizeof(second));
-	assert_int_equal(luks2_keyslot_add(v, vk, n, second, sizeof(second),
-					   &slot, err, sizeof(err)),
+	assert_int_equal(luks2_keyslot_add(v, vk, second, sizeof(second), &slot,
+					   err, sizeof(err)),
 			 0);
 	luks2_close(v);
 	v = open_vol(path);
 	vk2 = unlock(v, slot, second, &n2);
 	assert_int_equal(n2, n);
-	assert_memory_equal(vk2, vk, n);
-	secmem_free(vk);
-	secmem_free(vk2);
+	assert_true(same_key(vk2, vk));
+	crypto_key_free(vk);
+	crypto_key_free(vk2);
 	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_string_equal(vi.cipher, "cipher_null-ecb");
 	luks2_close(v);
@@ -935,8 +947,7 @@ static void library_prints_nothing(void **state)
 	char out[300], path[300], err[256] = "";
 	int saved1 = dup(1), saved2 = dup(2), fd, r1, r2;
 	struct luks2_vol *v = NULL;
-	uint8_t *vk = NULL;
-	size_t n;
+	struct crypto_key *vk = NULL;
 
 	path_in(f, out, sizeof(out), "output");
 	path_in(f, path, sizeof(path), "quiet.img");
@@ -953,7 +964,7 @@ static void library_prints_nothing(void **state)
 			   sizeof(err));
 	r1 = luks2_open(f->vol, &v, err, sizeof(err));
 	if (!r1)
-		(void)luks2_unlock(v, 0, (const uint8_t *)"x", 1, &vk, &n, err,
+		(void)luks2_unlock(v, 0, (const uint8_t *)"x", 1, &vk, err,
 				   sizeof(err));
 	luks2_close(v);
 	v = NULL;
