@@ -28,7 +28,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 
-#include "curl_global.h"
+#include "http.h"
 #include "creds.h"
 #include "crypto.h"
 #include "kms.h"
@@ -47,15 +47,6 @@ struct kms_client {
 	long connect_ms, timeout_ms, budget_ms;
 	unsigned max_attempts;
 	bool debug;
-};
-
-/* What one HTTP exchange brought back. */
-struct reply {
-	uint8_t *body; /* secure memory, NUL-terminated */
-	size_t len;
-	bool overflow;
-	char request_id[96];
-	char error_type[96]; /* X-Amzn-ErrorType */
 };
 
 /* ---- errors -----------------------------------------------------------------
@@ -335,66 +326,6 @@ const char *kms_client_endpoint(const struct kms_client *c)
 	return c->endpoint;
 }
 
-/* ---- one HTTP exchange
- * ------------------------------------------------------- */
-
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-	struct reply *r = arg;
-	size_t len = size * n;
-	uint8_t *b;
-
-	if (r->overflow || r->len + len > MAX_RESPONSE) {
-		r->overflow = true;
-		return 0; /* abort the transfer */
-	}
-	b = secmem_realloc(r->body, r->len + len + 1);
-	if (!b)
-		return 0;
-	r->body = b;
-	memcpy(r->body + r->len, data, len);
-	r->len += len;
-	r->body[r->len] = 0;
-	return len;
-}
-
-/* Copy the value of header `name` from a raw header line, trimmed. */
-static bool header_value(const char *line, size_t len, const char *name,
-			 char *out, size_t outlen)
-{
-	size_t n = strlen(name);
-
-	if (len <= n || strncasecmp(line, name, n) || line[n] != ':')
-		return false;
-	line += n + 1;
-	len -= n + 1;
-	while (len && (*line == ' ' || *line == '\t'))
-		line++, len--;
-	while (len && (line[len - 1] == '\r' || line[len - 1] == '\n' ||
-		       line[len - 1] == ' '))
-		len--;
-	snprintf(out, outlen, "%.*s", (int)len, line);
-	return true;
-}
-
-static size_t on_header(char *data, size_t size, size_t n, void *arg)
-{
-	struct reply *r = arg;
-	size_t len = size * n;
-
-	if (!header_value(data, len, "x-amzn-RequestId", r->request_id,
-			  sizeof(r->request_id)))
-		header_value(data, len, "X-Amzn-ErrorType", r->error_type,
-			     sizeof(r->error_type));
-	return len;
-}
-
-static void reply_reset(struct reply *r)
-{
-	secmem_free(r->body);
-	memset(r, 0, sizeof(*r));
-}
-
 static long ms_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -406,7 +337,8 @@ static long ms_since(const struct timespec *t0)
 
 /* Parse an error body ({"__type": ..., "message"|"Message": ...}) and the
  * X-Amzn-ErrorType header into err. */
-static void parse_error(const struct reply *r, long http, struct kms_error *err)
+static void parse_error(const struct kms_http_reply *r, long http,
+			struct kms_error *err)
 {
 	json_object *o = NULL, *v;
 	char raw[96] = "";
@@ -467,85 +399,70 @@ static long backoff_ms(unsigned attempt)
 }
 
 static int attempt(struct kms_client *c, const char *action, const char *body,
-		   const struct kms_creds *cr, struct reply *r, long *http,
-		   struct kms_error *err)
+		   const struct kms_creds *cr, struct kms_http_reply *r,
+		   long *http, struct kms_error *err)
 {
-	struct curl_slist *h = NULL, *t;
 	char target[128], sigv4[128], *token_hdr = NULL;
+	/* No "Expect:" header tricks: libcurl 7.88 would sign the empty
+	 * header it never sends.  Bodies stay far below the size at which it
+	 * adds "Expect: 100-continue". */
+	const char *headers[3] = { "Content-Type: application/x-amz-json-1.1",
+				   target, NULL };
+	struct kms_http_request rq = {
+		.url = c->url,
+		.method = "POST",
+		.body = body,
+		.headers = headers,
+		.n_headers = 2,
+		.connect_ms = c->connect_ms,
+		.timeout_ms = c->timeout_ms,
+		.ca_bundle = c->ca_bundle,
+		.sigv4 = sigv4,
+		.user = cr->access_key_id,
+		.password = cr->secret,
+		.max_body = MAX_RESPONSE,
+	};
 	CURLcode cc;
-	int ret = 0;
 
 	snprintf(target, sizeof(target), "X-Amz-Target: TrentService.%s",
 		 action);
 	snprintf(sigv4, sizeof(sigv4), "aws:amz:%s:kms", c->region);
-	t = curl_slist_append(h, "Content-Type: application/x-amz-json-1.1");
-	/* No "Expect:" header tricks: libcurl 7.88 would sign the empty
-	 * header it never sends.  Bodies stay far below the size at which it
-	 * adds "Expect: 100-continue". */
-	h = t ? curl_slist_append(t, target) : NULL;
-	if (h && cr->session_token[0]) {
+	if (cr->session_token[0]) {
 		size_t n = strlen(cr->session_token) + 32;
 
 		token_hdr = secmem_alloc(n);
-		if (token_hdr) {
-			snprintf(token_hdr, n, "X-Amz-Security-Token: %s",
-				 cr->session_token);
-			h = curl_slist_append(h, token_hdr);
-		} else {
-			h = NULL;
-		}
+		if (!token_hdr)
+			return set_error(err, KMS_CONFIG, "OutOfMemory",
+					 "out of memory"),
+			       -ENOMEM;
+		snprintf(token_hdr, n, "X-Amz-Security-Token: %s",
+			 cr->session_token);
+		headers[rq.n_headers++] = token_hdr;
 	}
-	if (!h) {
-		curl_slist_free_all(t);
-		secmem_free(token_hdr);
-		return set_error(err, KMS_CONFIG, "OutOfMemory",
-				 "out of memory"),
-		       -ENOMEM;
-	}
-	curl_easy_setopt(c->curl, CURLOPT_URL, c->url);
-	curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c->curl, CURLOPT_AWS_SIGV4, sigv4);
-	curl_easy_setopt(c->curl, CURLOPT_USERNAME, cr->access_key_id);
-	curl_easy_setopt(c->curl, CURLOPT_PASSWORD, cr->secret);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
-	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (c->ca_bundle[0])
-		curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->ca_bundle);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c->curl, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c->curl, CURLOPT_HEADERDATA, r);
-	cc = curl_easy_perform(c->curl);
-	/* Credentials must not outlive the call in curl's option store. */
-	curl_easy_setopt(c->curl, CURLOPT_PASSWORD, "");
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(h);
+	cc = kms_http_exchange(c->curl, &rq, r, NULL);
 	secmem_free(token_hdr);
 	*http = 0;
-	if (cc == CURLE_WRITE_ERROR && r->overflow) {
+	if (cc == CURLE_WRITE_ERROR && r->too_big) {
 		set_error(err, KMS_PROTOCOL, "ResponseTooLarge",
 			  "the KMS response exceeds %u bytes", MAX_RESPONSE);
 		return -EPROTO;
 	}
+	if (cc == CURLE_OUT_OF_MEMORY)
+		return set_error(err, KMS_CONFIG, "OutOfMemory",
+				 "out of memory"),
+		       -ENOMEM;
 	if (cc != CURLE_OK) {
 		transfer_error(cc, c->url, err);
 		return -1;
 	}
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, http);
+	*http = r->status;
 	snprintf(err->request_id, sizeof(err->request_id), "%s", r->request_id);
 	err->http_status = *http;
 	if (*http != 200) {
 		parse_error(r, *http, err);
-		ret = -1;
+		return -1;
 	}
-	return ret;
+	return 0;
 }
 
 /*
@@ -553,7 +470,7 @@ static int attempt(struct kms_client *c, const char *action, const char *body,
  * and time budgets.  On success the response is in *r (secure memory).
  */
 static int send_request(struct kms_client *c, const char *action,
-			const char *body, struct reply *r,
+			const char *body, struct kms_http_reply *r,
 			struct kms_error *err)
 {
 	struct kms_creds *cr = NULL;
@@ -575,7 +492,7 @@ static int send_request(struct kms_client *c, const char *action,
 								 : KMS_CONFIG,
 				  "NoCredentials", "%s", why);
 		} else {
-			reply_reset(r);
+			kms_http_reply_free(r);
 			err->attempts = n;
 			rc = attempt(c, action, body, cr, r, &http, err);
 			creds_release(cr);
@@ -600,7 +517,7 @@ static int send_request(struct kms_client *c, const char *action,
 			break;
 		usleep((useconds_t)wait * 1000);
 	}
-	reply_reset(r);
+	kms_http_reply_free(r);
 	if (err->attempts > 1 && kms_status_transient(err->status)) {
 		size_t l = strlen(err->message);
 
@@ -616,15 +533,15 @@ static int send_request(struct kms_client *c, const char *action,
 int kms_call(struct kms_client *c, const char *action, const char *body,
 	     char **response, struct kms_error *err)
 {
-	struct reply r;
+	struct kms_http_reply r;
 	int rc;
 
 	*response = NULL;
 	rc = send_request(c, action, body && *body ? body : "{}", &r, err);
 	if (rc)
 		return rc;
-	*response = strdup(r.body ? (const char *)r.body : "{}");
-	reply_reset(&r);
+	*response = strdup(r.len ? (const char *)r.body : "{}");
+	kms_http_reply_free(&r);
 	return *response ? 0 : -ENOMEM;
 }
 
@@ -677,7 +594,7 @@ static void add_blob(json_object *req, const char *name, const uint8_t *blob,
 
 /* Serialise req and send it. */
 static int send_json(struct kms_client *c, const char *action, json_object *req,
-		     struct reply *r, struct kms_error *err)
+		     struct kms_http_reply *r, struct kms_error *err)
 {
 	const char *body = json_object_to_json_string_ext(
 		req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -743,8 +660,8 @@ static size_t skip_value(const char *s, size_t len, size_t i)
  * r with 'A's, so that json-c never sees it.  -ENOENT if absent, -EPROTO
  * if malformed.
  */
-static int take_secret(struct reply *r, const char *name, uint8_t **out,
-		       size_t *out_len)
+static int take_secret(struct kms_http_reply *r, const char *name,
+		       uint8_t **out, size_t *out_len)
 {
 	char *s = (char *)r->body, *b64 = NULL;
 	size_t len = r->len, i = 0, n = strlen(name);
@@ -826,7 +743,7 @@ static int take_secret(struct reply *r, const char *name, uint8_t **out,
 }
 
 /* Parse what remains of r (after take_secret) as a JSON object. */
-static json_object *parse_reply(const struct reply *r)
+static json_object *parse_reply(const struct kms_http_reply *r)
 {
 	json_object *o =
 		r->body ? json_tokener_parse((const char *)r->body) : NULL;
@@ -883,7 +800,7 @@ int kms_generate_data_key(struct kms_client *c, const char *key_id,
 			  struct kms_error *err)
 {
 	json_object *req, *resp = NULL;
-	struct reply r;
+	struct kms_http_reply r;
 	size_t pt_len = 0;
 	int rc;
 
@@ -909,7 +826,7 @@ int kms_generate_data_key(struct kms_client *c, const char *key_id,
 		rc = protocol_error(err, "GenerateDataKey");
 	}
 	json_object_put(resp);
-	reply_reset(&r);
+	kms_http_reply_free(&r);
 	return rc;
 }
 
@@ -919,7 +836,7 @@ int kms_decrypt(struct kms_client *c, const char *key_id,
 		struct kms_error *err)
 {
 	json_object *req;
-	struct reply r;
+	struct kms_http_reply r;
 	int rc;
 
 	*plaintext = NULL;
@@ -941,7 +858,7 @@ int kms_decrypt(struct kms_client *c, const char *key_id,
 		*plaintext = NULL;
 		rc = protocol_error(err, "Decrypt");
 	}
-	reply_reset(&r);
+	kms_http_reply_free(&r);
 	return rc;
 }
 
@@ -952,7 +869,7 @@ int kms_re_encrypt(struct kms_client *c, const char *src_key,
 		   size_t *out_len, struct kms_error *err)
 {
 	json_object *req, *resp;
-	struct reply r;
+	struct kms_http_reply r;
 	int rc;
 
 	*out = NULL;
@@ -978,7 +895,7 @@ int kms_re_encrypt(struct kms_client *c, const char *src_key,
 	if (!resp || get_blob(resp, "CiphertextBlob", out, out_len))
 		rc = protocol_error(err, "ReEncrypt");
 	json_object_put(resp);
-	reply_reset(&r);
+	kms_http_reply_free(&r);
 	return rc;
 }
 
@@ -993,7 +910,7 @@ int kms_describe_key(struct kms_client *c, const char *key_id,
 		     struct kms_key_info *out, struct kms_error *err)
 {
 	json_object *req, *resp, *md, *v;
-	struct reply r;
+	struct kms_http_reply r;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -1029,6 +946,6 @@ int kms_describe_key(struct kms_client *c, const char *key_id,
 		out->deletion_date = (int64_t)json_object_get_double(v);
 out:
 	json_object_put(resp);
-	reply_reset(&r);
+	kms_http_reply_free(&r);
 	return rc;
 }

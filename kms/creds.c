@@ -34,7 +34,7 @@
 #include <json-c/json.h>
 
 #include "creds.h"
-#include "curl_global.h"
+#include "http.h"
 #include "crypto.h"
 #include "util.h"
 
@@ -708,125 +708,60 @@ out:
 
 /* ---- HTTP --------------------------------------------------------------- */
 
-/* One answer; body is secure memory of MAX_RESPONSE + 1 bytes. */
-struct http_reply {
-	char *body;
-	size_t len;
-	long status;
-	bool too_big;
-};
-
-static size_t http_body(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct http_reply *r = arg;
-	size_t n = size * nmemb;
-
-	if (n > MAX_RESPONSE - r->len) {
-		r->too_big = true;
-		return 0; /* curl aborts the transfer */
-	}
-	memcpy(r->body + r->len, data, n);
-	r->len += n;
-	r->body[r->len] = 0;
-	return n;
-}
-
 /*
- * One request on a fresh easy handle: these happen at startup and about
- * hourly, so keeping a connection is not worth it.  headers may carry
- * secrets: curl copies them into its list, which is wiped before it is
- * freed.  Proxies are never used: the endpoints are on this host or
- * link-local.  Returns 0 with r->status and r->body; -ECONNREFUSED when
- * nothing answers at that address; -ETIMEDOUT; -EMSGSIZE for an answer over
- * MAX_RESPONSE; -EIO for other transfer failures (why says which); -ENOMEM.
+ * One request on a fresh handle: these happen at startup and about hourly,
+ * so keeping a connection is not worth it.  Proxies are never used: the
+ * endpoints are on this host or link-local.  Returns 0 with r->status and
+ * r->body; -ECONNREFUSED when nothing answers at that address; -ETIMEDOUT;
+ * -EMSGSIZE for an answer over MAX_RESPONSE; -EIO for other transfer
+ * failures (why says which); -ENOMEM.
  */
 static int http_do(long timeout_ms, bool put, const char *url,
 		   const char *const *headers, size_t n_headers,
-		   struct http_reply *r, char *why, size_t whylen)
+		   struct kms_http_reply *r, char *why, size_t whylen)
 {
-	char cerr[CURL_ERROR_SIZE] = "";
-	struct curl_slist *list = NULL, *l;
-	const char *ca = env("AWS_CA_BUNDLE");
-	CURL *h = NULL;
-	CURLcode rc;
-	int ret;
+	const struct kms_http_request rq = {
+		.url = url,
+		.method = put ? "PUT" : "GET",
+		.headers = headers,
+		.n_headers = n_headers,
+		.connect_ms = timeout_ms,
+		.timeout_ms = timeout_ms,
+		.ca_bundle = env("AWS_CA_BUNDLE"),
+		.no_proxy = true,
+		.max_body = MAX_RESPONSE,
+	};
+	char cerr[CURL_ERROR_SIZE];
+	CURLcode rc = kms_http_exchange(NULL, &rq, r, cerr);
 
-	secmem_wipe(r->body, r->len);
-	r->len = 0;
-	r->status = 0;
-	r->too_big = false;
-	if (kms_curl_global_init()) {
-		kms_seterr(why, whylen, "libcurl failed to initialise");
-		return -EIO;
-	}
-	h = curl_easy_init();
-	if (!h) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n_headers + put; i++) {
-		/* A PUT without a body must not claim a form body. */
-		l = curl_slist_append(list, i < n_headers ? headers[i]
-							  : "Content-Type:");
-		if (!l) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		list = l;
-	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-	if (ca)
-		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-	if (put) {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
-	}
-	rc = curl_easy_perform(h);
 	switch (rc) {
 	case CURLE_OK:
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-		ret = 0;
-		break;
+		return 0;
+	case CURLE_FAILED_INIT:
+		kms_seterr(why, whylen, "libcurl failed to initialise");
+		return -EIO;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
 	case CURLE_WRITE_ERROR:
 		if (r->too_big) {
 			kms_seterr(why, whylen, "answer larger than %d KiB",
 				   MAX_RESPONSE / 1024);
-			ret = -EMSGSIZE;
-			break;
+			return -EMSGSIZE;
 		}
 		/* fall through */
 	case CURLE_OPERATION_TIMEDOUT:
 		kms_seterr(why, whylen, "no answer within %ld ms", timeout_ms);
-		ret = -ETIMEDOUT;
-		break;
+		return -ETIMEDOUT;
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_COULDNT_RESOLVE_HOST:
 		kms_seterr(why, whylen, "%s",
 			   cerr[0] ? cerr : curl_easy_strerror(rc));
-		ret = -ECONNREFUSED;
-		break;
+		return -ECONNREFUSED;
 	default:
 		kms_seterr(why, whylen, "%s",
 			   cerr[0] ? cerr : curl_easy_strerror(rc));
-		ret = -EIO;
-		break;
+		return -EIO;
 	}
-out:
-	for (l = list; l; l = l->next)
-		secmem_wipe(l->data, strlen(l->data));
-	curl_slist_free_all(list);
-	curl_easy_cleanup(h);
-	return ret;
 }
 
 /* A header line "<prefix><value>" in secure memory, or NULL. */
@@ -1007,8 +942,9 @@ static int transfer_errno(int r)
  * IMDS serve the same shape; IMDS must include a Token). */
 static int get_creds_doc(const struct creds_provider *p, const char *url,
 			 const char *const *headers, size_t n_headers,
-			 struct http_reply *rep, bool imds, const char *what,
-			 struct kms_creds *c, char *msg, size_t len)
+			 struct kms_http_reply *rep, bool imds,
+			 const char *what, struct kms_creds *c, char *msg,
+			 size_t len)
 {
 	char why[512];
 	int r = http_do(p->timeout_ms, false, url, headers, n_headers, rep, why,
@@ -1033,7 +969,7 @@ static int src_container(const struct creds_provider *p, struct kms_creds *c,
 	const char *token_file = env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
 	const char *token = env("AWS_CONTAINER_AUTHORIZATION_TOKEN");
 	char url[MAX_URL], shown[MAX_URL], what[MAX_URL + 64];
-	struct http_reply rep = { 0 };
+	struct kms_http_reply rep = { 0 };
 	char *file = NULL, *auth = NULL;
 	const char *headers[1];
 	size_t n_headers = 0, n;
@@ -1115,18 +1051,13 @@ static int src_container(const struct creds_provider *p, struct kms_creds *c,
 		}
 		headers[n_headers++] = auth;
 	}
-	rep.body = secmem_alloc(MAX_RESPONSE + 1);
-	if (!rep.body) {
-		r = -ENOMEM;
-		goto out;
-	}
 	r = get_creds_doc(p, url, headers, n_headers, &rep, false, what, c, msg,
 			  len);
 	if (r)
 		goto out;
 	snprintf(c->source, sizeof(c->source), "container credentials");
 out:
-	secmem_free(rep.body);
+	kms_http_reply_free(&rep);
 	secmem_free(auth);
 	secmem_free(file);
 	return r;
@@ -1188,7 +1119,7 @@ static int src_imds(const struct creds_provider *p, bool probing,
 	char base[MAX_URL], url[MAX_URL + MAX_ROLE + 64], shown[MAX_URL];
 	char what[MAX_URL + MAX_ROLE + 64], why[512], role[MAX_ROLE + 1];
 	const char *ttl[] = { IMDS_TTL_HEADER };
-	struct http_reply rep = { 0 };
+	struct kms_http_reply rep = { 0 };
 	const char *hdr_list[1];
 	char *hdr = NULL, *token;
 	size_t n;
@@ -1204,10 +1135,6 @@ static int src_imds(const struct creds_provider *p, bool probing,
 	if (r)
 		return r;
 	url_shown(base, shown, sizeof(shown));
-	rep.body = secmem_alloc(MAX_RESPONSE + 1);
-	if (!rep.body)
-		return -ENOMEM;
-
 	snprintf(url, sizeof(url), "%s%s", base, IMDS_TOKEN_PATH);
 	r = http_do(p->timeout_ms, true, url, ttl, 1, &rep, why, sizeof(why));
 	if (r && probing && (r == -ECONNREFUSED || r == -ETIMEDOUT)) {
@@ -1291,7 +1218,7 @@ static int src_imds(const struct creds_provider *p, bool probing,
 	snprintf(c->source, sizeof(c->source), "instance profile %s", role);
 out:
 	secmem_free(hdr);
-	secmem_free(rep.body);
+	kms_http_reply_free(&rep);
 	return r;
 }
 
