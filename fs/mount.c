@@ -432,14 +432,37 @@ static void unescape(char *s)
 	*o = 0;
 }
 
+/* The device and mountpoint of a /proc/self/mountinfo line ("ID PARENT
+ * MAJ:MIN ROOT MOUNTPOINT ..."); *dir points into line, still escaped. */
+static bool mountinfo_entry(char *line, dev_t *devno, char **dir)
+{
+	char *save = NULL, *field[5], *end;
+	unsigned long maj, min;
+
+	for (int i = 0; i < 5; i++) {
+		field[i] = strtok_r(i ? NULL : line, " ", &save);
+		if (!field[i])
+			return false;
+	}
+	maj = strtoul(field[2], &end, 10);
+	if (end == field[2] || *end != ':')
+		return false;
+	min = strtoul(end + 1, &end, 10);
+	if (*end)
+		return false;
+	*devno = makedev(maj, min);
+	*dir = field[4];
+	return true;
+}
+
 /* The filesystem on our loop device, open: at the target, else at the
  * first mount of it this mount namespace shows (a bind mount, a move); -1
  * when there is none. */
 static int fs_anywhere(const struct fsd *d)
 {
-	char line[8192], dir[PATH_MAX];
-	unsigned maj, min;
+	char line[8192], *dir;
 	struct stat dev;
+	dev_t devno;
 	FILE *f;
 	int fd = fs_on_loop(d);
 
@@ -448,11 +471,9 @@ static int fs_anywhere(const struct fsd *d)
 	f = fopen("/proc/self/mountinfo", "re");
 	if (!f)
 		return -1;
-	/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT ..." */
 	while (fd < 0 && fgets(line, sizeof(line), f))
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min, dir) ==
-			    3 &&
-		    makedev(maj, min) == dev.st_rdev) {
+		if (mountinfo_entry(line, &devno, &dir) &&
+		    devno == dev.st_rdev) {
 			unescape(dir);
 			fd = fs_on_loop_at(d, dir);
 		}

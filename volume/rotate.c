@@ -176,6 +176,10 @@ int vol_rotate(const char *volume, const struct kms_options *ko,
 
 	memset(out, 0, sizeof(*out));
 	memset(e, 0, sizeof(*e));
+	if (!new_arn && !rewrap_only)
+		return vol_fail(e, -EINVAL, false,
+				"moving %s to another key needs its ARN",
+				volume);
 	r = vol_lock(volume, VOL_LOCK_HEADER, &fd, e);
 	if (r)
 		return r;

@@ -26,7 +26,7 @@
 #define HDR_MAX_SIZE	(4u << 20)
 /* The bytes from the start of a device that hold every place a header
  * copy may be: two of the largest metadata areas. */
-#define HDR_SCAN_LEN (2u * HDR_MAX_SIZE)
+#define HDR_SCAN_LEN ((size_t)2 * HDR_MAX_SIZE)
 
 /* One header copy, as read. */
 struct hdr_copy {

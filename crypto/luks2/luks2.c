@@ -208,9 +208,10 @@ static int read_hdr_copy(int fd, uint64_t off, bool primary, struct hdr_copy *c)
 	ssize_t n;
 	int r;
 
+	memset(c, 0, sizeof(*c));
 	n = pread(fd, bin, sizeof(bin), (off_t)off);
 	if (n < 0)
-		return -errno;
+		return errno ? -errno : -EIO;
 	size = (size_t)n == sizeof(bin) ? hdr_be64(bin + HDR_OFF_SIZE) : 0;
 	if (size <= HDR_BIN_LEN || size > HDR_MAX_SIZE)
 		return hdr_copy_parse(bin, (size_t)n, off, primary, c);
@@ -218,7 +219,8 @@ static int read_hdr_copy(int fd, uint64_t off, bool primary, struct hdr_copy *c)
 	if (!area)
 		return -ENOMEM;
 	n = pread(fd, area, size, (off_t)off);
-	r = n < 0 ? -errno : hdr_copy_parse(area, (size_t)n, off, primary, c);
+	r = n < 0 ? (errno ? -errno : -EIO)
+		  : hdr_copy_parse(area, (size_t)n, off, primary, c);
 	free(area);
 	return r;
 }
@@ -231,6 +233,7 @@ static int header_state(int fd, struct hdr_scan *hs)
 	ssize_t n;
 	int r;
 
+	memset(hs, 0, sizeof(*hs));
 	if (!dev)
 		return -ENOMEM;
 	while (len < HDR_SCAN_LEN) {
@@ -238,7 +241,7 @@ static int header_state(int fd, struct hdr_scan *hs)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			r = -errno;
+			r = errno ? -errno : -EIO;
 			goto out;
 		}
 		if (n == 0)
