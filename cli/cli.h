@@ -8,9 +8,9 @@
  * kms/): they return 0 or -errno with the detail in an error struct and
  * never print.  A command turns a failure into its exit code and one line on
  * stderr through errors.c (cli_error, cli_kms_error, cli_volume_error), the
- * only place errors are worded for the user.  The few helpers here that wrap
- * one library call and its error (cli_kms_client, cli_check_key,
- * cli_volume_open) return that exit code with the line already printed.
+ * only place errors are worded for the user.  The two helpers here that
+ * wrap one library call and its error (cli_kms_client, cli_check_key)
+ * return that exit code with the line already printed.
  */
 #ifndef CMKFS_CLI_H
 #define CMKFS_CLI_H
@@ -145,13 +145,6 @@ int cli_key_unfit(const char *what, const char *arn, int r,
  * the exit code (EXIT_KMS_DENIED, EXIT_KMS_UNAVAILABLE for KMS failures). */
 struct vol_error;
 int cli_volume_error(const char *volume, int r, const struct vol_error *e);
-
-struct luks2_vol;
-struct luks2_info;
-
-/* luks2_open_flags and luks2_info, or the error printed and the exit code. */
-int cli_volume_open(const char *path, unsigned flags, struct luks2_vol **v,
-		    struct luks2_info *info);
 
 /* sd_notify: send state (e.g. "READY=1") to $NOTIFY_SOCKET when the
  * service manager set it; 0 when sent or not asked for, else -errno. */

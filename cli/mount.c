@@ -3,13 +3,14 @@
  * mount.c — `cmkfs mount` and `cmkfs umount`, and the mount part of
  * `cmkfs status`.
  *
- * mount unlocks the volume through KMS and hands the key to the daemon
- * (fs/), which serves the plaintext, puts the loop device and filesystem on
- * top and says when the mount is usable.  Without --foreground the command
- * forks first: the child becomes the daemon (setsid) and reports readiness,
- * or the exit code of its failure, through a pipe; the parent waits for it
- * and exits with that code.  The fork comes before the unlock because the
- * key lives in secure memory, which a child does not inherit.
+ * mount has volume/ lock the volume, unlock it through KMS and hand the key
+ * to the daemon (fs/), which serves the plaintext, puts the loop device and
+ * filesystem on top and says when the mount is usable.  Without
+ * --foreground the command forks first: the child becomes the daemon
+ * (setsid) and reports readiness, or the exit code of its failure, through
+ * a pipe; the parent waits for it and exits with that code.  The fork comes
+ * before the unlock because the key lives in secure memory, which a child
+ * does not inherit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,8 +26,6 @@
 #include <json-c/json.h>
 
 #include "cli.h"
-#include "crypto.h"
-#include "luks2.h"
 #include "volume.h"
 #include "fs.h"
 
@@ -48,21 +47,8 @@ struct ready_msg {
 
 struct ready_ctx {
 	int fd; /* pipe to the parent, or -1 in the foreground */
-	bool ready;
-	bool clear_blank; /* the filesystem is made: drop the blank mark */
 	const char *volume, *target;
 };
-
-/* The volume has been written: it no longer carries the blank mark. */
-static int clear_blank(struct luks2_vol *v, const char *volume)
-{
-	char err[512];
-
-	if (luks2_blank_clear(v, err, sizeof(err)))
-		return cli_error(0, "cannot clear the blank mark of %s: %s",
-				 volume, err);
-	return EXIT_OK;
-}
 
 static void report(int fd, int code)
 {
@@ -72,25 +58,16 @@ static void report(int fd, int code)
 		fprintf(stderr, "cmkfs: cannot report to the mount command\n");
 }
 
-static void on_ready(void *arg)
+static void on_ready(void *arg, const char *blank_kept)
 {
 	struct ready_ctx *c = arg;
 
-	c->ready = true;
-	if (c->clear_blank) {
-		struct luks2_vol *v = NULL;
-		char err[512];
-
-		/* A mark left behind would let a later mount format a volume
-		 * whose filesystem signature is gone: say so loudly. */
-		if (luks2_open(c->volume, &v, err, sizeof(err)) ||
-		    clear_blank(v, c->volume))
-			fprintf(stderr,
-				"cmkfs: WARNING: %s still carries its blank "
-				"mark; remount it to clear it\n",
-				c->volume);
-		luks2_close(v);
-	}
+	if (blank_kept)
+		fprintf(stderr,
+			"cmkfs: error: %s\n"
+			"cmkfs: WARNING: %s still carries its blank mark; "
+			"remount it to clear it\n",
+			blank_kept, c->volume);
 	if (c->fd < 0) {
 		printf("mounted %s on %s (daemon pid %d, foreground)\n",
 		       c->volume, c->target, (int)getpid());
@@ -146,96 +123,63 @@ static int resolve_target(const char *dir, bool raw, char *out)
 }
 
 /* In the daemon process: unlock, serve.  Returns the exit code. */
-static int serve(const struct mount_args *a, struct luks2_vol *v,
-		 const struct luks2_info *info, const char *volume,
+static int serve(const struct mount_args *a, struct vol_mount *m,
 		 const char *target, int ready_fd)
 {
 	struct ready_ctx rc = { .fd = ready_fd,
 				.volume = a->volume,
 				.target = target };
-	struct fsd_params p = { 0 };
-	struct vol_unlocked u = { 0 };
-	struct vol_reprove reprove;
-	struct vol_error ve;
-	char err[1024];
+	const struct vol_mount_params p = {
+		.target = target,
+		.fstype = a->fstype,
+		.raw = a->raw,
+		.read_only = a->read_only,
+		.allow_discards = a->allow_discards,
+		.mkfs = a->mkfs,
+		.detach = !a->foreground,
+		.log_file = a->log_file,
+		.threads = a->threads,
+		.fuse_uring = a->fuse_uring,
+		.check_interval = a->check_interval,
+		.outage_grace = a->outage_grace,
+		.on_revoke_keep = a->on_revoke_keep,
+		.ko = &a->ko,
+		.ready = on_ready,
+		.ready_arg = &rc,
+	};
+	struct vol_error e;
+	bool ready;
 	int code, r;
 
-	r = vol_unlock(v, info, &a->ko, &u, &ve);
-	code = r ? cli_volume_error(a->volume, r, &ve) : EXIT_OK;
-	/* Never written: the mount may make its filesystem.  A --raw mount
-	 * may write anything, so the mark goes before it serves; a filesystem
-	 * mount drops it once the filesystem is there. */
-	p.mkfs = luks2_is_blank(v) ? "blank"
-		 : a->mkfs	   ? "no filesystem and --mkfs"
-				   : NULL;
-	if (!code && p.mkfs && !a->read_only) {
-		if (a->raw)
-			code = clear_blank(v, a->volume);
-		else
-			rc.clear_blank = true;
-	}
-	luks2_close(v);
-	if (code) {
-		vol_unlocked_free(&u);
-		report(ready_fd, code);
-		return code;
-	}
-	p.volume = volume;
-	p.target = target;
-	p.uuid = info->uuid;
-	p.cipher = strncmp(info->cipher, "cipher_null", 11) ? info->cipher
-							    : "cipher_null";
-	p.data_offset = info->data_offset;
-	p.data_size = info->data_size;
-	p.sector_size = info->sector_size;
-	p.key = u.vk; /* ownership moves to the daemon */
-	u.vk = NULL;
-	/* The token that unlocked it is what the revocation checks unwrap;
-	 * it lives until the daemon ends. */
-	reprove = (struct vol_reprove){ &u.token, info->uuid, &a->ko };
-	vol_reprove_hook(&reprove, &p.reprove);
-	p.check_interval = a->check_interval;
-	p.on_revoke_keep = a->on_revoke_keep;
-	p.outage_grace = a->outage_grace;
-	p.fstype = a->fstype;
-	p.raw = a->raw;
-	p.read_only = a->read_only;
-	p.allow_discards = a->allow_discards;
-	p.detach = !a->foreground;
-	p.log_file = a->log_file;
-	p.threads = a->threads;
-	p.fuse_uring = a->fuse_uring;
-	p.ready = on_ready;
-	p.ready_arg = &rc;
-	r = fsd_serve(&p, err, sizeof(err));
-	vol_unlocked_free(&u);
-	if (!rc.ready) {
-		/* Never became ready: the failure is the command's. */
-		code = cli_error(0, "cannot mount %s: %s", a->volume, err);
-		report(rc.fd, code);
-		if (rc.fd >= 0)
-			close(rc.fd);
-		return code;
-	}
-	return r ? EXIT_FAIL : EXIT_OK;
+	r = vol_mount_serve(m, &p, &ready, &e);
+	vol_mount_close(m);
+	if (ready) /* the daemon has logged how it ended */
+		return r ? EXIT_FAIL : EXIT_OK;
+	/* Never became ready: the failure is the command's. */
+	code = cli_volume_error(a->volume, r, &e);
+	report(rc.fd, code);
+	if (rc.fd >= 0)
+		close(rc.fd);
+	return code;
 }
 
 static int do_mount(const struct mount_args *a)
 {
-	char volume[PATH_MAX], target[PATH_MAX];
-	struct luks2_info info = { 0 };
-	struct fsd_state st;
-	struct luks2_vol *v = NULL;
-	struct vol_error ve;
-	int pfd[2], rc, r, lock_fd = -1;
+	char target[PATH_MAX];
+	struct vol_mount *m = NULL;
+	struct vol_error e;
+	int pfd[2], r;
 	pid_t pid;
 
 	if (geteuid() != 0)
 		return cli_error(-EPERM, "mount needs root (FUSE, loop "
 					 "devices and mount)");
-	if (!realpath(a->volume, volume))
-		return cli_error(-errno, "cannot mount %s", a->volume);
+	r = vol_mount_open(a->volume, &m, &e);
+	if (r)
+		return cli_volume_error(a->volume, r, &e);
 	r = resolve_target(a->dir, a->raw, target);
+	if (r)
+		vol_mount_close(m);
 	if (r == -ENOTDIR)
 		return cli_error(0,
 				 "cannot mount on %s: not a directory (use "
@@ -249,80 +193,53 @@ static int do_mount(const struct mount_args *a)
 				 a->dir);
 	if (r)
 		return cli_error(r, "cannot mount on %s", a->dir);
-	/* Held by the daemon (the descriptor is inherited) for as long as it
-	 * serves: reencrypt and header-restore wait for it to go. */
-	r = vol_lock(volume, VOL_LOCK_MOUNTED, &lock_fd, &ve);
-	if (r)
-		return cli_volume_error(volume, r, &ve);
-	rc = cli_volume_open(a->volume, 0, &v, &info);
-	if (rc) {
-		close(lock_fd);
-		return rc;
-	}
-	r = fsd_state_by_uuid(info.uuid, &st);
-	if (r != -ENOENT) {
-		luks2_close(v);
-		close(lock_fd);
-		if (r == 0 && st.alive)
-			return cli_error(0,
-					 "%s is already mounted on %s (daemon "
-					 "pid %d)",
-					 a->volume, st.mountpoint, (int)st.pid);
-		return cli_error(0,
-				 "%s has the state of a daemon that died or "
-				 "is still starting in %s/%s; run 'cmkfs "
-				 "umount %s' first",
-				 a->volume, fsd_runtime_root(), info.uuid,
-				 a->volume);
-	}
-	if (!strncmp(info.cipher, "cipher_null", 11))
+	if (!strncmp(vol_mount_info(m)->cipher, "cipher_null", 11))
 		fprintf(stderr,
 			"cmkfs: WARNING: %s uses cipher_null: it is "
 			"NOT ENCRYPTED (a benchmark volume)\n",
 			a->volume);
 
 	if (a->foreground)
-		return serve(a, v, &info, volume, target, -1);
+		return serve(a, m, target, -1);
 
+	/* The fork comes before the unlock: the key lives in secure memory,
+	 * which a child does not inherit. */
 	if (pipe2(pfd, O_CLOEXEC)) {
-		luks2_close(v);
-		close(lock_fd);
+		vol_mount_close(m);
 		return cli_error(-errno, "cannot start the daemon");
 	}
 	fflush(NULL);
 	pid = fork();
 	if (pid < 0) {
-		luks2_close(v);
-		close(lock_fd);
+		vol_mount_close(m);
 		return cli_error(-errno, "cannot start the daemon");
 	}
 	if (pid == 0) {
 		close(pfd[0]);
 		setsid();
-		exit(serve(a, v, &info, volume, target, pfd[1]));
+		exit(serve(a, m, target, pfd[1]));
 	}
 	close(pfd[1]);
-	close(lock_fd);
-	luks2_close(v);
+	vol_mount_close(m);
 	{
-		struct ready_msg m;
+		struct ready_msg msg;
 		ssize_t n;
 
 		do
-			n = read(pfd[0], &m, sizeof(m));
+			n = read(pfd[0], &msg, sizeof(msg));
 		while (n < 0 && errno == EINTR);
 		close(pfd[0]);
-		if (n != (ssize_t)sizeof(m))
+		if (n != (ssize_t)sizeof(msg))
 			return cli_error(0,
 					 "cannot mount %s: the daemon exited "
 					 "before the mount was ready (see the "
 					 "system log)",
 					 a->volume);
-		if (m.code)
-			return m.code; /* the daemon printed why */
+		if (msg.code)
+			return msg.code; /* the daemon printed why */
 		if (!a->quiet)
 			printf("mounted %s on %s (daemon pid %d)\n", a->volume,
-			       target, m.pid);
+			       target, msg.pid);
 	}
 	return EXIT_OK;
 }

@@ -6,34 +6,25 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "luks2.h"
 #include "volume.h"
 
 static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	struct kms_options ko = { 0 };
-	struct vol_unlocked u = { 0 };
-	struct luks2_info info = { 0 };
-	struct luks2_vol *v = NULL;
-	struct vol_error ve;
+	struct vol_access acc;
+	struct vol_error e;
 	int rc = cli_kms_only_options(cmd, argc, argv, &ko);
 
 	if (rc >= 0)
 		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "unlock-test takes one VOLUME");
-	rc = cli_volume_open(argv[optind], 0, &v, &info);
+	rc = vol_unlock_test(argv[optind], &ko, &acc, &e);
 	if (rc)
-		return rc;
-	rc = vol_unlock(v, &info, &ko, &u, &ve);
-	if (rc)
-		rc = cli_volume_error(argv[optind], rc, &ve);
-	else
-		printf("ok: %s unlocks through %s (keyslot %d)\n", argv[optind],
-		       u.token.key_arn, u.keyslot);
-	vol_unlocked_free(&u);
-	luks2_close(v);
-	return rc;
+		return cli_volume_error(argv[optind], rc, &e);
+	printf("ok: %s unlocks through %s (keyslot %d)\n", argv[optind],
+	       acc.key_arn, acc.keyslot);
+	return EXIT_OK;
 }
 
 const struct cli_cmd cli_cmd_unlock_test = {

@@ -9,8 +9,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "crypto.h"
-#include "luks2.h"
 
 void cli_print_usage(const struct cli_cmd *cmd)
 {
@@ -117,19 +115,4 @@ int cli_parse_size(const char *s, uint64_t *out)
 		return -EINVAL;
 	*out = (uint64_t)v << shift;
 	return 0;
-}
-
-int cli_volume_open(const char *path, unsigned flags, struct luks2_vol **v,
-		    struct luks2_info *info)
-{
-	char err[512];
-
-	if (luks2_open_flags(path, flags, v, err, sizeof(err)))
-		return cli_error(0, "%s", err);
-	if (luks2_info(*v, info)) {
-		luks2_close(*v);
-		*v = NULL;
-		return cli_error(-EIO, "cannot read the header of %s", path);
-	}
-	return EXIT_OK;
 }

@@ -741,6 +741,7 @@ static int http_do(long timeout_ms, bool put, const char *url,
 		kms_seterr(why, whylen, "libcurl failed to initialise");
 		return -EIO;
 	case CURLE_OUT_OF_MEMORY:
+		kms_seterr(why, whylen, "out of memory");
 		return -ENOMEM;
 	case CURLE_WRITE_ERROR:
 		if (r->too_big) {

@@ -170,15 +170,18 @@ CURLcode kms_http_exchange(CURL *h, const struct kms_http_request *rq,
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	}
-	if (rq->sigv4) {
-		curl_easy_setopt(h, CURLOPT_AWS_SIGV4, rq->sigv4);
-		curl_easy_setopt(h, CURLOPT_USERNAME, rq->user);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, rq->password);
-	}
+	/* Set or cleared every time: a kept handle must not sign a request
+	 * it was not asked to. */
+	curl_easy_setopt(h, CURLOPT_AWS_SIGV4, rq->sigv4);
+	curl_easy_setopt(h, CURLOPT_USERNAME, rq->sigv4 ? rq->user : NULL);
+	curl_easy_setopt(h, CURLOPT_PASSWORD, rq->sigv4 ? rq->password : NULL);
 	cc = curl_easy_perform(h);
-	/* Nothing of this request may outlive it in curl's option store: a
-	 * kept handle would hold the password and point at freed headers. */
-	curl_easy_setopt(h, CURLOPT_PASSWORD, "");
+	/* Nothing of this request may outlive it in the options we set: a
+	 * kept handle would hold the password and point at freed headers.
+	 * (libcurl keeps its own copies of the credentials, in its state and
+	 * its connection cache, until the next transfer or the handle's
+	 * cleanup; its frees wipe them, and kms_client_free cleans up.) */
+	curl_easy_setopt(h, CURLOPT_PASSWORD, NULL);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
 	if (cc == CURLE_WRITE_ERROR && rx.nomem)

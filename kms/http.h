@@ -3,7 +3,9 @@
  * http.h — the one HTTP exchange of kms/ (internal): KMS requests signed
  * with SigV4 and the credential providers' metadata requests go through
  * it, so that both keep answers in secure memory, bound their size, wipe
- * the headers they sent and never leave a password in libcurl's options.
+ * the headers they sent and never leave a password in the options they set
+ * (libcurl's own copies go with the next transfer or the handle's cleanup,
+ * wiped by the frees kms_curl_global_init installs).
  */
 #ifndef CMKFS_KMS_HTTP_H
 #define CMKFS_KMS_HTTP_H
@@ -26,7 +28,8 @@ struct kms_http_request {
 	const char *const *headers;
 	size_t n_headers;
 	long connect_ms, timeout_ms;
-	const char *ca_bundle; /* NULL or "": the system's */
+	const char *ca_bundle; /* NULL or "": the system's; the same on every
+				  request of a kept handle */
 	bool no_proxy;	       /* never through a proxy */
 	/* SigV4 signing by libcurl ("aws:amz:REGION:SERVICE"), with the
 	 * access key id and secret; NULL: unsigned. */

@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +62,29 @@ static int check_target(const struct vol_create_params *p, bool *is_block,
 	return 0;
 }
 
+/*
+ * The two steps whose interruption would leave a file nobody knows of — a
+ * temporary file created but not yet named to the tmp_file hook, or renamed
+ * into place while the hook still names it — run with the terminating
+ * signals of an interactive command blocked (in the calling thread, for a
+ * moment; restored after).
+ */
+static void block_signals(sigset_t *old)
+{
+	sigset_t s;
+
+	sigemptyset(&s);
+	sigaddset(&s, SIGINT);
+	sigaddset(&s, SIGTERM);
+	sigaddset(&s, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &s, old);
+}
+
+static void restore_signals(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 static int fsync_dir_of(const char *path)
 {
 	char *copy = strdup(path);
@@ -83,6 +108,7 @@ static int make_tmp(const struct vol_create_params *p, char *tmp, size_t len,
 		    struct vol_error *e)
 {
 	char *dir = strdup(p->volume), *copy = strdup(p->volume);
+	sigset_t old;
 	int fd, r;
 
 	if (!dir || !copy) {
@@ -94,12 +120,15 @@ static int make_tmp(const struct vol_create_params *p, char *tmp, size_t len,
 	snprintf(tmp, len, "%s/.%s.cmkfs-XXXXXX", dirname(dir), basename(copy));
 	free(dir);
 	free(copy);
+	block_signals(&old);
 	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
-		return vol_fail(e, -errno, true,
-				"cannot create a file beside %s", p->volume);
-	if (p->tmp_file)
+	r = fd < 0 ? -errno : 0;
+	if (fd >= 0 && p->tmp_file)
 		p->tmp_file(tmp, p->tmp_arg);
+	restore_signals(&old);
+	if (fd < 0)
+		return vol_fail(e, r, true, "cannot create a file beside %s",
+				p->volume);
 	r = posix_fallocate(fd, 0, (off_t)(p->size + HEADER_ROOM));
 	if (r) {
 		/* A failed fallocate may keep what it got: give the space
@@ -127,6 +156,7 @@ int vol_create(struct kms_client *k, const struct vol_create_params *p,
 	const char *target = p->volume;
 	struct luks2_vol *v = NULL;
 	bool is_block;
+	sigset_t old;
 	int fd = -1, r;
 
 	memset(e, 0, sizeof(*e));
@@ -191,15 +221,32 @@ int vol_create(struct kms_client *k, const struct vol_create_params *p,
 				     p->volume);
 			goto out;
 		}
-		if (fsync(fd) || rename(tmp, p->volume) ||
-		    fsync_dir_of(p->volume)) {
+		if (fsync(fd)) {
 			r = vol_fail(e, -errno, true, "cannot put %s in place",
 				     p->volume);
 			goto out;
 		}
-		tmp[0] = 0;
-		if (p->tmp_file)
-			p->tmp_file(NULL, p->tmp_arg);
+		block_signals(&old);
+		r = rename(tmp, p->volume) ? -errno : 0;
+		if (!r) {
+			tmp[0] = 0;
+			if (p->tmp_file)
+				p->tmp_file(NULL, p->tmp_arg);
+		}
+		restore_signals(&old);
+		if (r) {
+			vol_fail(e, r, true, "cannot put %s in place",
+				 p->volume);
+			goto out;
+		}
+		r = fsync_dir_of(p->volume);
+		if (r) {
+			vol_fail(e, r, true,
+				 "%s is in place, but its directory cannot be "
+				 "synced",
+				 p->volume);
+			goto out;
+		}
 		info->data_size = p->size;
 		info->device_size = info->data_offset + p->size;
 	}

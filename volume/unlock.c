@@ -12,6 +12,7 @@
 
 #include "crypto.h"
 #include "fs.h"
+#include "internal.h"
 #include "luks2.h"
 #include "volume.h"
 
@@ -159,6 +160,29 @@ void vol_unlocked_free(struct vol_unlocked *u)
 	crypto_key_free(u->vk);
 	vol_token_free(&u->token);
 	memset(u, 0, sizeof(*u));
+}
+
+int vol_unlock_test(const char *volume, const struct kms_options *ko,
+		    struct vol_access *out, struct vol_error *e)
+{
+	struct luks2_info info = { 0 };
+	struct vol_unlocked u = { 0 };
+	struct luks2_vol *v = NULL;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	memset(e, 0, sizeof(*e));
+	r = vol_open_info(volume, 0, &v, &info, e);
+	if (r)
+		return r;
+	r = vol_unlock(v, &info, ko, &u, e);
+	if (!r) {
+		out->keyslot = u.keyslot;
+		memcpy(out->key_arn, u.token.key_arn, sizeof(out->key_arn));
+	}
+	vol_unlocked_free(&u);
+	luks2_close(v);
+	return r;
 }
 
 /* ---- revocation checks -------------------------------------------------- */

@@ -225,30 +225,62 @@ static int read_hdr_copy(int fd, uint64_t off, bool primary, struct hdr_copy *c)
 	return r;
 }
 
-/* Classify the LUKS2 header of fd (hdr_scan over its first bytes). */
+/* Read up to want bytes from the start of fd into dev: how many (fewer at
+ * the end of the device), or -errno.  Any read error is one: a copy that
+ * cannot be read must not count as absent, or loading would let
+ * libcryptsetup repair the header on the device. */
+static ssize_t read_start(int fd, uint8_t *dev, size_t want)
+{
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < want) {
+		n = pread(fd, dev + len, want - len, (off_t)len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno ? -errno : -EIO;
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	return (ssize_t)len;
+}
+
+/*
+ * Classify the LUKS2 header of fd (hdr_scan over its first bytes).  A
+ * clean header needs only its two copies read (twice the size the primary
+ * claims); anything else is scanned again over every place a copy may be.
+ */
 static int header_state(int fd, struct hdr_scan *hs)
 {
 	uint8_t *dev = malloc(HDR_SCAN_LEN);
-	size_t len = 0;
+	size_t want = HDR_SCAN_LEN;
 	ssize_t n;
 	int r;
 
 	memset(hs, 0, sizeof(*hs));
 	if (!dev)
 		return -ENOMEM;
-	while (len < HDR_SCAN_LEN) {
-		n = pread(fd, dev + len, HDR_SCAN_LEN - len, (off_t)len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = errno ? -errno : -EIO;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	n = read_start(fd, dev, HDR_BIN_LEN);
+	if (n == HDR_BIN_LEN) {
+		uint64_t size = hdr_be64(dev + HDR_OFF_SIZE);
+
+		if (size >= HDR_MIN_SIZE && size <= HDR_MAX_SIZE &&
+		    !(size & (size - 1)))
+			want = 2 * size;
 	}
-	r = hdr_scan(dev, len, hs);
+	if (n >= 0)
+		n = read_start(fd, dev, want);
+	if (n < 0) {
+		r = (int)n;
+		goto out;
+	}
+	r = hdr_scan(dev, (size_t)n, hs);
+	if (!r && hs->state != HDR_CLEAN && want < HDR_SCAN_LEN) {
+		n = read_start(fd, dev, HDR_SCAN_LEN);
+		r = n < 0 ? (int)n : hdr_scan(dev, (size_t)n, hs);
+	}
 out:
 	free(dev);
 	return r;

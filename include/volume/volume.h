@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fs.h"
 #include "kms.h"
 #include "luks2.h"
 
@@ -165,6 +166,16 @@ int vol_unlock(struct luks2_vol *v, const struct luks2_info *info,
 	       const struct kms_options *ko, struct vol_unlocked *out,
 	       struct vol_error *e);
 void vol_unlocked_free(struct vol_unlocked *u);
+
+/* Open volume and unlock it through KMS, as a mount would, then wipe the
+ * key: proof that its key still opens it.  0 with *out saying through what,
+ * or -errno with e said. */
+struct vol_access {
+	int keyslot;
+	char key_arn[256];
+};
+int vol_unlock_test(const char *volume, const struct kms_options *ko,
+		    struct vol_access *out, struct vol_error *e);
 
 /*
  * The revocation check a mount hands the daemon (fs.h, struct fsd_reprove):
@@ -388,6 +399,50 @@ struct vol_status {
 int vol_status(const char *volume, struct vol_status *out, struct vol_error *e);
 /* "none", "in-progress", "crashed", "end-cut-off". */
 const char *vol_reencryption_name(enum vol_reencryption r);
+
+/* ---------------------------------------------------------------------------
+ * Mounting: the volume served by the daemon (fs/)
+ *
+ * vol_mount_open locks the volume as mounted (the lock lives as long as the
+ * descriptor, which a forked daemon inherits), reads its header and refuses
+ * a volume some daemon already serves.  vol_mount_serve, in the process
+ * that will serve it, unlocks it through KMS, hands the key and the
+ * revocation check to fsd_serve and returns when the daemon ends: 0 after a
+ * clean shutdown, or -errno with e said and *was_ready telling whether the
+ * mount had become usable.  A blank volume may get its filesystem; its
+ * blank mark goes once something may have been written (before serving a
+ * raw mount, once the filesystem is made otherwise).  vol_mount_close
+ * releases the header and, in the process that calls it, the lock.
+ * ------------------------------------------------------------------------- */
+
+struct vol_mount;
+
+struct vol_mount_params {
+	const char *target; /* absolute: a directory, or with raw the path
+			       of the plaintext file */
+	const char *fstype; /* "ext4" or "xfs" */
+	bool raw, read_only, allow_discards;
+	bool mkfs;   /* make a filesystem where there is none */
+	bool detach; /* stdio to /dev/null once ready */
+	const char *log_file;
+	unsigned threads;
+	enum fsd_fuse_uring fuse_uring;
+	unsigned check_interval, outage_grace; /* seconds */
+	bool on_revoke_keep;
+	const struct kms_options *ko;
+	/* Called in the daemon once the mount is usable; blank_kept: why the
+	 * blank mark could not be cleared (a later mount could format the
+	 * volume: say so), or NULL. */
+	void (*ready)(void *arg, const char *blank_kept);
+	void *ready_arg;
+};
+
+int vol_mount_open(const char *volume, struct vol_mount **m,
+		   struct vol_error *e);
+const struct luks2_info *vol_mount_info(const struct vol_mount *m);
+int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
+		    bool *was_ready, struct vol_error *e);
+void vol_mount_close(struct vol_mount *m);
 
 /* ---------------------------------------------------------------------------
  * Header backup and restore

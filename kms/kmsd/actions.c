@@ -66,7 +66,7 @@ int kmsd_action_run(struct call *c, const char *action, json_object *req,
 			secmem_free(*secret_b64);
 			*secret_b64 = NULL;
 		}
-		return -1;
+		return kmsd_failed(c);
 	}
 	return kmsd_call_error(c, "UnknownOperationException",
 			       "Operation %s is not supported by cmkfs-kmsd",

@@ -23,7 +23,7 @@ static int check_algorithm(struct call *c, json_object *req, const char *name)
 	const char *alg = kmsd_req_string(c, req, name, false, 1, 64, &rc);
 
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	if (alg && strcmp(alg, "SYMMETRIC_DEFAULT"))
 		return kmsd_call_error(c, "InvalidKeyUsageException",
 				       "%s %s is not valid for a symmetric key",
@@ -91,7 +91,7 @@ int act_encrypt(struct call *c, json_object *req, json_object *resp,
 out:
 	secmem_free(pt);
 	free(blob);
-	return r;
+	return r ? kmsd_failed(c) : 0;
 }
 
 /* Find the key a blob names, and check it against an optional KeyId. */
@@ -117,7 +117,7 @@ static int blob_key(struct call *c, const uint8_t *blob, size_t len,
 		json_object *k;
 
 		if (kmsd_key_resolve(c, key_id, &k))
-			return -1;
+			return kmsd_failed(c);
 		if (k != named)
 			return kmsd_call_error(
 				c, "IncorrectKeyException",
@@ -189,7 +189,7 @@ int act_decrypt(struct call *c, json_object *req, json_object *resp,
 out:
 	secmem_free(pt);
 	free(blob);
-	return r;
+	return r ? kmsd_failed(c) : 0;
 }
 
 int act_re_encrypt(struct call *c, json_object *req, json_object *resp,
@@ -205,7 +205,7 @@ int act_re_encrypt(struct call *c, json_object *req, json_object *resp,
 	(void)secret;
 	src_id = kmsd_req_string(c, req, "SourceKeyId", false, 1, 2048, &rc);
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	dst_id =
 		kmsd_req_string(c, req, "DestinationKeyId", true, 1, 2048, &rc);
 	if (!dst_id ||
@@ -246,7 +246,7 @@ out:
 	secmem_free(pt);
 	free(blob);
 	free(out_blob);
-	return r;
+	return r ? kmsd_failed(c) : 0;
 }
 
 /* NumberOfBytes or KeySpec (AES_128/AES_256): exactly one. */
@@ -259,10 +259,10 @@ static int data_key_size(struct call *c, json_object *req, size_t *n)
 
 	if (kmsd_req_int(c, req, "NumberOfBytes", false, 1, MAX_DATA_KEY,
 			 &bytes, &have_n))
-		return -1;
+		return kmsd_failed(c);
 	spec = kmsd_req_string(c, req, "KeySpec", false, 1, 32, &rc);
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	if (have_n == (spec != NULL))
 		return kmsd_call_error(
 			c, "ValidationException",
@@ -318,7 +318,7 @@ static int generate_data_key(struct call *c, json_object *req,
 out:
 	secmem_free(pt);
 	free(blob);
-	return r;
+	return r ? kmsd_failed(c) : 0;
 }
 
 int act_generate_data_key(struct call *c, json_object *req, json_object *resp,
@@ -345,7 +345,7 @@ int act_generate_random(struct call *c, json_object *req, json_object *resp,
 	(void)resp;
 	if (kmsd_req_int(c, req, "NumberOfBytes", true, 1, MAX_DATA_KEY, &n,
 			 NULL))
-		return -1;
+		return kmsd_failed(c);
 	buf = secmem_alloc((size_t)n);
 	if (!buf || crypto_random(buf, (size_t)n)) {
 		secmem_free(buf);

@@ -102,7 +102,7 @@ static int check_constraints(struct call *c, json_object *cons)
 				       "EncryptionContextEquals, not both");
 	if (kmsd_req_context(c, cons, "EncryptionContextSubset", &v) ||
 	    kmsd_req_context(c, cons, "EncryptionContextEquals", &v))
-		return -1;
+		return kmsd_failed(c);
 	return 0;
 }
 
@@ -143,25 +143,25 @@ int act_create_grant(struct call *c, json_object *req, json_object *resp,
 	(void)secret;
 	key_id = kmsd_req_string(c, req, "KeyId", true, 1, 2048, &rc);
 	if (!key_id)
-		return -1;
+		return kmsd_failed(c);
 	grantee =
 		kmsd_req_string(c, req, "GranteePrincipal", true, 1, 256, &rc);
 	if (!grantee || check_principal(c, "granteePrincipal", grantee))
-		return -1;
+		return kmsd_failed(c);
 	retiring = kmsd_req_string(c, req, "RetiringPrincipal", false, 1, 256,
 				   &rc);
 	if (rc ||
 	    (retiring && check_principal(c, "retiringPrincipal", retiring)))
-		return -1;
+		return kmsd_failed(c);
 	name = kmsd_req_string(c, req, "Name", false, 1, 256, &rc);
 	if (rc || check_operations(c, ops) || check_constraints(c, cons) ||
 	    kmsd_req_grant_tokens(c, req))
-		return -1;
+		return kmsd_failed(c);
 	if (kmsd_key_resolve(c, key_id, &k) ||
 	    kmsd_authorize_ex(c, k, "CreateGrant", NULL, true, &parent) ||
 	    kmsd_key_check_not_pending_deletion(c, k) ||
 	    (parent && check_narrower(c, parent, ops, cons)))
-		return -1;
+		return kmsd_failed(c);
 	if (crypto_random(raw, sizeof(raw)) || crypto_random(tok, sizeof(tok)))
 		return kmsd_call_error(c, "KMSInternalException",
 				       "no randomness");
@@ -248,15 +248,15 @@ int act_list_grants(struct call *c, json_object *req, json_object *resp,
 	(void)secret;
 	key_id = kmsd_req_string(c, req, "KeyId", true, 1, 2048, &rc);
 	if (!key_id)
-		return -1;
+		return kmsd_failed(c);
 	f.grant_id = kmsd_req_string(c, req, "GrantId", false, 1, 128, &rc);
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	f.grantee =
 		kmsd_req_string(c, req, "GranteePrincipal", false, 1, 256, &rc);
 	if (rc || kmsd_key_resolve(c, key_id, &k) ||
 	    kmsd_authorize(c, k, "ListGrants", NULL))
-		return -1;
+		return kmsd_failed(c);
 	f.key_id = kmsd_member_string(k, "KeyId");
 	return list(c, req, resp, match_key, &f);
 }
@@ -281,7 +281,7 @@ int act_list_retirable_grants(struct call *c, json_object *req,
 	(void)secret;
 	who = kmsd_req_string(c, req, "RetiringPrincipal", true, 1, 256, &rc);
 	if (!who)
-		return -1;
+		return kmsd_failed(c);
 	/* Only about principals of the caller's own account. */
 	if (strncmp(who, "arn:aws:iam::", 13) || strlen(who) < 26 ||
 	    strncmp(who + 13, c->caller->account, 12) || who[25] != ':')
@@ -336,15 +336,15 @@ int act_revoke_grant(struct call *c, json_object *req, json_object *resp,
 	(void)resp, (void)secret;
 	key_id = kmsd_req_string(c, req, "KeyId", true, 1, 2048, &rc);
 	if (!key_id)
-		return -1;
+		return kmsd_failed(c);
 	grant_id = kmsd_req_string(c, req, "GrantId", true, 1, 128, &rc);
 	if (!grant_id || check_grant_id(c, grant_id) ||
 	    kmsd_key_resolve(c, key_id, &k) ||
 	    kmsd_authorize(c, k, "RevokeGrant", NULL))
-		return -1;
+		return kmsd_failed(c);
 	i = grant_index(c, k, grant_id);
 	if (i < 0)
-		return -1;
+		return kmsd_failed(c);
 	json_object_array_del_idx(state_grants(c->st), (size_t)i, 1);
 	return kmsd_commit(c);
 }
@@ -361,13 +361,13 @@ int act_retire_grant(struct call *c, json_object *req, json_object *resp,
 	(void)resp, (void)secret;
 	token = kmsd_req_string(c, req, "GrantToken", false, 1, 8192, &rc);
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	key_id = kmsd_req_string(c, req, "KeyId", false, 1, 2048, &rc);
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	grant_id = kmsd_req_string(c, req, "GrantId", false, 1, 128, &rc);
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	if (token) {
 		for (size_t i = 0; i < json_object_array_length(grants); i++) {
 			g = json_object_array_get_idx(grants, i);
@@ -385,7 +385,7 @@ int act_retire_grant(struct call *c, json_object *req, json_object *resp,
 				"grant was retired");
 	} else if (key_id && grant_id) {
 		if (check_grant_id(c, grant_id))
-			return -1;
+			return kmsd_failed(c);
 		snprintf(gid, sizeof(gid), "%s", grant_id);
 		snprintf(karn, sizeof(karn), "%s", key_id);
 	} else {
@@ -394,10 +394,10 @@ int act_retire_grant(struct call *c, json_object *req, json_object *resp,
 			"Specify GrantToken, or KeyId and GrantId");
 	}
 	if (kmsd_key_resolve(c, karn, &k))
-		return -1;
+		return kmsd_failed(c);
 	index = grant_index(c, k, gid);
 	if (index < 0)
-		return -1;
+		return kmsd_failed(c);
 	g = json_object_array_get_idx(state_grants(c->st), (size_t)index);
 	/* Who may retire: the retiring principal, the grantee when the grant
 	 * allows RetireGrant, or whoever the key policy lets do it. */
@@ -405,7 +405,7 @@ int act_retire_grant(struct call *c, json_object *req, json_object *resp,
 	    !(kmsd_names_caller(c, kmsd_member_string(g, "GranteePrincipal")) &&
 	      kmsd_has_op(g, "RetireGrant")) &&
 	    kmsd_authorize_ex(c, k, "RetireGrant", NULL, false, NULL))
-		return -1;
+		return kmsd_failed(c);
 	json_object_array_del_idx(state_grants(c->st), (size_t)index, 1);
 	return kmsd_commit(c);
 }

@@ -23,7 +23,7 @@ static int req_key(struct call *c, json_object *req, json_object **k)
 	const char *id = kmsd_req_string(c, req, "KeyId", true, 1, 2048, &rc);
 
 	if (!id)
-		return -1;
+		return kmsd_failed(c);
 	return kmsd_key_resolve(c, id, k);
 }
 
@@ -32,7 +32,7 @@ static int req_key_for(struct call *c, json_object *req, const char *op,
 		       json_object **k)
 {
 	if (req_key(c, req, k) || kmsd_req_grant_tokens(c, req))
-		return -1;
+		return kmsd_failed(c);
 	return kmsd_authorize(c, *k, op, NULL);
 }
 
@@ -91,10 +91,10 @@ static int merge_tags(struct call *c, json_object *k, json_object *tags)
 
 		key = kmsd_req_string(c, t, "TagKey", true, 1, 128, &rc);
 		if (!key)
-			return -1;
+			return kmsd_failed(c);
 		value = kmsd_req_string(c, t, "TagValue", true, 0, 256, &rc);
 		if (!value)
-			return -1;
+			return kmsd_failed(c);
 		if (!strncmp(key, "aws:", 4))
 			return kmsd_call_error(
 				c, "TagException",
@@ -135,26 +135,26 @@ int act_create_key(struct call *c, json_object *req, json_object *resp,
 	policy = kmsd_req_string(c, req, "Policy", false, 1, POLICY_MAX_BYTES,
 				 &rc);
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	description =
 		kmsd_req_string(c, req, "Description", false, 0, 8192, &rc);
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	usage = kmsd_req_string(c, req, "KeyUsage", false, 1, 64, &rc);
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	spec = kmsd_req_string(c, req, "KeySpec", false, 1, 64, &rc);
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	cmk_spec = kmsd_req_string(c, req, "CustomerMasterKeySpec", false, 1,
 				   64, &rc);
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	origin = kmsd_req_string(c, req, "Origin", false, 1, 64, &rc);
 	if (rc ||
 	    kmsd_req_bool(c, req, "BypassPolicyLockoutSafetyCheck", &bypass) ||
 	    kmsd_req_bool(c, req, "MultiRegion", &multi))
-		return -1;
+		return kmsd_failed(c);
 	if (usage && strcmp(usage, "ENCRYPT_DECRYPT"))
 		return kmsd_call_error(
 			c, "UnsupportedOperationException",
@@ -184,7 +184,7 @@ int act_create_key(struct call *c, json_object *req, json_object *resp,
 	snprintf(arn, sizeof(arn), "arn:aws:kms:%s:%s:key/%s", c->region,
 		 c->caller->account, id);
 	if (policy && check_policy(c, policy, arn, bypass))
-		return -1;
+		return kmsd_failed(c);
 	if (!policy) {
 		dflt = policy_default(c->caller->account);
 		if (!dflt)
@@ -237,7 +237,7 @@ int act_create_key(struct call *c, json_object *req, json_object *resp,
 	}
 	if (tags && merge_tags(c, k, tags)) {
 		json_object_put(k);
-		return -1;
+		return kmsd_failed(c);
 	}
 	json_object_array_add(state_keys(c->st), k);
 	snprintf(c->key_arn, sizeof(c->key_arn), "%s", arn);
@@ -252,7 +252,7 @@ int act_describe_key(struct call *c, json_object *req, json_object *resp,
 
 	(void)secret;
 	if (req_key_for(c, req, "DescribeKey", &k))
-		return -1;
+		return kmsd_failed(c);
 	json_object_object_add(resp, "KeyMetadata", kmsd_key_metadata(k));
 	return 0;
 }
@@ -291,7 +291,7 @@ int act_enable_key(struct call *c, json_object *req, json_object *resp,
 	(void)resp, (void)secret;
 	if (req_key_for(c, req, "EnableKey", &k) ||
 	    kmsd_key_check_not_pending_deletion(c, k))
-		return -1;
+		return kmsd_failed(c);
 	if (!strcmp(kmsd_key_state(k), "PendingImport"))
 		return kmsd_key_check_usable(c, k);
 	set_state(k, "Enabled");
@@ -306,7 +306,7 @@ int act_disable_key(struct call *c, json_object *req, json_object *resp,
 	(void)resp, (void)secret;
 	if (req_key_for(c, req, "DisableKey", &k) ||
 	    kmsd_key_check_not_pending_deletion(c, k))
-		return -1;
+		return kmsd_failed(c);
 	if (!strcmp(kmsd_key_state(k), "PendingImport"))
 		return kmsd_key_check_usable(c, k);
 	set_state(k, "Disabled");
@@ -324,7 +324,7 @@ int act_schedule_key_deletion(struct call *c, json_object *req,
 	    kmsd_req_int(c, req, "PendingWindowInDays", false, 7, 30, &days,
 			 NULL) ||
 	    kmsd_key_check_not_pending_deletion(c, k))
-		return -1;
+		return kmsd_failed(c);
 	when = c->now + days * DAY;
 	set_state(k, "PendingDeletion");
 	json_object_object_add(k, "DeletionDate", json_object_new_int64(when));
@@ -348,7 +348,7 @@ int act_cancel_key_deletion(struct call *c, json_object *req, json_object *resp,
 
 	(void)secret;
 	if (req_key_for(c, req, "CancelKeyDeletion", &k))
-		return -1;
+		return kmsd_failed(c);
 	if (strcmp(kmsd_key_state(k), "PendingDeletion"))
 		return kmsd_call_error(c, "KMSInvalidStateException",
 				       "%s is not pending deletion.",
@@ -385,7 +385,7 @@ int act_enable_key_rotation(struct call *c, json_object *req, json_object *resp,
 	    kmsd_req_int(c, req, "RotationPeriodInDays", false, 90, 2560,
 			 &period, NULL) ||
 	    check_rotatable(c, k))
-		return -1;
+		return kmsd_failed(c);
 	rot = json_object_new_object();
 	json_object_object_add(rot, "enabled", json_object_new_boolean(1));
 	json_object_object_add(rot, "period_days",
@@ -404,7 +404,7 @@ int act_disable_key_rotation(struct call *c, json_object *req,
 	(void)resp, (void)secret;
 	if (req_key_for(c, req, "DisableKeyRotation", &k) ||
 	    check_rotatable(c, k))
-		return -1;
+		return kmsd_failed(c);
 	json_object_object_del(k, "_rotation");
 	return kmsd_commit(c);
 }
@@ -417,7 +417,7 @@ int act_get_key_rotation_status(struct call *c, json_object *req,
 
 	(void)secret;
 	if (req_key_for(c, req, "GetKeyRotationStatus", &k))
-		return -1;
+		return kmsd_failed(c);
 	if (!strcmp(kmsd_member_string(k, "Origin"), "EXTERNAL"))
 		return check_rotatable(c, k);
 	rot = kmsd_member(k, "_rotation");
@@ -445,7 +445,7 @@ int act_rotate_key_on_demand(struct call *c, json_object *req,
 	(void)secret;
 	if (req_key_for(c, req, "RotateKeyOnDemand", &k) ||
 	    check_rotatable(c, k))
-		return -1;
+		return kmsd_failed(c);
 	/* New material becomes current; old versions stay, so every blob
 	 * made before the rotation still decrypts. */
 	if (state_new_material(c->st, k))
@@ -463,7 +463,7 @@ static int check_policy_name(struct call *c, json_object *req)
 		kmsd_req_string(c, req, "PolicyName", false, 1, 128, &rc);
 
 	if (rc)
-		return -1;
+		return kmsd_failed(c);
 	if (name && strcmp(name, "default"))
 		return kmsd_call_error(
 			c, "NotFoundException",
@@ -484,14 +484,14 @@ int act_put_key_policy(struct call *c, json_object *req, json_object *resp,
 	(void)resp, (void)secret;
 	if (req_key_for(c, req, "PutKeyPolicy", &k) ||
 	    check_policy_name(c, req))
-		return -1;
+		return kmsd_failed(c);
 	policy = kmsd_req_string(c, req, "Policy", true, 1, POLICY_MAX_BYTES,
 				 &rc);
 	if (!policy ||
 	    kmsd_req_bool(c, req, "BypassPolicyLockoutSafetyCheck", &bypass) ||
 	    kmsd_key_check_not_pending_deletion(c, k) ||
 	    check_policy(c, policy, kmsd_key_arn(k), bypass))
-		return -1;
+		return kmsd_failed(c);
 	json_object_object_add(k, "_policy", kmsd_json_string(policy));
 	return kmsd_commit(c);
 }
@@ -504,7 +504,7 @@ int act_get_key_policy(struct call *c, json_object *req, json_object *resp,
 	(void)secret;
 	if (req_key_for(c, req, "GetKeyPolicy", &k) ||
 	    check_policy_name(c, req))
-		return -1;
+		return kmsd_failed(c);
 	json_object_object_add(
 		resp, "Policy",
 		kmsd_json_string(kmsd_member_string(k, "_policy")));
@@ -572,10 +572,10 @@ int act_create_alias(struct call *c, json_object *req, json_object *resp,
 	(void)resp, (void)secret;
 	name = kmsd_req_string(c, req, "AliasName", true, 1, 256, &rc);
 	if (!name || check_alias_name(c, name))
-		return -1;
+		return kmsd_failed(c);
 	target = kmsd_req_string(c, req, "TargetKeyId", true, 1, 2048, &rc);
 	if (!target)
-		return -1;
+		return kmsd_failed(c);
 	if (!strncmp(target, "alias/", 6) || strstr(target, ":alias/"))
 		return kmsd_call_error(
 			c, "ValidationException",
@@ -584,7 +584,7 @@ int act_create_alias(struct call *c, json_object *req, json_object *resp,
 	if (kmsd_key_resolve(c, target, &k) ||
 	    kmsd_authorize(c, k, "CreateAlias", NULL) ||
 	    kmsd_key_check_not_pending_deletion(c, k))
-		return -1;
+		return kmsd_failed(c);
 	if (alias_lookup(c, name, NULL))
 		return kmsd_call_error(
 			c, "AlreadyExistsException",
@@ -618,7 +618,7 @@ int act_list_aliases(struct call *c, json_object *req, json_object *resp,
 	(void)secret;
 	key_id = kmsd_req_string(c, req, "KeyId", false, 1, 2048, &rc);
 	if (rc || (key_id && kmsd_key_resolve(c, key_id, &k)))
-		return -1;
+		return kmsd_failed(c);
 	items = json_object_new_array();
 	for (size_t i = 0; i < json_object_array_length(aliases); i++) {
 		json_object *a = json_object_array_get_idx(aliases, i);
@@ -647,14 +647,14 @@ int act_delete_alias(struct call *c, json_object *req, json_object *resp,
 	(void)resp, (void)secret;
 	name = kmsd_req_string(c, req, "AliasName", true, 1, 256, &rc);
 	if (!name)
-		return -1;
+		return kmsd_failed(c);
 	a = alias_lookup(c, name, &index);
 	if (!a)
 		return kmsd_call_error(c, "NotFoundException",
 				       "Alias %s does not exist", name);
 	if (kmsd_key_resolve(c, kmsd_member_string(a, "TargetKeyId"), &k) ||
 	    kmsd_authorize(c, k, "DeleteAlias", NULL))
-		return -1;
+		return kmsd_failed(c);
 	json_object_array_del_idx(state_aliases(c->st), index, 1);
 	return kmsd_commit(c);
 }
@@ -669,7 +669,7 @@ int act_tag_resource(struct call *c, json_object *req, json_object *resp,
 	(void)resp, (void)secret;
 	if (req_key_for(c, req, "TagResource", &k) ||
 	    kmsd_key_check_not_pending_deletion(c, k))
-		return -1;
+		return kmsd_failed(c);
 	if (!tags)
 		return kmsd_call_error(
 			c, "ValidationException",
@@ -677,7 +677,7 @@ int act_tag_resource(struct call *c, json_object *req, json_object *resp,
 			"'tags' failed to satisfy constraint: Member "
 			"must not be null");
 	if (merge_tags(c, k, tags))
-		return -1;
+		return kmsd_failed(c);
 	return kmsd_commit(c);
 }
 
@@ -689,7 +689,7 @@ int act_untag_resource(struct call *c, json_object *req, json_object *resp,
 	(void)resp, (void)secret;
 	if (req_key_for(c, req, "UntagResource", &k) ||
 	    kmsd_key_check_not_pending_deletion(c, k))
-		return -1;
+		return kmsd_failed(c);
 	if (!json_object_is_type(keys, json_type_array))
 		return kmsd_call_error(
 			c, "SerializationException",
@@ -718,7 +718,7 @@ int act_list_resource_tags(struct call *c, json_object *req, json_object *resp,
 
 	(void)secret;
 	if (req_key_for(c, req, "ListResourceTags", &k))
-		return -1;
+		return kmsd_failed(c);
 	have = kmsd_member(k, "_tags");
 	if (!have)
 		have = empty = json_object_new_array();

@@ -26,7 +26,24 @@ int kmsd_call_error(struct call *c, const char *type, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(c->message, sizeof(c->message), fmt, ap);
 	va_end(ap);
-	return -1;
+	if (c->http_status == 500)
+		c->err = -EIO;
+	else if (!strcmp(type, "AccessDeniedException"))
+		c->err = -EACCES;
+	else if (!strcmp(type, "NotFoundException"))
+		c->err = -ENOENT;
+	else
+		c->err = -EINVAL;
+	return c->err;
+}
+
+int kmsd_failed(struct call *c)
+{
+	if (!c->err)
+		return kmsd_call_error(c, "KMSInternalException",
+				       "internal error: a failure without a "
+				       "reason");
+	return c->err;
 }
 
 /* ---- request fields ------------------------------------------------------ */
@@ -583,12 +600,12 @@ int kmsd_paginate(struct call *c, json_object *req, json_object *items,
 
 	if (kmsd_req_int(c, req, "Limit", false, 1, 1000, &limit, NULL)) {
 		json_object_put(page);
-		return -1;
+		return kmsd_failed(c);
 	}
 	marker = kmsd_req_string(c, req, "Marker", false, 1, 320, &rc);
 	if (rc) {
 		json_object_put(page);
-		return -1;
+		return kmsd_failed(c);
 	}
 	/* Markers are the decimal index of the next item: opaque to
 	 * clients, and checked like any input. */

@@ -143,14 +143,15 @@ struct call {
 	const char *error_type; /* AWS error name; NULL on success */
 	int http_status;
 	char message[512];
+	int err; /* the -errno of the recorded error */
 };
 
 /*
  * Run action (e.g. "Decrypt") with request body req.  On success returns 0
  * and *resp holds the response object (and, for actions that return key
  * material, *secret_b64 a secure-memory string to insert as "Plaintext",
- * which the caller must secmem_free); on failure returns -1 with
- * call->error_type, ->http_status and ->message set.
+ * which the caller must secmem_free); on failure returns a negative errno
+ * with call->error_type, ->http_status and ->message set.
  */
 int kmsd_action_run(struct call *call, const char *action, json_object *req,
 		    json_object **resp, char **secret_b64);
@@ -161,10 +162,17 @@ json_object *kmsd_member(json_object *o, const char *name);
 const char *kmsd_member_string(json_object *o, const char *name);
 json_object *kmsd_json_string(const char *s);
 
-/* Record an AWS-named error on call; returns -1 for `return
- * kmsd_call_error(...)`.
- */
+/* Record an AWS-named error on call; returns its errno (negative, also in
+ * call->err: -EACCES for access denied, -ENOENT for a key or grant not
+ * found, -EIO for KMS's own faults, -EINVAL for everything else), for
+ * `return kmsd_call_error(...)`. */
 int kmsd_call_error(struct call *call, const char *type, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The error recorded on call, for a failure passed on: `return
+ * kmsd_failed(c)`.  When (by mistake) none was recorded, it records a
+ * KMSInternalException, so that a failure never turns into success or into
+ * an answer without an error. */
+int kmsd_failed(struct call *call);
 
 #endif

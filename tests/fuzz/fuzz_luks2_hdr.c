@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_luks2_hdr.c — libFuzzer target for crypto/luks2/hdr.c, cmkfs's own
- * reading of the LUKS2 binary headers: the input is the start of a device.
- * Must never crash, read out of bounds, leak or hang.
+ * reading of the LUKS2 binary headers: the input is the start of a device,
+ * followed by one byte of mode.  Must never crash, read out of bounds, leak
+ * or hang.
  *
- * Random bytes rarely carry a valid SHA-256, so when the first byte is odd
+ * Random bytes rarely carry a valid SHA-256, so when the mode byte is odd
  * the target first recomputes the checksum of each header copy the bytes
  * claim (as an attacker who rewrites a header does: the checksums are not
  * keyed), so that what lies behind the checksum check is explored too.
@@ -12,9 +13,11 @@
  * Invariants: a copy is good only when it has the magic; meta_end is twice
  * a valid metadata size; the UUIDs it reports are terminated.
  *
- * Seed (corpus/fuzz_luks2_hdr/luks2-fresh.bin): the first 32 KiB (both
- * metadata copies) of a volume that `cryptsetup luksFormat --type luks2`
- * (2.6.1) made.
+ * Seeds (corpus/fuzz_luks2_hdr/): both metadata copies of volumes that
+ * `cryptsetup luksFormat --type luks2` (2.6.1) made, each followed by its
+ * mode byte: luks2-fresh.bin with the default 16 KiB metadata (mode 0),
+ * luks2-64k.bin with --luks2-metadata-size 64k (mode 1).  libFuzzer's
+ * input limit follows the largest seed.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,8 +59,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct hdr_copy c;
 	struct hdr_scan hs;
+	bool fix;
 	uint8_t *dev;
 
+	if (!size)
+		return 0;
+	fix = data[--size] & 1;
 	if (size > HDR_SCAN_LEN)
 		size = HDR_SCAN_LEN;
 	/* An exact-size copy, so that any read past the end is caught. */
@@ -65,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!dev)
 		return 0;
 	memcpy(dev, data, size);
-	if (size && (dev[0] & 1)) {
+	if (fix) {
 		fix_checksum(dev, size, 0);
 		if (size >= HDR_BIN_LEN)
 			fix_checksum(dev, size, hdr_be64(dev + HDR_OFF_SIZE));

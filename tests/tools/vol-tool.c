@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * vol-tool.c — drives crypto/luks2.c from the shell, for the cryptsetup
+ * vol-tool.c — drives crypto/luks2/luks2.c from the shell, for the cryptsetup
  * interoperability tests.
  *
  * !!! TEST-ONLY TOOL.  `vol-tool unlock` PRINTS THE VOLUME KEY IN HEX ON

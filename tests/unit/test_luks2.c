@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * test_luks2.c — crypto/luks2.c on real files: format and what the header
+ * test_luks2.c — crypto/luks2/luks2.c on real files: format and what the header
  * then says, unlocking (right and wrong secrets, keys in secure memory),
  * keyslots and tokens, header backup and restore, damaged header copies
  * (opened without writing), what luks2_open refuses (nothing, LUKS1, a

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mount.c — a volume served by the daemon (volume.h, vol_mount_*): locked
+ * as mounted, unlocked through KMS in the serving process, its key handed
+ * to fs/ with the revocation check, and its blank mark dropped once
+ * something may have been written.  Forking, readiness reports and the
+ * words are the caller's.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "internal.h"
+#include "luks2.h"
+#include "volume.h"
+
+struct vol_mount {
+	char name[PATH_MAX];   /* as the caller named it, for messages */
+	char volume[PATH_MAX]; /* absolute */
+	int lock_fd;
+	struct luks2_vol *v;
+	struct luks2_info info;
+};
+
+int vol_mount_open(const char *volume, struct vol_mount **out,
+		   struct vol_error *e)
+{
+	struct vol_mount *m;
+	struct fsd_state st;
+	int r;
+
+	*out = NULL;
+	memset(e, 0, sizeof(*e));
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->lock_fd = -1;
+	snprintf(m->name, sizeof(m->name), "%s", volume);
+	if (!realpath(volume, m->volume)) {
+		r = vol_fail(e, -errno, true, "cannot mount %s", volume);
+		goto fail;
+	}
+	/* Held by the daemon (the descriptor is inherited) for as long as it
+	 * serves: reencrypt and header-restore wait for it to go. */
+	r = vol_lock(m->volume, VOL_LOCK_MOUNTED, &m->lock_fd, e);
+	if (r)
+		goto fail;
+	r = vol_open_info(volume, 0, &m->v, &m->info, e);
+	if (r)
+		goto fail;
+	r = fsd_state_by_uuid(m->info.uuid, &st);
+	if (r == 0 && st.alive) {
+		r = vol_fail(e, -EBUSY, false,
+			     "%s is already mounted on %s (daemon pid %d)",
+			     volume, st.mountpoint, (int)st.pid);
+		goto fail;
+	}
+	if (r != -ENOENT) {
+		r = vol_fail(e, -EBUSY, false,
+			     "%s has the state of a daemon that died or is "
+			     "still starting in %s/%s; run 'cmkfs umount %s' "
+			     "first",
+			     volume, fsd_runtime_root(), m->info.uuid, volume);
+		goto fail;
+	}
+	*out = m;
+	return 0;
+fail:
+	vol_mount_close(m);
+	return r;
+}
+
+const struct luks2_info *vol_mount_info(const struct vol_mount *m)
+{
+	return &m->info;
+}
+
+void vol_mount_close(struct vol_mount *m)
+{
+	if (!m)
+		return;
+	luks2_close(m->v);
+	if (m->lock_fd >= 0)
+		close(m->lock_fd);
+	free(m);
+}
+
+/* The volume has been written: it no longer carries the blank mark. */
+static int clear_blank(struct luks2_vol *v, const char *volume,
+		       struct vol_error *e)
+{
+	char err[512];
+	int r = luks2_blank_clear(v, err, sizeof(err));
+
+	return r ? vol_fail(e, r, false,
+			    "cannot clear the blank mark of %s: %s", volume,
+			    err)
+		 : 0;
+}
+
+struct serving {
+	struct vol_mount *m;
+	const struct vol_mount_params *p;
+	bool clear_blank; /* the filesystem is made: drop the blank mark */
+	bool ready;
+};
+
+static void on_ready(void *arg)
+{
+	struct serving *s = arg;
+	struct vol_error e = { .message = "" };
+	char err[512];
+
+	s->ready = true;
+	if (s->clear_blank) {
+		struct luks2_vol *v = NULL;
+
+		/* A mark left behind would let a later mount format a volume
+		 * whose filesystem signature is gone: the caller says so. */
+		if (luks2_open(s->m->volume, &v, err, sizeof(err)))
+			snprintf(e.message, sizeof(e.message), "%s", err);
+		else
+			clear_blank(v, s->m->name, &e);
+		luks2_close(v);
+	}
+	if (s->p->ready)
+		s->p->ready(s->p->ready_arg, e.message[0] ? e.message : NULL);
+}
+
+int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
+		    bool *was_ready, struct vol_error *e)
+{
+	struct serving s = { .m = m, .p = p };
+	const struct luks2_info *info = &m->info;
+	struct fsd_params fp = { 0 };
+	struct vol_unlocked u = { 0 };
+	struct vol_reprove reprove;
+	char err[1024];
+	int r;
+
+	*was_ready = false;
+	memset(e, 0, sizeof(*e));
+	r = vol_unlock(m->v, info, p->ko, &u, e);
+	/* Never written: the mount may make its filesystem.  A raw mount
+	 * may write anything, so the mark goes before it serves; a filesystem
+	 * mount drops it once the filesystem is there. */
+	fp.mkfs = luks2_is_blank(m->v) ? "blank"
+		  : p->mkfs	       ? "no filesystem and --mkfs"
+				       : NULL;
+	if (!r && fp.mkfs && !p->read_only) {
+		if (p->raw)
+			r = clear_blank(m->v, m->name, e);
+		else
+			s.clear_blank = true;
+	}
+	luks2_close(m->v);
+	m->v = NULL;
+	if (r) {
+		vol_unlocked_free(&u);
+		return r;
+	}
+	fp.volume = m->volume;
+	fp.target = p->target;
+	fp.uuid = info->uuid;
+	fp.cipher = strncmp(info->cipher, "cipher_null", 11) ? info->cipher
+							     : "cipher_null";
+	fp.data_offset = info->data_offset;
+	fp.data_size = info->data_size;
+	fp.sector_size = info->sector_size;
+	fp.key = u.vk; /* ownership moves to the daemon */
+	u.vk = NULL;
+	/* The token that unlocked it is what the revocation checks unwrap;
+	 * it lives until the daemon ends. */
+	reprove = (struct vol_reprove){ &u.token, info->uuid, p->ko };
+	vol_reprove_hook(&reprove, &fp.reprove);
+	fp.check_interval = p->check_interval;
+	fp.on_revoke_keep = p->on_revoke_keep;
+	fp.outage_grace = p->outage_grace;
+	fp.fstype = p->fstype;
+	fp.raw = p->raw;
+	fp.read_only = p->read_only;
+	fp.allow_discards = p->allow_discards;
+	fp.detach = p->detach;
+	fp.log_file = p->log_file;
+	fp.threads = p->threads;
+	fp.fuse_uring = p->fuse_uring;
+	fp.ready = on_ready;
+	fp.ready_arg = &s;
+	r = fsd_serve(&fp, err, sizeof(err));
+	vol_unlocked_free(&u);
+	*was_ready = s.ready;
+	if (!r && !s.ready) /* not expected: fsd_serve fails before ready */
+		return vol_fail(e, -EIO, false,
+				"cannot mount %s: the daemon ended before the "
+				"mount was ready",
+				m->name);
+	if (r && !s.ready)
+		return vol_fail(e, r, false, "cannot mount %s: %s", m->name,
+				err);
+	if (r)
+		return vol_fail(e, r, false,
+				"%s: the final flush failed (see the log)",
+				m->name);
+	return 0;
+}
