@@ -16,12 +16,14 @@
 
 #define DAY 86400
 
-/* Look up the KeyId field and resolve it; -1 with the error recorded. */
+/* Look up the KeyId field and resolve it; -errno with the error
+ * recorded. */
 static int req_key(struct call *c, json_object *req, json_object **k)
 {
 	int rc;
 	const char *id = kmsd_req_string(c, req, "KeyId", true, 1, 2048, &rc);
 
+	*k = NULL;
 	if (!id)
 		return kmsd_failed(c);
 	return kmsd_key_resolve(c, id, k);

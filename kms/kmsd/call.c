@@ -37,15 +37,6 @@ int kmsd_call_error(struct call *c, const char *type, const char *fmt, ...)
 	return c->err;
 }
 
-int kmsd_failed(struct call *c)
-{
-	if (!c->err)
-		return kmsd_call_error(c, "KMSInternalException",
-				       "internal error: a failure without a "
-				       "reason");
-	return c->err;
-}
-
 /* ---- request fields ------------------------------------------------------ */
 
 /* AWS phrases field errors as "1 validation error detected: Value at

@@ -18,6 +18,7 @@
 #ifndef CMKFS_KMSD_H
 #define CMKFS_KMSD_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -173,6 +174,12 @@ int kmsd_call_error(struct call *call, const char *type, const char *fmt, ...)
  * kmsd_failed(c)`.  When (by mistake) none was recorded, it records a
  * KMSInternalException, so that a failure never turns into success or into
  * an answer without an error. */
-int kmsd_failed(struct call *call);
+static inline int kmsd_failed(struct call *call)
+{
+	if (!call->err)
+		kmsd_call_error(call, "KMSInternalException",
+				"internal error: a failure without a reason");
+	return call->err < 0 ? call->err : -EIO;
+}
 
 #endif
