@@ -21,6 +21,28 @@ static void add(json_object *o, const char *name, json_object *v)
 	json_object_object_add(o, name, v);
 }
 
+/* The "reencrypt" object: state none, paused (stopped between blocks:
+ * resumable) or crashed (cut off: resume recovers it first), the bytes
+ * done of all, and the rate (0: nothing is running it). */
+static json_object *reencrypt_json(const struct vol_status *st)
+{
+	static const char *const states[] = {
+		[VOL_REENC_NONE] = "none",
+		[VOL_REENC_IN_PROGRESS] = "paused",
+		[VOL_REENC_CRASHED] = "crashed",
+		[VOL_REENC_END_CUT_OFF] = "crashed",
+	};
+	json_object *o = json_object_new_object();
+
+	add(o, "state", json_object_new_string(states[st->reencryption]));
+	add(o, "done_bytes",
+	    json_object_new_int64((int64_t)st->reencrypt_done));
+	add(o, "total_bytes",
+	    json_object_new_int64((int64_t)st->reencrypt_total));
+	add(o, "rate", json_object_new_int64(0));
+	return o;
+}
+
 static json_object *status_json(const char *volume, const struct vol_status *st)
 {
 	const struct luks2_info *i = &st->info;
@@ -41,6 +63,7 @@ static json_object *status_json(const char *volume, const struct vol_status *st)
 	add(o, "blank", json_object_new_boolean(i->blank_token >= 0));
 	add(o, "reencryption",
 	    json_object_new_string(vol_reencryption_name(st->reencryption)));
+	add(o, "reencrypt", reencrypt_json(st));
 	return o;
 }
 
@@ -87,6 +110,16 @@ static void status_text(const char *volume, const struct vol_status *st)
 	if (i->blank_token >= 0)
 		printf("  blank        never written: its first mount makes the "
 		       "filesystem\n");
+	if (st->reencrypt_total) {
+		char done[32], all[32];
+
+		cli_human_size(st->reencrypt_done, done, sizeof(done));
+		cli_human_size(st->reencrypt_total, all, sizeof(all));
+		printf("  reencrypted  %s of %s (%u%%) under the new key\n",
+		       done, all,
+		       (unsigned)(st->reencrypt_done * 100 /
+				  st->reencrypt_total));
+	}
 	switch (st->reencryption) {
 	case VOL_REENC_NONE:
 		break;

@@ -454,6 +454,83 @@ int luks2_reencrypt_restore_snapshot(const char *path, const char *snapshot,
 	return luks2_header_restore(path, snapshot, err, errlen);
 }
 
+/* ---- progress ----------------------------------------------------------- */
+
+/* A segment's "size" in bytes: a decimal string, or "dynamic" (from its
+ * offset to end, the end of the data; both from the start of the device).
+ * False when it is neither. */
+static bool segment_bytes(json_object *seg, uint64_t end, uint64_t *size)
+{
+	json_object *jo, *js;
+	const char *o, *s;
+	uint64_t off;
+	char *e;
+
+	if (!json_object_object_get_ex(seg, "offset", &jo) ||
+	    !json_object_object_get_ex(seg, "size", &js))
+		return false;
+	o = json_object_get_string(jo);
+	s = json_object_get_string(js);
+	if (!o || !s || *o < '0' || *o > '9')
+		return false;
+	off = strtoull(o, &e, 10);
+	if (*e)
+		return false;
+	if (!strcmp(s, "dynamic")) {
+		*size = end > off ? end - off : 0;
+		return true;
+	}
+	if (*s < '0' || *s > '9')
+		return false;
+	*size = strtoull(s, &e, 10);
+	return !*e;
+}
+
+int luks2_reencrypt_progress(struct luks2_vol *v, uint64_t *done,
+			     uint64_t *total)
+{
+	json_object *m = NULL, *segments, *final = NULL;
+	uint64_t end = data_end(v), offset, size, sum = 0;
+	const char *json, *final_id = NULL;
+	int r = -EINVAL;
+
+	*done = *total = 0;
+	offset = crypt_get_data_offset(v->cd) * SECTOR;
+	luks2_lib_begin();
+	if (crypt_dump_json(v->cd, &json, 0) < 0)
+		return -EIO;
+	m = json_tokener_parse(json);
+	if (!m || !json_object_object_get_ex(m, "segments", &segments))
+		goto out;
+	json_object_object_foreach(segments, fid,
+				   fseg) if (has_flag(fseg, "backup-final"))
+		final_id = fid;
+	if (!final_id) {
+		r = -ENOENT; /* not being reencrypted */
+		goto out;
+	}
+	final = digest_of(m, final_id);
+	/* The live segments under the new key, the one in reencryption
+	 * aside: what is done.  Segment offsets and sizes are relative to
+	 * the device; "dynamic" runs to the end of the data. */
+	json_object_object_foreach(segments, id, seg)
+	{
+		if (has_flag(seg, "backup-") ||
+		    has_flag(seg, "in-reencryption") ||
+		    digest_of(m, id) != final)
+			continue;
+		if (!segment_bytes(seg, end, &size))
+			goto out;
+		sum += size;
+	}
+	*total = end > offset ? end - offset : 0;
+	*done = sum < *total ? sum : *total;
+	r = 0;
+out:
+	json_object_put(m);
+	return r;
+}
+
 /* ---- starting ----------------------------------------------------------- */
 
 int luks2_reencrypt_init(struct luks2_vol *v, const uint8_t *secret,

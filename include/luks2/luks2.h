@@ -217,6 +217,11 @@ int luks2_reencrypt_resume(struct luks2_vol *v, const uint8_t *secret,
 typedef int (*luks2_progress_fn)(uint64_t done, uint64_t total, void *arg);
 int luks2_reencrypt_run(struct luks2_vol *v, luks2_progress_fn progress,
 			void *arg, char *err, size_t errlen);
+/* How far a reencryption has come, from the segments: *done bytes of the
+ * data under the new key, of *total.  0, -ENOENT when the volume is not
+ * being reencrypted, -EINVAL for segments it cannot read, -EIO. */
+int luks2_reencrypt_progress(struct luks2_vol *v, uint64_t *done,
+			     uint64_t *total);
 int luks2_reencrypt_restore_snapshot(const char *path, const char *snapshot,
 				     char *err, size_t errlen);
 

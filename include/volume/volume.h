@@ -3,16 +3,20 @@
  * volume.h — the public interface of cmkfs's volume module: a volume as its
  * users know it, a LUKS2 volume (crypto/luks2/) whose keyslot secrets are
  * wrapped by a customer's KMS key (kms/).  This is the one place the two
- * meet: the aws-kms token, unlocking through it, re-proving access while
- * mounted (for fs/), and the lock that keeps cmkfs commands on one volume
- * apart.
+ * meet, and where every operation on a volume keeps its order: the aws-kms
+ * token and unlocking through it, the CMK rules, create, mount (handing the
+ * key and the revocation check to fs/), rotate and re-wrap, offline
+ * reencryption, status, header backup and restore, and the lock that keeps
+ * cmkfs commands on one volume apart.
  *
  * Errors: functions return 0 or a negative errno and fill a struct
  * vol_error with what the caller needs to explain it; they never print.
  * Secrets never appear in an error.
  *
- * Thread-safety: none of the functions share state; an object is used by
- * one thread at a time.
+ * Thread-safety: the functions share no state; an object is used by one
+ * thread at a time.  Nothing here installs a signal handler; vol_create
+ * blocks SIGINT, SIGTERM and SIGHUP in the calling thread for a moment
+ * around the two steps a signal must not split.
  */
 #ifndef CMKFS_VOLUME_H
 #define CMKFS_VOLUME_H
@@ -389,6 +393,9 @@ struct vol_status_slot {
 struct vol_status {
 	struct luks2_info info;
 	enum vol_reencryption reencryption;
+	/* A reencryption's progress, from the header: bytes of the data
+	 * under the new key, of all (0 and 0 without one). */
+	uint64_t reencrypt_done, reencrypt_total;
 	struct vol_status_slot slots[32];
 	unsigned n_slots;
 	bool only_kms_keyslots; /* every keyslot is bound to a KMS key */

@@ -137,6 +137,14 @@ wait "$pid" || rc=$?
 [ $rc = 1 ] || fail "SIGINT: exit $rc"
 contains "$(cat "$TEST_TMPDIR/progress")" "stopped by signal 2 between two blocks" "SIGINT message"
 [ "$(reenc_state)" = in-progress ] || fail "after SIGINT: $(reenc_state)"
+# the progress status shows comes from the header: a part, of all the data
+expect_exit 0 "$CMKFS" status --json "$vol"
+read -r st done total dsize <<< "$($PYTHON -c 'import json,sys; s = json.loads(sys.argv[1]); r = s["reencrypt"]; print(r["state"], r["done_bytes"], r["total_bytes"], s["data_size"])' "$out")"
+[ "$st" = paused ] || fail "reencrypt state after SIGINT: $st"
+[ "$done" -gt 0 ] && [ "$done" -lt "$total" ] || fail "done after SIGINT: $done of $total"
+[ "$total" = "$size" ] && [ "$dsize" = "$size" ] || fail "sizes after SIGINT: $total, $dsize (data $size)"
+expect_exit 0 "$CMKFS" status "$vol"
+contains "$out" "reencrypted  " "status text shows the progress"
 resume_all
 [ "$(digest)" = "$want" ] || fail "data lost across SIGINT and resume"
 
@@ -160,6 +168,9 @@ expect_exit 1 as "$root" "$CMKFS" unlock-test "$vol"
 contains "$err" "interrupted in the middle of a block" "unlock refused after a crash"
 expect_exit 0 "$CMKFS" status "$vol"
 contains "$out" "REENCRYPTION INTERRUPTED" "status after a crash"
+expect_exit 0 "$CMKFS" status --json "$vol"
+[ "$($PYTHON -c 'import json,sys; print(json.loads(sys.argv[1])["reencrypt"]["state"])' "$out")" = crashed ] ||
+	fail "reencrypt state after a crash: $out"
 resume_all
 contains "$err" "recovered from the crash that interrupted" "resume after a crash"
 [ "$(digest)" = "$want" ] || fail "data lost in the crashed block"
