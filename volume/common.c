@@ -65,12 +65,26 @@ int vol_check_new_key(struct kms_client *k, const char *arn, const char *what,
 	return r;
 }
 
-int vol_new_secret(struct kms_client *k, const char *arn, const char *uuid,
-		   const char *what, const char *volume, uint8_t **secret,
-		   char **token, struct vol_error *e)
+int vol_client_for_token(const struct kms_options *ko,
+			 const struct vol_token *t, struct kms_client **k,
+			 struct kms_error *kerr)
 {
-	int r = vol_secret_new(k, arn, uuid, secret, token, &e->kms);
+	struct kms_options o = *ko;
 
+	if (!o.region)
+		o.region = t->region;
+	return kms_client_new(k, &o, kerr);
+}
+
+int vol_new_secret(struct kms_client *k, const char *arn, bool check,
+		   const char *uuid, const char *what, const char *volume,
+		   uint8_t **secret, char **token, struct vol_error *e)
+{
+	int r = check ? vol_check_new_key(k, arn, what, volume, e) : 0;
+
+	if (r)
+		return r;
+	r = vol_secret_new(k, arn, uuid, secret, token, &e->kms);
 	if (r) {
 		e->what = VOL_FAIL_KMS;
 		snprintf(e->message, sizeof(e->message),

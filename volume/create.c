@@ -171,14 +171,11 @@ int vol_create(struct kms_client *k, const struct vol_create_params *p,
 				"%s is a block device: the volume takes all of "
 				"it, drop --size",
 				p->volume);
-	r = vol_check_new_key(k, p->key_arn, "cannot create", p->volume, e);
-	if (r)
-		return r;
 	if (crypto_uuid(uuid))
 		return vol_fail(e, -EIO, false, "no randomness");
 	fp.uuid = uuid;
-	r = vol_new_secret(k, p->key_arn, uuid, "cannot create", p->volume,
-			   &secret, &token, e);
+	r = vol_new_secret(k, p->key_arn, true, uuid, "cannot create",
+			   p->volume, &secret, &token, e);
 	if (r)
 		return r;
 	if (!is_block) {

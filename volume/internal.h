@@ -27,15 +27,24 @@ int vol_open_info(const char *path, unsigned flags, struct luks2_vol **v,
 int vol_client_for(const struct kms_options *ko, const char *arn,
 		   struct kms_client **k, struct vol_error *e);
 
+/* A KMS client for the key of token t: in the region the token records
+ * unless ko names one.  0, or -errno with the reason in kerr. */
+struct vol_token;
+int vol_client_for_token(const struct kms_options *ko,
+			 const struct vol_token *t, struct kms_client **k,
+			 struct kms_error *kerr);
+
 /* The CMK rules for arn, before anything is bound to it: 0, or -errno with
  * e said (VOL_FAIL_KEY_UNFIT, "<what> <volume>"). */
 int vol_check_new_key(struct kms_client *k, const char *arn, const char *what,
 		      const char *volume, struct vol_error *e);
 
-/* vol_secret_new, a KMS refusal said as "<what> <volume>: no data key
- * from <arn>" (VOL_FAIL_KMS). */
-int vol_new_secret(struct kms_client *k, const char *arn, const char *uuid,
-		   const char *what, const char *volume, uint8_t **secret,
-		   char **token, struct vol_error *e);
+/* A new keyslot secret bound to volume uuid under arn (vol_secret_new),
+ * the CMK rules checked first when check (vol_check_new_key); a KMS
+ * refusal said as "<what> <volume>: no data key from <arn>"
+ * (VOL_FAIL_KMS). */
+int vol_new_secret(struct kms_client *k, const char *arn, bool check,
+		   const char *uuid, const char *what, const char *volume,
+		   uint8_t **secret, char **token, struct vol_error *e);
 
 #endif

@@ -144,13 +144,9 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 	r = vol_client_for(ko, arn, &k, e);
 	if (r)
 		return r;
-	if (o->key_arn) {
-		r = vol_check_new_key(k, arn, "cannot reencrypt", volume, e);
-		if (r)
-			goto out;
-	}
-	r = vol_new_secret(k, arn, info->uuid, "cannot reencrypt", volume,
-			   &secret, &token, e);
+	/* A new CMK is checked; the current one already opened the volume. */
+	r = vol_new_secret(k, arn, o->key_arn != NULL, info->uuid,
+			   "cannot reencrypt", volume, &secret, &token, e);
 	if (r)
 		goto out;
 	/* Everything but the keyslot and token that unlocked the volume goes

@@ -49,11 +49,8 @@ static int move_to_key(struct luks2_vol *v, const struct luks2_info *info,
 	r = vol_client_for(ko, new_arn, &k, e);
 	if (r)
 		return r;
-	r = vol_check_new_key(k, new_arn, "cannot rotate", volume, e);
-	if (r)
-		goto out;
-	r = vol_new_secret(k, new_arn, info->uuid, "cannot rotate", volume,
-			   &secret, &token, e);
+	r = vol_new_secret(k, new_arn, true, info->uuid, "cannot rotate",
+			   volume, &secret, &token, e);
 	if (r)
 		goto out;
 	r = luks2_keyslot_add(v, u->vk, secret, VOL_SECRET_BYTES, &slot, err,
@@ -99,14 +96,11 @@ static int rewrap(struct luks2_vol *v, const struct luks2_info *info,
 		  const struct vol_unlocked *u, const char *new_arn,
 		  struct vol_rotated *out, struct vol_error *e)
 {
-	struct kms_options tko = *ko;
 	struct kms_client *k = NULL;
 	char *token = NULL, err[512];
 	int r, id;
 
-	if (!tko.region)
-		tko.region = u->token.region;
-	r = kms_client_new(&k, &tko, &e->kms);
+	r = vol_client_for_token(ko, &u->token, &k, &e->kms);
 	if (r) {
 		e->what = VOL_FAIL_KMS_CLIENT;
 		return r;

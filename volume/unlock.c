@@ -25,26 +25,19 @@ bool vol_token_live(const struct luks2_info *info, const struct vol_token *t)
 	return false;
 }
 
-/* A client for token t's key: the region the token records unless the
- * options name one (the ARN says where the key lives). */
-static int token_client(const struct kms_options *ko, const struct vol_token *t,
-			struct kms_client **k, struct kms_error *kerr)
-{
-	struct kms_options o = *ko;
-
-	if (!o.region)
-		o.region = t->region;
-	return kms_client_new(k, &o, kerr);
-}
-
 /* The first failure, kept in e: KMS sees one request per token, and only
  * when no token works is one explained. */
 static void first_failure(struct vol_error *e, enum vol_failure what,
-			  const struct vol_token *t)
+			  const struct vol_token *t,
+			  const struct kms_error *kerr, const char *message)
 {
 	if (e->what != VOL_FAIL_NONE)
 		return;
 	e->what = what;
+	if (kerr)
+		e->kms = *kerr;
+	if (message)
+		snprintf(e->message, sizeof(e->message), "%s", message);
 	snprintf(e->key_arn, sizeof(e->key_arn), "%s", t->key_arn);
 	snprintf(e->region, sizeof(e->region), "%s", t->region);
 }
@@ -72,28 +65,19 @@ static int try_token(struct luks2_vol *v, const struct luks2_info *info,
 		vol_token_free(t);
 		return 1;
 	}
-	r = token_client(ko, t, &k, &kerr);
+	r = vol_client_for_token(ko, t, &k, &kerr);
 	if (r) {
-		if (e->what == VOL_FAIL_NONE)
-			e->kms = kerr;
-		first_failure(e, VOL_FAIL_KMS_CLIENT, t);
+		first_failure(e, VOL_FAIL_KMS_CLIENT, t, &kerr, NULL);
 	} else {
 		r = vol_secret_unwrap(k, t, info->uuid, &secret, &len, &kerr);
-		if (r) {
-			if (e->what == VOL_FAIL_NONE)
-				e->kms = kerr;
-			first_failure(e, VOL_FAIL_UNWRAP, t);
-		}
+		if (r)
+			first_failure(e, VOL_FAIL_UNWRAP, t, &kerr, NULL);
 	}
 	if (!r) {
 		r = use->fn(v, t, info->tokens[i], secret, len, use->arg, err,
 			    sizeof(err));
-		if (r) {
-			if (e->what == VOL_FAIL_NONE)
-				snprintf(e->message, sizeof(e->message), "%s",
-					 err);
-			first_failure(e, VOL_FAIL_KEYSLOT, t);
-		}
+		if (r)
+			first_failure(e, VOL_FAIL_KEYSLOT, t, NULL, err);
 	}
 	secmem_free(secret);
 	kms_client_free(k);
@@ -197,7 +181,7 @@ static enum fsd_access reprove_check(void *arg, char *why, size_t len)
 	int r;
 
 	memset(&kerr, 0, sizeof(kerr));
-	r = token_client(rp->ko, rp->token, &k, &kerr);
+	r = vol_client_for_token(rp->ko, rp->token, &k, &kerr);
 	if (!r)
 		r = vol_secret_unwrap(k, rp->token, rp->uuid, &secret, &n,
 				      &kerr);

@@ -225,26 +225,30 @@ static int read_hdr_copy(int fd, uint64_t off, bool primary, struct hdr_copy *c)
 	return r;
 }
 
-/* Read up to want bytes from the start of fd into dev: how many (fewer at
- * the end of the device), or -errno.  Any read error is one: a copy that
- * cannot be read must not count as absent, or loading would let
- * libcryptsetup repair the header on the device. */
-static ssize_t read_start(int fd, uint8_t *dev, size_t want)
+/* Grow *dev, holding the first *len bytes of fd, to hold up to want (fewer
+ * at the end of the device), reading only what it does not hold yet.  0 or
+ * -errno.  Any read error is one: a copy that cannot be read must not count
+ * as absent, or loading would let libcryptsetup repair the header on the
+ * device. */
+static int read_start(int fd, uint8_t **dev, size_t *len, size_t want)
 {
-	size_t len = 0;
+	uint8_t *grown = realloc(*dev, want);
 	ssize_t n;
 
-	while (len < want) {
-		n = pread(fd, dev + len, want - len, (off_t)len);
+	if (!grown)
+		return -ENOMEM;
+	*dev = grown;
+	while (*len < want) {
+		n = pread(fd, *dev + *len, want - *len, (off_t)*len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return errno ? -errno : -EIO;
 		if (n == 0)
 			break;
-		len += (size_t)n;
+		*len += (size_t)n;
 	}
-	return (ssize_t)len;
+	return 0;
 }
 
 /*
@@ -254,34 +258,29 @@ static ssize_t read_start(int fd, uint8_t *dev, size_t want)
  */
 static int header_state(int fd, struct hdr_scan *hs)
 {
-	uint8_t *dev = malloc(HDR_SCAN_LEN);
-	size_t want = HDR_SCAN_LEN;
-	ssize_t n;
+	uint8_t *dev = NULL;
+	size_t len = 0, want = HDR_SCAN_LEN;
 	int r;
 
 	memset(hs, 0, sizeof(*hs));
-	if (!dev)
-		return -ENOMEM;
-	n = read_start(fd, dev, HDR_BIN_LEN);
-	if (n == HDR_BIN_LEN) {
+	r = read_start(fd, &dev, &len, HDR_BIN_LEN);
+	if (!r && len == HDR_BIN_LEN) {
 		uint64_t size = hdr_be64(dev + HDR_OFF_SIZE);
 
 		if (size >= HDR_MIN_SIZE && size <= HDR_MAX_SIZE &&
 		    !(size & (size - 1)))
 			want = 2 * size;
 	}
-	if (n >= 0)
-		n = read_start(fd, dev, want);
-	if (n < 0) {
-		r = (int)n;
-		goto out;
+	if (!r)
+		r = read_start(fd, &dev, &len, want);
+	if (!r)
+		r = hdr_scan(dev, len, hs);
+	if (!r && hs->state != HDR_CLEAN && want < HDR_SCAN_LEN &&
+	    len == want) {
+		r = read_start(fd, &dev, &len, HDR_SCAN_LEN);
+		if (!r)
+			r = hdr_scan(dev, len, hs);
 	}
-	r = hdr_scan(dev, (size_t)n, hs);
-	if (!r && hs->state != HDR_CLEAN && want < HDR_SCAN_LEN) {
-		n = read_start(fd, dev, HDR_SCAN_LEN);
-		r = n < 0 ? (int)n : hdr_scan(dev, (size_t)n, hs);
-	}
-out:
 	free(dev);
 	return r;
 }
