@@ -109,6 +109,10 @@ struct args {
 	const char *resilience;
 	double interval;
 	bool resume;
+	/* Online only: control of the daemon's job. */
+	bool pause, background;
+	bool have_rate;
+	uint64_t max_rate;
 	struct kms_options ko;
 };
 
@@ -147,6 +151,164 @@ static int run_data(struct vol_reencrypt *job, const struct args *a,
 	       a->volume, size, now() - t0,
 	       info.n_keyslots ? info.keyslots[0] : -1, arn);
 	return EXIT_OK;
+}
+
+/* ---- a mounted volume: the daemon's job -------------------------------- */
+
+/* Send "reencrypt ARGS" to the daemon: 0 or the exit code. */
+static int ask(const struct args *a, const struct fsd_state *st,
+	       const char *args)
+{
+	char err[512];
+	int r = fsd_reencrypt_request(st->uuid, args, err, sizeof(err));
+
+	return r ? cli_error(0, "%s: %s", a->volume, err) : 0;
+}
+
+/* Follow the job until it ends (or Ctrl-C stops following). */
+static int follow(const struct args *a, const struct fsd_state *mounted)
+{
+	struct progress p = { .volume = a->volume,
+			      .tty = isatty(STDERR_FILENO),
+			      .interval = a->interval };
+	struct sigaction sa = { .sa_handler = on_signal };
+	const struct timespec tick = { 0, 250 * 1000 * 1000 };
+	bool said_paused = false;
+	struct fsd_state st;
+	double t0 = now();
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	for (;;) {
+		if (fsd_state_by_uuid(mounted->uuid, &st) || !st.alive ||
+		    !st.have_stats) {
+			if (p.tty && p.started)
+				fputc('\n', stderr);
+			return cli_error(0,
+					 "%s: the daemon is gone; the next "
+					 "mount continues the reencryption",
+					 a->volume);
+		}
+		if (strcmp(st.reencrypt, "paused") && st.reencrypt_total &&
+		    strcmp(st.reencrypt, "none"))
+			on_progress(st.reencrypt_done, st.reencrypt_total, &p);
+		if (!strcmp(st.reencrypt, "paused") && !said_paused) {
+			fprintf(stderr,
+				"%sreencrypt %s: paused; `cmkfs reencrypt "
+				"--resume %s` continues it\n",
+				p.tty && p.started ? "\n" : "", a->volume,
+				a->volume);
+			said_paused = true;
+		} else if (strcmp(st.reencrypt, "paused")) {
+			said_paused = false;
+		}
+		if (!strcmp(st.reencrypt, "done")) {
+			char size[32];
+
+			if (p.tty && st.reencrypt_done < st.reencrypt_total)
+				fputc('\n', stderr);
+			cli_human_size(st.reencrypt_total, size, sizeof(size));
+			printf("reencrypted %s online: %s under a new volume "
+			       "key in %.1f s; the old key is gone from the "
+			       "header and the daemon\n",
+			       a->volume, size, now() - t0);
+			return EXIT_OK;
+		}
+		if (!strcmp(st.reencrypt, "failed") ||
+		    !strcmp(st.reencrypt, "stopped")) {
+			if (p.tty && p.started)
+				fputc('\n', stderr);
+			return cli_error(0,
+					 "%s: the reencryption %s: %s; `cmkfs "
+					 "reencrypt --resume %s` restarts it",
+					 a->volume, st.reencrypt,
+					 st.reencrypt_error, a->volume);
+		}
+		if (stop_signal) {
+			if (p.tty && p.started)
+				fputc('\n', stderr);
+			fprintf(stderr,
+				"%s: no longer following; the reencryption "
+				"goes on in the daemon (`cmkfs status %s`)\n",
+				a->volume, a->volume);
+			return EXIT_OK;
+		}
+		nanosleep(&tick, NULL);
+	}
+}
+
+/* The volume is mounted: prepare the header as offline (unless resuming)
+ * and hand the job to the daemon. */
+static int reencrypt_online(const struct args *a, const struct fsd_state *st)
+{
+	const struct vol_reencrypt_opts o = { .key_arn = a->key_arn,
+					      .resilience = a->resilience,
+					      .online = true };
+	/* With a job running or paused, --max-rate only changes its
+	 * throttle; else it is the throttle of the job this starts. */
+	bool active = !strcmp(st->reencrypt, "running") ||
+		      !strcmp(st->reencrypt, "paused");
+	bool control = a->pause || (a->have_rate && active && !a->resume);
+	struct vol_reencrypt_start vs;
+	struct vol_reencrypt *job;
+	struct vol_error e;
+	char req[64];
+	int rc;
+
+	if (a->have_rate) {
+		snprintf(req, sizeof(req), "rate %llu",
+			 (unsigned long long)a->max_rate);
+		rc = ask(a, st, req);
+		if (rc || (control && !a->pause))
+			return rc;
+	}
+	if (a->pause) {
+		rc = ask(a, st, "pause");
+		if (!rc)
+			printf("%s: the reencryption pauses after the block "
+			       "it is on; `cmkfs reencrypt --resume %s` "
+			       "continues it\n",
+			       a->volume, a->volume);
+		return rc;
+	}
+	if (a->resume) {
+		/* A paused job goes on; a stopped or failed one starts
+		 * again (EBUSY: it runs). */
+		char err[512];
+		int r;
+
+		rc = ask(a, st, "resume");
+		if (rc)
+			return rc;
+		r = fsd_reencrypt_request(st->uuid, "start", err, sizeof(err));
+		if (r && r != -EBUSY)
+			return cli_error(0, "%s: %s", a->volume, err);
+	} else {
+		rc = vol_reencrypt_start(a->volume, &a->ko, &o, &job, &vs, &e);
+		for (unsigned i = 0; i < vs.n_destroyed; i++)
+			fprintf(stderr,
+				"keyslot %d destroyed: the new volume key "
+				"makes it useless\n",
+				vs.destroyed[i]);
+		if (rc)
+			return cli_volume_error(a->volume, rc, &e);
+		vol_reencrypt_end(job);
+		rc = ask(a, st, "start");
+		if (rc)
+			return rc;
+		fprintf(stderr,
+			"%s: reencrypting online under a new data key of %s\n",
+			a->volume, vs.key_arn);
+	}
+	if (a->background) {
+		printf("%s: the reencryption runs in the daemon; `cmkfs status "
+		       "%s` shows how far it is\n",
+		       a->volume, a->volume);
+		return EXIT_OK;
+	}
+	return follow(a, st);
 }
 
 static int reencrypt(const struct args *a)
@@ -195,10 +357,14 @@ static int run_reencrypt(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "resume", no_argument, NULL, 'r' },
 		{ "resilience", required_argument, NULL, 'R' },
 		{ "progress-interval", required_argument, NULL, 'i' },
+		{ "pause", no_argument, NULL, 'p' },
+		{ "background", no_argument, NULL, 'b' },
+		{ "max-rate", required_argument, NULL, 'm' },
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct args a = { .resilience = "checksum", .interval = 10 };
+	struct fsd_state st;
 	char *end;
 	int c, rc = -1;
 
@@ -218,6 +384,19 @@ static int run_reencrypt(const struct cli_cmd *cmd, int argc, char **argv)
 					"journal, not '%s'",
 					optarg);
 			a.resilience = optarg;
+		} else if (c == 'p') {
+			a.pause = true;
+		} else if (c == 'b') {
+			a.background = true;
+		} else if (c == 'm') {
+			if (cli_parse_size(optarg, &a.max_rate))
+				return cli_usage_error(
+					cmd,
+					"--max-rate takes bytes per second "
+					"(a number with K, M or G; 0: no "
+					"limit), not '%s'",
+					optarg);
+			a.have_rate = true;
 		} else if (c == 'i') {
 			a.interval = strtod(optarg, &end);
 			if (*end || !(a.interval > 0) || a.interval > 86400)
@@ -234,7 +413,20 @@ static int run_reencrypt(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "--resume continues with the key "
 					    "chosen at the start: drop "
 					    "--key-arn");
+	if (a.pause && (a.resume || a.key_arn || a.background))
+		return cli_usage_error(cmd, "--pause goes alone (with "
+					    "--max-rate at most)");
 	a.volume = argv[optind];
+	if (fsd_state_find(a.volume, &st) == 0 && st.alive)
+		return reencrypt_online(&a, &st);
+	if (a.pause || a.have_rate || a.background)
+		return cli_usage_error(
+			cmd,
+			"%s is not mounted: --pause, --max-rate "
+			"and --background are for a reencryption "
+			"of a mounted volume (offline, Ctrl-C "
+			"stops it and --resume continues)",
+			a.volume);
 	return reencrypt(&a);
 }
 

@@ -41,6 +41,8 @@ int fsd_worker_init(struct fsd *d, struct fsd_worker *w)
 	madvise(w->buf, FSD_BUF_LEN, MADV_WIPEONFORK);
 	pthread_mutex_lock(&d->key_lock);
 	r = d->master ? sc_dup(d->master, &w->sc) : -EIO;
+	if (!r && d->master_new)
+		r = sc_dup(d->master_new, &w->sc_new);
 	pthread_mutex_unlock(&d->key_lock);
 	if (r)
 		return r;
@@ -75,7 +77,8 @@ void fsd_worker_destroy(struct fsd_worker *w)
 	w->ring_ok = false;
 	pthread_mutex_lock(&w->sc_lock);
 	sc_close(w->sc);
-	w->sc = NULL;
+	sc_close(w->sc_new);
+	w->sc = w->sc_new = NULL;
 	pthread_mutex_unlock(&w->sc_lock);
 	fsd_worker_wipe(w);
 	if (w->buf)

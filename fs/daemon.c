@@ -438,6 +438,8 @@ static int teardown(struct fsd *d, bool ready, bool keep_state)
 {
 	int r = 0;
 
+	/* The job stops between two blocks: the header stays resumable. */
+	fsd_rekey_stop(d);
 	fsd_revoke_stop(d);
 	/* Once ready, the filesystem on top is the CLI's to unmount. */
 	if (!ready && d->fs_mounted && umount2(d->target, 0))
@@ -454,7 +456,8 @@ static int teardown(struct fsd *d, bool ready, bool keep_state)
 			fsd_worker_destroy(&d->workers[i]);
 	pthread_mutex_lock(&d->key_lock);
 	sc_close(d->master);
-	d->master = NULL;
+	sc_close(d->master_new);
+	d->master = d->master_new = NULL;
 	pthread_mutex_unlock(&d->key_lock);
 	if (atomic_load(&d->live_workers)) {
 		/* Workers that would not stop still use the session and
@@ -484,6 +487,7 @@ static void free_fsd(struct fsd *d)
 		close(d->done_efd);
 	for (unsigned i = 0; i < FSD_LOCKS; i++)
 		pthread_rwlock_destroy(&d->locks[i]);
+	fsd_rekey_free(d);
 	/* Workers still running (they would not stop) keep their memory. */
 	if (!atomic_load(&d->live_workers)) {
 		fsd_uring_free(d);
@@ -597,6 +601,14 @@ static void handle_control(struct fsd *d, bool *stop, int *client)
 		fsd_control_status(d, fd);
 	} else if (!strcmp(line, "requests")) {
 		fsd_control_requests(d, fd);
+	} else if (!strncmp(line, "reencrypt ", 10)) {
+		char why[256];
+
+		r = fsd_rekey_control(d, line + 10, why, sizeof(why));
+		if (r)
+			dprintf(fd, "error %d %s\n", -r, why);
+		else
+			dprintf(fd, "ok\n");
 	} else if (!strcmp(line, "shutdown")) {
 		r = control_shutdown(d);
 		if (!r) {
@@ -627,7 +639,8 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	err[0] = 0;
 	if (!d) {
 		crypto_key_free(p->key);
-		p->key = NULL;
+		crypto_key_free(p->key_new);
+		p->key = p->key_new = NULL;
 		ERR("out of memory");
 		return -ENOMEM;
 	}
@@ -660,11 +673,17 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 		d->nworkers = FSD_MAX_THREADS;
 	d->started = time(NULL);
 
-	/* The key goes into the cipher context and nowhere else. */
+	/* The keys go into cipher contexts and nowhere else. */
+	d->scp = scp;
 	r = sc_open(&d->master, &scp, crypto_key_bytes(p->key),
 		    crypto_key_len(p->key));
 	crypto_key_free(p->key);
 	p->key = NULL;
+	if (!r)
+		r = fsd_rekey_init(d, p);
+	else
+		crypto_key_free(p->key_new);
+	p->key_new = NULL;
 	if (!d->volume || !d->target || !d->uuid || !d->fstype) {
 		ERR("out of memory");
 		r = -ENOMEM;
@@ -687,6 +706,8 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 		fsd_warn("PR_SET_IO_FLUSHER refused (%s): under memory "
 			 "pressure the loop device may stall",
 			 strerror(errno));
+	if (p->notice)
+		fsd_info("%s: %s", d->volume, p->notice);
 	if (sc_is_null(d->master))
 		fsd_warn("%s: cipher_null: this volume is NOT ENCRYPTED",
 			 d->volume);
@@ -731,6 +752,11 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 			    d->rundir, strerror(-r));
 		goto out;
 	}
+	if (atomic_load(&d->rk.two_keys))
+		fsd_info("%s: being reencrypted: %" PRIu64 " of %" PRIu64
+			 " bytes are under the new key, the rest under the old",
+			 d->volume, (uint64_t)atomic_load(&d->rk.done),
+			 d->data_size);
 	fsd_info("%s mounted on %s%s%s (pid %d, %s, %s backend, AES by %s)",
 		 d->volume, d->target, d->loop[0] ? " through " : "", d->loop,
 		 (int)getpid(), d->nqueues ? "FUSE over io_uring" : "/dev/fuse",
@@ -748,6 +774,10 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	ready = true;
 	if (p->ready)
 		p->ready(p->ready_arg);
+	r = fsd_rekey_autostart(d);
+	if (r)
+		fsd_err("%s: cannot start its reencryption: %s", d->volume,
+			strerror(-r));
 	if (p->detach) {
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 

@@ -65,6 +65,58 @@ unsigned fsd_busy_print(int fd, struct fsd_busy *b, int64_t now,
 /* "READ", "WRITE"... for a FUSE opcode. */
 const char *fsd_opcode_name(uint32_t opcode);
 
+/* A request's claim on the range [a0, a1) of the data (plaintext offsets)
+ * while it reads or writes the backend; a1 == 0: none (rekey.c). */
+struct fsd_claim {
+	_Atomic uint64_t a0, a1;
+};
+static inline bool fsd_claim_meets(struct fsd_claim *c, uint64_t h0,
+				   uint64_t h1)
+{
+	uint64_t a1 = atomic_load(&c->a1);
+
+	return a1 && h0 < a1 && atomic_load(&c->a0) < h1;
+}
+static inline void fsd_claim_drop(struct fsd_claim *c)
+{
+	atomic_store(&c->a1, 0);
+}
+
+/* Online reencryption (rekey.c; the job's view is fs.h's struct
+ * fsd_rekey). */
+enum fsd_job_state {
+	FSD_JOB_NONE,
+	FSD_JOB_RUNNING,
+	FSD_JOB_PAUSED,
+	FSD_JOB_DONE,
+	FSD_JOB_STOPPED,
+	FSD_JOB_FAILED,
+};
+
+/* The throttle when none is asked for: a block of 4 MiB at most every
+ * 100 ms leaves a database most of the backend. */
+#define FSD_REKEY_DEFAULT_RATE ((uint64_t)40 << 20)
+
+struct fsd_rekey {
+	struct fsd *d;
+	/* The data path's map (see rekey.c): [0, done) under the new key,
+	 * [hot0, hot1) held; two_keys: the new key is in use. */
+	atomic_bool two_keys;
+	_Atomic uint64_t done, hot0, hot1;
+	pthread_mutex_t lock; /* the rest; cond: the block moved, or a
+				 control request came */
+	pthread_cond_t cond;
+	bool broken; /* the held block was left half rewritten */
+	struct fsd_job job;
+	pthread_t thread;
+	bool thread_started, running, stop, pause;
+	enum fsd_job_state state;
+	uint64_t total, first_done, max_rate; /* bytes/s, 0: none */
+	int64_t next_at;	   /* ms: the next block not before */
+	int64_t run_ms, run_since; /* time spent running */
+	char error[256];
+};
+
 /* One FUSE worker thread and everything it owns: its io_uring ring (backend
  * file registered as fixed file 0, its buffer as fixed buffer 0), its cipher
  * context, its bounce buffer and its FUSE request buffer. */
@@ -76,7 +128,10 @@ struct fsd_worker {
 	bool ring_ok;
 	bool fixed_buf;		 /* buf registered with the ring */
 	struct sc_ctx *sc;	 /* NULL once shredded */
-	pthread_mutex_t sc_lock; /* held while sc is in use (see revoke.c) */
+	struct sc_ctx *sc_new;	 /* the new key while reencrypting */
+	pthread_mutex_t sc_lock; /* held while sc or sc_new is in use (see
+				    revoke.c) */
+	struct fsd_claim claim;	 /* of the request being served */
 	uint8_t *buf;		 /* FSD_BUF_LEN bytes, page aligned */
 	struct fuse_buf fbuf;
 	size_t fbuf_used; /* bytes of fbuf.mem ever filled: what to wipe */
@@ -92,9 +147,12 @@ struct fsd {
 	unsigned sector_size;
 
 	int backend_fd;
-	bool backend_direct;	  /* O_DIRECT accepted */
-	struct sc_ctx *master;	  /* dup'ed per worker; wiped at exit */
-	pthread_mutex_t key_lock; /* master, against a shred */
+	bool backend_direct;	   /* O_DIRECT accepted */
+	struct sc_params scp;	   /* cipher and sector size */
+	struct sc_ctx *master;	   /* dup'ed per worker; wiped at exit */
+	struct sc_ctx *master_new; /* the new key while reencrypting */
+	pthread_mutex_t key_lock;  /* master(_new), against a shred */
+	struct fsd_rekey rk;
 
 	/* Revocation checks (revoke.c). */
 	struct fsd_reprove reprove;
@@ -227,6 +285,9 @@ void fsd_uring_join(struct fsd *d);
 void fsd_uring_cancel(struct fsd *d);
 void fsd_uring_free(struct fsd *d);
 
+/* Does a claim of a queue entry meet [h0, h1)? */
+bool fsd_uring_claims_meet(struct fsd *d, uint64_t h0, uint64_t h1);
+
 /* Write the requests the queue threads are serving to fd, one line each
  * ("AGE_MS OPCODE UNIQUE WHERE"): their number. */
 unsigned fsd_uring_requests(struct fsd *d, int fd, int64_t now);
@@ -237,6 +298,33 @@ int fsd_revoke_start(struct fsd *d);
 void fsd_revoke_stop(struct fsd *d);
 /* Wipe every key now and fail all further I/O with EIO; why is logged. */
 void fsd_shred(struct fsd *d, const char *why);
+
+/* ---- rekey.c */
+/* Claim [a0, a1) for a request: *split, where the new key's part ends
+ * ([a0, split) under the new key, the rest under the old).  _try: false
+ * when the range meets the block being rewritten (nothing claimed); the
+ * other waits until it is done: 0, or -EIO when a failed job left it
+ * broken. */
+bool fsd_claim_try(struct fsd *d, struct fsd_claim *c, uint64_t a0, uint64_t a1,
+		   uint64_t *split);
+int fsd_claim(struct fsd *d, struct fsd_claim *c, uint64_t a0, uint64_t a1,
+	      uint64_t *split);
+/* Encrypt or decrypt [off, off + len) with the worker's keys split at
+ * split; sc_lock held.  0, or -EIO once shredded. */
+int fsd_crypt(struct fsd_worker *w, bool encrypt, uint64_t off, const void *in,
+	      void *out, size_t len, uint64_t split);
+/* Set up from the parameters (both keys when a reencryption is in
+ * progress); start the job if so once serving; stop and join it; free. */
+int fsd_rekey_init(struct fsd *d, struct fsd_params *p);
+int fsd_rekey_autostart(struct fsd *d);
+void fsd_rekey_stop(struct fsd *d);
+void fsd_rekey_free(struct fsd *d);
+/* A shred: the new key's contexts wiped, the job woken to stop. */
+void fsd_rekey_shred(struct fsd *d);
+/* Control requests "reencrypt ARGS" (start, pause, resume, rate N): 0 or
+ * -errno with why said; the status lines. */
+int fsd_rekey_control(struct fsd *d, const char *args, char *why, size_t len);
+void fsd_rekey_status(struct fsd *d, int fd);
 
 /* ---- ops.c */
 extern const struct fuse_lowlevel_ops fsd_ops;
@@ -292,7 +380,7 @@ int fsd_state_write(const struct fsd *d);
  * line (without its newline) from a connection; answer "status". */
 int fsd_control_listen(struct fsd *d);
 int fsd_control_recv(int fd, char *line, size_t len);
-void fsd_control_status(const struct fsd *d, int fd);
+void fsd_control_status(struct fsd *d, int fd);
 /* Answer "requests": what every thread is serving, and since when. */
 void fsd_control_requests(struct fsd *d, int fd);
 /* Remove the runtime directory (keep_state: only the control socket and

@@ -238,7 +238,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fsd *d = fsd_of(req);
 	struct fsd_worker *w = fsd_self;
-	uint64_t pos = (uint64_t)off, a0 = 0;
+	uint64_t pos = (uint64_t)off, a0 = 0, split;
 	size_t span = 0;
 	int r;
 
@@ -254,11 +254,16 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	/* The key may have been shredded (revoke.c): then nothing is read. */
-	pthread_mutex_lock(&w->sc_lock);
-	r = w->sc ? fsd_backend_read(w, w->buf, span, a0) : -EIO;
-	if (!r)
-		r = sc_decrypt(w->sc, a0, w->buf, w->buf, span);
-	pthread_mutex_unlock(&w->sc_lock);
+	r = fsd_claim(d, &w->claim, a0, a0 + span, &split);
+	if (!r) {
+		pthread_mutex_lock(&w->sc_lock);
+		r = w->sc ? fsd_backend_read(w, w->buf, span, a0) : -EIO;
+		if (!r)
+			r = fsd_crypt(w, false, a0, w->buf, w->buf, span,
+				      split);
+		pthread_mutex_unlock(&w->sc_lock);
+		fsd_claim_drop(&w->claim);
+	}
 	if (r) {
 		reply_eio(req);
 		return;
@@ -278,7 +283,7 @@ static int write_range(struct fsd *d, struct fsd_worker *w, const void *data,
 	uint64_t ss = d->sector_size, a0 = pos / ss * ss,
 		 a1 = (pos + size + ss - 1) / ss * ss;
 	uint64_t first = a0 / ss, last = a1 / ss - 1;
-	uint64_t head = UINT64_MAX, tail = UINT64_MAX;
+	uint64_t head = UINT64_MAX, tail = UINT64_MAX, split;
 	size_t span = (size_t)(a1 - a0);
 	int r = 0;
 
@@ -286,6 +291,11 @@ static int write_range(struct fsd *d, struct fsd_worker *w, const void *data,
 		head = first;
 	if ((pos + size) % ss)
 		tail = last;
+	/* The range first (it may wait for a block being reencrypted),
+	 * then the stripes. */
+	r = fsd_claim(d, &w->claim, a0, a1, &split);
+	if (r)
+		return r;
 	fsd_lock_sectors(d, first, last, head, tail);
 	pthread_mutex_lock(&w->sc_lock);
 	if (!w->sc) {
@@ -293,31 +303,32 @@ static int write_range(struct fsd *d, struct fsd_worker *w, const void *data,
 		goto out;
 	}
 	if (head == UINT64_MAX && tail == UINT64_MAX) {
-		r = sc_encrypt(w->sc, a0, data, w->buf, span);
+		r = fsd_crypt(w, true, a0, data, w->buf, span, split);
 		goto write;
 	}
 	/* Read-modify-write of the partial edge sectors. */
 	if (head != UINT64_MAX) {
 		r = fsd_backend_read(w, w->buf, ss, a0);
 		if (!r)
-			r = sc_decrypt(w->sc, a0, w->buf, w->buf, ss);
+			r = fsd_crypt(w, false, a0, w->buf, w->buf, ss, split);
 	}
 	if (!r && tail != UINT64_MAX && (tail != head || head == UINT64_MAX)) {
 		r = fsd_backend_read(w, w->buf + span - ss, ss, a1 - ss);
 		if (!r)
-			r = sc_decrypt(w->sc, a1 - ss, w->buf + span - ss,
-				       w->buf + span - ss, ss);
+			r = fsd_crypt(w, false, a1 - ss, w->buf + span - ss,
+				      w->buf + span - ss, ss, split);
 	}
 	if (r)
 		goto out;
 	memcpy(w->buf + (pos - a0), data, size);
-	r = sc_encrypt(w->sc, a0, w->buf, w->buf, span);
+	r = fsd_crypt(w, true, a0, w->buf, w->buf, span, split);
 write:
 	if (!r)
 		r = fsd_backend_write(w, w->buf, span, a0);
 out:
 	pthread_mutex_unlock(&w->sc_lock);
 	fsd_unlock_sectors(d, first, last);
+	fsd_claim_drop(&w->claim);
 	return r;
 }
 

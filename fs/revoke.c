@@ -52,6 +52,9 @@ void fsd_shred(struct fsd *d, const char *why)
 	sc_close(d->master);
 	d->master = NULL;
 	pthread_mutex_unlock(&d->key_lock);
+	/* A reencryption's new key too; its job stops at the next block
+	 * (and wipes both keys with it). */
+	fsd_rekey_shred(d);
 	secmem_wipe_stack();
 	fsd_log(LOG_CRIT,
 		"%s: SHREDDED: %s; every key wiped from memory, all reads and "

@@ -11,10 +11,14 @@
  * Control protocol: the client sends one line, the daemon answers and
  * closes.
  *   "status"    -> key=value lines (pid, uptime, bytes_read, bytes_written,
- *                  reads, writes, io_errors), then EOF
+ *                  reads, writes, io_errors, ..., reencrypt and its
+ *                  reencrypt_* figures), then EOF
  *   "shutdown"  -> "ok" once the FUSE mount is gone, the backend flushed
  *                  and the keys wiped; or "error ERRNO MESSAGE" (EBUSY:
  *                  the plaintext file is still in use; nothing changed)
+ *   "reencrypt start|pause|resume|rate N"
+ *               -> "ok", or "error ERRNO MESSAGE" (rekey.c: the online
+ *                  reencryption's job, its pause and its throttle)
  *   "requests"  -> one line per FUSE request the daemon has received and
  *                  not answered yet, "AGE_MS OPCODE UNIQUE WHERE" (OPCODE:
  *                  the FUSE opcode's name, WHERE: the thread), then
@@ -182,7 +186,7 @@ void fsd_control_requests(struct fsd *d, int fd)
 	dprintf(fd, "total %u\n", n);
 }
 
-void fsd_control_status(const struct fsd *d, int fd)
+void fsd_control_status(struct fsd *d, int fd)
 {
 	dprintf(fd,
 		"pid=%d\nuptime=%lld\nbytes_read=%" PRIu64
@@ -200,6 +204,7 @@ void fsd_control_status(const struct fsd *d, int fd)
 		(long long)atomic_load(&d->next_check),
 		(int)atomic_load(&d->shredded),
 		d->on_revoke_keep ? "keep" : "shred", d->nqueues, d->aes);
+	fsd_rekey_status(d, fd);
 }
 
 /* Connect, send req, read everything until EOF (at most len - 1 bytes). */
@@ -258,6 +263,33 @@ int fsd_control_request(const char *uuid, const char *req, char *reply,
 	if (!r)
 		reply[strcspn(reply, "\n")] = 0;
 	return r;
+}
+
+int fsd_reencrypt_request(const char *uuid, const char *args, char *err,
+			  size_t errlen)
+{
+	char req[96], reply[512];
+	long code;
+	char *end;
+	int r;
+
+	snprintf(req, sizeof(req), "reencrypt %s", args);
+	r = fsd_control_request(uuid, req, reply, sizeof(reply), 10000);
+	if (r) {
+		snprintf(err, errlen, "the daemon does not answer: %s",
+			 strerror(-r));
+		return r;
+	}
+	if (!strcmp(reply, "ok"))
+		return 0;
+	/* "error ERRNO MESSAGE" */
+	if (strncmp(reply, "error ", 6) ||
+	    (code = strtol(reply + 6, &end, 10)) <= 0 || *end != ' ') {
+		snprintf(err, errlen, "the daemon answered: %.200s", reply);
+		return -EPROTO;
+	}
+	snprintf(err, errlen, "%s", end + 1);
+	return -(int)code;
 }
 
 static void parse_state(char *text, struct fsd_state *st)
@@ -324,6 +356,21 @@ static void parse_stats(char *text, struct fsd_state *st)
 			st->shredded = x != 0;
 		else if (!strcmp(line, "aes"))
 			snprintf(st->aes, sizeof(st->aes), "%s", v);
+		else if (!strcmp(line, "reencrypt"))
+			snprintf(st->reencrypt, sizeof(st->reencrypt), "%s", v);
+		else if (!strcmp(line, "reencrypt_done"))
+			st->reencrypt_done = x;
+		else if (!strcmp(line, "reencrypt_total"))
+			st->reencrypt_total = x;
+		else if (!strcmp(line, "reencrypt_rate"))
+			st->reencrypt_rate = x;
+		else if (!strcmp(line, "reencrypt_max_rate"))
+			st->reencrypt_max_rate = x;
+		else if (!strcmp(line, "reencrypt_paused"))
+			st->reencrypt_pause = x != 0;
+		else if (!strcmp(line, "reencrypt_error"))
+			snprintf(st->reencrypt_error,
+				 sizeof(st->reencrypt_error), "%s", v);
 	}
 	st->have_stats = true;
 }
@@ -352,7 +399,7 @@ static bool process_alive(pid_t pid)
 
 int fsd_state_by_uuid(const char *uuid, struct fsd_state *st)
 {
-	char path[PATH_MAX], text[4 * PATH_MAX + 512], reply[1024];
+	char path[PATH_MAX], text[4 * PATH_MAX + 512], reply[2048];
 	size_t n;
 	FILE *f;
 

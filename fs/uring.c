@@ -120,7 +120,9 @@ struct ent {
 	size_t size;	   /* bytes asked (read) or written (write) */
 	bool datasync;
 	bool locked; /* the write holds sectors a0/ss .. (a0+span)/ss-1 */
-	struct fsd_busy busy; /* the request in e, for the watchdog */
+	struct fsd_claim claim; /* its range, while reencrypting (rekey.c) */
+	uint64_t split;		/* [a0, split) under the new key */
+	struct fsd_busy busy;	/* the request in e, for the watchdog */
 };
 
 struct fsd_queue {
@@ -349,6 +351,7 @@ static void commit(struct ent *e, int error, size_t n)
 	oh->len = (uint32_t)(sizeof(*oh) + (error ? 0 : n));
 	e->hdr->ent.payload_sz = error ? 0 : (uint32_t)n;
 	e->io = IO_NONE;
+	fsd_claim_drop(&e->claim);
 	fsd_busy_end(&e->busy);
 	prep_fuse_cmd(e->q, e, URING_CMD_COMMIT_AND_FETCH);
 }
@@ -400,7 +403,9 @@ static void unlock_write(struct ent *e)
 
 /* ---- the data path */
 
-static void start_read(struct ent *e)
+/* A read: start it and return true; false when it meets a block being
+ * reencrypted (the synchronous path waits for it). */
+static bool start_read(struct ent *e)
 {
 	const struct fuse_read_in *ri = (const void *)e->hdr->op_in;
 	struct fsd *d = e->q->fsd;
@@ -409,13 +414,16 @@ static void start_read(struct ent *e)
 	e->size = fsd_read_span(d, pos, ri->size, &e->a0, &e->span);
 	if (!e->size) {
 		commit(e, 0, 0);
-		return;
+		return true;
 	}
+	if (!fsd_claim_try(d, &e->claim, e->a0, e->a0 + e->span, &e->split))
+		return false;
 	e->pos = pos;
 	mark_used(e, e->span);
 	e->done = 0;
 	e->io = IO_READ;
 	submit_io(e);
+	return true;
 }
 
 static void finish_read(struct ent *e)
@@ -425,8 +433,8 @@ static void finish_read(struct ent *e)
 	int r;
 
 	pthread_mutex_lock(&w->sc_lock);
-	r = w->sc ? sc_decrypt(w->sc, e->a0, e->payload, e->payload, e->span)
-		  : -EIO;
+	r = fsd_crypt(w, false, e->a0, e->payload, e->payload, e->span,
+		      e->split);
 	pthread_mutex_unlock(&w->sc_lock);
 	if (r) {
 		commit_eio(e);
@@ -456,12 +464,16 @@ static bool start_write(struct ent *e)
 		return false;
 	if (!fsd_trylock_sectors(d, pos / ss, (pos + size) / ss - 1))
 		return false;
+	if (!fsd_claim_try(d, &e->claim, pos, pos + size, &e->split)) {
+		fsd_unlock_sectors(d, pos / ss, (pos + size) / ss - 1);
+		return false;
+	}
 	e->a0 = pos;
 	e->span = e->size = size;
 	e->done = 0;
 	e->locked = true;
 	pthread_mutex_lock(&w->sc_lock);
-	r = w->sc ? sc_encrypt(w->sc, pos, e->payload, e->payload, size) : -EIO;
+	r = fsd_crypt(w, true, pos, e->payload, e->payload, size, e->split);
 	pthread_mutex_unlock(&w->sc_lock);
 	if (r) {
 		/* Shredded: the plaintext it brought goes at once. */
@@ -561,10 +573,12 @@ static void slow_path(struct ent *e)
 		commit(e, -EIO, 0);
 		return;
 	}
-	/* Exclusive stripe locks may be needed: hold no stripe ourselves.
-	 * A ring that fails to drain still has writes holding stripes:
-	 * this request fails instead of deadlocking on them. */
-	if (ih->opcode == FUSE_WRITE || ih->opcode == FUSE_FALLOCATE) {
+	/* Exclusive stripe locks may be needed, or a wait for a block being
+	 * reencrypted: hold no stripe and no claim ourselves.  A ring that
+	 * fails to drain still has I/O holding them: this request fails
+	 * instead of deadlocking on them. */
+	if (ih->opcode == FUSE_WRITE || ih->opcode == FUSE_FALLOCATE ||
+	    ih->opcode == FUSE_READ) {
 		r = drain(q);
 		if (r) {
 			fsd_err("FUSE queue %u: cannot wait for its I/O: %s",
@@ -608,8 +622,9 @@ static void dispatch(struct ent *e)
 	mark_used(e, e->hdr->ent.payload_sz);
 	switch (ih->opcode) {
 	case FUSE_READ:
-		start_read(e);
-		return;
+		if (start_read(e))
+			return;
+		break;
 	case FUSE_WRITE:
 		if (start_write(e))
 			return;
@@ -667,6 +682,18 @@ static void reap(struct fsd_queue *q, bool draining)
 		io_uring_cqe_seen(&q->ring, cqe);
 		handle_cqe(q, ud, res, draining);
 	}
+}
+
+bool fsd_uring_claims_meet(struct fsd *d, uint64_t h0, uint64_t h1)
+{
+	for (unsigned i = 0; d->queues && i < d->nqueues; i++) {
+		struct fsd_queue *q = &d->queues[i];
+
+		for (unsigned j = 0; q->ents && j < q->depth; j++)
+			if (fsd_claim_meets(&q->ents[j].claim, h0, h1))
+				return true;
+	}
+	return false;
 }
 
 static int queue_setup(struct fsd_queue *q)

@@ -5,6 +5,7 @@
 #ifndef CMKFS_VOLUME_INTERNAL_H
 #define CMKFS_VOLUME_INTERNAL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -46,5 +47,35 @@ int vol_check_new_key(struct kms_client *k, const char *arn, const char *what,
 int vol_new_secret(struct kms_client *k, const char *arn, bool check,
 		   const char *uuid, const char *what, const char *volume,
 		   uint8_t **secret, char **token, struct vol_error *e);
+
+/* ---- online reencryption (online.c) */
+
+/* A volume being reencrypted, readied to be served while the job goes on:
+ * a block a crash cut off recovered, an end cut off completed (finished:
+ * nothing more to do), else both volume keys and where the job stands
+ * ([0, done) of total under new_vk); v holds the reencryption loaded,
+ * token the token that opens both keys. */
+struct vol_rekey {
+	struct luks2_vol *v;
+	struct crypto_key *old_vk, *new_vk;
+	uint64_t done, total;
+	bool recovered, finished;
+	struct vol_token token;
+	char snapshot[PATH_MAX + 64];
+};
+int vol_rekey_ready(const char *volume, const struct kms_options *ko,
+		    struct vol_rekey *out, struct vol_error *e);
+void vol_rekey_free(struct vol_rekey *k); /* accepts a zeroed one */
+
+/* The daemon's job (fs.h, struct fsd_job) for volume, unwrapping through
+ * ko; ready: what the mount readied (moved to the job when it starts).
+ * The revocation check follows the token that opens the new key. */
+struct vol_online {
+	const char *volume, *name;
+	const struct kms_options *ko;
+	struct vol_reprove *reprove;
+	struct vol_rekey ready;
+};
+void vol_online_job(struct vol_online *o, struct fsd_job *job);
 
 #endif

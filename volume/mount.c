@@ -49,7 +49,8 @@ int vol_mount_open(const char *volume, struct vol_mount **out,
 	r = vol_lock(m->volume, VOL_LOCK_MOUNTED, &m->lock_fd, e);
 	if (r)
 		goto fail;
-	r = vol_open_info(volume, 0, &m->v, &m->info, e);
+	/* One being reencrypted is served too (vol_mount_serve). */
+	r = vol_open_info(volume, LUKS2_OPEN_REENCRYPTING, &m->v, &m->info, e);
 	if (r)
 		goto fail;
 	r = fsd_state_by_uuid(m->info.uuid, &st);
@@ -131,27 +132,89 @@ static void on_ready(void *arg)
 		s->p->ready(s->p->ready_arg, e.message[0] ? e.message : NULL);
 }
 
+/*
+ * A volume being reencrypted (or whose reencryption's end was cut off) is
+ * readied before any I/O: a block a crash cut off is recovered, an end cut
+ * off completed; then it is served with both keys and the job continues
+ * (online.c).  0 with *rekey set when it is served so, or unlocked as any
+ * other (*rekey false) when nothing was left to do.
+ */
+static int ready_reencrypting(struct vol_mount *m,
+			      const struct vol_mount_params *p,
+			      struct vol_online *o, struct vol_unlocked *u,
+			      struct fsd_params *fp, bool *rekey,
+			      struct vol_error *e)
+{
+	struct vol_rekey *k = &o->ready;
+	int r;
+
+	luks2_close(m->v);
+	m->v = NULL;
+	r = vol_rekey_ready(m->volume, p->ko, k, e);
+	if (r)
+		return r;
+	if (k->finished) {
+		fp->notice = "the end of its reencryption, cut off, is "
+			     "complete";
+		vol_rekey_free(k);
+		r = vol_open_info(m->volume, 0, &m->v, &m->info, e);
+		return r ? r : vol_unlock(m->v, &m->info, p->ko, u, e);
+	}
+	fp->notice = k->recovered ? "recovered the block of its reencryption "
+				    "a crash cut off, before any I/O"
+				  : NULL;
+	if (luks2_is_blank(k->v) && !p->read_only)
+		return vol_fail(e, -EBUSY, false,
+				"%s was never written and its reencryption is "
+				"unfinished: finish it first (`cmkfs "
+				"reencrypt --resume %s`) or mount it "
+				"--read-only",
+				m->name, m->name);
+	*rekey = true;
+	u->vk = k->old_vk;
+	fp->key_new = k->new_vk;
+	k->old_vk = k->new_vk = NULL;
+	fp->rekey_done = k->done;
+	/* The token that opens both keys is the one re-proved. */
+	u->token = k->token;
+	memset(&k->token, 0, sizeof(k->token));
+	return 0;
+}
+
 int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 		    bool *was_ready, struct vol_error *e)
 {
 	struct serving s = { .m = m, .p = p };
 	const struct luks2_info *info = &m->info;
+	struct vol_online online = { .volume = m->volume,
+				     .name = m->name,
+				     .ko = p->ko };
 	struct fsd_params fp = { 0 };
 	struct vol_unlocked u = { 0 };
-	struct vol_reprove reprove;
+	struct vol_reprove reprove = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	bool rekey = false;
 	char err[1024];
 	int r;
 
 	*was_ready = false;
 	memset(e, 0, sizeof(*e));
-	r = vol_unlock(m->v, info, p->ko, &u, e);
+	if (info->reencrypt != LUKS2_REENCRYPT_NONE ||
+	    vol_reencrypt_end_cut_off(m->volume))
+		r = ready_reencrypting(m, p, &online, &u, &fp, &rekey, e);
+	else
+		r = vol_unlock(m->v, info, p->ko, &u, e);
+	if (r) {
+		vol_rekey_free(&online.ready);
+		vol_unlocked_free(&u);
+		return r;
+	}
 	/* Never written: the mount may make its filesystem.  A raw mount
 	 * may write anything, so the mark goes before it serves; a filesystem
 	 * mount drops it once the filesystem is there. */
-	fp.mkfs = luks2_is_blank(m->v) ? "blank"
-		  : p->mkfs	       ? "no filesystem and --mkfs"
-				       : NULL;
-	if (!r && fp.mkfs && !p->read_only) {
+	fp.mkfs = !rekey && luks2_is_blank(m->v) ? "blank"
+		  : p->mkfs			 ? "no filesystem and --mkfs"
+						 : NULL;
+	if (!r && fp.mkfs && !p->read_only && !rekey) {
 		if (p->raw)
 			r = clear_blank(m->v, m->name, e);
 		else
@@ -160,6 +223,7 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	luks2_close(m->v);
 	m->v = NULL;
 	if (r) {
+		vol_rekey_free(&online.ready);
 		vol_unlocked_free(&u);
 		return r;
 	}
@@ -175,8 +239,13 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	u.vk = NULL;
 	/* The token that unlocked it is what the revocation checks unwrap;
 	 * it lives until the daemon ends. */
-	reprove = (struct vol_reprove){ &u.token, info->uuid, p->ko };
+	reprove.token = &u.token;
+	reprove.uuid = info->uuid;
+	reprove.ko = p->ko;
 	vol_reprove_hook(&reprove, &fp.reprove);
+	online.reprove = &reprove;
+	vol_online_job(&online, &fp.job);
+	fp.rekey_max_rate = p->reencrypt_max_rate;
 	fp.check_interval = p->check_interval;
 	fp.on_revoke_keep = p->on_revoke_keep;
 	fp.outage_grace = p->outage_grace;
@@ -191,6 +260,7 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	fp.ready = on_ready;
 	fp.ready_arg = &s;
 	r = fsd_serve(&fp, err, sizeof(err));
+	vol_rekey_free(&online.ready);
 	vol_unlocked_free(&u);
 	*was_ready = s.ready;
 	if (!r && !s.ready) /* not expected: fsd_serve fails before ready */

@@ -310,7 +310,8 @@ int vol_reencrypt_start(const char *volume, const struct kms_options *ko,
 	if (!job)
 		return -ENOMEM;
 	job->volume = volume;
-	r = vol_lock(volume, VOL_LOCK_OFFLINE, &job->lock_fd, e);
+	r = vol_lock(volume, o->online ? VOL_LOCK_HEADER : VOL_LOCK_OFFLINE,
+		     &job->lock_fd, e);
 	if (r) {
 		free(job);
 		return r;

@@ -173,7 +173,7 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
 
 static enum fsd_access reprove_check(void *arg, char *why, size_t len)
 {
-	const struct vol_reprove *rp = arg;
+	struct vol_reprove *rp = arg;
 	struct kms_client *k = NULL;
 	struct kms_error kerr;
 	uint8_t *secret = NULL;
@@ -181,10 +181,12 @@ static enum fsd_access reprove_check(void *arg, char *why, size_t len)
 	int r;
 
 	memset(&kerr, 0, sizeof(kerr));
+	pthread_mutex_lock(&rp->lock);
 	r = vol_client_for_token(rp->ko, rp->token, &k, &kerr);
 	if (!r)
 		r = vol_secret_unwrap(k, rp->token, rp->uuid, &secret, &n,
 				      &kerr);
+	pthread_mutex_unlock(&rp->lock);
 	secmem_free(secret);
 	kms_client_free(k);
 	if (!r)

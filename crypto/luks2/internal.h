@@ -12,8 +12,9 @@
 
 #include <libcryptsetup.h>
 
-#define LUKS2_MAX_TOKENS 32   /* LUKS2_TOKENS_MAX; luks2_info.tokens as many */
-#define SECTOR		 512u /* the unit of libcryptsetup's sizes and offsets */
+#define LUKS2_MAX_TOKENS   32 /* LUKS2_TOKENS_MAX; luks2_info.tokens as many */
+#define LUKS2_MAX_SEGMENTS 32 /* live segments looked at */
+#define SECTOR		   512u /* the unit of libcryptsetup's sizes and offsets */
 
 struct luks2_vol {
 	struct crypt_device *cd;
@@ -63,6 +64,13 @@ int luks2_blank_token(struct luks2_vol *v);
  * key): 0, or the error with err said. */
 int luks2_check_keyslot(struct luks2_vol *v, int keyslot, bool bound, char *err,
 			size_t errlen);
+
+/* The volume key keyslot opens with secret (any keyslot, bound or not):
+ * 0, or -errno with err said (-EPERM: the secret does not open it). */
+struct crypto_key;
+int luks2_key_get(struct luks2_vol *v, int keyslot, const uint8_t *secret,
+		  size_t secret_len, struct crypto_key **vk, char *err,
+		  size_t errlen);
 
 /* fsync path (opened with flags), or the directory that holds it: 0 or
  * -errno.  (files.c) */

@@ -1024,23 +1024,15 @@ int luks2_begin_keyslot_add(struct luks2_vol *v, char *err, size_t errlen)
 	return r;
 }
 
-int luks2_unlock(struct luks2_vol *v, int keyslot, const uint8_t *secret,
-		 size_t secret_len, struct crypto_key **vk, char *err,
-		 size_t errlen)
+int luks2_key_get(struct luks2_vol *v, int keyslot, const uint8_t *secret,
+		  size_t secret_len, struct crypto_key **vk, char *err,
+		  size_t errlen)
 {
 	uint8_t *key;
 	size_t n = LUKS2_KEY_MAX;
 	int r;
 
-	luks2_clear_err(err, errlen);
 	*vk = NULL;
-	if (!secret || !secret_len) {
-		luks2_say(err, errlen, "no keyslot secret");
-		return -EINVAL;
-	}
-	r = luks2_check_keyslot(v, keyslot, true, err, errlen);
-	if (r)
-		return r;
 	key = secmem_alloc(LUKS2_KEY_MAX);
 	if (!key)
 		return -ENOMEM;
@@ -1063,6 +1055,24 @@ int luks2_unlock(struct luks2_vol *v, int keyslot, const uint8_t *secret,
 out:
 	secmem_free(key);
 	return r;
+}
+
+int luks2_unlock(struct luks2_vol *v, int keyslot, const uint8_t *secret,
+		 size_t secret_len, struct crypto_key **vk, char *err,
+		 size_t errlen)
+{
+	int r;
+
+	luks2_clear_err(err, errlen);
+	*vk = NULL;
+	if (!secret || !secret_len) {
+		luks2_say(err, errlen, "no keyslot secret");
+		return -EINVAL;
+	}
+	r = luks2_check_keyslot(v, keyslot, true, err, errlen);
+	if (r)
+		return r;
+	return luks2_key_get(v, keyslot, secret, secret_len, vk, err, errlen);
 }
 
 int luks2_keyslot_add(struct luks2_vol *v, const struct crypto_key *vk,

@@ -47,13 +47,14 @@
 #include "luks2.h"
 
 /*
- * Hotzone: at most 4 MiB (libcryptsetup counts 512-byte sectors).  Each
- * block costs two metadata writes, so larger is faster; smaller bounds
- * the memory used and makes progress visible.  Without this limit
- * libcryptsetup takes whole volumes of a few hundred MiB in one block.
+ * Hotzone: at most LUKS2_HOTZONE_BYTES (libcryptsetup counts 512-byte
+ * sectors).  Each block costs two metadata writes, so larger is faster;
+ * smaller bounds the memory used, makes progress visible and, on a mounted
+ * volume, bounds how long I/O to the block being rewritten waits.  Without this
+ * limit libcryptsetup takes whole volumes of a few hundred MiB in one block.
  * The limit is not stored in the metadata: init and resume both pass it.
  */
-#define HOTZONE_SECTORS (8192u)
+#define HOTZONE_SECTORS ((uint32_t)(LUKS2_HOTZONE_BYTES / SECTOR))
 
 #define SEG_NAME 32 /* room for a cipher or mode name */
 
@@ -531,6 +532,136 @@ out:
 	return r;
 }
 
+/* ---- both keys, for a reencryption served while it runs ---------------- */
+
+/* A keyslot of the digest that segment seg_id has, or -1. */
+static int keyslot_of(json_object *m, const char *seg_id)
+{
+	json_object *d = digest_of(m, seg_id), *slots;
+	const char *s;
+	char *end;
+	long ks;
+
+	if (!d || !json_object_object_get_ex(d, "keyslots", &slots) ||
+	    json_object_array_length(slots) < 1)
+		return -1;
+	s = json_object_get_string(json_object_array_get_idx(slots, 0));
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	ks = strtol(s, &end, 10);
+	return *end || ks >= crypt_keyslot_max(CRYPT_LUKS2) ? -1 : (int)ks;
+}
+
+/*
+ * The live segments of a forward reencryption stopped between blocks, as
+ * the data path will trust them: from the data offset to the end of the
+ * data without a gap, those under the new key (the digest of backup-final)
+ * first, then those under the old one (the digest of backup-previous), none
+ * in reencryption.  *done: the bytes under the new key.  The header is
+ * untrusted: anything else is refused.
+ */
+static int forward_layout(struct luks2_vol *v, json_object *m, int *ks_old,
+			  int *ks_new, uint64_t *done)
+{
+	json_object *segments, *dnew, *dold;
+	const char *fin = NULL, *prev = NULL;
+	uint64_t start = crypt_get_data_offset(v->cd) * SECTOR,
+		 end = data_end(v), at = start, size;
+	bool in_old = false;
+	char key[16];
+
+	if (!json_object_object_get_ex(m, "segments", &segments))
+		return -EINVAL;
+	json_object_object_foreach(segments, fid, fseg)
+	{
+		if (has_flag(fseg, "backup-final"))
+			fin = fid;
+		else if (has_flag(fseg, "backup-previous"))
+			prev = fid;
+	}
+	if (!fin || !prev || !(dnew = digest_of(m, fin)) ||
+	    !(dold = digest_of(m, prev)) || dnew == dold)
+		return -EINVAL;
+	/* Live segments are numbered 0..n-1 in data order. */
+	for (int i = 0; i < LUKS2_MAX_SEGMENTS; i++) {
+		json_object *seg, *jo, *d;
+		const char *o;
+		char *e;
+
+		snprintf(key, sizeof(key), "%d", i);
+		if (!json_object_object_get_ex(segments, key, &seg) ||
+		    has_flag(seg, "backup-"))
+			break;
+		if (has_flag(seg, "in-reencryption") ||
+		    !json_object_object_get_ex(seg, "offset", &jo) ||
+		    !(o = json_object_get_string(jo)) || *o < '0' || *o > '9' ||
+		    strtoull(o, &e, 10) != at || *e ||
+		    !segment_bytes(seg, end, &size) || size > end - at)
+			return -EINVAL;
+		d = digest_of(m, key);
+		if (d == dnew && !in_old)
+			*done = at + size - start;
+		else if (d == dold)
+			in_old = true;
+		else
+			return -EINVAL;
+		at += size;
+	}
+	if (at != end)
+		return -EINVAL;
+	if (!in_old)
+		*done = end - start;
+	*ks_new = keyslot_of(m, fin);
+	*ks_old = keyslot_of(m, prev);
+	return *ks_new < 0 || *ks_old < 0 ? -EINVAL : 0;
+}
+
+int luks2_reencrypt_keys(struct luks2_vol *v, const uint8_t *secret,
+			 size_t secret_len, struct crypto_key **old_vk,
+			 struct crypto_key **new_vk, uint64_t *done, char *err,
+			 size_t errlen)
+{
+	struct crypt_params_reencrypt params = { 0 };
+	json_object *m = NULL;
+	const char *json;
+	int r, ks_old = -1, ks_new = -1;
+
+	luks2_clear_err(err, errlen);
+	*old_vk = *new_vk = NULL;
+	*done = 0;
+	if (crypt_reencrypt_status(v->cd, &params) != CRYPT_REENCRYPT_CLEAN ||
+	    params.mode != CRYPT_REENCRYPT_REENCRYPT ||
+	    params.direction != CRYPT_REENCRYPT_FORWARD) {
+		luks2_say(err, errlen,
+			  "%s is not in a forward reencryption stopped "
+			  "between two blocks",
+			  v->path);
+		return -EINVAL;
+	}
+	luks2_lib_begin();
+	if (crypt_dump_json(v->cd, &json, 0) < 0)
+		return luks2_fail(err, errlen, -EIO, "cannot read %s", v->path);
+	m = json_tokener_parse(json);
+	r = m ? forward_layout(v, m, &ks_old, &ks_new, done) : -EINVAL;
+	json_object_put(m);
+	if (r) {
+		luks2_say(err, errlen,
+			  "%s: the reencryption's segments are not the ones "
+			  "a forward reencryption leaves",
+			  v->path);
+		return r;
+	}
+	r = luks2_key_get(v, ks_old, secret, secret_len, old_vk, err, errlen);
+	if (!r)
+		r = luks2_key_get(v, ks_new, secret, secret_len, new_vk, err,
+				  errlen);
+	if (r) {
+		crypto_key_free(*old_vk);
+		*old_vk = NULL;
+	}
+	return r;
+}
+
 /* ---- starting ----------------------------------------------------------- */
 
 int luks2_reencrypt_init(struct luks2_vol *v, const uint8_t *secret,
@@ -674,16 +805,37 @@ int luks2_reencrypt_resume(struct luks2_vol *v, const uint8_t *secret,
 /* ---- running ------------------------------------------------------------ */
 
 struct progress_ctx {
+	struct luks2_vol *v;
 	luks2_progress_fn fn;
 	void *arg;
 	bool stopped;
 };
 
+/*
+ * libcryptsetup calls this between two blocks, with no data I/O in flight
+ * and the block before committed, and once more after the last.  Its
+ * offset lags one block behind (it is the start of the block just done),
+ * so what is done is read from the committed segments instead; a caller
+ * that serves the data meanwhile relies on it being exact.
+ */
 static int on_progress(uint64_t size, uint64_t offset, void *usrptr)
 {
 	struct progress_ctx *c = usrptr;
+	uint64_t done, total;
 
-	if (c->fn && c->fn(offset, size, c->arg)) {
+	(void)offset;
+	if (!c->fn)
+		return 0;
+	if (luks2_reencrypt_progress(c->v, &done, &total)) {
+		/* The last call may come with the metadata already gone. */
+		if (crypt_reencrypt_status(c->v->cd, NULL) !=
+		    CRYPT_REENCRYPT_NONE) {
+			c->stopped = true;
+			return 1;
+		}
+		done = total = size;
+	}
+	if (c->fn(done, total, c->arg)) {
 		c->stopped = true;
 		return 1;
 	}
@@ -693,7 +845,7 @@ static int on_progress(uint64_t size, uint64_t offset, void *usrptr)
 int luks2_reencrypt_run(struct luks2_vol *v, luks2_progress_fn progress,
 			void *arg, char *err, size_t errlen)
 {
-	struct progress_ctx c = { .fn = progress, .arg = arg };
+	struct progress_ctx c = { .v = v, .fn = progress, .arg = arg };
 	crypt_reencrypt_info ri;
 	int r;
 

@@ -60,6 +60,44 @@ struct fsd_reprove {
 	const char *key;
 };
 
+/*
+ * Online reencryption: the data rewritten under a new volume key while it
+ * is served.  The job that rewrites it (header, keys, KMS) is the
+ * mounter's; the daemon runs it on its own thread and keeps the data path
+ * right meanwhile (fs/rekey.c): the job tells it where it stands.
+ *
+ * run rewrites the data, calling fsd_rekey_begin once it has both keys,
+ * then fsd_rekey_step before every block, then fsd_rekey_end; it returns
+ * 0 when every byte is under the new key, -EINTR when a step said stop,
+ * else -errno with why said.  It is started by a "reencrypt start" control
+ * request, or at once when the mount found one in progress (key_new).
+ */
+struct fsd_rekey;
+struct fsd_job {
+	int (*run)(void *arg, struct fsd_rekey *rk, char *why, size_t len);
+	void *arg;
+};
+
+/* The new key (ownership moves) and where the job stands: [0, done) of
+ * the data is under it, [done, total) under the volume's key.  On a mount
+ * that serves one key, done must be 0.  0, or -errno with why said. */
+int fsd_rekey_begin(struct fsd_rekey *rk, struct crypto_key *new_key,
+		    uint64_t done, uint64_t total, char *why, size_t len);
+/* Before each block, with nothing in flight: [0, done) is under the new
+ * key (committed), and the next block is [done, next).  Waits while the
+ * job is paused or throttled, then holds the block (I/O to it waits until
+ * the next step) and returns 0; -EINTR: stop (shutdown, shred); -EIO: the
+ * job left the blocks it was given. */
+int fsd_rekey_step(struct fsd_rekey *rk, uint64_t done, uint64_t next);
+enum fsd_rekey_how {
+	FSD_REKEY_ALL_NEW,     /* every byte is under the new key: the old
+				  key is wiped */
+	FSD_REKEY_STOPPED,     /* stopped between blocks: the hold goes */
+	FSD_REKEY_HELD_BROKEN, /* failed inside the held block: I/O to it
+				  fails until a restart recovers it */
+};
+void fsd_rekey_end(struct fsd_rekey *rk, enum fsd_rekey_how how);
+
 /* What the daemon serves and how the result is mounted. */
 struct fsd_params {
 	const char *volume; /* the volume file or block device */
@@ -74,6 +112,15 @@ struct fsd_params {
 	 * contexts and frees (wipes) the key before it mounts anything,
 	 * whatever the outcome. */
 	struct crypto_key *key;
+
+	/* A reencryption in progress: [0, rekey_done) of the data is under
+	 * key_new (ownership moves as for key), the rest under key, and
+	 * the job is started once the mount is usable.  job.run == NULL: no
+	 * online reencryption.  rekey_max_rate: bytes/s (0: the default). */
+	struct crypto_key *key_new;
+	uint64_t rekey_done;
+	struct fsd_job job;
+	uint64_t rekey_max_rate;
 
 	const char *fstype; /* "ext4" (default when NULL) or "xfs" */
 	/* Make the filesystem when the device holds none, and why (for the
@@ -99,6 +146,10 @@ struct fsd_params {
 	unsigned check_interval;
 	bool on_revoke_keep;
 	unsigned outage_grace;
+
+	/* A line the daemon logs about the volume once its log is open (what
+	 * the mounter did before serving), or NULL. */
+	const char *notice;
 
 	/* Called once, in the daemon, when the mount is usable: the caller
 	 * reports readiness (e.g. to the parent that waits for it). */
@@ -145,7 +196,20 @@ struct fsd_state {
 	int64_t last_check_ok, next_check; /* seconds since the epoch */
 	bool shredded;
 	char aes[24]; /* what does the AES: "VAES/AVX-512", "OpenSSL" */
+	/* Online reencryption: "none", "running", "paused", "done",
+	 * "stopped", "failed" (error says why); bytes done of total, the
+	 * rate it ran at and its limit (bytes/s, 0: none). */
+	char reencrypt[16];
+	uint64_t reencrypt_done, reencrypt_total, reencrypt_rate,
+		reencrypt_max_rate;
+	bool reencrypt_pause; /* asked to pause */
+	char reencrypt_error[256];
 };
+
+/* Send "reencrypt ARGS" (start, pause, resume, rate N) to the daemon of
+ * uuid: 0, or -errno with its answer in err. */
+int fsd_reencrypt_request(const char *uuid, const char *args, char *err,
+			  size_t errlen);
 
 /* The mount of volume uuid: 0 with *st filled, -ENOENT when not mounted,
  * other -errno when the state cannot be read.  Asks the daemon for its

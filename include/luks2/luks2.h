@@ -214,6 +214,10 @@ int luks2_reencrypt_init(struct luks2_vol *v, const uint8_t *secret,
 int luks2_reencrypt_resume(struct luks2_vol *v, const uint8_t *secret,
 			   size_t secret_len, const char *snapshot,
 			   unsigned *what, char *err, size_t errlen);
+/* progress(done, total): bytes under the new key so far (committed in the
+ * header), of total.  It is called with no block in flight; the next block
+ * is [done, done + LUKS2_HOTZONE_BYTES) or what is left of the data. */
+#define LUKS2_HOTZONE_BYTES ((uint64_t)4 << 20)
 typedef int (*luks2_progress_fn)(uint64_t done, uint64_t total, void *arg);
 int luks2_reencrypt_run(struct luks2_vol *v, luks2_progress_fn progress,
 			void *arg, char *err, size_t errlen);
@@ -222,6 +226,18 @@ int luks2_reencrypt_run(struct luks2_vol *v, luks2_progress_fn progress,
  * being reencrypted, -EINVAL for segments it cannot read, -EIO. */
 int luks2_reencrypt_progress(struct luks2_vol *v, uint64_t *done,
 			     uint64_t *total);
+/*
+ * Serving a volume while it is reencrypted: both volume keys of a forward
+ * reencryption stopped between blocks (after luks2_reencrypt_resume), each
+ * checked by its digest, and *done, the bytes at the start of the data
+ * already under the new key (the rest is under the old).  The segments must
+ * be exactly that layout; anything else is -EINVAL (the header is not
+ * trusted).  -EPERM when secret does not open both.
+ */
+int luks2_reencrypt_keys(struct luks2_vol *v, const uint8_t *secret,
+			 size_t secret_len, struct crypto_key **old_vk,
+			 struct crypto_key **new_vk, uint64_t *done, char *err,
+			 size_t errlen);
 int luks2_reencrypt_restore_snapshot(const char *path, const char *snapshot,
 				     char *err, size_t errlen);
 

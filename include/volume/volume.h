@@ -21,6 +21,7 @@
 #ifndef CMKFS_VOLUME_H
 #define CMKFS_VOLUME_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -190,7 +191,9 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
  * FSD_ACCESS_UNAVAILABLE.  token, uuid and ko must outlive the daemon.
  */
 struct vol_reprove {
-	const struct vol_token *token;
+	pthread_mutex_t lock; /* token changes when an online reencryption
+				 starts (the one that opens the new key) */
+	struct vol_token *token;
 	const char *uuid;
 	const struct kms_options *ko;
 };
@@ -331,6 +334,9 @@ struct vol_reencrypt_opts {
 	const char *key_arn;	/* NULL: the volume's current CMK */
 	const char *resilience; /* "checksum" or "journal" */
 	bool resume;		/* continue one in progress */
+	bool online; /* the volume is mounted: only prepare the header (the
+			daemon runs the data; vol_reencrypt_data is not for
+			this job) under the header-change lock */
 };
 
 #define VOL_REENCRYPT_NOTES 32
@@ -436,6 +442,8 @@ struct vol_mount_params {
 	enum fsd_fuse_uring fuse_uring;
 	unsigned check_interval, outage_grace; /* seconds */
 	bool on_revoke_keep;
+	uint64_t reencrypt_max_rate; /* bytes/s of an online reencryption;
+					0: the default */
 	const struct kms_options *ko;
 	/* Called in the daemon once the mount is usable; blank_kept: why the
 	 * blank mark could not be cleared (a later mount could format the

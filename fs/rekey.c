@@ -1,0 +1,618 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * rekey.c — serving a volume while its data is rewritten under a new volume
+ * key (online reencryption).  The job that rewrites it is the mounter's
+ * (fs.h, struct fsd_job: libcryptsetup, the keys, KMS); it runs on the
+ * daemon's job thread and tells the data path where it stands.  This file
+ * keeps the data path right meanwhile:
+ *
+ *   [0, done)        under the new key: every byte rewritten and committed
+ *   [hot0, hot1)     the block being rewritten ("held"): I/O there waits
+ *                    until the block is done (one block, LUKS2_HOTZONE_BYTES)
+ *   everything else  under the old key
+ *
+ * hot0 is always done.  A request claims the range of the
+ * volume it reads or writes (struct fsd_claim) before it touches the
+ * backend and drops it after its last byte is in (after decrypting, for a
+ * read), and picks its keys from done when it claims: [a0, split) under the
+ * new key, [split, a1) under the old.  The job, to hold a block, publishes
+ * it and then waits for every claim it meets to be dropped.  Claims and
+ * the block are sequentially consistent atomics (no lock on the data path),
+ * so either the request sees the block and backs off, or the job sees the
+ * claim and waits for it: a request never straddles a block being
+ * rewritten, and a claimed range's keys cannot change under it (done only
+ * moves over held blocks).  The key is chosen when the bytes are encrypted
+ * for the backend write: nothing of ours caches ciphertext or plaintext to
+ * write back later.
+ *
+ * A classic worker that meets the block waits for it; a FUSE-over-io_uring
+ * queue thread never blocks with I/O in flight: the request goes the
+ * synchronous way, after the queue has drained (uring.c).
+ *
+ * The job thread is started by a "reencrypt start" control request, or at
+ * once when the mount found a reencryption in progress.  Between two
+ * blocks it may be paused, throttled (bytes per second) or stopped
+ * (shutdown, a shred): fsd_rekey_step is where it waits, holding no block.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsd.h"
+
+static const char *const state_names[] = {
+	[FSD_JOB_NONE] = "none",       [FSD_JOB_RUNNING] = "running",
+	[FSD_JOB_PAUSED] = "paused",   [FSD_JOB_DONE] = "done",
+	[FSD_JOB_STOPPED] = "stopped", [FSD_JOB_FAILED] = "failed",
+};
+
+static struct fsd_rekey *rk_of(struct fsd *d)
+{
+	return &d->rk;
+}
+
+/* ---- claims (the data path) --------------------------------------------- */
+
+bool fsd_claim_try(struct fsd *d, struct fsd_claim *c, uint64_t a0, uint64_t a1,
+		   uint64_t *split)
+{
+	struct fsd_rekey *rk = rk_of(d);
+	uint64_t h0, h1, done;
+
+	atomic_store(&c->a0, a0);
+	atomic_store(&c->a1, a1);
+	h0 = atomic_load(&rk->hot0);
+	h1 = atomic_load(&rk->hot1);
+	if (h0 < a1 && a0 < h1) {
+		atomic_store(&c->a1, 0);
+		return false;
+	}
+	if (!atomic_load(&rk->two_keys)) {
+		*split = a0;
+		return true;
+	}
+	done = atomic_load(&rk->done);
+	*split = done < a0 ? a0 : done > a1 ? a1 : done;
+	return true;
+}
+
+int fsd_claim(struct fsd *d, struct fsd_claim *c, uint64_t a0, uint64_t a1,
+	      uint64_t *split)
+{
+	struct fsd_rekey *rk = rk_of(d);
+
+	while (!fsd_claim_try(d, c, a0, a1, split)) {
+		pthread_mutex_lock(&rk->lock);
+		while (!rk->broken && atomic_load(&rk->hot0) < a1 &&
+		       a0 < atomic_load(&rk->hot1))
+			pthread_cond_wait(&rk->cond, &rk->lock);
+		/* The block a failed job left half rewritten is neither key's
+		 * until a restart recovers it. */
+		bool broken = rk->broken && atomic_load(&rk->hot0) < a1 &&
+			      a0 < atomic_load(&rk->hot1);
+
+		pthread_mutex_unlock(&rk->lock);
+		if (broken)
+			return -EIO;
+	}
+	return 0;
+}
+
+int fsd_crypt(struct fsd_worker *w, bool encrypt, uint64_t off, const void *in,
+	      void *out, size_t len, uint64_t split)
+{
+	int (*op)(struct sc_ctx *, uint64_t, const void *, void *, size_t) =
+		encrypt ? sc_encrypt : sc_decrypt;
+	struct sc_ctx *lo = w->sc_new ? w->sc_new : w->sc;
+	size_t n = split <= off		? 0
+		   : split - off >= len ? len
+					: (size_t)(split - off);
+	int r = 0;
+
+	if ((n && !lo) || (n < len && !w->sc))
+		return -EIO; /* shredded */
+	if (n)
+		r = op(lo, off, in, out, n);
+	if (!r && n < len)
+		r = op(w->sc, off + n, (const uint8_t *)in + n,
+		       (uint8_t *)out + n, len - n);
+	return r;
+}
+
+/* ---- the block held by the job ------------------------------------------ */
+
+static bool claims_meet(struct fsd *d, uint64_t h0, uint64_t h1)
+{
+	for (unsigned i = 0; i < d->nworkers; i++)
+		if (fsd_claim_meets(&d->workers[i].claim, h0, h1))
+			return true;
+	return fsd_uring_claims_meet(d, h0, h1);
+}
+
+/* [0, done) is under the new key; no block is held. */
+static void release(struct fsd_rekey *rk, uint64_t done)
+{
+	pthread_mutex_lock(&rk->lock);
+	atomic_store(&rk->done, done);
+	atomic_store(&rk->hot0, done);
+	atomic_store(&rk->hot1, done);
+	pthread_cond_broadcast(&rk->cond);
+	pthread_mutex_unlock(&rk->lock);
+}
+
+/* Hold [done, end): new requests there wait; wait for those in flight. */
+static void hold(struct fsd_rekey *rk, uint64_t end)
+{
+	struct timespec pause = { 0, 50 * 1000 };
+
+	pthread_mutex_lock(&rk->lock);
+	atomic_store(&rk->hot1, end);
+	pthread_mutex_unlock(&rk->lock);
+	while (claims_meet(rk->d, atomic_load(&rk->hot0), end))
+		nanosleep(&pause, NULL);
+}
+
+/* ---- keys ---------------------------------------------------------------- */
+
+/* The new key's contexts: the master and one per worker. */
+static int install_new_key(struct fsd *d, struct crypto_key *key)
+{
+	struct sc_ctx *m = NULL;
+	int r;
+
+	r = sc_open(&m, &d->scp, crypto_key_bytes(key), crypto_key_len(key));
+	crypto_key_free(key);
+	if (r)
+		return r;
+	pthread_mutex_lock(&d->key_lock);
+	if (atomic_load(&d->shredded)) {
+		pthread_mutex_unlock(&d->key_lock);
+		sc_close(m);
+		return -EACCES;
+	}
+	d->master_new = m;
+	/* Workers set up later dup the master themselves. */
+	for (unsigned i = 0; d->workers && i < d->nworkers && !r; i++) {
+		struct fsd_worker *w = &d->workers[i];
+
+		if (!w->sc)
+			continue; /* not set up (yet): it dups its own */
+		pthread_mutex_lock(&w->sc_lock);
+		r = sc_dup(m, &w->sc_new);
+		pthread_mutex_unlock(&w->sc_lock);
+	}
+	pthread_mutex_unlock(&d->key_lock);
+	return r;
+}
+
+/* Every byte is under the new key: it becomes the only one, the old one is
+ * wiped. */
+static void retire_old_key(struct fsd *d)
+{
+	struct fsd_rekey *rk = rk_of(d);
+
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct fsd_worker *w = &d->workers[i];
+
+		pthread_mutex_lock(&w->sc_lock);
+		if (w->sc_new) {
+			sc_close(w->sc);
+			w->sc = w->sc_new;
+			w->sc_new = NULL;
+		}
+		pthread_mutex_unlock(&w->sc_lock);
+	}
+	pthread_mutex_lock(&d->key_lock);
+	if (d->master_new) {
+		sc_close(d->master);
+		d->master = d->master_new;
+		d->master_new = NULL;
+	}
+	pthread_mutex_unlock(&d->key_lock);
+	atomic_store(&rk->two_keys, false);
+	pthread_mutex_lock(&rk->lock);
+	atomic_store(&rk->done, 0);
+	atomic_store(&rk->hot0, 0);
+	atomic_store(&rk->hot1, 0);
+	pthread_mutex_unlock(&rk->lock);
+}
+
+void fsd_rekey_shred(struct fsd *d)
+{
+	struct fsd_rekey *rk = rk_of(d);
+
+	for (unsigned i = 0; i < d->nworkers; i++) {
+		struct fsd_worker *w = &d->workers[i];
+
+		pthread_mutex_lock(&w->sc_lock);
+		sc_close(w->sc_new);
+		w->sc_new = NULL;
+		pthread_mutex_unlock(&w->sc_lock);
+	}
+	pthread_mutex_lock(&d->key_lock);
+	sc_close(d->master_new);
+	d->master_new = NULL;
+	pthread_mutex_unlock(&d->key_lock);
+	/* The job stops at its next step. */
+	pthread_mutex_lock(&rk->lock);
+	pthread_cond_broadcast(&rk->cond);
+	pthread_mutex_unlock(&rk->lock);
+}
+
+/* ---- the job's side (fs.h) ----------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+	return fsd_now_ms();
+}
+
+int fsd_rekey_begin(struct fsd_rekey *rk, struct crypto_key *new_key,
+		    uint64_t done, uint64_t total, char *why, size_t len)
+{
+	struct fsd *d = rk->d;
+	int r = 0;
+
+	if (total != d->data_size || done > total) {
+		crypto_key_free(new_key);
+		snprintf(why, len,
+			 "the header says %" PRIu64 " of %" PRIu64
+			 " bytes are done, but the volume serves %" PRIu64,
+			 done, total, d->data_size);
+		return -EINVAL;
+	}
+	if (atomic_load(&rk->two_keys)) {
+		/* A job that stopped earlier: the keys are in place, and the
+		 * header must be where the data path thinks it is (or past
+		 * the block a failed job left, once recovered). */
+		uint64_t at = atomic_load(&rk->done);
+
+		crypto_key_free(new_key);
+		if (done != at &&
+		    !(rk->broken && done == atomic_load(&rk->hot1))) {
+			snprintf(why, len,
+				 "the header says %" PRIu64
+				 " bytes are done, the daemon %" PRIu64
+				 "; remount the volume",
+				 done, at);
+			return -ESTALE;
+		}
+	} else if (done != 0) {
+		crypto_key_free(new_key);
+		snprintf(why, len,
+			 "the reencryption is %" PRIu64
+			 " bytes in, but this mount serves one key; remount "
+			 "the volume",
+			 done);
+		return -ESTALE;
+	} else {
+		r = install_new_key(d, new_key);
+		if (r) {
+			snprintf(why, len, "cannot set up the new key: %s",
+				 r == -EACCES ? "the keys were shredded"
+					      : crypto_strerror(r));
+			return r;
+		}
+		atomic_store(&rk->done, 0);
+		atomic_store(&rk->two_keys, true);
+	}
+	pthread_mutex_lock(&rk->lock);
+	rk->broken = false;
+	rk->total = total;
+	rk->first_done = done;
+	rk->run_ms = 0;
+	rk->run_since = now_ms();
+	rk->next_at = 0;
+	if (rk->state != FSD_JOB_PAUSED)
+		rk->state = FSD_JOB_RUNNING;
+	pthread_mutex_unlock(&rk->lock);
+	release(rk, done);
+	return 0;
+}
+
+int fsd_rekey_step(struct fsd_rekey *rk, uint64_t done, uint64_t next)
+{
+	struct fsd *d = rk->d;
+	int64_t t;
+
+	if (done < atomic_load(&rk->done) || done > atomic_load(&rk->hot1) ||
+	    next < done || next > rk->total) {
+		/* The library rewrote something we did not hold, or goes
+		 * backwards: stop before it goes further. */
+		fsd_err("%s: reencryption at %" PRIu64
+			" (next block to %" PRIu64
+			"), but the block held was [%" PRIu64 ", %" PRIu64
+			"): stopping it",
+			d->volume, done, next, atomic_load(&rk->hot0),
+			atomic_load(&rk->hot1));
+		return -EIO;
+	}
+	release(rk, done);
+	pthread_mutex_lock(&rk->lock);
+	for (;;) {
+		if (rk->stop || atomic_load(&d->shredded)) {
+			pthread_mutex_unlock(&rk->lock);
+			return -EINTR;
+		}
+		if (rk->pause) {
+			if (rk->state == FSD_JOB_RUNNING) {
+				rk->state = FSD_JOB_PAUSED;
+				rk->run_ms += now_ms() - rk->run_since;
+				fsd_info("%s: reencryption paused at %" PRIu64
+					 " of %" PRIu64 " bytes",
+					 d->volume, done, rk->total);
+			}
+			pthread_cond_wait(&rk->cond, &rk->lock);
+			continue;
+		}
+		t = now_ms();
+		if (rk->state == FSD_JOB_PAUSED) {
+			rk->state = FSD_JOB_RUNNING;
+			rk->run_since = t;
+			rk->next_at = 0;
+			fsd_info("%s: reencryption resumed", d->volume);
+		}
+		if (t >= rk->next_at)
+			break;
+		/* The throttle: the block may not start before next_at. */
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (rk->next_at - t) / 1000;
+		until.tv_nsec += (long)((rk->next_at - t) % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&rk->cond, &rk->lock, &until);
+	}
+	if (rk->max_rate)
+		rk->next_at =
+			t + (int64_t)((next - done) * 1000 / rk->max_rate);
+	pthread_mutex_unlock(&rk->lock);
+	hold(rk, next);
+	return 0;
+}
+
+void fsd_rekey_end(struct fsd_rekey *rk, enum fsd_rekey_how how)
+{
+	struct fsd *d = rk->d;
+
+	if (how == FSD_REKEY_ALL_NEW) {
+		release(rk, rk->total);
+		retire_old_key(d);
+		return;
+	}
+	if (how == FSD_REKEY_HELD_BROKEN) {
+		/* The hold stays: I/O to the block fails until recovered. */
+		pthread_mutex_lock(&rk->lock);
+		rk->broken = true;
+		pthread_cond_broadcast(&rk->cond);
+		pthread_mutex_unlock(&rk->lock);
+		return;
+	}
+	release(rk, atomic_load(&rk->done));
+}
+
+/* ---- the job thread ------------------------------------------------------ */
+
+static void *job_main(void *arg)
+{
+	struct fsd_rekey *rk = arg;
+	struct fsd *d = rk->d;
+	char why[sizeof(rk->error)] = "";
+	int r;
+
+	fsd_info("%s: reencryption started", d->volume);
+	r = rk->job.run(rk->job.arg, rk, why, sizeof(why));
+	pthread_mutex_lock(&rk->lock);
+	if (r == 0) {
+		rk->state = FSD_JOB_DONE;
+		rk->error[0] = 0;
+	} else if (r == -EINTR) {
+		rk->state = FSD_JOB_STOPPED;
+		snprintf(rk->error, sizeof(rk->error), "%s",
+			 atomic_load(&d->shredded)
+				 ? "stopped: the keys were shredded"
+				 : "stopped");
+	} else {
+		rk->state = FSD_JOB_FAILED;
+		snprintf(rk->error, sizeof(rk->error), "%s",
+			 why[0] ? why : strerror(-r));
+	}
+	if (rk->state != FSD_JOB_PAUSED && rk->run_since)
+		rk->run_ms += now_ms() - rk->run_since;
+	rk->run_since = 0;
+	rk->running = false;
+	pthread_mutex_unlock(&rk->lock);
+	if (r == 0)
+		fsd_info("%s: reencryption done: every byte is under the new "
+			 "key; the old one is wiped",
+			 d->volume);
+	else if (r == -EINTR)
+		fsd_info(
+			"%s: reencryption stopped at %" PRIu64 " of %" PRIu64
+			" bytes; a later mount, or 'cmkfs reencrypt --resume', "
+			"continues it",
+			d->volume, (uint64_t)atomic_load(&rk->done), rk->total);
+	else
+		fsd_err("%s: reencryption failed: %s", d->volume, rk->error);
+	return NULL;
+}
+
+/* Start the job thread: 0, -EBUSY (running), -EOPNOTSUPP, -EACCES. */
+static int job_start(struct fsd *d)
+{
+	struct fsd_rekey *rk = rk_of(d);
+	int r;
+
+	if (!rk->job.run)
+		return -EOPNOTSUPP;
+	if (atomic_load(&d->shredded))
+		return -EACCES;
+	pthread_mutex_lock(&rk->lock);
+	if (rk->running) {
+		pthread_mutex_unlock(&rk->lock);
+		return -EBUSY;
+	}
+	if (rk->thread_started) {
+		pthread_mutex_unlock(&rk->lock);
+		pthread_join(rk->thread, NULL);
+		pthread_mutex_lock(&rk->lock);
+		rk->thread_started = false;
+	}
+	rk->running = true;
+	rk->stop = false;
+	rk->state = rk->pause ? FSD_JOB_PAUSED : FSD_JOB_RUNNING;
+	rk->error[0] = 0;
+	r = -pthread_create(&rk->thread, NULL, job_main, rk);
+	if (r)
+		rk->running = false;
+	else
+		rk->thread_started = true;
+	pthread_mutex_unlock(&rk->lock);
+	return r;
+}
+
+int fsd_rekey_init(struct fsd *d, struct fsd_params *p)
+{
+	struct fsd_rekey *rk = rk_of(d);
+
+	rk->d = d;
+	pthread_mutex_init(&rk->lock, NULL);
+	pthread_cond_init(&rk->cond, NULL);
+	rk->job = p->job;
+	rk->max_rate =
+		p->rekey_max_rate ? p->rekey_max_rate : FSD_REKEY_DEFAULT_RATE;
+	if (!p->key_new)
+		return 0;
+	/* A reencryption in progress: both keys from the start. */
+	atomic_store(&rk->done, p->rekey_done);
+	atomic_store(&rk->hot0, p->rekey_done);
+	atomic_store(&rk->hot1, p->rekey_done);
+	rk->total = d->data_size;
+	rk->state = FSD_JOB_STOPPED;
+	snprintf(rk->error, sizeof(rk->error), "not started");
+	atomic_store(&rk->two_keys, true);
+	return install_new_key(d, p->key_new);
+}
+
+int fsd_rekey_autostart(struct fsd *d)
+{
+	if (!atomic_load(&d->rk.two_keys) || !d->rk.job.run)
+		return 0;
+	fsd_info("%s: continuing its reencryption at %" PRIu64 " of %" PRIu64
+		 " bytes",
+		 d->volume, (uint64_t)atomic_load(&d->rk.done), d->data_size);
+	return job_start(d);
+}
+
+void fsd_rekey_stop(struct fsd *d)
+{
+	struct fsd_rekey *rk = rk_of(d);
+
+	if (!rk->d)
+		return;
+	pthread_mutex_lock(&rk->lock);
+	rk->stop = true;
+	pthread_cond_broadcast(&rk->cond);
+	pthread_mutex_unlock(&rk->lock);
+	if (rk->thread_started)
+		pthread_join(rk->thread, NULL);
+	rk->thread_started = false;
+}
+
+void fsd_rekey_free(struct fsd *d)
+{
+	struct fsd_rekey *rk = rk_of(d);
+
+	if (!rk->d)
+		return;
+	sc_close(d->master_new);
+	d->master_new = NULL;
+	pthread_mutex_destroy(&rk->lock);
+	pthread_cond_destroy(&rk->cond);
+	rk->d = NULL;
+}
+
+/* ---- control and status ---------------------------------------------------
+ */
+
+int fsd_rekey_control(struct fsd *d, const char *args, char *why, size_t len)
+{
+	struct fsd_rekey *rk = rk_of(d);
+	uint64_t rate;
+	char *end;
+	int r;
+
+	if (!strcmp(args, "start")) {
+		r = job_start(d);
+		if (r == -EBUSY)
+			snprintf(why, len, "a reencryption is already running");
+		else if (r == -EOPNOTSUPP)
+			snprintf(why, len,
+				 "this mount cannot reencrypt online");
+		else if (r == -EACCES)
+			snprintf(why, len, "the keys were shredded");
+		else if (r)
+			snprintf(why, len, "%s", strerror(-r));
+		return r;
+	}
+	pthread_mutex_lock(&rk->lock);
+	if (!strcmp(args, "pause")) {
+		rk->pause = true;
+	} else if (!strcmp(args, "resume")) {
+		rk->pause = false;
+	} else if (!strncmp(args, "rate ", 5) && args[5] >= '0' &&
+		   args[5] <= '9' &&
+		   ((rate = strtoull(args + 5, &end, 10)), !*end)) {
+		rk->max_rate = rate;
+		rk->next_at = 0;
+		if (rate)
+			fsd_info("%s: reencryption throttled to %" PRIu64
+				 " bytes/s",
+				 d->volume, rate);
+		else
+			fsd_info("%s: reencryption not throttled", d->volume);
+	} else {
+		pthread_mutex_unlock(&rk->lock);
+		snprintf(why, len, "unknown reencrypt request");
+		return -EINVAL;
+	}
+	pthread_cond_broadcast(&rk->cond);
+	pthread_mutex_unlock(&rk->lock);
+	return 0;
+}
+
+void fsd_rekey_status(struct fsd *d, int fd)
+{
+	struct fsd_rekey *rk = rk_of(d);
+	uint64_t done, rate = 0;
+	int64_t ms;
+	enum fsd_job_state state;
+	char error[sizeof(rk->error)];
+
+	pthread_mutex_lock(&rk->lock);
+	state = rk->state;
+	done = atomic_load(&rk->done);
+	if (state == FSD_JOB_DONE)
+		done = rk->total;
+	ms = rk->run_ms + (rk->run_since && state == FSD_JOB_RUNNING
+				   ? now_ms() - rk->run_since
+				   : 0);
+	if (ms > 0 && done > rk->first_done)
+		rate = (done - rk->first_done) * 1000 / (uint64_t)ms;
+	snprintf(error, sizeof(error), "%s", rk->error);
+	pthread_mutex_unlock(&rk->lock);
+	dprintf(fd,
+		"reencrypt=%s\nreencrypt_done=%" PRIu64
+		"\nreencrypt_total=%" PRIu64 "\nreencrypt_rate=%" PRIu64
+		"\nreencrypt_max_rate=%" PRIu64 "\nreencrypt_paused=%d\n"
+		"reencrypt_error=%s\n",
+		state_names[state], done, rk->total, rate, rk->max_rate,
+		(int)rk->pause, error);
+}
