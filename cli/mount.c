@@ -36,6 +36,7 @@ struct mount_args {
 	enum fsd_fuse_uring fuse_uring;
 	unsigned check_interval, outage_grace; /* seconds */
 	bool on_revoke_keep;
+	bool reencrypt_paused;
 	struct kms_options ko;
 };
 
@@ -143,6 +144,7 @@ static int serve(const struct mount_args *a, struct vol_mount *m,
 		.check_interval = a->check_interval,
 		.outage_grace = a->outage_grace,
 		.on_revoke_keep = a->on_revoke_keep,
+		.reencrypt_paused = a->reencrypt_paused,
 		.ko = &a->ko,
 		.ready = on_ready,
 		.ready_arg = &rc,
@@ -292,6 +294,7 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "revocation-check", required_argument, NULL, 'C' },
 		{ "on-revoke", required_argument, NULL, 'R' },
 		{ "kms-outage-grace", required_argument, NULL, 'G' },
+		{ "reencrypt-paused", no_argument, NULL, 'P' },
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -326,6 +329,9 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 			break;
 		case 'd':
 			a.allow_discards = true;
+			break;
+		case 'P':
+			a.reencrypt_paused = true;
 			break;
 		case 'l':
 			a.log_file = optarg;
@@ -389,6 +395,7 @@ const struct cli_cmd cli_cmd_mount = {
 	"unlock a volume through KMS and mount it",
 	"usage: cmkfs mount VOLUME DIR [--fs ext4|xfs] [--mkfs] [--read-only]\n"
 	"                   [--allow-discards] [--foreground] [--log FILE]\n"
+	"                   [--reencrypt-paused]\n"
 	"                   [KMS OPTIONS]\n"
 	"       cmkfs mount VOLUME FILE --raw [...]\n"
 	"\n"
@@ -454,6 +461,13 @@ const struct cli_cmd cli_cmd_mount = {
 	"if\n"
 	"                      revoked (default 0: never; outages never "
 	"shred)\n"
+	"  --reencrypt-paused  a volume whose reencryption is unfinished is "
+	"served\n"
+	"                      (a block a crash cut off recovered first) but "
+	"the\n"
+	"                      reencryption waits for `cmkfs reencrypt "
+	"--resume`;\n"
+	"                      by default it continues at once\n"
 	"\n" CLI_KMS_USAGE "\n"
 	"Exit status: 0 mounted, 1 failure, 3 KMS refused, 4 KMS unreachable.\n",
 	run_mount,

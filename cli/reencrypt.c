@@ -264,6 +264,13 @@ static int reencrypt_online(const struct args *a, const struct fsd_state *st)
 		if (rc || (control && !a->pause))
 			return rc;
 	}
+	if (active && !a->pause && !a->resume)
+		return cli_error(
+			0,
+			"%s is already being reencrypted online (%s); "
+			"`cmkfs reencrypt --resume|--pause|--max-rate` "
+			"control it, `cmkfs status %s` shows it",
+			a->volume, st->reencrypt, a->volume);
 	if (a->pause) {
 		rc = ask(a, st, "pause");
 		if (!rc)
@@ -273,12 +280,25 @@ static int reencrypt_online(const struct args *a, const struct fsd_state *st)
 			       a->volume, a->volume);
 		return rc;
 	}
-	if (a->resume) {
+	if (a->resume && !strcmp(st->reencrypt, "done")) {
+		/* Nothing to do but say so. */
+	} else if (a->resume) {
 		/* A paused job goes on; a stopped or failed one starts
 		 * again (EBUSY: it runs). */
+		struct vol_status hs;
 		char err[512];
 		int r;
 
+		if (!active) {
+			rc = vol_status(a->volume, &hs, &e);
+			if (rc)
+				return cli_volume_error(a->volume, rc, &e);
+			if (hs.reencryption == VOL_REENC_NONE)
+				return cli_error(0,
+						 "%s is not being reencrypted: "
+						 "nothing to resume",
+						 a->volume);
+		}
 		rc = ask(a, st, "resume");
 		if (rc)
 			return rc;

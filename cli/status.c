@@ -21,10 +21,21 @@ static void add(json_object *o, const char *name, json_object *v)
 	json_object_object_add(o, name, v);
 }
 
-/* The "reencrypt" object: state none, paused (stopped between blocks:
- * resumable) or crashed (cut off: resume recovers it first), the bytes
- * done of all, and the rate (0: nothing is running it). */
-static json_object *reencrypt_json(const struct vol_status *st)
+/*
+ * Where a reencryption stands.  The daemon of a mounted volume knows (its
+ * job running, paused, done, or stopped with an error); else the header
+ * does: paused (stopped between blocks: resumable), crashed (cut off:
+ * resume recovers it first) or none.
+ */
+struct reenc_view {
+	const char *state;
+	uint64_t done, total, rate, max_rate;
+	const char *error; /* why a job stopped, or NULL */
+	bool online;	   /* from the daemon */
+};
+
+static void reenc_view(const struct vol_status *st, const struct fsd_state *m,
+		       struct reenc_view *v)
 {
 	static const char *const states[] = {
 		[VOL_REENC_NONE] = "none",
@@ -32,18 +43,46 @@ static json_object *reencrypt_json(const struct vol_status *st)
 		[VOL_REENC_CRASHED] = "crashed",
 		[VOL_REENC_END_CUT_OFF] = "crashed",
 	};
+
+	memset(v, 0, sizeof(*v));
+	v->state = states[st->reencryption];
+	v->done = st->reencrypt_done;
+	v->total = st->reencrypt_total;
+	if (!m || !m->have_stats || !m->reencrypt[0] ||
+	    !strcmp(m->reencrypt, "none"))
+		return;
+	v->online = true;
+	v->max_rate = m->reencrypt_max_rate;
+	if (!strcmp(m->reencrypt, "running") ||
+	    !strcmp(m->reencrypt, "paused") || !strcmp(m->reencrypt, "done")) {
+		v->state = m->reencrypt;
+		v->done = m->reencrypt_done;
+		v->total = m->reencrypt_total;
+		v->rate =
+			strcmp(m->reencrypt, "paused") ? m->reencrypt_rate : 0;
+	} else if (m->reencrypt_error[0]) {
+		v->error = m->reencrypt_error;
+	}
+}
+
+static json_object *reencrypt_json(const struct reenc_view *v)
+{
 	json_object *o = json_object_new_object();
 
-	add(o, "state", json_object_new_string(states[st->reencryption]));
-	add(o, "done_bytes",
-	    json_object_new_int64((int64_t)st->reencrypt_done));
-	add(o, "total_bytes",
-	    json_object_new_int64((int64_t)st->reencrypt_total));
-	add(o, "rate", json_object_new_int64(0));
+	add(o, "state", json_object_new_string(v->state));
+	add(o, "done_bytes", json_object_new_int64((int64_t)v->done));
+	add(o, "total_bytes", json_object_new_int64((int64_t)v->total));
+	add(o, "rate", json_object_new_int64((int64_t)v->rate));
+	if (v->online) {
+		add(o, "max_rate", json_object_new_int64((int64_t)v->max_rate));
+		add(o, "error",
+		    v->error ? json_object_new_string(v->error) : NULL);
+	}
 	return o;
 }
 
-static json_object *status_json(const char *volume, const struct vol_status *st)
+static json_object *status_json(const char *volume, const struct vol_status *st,
+				const struct reenc_view *rv)
 {
 	const struct luks2_info *i = &st->info;
 	json_object *o = json_object_new_object();
@@ -63,7 +102,7 @@ static json_object *status_json(const char *volume, const struct vol_status *st)
 	add(o, "blank", json_object_new_boolean(i->blank_token >= 0));
 	add(o, "reencryption",
 	    json_object_new_string(vol_reencryption_name(st->reencryption)));
-	add(o, "reencrypt", reencrypt_json(st));
+	add(o, "reencrypt", reencrypt_json(rv));
 	return o;
 }
 
@@ -82,7 +121,8 @@ static json_object *slot_json(const struct vol_status_slot *s)
 	return o;
 }
 
-static void status_text(const char *volume, const struct vol_status *st)
+static void status_text(const char *volume, const struct vol_status *st,
+			const struct reenc_view *rv)
 {
 	const struct luks2_info *i = &st->info;
 	char hs[32];
@@ -110,15 +150,27 @@ static void status_text(const char *volume, const struct vol_status *st)
 	if (i->blank_token >= 0)
 		printf("  blank        never written: its first mount makes the "
 		       "filesystem\n");
-	if (st->reencrypt_total) {
+	if (rv->total) {
 		char done[32], all[32];
 
-		cli_human_size(st->reencrypt_done, done, sizeof(done));
-		cli_human_size(st->reencrypt_total, all, sizeof(all));
+		cli_human_size(rv->done, done, sizeof(done));
+		cli_human_size(rv->total, all, sizeof(all));
 		printf("  reencrypted  %s of %s (%u%%) under the new key\n",
-		       done, all,
-		       (unsigned)(st->reencrypt_done * 100 /
-				  st->reencrypt_total));
+		       done, all, (unsigned)(rv->done * 100 / rv->total));
+	}
+	if (rv->online) {
+		char rate[32], max[32];
+
+		cli_human_size(rv->rate, rate, sizeof(rate));
+		cli_human_size(rv->max_rate, max, sizeof(max));
+		printf("  reencrypt    %s online, %s/s (limit %s/s)%s%s\n",
+		       rv->state, rate, rv->max_rate ? max : "none",
+		       rv->error ? ": " : "", rv->error ? rv->error : "");
+		if (strcmp(rv->state, "running") && strcmp(rv->state, "done"))
+			printf("  REENCRYPTION STOPPED on a mounted volume: "
+			       "`cmkfs reencrypt --resume %s` continues it\n",
+			       volume);
+		return;
 	}
 	switch (st->reencryption) {
 	case VOL_REENC_NONE:
@@ -187,6 +239,8 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kms_options ko = { 0 };
+	struct reenc_view rv;
+	struct fsd_state ms;
 	struct vol_status st;
 	struct vol_error e;
 	bool json = false, check = false;
@@ -208,12 +262,13 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 	rc = vol_status(argv[optind], &st, &e);
 	if (rc)
 		return cli_volume_error(argv[optind], rc, &e);
+	reenc_view(&st, fsd_state_by_uuid(st.info.uuid, &ms) ? NULL : &ms, &rv);
 	if (json) {
-		o = status_json(argv[optind], &st);
+		o = status_json(argv[optind], &st, &rv);
 		slots = json_object_new_array();
 		add(o, "keyslots", slots);
 	} else {
-		status_text(argv[optind], &st);
+		status_text(argv[optind], &st, &rv);
 	}
 	for (unsigned i = 0; i < st.n_slots; i++) {
 		const struct vol_status_slot *s = &st.slots[i];

@@ -75,7 +75,7 @@ static inline bool fsd_claim_meets(struct fsd_claim *c, uint64_t h0,
 {
 	uint64_t a1 = atomic_load(&c->a1);
 
-	return a1 && h0 < a1 && atomic_load(&c->a0) < h1;
+	return a1 && h0 < h1 && h0 < a1 && atomic_load(&c->a0) < h1;
 }
 static inline void fsd_claim_drop(struct fsd_claim *c)
 {
@@ -298,6 +298,9 @@ int fsd_revoke_start(struct fsd *d);
 void fsd_revoke_stop(struct fsd *d);
 /* Wipe every key now and fail all further I/O with EIO; why is logged. */
 void fsd_shred(struct fsd *d, const char *why);
+/* KMS refused the key (why says so): the on-revoke policy (shred, or only
+ * log with --on-revoke keep). */
+void fsd_revoked(struct fsd *d, const char *why);
 
 /* ---- rekey.c */
 /* Claim [a0, a1) for a request: *split, where the new key's part ends
@@ -319,7 +322,7 @@ int fsd_rekey_init(struct fsd *d, struct fsd_params *p);
 int fsd_rekey_autostart(struct fsd *d);
 void fsd_rekey_stop(struct fsd *d);
 void fsd_rekey_free(struct fsd *d);
-/* A shred: the new key's contexts wiped, the job woken to stop. */
+/* A shred (the keys are wiped by then): the job woken to stop. */
 void fsd_rekey_shred(struct fsd *d);
 /* Control requests "reencrypt ARGS" (start, pause, resume, rate N): 0 or
  * -errno with why said; the status lines. */

@@ -68,7 +68,7 @@ bool fsd_claim_try(struct fsd *d, struct fsd_claim *c, uint64_t a0, uint64_t a1,
 	atomic_store(&c->a1, a1);
 	h0 = atomic_load(&rk->hot0);
 	h1 = atomic_load(&rk->hot1);
-	if (h0 < a1 && a0 < h1) {
+	if (h0 < h1 && h0 < a1 && a0 < h1) {
 		atomic_store(&c->a1, 0);
 		return false;
 	}
@@ -81,6 +81,14 @@ bool fsd_claim_try(struct fsd *d, struct fsd_claim *c, uint64_t a0, uint64_t a1,
 	return true;
 }
 
+/* Does [a0, a1) meet the held block (rk->lock held: it is stable)? */
+static bool held_meets(struct fsd_rekey *rk, uint64_t a0, uint64_t a1)
+{
+	uint64_t h0 = atomic_load(&rk->hot0), h1 = atomic_load(&rk->hot1);
+
+	return h0 < h1 && h0 < a1 && a0 < h1;
+}
+
 int fsd_claim(struct fsd *d, struct fsd_claim *c, uint64_t a0, uint64_t a1,
 	      uint64_t *split)
 {
@@ -88,13 +96,11 @@ int fsd_claim(struct fsd *d, struct fsd_claim *c, uint64_t a0, uint64_t a1,
 
 	while (!fsd_claim_try(d, c, a0, a1, split)) {
 		pthread_mutex_lock(&rk->lock);
-		while (!rk->broken && atomic_load(&rk->hot0) < a1 &&
-		       a0 < atomic_load(&rk->hot1))
+		while (!rk->broken && held_meets(rk, a0, a1))
 			pthread_cond_wait(&rk->cond, &rk->lock);
 		/* The block a failed job left half rewritten is neither key's
 		 * until a restart recovers it. */
-		bool broken = rk->broken && atomic_load(&rk->hot0) < a1 &&
-			      a0 < atomic_load(&rk->hot1);
+		bool broken = rk->broken && held_meets(rk, a0, a1);
 
 		pthread_mutex_unlock(&rk->lock);
 		if (broken)
@@ -145,16 +151,24 @@ static void release(struct fsd_rekey *rk, uint64_t done)
 	pthread_mutex_unlock(&rk->lock);
 }
 
-/* Hold [done, end): new requests there wait; wait for those in flight. */
-static void hold(struct fsd_rekey *rk, uint64_t end)
+/* Hold [done, end): new requests there wait; wait for those in flight.
+ * -EINTR (nothing held) when the job is to stop meanwhile. */
+static int hold(struct fsd_rekey *rk, uint64_t end)
 {
 	struct timespec pause = { 0, 50 * 1000 };
+	uint64_t done = atomic_load(&rk->done);
 
 	pthread_mutex_lock(&rk->lock);
 	atomic_store(&rk->hot1, end);
 	pthread_mutex_unlock(&rk->lock);
-	while (claims_meet(rk->d, atomic_load(&rk->hot0), end))
+	while (claims_meet(rk->d, done, end)) {
+		if (rk->stop || atomic_load(&rk->d->shredded)) {
+			release(rk, done);
+			return -EINTR;
+		}
 		nanosleep(&pause, NULL);
+	}
+	return 0;
 }
 
 /* ---- keys ---------------------------------------------------------------- */
@@ -186,6 +200,19 @@ static int install_new_key(struct fsd *d, struct crypto_key *key)
 		r = sc_dup(m, &w->sc_new);
 		pthread_mutex_unlock(&w->sc_lock);
 	}
+	if (r) {
+		/* None of it stays: nothing uses the new key yet. */
+		for (unsigned i = 0; d->workers && i < d->nworkers; i++) {
+			struct fsd_worker *w = &d->workers[i];
+
+			pthread_mutex_lock(&w->sc_lock);
+			sc_close(w->sc_new);
+			w->sc_new = NULL;
+			pthread_mutex_unlock(&w->sc_lock);
+		}
+		sc_close(d->master_new);
+		d->master_new = NULL;
+	}
 	pthread_mutex_unlock(&d->key_lock);
 	return r;
 }
@@ -196,7 +223,11 @@ static void retire_old_key(struct fsd *d)
 {
 	struct fsd_rekey *rk = rk_of(d);
 
-	for (unsigned i = 0; i < d->nworkers; i++) {
+	/* Under key_lock, as a shred wipes them: after one, nothing is
+	 * moved back into place. */
+	pthread_mutex_lock(&d->key_lock);
+	for (unsigned i = 0; !atomic_load(&d->shredded) && i < d->nworkers;
+	     i++) {
 		struct fsd_worker *w = &d->workers[i];
 
 		pthread_mutex_lock(&w->sc_lock);
@@ -207,8 +238,7 @@ static void retire_old_key(struct fsd *d)
 		}
 		pthread_mutex_unlock(&w->sc_lock);
 	}
-	pthread_mutex_lock(&d->key_lock);
-	if (d->master_new) {
+	if (d->master_new && !atomic_load(&d->shredded)) {
 		sc_close(d->master);
 		d->master = d->master_new;
 		d->master_new = NULL;
@@ -226,19 +256,9 @@ void fsd_rekey_shred(struct fsd *d)
 {
 	struct fsd_rekey *rk = rk_of(d);
 
-	for (unsigned i = 0; i < d->nworkers; i++) {
-		struct fsd_worker *w = &d->workers[i];
-
-		pthread_mutex_lock(&w->sc_lock);
-		sc_close(w->sc_new);
-		w->sc_new = NULL;
-		pthread_mutex_unlock(&w->sc_lock);
-	}
-	pthread_mutex_lock(&d->key_lock);
-	sc_close(d->master_new);
-	d->master_new = NULL;
-	pthread_mutex_unlock(&d->key_lock);
 	/* The job stops at its next step. */
+	if (!rk->d)
+		return;
 	pthread_mutex_lock(&rk->lock);
 	pthread_cond_broadcast(&rk->cond);
 	pthread_mutex_unlock(&rk->lock);
@@ -374,28 +394,39 @@ int fsd_rekey_step(struct fsd_rekey *rk, uint64_t done, uint64_t next)
 		rk->next_at =
 			t + (int64_t)((next - done) * 1000 / rk->max_rate);
 	pthread_mutex_unlock(&rk->lock);
-	hold(rk, next);
-	return 0;
+	return hold(rk, next);
 }
 
-void fsd_rekey_end(struct fsd_rekey *rk, enum fsd_rekey_how how)
+void fsd_rekey_end(struct fsd_rekey *rk, enum fsd_rekey_how how, uint64_t done)
 {
 	struct fsd *d = rk->d;
+	uint64_t h0 = atomic_load(&rk->hot0), h1 = atomic_load(&rk->hot1);
 
-	if (how == FSD_REKEY_ALL_NEW) {
+	/* What the header says must be what the data path allows: the
+	 * start of the held block (it was not touched) or its end (it was
+	 * done and committed), or, when all is done, the last block held. */
+	if (how == FSD_REKEY_ALL_NEW && done == rk->total && h1 == rk->total) {
 		release(rk, rk->total);
 		retire_old_key(d);
 		return;
 	}
-	if (how == FSD_REKEY_HELD_BROKEN) {
-		/* The hold stays: I/O to the block fails until recovered. */
-		pthread_mutex_lock(&rk->lock);
-		rk->broken = true;
-		pthread_cond_broadcast(&rk->cond);
-		pthread_mutex_unlock(&rk->lock);
+	if (how == FSD_REKEY_STOPPED &&
+	    (done == h0 || (h0 < h1 && done == h1))) {
+		release(rk, done);
 		return;
 	}
-	release(rk, atomic_load(&rk->done));
+	if (how != FSD_REKEY_HELD_BROKEN)
+		fsd_err("%s: the header says %" PRIu64
+			" bytes are reencrypted, but the block held was [%" PRIu64
+			", %" PRIu64
+			"): I/O to it fails until the reencryption "
+			"is restarted",
+			d->volume, done, h0, h1);
+	/* The hold stays: I/O to the block fails until recovered. */
+	pthread_mutex_lock(&rk->lock);
+	rk->broken = h0 < h1;
+	pthread_cond_broadcast(&rk->cond);
+	pthread_mutex_unlock(&rk->lock);
 }
 
 /* ---- the job thread ------------------------------------------------------ */
@@ -441,6 +472,8 @@ static void *job_main(void *arg)
 			d->volume, (uint64_t)atomic_load(&rk->done), rk->total);
 	else
 		fsd_err("%s: reencryption failed: %s", d->volume, rk->error);
+	if (r == -EKEYREVOKED)
+		fsd_revoked(d, why);
 	return NULL;
 }
 
@@ -488,6 +521,7 @@ int fsd_rekey_init(struct fsd *d, struct fsd_params *p)
 	rk->job = p->job;
 	rk->max_rate =
 		p->rekey_max_rate ? p->rekey_max_rate : FSD_REKEY_DEFAULT_RATE;
+	rk->pause = p->rekey_paused;
 	if (!p->key_new)
 		return 0;
 	/* A reencryption in progress: both keys from the start. */
@@ -555,7 +589,8 @@ int fsd_rekey_control(struct fsd *d, const char *args, char *why, size_t len)
 			snprintf(why, len, "a reencryption is already running");
 		else if (r == -EOPNOTSUPP)
 			snprintf(why, len,
-				 "this mount cannot reencrypt online");
+				 "a read-only mount does not reencrypt: "
+				 "mount it read-write");
 		else if (r == -EACCES)
 			snprintf(why, len, "the keys were shredded");
 		else if (r)

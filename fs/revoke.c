@@ -37,23 +37,26 @@ void fsd_shred(struct fsd *d, const char *why)
 
 	if (atomic_exchange(&d->shredded, true))
 		return;
-	/* Each worker's context under its lock: a request in flight
+	/* Each worker's contexts under its lock: a request in flight
 	 * finishes with the key it started with, every later one finds
-	 * none and fails with EIO. */
-	for (unsigned i = 0; i < d->nworkers; i++) {
+	 * none and fails with EIO.  A reencryption's new key goes too, all
+	 * under key_lock, so that the end of a reencryption (which moves the
+	 * new key into place under it) cannot bring one back. */
+	pthread_mutex_lock(&d->key_lock);
+	for (unsigned i = 0; d->workers && i < d->nworkers; i++) {
 		struct fsd_worker *w = &d->workers[i];
 
 		pthread_mutex_lock(&w->sc_lock);
 		sc_close(w->sc);
-		w->sc = NULL;
+		sc_close(w->sc_new);
+		w->sc = w->sc_new = NULL;
 		pthread_mutex_unlock(&w->sc_lock);
 	}
-	pthread_mutex_lock(&d->key_lock);
 	sc_close(d->master);
-	d->master = NULL;
+	sc_close(d->master_new);
+	d->master = d->master_new = NULL;
 	pthread_mutex_unlock(&d->key_lock);
-	/* A reencryption's new key too; its job stops at the next block
-	 * (and wipes both keys with it). */
+	/* Its job stops at the next block (and wipes both keys with it). */
 	fsd_rekey_shred(d);
 	secmem_wipe_stack();
 	fsd_log(LOG_CRIT,
@@ -105,6 +108,11 @@ static void revoked(struct fsd *d, const char *what, const char *answer)
 	char why[1200];
 
 	snprintf(why, sizeof(why), "%s %s: %s", what, d->reprove.key, answer);
+	fsd_revoked(d, why);
+}
+
+void fsd_revoked(struct fsd *d, const char *why)
+{
 	if (d->on_revoke_keep) {
 		fsd_log(LOG_CRIT,
 			"%s: ACCESS REVOKED but --on-revoke keep: still "

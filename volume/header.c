@@ -13,10 +13,18 @@
 int vol_header_backup(const char *volume, const char *file, struct vol_error *e)
 {
 	char err[512];
-	int r;
+	int fd = -1, r;
 
 	memset(e, 0, sizeof(*e));
+	/* Not while the header changes under another command (an online
+	 * reencryption rewrites it at every block): such a copy would be
+	 * stale at once, and restoring it would undo progress the data has
+	 * made. */
+	r = vol_lock(volume, VOL_LOCK_HEADER, &fd, e);
+	if (r)
+		return r;
 	r = luks2_header_backup(volume, file, err, sizeof(err));
+	close(fd);
 	return r ? vol_fail(e, r, false, "%s", err) : 0;
 }
 

@@ -52,7 +52,9 @@ int vol_new_secret(struct kms_client *k, const char *arn, bool check,
 
 /* A volume being reencrypted, readied to be served while the job goes on:
  * a block a crash cut off recovered, an end cut off completed (finished:
- * nothing more to do), else both volume keys and where the job stands
+ * nothing more to do; read_only: neither, the volume is not written, and
+ * one that needs either is refused), else both volume keys and where the job
+ * stands
  * ([0, done) of total under new_vk); v holds the reencryption loaded,
  * token the token that opens both keys. */
 struct vol_rekey {
@@ -64,7 +66,7 @@ struct vol_rekey {
 	char snapshot[PATH_MAX + 64];
 };
 int vol_rekey_ready(const char *volume, const struct kms_options *ko,
-		    struct vol_rekey *out, struct vol_error *e);
+		    bool read_only, struct vol_rekey *out, struct vol_error *e);
 void vol_rekey_free(struct vol_rekey *k); /* accepts a zeroed one */
 
 /* The daemon's job (fs.h, struct fsd_job) for volume, unwrapping through

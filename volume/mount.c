@@ -150,7 +150,7 @@ static int ready_reencrypting(struct vol_mount *m,
 
 	luks2_close(m->v);
 	m->v = NULL;
-	r = vol_rekey_ready(m->volume, p->ko, k, e);
+	r = vol_rekey_ready(m->volume, p->ko, p->read_only, k, e);
 	if (r)
 		return r;
 	if (k->finished) {
@@ -244,8 +244,12 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	reprove.ko = p->ko;
 	vol_reprove_hook(&reprove, &fp.reprove);
 	online.reprove = &reprove;
-	vol_online_job(&online, &fp.job);
+	/* A read-only mount writes nothing: it serves both keys of a
+	 * reencryption, but does not go on with it. */
+	if (!p->read_only)
+		vol_online_job(&online, &fp.job);
 	fp.rekey_max_rate = p->reencrypt_max_rate;
+	fp.rekey_paused = p->reencrypt_paused;
 	fp.check_interval = p->check_interval;
 	fp.on_revoke_keep = p->on_revoke_keep;
 	fp.outage_grace = p->outage_grace;

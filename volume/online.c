@@ -38,6 +38,7 @@
 struct ready_use {
 	struct vol_rekey *out;
 	const char *snapshot;
+	bool read_only; /* write nothing: no recovery, no end */
 };
 
 /* With the secret of the token that opens both keys: recover, then both
@@ -53,10 +54,12 @@ static int ready_with(struct luks2_vol *v, const struct vol_token *t,
 
 	(void)t;
 	(void)token_id;
-	r = luks2_reencrypt_resume(v, secret, len, u->snapshot, &what, err,
-				   errlen);
-	if (r)
-		return r;
+	if (!u->read_only) {
+		r = luks2_reencrypt_resume(v, secret, len, u->snapshot, &what,
+					   err, errlen);
+		if (r)
+			return r;
+	}
 	out->recovered = what & LUKS2_RESUME_RECOVERED;
 	out->finished = what & LUKS2_RESUME_FINISHED;
 	if (out->finished)
@@ -66,9 +69,11 @@ static int ready_with(struct luks2_vol *v, const struct vol_token *t,
 }
 
 int vol_rekey_ready(const char *volume, const struct kms_options *ko,
-		    struct vol_rekey *out, struct vol_error *e)
+		    bool read_only, struct vol_rekey *out, struct vol_error *e)
 {
-	struct ready_use u = { .out = out, .snapshot = out->snapshot };
+	struct ready_use u = { .out = out,
+			       .snapshot = out->snapshot,
+			       .read_only = read_only };
 	const struct vol_secret_use use = { ready_with, &u };
 	struct luks2_info info = { 0 };
 	char err[512], dead[PATH_MAX + 128];
@@ -84,6 +89,12 @@ int vol_rekey_ready(const char *volume, const struct kms_options *ko,
 	snprintf(dead, sizeof(dead), "%s.dead", out->snapshot);
 	if (access(out->snapshot, F_OK) && !access(dead, F_OK))
 		luks2_header_file_destroy(out->snapshot);
+	if (access(out->snapshot, F_OK) == 0 && read_only)
+		return vol_fail(
+			e, -EROFS, false,
+			"the end of the reencryption of %s was cut off: "
+			"mount it read-write once to complete it",
+			volume);
 	if (access(out->snapshot, F_OK) == 0) {
 		/* The end of the reencryption was cut off while its header
 		 * was replaced: from the header it replaced, again. */
@@ -99,16 +110,23 @@ int vol_rekey_ready(const char *volume, const struct kms_options *ko,
 	if (r)
 		return r;
 	if (info.reencrypt == LUKS2_REENCRYPT_NONE) {
-		out->finished = true;
-		return 0;
-	}
-	r = vol_with_secret(out->v, &info, ko, &use, &out->token, e);
-	if (r) {
 		vol_rekey_free(out);
-		return r;
+		return vol_fail(e, -ENOENT, false,
+				"%s is not being reencrypted", volume);
+	}
+	if (info.reencrypt == LUKS2_REENCRYPT_CRASHED && read_only) {
+		vol_rekey_free(out);
+		return vol_fail(
+			e, -EROFS, false,
+			"a crash cut off a block of the reencryption of "
+			"%s: mount it read-write once to recover it",
+			volume);
 	}
 	out->total = info.data_size;
-	return 0;
+	r = vol_with_secret(out->v, &info, ko, &use, &out->token, e);
+	if (r)
+		vol_rekey_free(out);
+	return r;
 }
 
 void vol_rekey_free(struct vol_rekey *k)
@@ -189,13 +207,40 @@ static void reprove_follow(struct vol_reprove *rp, struct vol_token *t)
 	pthread_mutex_unlock(&rp->lock);
 }
 
+/* Where the reencryption stands on disk. */
+static enum fsd_rekey_how on_disk(const char *volume, uint64_t *done)
+{
+	enum fsd_rekey_how how = FSD_REKEY_HELD_BROKEN;
+	struct luks2_vol *v = NULL;
+	struct luks2_info info;
+	uint64_t total;
+	char err[512];
+
+	*done = 0;
+	if (luks2_open_flags(volume, LUKS2_OPEN_REENCRYPTING, &v, err,
+			     sizeof(err)) ||
+	    luks2_info(v, &info))
+		goto out;
+	if (info.reencrypt == LUKS2_REENCRYPT_NONE) {
+		*done = info.data_size;
+		how = FSD_REKEY_ALL_NEW;
+	} else if (info.reencrypt == LUKS2_REENCRYPT_CLEAN &&
+		   !luks2_reencrypt_progress(v, done, &total)) {
+		how = FSD_REKEY_STOPPED;
+	}
+out:
+	luks2_close(v);
+	return how;
+}
+
 static int job_run(void *arg, struct fsd_rekey *rk, char *why, size_t len)
 {
 	struct vol_online *o = arg;
 	struct step s = { .rk = rk };
 	struct vol_rekey k = o->ready;
-	struct luks2_info info;
+	enum fsd_rekey_how how;
 	struct vol_error e;
+	uint64_t done;
 	char err[512];
 	int lock = -1, r;
 
@@ -209,9 +254,15 @@ static int job_run(void *arg, struct fsd_rekey *rk, char *why, size_t len)
 		goto out;
 	}
 	if (!k.v) {
-		r = vol_rekey_ready(o->volume, o->ko, &k, &e);
+		r = vol_rekey_ready(o->volume, o->ko, false, &k, &e);
 		if (r) {
 			say_failure(o->name, r, &e, why, len);
+			/* The header's token now gates the volume (the one
+			 * the mount had is gone from it): KMS refusing it is
+			 * a revocation. */
+			if (e.what == VOL_FAIL_UNWRAP &&
+			    !kms_status_transient(e.kms.status))
+				r = -EKEYREVOKED;
 			goto out;
 		}
 	}
@@ -222,40 +273,43 @@ static int job_run(void *arg, struct fsd_rekey *rk, char *why, size_t len)
 		 * under the new key. */
 		r = fsd_rekey_begin(rk, NULL, k.total, k.total, why, len);
 		if (!r)
-			fsd_rekey_end(rk, FSD_REKEY_ALL_NEW);
+			fsd_rekey_end(rk, FSD_REKEY_ALL_NEW, k.total);
 		goto out;
 	}
 	/* The daemon already serves the old key (the header's: the
 	 * command that started this unlocked it), and after a mount that
 	 * readied it, the new one too. */
+	crypto_key_free(k.old_vk);
+	k.old_vk = NULL;
 	r = fsd_rekey_begin(rk, k.new_vk, k.done, k.total, why, len);
 	k.new_vk = NULL;
 	if (r)
 		goto out;
 	r = luks2_reencrypt_run(k.v, on_block, &s, err, sizeof(err));
-	if (!r) {
-		fsd_rekey_end(rk, FSD_REKEY_ALL_NEW);
-		goto out;
-	}
 	if (r == -EINTR && s.r == -EINTR) {
-		fsd_rekey_end(rk, FSD_REKEY_STOPPED);
-		goto out;
-	}
-	if (s.r == -EIO) {
+		r = -EINTR; /* asked to stop */
+	} else if (s.r == -EIO) {
 		snprintf(why, len,
 			 "libcryptsetup left the block the daemon held; "
 			 "stopped to protect the data");
 		r = -EIO;
-	} else {
+	} else if (r) {
 		snprintf(why, len, "%s", err);
 	}
-	/* A block cut off in the middle stays held (its I/O fails) until a
-	 * restart recovers it. */
-	fsd_rekey_end(rk,
-		      !luks2_info(k.v, &info) &&
-				      info.reencrypt == LUKS2_REENCRYPT_CRASHED
-			      ? FSD_REKEY_HELD_BROKEN
-			      : FSD_REKEY_STOPPED);
+	/* What the data path may serve now comes from the header on disk:
+	 * after a failure, what libcryptsetup holds in memory may be ahead
+	 * of it.  A block cut off in the middle stays held (its I/O fails)
+	 * until a restart recovers it. */
+	vol_rekey_free(&k);
+	how = on_disk(o->volume, &done);
+	if (!r && how != FSD_REKEY_ALL_NEW) {
+		snprintf(why, len,
+			 "libcryptsetup ended, but the header of %s does not "
+			 "say the reencryption is complete",
+			 o->name);
+		r = -EIO;
+	}
+	fsd_rekey_end(rk, how, done);
 out:
 	vol_rekey_free(&k);
 	if (lock >= 0)

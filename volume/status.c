@@ -56,12 +56,9 @@ int vol_status(const char *volume, struct vol_status *out, struct vol_error *e)
 		out->reencryption = VOL_REENC_IN_PROGRESS;
 	else if (out->info.reencrypt == LUKS2_REENCRYPT_CRASHED)
 		out->reencryption = VOL_REENC_CRASHED;
-	if (out->info.reencrypt != LUKS2_REENCRYPT_NONE &&
-	    !luks2_reencrypt_progress(v, &out->reencrypt_done,
-				      &out->reencrypt_total))
-		/* The header's first segment is the part done: the data is
-		 * all of them. */
-		out->info.data_size = out->reencrypt_total;
+	if (out->info.reencrypt != LUKS2_REENCRYPT_NONE)
+		luks2_reencrypt_progress(v, &out->reencrypt_done,
+					 &out->reencrypt_total);
 	out->only_kms_keyslots = true;
 	for (unsigned i = 0; i < out->info.n_keyslots; i++) {
 		struct vol_status_slot *s = &out->slots[out->n_slots++];

@@ -714,6 +714,17 @@ int luks2_info(struct luks2_vol *v, struct luks2_info *out)
 		out->reencrypt = LUKS2_REENCRYPT_CRASHED;
 		break;
 	}
+	if (out->reencrypt != LUKS2_REENCRYPT_NONE) {
+		/* The first segment is only the part done: the data is all
+		 * of them. */
+		uint64_t done;
+
+		r = luks2_reencrypt_progress(v, &done, &out->data_size);
+		if (r)
+			return r;
+		out->data_tail =
+			v->device_size - out->data_offset - out->data_size;
+	}
 	n = crypt_keyslot_max(CRYPT_LUKS2);
 	for (int i = 0; i < n; i++) {
 		crypt_keyslot_info ki = crypt_keyslot_status(v->cd, i);

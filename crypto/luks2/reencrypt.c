@@ -598,10 +598,13 @@ static int forward_layout(struct luks2_vol *v, json_object *m, int *ks_old,
 		    strtoull(o, &e, 10) != at || *e ||
 		    !segment_bytes(seg, end, &size) || size > end - at)
 			return -EINVAL;
+		/* One segment under each key at most: what libcryptsetup
+		 * itself resumes from (it takes the first segment's size as
+		 * the progress). */
 		d = digest_of(m, key);
-		if (d == dnew && !in_old)
-			*done = at + size - start;
-		else if (d == dold)
+		if (d == dnew && !in_old && at == start)
+			*done = size;
+		else if (d == dold && !in_old)
 			in_old = true;
 		else
 			return -EINVAL;
@@ -808,7 +811,7 @@ struct progress_ctx {
 	struct luks2_vol *v;
 	luks2_progress_fn fn;
 	void *arg;
-	bool stopped;
+	bool stopped, called, astray;
 };
 
 /*
@@ -823,7 +826,6 @@ static int on_progress(uint64_t size, uint64_t offset, void *usrptr)
 	struct progress_ctx *c = usrptr;
 	uint64_t done, total;
 
-	(void)offset;
 	if (!c->fn)
 		return 0;
 	if (luks2_reencrypt_progress(c->v, &done, &total)) {
@@ -835,6 +837,13 @@ static int on_progress(uint64_t size, uint64_t offset, void *usrptr)
 		}
 		done = total = size;
 	}
+	/* The first call's offset is exact (later ones lag): where the
+	 * library starts must be where the segments say it stands. */
+	if (!c->called && offset != done) {
+		c->astray = true;
+		return 1;
+	}
+	c->called = true;
 	if (c->fn(done, total, c->arg)) {
 		c->stopped = true;
 		return 1;
@@ -854,6 +863,13 @@ int luks2_reencrypt_run(struct luks2_vol *v, luks2_progress_fn progress,
 	luks2_lib_begin();
 	r = crypt_reencrypt_run(v->cd, on_progress, &c);
 	secmem_wipe_stack();
+	if (c.astray) {
+		luks2_say(err, errlen,
+			  "%s: libcryptsetup would start the reencryption "
+			  "elsewhere than its segments say: refused",
+			  v->path);
+		return -EINVAL;
+	}
 	if (r < 0)
 		return luks2_fail(err, errlen, r, "reencryption of %s failed",
 				  v->path);

@@ -89,14 +89,19 @@ int fsd_rekey_begin(struct fsd_rekey *rk, struct crypto_key *new_key,
  * the next step) and returns 0; -EINTR: stop (shutdown, shred); -EIO: the
  * job left the blocks it was given. */
 int fsd_rekey_step(struct fsd_rekey *rk, uint64_t done, uint64_t next);
+/* The job ended; the header on disk (read again after a failure: not
+ * what libcryptsetup holds in memory) says how: */
 enum fsd_rekey_how {
 	FSD_REKEY_ALL_NEW,     /* every byte is under the new key: the old
 				  key is wiped */
-	FSD_REKEY_STOPPED,     /* stopped between blocks: the hold goes */
-	FSD_REKEY_HELD_BROKEN, /* failed inside the held block: I/O to it
-				  fails until a restart recovers it */
+	FSD_REKEY_STOPPED,     /* stopped between blocks, [0, done) under
+				  the new key: the hold goes */
+	FSD_REKEY_HELD_BROKEN, /* anything else (cut off inside the held
+				  block, a header that cannot be read): I/O
+				  to the held block fails until a restart
+				  recovers it */
 };
-void fsd_rekey_end(struct fsd_rekey *rk, enum fsd_rekey_how how);
+void fsd_rekey_end(struct fsd_rekey *rk, enum fsd_rekey_how how, uint64_t done);
 
 /* What the daemon serves and how the result is mounted. */
 struct fsd_params {
@@ -121,6 +126,7 @@ struct fsd_params {
 	uint64_t rekey_done;
 	struct fsd_job job;
 	uint64_t rekey_max_rate;
+	bool rekey_paused; /* the job waits for a "reencrypt resume" */
 
 	const char *fstype; /* "ext4" (default when NULL) or "xfs" */
 	/* Make the filesystem when the device holds none, and why (for the

@@ -444,6 +444,7 @@ struct vol_mount_params {
 	bool on_revoke_keep;
 	uint64_t reencrypt_max_rate; /* bytes/s of an online reencryption;
 					0: the default */
+	bool reencrypt_paused;	     /* an unfinished one waits for a resume */
 	const struct kms_options *ko;
 	/* Called in the daemon once the mount is usable; blank_kept: why the
 	 * blank mark could not be cleared (a later mount could format the

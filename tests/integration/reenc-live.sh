@@ -1,29 +1,263 @@
 #!/bin/bash
-# reenc-live: `cmkfs reencrypt` on a mounted volume.
+# reenc-live: `cmkfs reencrypt` on a mounted volume.  The daemon rewrites
+# every byte under a new volume key while fio (aligned, verified) and the
+# model test (unaligned, random) read and write through the mount; every
+# byte reads back after, and an XTS implementation independent of cmkfs and
+# libcryptsetup decrypts the volume with the new key.  Pause, resume, the
+# throttle, status (text and JSON), refusals while the job runs
+# (rotate, header-backup, a second reencrypt), cryptsetup's view during and
+# after.  Then a kill -9 before each write the job makes to the volume in
+# turn (prepare, inside blocks, between them, the end): each time the next
+# mount recovers before any I/O, the job completes, and nothing is lost.
 # transports: both
-# timeout: 600
+# timeout: 900
 . "$(dirname "$0")/../lib.sh"
 
 need_mounts
 command -v fio > /dev/null || fail "fio is missing (scripts/deps.sh installs it)"
+command -v strace > /dev/null || fail "strace is missing (scripts/deps.sh installs it)"
+command -v cryptsetup > /dev/null || fail "cryptsetup is missing (scripts/deps.sh installs it)"
 isolate_aws
 XV="$PYTHON $CMKFS_SRC/tests/tools/xts_volume.py"
+MODEL="$PYTHON $CMKFS_SRC/tests/tools/io_model.py"
 
 kmsd_with_host
+key2=$(as "$root" "$CMKFS" kms create-key --description second)
 vol=$TEST_TMPDIR/v.img
 plain=$TEST_TMPDIR/plain
 log=$TEST_TMPDIR/daemon.log
-expect_exit 0 as "$host" "$CMKFS" create "$vol" --size 96M --key-arn "$key"
-offset=$("$CMKFS_BUILD/tests/vol-tool" info "$vol" | sed -n 's/^data_offset=//p')
-size=$("$CMKFS_BUILD/tests/vol-tool" info "$vol" | sed -n 's/^data_size=//p')
+MiB=$((1 << 20))
 
-expect_exit 0 as "$host" "$CMKFS" mount --raw "$vol" "$plain" --log "$log"
-fio --name=fill --filename="$plain" --rw=write --bs=1M --direct=1 --verify=crc32c \
-	--do_verify=0 --output="$TEST_TMPDIR/fio.out" || fail "fill"
-expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --progress-interval 0.2 --max-rate 0
-echo "$out"; echo "$err"
-cat "$log"
-fio --name=fill --filename="$plain" --rw=read --bs=1M --direct=1 --verify=crc32c \
-	--output="$TEST_TMPDIR/fio.out" || { cat "$TEST_TMPDIR/fio.out"; fail "verify"; }
-expect_exit 0 "$CMKFS" umount "$plain"
-cryptsetup luksDump "$vol"
+mount_raw() {
+	expect_exit 0 as "$host" "$CMKFS" mount --raw "$vol" "$plain" --log "$log" "$@"
+}
+umount_raw() {
+	expect_exit 0 "$CMKFS" umount "$plain"
+}
+json() { # json PYTHON-EXPR: of `cmkfs status --json`, as s
+	expect_exit 0 "$CMKFS" status --json "$vol"
+	$PYTHON -c 'import json,sys; s = json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$out" "$1"
+}
+# await_state STATE: the daemon's job reaches it (30 s at most)
+await_state() {
+	local i
+	for i in $(seq 300); do
+		[ "$(json 's["reencrypt"]["state"]')" = "$1" ] && return 0
+		sleep 0.1
+	done
+	fail "the reencryption did not reach $1: $(json 's["reencrypt"]')"
+}
+# fio over [OFF, OFF+SIZE) of the plaintext: write (random order, each
+# block once) then verify; verify_only: check what that wrote
+fio_region() {
+	local off=$1 size=$2 mode=$3
+	shift 3
+	fio --name=r --filename="$plain" --offset="$off" --size="$size" \
+		--rw=randwrite --bsrange=4k-64k --ioengine=libaio --iodepth=8 \
+		--direct=1 --verify=crc32c --verify_fatal=1 --randseed=7 \
+		${mode:+--verify_only} --output="$TEST_TMPDIR/fio-$off.out" "$@" ||
+		{ cat "$TEST_TMPDIR/fio-$off.out"; fail "fio $mode at $off"; }
+}
+# alive PID: the process exists and is not a zombie (a killed daemon waits
+# a while for whoever reaps it)
+alive() {
+	[ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2> /dev/null
+}
+# the plaintext's SHA-256 through the mount, and through the volume key
+# KEY by the independent XTS
+plain_sum() { sha256sum < "$plain" | cut -d' ' -f1; }
+xts_sum() {
+	local offset size
+	offset=$("$CMKFS_BUILD/tests/vol-tool" info "$vol" | sed -n 's/^data_offset=//p')
+	size=$("$CMKFS_BUILD/tests/vol-tool" info "$vol" | sed -n 's/^data_size=//p')
+	$XV digest "$vol" "$1" "$offset" "$size" 4096
+}
+
+expect_exit 0 as "$host" "$CMKFS" create "$vol" --size 96M --key-arn "$key"
+vk1=$(volume_key_of "$root" "$vol")
+mount_raw
+fio_region 0 $((40 * MiB)) ""
+
+# ---- to another CMK, while fio and the model test read and write ----
+expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --key-arn "$key2" --background --max-rate 24M
+contains "$out" "the reencryption runs in the daemon" "background start"
+fio_region 0 $((40 * MiB)) verify &
+fio1_pid=$!
+fio_region $((40 * MiB)) $((40 * MiB)) "" &
+fio2_pid=$!
+$MODEL run "$plain" "$TEST_TMPDIR/model" 11 3000 $((80 * MiB)) $((96 * MiB)) shared \
+	> "$TEST_TMPDIR/model.out" 2>&1 &
+model_pid=$!
+[ "$(json 's["reencrypt"]["state"]')" = running ] || fail "the job is not running during the I/O: $(json 's["reencrypt"]')"
+[ "$(json 's["reencrypt"]["max_rate"]')" = $((24 * MiB)) ] || fail "max_rate: $(json 's["reencrypt"]')"
+cryptsetup luksDump "$vol" > "$TEST_TMPDIR/dump.during"
+grep -q "online-reencrypt" "$TEST_TMPDIR/dump.during" || fail "luksDump during the job shows no reencryption: $(cat "$TEST_TMPDIR/dump.during")"
+grep -q "reencrypt" <(sed -n '/^Keyslots:/,/^Tokens:/p' "$TEST_TMPDIR/dump.during") || fail "no reencrypt keyslot during the job"
+expect_exit 0 "$CMKFS" status "$vol"
+contains "$out" "reencrypt    running online" "status text during the job"
+# refused while it runs, the data untouched
+expect_exit 1 as "$host" "$CMKFS" rotate "$vol" --key-arn "$key"
+contains "$err" "is being changed by another cmkfs command" "rotate during the job"
+expect_exit 1 "$CMKFS" header-backup "$vol" "$TEST_TMPDIR/hdr.bak"
+contains "$err" "is being changed by another cmkfs command" "header-backup during the job"
+[ ! -e "$TEST_TMPDIR/hdr.bak" ] || fail "header-backup wrote a backup during the job"
+expect_exit 1 as "$host" "$CMKFS" reencrypt "$vol" --background
+contains "$err" "already being reencrypted" "a second reencrypt"
+wait $fio1_pid || fail "fio reading during the reencryption"
+wait $fio2_pid || fail "fio writing during the reencryption"
+wait $model_pid || fail "the model test during the reencryption: $(cat "$TEST_TMPDIR/model.out")"
+expect_exit 0 as "$host" "$CMKFS" reencrypt --resume "$vol" --progress-interval 0.5
+contains "$out" "reencrypted $vol online: 96.0 MiB under a new volume key" "follow to the end"
+[ "$(json 's["reencrypt"]["state"]')" = done ] || fail "state after: $(json 's["reencrypt"]')"
+[ "$(json 's["reencrypt"]["done_bytes"] == s["reencrypt"]["total_bytes"] == 96 << 20')" = True ] ||
+	fail "bytes after: $(json 's["reencrypt"]')"
+grep -q "reencryption done: every byte is under the new key" "$log" || fail "log: $(cat "$log")"
+fio_region 0 $((40 * MiB)) verify
+fio_region $((40 * MiB)) $((40 * MiB)) verify
+$MODEL check "$plain" "$TEST_TMPDIR/model" > "$TEST_TMPDIR/model.out" 2>&1 ||
+	fail "the model after the reencryption: $(cat "$TEST_TMPDIR/model.out")"
+vk2=$(volume_key_of "$root" "$vol")
+[ ${#vk2} = 128 ] && [ "$vk2" != "$vk1" ] || fail "the volume key did not change"
+sum=$(plain_sum)
+[ "$(xts_sum "$vk2")" = "$sum" ] || fail "the independent XTS does not read the plaintext with the new key"
+[ "$(xts_sum "$vk1")" != "$sum" ] || fail "the old volume key still reads the data"
+cryptsetup luksDump "$vol" > "$TEST_TMPDIR/dump.after"
+grep -q "online-reencrypt" "$TEST_TMPDIR/dump.after" && fail "luksDump after still shows a reencryption"
+[ "$(grep -c '^  [0-9]*: luks2$' "$TEST_TMPDIR/dump.after")" = 1 ] ||
+	fail "cryptsetup sees other than one keyslot: $(cat "$TEST_TMPDIR/dump.after")"
+# the new KMS-unwrapped secret opens it for the standard tools
+cryptsetup open --test-passphrase --key-file "$TEST_TMPDIR/secret" "$vol" ||
+	fail "cryptsetup does not open the volume with the new secret"
+[ "$(json '" ".join(k["key_arn"] for k in s["keyslots"])')" = "$key2" ] ||
+	fail "bound to: $(json 's["keyslots"]')"
+echo "online to another CMK: done, data intact"
+
+# ---- the revocation check follows the new key ----
+as "$root" "$CMKFS" kms disable-key "$key" 2> /dev/null
+expect_exit 0 as "$host" "$CMKFS" unlock-test "$vol"
+contains "$out" "unlocks through $key2" "opens without the first key"
+as "$root" "$CMKFS" kms enable-key "$key" 2> /dev/null
+
+# ---- pause, resume, the throttle ----
+expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --background --max-rate 8M
+await_state running
+expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --pause
+contains "$out" "pauses after the block it is on" "pause"
+await_state paused
+d1=$(json 's["reencrypt"]["done_bytes"]')
+sleep 1
+[ "$(json 's["reencrypt"]["done_bytes"]')" = "$d1" ] || fail "a paused job went on"
+[ "$(json 's["reencrypt"]["rate"]')" = 0 ] || fail "rate while paused: $(json 's["reencrypt"]')"
+expect_exit 0 "$CMKFS" status "$vol"
+contains "$out" "REENCRYPTION STOPPED on a mounted volume" "status text while paused"
+expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --max-rate 1G
+[ "$(json 's["reencrypt"]["max_rate"]')" = $((1 << 30)) ] || fail "max_rate: $(json 's["reencrypt"]')"
+[ "$(json 's["reencrypt"]["state"]')" = paused ] || fail "--max-rate resumed a paused job"
+expect_exit 0 as "$host" "$CMKFS" reencrypt --resume "$vol"
+contains "$out" "reencrypted $vol online" "resume after pause"
+grep -q "reencryption paused at" "$log" || fail "no pause in the log"
+grep -q "reencryption resumed" "$log" || fail "no resume in the log"
+[ "$(plain_sum)" = "$sum" ] || fail "the data changed in the paused reencryption"
+expect_exit 2 as "$host" "$CMKFS" reencrypt "$vol" --pause --resume
+expect_exit 2 as "$host" "$CMKFS" reencrypt "$vol" --max-rate fast
+umount_raw
+expect_exit 2 as "$host" "$CMKFS" reencrypt "$vol" --pause
+contains "$err" "is not mounted" "--pause on an unmounted volume"
+echo "pause, resume, throttle: ok"
+
+# ---- kill -9 before each write the job makes to the volume ----
+# A small volume (two blocks of data) whose job starts paused, then runs
+# with strace attached to the daemon: SIGKILL before its Nth write to the
+# volume (libcryptsetup's: the data path writes through io_uring).  The
+# next mount recovers and holds the job (--reencrypt-paused) for the next
+# N.  A first loop kills the command that prepares the header instead.
+vol=$TEST_TMPDIR/small.img
+expect_exit 0 as "$host" "$CMKFS" create "$vol" --size 8M --key-arn "$key"
+mount_raw
+fio_region 0 $((8 * MiB)) ""
+sum=$(plain_sum)
+expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --pause
+# (the command's writes are the header's alone, whatever serves the data:
+# under one transport)
+[ "${CMKFS_TEST_TRANSPORT:-dev_fuse}" = dev_fuse ] || prepare_kills=0
+for n in $(seq "${prepare_kills:-100}"); do
+	rc=0
+	{ (. "$host" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL &&
+		export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 &&
+		exec strace -f -qq -o /dev/null -P "$vol" -e trace=write \
+			-e inject=write:signal=SIGKILL:when="$n" \
+			"$CMKFS" reencrypt "$vol" --background) > /dev/null 2> "$TEST_TMPDIR/kill.err" || rc=$?
+	} 2> /dev/null
+	[ $rc = 0 ] || [ $rc = 137 ] || fail "prepare: exit $rc: $(cat "$TEST_TMPDIR/kill.err")"
+	[ "$(plain_sum)" = "$sum" ] || fail "a kill before the command's write $n changed the data"
+	[ $rc = 0 ] && break
+	# killed after the metadata was written: only a resume starts it
+	[ "$(json 's["reencryption"]')" = in-progress ] && break
+done
+if [ "${prepare_kills:-100}" = 0 ]; then
+	expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --background
+else
+	[ $rc = 0 ] || [ "$(json 's["reencryption"]')" = in-progress ] ||
+		fail "100 writes and the preparation did not end"
+	echo "the command preparing the header killed before each of its $((n - 1)) writes: data intact"
+fi
+umount_raw
+# every run below starts from this: prepared, nothing rewritten yet
+cp "$vol" "$TEST_TMPDIR/prepared.img"
+states=
+for n in $(seq 400); do
+	cp "$TEST_TMPDIR/prepared.img" "$vol"
+	mount_raw --reencrypt-paused
+	pid=$(json 's["mount"]["pid"]')
+	strace -f -qq -o /dev/null -p "$pid" -P "$vol" -e trace=write \
+		-e inject=write:signal=SIGKILL:when="$n" 2> /dev/null &
+	strace_pid=$!
+	for i in $(seq 200); do
+		[ "$(sed -n 's/^TracerPid:[[:space:]]*//p' "/proc/$pid/status")" = 0 ] || break
+		sleep 0.01
+	done
+	: > "$log"
+	expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --resume --max-rate 0 --background
+	for i in $(seq 400); do
+		alive "$pid" || break
+		grep -q "reencryption done" "$log" && break
+		sleep 0.02
+	done
+	kill -9 "$strace_pid" 2> /dev/null || true
+	wait "$strace_pid" 2> /dev/null || true
+	if alive "$pid"; then
+		[ "$(json 's["reencrypt"]["state"]')" = done ] || fail "neither killed nor done: $(json 's["reencrypt"]')"
+		break
+	fi
+	state=$(json 's["reencryption"]')
+	case " $states " in *" $state "*) ;; *) states="$states $state" ;; esac
+	umount_raw
+	: > "$log"
+	mount_raw
+	[ "$(plain_sum)" = "$sum" ] || fail "a kill before the daemon's write $n ($state) lost data: $(cat "$log")"
+	if grep -q "being reencrypted" "$log"; then
+		for i in $(seq 400); do
+			grep -q "reencryption done" "$log" && break
+			sleep 0.02
+		done
+	fi
+	[ "$(json 's["reencryption"]')" = none ] || fail "after a kill before write $n ($state), the job did not complete: $(cat "$log")"
+	[ "$(plain_sum)" = "$sum" ] || fail "after a kill before write $n ($state), the completed job lost data"
+	fio_region 0 $((8 * MiB)) verify
+	recovered=$(grep -c "recovered the block\|end of its reencryption, cut off" "$log" || true)
+	echo "daemon killed before its write $n: $state; remounted (recovered: $recovered), completed, data intact"
+	umount_raw
+done
+alive "$pid" || fail "400 writes and the job did not end"
+echo "daemon killed before each of its $((n - 1)) writes; states seen:$states"
+for s in crashed in-progress; do
+	contains "$states" "$s" "the states the kills left"
+done
+[ "$(plain_sum)" = "$sum" ] || fail "the data changed"
+vk=$(volume_key_of "$root" "$vol")
+[ "$(xts_sum "$vk")" = "$sum" ] || fail "the independent XTS does not read the plaintext after the kills"
+umount_raw
+cryptsetup luksDump "$vol" > "$TEST_TMPDIR/dump.small"
+grep -q "online-reencrypt" "$TEST_TMPDIR/dump.small" && fail "still in reencryption after the kills"
+expect_exit 0 as "$host" "$CMKFS" unlock-test "$vol"
+kmsd_stop
