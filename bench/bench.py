@@ -25,7 +25,10 @@ interleaved (repetition 1: workload 1 on every configuration, workload 2 on
 every configuration, ...; then repetition 2) so that drift hits all alike;
 the report gives medians with min-max, and ratios computed pair by pair
 within each repetition.  --db adds pgbench on ext4 over cmkfs (`cmkfs mount
---fs ext4`) against ext4 over a plain loop device.  Everything it mounts,
+--fs ext4`) against ext4 over a plain loop device.  Then the xts volume is
+reencrypted while mounted (`cmkfs reencrypt`): fio during the job against
+fio without one, pair by pair, and the time of a job alone
+(--no-reencrypt leaves it out).  Everything it mounts,
 attaches and starts is undone at the end, on failure and on Ctrl-C.
 
 Needs root (tmpfs, FUSE, loop devices).  Output: a Markdown report on stdout
@@ -67,6 +70,10 @@ BINDIR = os.path.normpath(os.path.join(LIBDIR, "..", "..", "bin"))
 PROG = os.environ.pop("CMKFS_BENCH_PROG", None) or "bench.py"
 FIO_JOBS = os.path.join(HERE, "fio", "workloads.fio")
 CONFIGS = ["raw", "null", "xts", "xts-devfuse", "loop-xts", "gocryptfs"]
+# The online reencryption's workloads, and the block it rewrites at a time
+# (LUKS2_HOTZONE_BYTES).
+REENC_WORKLOADS = ["randrw70-4k-qd32"]
+REENC_BLOCK = 4 << 20
 CMKFS_CONFIGS = ("null", "xts", "xts-devfuse", "loop-xts")
 # Ratios of throughput, each computed within one repetition.
 RATIOS = [("xts", "null"), ("xts", "raw"), ("xts", "gocryptfs"),
@@ -276,8 +283,9 @@ class Target:
     """One configuration, set up: fio's target path and the process whose
     CPU time counts with fio's (the daemon), if any."""
 
-    def __init__(self, name, path, pid=None, note=""):
+    def __init__(self, name, path, pid=None, note="", vol=None):
         self.name, self.path, self.pid, self.note = name, path, pid, note
+        self.vol = vol  # the cmkfs volume behind it, if any
 
 
 class Bench:
@@ -499,7 +507,7 @@ class Bench:
                                    ["--raw", "--fuse-io-uring", transport])
             return Target(name, plain, pid,
                           "FUSE over io_uring" if transport == "on"
-                          else "FUSE through /dev/fuse")
+                          else "FUSE through /dev/fuse", vol=vol)
         if name == "loop-xts":
             if "xts" not in self.targets:
                 raise Unavailable("needs the xts configuration "
@@ -635,6 +643,10 @@ class Bench:
                job[side].get("clat_ns", {}).get("percentile") or {})
         for k, v in pct.items():
             lat[f"p{float(k):g}"] = v / 1000.0
+        worst = (job[side].get("lat_ns") or job[side].get("clat_ns") or
+                 {}).get("max")
+        if worst:
+            lat["max"] = worst / 1000.0
         fio_cpu = (job["usr_cpu"] + job["sys_cpu"]) / 100.0 * rt
         daemon_cpu = ((d1 - d0) * share
                       if d0 is not None and d1 is not None else 0.0)
@@ -739,6 +751,14 @@ class Bench:
                         f"IOPS  p99 {r['lat_us'].get('p99', 0):8.1f} us  "
                         f"elapsed {self.elapsed()}", done=True)
 
+        reenc = None
+        if a.reencrypt:
+            # A failure here must not lose the fio results: it is reported.
+            try:
+                reenc = self.run_reencrypt()
+            except (BenchError, OSError, subprocess.SubprocessError) as e:
+                log(f"bench: online reencryption: {e}")
+                reenc = {"error": str(e)}
         db = None
         if a.db:
             # A failure here must not lose the fio results: it is reported.
@@ -761,6 +781,7 @@ class Bench:
             "workloads": wls, "crypto": crypto, "runs": runs,
             "summary": summarize(runs, ran, wls),
             "ratios": ratios(runs, ran, wls), "db": db,
+            "reencrypt": reenc,
         }
         results["charts"] = charts(results, self.out)
         with open(os.path.join(self.out, "results.json"), "w") as f:
@@ -771,6 +792,66 @@ class Bench:
         print(report)
         log(f"bench: done in {self.elapsed()}; {self.out}/report.md")
         return 0
+
+    # -- online reencryption --
+
+    def reencrypt_state(self, vol):
+        out = run([self.cmkfs, "status", "--json", vol], env=self.cmkfs_env(),
+                  quiet=True)
+        return json.loads(out)["reencrypt"]
+
+    def run_reencrypt(self):
+        """The xts volume reencrypted while mounted: fio (REENC_WORKLOADS)
+        during the job at the default throttle against the same without a
+        job, pair by pair; then the time of a job alone, unthrottled."""
+        a = self.args
+        t = self.targets.get("xts")
+        if not t or not t.vol:
+            return {"skipped": "needs the xts configuration " +
+                    f"({self.skipped.get('xts', 'not run')})"}
+        res = {"size": a.size, "block": REENC_BLOCK, "runs": [],
+               "alone": []}
+        wls = [w for w in REENC_WORKLOADS if w in workloads()]
+        for rep in range(1, a.repeat + 1):
+            for wl in wls:
+                self.progress(f"[reencrypt] rep {rep}/{a.repeat} {wl}: "
+                              f"without a job, elapsed {self.elapsed()}")
+                idle = self.measure(t, wl, f"{rep}-idle")
+                self.progress(f"[reencrypt] rep {rep}/{a.repeat} {wl}: "
+                              "during a job")
+                t0 = time.monotonic()
+                run([self.cmkfs, "reencrypt", t.vol, "--background"],
+                    env=self.cmkfs_env())
+                busy = self.measure(t, wl, f"{rep}-reencrypt")
+                st = self.reencrypt_state(t.vol)
+                overlapped = st["state"] == "running"
+                while st["state"] not in ("done", "paused", "crashed"):
+                    time.sleep(0.2)
+                    st = self.reencrypt_state(t.vol)
+                if st["state"] != "done":
+                    raise BenchError(f"the online reencryption of {t.vol} "
+                                     f"ended {st['state']}: "
+                                     f"{st.get('error')}")
+                res["runs"].append({
+                    "rep": rep, "workload": wl, "idle": idle, "busy": busy,
+                    "job_s": time.monotonic() - t0,
+                    "max_rate": st.get("max_rate"),
+                    "overlapped": overlapped})
+                self.progress(
+                    f"[reencrypt] rep {rep}/{a.repeat} {wl}: "
+                    f"{busy['iops'] / idle['iops']:.2f} of the IOPS, p99 "
+                    f"{busy['lat_us'].get('p99', 0):.0f} us against "
+                    f"{idle['lat_us'].get('p99', 0):.0f} us", done=True)
+            self.progress(f"[reencrypt] rep {rep}/{a.repeat}: a job alone, "
+                          "unthrottled")
+            t0 = time.monotonic()
+            run([self.cmkfs, "reencrypt", t.vol, "--max-rate", "0"],
+                env=self.cmkfs_env(), quiet=True)
+            res["alone"].append(time.monotonic() - t0)
+            self.progress(f"[reencrypt] rep {rep}/{a.repeat}: "
+                          f"{human(a.size)} in {res['alone'][-1]:.1f} s",
+                          done=True)
+        return res
 
     # -- pgbench --
 
@@ -1163,6 +1244,40 @@ def render(res):
                     L.append(f"| cmkfs-ext4/plain-loop | {mode} | "
                              f"{fmt(_stat(vals), 3)} | |")
             L.append("")
+    rz = res.get("reencrypt")
+    if rz:
+        L += ["## Online reencryption", ""]
+        if rz.get("skipped") or rz.get("error"):
+            L += [f"skipped: {rz['skipped']}" if rz.get("skipped")
+                  else f"failed: {rz['error']}", ""]
+        else:
+            alone = _stat(rz["alone"])
+            step = (alone["median"] / (rz["size"] / rz["block"]) * 1000
+                    if alone and rz["size"] else 0)
+            L += [f"The xts volume ({human(rz['size'])}) reencrypted while "
+                  "mounted (`cmkfs reencrypt`, default throttle "
+                  f"{human(rz['runs'][0]['max_rate'] or 0)}/s), fio on its "
+                  "plaintext during the job against the same without a "
+                  "job, pair by pair. A job alone, unthrottled: "
+                  f"{fmt(alone)} s, one {human(rz['block'])} step "
+                  f"≈ {step:.0f} ms.", "",
+                  "| workload | IOPS during/without | p99 µs without | "
+                  "p99 µs during | max µs during | job s (throttled) |",
+                  "|---|--:|--:|--:|--:|--:|"]
+            for wl in sorted({r["workload"] for r in rz["runs"]}):
+                rs = [r for r in rz["runs"] if r["workload"] == wl]
+                L.append(
+                    f"| {wl} | "
+                    f"{fmt(_stat([r['busy']['iops'] / r['idle']['iops'] for r in rs]), 3)} | "
+                    f"{fmt(_stat([r['idle']['lat_us'].get('p99', 0) for r in rs]), 0)} | "
+                    f"{fmt(_stat([r['busy']['lat_us'].get('p99', 0) for r in rs]), 0)} | "
+                    f"{fmt(_stat([r['busy']['lat_us'].get('max', 0) for r in rs]), 0)} | "
+                    f"{fmt(_stat([r['job_s'] for r in rs]))} |")
+            if not all(r["overlapped"] for r in rz["runs"]):
+                L.append("")
+                L.append("Some jobs ended before fio did: those runs "
+                         "understate the cost (raise --size).")
+            L.append("")
     if res.get("charts"):
         L += ["## Charts", ""]
         L += [f"![{k}]({v})" for k, v in res["charts"].items()]
@@ -1199,6 +1314,10 @@ def parse_args(argv):
                          "through /dev/fuse (off)")
     ap.add_argument("--no-peers", action="store_true",
                     help="leave out gocryptfs")
+    ap.add_argument("--no-reencrypt", dest="reencrypt",
+                    action="store_false",
+                    help="leave out the online reencryption of the xts "
+                         "volume (fio during the job against without)")
     ap.add_argument("--db", action="store_true",
                     help="also pgbench: ext4 on cmkfs vs on a plain loop")
     ap.add_argument("--db-scale", type=int, help="pgbench scale factor")

@@ -2,8 +2,9 @@
 # postgres: a database on a mounted cmkfs volume, end to end — PostgreSQL
 # (Debian's, as the postgres user, on loopback) with data checksums on ext4
 # over cmkfs; pgbench; umount and mount again; pg_amcheck and the pgbench
-# balance invariant hold.  Then the daemon is killed (-9) under a pgbench
-# run: `cmkfs umount` cleans up, the volume mounts again, PostgreSQL
+# balance invariant hold.  The volume is reencrypted online (every byte
+# under a new volume key) while pgbench runs, and checked again.  Then the
+# daemon is killed (-9) under a pgbench run: `cmkfs umount` cleans up, the volume mounts again, PostgreSQL
 # recovers from its WAL, and amcheck and the invariant still hold.
 # transports: both
 # timeout: 300
@@ -65,6 +66,22 @@ expect_exit 0 as "$host" "$CMKFS" umount "$mnt"
 expect_exit 0 as "$host" "$CMKFS" mount "$vol" "$mnt"
 pg_start
 check_db "after umount and mount"
+
+# ---- every byte under a new volume key while pgbench runs ----
+pg "$PG/pgbench" -n -c 4 -j 2 -T 12 -h "$sock" -p "$port" postgres > "$TEST_TMPDIR/pgbench-reenc.log" 2>&1 &
+bench=$!
+sleep 1
+expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --max-rate 48M --progress-interval 2
+contains "$out" "reencrypted $vol online: 384.0 MiB under a new volume key" "online reencryption"
+kill -0 "$bench" 2> /dev/null || fail "pgbench ended before the reencryption did"
+wait "$bench" || fail "pgbench during the reencryption: $(tail "$TEST_TMPDIR/pgbench-reenc.log"; tail -n 20 "$sock/pg.log")"
+echo "pgbench during the online reencryption: $(grep '^tps' "$TEST_TMPDIR/pgbench-reenc.log")"
+check_db "after the online reencryption"
+pg_stop
+expect_exit 0 as "$host" "$CMKFS" umount "$mnt"
+expect_exit 0 as "$host" "$CMKFS" mount "$vol" "$mnt"
+pg_start
+check_db "after the online reencryption, umount and mount"
 
 # ---- the daemon killed under load ----
 pg "$PG/pgbench" -n -c 4 -j 2 -T 30 -h "$sock" -p "$port" postgres > "$TEST_TMPDIR/pgbench-crash.log" 2>&1 &

@@ -150,6 +150,17 @@ sleep 1
 [ "$(json 's["reencrypt"]["rate"]')" = 0 ] || fail "rate while paused: $(json 's["reencrypt"]')"
 expect_exit 0 "$CMKFS" status "$vol"
 contains "$out" "REENCRYPTION STOPPED on a mounted volume" "status text while paused"
+# requests across the boundary (new key below, old above) are served at
+# once while nothing is held, and read back after the job
+total=$(json 's["reencrypt"]["total_bytes"]')
+[ "$d1" -gt 0 ] && [ "$d1" -lt "$total" ] || fail "paused at $d1 of $total"
+head -c 8192 /dev/urandom > "$TEST_TMPDIR/across"
+timeout 10 dd if="$TEST_TMPDIR/across" of="$plain" bs=8192 count=1 seek=$((d1 - 4096)) \
+	oflag=direct,seek_bytes conv=notrunc status=none || fail "a write across the boundary while paused"
+timeout 10 dd if="$plain" of="$TEST_TMPDIR/across.back" bs=8192 count=1 skip=$((d1 - 4096)) \
+	iflag=direct,skip_bytes status=none || fail "a read across the boundary while paused"
+cmp -s "$TEST_TMPDIR/across" "$TEST_TMPDIR/across.back" || fail "a write across the boundary reads back wrong"
+sum=$(plain_sum)
 expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --max-rate 1G
 [ "$(json 's["reencrypt"]["max_rate"]')" = $((1 << 30)) ] || fail "max_rate: $(json 's["reencrypt"]')"
 [ "$(json 's["reencrypt"]["state"]')" = paused ] || fail "--max-rate resumed a paused job"
@@ -158,12 +169,58 @@ contains "$out" "reencrypted $vol online" "resume after pause"
 grep -q "reencryption paused at" "$log" || fail "no pause in the log"
 grep -q "reencryption resumed" "$log" || fail "no resume in the log"
 [ "$(plain_sum)" = "$sum" ] || fail "the data changed in the paused reencryption"
+timeout 10 dd if="$plain" of="$TEST_TMPDIR/across.back" bs=8192 count=1 skip=$((d1 - 4096)) \
+	iflag=direct,skip_bytes status=none || fail "a read across the old boundary"
+cmp -s "$TEST_TMPDIR/across" "$TEST_TMPDIR/across.back" || fail "the write across the boundary was not reencrypted right"
 expect_exit 2 as "$host" "$CMKFS" reencrypt "$vol" --pause --resume
 expect_exit 2 as "$host" "$CMKFS" reencrypt "$vol" --max-rate fast
+echo "pause, resume, throttle, requests across the boundary: ok"
+
+# ---- stopped by umount; a read-only mount serves both keys and writes
+# nothing; the next read-write mount goes on ----
+expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --background --max-rate 8M
+sleep 1
 umount_raw
 expect_exit 2 as "$host" "$CMKFS" reencrypt "$vol" --pause
 contains "$err" "is not mounted" "--pause on an unmounted volume"
-echo "pause, resume, throttle: ok"
+[ "$(json 's["reencrypt"]["state"]')" = paused ] || fail "after umount: $(json 's["reencrypt"]')"
+d1=$(json 's["reencrypt"]["done_bytes"]')
+hdr=$(head -c $((16 * MiB)) "$vol" | sha256sum)
+mount_raw --read-only
+[ "$(plain_sum)" = "$sum" ] || fail "a read-only mount in the middle of a reencryption reads wrong"
+expect_exit 1 as "$host" "$CMKFS" reencrypt --resume "$vol"
+contains "$err" "a read-only mount does not reencrypt" "resume on a read-only mount"
+umount_raw
+[ "$(head -c $((16 * MiB)) "$vol" | sha256sum)" = "$hdr" ] || fail "a read-only mount wrote the header"
+[ "$(json 's["reencrypt"]["done_bytes"]')" = "$d1" ] || fail "a read-only mount went on with the job"
+: > "$log"
+mount_raw --revocation-check 1
+grep -q "continuing its reencryption at $d1 of" "$log" || fail "the next mount did not go on: $(cat "$log")"
+expect_exit 0 as "$host" "$CMKFS" reencrypt --resume "$vol"
+[ "$(plain_sum)" = "$sum" ] || fail "the data changed across umount and mount"
+echo "umount, read-only mount, remount: ok"
+
+# ---- revocation of the new CMK during the job: both keys shredded, the
+# job stops; once KMS allows again, the next mount finishes it ----
+expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --background --max-rate 4M
+await_state running
+as "$root" "$CMKFS" kms disable-key "$key2" 2> /dev/null
+for i in $(seq 100); do
+	[ "$(json 's["mount"]["shredded"]')" = True ] && break
+	sleep 0.1
+done
+[ "$(json 's["mount"]["shredded"]')" = True ] || fail "no shred after the new CMK was disabled"
+await_state paused
+[ "$(json 's["reencrypt"]["error"]')" = "stopped: the keys were shredded" ] || fail "job after the shred: $(json 's["reencrypt"]')"
+[ "$(direct_io "$plain" read)" = EIO ] || fail "reads after the shred: $(direct_io "$plain" read)"
+grep -q "SHREDDED" "$log" || fail "no shred in the log"
+as "$root" "$CMKFS" kms enable-key "$key2" 2> /dev/null
+umount_raw
+mount_raw
+expect_exit 0 as "$host" "$CMKFS" reencrypt --resume "$vol"
+[ "$(plain_sum)" = "$sum" ] || fail "the data changed across the revocation"
+umount_raw
+echo "revocation during the job: ok"
 
 # ---- kill -9 before each write the job makes to the volume ----
 # A small volume (two blocks of data) whose job starts paused, then runs
@@ -232,6 +289,11 @@ for n in $(seq 400); do
 	state=$(json 's["reencryption"]')
 	case " $states " in *" $state "*) ;; *) states="$states $state" ;; esac
 	umount_raw
+	if [ "$state" = crashed ] && [ -z "${ro_refused:-}" ]; then
+		expect_exit 1 as "$host" "$CMKFS" mount --raw --read-only "$vol" "$plain" --log "$log"
+		contains "$err" "mount it read-write once to recover it" "a read-only mount of a crashed reencryption"
+		ro_refused=1
+	fi
 	: > "$log"
 	mount_raw
 	[ "$(plain_sum)" = "$sum" ] || fail "a kill before the daemon's write $n ($state) lost data: $(cat "$log")"
@@ -253,6 +315,7 @@ echo "daemon killed before each of its $((n - 1)) writes; states seen:$states"
 for s in crashed in-progress; do
 	contains "$states" "$s" "the states the kills left"
 done
+[ -n "${ro_refused:-}" ] || fail "no read-only mount of a crashed reencryption was tried"
 [ "$(plain_sum)" = "$sum" ] || fail "the data changed"
 vk=$(volume_key_of "$root" "$vol")
 [ "$(xts_sum "$vk")" = "$sum" ] || fail "the independent XTS does not read the plaintext after the kills"
