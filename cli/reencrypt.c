@@ -251,12 +251,37 @@ static int reencrypt_online(const struct args *a, const struct fsd_state *st)
 	bool active = !strcmp(st->reencrypt, "running") ||
 		      !strcmp(st->reencrypt, "paused");
 	bool control = a->pause || (a->have_rate && active && !a->resume);
+	bool done_before = false;
 	struct vol_reencrypt_start vs;
 	struct vol_reencrypt *job;
+	struct vol_status hs;
 	struct vol_error e;
 	char req[64];
 	int rc;
 
+	/* Nothing is changed unless its daemon can take the job. */
+	if (!st->have_stats || !st->reencrypt[0])
+		return cli_error(0,
+				 "%s is mounted, but its daemon (pid %d) %s: "
+				 "nothing was changed",
+				 a->volume, (int)st->pid,
+				 st->have_stats ? "is of a version that cannot "
+						  "reencrypt online; remount it"
+						: "does not answer");
+	if (st->read_only)
+		return cli_error(0,
+				 "%s is mounted read-only: a read-only mount "
+				 "does not reencrypt; nothing was changed",
+				 a->volume);
+	/* A daemon whose last job is done, with the header in a
+	 * reencryption again (started by a command that did not reach the
+	 * daemon): the header says. */
+	if (!strcmp(st->reencrypt, "done")) {
+		rc = vol_status(a->volume, &hs, &e);
+		if (rc)
+			return cli_volume_error(a->volume, rc, &e);
+		done_before = hs.reencryption == VOL_REENC_NONE;
+	}
 	if (a->have_rate) {
 		snprintf(req, sizeof(req), "rate %llu",
 			 (unsigned long long)a->max_rate);
@@ -273,19 +298,23 @@ static int reencrypt_online(const struct args *a, const struct fsd_state *st)
 			a->volume, st->reencrypt, a->volume);
 	if (a->pause) {
 		rc = ask(a, st, "pause");
-		if (!rc)
+		if (!rc && active)
 			printf("%s: the reencryption pauses after the block "
 			       "it is on; `cmkfs reencrypt --resume %s` "
 			       "continues it\n",
 			       a->volume, a->volume);
+		else if (!rc)
+			printf("%s: no reencryption runs; the next one this "
+			       "mount starts waits paused until `cmkfs "
+			       "reencrypt --resume %s`\n",
+			       a->volume, a->volume);
 		return rc;
 	}
-	if (a->resume && !strcmp(st->reencrypt, "done")) {
+	if (a->resume && done_before) {
 		/* Nothing to do but say so. */
 	} else if (a->resume) {
 		/* A paused job goes on; a stopped or failed one starts
 		 * again (EBUSY: it runs). */
-		struct vol_status hs;
 		char err[512];
 		int r;
 
@@ -317,7 +346,12 @@ static int reencrypt_online(const struct args *a, const struct fsd_state *st)
 		vol_reencrypt_end(job);
 		rc = ask(a, st, "start");
 		if (rc)
-			return rc;
+			return cli_error(0,
+					 "%s: the header is ready for the "
+					 "reencryption, but the daemon did not "
+					 "start it (above); `cmkfs reencrypt "
+					 "--resume %s` starts it",
+					 a->volume, a->volume);
 		fprintf(stderr,
 			"%s: reencrypting online under a new data key of %s\n",
 			a->volume, vs.key_arn);
@@ -452,28 +486,40 @@ static int run_reencrypt(const struct cli_cmd *cmd, int argc, char **argv)
 
 const struct cli_cmd cli_cmd_reencrypt = {
 	"reencrypt",
-	"rewrite all data under a new volume key (offline, resumable)",
+	"rewrite all data under a new volume key (mounted or not, resumable)",
 	"usage: cmkfs reencrypt VOLUME [--key-arn NEW] [--resilience MODE]\n"
-	"                       [--progress-interval S] [KMS OPTIONS]\n"
+	"                       [--progress-interval S] [--background]\n"
+	"                       [--max-rate BYTES] [KMS OPTIONS]\n"
 	"       cmkfs reencrypt --resume VOLUME [KMS OPTIONS]\n"
+	"       cmkfs reencrypt VOLUME --pause | --max-rate BYTES\n"
 	"\n"
 	"Rewrite every byte of VOLUME under a new random volume key, in place, "
 	"with a\n"
 	"new data key of NEW (default: the volume's current CMK) opening it.  "
-	"The\n"
-	"volume must not be mounted.  Every other keyslot and token is removed "
-	"first:\n"
-	"afterwards nothing that could open the volume before can read it.\n"
+	"Every\n"
+	"other keyslot and token is removed first: afterwards nothing that "
+	"could open\n"
+	"the volume before can read it.\n"
 	"\n"
 	"Each block is protected while it is rewritten (--resilience checksum, "
 	"the\n"
 	"default, or journal: slower, and safe where a write can tear), so a "
 	"crash or\n"
-	"Ctrl-C loses nothing.  Until it finishes the volume cannot be "
-	"unlocked or\n"
-	"mounted; `cmkfs reencrypt --resume VOLUME` recovers a block a crash "
-	"cut off\n"
-	"and continues.\n"
+	"Ctrl-C loses nothing.  `cmkfs reencrypt --resume VOLUME` recovers a "
+	"block a\n"
+	"crash cut off and continues.\n"
+	"\n"
+	"Unmounted, the volume cannot be unlocked or mounted until it "
+	"finishes.\n"
+	"Mounted, the volume's daemon does the work while it serves the data; "
+	"this\n"
+	"command follows it (Ctrl-C stops following, not the job) or, with\n"
+	"--background, returns at once.  --pause stops it between two blocks, "
+	"--resume\n"
+	"continues, --max-rate throttles it (bytes per second, K/M/G; 0: no "
+	"limit;\n"
+	"default 40M).  A crash leaves it to the next mount, which recovers "
+	"first.\n"
 	"\n"
 	"Progress goes to stderr: a bar on a terminal, otherwise a line every "
 	"S\n"

@@ -53,8 +53,12 @@ static void reenc_view(const struct vol_status *st, const struct fsd_state *m,
 		return;
 	v->online = true;
 	v->max_rate = m->reencrypt_max_rate;
+	/* "done" is the daemon's last job: a newer reencryption the daemon
+	 * has not started is the header's to tell. */
 	if (!strcmp(m->reencrypt, "running") ||
-	    !strcmp(m->reencrypt, "paused") || !strcmp(m->reencrypt, "done")) {
+	    !strcmp(m->reencrypt, "paused") ||
+	    (!strcmp(m->reencrypt, "done") &&
+	     st->reencryption == VOL_REENC_NONE)) {
 		v->state = m->reencrypt;
 		v->done = m->reencrypt_done;
 		v->total = m->reencrypt_total;

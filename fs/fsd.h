@@ -109,8 +109,9 @@ struct fsd_rekey {
 	bool broken; /* the held block was left half rewritten */
 	struct fsd_job job;
 	pthread_t thread;
-	bool thread_started, running, stop, pause;
-	enum fsd_job_state state;
+	bool thread_started, running, pause;
+	atomic_bool stop;		  /* read by hold() without the lock */
+	enum fsd_job_state state, before; /* before: when it last started */
 	uint64_t total, first_done, max_rate; /* bytes/s, 0: none */
 	int64_t next_at;	   /* ms: the next block not before */
 	int64_t run_ms, run_since; /* time spent running */

@@ -155,18 +155,22 @@ static void release(struct fsd_rekey *rk, uint64_t done)
  * -EINTR (nothing held) when the job is to stop meanwhile. */
 static int hold(struct fsd_rekey *rk, uint64_t end)
 {
-	struct timespec pause = { 0, 50 * 1000 };
+	struct timespec pause = { 0, 20 * 1000 };
 	uint64_t done = atomic_load(&rk->done);
 
 	pthread_mutex_lock(&rk->lock);
 	atomic_store(&rk->hot1, end);
 	pthread_mutex_unlock(&rk->lock);
+	/* Requests in flight end within a backend I/O: poll, backing off
+	 * from 20 us to 1 ms. */
 	while (claims_meet(rk->d, done, end)) {
-		if (rk->stop || atomic_load(&rk->d->shredded)) {
+		if (atomic_load(&rk->stop) || atomic_load(&rk->d->shredded)) {
 			release(rk, done);
 			return -EINTR;
 		}
 		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < 1000 * 1000)
+			pause.tv_nsec *= 2;
 	}
 	return 0;
 }
@@ -352,9 +356,13 @@ int fsd_rekey_step(struct fsd_rekey *rk, uint64_t done, uint64_t next)
 		return -EIO;
 	}
 	release(rk, done);
+	/* The last call, after the last block: the end comes now, paused or
+	 * throttled or not (stop and shred are for blocks). */
+	if (done == rk->total)
+		return 0;
 	pthread_mutex_lock(&rk->lock);
 	for (;;) {
-		if (rk->stop || atomic_load(&d->shredded)) {
+		if (atomic_load(&rk->stop) || atomic_load(&d->shredded)) {
 			pthread_mutex_unlock(&rk->lock);
 			return -EINTR;
 		}
@@ -415,18 +423,24 @@ void fsd_rekey_end(struct fsd_rekey *rk, enum fsd_rekey_how how, uint64_t done)
 		release(rk, done);
 		return;
 	}
-	if (how != FSD_REKEY_HELD_BROKEN)
-		fsd_err("%s: the header says %" PRIu64
-			" bytes are reencrypted, but the block held was [%" PRIu64
-			", %" PRIu64
-			"): I/O to it fails until the reencryption "
-			"is restarted",
-			d->volume, done, h0, h1);
-	/* The hold stays: I/O to the block fails until recovered. */
+	/* The hold stays, over what the header and the data path dispute
+	 * too: I/O there fails until a restart recovers it. */
 	pthread_mutex_lock(&rk->lock);
+	if (how != FSD_REKEY_HELD_BROKEN && done < h0)
+		atomic_store(&rk->hot0, h0 = done);
+	if (how != FSD_REKEY_HELD_BROKEN && done > h1 && done <= rk->total)
+		atomic_store(&rk->hot1, h1 = done);
 	rk->broken = h0 < h1;
 	pthread_cond_broadcast(&rk->cond);
 	pthread_mutex_unlock(&rk->lock);
+	if (h0 < h1)
+		fsd_err("%s: the reencryption stopped inside [%" PRIu64
+			", %" PRIu64 ") (the header says %s%" PRIu64
+			" bytes are done): I/O there fails until `cmkfs "
+			"reencrypt --resume` recovers it",
+			d->volume, h0, h1,
+			how == FSD_REKEY_HELD_BROKEN ? "not how many; " : "",
+			done);
 }
 
 /* ---- the job thread ------------------------------------------------------ */
@@ -441,6 +455,14 @@ static void *job_main(void *arg)
 	fsd_info("%s: reencryption started", d->volume);
 	r = rk->job.run(rk->job.arg, rk, why, sizeof(why));
 	pthread_mutex_lock(&rk->lock);
+	if (r == -ENOENT && rk->before == FSD_JOB_DONE) {
+		/* A start that raced the end of the job before: nothing was
+		 * left to do. */
+		rk->state = FSD_JOB_DONE;
+		rk->running = false;
+		pthread_mutex_unlock(&rk->lock);
+		return NULL;
+	}
 	if (r == 0) {
 		rk->state = FSD_JOB_DONE;
 		rk->error[0] = 0;
@@ -472,7 +494,9 @@ static void *job_main(void *arg)
 			d->volume, (uint64_t)atomic_load(&rk->done), rk->total);
 	else
 		fsd_err("%s: reencryption failed: %s", d->volume, rk->error);
-	if (r == -EKEYREVOKED)
+	/* The key that now gates the volume refused: a revocation, when
+	 * this mount checks for them at all. */
+	if (r == -EKEYREVOKED && d->check_interval)
 		fsd_revoked(d, why);
 	return NULL;
 }
@@ -485,8 +509,6 @@ static int job_start(struct fsd *d)
 
 	if (!rk->job.run)
 		return -EOPNOTSUPP;
-	if (atomic_load(&d->shredded))
-		return -EACCES;
 	pthread_mutex_lock(&rk->lock);
 	if (rk->running) {
 		pthread_mutex_unlock(&rk->lock);
@@ -498,15 +520,23 @@ static int job_start(struct fsd *d)
 		pthread_mutex_lock(&rk->lock);
 		rk->thread_started = false;
 	}
+	/* (after the join: the job before may have shredded) */
+	if (atomic_load(&d->shredded)) {
+		pthread_mutex_unlock(&rk->lock);
+		return -EACCES;
+	}
+	rk->before = rk->state;
 	rk->running = true;
-	rk->stop = false;
+	atomic_store(&rk->stop, false);
 	rk->state = rk->pause ? FSD_JOB_PAUSED : FSD_JOB_RUNNING;
 	rk->error[0] = 0;
 	r = -pthread_create(&rk->thread, NULL, job_main, rk);
-	if (r)
+	if (r) {
 		rk->running = false;
-	else
+		rk->state = rk->before;
+	} else {
 		rk->thread_started = true;
+	}
 	pthread_mutex_unlock(&rk->lock);
 	return r;
 }
@@ -552,7 +582,7 @@ void fsd_rekey_stop(struct fsd *d)
 	if (!rk->d)
 		return;
 	pthread_mutex_lock(&rk->lock);
-	rk->stop = true;
+	atomic_store(&rk->stop, true);
 	pthread_cond_broadcast(&rk->cond);
 	pthread_mutex_unlock(&rk->lock);
 	if (rk->thread_started)
@@ -626,7 +656,8 @@ int fsd_rekey_control(struct fsd *d, const char *args, char *why, size_t len)
 void fsd_rekey_status(struct fsd *d, int fd)
 {
 	struct fsd_rekey *rk = rk_of(d);
-	uint64_t done, rate = 0;
+	uint64_t done, rate = 0, total, max_rate;
+	bool paused;
 	int64_t ms;
 	enum fsd_job_state state;
 	char error[sizeof(rk->error)];
@@ -642,12 +673,15 @@ void fsd_rekey_status(struct fsd *d, int fd)
 	if (ms > 0 && done > rk->first_done)
 		rate = (done - rk->first_done) * 1000 / (uint64_t)ms;
 	snprintf(error, sizeof(error), "%s", rk->error);
+	total = rk->total;
+	max_rate = rk->max_rate;
+	paused = rk->pause;
 	pthread_mutex_unlock(&rk->lock);
 	dprintf(fd,
 		"reencrypt=%s\nreencrypt_done=%" PRIu64
 		"\nreencrypt_total=%" PRIu64 "\nreencrypt_rate=%" PRIu64
 		"\nreencrypt_max_rate=%" PRIu64 "\nreencrypt_paused=%d\n"
 		"reencrypt_error=%s\n",
-		state_names[state], done, rk->total, rate, rk->max_rate,
-		(int)rk->pause, error);
+		state_names[state], done, total, rate, max_rate, (int)paused,
+		error);
 }

@@ -302,6 +302,8 @@ static int job_run(void *arg, struct fsd_rekey *rk, char *why, size_t len)
 	 * until a restart recovers it. */
 	vol_rekey_free(&k);
 	how = on_disk(o->volume, &done);
+	if (how == FSD_REKEY_ALL_NEW)
+		r = 0; /* complete on disk, whatever came after */
 	if (!r && how != FSD_REKEY_ALL_NEW) {
 		snprintf(why, len,
 			 "libcryptsetup ended, but the header of %s does not "

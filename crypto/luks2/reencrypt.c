@@ -632,12 +632,16 @@ int luks2_reencrypt_keys(struct luks2_vol *v, const uint8_t *secret,
 	luks2_clear_err(err, errlen);
 	*old_vk = *new_vk = NULL;
 	*done = 0;
+	/* Resilience "none" commits no progress per block: nothing the data
+	 * path could follow (and a crash would corrupt data). */
 	if (crypt_reencrypt_status(v->cd, &params) != CRYPT_REENCRYPT_CLEAN ||
 	    params.mode != CRYPT_REENCRYPT_REENCRYPT ||
-	    params.direction != CRYPT_REENCRYPT_FORWARD) {
+	    params.direction != CRYPT_REENCRYPT_FORWARD || !params.resilience ||
+	    (strcmp(params.resilience, "checksum") &&
+	     strcmp(params.resilience, "journal"))) {
 		luks2_say(err, errlen,
-			  "%s is not in a forward reencryption stopped "
-			  "between two blocks",
+			  "%s is not in a forward reencryption with checksum "
+			  "or journal resilience stopped between two blocks",
 			  v->path);
 		return -EINVAL;
 	}
@@ -832,7 +836,7 @@ static int on_progress(uint64_t size, uint64_t offset, void *usrptr)
 		/* The last call may come with the metadata already gone. */
 		if (crypt_reencrypt_status(c->v->cd, NULL) !=
 		    CRYPT_REENCRYPT_NONE) {
-			c->stopped = true;
+			c->astray = true;
 			return 1;
 		}
 		done = total = size;
@@ -865,8 +869,8 @@ int luks2_reencrypt_run(struct luks2_vol *v, luks2_progress_fn progress,
 	secmem_wipe_stack();
 	if (c.astray) {
 		luks2_say(err, errlen,
-			  "%s: libcryptsetup would start the reencryption "
-			  "elsewhere than its segments say: refused",
+			  "%s: the reencryption's segments do not say where "
+			  "libcryptsetup stands: stopped",
 			  v->path);
 		return -EINVAL;
 	}

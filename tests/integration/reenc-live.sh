@@ -3,7 +3,8 @@
 # every byte under a new volume key while fio (aligned, verified) and the
 # model test (unaligned, random) read and write through the mount; every
 # byte reads back after, and an XTS implementation independent of cmkfs and
-# libcryptsetup decrypts the volume with the new key.  Pause, resume, the
+# libcryptsetup decrypts the volume with the new key, and the old key is
+# nowhere in the daemon's memory after the job.  Pause, resume, the
 # throttle, status (text and JSON), refusals while the job runs
 # (rotate, header-backup, a second reencrypt), cryptsetup's view during and
 # after.  Then a kill -9 before each write the job makes to the volume in
@@ -20,6 +21,7 @@ command -v cryptsetup > /dev/null || fail "cryptsetup is missing (scripts/deps.s
 isolate_aws
 XV="$PYTHON $CMKFS_SRC/tests/tools/xts_volume.py"
 MODEL="$PYTHON $CMKFS_SRC/tests/tools/io_model.py"
+SCAN="$PYTHON $CMKFS_SRC/tests/tools/memscan.py"
 
 kmsd_with_host
 key2=$(as "$root" "$CMKFS" kms create-key --description second)
@@ -118,6 +120,16 @@ $MODEL check "$plain" "$TEST_TMPDIR/model" > "$TEST_TMPDIR/model.out" 2>&1 ||
 	fail "the model after the reencryption: $(cat "$TEST_TMPDIR/model.out")"
 vk2=$(volume_key_of "$root" "$vol")
 [ ${#vk2} = 128 ] && [ "$vk2" != "$vk1" ] || fail "the volume key did not change"
+# the old key is gone from the daemon's memory, the new one only in its
+# secure memory
+pid=$(json 's["mount"]["pid"]')
+rc=0
+$SCAN "$pid" vk1="$vk1" vk1.lo="${vk1:0:64}" vk1.hi="${vk1:64}" > "$TEST_TMPDIR/scan" || rc=$?
+[ $rc = 0 ] || fail "the old volume key is still in the daemon after the job: $(cat "$TEST_TMPDIR/scan")"
+rc=0
+$SCAN "$pid" vk2="$vk2" vk2.lo="${vk2:0:64}" vk2.hi="${vk2:64}" --allow-secmem > "$TEST_TMPDIR/scan" || rc=$?
+[ $rc = 0 ] || fail "the new volume key outside secure memory: $(cat "$TEST_TMPDIR/scan")"
+grep -q "^ALLOWED" "$TEST_TMPDIR/scan" || fail "the scan did not even find the new key in secure memory"
 sum=$(plain_sum)
 [ "$(xts_sum "$vk2")" = "$sum" ] || fail "the independent XTS does not read the plaintext with the new key"
 [ "$(xts_sum "$vk1")" != "$sum" ] || fail "the old volume key still reads the data"
