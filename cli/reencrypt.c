@@ -256,7 +256,7 @@ static int reencrypt_online(const struct args *a, const struct fsd_state *st)
 	struct vol_reencrypt *job;
 	struct vol_status hs;
 	struct vol_error e;
-	char req[64];
+	char rate[48], start[48];
 	int rc;
 
 	/* Nothing is changed unless its daemon can take the job. */
@@ -282,11 +282,18 @@ static int reencrypt_online(const struct args *a, const struct fsd_state *st)
 			return cli_volume_error(a->volume, rc, &e);
 		done_before = hs.reencryption == VOL_REENC_NONE;
 	}
-	if (a->have_rate) {
-		snprintf(req, sizeof(req), "rate %llu",
+	/* The throttle goes with the start ("start N"); a job running or
+	 * paused gets it at once. */
+	snprintf(rate, sizeof(rate), "rate %llu",
+		 (unsigned long long)a->max_rate);
+	if (a->have_rate)
+		snprintf(start, sizeof(start), "start %llu",
 			 (unsigned long long)a->max_rate);
-		rc = ask(a, st, req);
-		if (rc || (control && !a->pause))
+	else
+		snprintf(start, sizeof(start), "start");
+	if (a->have_rate && control) {
+		rc = ask(a, st, rate);
+		if (rc || !a->pause)
 			return rc;
 	}
 	if (active && !a->pause && !a->resume)
@@ -331,7 +338,10 @@ static int reencrypt_online(const struct args *a, const struct fsd_state *st)
 		rc = ask(a, st, "resume");
 		if (rc)
 			return rc;
-		r = fsd_reencrypt_request(st->uuid, "start", err, sizeof(err));
+		r = fsd_reencrypt_request(st->uuid, start, err, sizeof(err));
+		if (r == -EBUSY && a->have_rate)
+			r = fsd_reencrypt_request(st->uuid, rate, err,
+						  sizeof(err));
 		if (r && r != -EBUSY)
 			return cli_error(0, "%s: %s", a->volume, err);
 	} else {
@@ -344,7 +354,7 @@ static int reencrypt_online(const struct args *a, const struct fsd_state *st)
 		if (rc)
 			return cli_volume_error(a->volume, rc, &e);
 		vol_reencrypt_end(job);
-		rc = ask(a, st, "start");
+		rc = ask(a, st, start);
 		if (rc)
 			return cli_error(0,
 					 "%s: the header is ready for the "

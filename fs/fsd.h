@@ -113,6 +113,7 @@ struct fsd_rekey {
 	atomic_bool stop;		  /* read by hold() without the lock */
 	enum fsd_job_state state, before; /* before: when it last started */
 	uint64_t total, first_done, max_rate; /* bytes/s, 0: none */
+	uint64_t default_rate;		      /* of a job started without one */
 	int64_t next_at;	   /* ms: the next block not before */
 	int64_t run_ms, run_since; /* time spent running */
 	char error[256];

@@ -501,8 +501,9 @@ static void *job_main(void *arg)
 	return NULL;
 }
 
-/* Start the job thread: 0, -EBUSY (running), -EOPNOTSUPP, -EACCES. */
-static int job_start(struct fsd *d)
+/* Start the job thread, throttled to rate (bytes/s; have_rate false:
+ * the mount's default): 0, -EBUSY (running), -EOPNOTSUPP, -EACCES. */
+static int job_start(struct fsd *d, bool have_rate, uint64_t rate)
 {
 	struct fsd_rekey *rk = rk_of(d);
 	int r;
@@ -526,6 +527,8 @@ static int job_start(struct fsd *d)
 		return -EACCES;
 	}
 	rk->before = rk->state;
+	rk->max_rate = have_rate ? rate : rk->default_rate;
+	rk->next_at = 0;
 	rk->running = true;
 	atomic_store(&rk->stop, false);
 	rk->state = rk->pause ? FSD_JOB_PAUSED : FSD_JOB_RUNNING;
@@ -549,8 +552,9 @@ int fsd_rekey_init(struct fsd *d, struct fsd_params *p)
 	pthread_mutex_init(&rk->lock, NULL);
 	pthread_cond_init(&rk->cond, NULL);
 	rk->job = p->job;
-	rk->max_rate =
+	rk->default_rate =
 		p->rekey_max_rate ? p->rekey_max_rate : FSD_REKEY_DEFAULT_RATE;
+	rk->max_rate = rk->default_rate;
 	rk->pause = p->rekey_paused;
 	if (!p->key_new)
 		return 0;
@@ -572,7 +576,7 @@ int fsd_rekey_autostart(struct fsd *d)
 	fsd_info("%s: continuing its reencryption at %" PRIu64 " of %" PRIu64
 		 " bytes",
 		 d->volume, (uint64_t)atomic_load(&d->rk.done), d->data_size);
-	return job_start(d);
+	return job_start(d, false, 0);
 }
 
 void fsd_rekey_stop(struct fsd *d)
@@ -609,12 +613,15 @@ void fsd_rekey_free(struct fsd *d)
 int fsd_rekey_control(struct fsd *d, const char *args, char *why, size_t len)
 {
 	struct fsd_rekey *rk = rk_of(d);
-	uint64_t rate;
+	uint64_t rate = 0;
 	char *end;
 	int r;
+	bool with_rate = !strncmp(args, "start ", 6) && args[6] >= '0' &&
+			 args[6] <= '9' &&
+			 ((rate = strtoull(args + 6, &end, 10)), !*end);
 
-	if (!strcmp(args, "start")) {
-		r = job_start(d);
+	if (!strcmp(args, "start") || with_rate) {
+		r = job_start(d, with_rate, with_rate ? rate : 0);
 		if (r == -EBUSY)
 			snprintf(why, len, "a reencryption is already running");
 		else if (r == -EOPNOTSUPP)

@@ -16,7 +16,7 @@
  *   "shutdown"  -> "ok" once the FUSE mount is gone, the backend flushed
  *                  and the keys wiped; or "error ERRNO MESSAGE" (EBUSY:
  *                  the plaintext file is still in use; nothing changed)
- *   "reencrypt start|pause|resume|rate N"
+ *   "reencrypt start [N]|pause|resume|rate N"
  *               -> "ok", or "error ERRNO MESSAGE" (rekey.c: the online
  *                  reencryption's job, its pause and its throttle)
  *   "requests"  -> one line per FUSE request the daemon has received and

@@ -212,7 +212,9 @@ struct fsd_state {
 	char reencrypt_error[256];
 };
 
-/* Send "reencrypt ARGS" (start, pause, resume, rate N) to the daemon of
+/* Send "reencrypt ARGS" (start [RATE], pause, resume, rate RATE; RATE in
+ * bytes/s, 0: none; a job started without one gets the mount's default) to
+ * the daemon of
  * uuid: 0, or -errno with its answer in err. */
 int fsd_reencrypt_request(const char *uuid, const char *args, char *err,
 			  size_t errlen);
