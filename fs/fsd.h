@@ -160,6 +160,10 @@ struct fsd {
 	struct fsd_reprove reprove;
 	unsigned check_interval, outage_grace;
 	bool on_revoke_keep;
+	/* The reencryption job found the key that now gates the volume
+	 * refused (why): the checker applies the policy (revoke.c). */
+	bool job_refused;
+	char job_refusal[512];
 	pthread_t checker;
 	bool checker_started, check_stop;
 	pthread_mutex_t check_lock;
@@ -191,7 +195,9 @@ struct fsd {
 	atomic_bool init_seen, init_replied;
 	uint64_t init_unique;
 	struct fsd_queue *queues;
-	unsigned nqueues; /* threads */
+	unsigned nqueues;		/* threads */
+	struct fsd_claim *uring_claims; /* one per queue entry (rekey.c) */
+	unsigned n_uring_claims;
 	pthread_mutex_t uring_lock;
 	pthread_cond_t uring_cond;
 	atomic_uint live_workers;
@@ -287,9 +293,6 @@ void fsd_uring_join(struct fsd *d);
 void fsd_uring_cancel(struct fsd *d);
 void fsd_uring_free(struct fsd *d);
 
-/* Does a claim of a queue entry meet [h0, h1)? */
-bool fsd_uring_claims_meet(struct fsd *d, uint64_t h0, uint64_t h1);
-
 /* Write the requests the queue threads are serving to fd, one line each
  * ("AGE_MS OPCODE UNIQUE WHERE"): their number. */
 unsigned fsd_uring_requests(struct fsd *d, int fd, int64_t now);
@@ -300,9 +303,6 @@ int fsd_revoke_start(struct fsd *d);
 void fsd_revoke_stop(struct fsd *d);
 /* Wipe every key now and fail all further I/O with EIO; why is logged. */
 void fsd_shred(struct fsd *d, const char *why);
-/* KMS refused the key (why says so): the on-revoke policy (shred, or only
- * log with --on-revoke keep). */
-void fsd_revoked(struct fsd *d, const char *why);
 
 /* ---- rekey.c */
 /* Claim [a0, a1) for a request: *split, where the new key's part ends
@@ -324,8 +324,6 @@ int fsd_rekey_init(struct fsd *d, struct fsd_params *p);
 int fsd_rekey_autostart(struct fsd *d);
 void fsd_rekey_stop(struct fsd *d);
 void fsd_rekey_free(struct fsd *d);
-/* A shred (the keys are wiped by then): the job woken to stop. */
-void fsd_rekey_shred(struct fsd *d);
 /* Control requests "reencrypt ARGS" (start, pause, resume, rate N): 0 or
  * -errno with why said; the status lines. */
 int fsd_rekey_control(struct fsd *d, const char *args, char *why, size_t len);

@@ -137,7 +137,10 @@ static bool claims_meet(struct fsd *d, uint64_t h0, uint64_t h1)
 	for (unsigned i = 0; i < d->nworkers; i++)
 		if (fsd_claim_meets(&d->workers[i].claim, h0, h1))
 			return true;
-	return fsd_uring_claims_meet(d, h0, h1);
+	for (unsigned i = 0; i < d->n_uring_claims; i++)
+		if (fsd_claim_meets(&d->uring_claims[i], h0, h1))
+			return true;
+	return false;
 }
 
 /* [0, done) is under the new key; no block is held. */
@@ -256,18 +259,6 @@ static void retire_old_key(struct fsd *d)
 	pthread_mutex_unlock(&rk->lock);
 }
 
-void fsd_rekey_shred(struct fsd *d)
-{
-	struct fsd_rekey *rk = rk_of(d);
-
-	/* The job stops at its next step. */
-	if (!rk->d)
-		return;
-	pthread_mutex_lock(&rk->lock);
-	pthread_cond_broadcast(&rk->cond);
-	pthread_mutex_unlock(&rk->lock);
-}
-
 /* ---- the job's side (fs.h) ----------------------------------------------- */
 
 static int64_t now_ms(void)
@@ -338,6 +329,23 @@ int fsd_rekey_begin(struct fsd_rekey *rk, struct crypto_key *new_key,
 	return 0;
 }
 
+/* Wait (rk->lock held) for a control request, ms at most, and never more
+ * than a slice: a shred does not signal us, the loop looks again. */
+static void wait_slice(struct fsd_rekey *rk, int64_t ms)
+{
+	struct timespec until;
+
+	if (ms <= 0 || ms > 250)
+		ms = 250;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_nsec += (long)ms * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	pthread_cond_timedwait(&rk->cond, &rk->lock, &until);
+}
+
 int fsd_rekey_step(struct fsd_rekey *rk, uint64_t done, uint64_t next)
 {
 	struct fsd *d = rk->d;
@@ -374,7 +382,7 @@ int fsd_rekey_step(struct fsd_rekey *rk, uint64_t done, uint64_t next)
 					 " of %" PRIu64 " bytes",
 					 d->volume, done, rk->total);
 			}
-			pthread_cond_wait(&rk->cond, &rk->lock);
+			wait_slice(rk, 0);
 			continue;
 		}
 		t = now_ms();
@@ -387,16 +395,7 @@ int fsd_rekey_step(struct fsd_rekey *rk, uint64_t done, uint64_t next)
 		if (t >= rk->next_at)
 			break;
 		/* The throttle: the block may not start before next_at. */
-		struct timespec until;
-
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += (rk->next_at - t) / 1000;
-		until.tv_nsec += (long)((rk->next_at - t) % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&rk->cond, &rk->lock, &until);
+		wait_slice(rk, rk->next_at - t);
 	}
 	if (rk->max_rate)
 		rk->next_at =
@@ -494,10 +493,15 @@ static void *job_main(void *arg)
 			d->volume, (uint64_t)atomic_load(&rk->done), rk->total);
 	else
 		fsd_err("%s: reencryption failed: %s", d->volume, rk->error);
-	/* The key that now gates the volume refused: a revocation, when
-	 * this mount checks for them at all. */
-	if (r == -EKEYREVOKED && d->check_interval)
-		fsd_revoked(d, why);
+	/* The key that now gates the volume refused: a revocation, for the
+	 * checker to act on, when this mount checks for them at all. */
+	if (r == -EKEYREVOKED && d->check_interval) {
+		pthread_mutex_lock(&d->check_lock);
+		snprintf(d->job_refusal, sizeof(d->job_refusal), "%s", why);
+		d->job_refused = true;
+		pthread_cond_broadcast(&d->check_cond);
+		pthread_mutex_unlock(&d->check_lock);
+	}
 	return NULL;
 }
 

@@ -56,8 +56,8 @@ void fsd_shred(struct fsd *d, const char *why)
 	sc_close(d->master_new);
 	d->master = d->master_new = NULL;
 	pthread_mutex_unlock(&d->key_lock);
-	/* Its job stops at the next block (and wipes both keys with it). */
-	fsd_rekey_shred(d);
+	/* A reencryption's job sees the shred at its next step (within a
+	 * block, or a slice of its pause) and stops, wiping both keys. */
 	secmem_wipe_stack();
 	fsd_log(LOG_CRIT,
 		"%s: SHREDDED: %s; every key wiped from memory, all reads and "
@@ -103,15 +103,7 @@ static enum fsd_access check_once(struct fsd *d, char *why, size_t len)
 	return a;
 }
 
-static void revoked(struct fsd *d, const char *what, const char *answer)
-{
-	char why[1200];
-
-	snprintf(why, sizeof(why), "%s %s: %s", what, d->reprove.key, answer);
-	fsd_revoked(d, why);
-}
-
-void fsd_revoked(struct fsd *d, const char *why)
+static void apply_policy(struct fsd *d, const char *why)
 {
 	if (d->on_revoke_keep) {
 		fsd_log(LOG_CRIT,
@@ -121,6 +113,14 @@ void fsd_revoked(struct fsd *d, const char *why)
 		return;
 	}
 	fsd_shred(d, why);
+}
+
+static void revoked(struct fsd *d, const char *what, const char *answer)
+{
+	char why[1200];
+
+	snprintf(why, sizeof(why), "%s %s: %s", what, d->reprove.key, answer);
+	apply_policy(d, why);
 }
 
 static void *checker_main(void *arg)
@@ -135,12 +135,25 @@ static void *checker_main(void *arg)
 						  now_s() + d->check_interval };
 
 		atomic_store(&d->next_check, (int64_t)until.tv_sec);
-		while (!d->check_stop &&
+		while (!d->check_stop && !d->job_refused &&
 		       pthread_cond_timedwait(&d->check_cond, &d->check_lock,
 					      &until) != ETIMEDOUT)
 			;
 		if (d->check_stop)
 			break;
+		if (d->job_refused) {
+			/* The reencryption's job unwrapped the token that now
+			 * gates the volume: KMS refused (rekey.c). */
+			char refusal[sizeof(d->job_refusal)];
+
+			d->job_refused = false;
+			snprintf(refusal, sizeof(refusal), "%s",
+				 d->job_refusal);
+			pthread_mutex_unlock(&d->check_lock);
+			apply_policy(d, refusal);
+			pthread_mutex_lock(&d->check_lock);
+			continue;
+		}
 		pthread_mutex_unlock(&d->check_lock);
 
 		switch (check_once(d, why, sizeof(why))) {

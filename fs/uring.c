@@ -120,9 +120,9 @@ struct ent {
 	size_t size;	   /* bytes asked (read) or written (write) */
 	bool datasync;
 	bool locked; /* the write holds sectors a0/ss .. (a0+span)/ss-1 */
-	struct fsd_claim claim; /* its range, while reencrypting (rekey.c) */
-	uint64_t split;		/* [a0, split) under the new key */
-	struct fsd_busy busy;	/* the request in e, for the watchdog */
+	struct fsd_claim *claim; /* its range (rekey.c; in d->uring_claims) */
+	uint64_t split;		 /* [a0, split) under the new key */
+	struct fsd_busy busy;	 /* the request in e, for the watchdog */
 };
 
 struct fsd_queue {
@@ -351,7 +351,7 @@ static void commit(struct ent *e, int error, size_t n)
 	oh->len = (uint32_t)(sizeof(*oh) + (error ? 0 : n));
 	e->hdr->ent.payload_sz = error ? 0 : (uint32_t)n;
 	e->io = IO_NONE;
-	fsd_claim_drop(&e->claim);
+	fsd_claim_drop(e->claim);
 	fsd_busy_end(&e->busy);
 	prep_fuse_cmd(e->q, e, URING_CMD_COMMIT_AND_FETCH);
 }
@@ -416,7 +416,7 @@ static bool start_read(struct ent *e)
 		commit(e, 0, 0);
 		return true;
 	}
-	if (!fsd_claim_try(d, &e->claim, e->a0, e->a0 + e->span, &e->split))
+	if (!fsd_claim_try(d, e->claim, e->a0, e->a0 + e->span, &e->split))
 		return false;
 	e->pos = pos;
 	mark_used(e, e->span);
@@ -464,7 +464,7 @@ static bool start_write(struct ent *e)
 		return false;
 	if (!fsd_trylock_sectors(d, pos / ss, (pos + size) / ss - 1))
 		return false;
-	if (!fsd_claim_try(d, &e->claim, pos, pos + size, &e->split)) {
+	if (!fsd_claim_try(d, e->claim, pos, pos + size, &e->split)) {
 		fsd_unlock_sectors(d, pos / ss, (pos + size) / ss - 1);
 		return false;
 	}
@@ -684,18 +684,6 @@ static void reap(struct fsd_queue *q, bool draining)
 	}
 }
 
-bool fsd_uring_claims_meet(struct fsd *d, uint64_t h0, uint64_t h1)
-{
-	for (unsigned i = 0; d->queues && i < d->nqueues; i++) {
-		struct fsd_queue *q = &d->queues[i];
-
-		for (unsigned j = 0; q->ents && j < q->depth; j++)
-			if (fsd_claim_meets(&q->ents[j].claim, h0, h1))
-				return true;
-	}
-	return false;
-}
-
 static int queue_setup(struct fsd_queue *q)
 {
 	struct fsd *d = q->fsd;
@@ -725,6 +713,8 @@ static int queue_setup(struct fsd_queue *q)
 		struct ent *e = &q->ents[i];
 
 		e->q = q;
+		e->claim = &d->uring_claims[(size_t)(q - d->queues) * q->depth +
+					    i];
 		e->hdr = (struct uring_req_header *)(void *)q->mem + i;
 		e->payload = q->mem + hdrs + (size_t)i * FSD_BUF_LEN;
 		e->iov[0].iov_base = e->hdr;
@@ -908,8 +898,11 @@ int fsd_uring_start(struct fsd *d, struct fsd_worker *workers, unsigned nq,
 	if (depth > DEPTH_MAX)
 		depth = DEPTH_MAX;
 	d->queues = calloc(n, sizeof(*d->queues));
-	if (!d->queues)
+	/* Every entry's claim in one array the reencryption job scans. */
+	d->uring_claims = calloc((size_t)n * depth, sizeof(*d->uring_claims));
+	if (!d->queues || !d->uring_claims)
 		return -ENOMEM;
+	d->n_uring_claims = n * depth;
 	d->nqueues = n;
 	for (unsigned i = 0; i < n; i++) {
 		struct fsd_queue *q = &d->queues[i];
@@ -998,4 +991,7 @@ void fsd_uring_free(struct fsd *d)
 	free(d->queues);
 	d->queues = NULL;
 	d->nqueues = 0;
+	free(d->uring_claims);
+	d->uring_claims = NULL;
+	d->n_uring_claims = 0;
 }

@@ -48,6 +48,15 @@ int vol_new_secret(struct kms_client *k, const char *arn, bool check,
 		   const char *uuid, const char *what, const char *volume,
 		   uint8_t **secret, char **token, struct vol_error *e);
 
+/* The file that keeps the header an end of a reencryption replaces
+ * (vol_reencrypt_snapshot) in snapshot, what a crash left of its removal
+ * cleaned up: 0 with *cut_off when such an end was cut off.
+ * vol_reencrypt_restore puts that header back (then resume again). */
+int vol_reencrypt_cut_off(const char *volume, char *snapshot, size_t len,
+			  bool *cut_off, struct vol_error *e);
+int vol_reencrypt_restore(const char *volume, const char *snapshot,
+			  struct vol_error *e);
+
 /* ---- online reencryption (online.c) */
 
 /* A volume being reencrypted, readied to be served while the job goes on:

@@ -60,7 +60,7 @@ static int ready_with(struct luks2_vol *v, const struct vol_token *t,
 		if (r)
 			return r;
 	}
-	out->recovered = what & LUKS2_RESUME_RECOVERED;
+	out->recovered |= (what & LUKS2_RESUME_RECOVERED) != 0;
 	out->finished = what & LUKS2_RESUME_FINISHED;
 	if (out->finished)
 		return 0;
@@ -76,34 +76,25 @@ int vol_rekey_ready(const char *volume, const struct kms_options *ko,
 			       .read_only = read_only };
 	const struct vol_secret_use use = { ready_with, &u };
 	struct luks2_info info = { 0 };
-	char err[512], dead[PATH_MAX + 128];
+	bool cut_off;
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	memset(e, 0, sizeof(*e));
-	r = vol_reencrypt_snapshot(volume, out->snapshot, sizeof(out->snapshot),
-				   e);
+	r = vol_reencrypt_cut_off(volume, out->snapshot, sizeof(out->snapshot),
+				  &cut_off, e);
 	if (r)
 		return r;
-	/* What a crash left while a finished snapshot was removed. */
-	snprintf(dead, sizeof(dead), "%s.dead", out->snapshot);
-	if (access(out->snapshot, F_OK) && !access(dead, F_OK))
-		luks2_header_file_destroy(out->snapshot);
-	if (access(out->snapshot, F_OK) == 0 && read_only)
+	if (cut_off && read_only)
 		return vol_fail(
 			e, -EROFS, false,
 			"the end of the reencryption of %s was cut off: "
 			"mount it read-write once to complete it",
 			volume);
-	if (access(out->snapshot, F_OK) == 0) {
-		/* The end of the reencryption was cut off while its header
-		 * was replaced: from the header it replaced, again. */
-		r = luks2_reencrypt_restore_snapshot(volume, out->snapshot, err,
-						     sizeof(err));
+	if (cut_off) {
+		r = vol_reencrypt_restore(volume, out->snapshot, e);
 		if (r)
-			return vol_fail(e, r, false,
-					"%s (the header is kept in %s)", err,
-					out->snapshot);
+			return r;
 		out->recovered = true;
 	}
 	r = vol_open_info(volume, LUKS2_OPEN_REENCRYPTING, &out->v, &info, e);

@@ -80,6 +80,39 @@ int vol_reencrypt_snapshot(const char *volume, char *out, size_t len,
 	return 0;
 }
 
+int vol_reencrypt_cut_off(const char *volume, char *snapshot, size_t len,
+			  bool *cut_off, struct vol_error *e)
+{
+	char dead[PATH_MAX + 128];
+	int r;
+
+	*cut_off = false;
+	r = vol_reencrypt_snapshot(volume, snapshot, len, e);
+	if (r)
+		return r;
+	/* What a crash left while a finished snapshot was removed. */
+	snprintf(dead, sizeof(dead), "%s.dead", snapshot);
+	if (access(snapshot, F_OK) && !access(dead, F_OK))
+		luks2_header_file_destroy(snapshot);
+	*cut_off = access(snapshot, F_OK) == 0;
+	return 0;
+}
+
+int vol_reencrypt_restore(const char *volume, const char *snapshot,
+			  struct vol_error *e)
+{
+	char err[512];
+	int r;
+
+	/* The end of a reencryption was cut off while its header was being
+	 * replaced: start again from the header it replaced. */
+	r = luks2_reencrypt_restore_snapshot(volume, snapshot, err,
+					     sizeof(err));
+	return r ? vol_fail(e, r, false, "%s (the header is kept in %s)", err,
+			    snapshot)
+		 : 0;
+}
+
 bool vol_reencrypt_end_cut_off(const char *volume)
 {
 	struct vol_error e;
@@ -242,32 +275,22 @@ static int start(struct vol_reencrypt *job, const struct kms_options *ko,
 {
 	struct luks2_info info = { 0 };
 	struct vol_unlocked u = { 0 };
-	char err[512], dead[PATH_MAX + 128];
+	bool cut_off;
 	int r;
 
-	r = vol_reencrypt_snapshot(job->volume, job->snapshot,
-				   sizeof(job->snapshot), e);
+	r = vol_reencrypt_cut_off(job->volume, job->snapshot,
+				  sizeof(job->snapshot), &cut_off, e);
 	if (r)
 		return r;
-	/* What a crash left while a finished snapshot was removed. */
-	snprintf(dead, sizeof(dead), "%s.dead", job->snapshot);
-	if (access(job->snapshot, F_OK) && !access(dead, F_OK))
-		luks2_header_file_destroy(job->snapshot);
-	if (access(job->snapshot, F_OK) == 0) {
-		/* The end of a reencryption was cut off while its header was
-		 * being replaced: start again from the header it replaced. */
-		if (!o->resume)
-			return vol_fail(e, -EBUSY, false,
-					"the end of a reencryption of %s was "
-					"cut off: finish it with `cmkfs "
-					"reencrypt --resume %s`",
-					job->volume, job->volume);
-		r = luks2_reencrypt_restore_snapshot(job->volume, job->snapshot,
-						     err, sizeof(err));
+	if (cut_off && !o->resume)
+		return vol_fail(e, -EBUSY, false,
+				"the end of a reencryption of %s was cut off: "
+				"finish it with `cmkfs reencrypt --resume %s`",
+				job->volume, job->volume);
+	if (cut_off) {
+		r = vol_reencrypt_restore(job->volume, job->snapshot, e);
 		if (r)
-			return vol_fail(e, r, false,
-					"%s (the header is kept in %s)", err,
-					job->snapshot);
+			return r;
 	}
 	r = vol_open_info(job->volume, LUKS2_OPEN_REENCRYPTING, &job->v, &info,
 			  e);

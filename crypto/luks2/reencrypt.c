@@ -118,43 +118,6 @@ static int reload(struct luks2_vol *v, char *err, size_t errlen)
 
 /* ---- a reencryption whose blocks are all done --------------------------- */
 
-static bool has_flag(json_object *seg, const char *prefix)
-{
-	json_object *flags;
-
-	if (!json_object_object_get_ex(seg, "flags", &flags))
-		return false;
-	for (size_t i = 0; i < json_object_array_length(flags); i++) {
-		const char *f = json_object_get_string(
-			json_object_array_get_idx(flags, i));
-
-		if (f && !strncmp(f, prefix, strlen(prefix)))
-			return true;
-	}
-	return false;
-}
-
-/* The digest (in m's "digests") that lists segment id, or NULL. */
-static json_object *digest_of(json_object *m, const char *id)
-{
-	json_object *digests, *segs;
-
-	if (!json_object_object_get_ex(m, "digests", &digests))
-		return NULL;
-	json_object_object_foreach(digests, name, d)
-	{
-		(void)name;
-		if (!json_object_object_get_ex(d, "segments", &segs))
-			continue;
-		for (size_t i = 0; i < json_object_array_length(segs); i++)
-			if (!strcmp(json_object_get_string(
-					    json_object_array_get_idx(segs, i)),
-				    id))
-				return d;
-	}
-	return NULL;
-}
-
 /*
  * From the metadata: is every block done — one data segment, not in
  * reencryption, under the key of the "backup-final" segment?  If so,
@@ -177,19 +140,19 @@ static bool all_blocks_done(struct luks2_vol *v, int *keyslot)
 		goto out;
 	json_object_object_foreach(segments, id, seg)
 	{
-		if (has_flag(seg, "backup-final")) {
+		if (luks2_seg_flag(seg, "backup-final")) {
 			final_id = id;
-		} else if (!has_flag(seg, "backup-")) {
+		} else if (!luks2_seg_flag(seg, "backup-")) {
 			data_id = id;
 			n++;
-			if (has_flag(seg, "in-reencryption"))
+			if (luks2_seg_flag(seg, "in-reencryption"))
 				goto out;
 		}
 	}
 	if (n != 1 || !final_id)
 		goto out;
-	data = digest_of(m, data_id);
-	final = digest_of(m, final_id);
+	data = luks2_seg_digest(m, data_id);
+	final = luks2_seg_digest(m, final_id);
 	if (!data || data != final ||
 	    !json_object_object_get_ex(final, "keyslots", &slots) ||
 	    json_object_array_length(slots) < 1)
@@ -262,27 +225,13 @@ static void segment_params(struct luks2_vol *v, char cipher[static SEG_NAME],
 	*sector_size = n > 0 ? (uint32_t)n : 512u;
 }
 
-/* Where the data ends: the end of the file, less a partial last sector.
- * That sector is not data (luks2_info); libcryptsetup refuses a device that
- * ends in one, to format or to reencrypt. */
-static uint64_t data_end(struct luks2_vol *v)
-{
-	uint64_t offset = crypt_get_data_offset(v->cd) * SECTOR;
-	int n = crypt_get_sector_size(v->cd);
-	uint64_t ss = n > 0 ? (uint64_t)n : SECTOR;
-
-	if (v->device_size <= offset)
-		return v->device_size;
-	return v->device_size - (v->device_size - offset) % ss;
-}
-
 /* The size to reencrypt in 512-byte sectors when the file ends in a
  * partial sector, else 0 (to the end of the file, the library's default).
  * A resume must say it again: only a crash recovery finds it in the
  * segments. */
 static uint64_t reencrypt_sectors(struct luks2_vol *v)
 {
-	uint64_t end = data_end(v);
+	uint64_t end = luks2_data_end(v);
 
 	return end == v->device_size
 		       ? 0
@@ -308,7 +257,7 @@ static int format_final(struct luks2_vol *v, const char *file,
 	if (fd < 0)
 		return luks2_fail(err, errlen, -errno, "cannot create %s",
 				  file);
-	r = ftruncate(fd, (off_t)data_end(v)) ? -errno : 0;
+	r = ftruncate(fd, (off_t)luks2_data_end(v)) ? -errno : 0;
 	close(fd);
 	if (r)
 		return luks2_fail(err, errlen, r, "cannot size %s", file);
@@ -455,89 +404,12 @@ int luks2_reencrypt_restore_snapshot(const char *path, const char *snapshot,
 	return luks2_header_restore(path, snapshot, err, errlen);
 }
 
-/* ---- progress ----------------------------------------------------------- */
-
-/* A segment's "size" in bytes: a decimal string, or "dynamic" (from its
- * offset to end, the end of the data; both from the start of the device).
- * False when it is neither. */
-static bool segment_bytes(json_object *seg, uint64_t end, uint64_t *size)
-{
-	json_object *jo, *js;
-	const char *o, *s;
-	uint64_t off;
-	char *e;
-
-	if (!json_object_object_get_ex(seg, "offset", &jo) ||
-	    !json_object_object_get_ex(seg, "size", &js))
-		return false;
-	o = json_object_get_string(jo);
-	s = json_object_get_string(js);
-	if (!o || !s || *o < '0' || *o > '9')
-		return false;
-	off = strtoull(o, &e, 10);
-	if (*e)
-		return false;
-	if (!strcmp(s, "dynamic")) {
-		*size = end > off ? end - off : 0;
-		return true;
-	}
-	if (*s < '0' || *s > '9')
-		return false;
-	*size = strtoull(s, &e, 10);
-	return !*e;
-}
-
-int luks2_reencrypt_progress(struct luks2_vol *v, uint64_t *done,
-			     uint64_t *total)
-{
-	json_object *m = NULL, *segments, *final = NULL;
-	uint64_t end = data_end(v), offset, size, sum = 0;
-	const char *json, *final_id = NULL;
-	int r = -EINVAL;
-
-	*done = *total = 0;
-	offset = crypt_get_data_offset(v->cd) * SECTOR;
-	luks2_lib_begin();
-	if (crypt_dump_json(v->cd, &json, 0) < 0)
-		return -EIO;
-	m = json_tokener_parse(json);
-	if (!m || !json_object_object_get_ex(m, "segments", &segments))
-		goto out;
-	json_object_object_foreach(segments, fid,
-				   fseg) if (has_flag(fseg, "backup-final"))
-		final_id = fid;
-	if (!final_id) {
-		r = -ENOENT; /* not being reencrypted */
-		goto out;
-	}
-	final = digest_of(m, final_id);
-	/* The live segments under the new key, the one in reencryption
-	 * aside: what is done.  Segment offsets and sizes are relative to
-	 * the device; "dynamic" runs to the end of the data. */
-	json_object_object_foreach(segments, id, seg)
-	{
-		if (has_flag(seg, "backup-") ||
-		    has_flag(seg, "in-reencryption") ||
-		    digest_of(m, id) != final)
-			continue;
-		if (!segment_bytes(seg, end, &size))
-			goto out;
-		sum += size;
-	}
-	*total = end > offset ? end - offset : 0;
-	*done = sum < *total ? sum : *total;
-	r = 0;
-out:
-	json_object_put(m);
-	return r;
-}
-
 /* ---- both keys, for a reencryption served while it runs ---------------- */
 
 /* A keyslot of the digest that segment seg_id has, or -1. */
 static int keyslot_of(json_object *m, const char *seg_id)
 {
-	json_object *d = digest_of(m, seg_id), *slots;
+	json_object *d = luks2_seg_digest(m, seg_id), *slots;
 	const char *s;
 	char *end;
 	long ks;
@@ -566,7 +438,7 @@ static int forward_layout(struct luks2_vol *v, json_object *m, int *ks_old,
 	json_object *segments, *dnew, *dold;
 	const char *fin = NULL, *prev = NULL;
 	uint64_t start = crypt_get_data_offset(v->cd) * SECTOR,
-		 end = data_end(v), at = start, size;
+		 end = luks2_data_end(v), at = start, size;
 	bool in_old = false;
 	char key[16];
 
@@ -574,13 +446,13 @@ static int forward_layout(struct luks2_vol *v, json_object *m, int *ks_old,
 		return -EINVAL;
 	json_object_object_foreach(segments, fid, fseg)
 	{
-		if (has_flag(fseg, "backup-final"))
+		if (luks2_seg_flag(fseg, "backup-final"))
 			fin = fid;
-		else if (has_flag(fseg, "backup-previous"))
+		else if (luks2_seg_flag(fseg, "backup-previous"))
 			prev = fid;
 	}
-	if (!fin || !prev || !(dnew = digest_of(m, fin)) ||
-	    !(dold = digest_of(m, prev)) || dnew == dold)
+	if (!fin || !prev || !(dnew = luks2_seg_digest(m, fin)) ||
+	    !(dold = luks2_seg_digest(m, prev)) || dnew == dold)
 		return -EINVAL;
 	/* Live segments are numbered 0..n-1 in data order. */
 	for (int i = 0; i < LUKS2_MAX_SEGMENTS; i++) {
@@ -590,18 +462,18 @@ static int forward_layout(struct luks2_vol *v, json_object *m, int *ks_old,
 
 		snprintf(key, sizeof(key), "%d", i);
 		if (!json_object_object_get_ex(segments, key, &seg) ||
-		    has_flag(seg, "backup-"))
+		    luks2_seg_flag(seg, "backup-"))
 			break;
-		if (has_flag(seg, "in-reencryption") ||
+		if (luks2_seg_flag(seg, "in-reencryption") ||
 		    !json_object_object_get_ex(seg, "offset", &jo) ||
 		    !(o = json_object_get_string(jo)) || *o < '0' || *o > '9' ||
 		    strtoull(o, &e, 10) != at || *e ||
-		    !segment_bytes(seg, end, &size) || size > end - at)
+		    !luks2_seg_bytes(seg, end, &size) || size > end - at)
 			return -EINVAL;
 		/* One segment under each key at most: what libcryptsetup
 		 * itself resumes from (it takes the first segment's size as
 		 * the progress). */
-		d = digest_of(m, key);
+		d = luks2_seg_digest(m, key);
 		if (d == dnew && !in_old && at == start)
 			*done = size;
 		else if (d == dold && !in_old)

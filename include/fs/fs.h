@@ -16,8 +16,9 @@
  *   plain    the FUSE mountpoint of the plaintext file (not with --raw)
  *   control  the daemon's control socket (UNIX stream, root only): one
  *            request line, one reply; "status" answers key=value lines,
- *            "shutdown" answers "ok" or "error ERRNO MESSAGE" (see
- *            fs/state.c for the exact protocol).
+ *            "shutdown" answers "ok" or "error ERRNO MESSAGE", so do
+ *            "reencrypt start|pause|resume|rate" (see fs/state.c for the
+ *            exact protocol).
  *
  * Errors: 0 or -errno, with a one-line reason in err (never secret bytes).
  */

@@ -153,6 +153,10 @@ as "$root" "$CMKFS" kms enable-key "$key" 2> /dev/null
 # ---- pause, resume, the throttle ----
 expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --background --max-rate 8M
 await_state running
+# Ctrl-C stops following, not the job
+expect_exit 0 as "$host" timeout --preserve-status -s INT 1.5 "$CMKFS" reencrypt --resume "$vol"
+contains "$err" "no longer following; the reencryption goes on" "Ctrl-C while following"
+[ "$(json 's["reencrypt"]["state"]')" = running ] || fail "Ctrl-C stopped the job: $(json 's["reencrypt"]')"
 expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --pause
 contains "$out" "pauses after the block it is on" "pause"
 await_state paused
@@ -233,6 +237,41 @@ expect_exit 0 as "$host" "$CMKFS" reencrypt --resume "$vol"
 [ "$(plain_sum)" = "$sum" ] || fail "the data changed across the revocation"
 umount_raw
 echo "revocation during the job: ok"
+
+# ---- the new CMK refuses the daemon (it lets the command prepare the
+# header): the job's refusal is a revocation, acted on at once ----
+key3=$(as "$root" "$CMKFS" kms create-key --description third)
+policy() { # policy KEY DENY: the host denied Decrypt when DENY is 1
+	local pol
+	pol=$($PYTHON -c 'import json, sys
+st = [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+       "Action": "kms:*", "Resource": "*"}]
+if sys.argv[2] == "1":
+    st.append({"Effect": "Deny", "Principal": {"AWS": "arn:aws:iam::111111111111:role/db-host"},
+               "Action": "kms:Decrypt", "Resource": "*"})
+print(json.dumps({"KeyId": sys.argv[1], "PolicyName": "default",
+                  "Policy": json.dumps({"Version": "2012-10-17", "Statement": st})}))' "$1" "$2")
+	as "$root" "$CMKFS" kms call PutKeyPolicy "$pol" > /dev/null || fail "PutKeyPolicy $1"
+}
+policy "$key3" 1
+mount_raw --revocation-check 3600
+expect_exit 1 as "$root" "$CMKFS" reencrypt "$vol" --key-arn "$key3"
+contains "$err" "the reencryption failed" "a job the new CMK refuses"
+for i in $(seq 100); do
+	[ "$(json 's["mount"]["shredded"]')" = True ] && break
+	sleep 0.1
+done
+[ "$(json 's["mount"]["shredded"]')" = True ] || fail "no shred after the job's refusal: $(cat "$log")"
+grep -q "SHREDDED: .*$key3" "$log" || fail "the shred does not name the new CMK: $(grep SHREDDED "$log")"
+policy "$key3" 0
+umount_raw
+mount_raw
+expect_exit 0 as "$host" "$CMKFS" reencrypt --resume "$vol"
+[ "$(plain_sum)" = "$sum" ] || fail "the data changed across the refused job"
+[ "$(json '" ".join(k["key_arn"] for k in s["keyslots"])')" = "$key3" ] ||
+	fail "bound to: $(json 's["keyslots"]')"
+umount_raw
+echo "the job's KMS refusal: ok"
 
 # ---- kill -9 before each write the job makes to the volume ----
 # A small volume (two blocks of data) whose job starts paused, then runs
