@@ -213,6 +213,7 @@ static int control_exchange(const char *uuid, const char *req, char *reply,
 {
 	struct sockaddr_un sa;
 	struct pollfd p;
+	int64_t deadline;
 	size_t n = 0;
 	int fd, r = control_addr(uuid, &sa);
 
@@ -228,14 +229,25 @@ static int control_exchange(const char *uuid, const char *req, char *reply,
 	}
 	p.fd = fd;
 	p.events = POLLIN;
+	/* A signal (the user's Ctrl-C while a command follows a job) must
+	 * not turn a live daemon's answer into "no answer": poll and read
+	 * again, within the same deadline. */
+	deadline = fsd_now_ms() + timeout_ms;
 	while (n + 1 < len) {
+		int64_t left = deadline - fsd_now_ms();
 		ssize_t k;
 
-		if (poll(&p, 1, timeout_ms) != 1) {
+		r = left > 0 ? poll(&p, 1, (int)left) : 0;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r != 1) {
 			r = -ETIMEDOUT;
 			goto out;
 		}
+		r = 0;
 		k = read(fd, reply + n, len - 1 - n);
+		if (k < 0 && errno == EINTR)
+			continue;
 		if (k < 0) {
 			r = -errno;
 			goto out;
