@@ -751,22 +751,9 @@ class Bench:
                         f"IOPS  p99 {r['lat_us'].get('p99', 0):8.1f} us  "
                         f"elapsed {self.elapsed()}", done=True)
 
-        reenc = None
-        if a.reencrypt:
-            # A failure here must not lose the fio results: it is reported.
-            try:
-                reenc = self.run_reencrypt()
-            except (BenchError, OSError, subprocess.SubprocessError) as e:
-                log(f"bench: online reencryption: {e}")
-                reenc = {"error": str(e)}
-        db = None
-        if a.db:
-            # A failure here must not lose the fio results: it is reported.
-            try:
-                db = self.run_db()
-            except (BenchError, OSError, subprocess.SubprocessError) as e:
-                log(f"bench: pgbench: {e}")
-                db = {"error": str(e)}
+        reenc = self.extra("online reencryption",
+                           self.run_reencrypt) if a.reencrypt else None
+        db = self.extra("pgbench", self.run_db) if a.db else None
         results = {
             "machine": self.machine,
             "params": {"runtime_s": a.runtime, "ramp_s": a.ramp,
@@ -799,6 +786,15 @@ class Bench:
         out = run([self.cmkfs, "status", "--json", vol], env=self.cmkfs_env(),
                   quiet=True)
         return json.loads(out)["reencrypt"]
+
+    def extra(self, what, run_it):
+        """Run a workload after fio's: a failure must not lose the fio
+        results, so it is reported in the results instead of raised."""
+        try:
+            return run_it()
+        except (BenchError, OSError, subprocess.SubprocessError) as e:
+            log(f"bench: {what}: {e}")
+            return {"error": str(e)}
 
     def run_reencrypt(self):
         """The xts volume reencrypted while mounted: fio (REENC_WORKLOADS)

@@ -153,6 +153,22 @@ static int run_data(struct vol_reencrypt *job, const struct args *a,
 	return EXIT_OK;
 }
 
+/* Prepare the header (offline and online alike) and say which keyslots the
+ * new volume key made useless. */
+static int prepare(const struct args *a, const struct vol_reencrypt_opts *o,
+		   struct vol_reencrypt **job, struct vol_reencrypt_start *st,
+		   struct vol_error *e)
+{
+	int rc = vol_reencrypt_start(a->volume, &a->ko, o, job, st, e);
+
+	for (unsigned i = 0; i < st->n_destroyed; i++)
+		fprintf(stderr,
+			"keyslot %d destroyed: the new volume key makes it "
+			"useless\n",
+			st->destroyed[i]);
+	return rc;
+}
+
 /* ---- a mounted volume: the daemon's job -------------------------------- */
 
 /* Send "reencrypt ARGS" to the daemon: 0 or the exit code. */
@@ -345,12 +361,7 @@ static int reencrypt_online(const struct args *a, const struct fsd_state *st)
 		if (r && r != -EBUSY)
 			return cli_error(0, "%s: %s", a->volume, err);
 	} else {
-		rc = vol_reencrypt_start(a->volume, &a->ko, &o, &job, &vs, &e);
-		for (unsigned i = 0; i < vs.n_destroyed; i++)
-			fprintf(stderr,
-				"keyslot %d destroyed: the new volume key "
-				"makes it useless\n",
-				vs.destroyed[i]);
+		rc = prepare(a, &o, &job, &vs, &e);
 		if (rc)
 			return cli_volume_error(a->volume, rc, &e);
 		vol_reencrypt_end(job);
@@ -385,12 +396,7 @@ static int reencrypt(const struct args *a)
 	struct vol_error e;
 	int rc;
 
-	rc = vol_reencrypt_start(a->volume, &a->ko, &o, &job, &st, &e);
-	for (unsigned i = 0; i < st.n_destroyed; i++)
-		fprintf(stderr,
-			"keyslot %d destroyed: the new volume key makes it "
-			"useless\n",
-			st.destroyed[i]);
+	rc = prepare(a, &o, &job, &st, &e);
 	if (rc)
 		return cli_volume_error(a->volume, rc, &e);
 	if (st.recovered)
