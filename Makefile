@@ -248,7 +248,8 @@ $(BUILD)/tests/keyed: $(call obj,tests/tools/keyed.c) $(TEST_UTIL_OBJ) \
 # FUZZ_SECONDS; the test suite runs a short smoke of each.
 FUZZ_CC := clang
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -g -O1
-FUZZ_LIB_SRC := $(CRYPTO_SRC) $(LUKS2_SRC) $(KMS_SRC) $(KMSD_SRC)
+# volume/token.c: the aws-kms token parser (fuzz_luks2_json).
+FUZZ_LIB_SRC := $(CRYPTO_SRC) $(LUKS2_SRC) $(KMS_SRC) $(KMSD_SRC) volume/token.c
 FUZZ_PKGS := $(KMSD_PKGS) $(KMS_PKGS) $(LUKS2_PKGS) $(CRYPTO_PKGS)
 fuzzobj = $(patsubst %.c,$(BUILD)/fuzz-obj/%.o,$(1))
 FUZZ_SECONDS ?= 60

@@ -83,6 +83,18 @@ int cli_parse_size(const char *s, uint64_t *out);
 /* Long options: --region, --profile, --kms-endpoint, --kms-timeout,
  * --debug-kms.  Include in a command's option table with CLI_KMS_LONGOPTS. */
 #define CLI_KMS_OPT_BASE 0x1000
+
+/* --insecure of the commands that open a volume: a cipher_null (NOT
+ * ENCRYPTED) benchmark volume passes the header allow-list. */
+#define CLI_INSECURE_LONGOPT                                                   \
+	{                                                                      \
+		"insecure", no_argument, NULL, 'I'                             \
+	}
+#define CLI_INSECURE_USAGE                                                     \
+	"  --insecure          accept a cipher_null volume (NOT ENCRYPTED: "   \
+	"benchmarks only);\n"                                                  \
+	"                      any other header off the allow-list is "        \
+	"refused\n"
 #define CLI_KMS_LONGOPTS                                                       \
 	{ "region", required_argument, NULL, CLI_KMS_OPT_BASE + 0 },           \
 		{ "profile", required_argument, NULL, CLI_KMS_OPT_BASE + 1 },  \

@@ -253,11 +253,12 @@ static int unwrap_failed(const char *volume, const struct vol_error *e)
 	case KMS_INCORRECT_KEY:
 		return cli_kms_error(
 			&e->kms,
-			"cannot unlock %s: its wrapped secret does "
-			"not decrypt under %s and the volume's "
-			"context (the token was copied from "
-			"another volume or tampered with)",
-			volume, e->key_arn);
+			"cannot unlock %s: its wrapped secret does not decrypt "
+			"under %s bound to this header (%s): the header does "
+			"not match what the key was bound to (the header was "
+			"changed, or the token was copied from another volume "
+			"or tampered with)",
+			volume, e->key_arn, e->message);
 	default:
 		return cli_kms_error(&e->kms, "cannot unlock %s through %s",
 				     volume, e->key_arn);
@@ -308,6 +309,9 @@ int cli_volume_error(const char *volume, int r, const struct vol_error *e)
 				 "cannot unlock %s: the secret from %s does "
 				 "not open its keyslot: %s",
 				 volume, e->key_arn, e->message);
+	case VOL_FAIL_BINDING:
+		return cli_error(0, "cannot unlock %s: %s; KMS was not asked",
+				 volume, e->message);
 	case VOL_FAIL_NO_TOKEN:
 		return cli_error(0,
 				 "%s has no aws-kms token for any of its "

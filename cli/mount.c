@@ -37,6 +37,7 @@ struct mount_args {
 	unsigned check_interval, outage_grace; /* seconds */
 	bool on_revoke_keep;
 	bool reencrypt_paused;
+	bool insecure;
 	struct kms_options ko;
 };
 
@@ -176,7 +177,7 @@ static int do_mount(const struct mount_args *a)
 	if (geteuid() != 0)
 		return cli_error(-EPERM, "mount needs root (FUSE, loop "
 					 "devices and mount)");
-	r = vol_mount_open(a->volume, &m, &e);
+	r = vol_mount_open(a->volume, a->insecure, &m, &e);
 	if (r)
 		return cli_volume_error(a->volume, r, &e);
 	r = resolve_target(a->dir, a->raw, target);
@@ -295,6 +296,7 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "on-revoke", required_argument, NULL, 'R' },
 		{ "kms-outage-grace", required_argument, NULL, 'G' },
 		{ "reencrypt-paused", no_argument, NULL, 'P' },
+		CLI_INSECURE_LONGOPT,
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -332,6 +334,9 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 			break;
 		case 'P':
 			a.reencrypt_paused = true;
+			break;
+		case 'I':
+			a.insecure = true;
 			break;
 		case 'l':
 			a.log_file = optarg;
@@ -395,7 +400,7 @@ const struct cli_cmd cli_cmd_mount = {
 	"unlock a volume through KMS and mount it",
 	"usage: cmkfs mount VOLUME DIR [--fs ext4|xfs] [--mkfs] [--read-only]\n"
 	"                   [--allow-discards] [--foreground] [--log FILE]\n"
-	"                   [--reencrypt-paused]\n"
+	"                   [--reencrypt-paused] [--insecure]\n"
 	"                   [KMS OPTIONS]\n"
 	"       cmkfs mount VOLUME FILE --raw [...]\n"
 	"\n"
@@ -467,7 +472,7 @@ const struct cli_cmd cli_cmd_mount = {
 	"the\n"
 	"                      reencryption waits for `cmkfs reencrypt "
 	"--resume`;\n"
-	"                      by default it continues at once\n"
+	"                      by default it continues at once\n" CLI_INSECURE_USAGE
 	"\n" CLI_KMS_USAGE "\n"
 	"Exit status: 0 mounted, 1 failure, 3 KMS refused, 4 KMS unreachable.\n",
 	run_mount,

@@ -111,6 +111,7 @@ struct args {
 	bool resume;
 	/* Online only: control of the daemon's job. */
 	bool pause, background;
+	bool insecure; /* a cipher_null volume passes the allow-list */
 	bool have_rate;
 	uint64_t max_rate;
 	struct kms_options ko;
@@ -261,7 +262,8 @@ static int reencrypt_online(const struct args *a, const struct fsd_state *st)
 {
 	const struct vol_reencrypt_opts o = { .key_arn = a->key_arn,
 					      .resilience = a->resilience,
-					      .online = true };
+					      .online = true,
+					      .insecure = a->insecure };
 	/* With a job running or paused, --max-rate only changes its
 	 * throttle; else it is the throttle of the job this starts. */
 	bool active = !strcmp(st->reencrypt, "running") ||
@@ -390,7 +392,8 @@ static int reencrypt(const struct args *a)
 {
 	const struct vol_reencrypt_opts o = { .key_arn = a->key_arn,
 					      .resilience = a->resilience,
-					      .resume = a->resume };
+					      .resume = a->resume,
+					      .insecure = a->insecure };
 	struct vol_reencrypt_start st;
 	struct vol_reencrypt *job;
 	struct vol_error e;
@@ -430,6 +433,7 @@ static int run_reencrypt(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "pause", no_argument, NULL, 'p' },
 		{ "background", no_argument, NULL, 'b' },
 		{ "max-rate", required_argument, NULL, 'm' },
+		CLI_INSECURE_LONGOPT,
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -458,6 +462,8 @@ static int run_reencrypt(const struct cli_cmd *cmd, int argc, char **argv)
 			a.pause = true;
 		} else if (c == 'b') {
 			a.background = true;
+		} else if (c == 'I') {
+			a.insecure = true;
 		} else if (c == 'm') {
 			if (cli_parse_size(optarg, &a.max_rate))
 				return cli_usage_error(
@@ -505,7 +511,7 @@ const struct cli_cmd cli_cmd_reencrypt = {
 	"rewrite all data under a new volume key (mounted or not, resumable)",
 	"usage: cmkfs reencrypt VOLUME [--key-arn NEW] [--resilience MODE]\n"
 	"                       [--progress-interval S] [--background]\n"
-	"                       [--max-rate BYTES] [KMS OPTIONS]\n"
+	"                       [--max-rate BYTES] [--insecure] [KMS OPTIONS]\n"
 	"       cmkfs reencrypt --resume VOLUME [KMS OPTIONS]\n"
 	"       cmkfs reencrypt VOLUME --pause | --max-rate BYTES\n"
 	"\n"
@@ -540,7 +546,7 @@ const struct cli_cmd cli_cmd_reencrypt = {
 	"Progress goes to stderr: a bar on a terminal, otherwise a line every "
 	"S\n"
 	"seconds (--progress-interval, default 10).\n"
-	"\n" CLI_KMS_USAGE "\n"
+	"\n" CLI_INSECURE_USAGE "\n" CLI_KMS_USAGE "\n"
 	"Exit status: 0 done, 1 failure or interrupted (resume it), 2 usage, "
 	"3 KMS\n"
 	"refused, 4 KMS unreachable.\n",

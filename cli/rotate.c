@@ -18,12 +18,13 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "key-arn", required_argument, NULL, 'k' },
 		{ "rewrap", no_argument, NULL, 'r' },
+		CLI_INSECURE_LONGOPT,
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kms_options ko = { 0 };
 	const char *volume, *new_arn = NULL;
-	bool do_rewrap = false;
+	bool do_rewrap = false, insecure = false;
 	struct vol_rotated out;
 	struct vol_error ve;
 	int c, rc;
@@ -35,6 +36,8 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 			new_arn = optarg;
 		else if (c == 'r')
 			do_rewrap = true;
+		else if (c == 'I')
+			insecure = true;
 	}
 	if (rc >= 0)
 		return rc;
@@ -44,7 +47,7 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "rotate needs --key-arn NEW, "
 					    "--rewrap, or both");
 	volume = argv[optind];
-	rc = vol_rotate(volume, &ko, new_arn, do_rewrap, &out, &ve);
+	rc = vol_rotate(volume, &ko, new_arn, do_rewrap, insecure, &out, &ve);
 	if (rc)
 		return cli_volume_error(volume, rc, &ve);
 	if (do_rewrap)
@@ -66,8 +69,9 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 const struct cli_cmd cli_cmd_rotate = {
 	"rotate",
 	"move a volume to another KMS key, or re-wrap its secret",
-	"usage: cmkfs rotate VOLUME --key-arn NEW [KMS OPTIONS]\n"
-	"       cmkfs rotate VOLUME --rewrap [--key-arn NEW] [KMS OPTIONS]\n"
+	"usage: cmkfs rotate VOLUME --key-arn NEW [--insecure] [KMS OPTIONS]\n"
+	"       cmkfs rotate VOLUME --rewrap [--key-arn NEW] [--insecure]\n"
+	"                    [KMS OPTIONS]\n"
 	"\n"
 	"Header work only, no data rewritten, safe while the volume is in use.\n"
 	"\n"
@@ -89,8 +93,8 @@ const struct cli_cmd cli_cmd_rotate = {
 	"\n"
 	"The volume's data key (what encrypts the data) is unchanged: rotating "
 	"it\n"
-	"means re-encrypting all data ('cmkfs reencrypt', coming).\n"
-	"\n" CLI_KMS_USAGE,
+	"means re-encrypting all data ('cmkfs reencrypt', mounted or not).\n"
+	"\n" CLI_INSECURE_USAGE "\n" CLI_KMS_USAGE,
 	run_rotate,
 };
 

@@ -107,6 +107,13 @@ static json_object *status_json(const char *volume, const struct vol_status *st,
 	add(o, "reencryption",
 	    json_object_new_string(vol_reencryption_name(st->reencryption)));
 	add(o, "reencrypt", reencrypt_json(rv));
+	add(o, "allow_list",
+	    json_object_new_string(st->allowed == VOL_ALLOWED ? "pass"
+				   : st->allowed == VOL_ALLOWED_INSECURE
+					   ? "insecure-only"
+					   : "refused"));
+	add(o, "refused",
+	    st->refused[0] ? json_object_new_string(st->refused) : NULL);
 	return o;
 }
 
@@ -121,6 +128,9 @@ static json_object *slot_json(const struct vol_status_slot *s)
 		add(o, "key_arn", json_object_new_string(s->key_arn));
 		add(o, "region", json_object_new_string(s->region));
 		add(o, "created", json_object_new_string(s->created));
+		add(o, "binding",
+		    json_object_new_string(s->segment_bound ? "volume+segment"
+							    : "volume"));
 	}
 	return o;
 }
@@ -154,6 +164,12 @@ static void status_text(const char *volume, const struct vol_status *st,
 	if (i->blank_token >= 0)
 		printf("  blank        never written: its first mount makes the "
 		       "filesystem\n");
+	if (st->allowed == VOL_ALLOWED_INSECURE)
+		printf("  allow-list   only with --insecure (NOT ENCRYPTED)\n");
+	else if (st->allowed == VOL_REFUSED)
+		printf("  HEADER REFUSED: cmkfs will not unlock, serve or change "
+		       "it: %s\n",
+		       st->refused);
 	if (rv->total) {
 		char done[32], all[32];
 
@@ -203,9 +219,14 @@ static void slot_text(const struct vol_status_slot *s)
 {
 	if (s->token >= 0)
 		printf("  keyslot %-4d bound to %s\n"
-		       "               (region %s, token %d, created %s)\n",
+		       "               (region %s, token %d, created %s;\n"
+		       "               binding %s)\n",
 		       s->keyslot, s->key_arn, s->region, s->token,
-		       s->created[0] ? s->created : "?");
+		       s->created[0] ? s->created : "?",
+		       s->segment_bound
+			       ? "volume+segment"
+			       : "volume only: `cmkfs rotate --rewrap` "
+				 "binds the data segment too");
 	else
 		printf("  keyslot %-4d NOT BOUND to a KMS key: whoever has its "
 		       "passphrase can open this volume without KMS; remove it "

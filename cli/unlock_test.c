@@ -10,16 +10,29 @@
 
 static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		CLI_INSECURE_LONGOPT,
+		CLI_KMS_LONGOPTS,
+		{ NULL, 0, NULL, 0 },
+	};
 	struct kms_options ko = { 0 };
 	struct vol_access acc;
 	struct vol_error e;
-	int rc = cli_kms_only_options(cmd, argc, argv, &ko);
+	bool insecure = false;
+	int c, rc;
 
+	while ((c = cli_getopt(cmd, argc, argv, "h", longopts, &rc)) != -1) {
+		if (cli_kms_option(cmd, c, optarg, &ko, &rc) < 0)
+			return rc;
+		if (c == 'I')
+			insecure = true;
+	}
 	if (rc >= 0)
 		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "unlock-test takes one VOLUME");
-	rc = vol_unlock_test(argv[optind], &ko, &acc, &e);
+	rc = vol_unlock_test(argv[optind], &ko, insecure, &acc, &e);
 	if (rc)
 		return cli_volume_error(argv[optind], rc, &e);
 	printf("ok: %s unlocks through %s (keyslot %d)\n", argv[optind],
@@ -30,7 +43,7 @@ static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 const struct cli_cmd cli_cmd_unlock_test = {
 	"unlock-test",
 	"prove the volume unlocks through its KMS key, now",
-	"usage: cmkfs unlock-test VOLUME [KMS OPTIONS]\n"
+	"usage: cmkfs unlock-test VOLUME [--insecure] [KMS OPTIONS]\n"
 	"\n"
 	"Unwrap the volume's keyslot secret through KMS (Decrypt naming the key "
 	"and\n"
@@ -41,8 +54,10 @@ const struct cli_cmd cli_cmd_unlock_test = {
 	"deletion, not shared or no longer allowed, deleted or in another "
 	"region,\n"
 	"token copied from another volume or tampered with, KMS unreachable.\n"
-	"The region defaults to the one recorded in the token.\n"
-	"\n" CLI_KMS_USAGE "\n"
+	"The region defaults to the one recorded in the token.  A header that "
+	"is\n"
+	"not on the allow-list (see README) is refused before any KMS call.\n"
+	"\n" CLI_INSECURE_USAGE "\n" CLI_KMS_USAGE "\n"
 	"Exit status: 0 unlocks, 1 failure, 3 KMS refused, 4 KMS unreachable.\n",
 	run_unlock_test,
 };

@@ -222,24 +222,43 @@ as() {
 	(. "$f" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL && exec "$@")
 }
 
+# unwrap_token ENVFILE VOLUME TOKEN_ID OUT: the keyslot secret of aws-kms
+# token TOKEN_ID of VOLUME, unwrapped by a KMS Decrypt as the principal of
+# ENVFILE, into OUT — independently of cmkfs: the encryption context is
+# computed from the header as README documents it (the volume's UUID, and
+# "<cipher>:<key bits>:<sector size>:<offset>" of its data segment when the
+# token is bound to it), never copied from the token.
+unwrap_token() {
+	local env=$1 vol=$2 id=$3 out=$4 req
+	req=$(cryptsetup luksDump --dump-json-metadata "$vol" | $PYTHON -c '
+import json, sys
+m = json.load(sys.stdin)
+t, seg = m["tokens"][sys.argv[1]], m["segments"]["0"]
+bits = 8 * next(k["key_size"] for k in m["keyslots"].values() if k["type"] == "luks2")
+ctx = {"cmkfs:volume": sys.argv[2]}
+if "cmkfs:segment" in t["encryption_context"]:
+    ctx["cmkfs:segment"] = "%s:%d:%d:%s" % (seg["encryption"], bits, seg["sector_size"], seg["offset"])
+print(json.dumps({"CiphertextBlob": t["ciphertext"], "KeyId": t["key_arn"], "EncryptionContext": ctx}))
+' "$id" "$(cryptsetup luksUUID "$vol")") || return 1
+	as "$env" "$CMKFS" kms call Decrypt "$req" |
+		$PYTHON -c 'import json,sys,base64; sys.stdout.buffer.write(base64.b64decode(json.load(sys.stdin)["Plaintext"]))' > "$out"
+}
+
 # volume_key_of ENVFILE VOLUME: unwrap the secret of each aws-kms token of
 # VOLUME through KMS (as the principal of ENVFILE) and print the volume key
 # the first that works opens, in hex — through the test-only vol-tool, for
 # comparing keys and decrypting data independently of cmkfs.
 volume_key_of() {
-	local env=$1 vol=$2 uuid slot key blob
-	uuid=$(cryptsetup luksUUID "$vol") || return 1
+	local env=$1 vol=$2 id slot
 	cryptsetup luksDump --dump-json-metadata "$vol" | $PYTHON -c '
 import json, sys
 m = json.load(sys.stdin)
 for i, t in sorted(m["tokens"].items()):
     if t["type"] == "aws-kms":
         for k in t["keyslots"]:
-            print(k, t["key_arn"], t["ciphertext"])' > "$TEST_TMPDIR/candidates"
-	while read -r slot key blob; do
-		as "$env" "$CMKFS" kms call Decrypt "{\"CiphertextBlob\":\"$blob\",\"KeyId\":\"$key\",\"EncryptionContext\":{\"cmkfs:volume\":\"$uuid\"}}" |
-			$PYTHON -c 'import json,sys,base64; sys.stdout.buffer.write(base64.b64decode(json.load(sys.stdin)["Plaintext"]))' \
-				> "$TEST_TMPDIR/secret" || continue
+            print(i, k)' > "$TEST_TMPDIR/candidates"
+	while read -r id slot; do
+		unwrap_token "$env" "$vol" "$id" "$TEST_TMPDIR/secret" || continue
 		"$CMKFS_BUILD/tests/vol-tool" unlock "$vol" "$slot" "$TEST_TMPDIR/secret" 2> /dev/null && return 0
 	done < "$TEST_TMPDIR/candidates"
 	return 1

@@ -77,14 +77,17 @@ int vol_client_for_token(const struct kms_options *ko,
 }
 
 int vol_new_secret(struct kms_client *k, const char *arn, bool check,
-		   const char *uuid, const char *what, const char *volume,
-		   uint8_t **secret, char **token, struct vol_error *e)
+		   const struct luks2_info *info, const char *what,
+		   const char *volume, uint8_t **secret, char **token,
+		   struct vol_error *e)
 {
 	int r = check ? vol_check_new_key(k, arn, what, volume, e) : 0;
+	struct vol_binding b;
 
 	if (r)
 		return r;
-	r = vol_secret_new(k, arn, uuid, secret, token, &e->kms);
+	vol_binding_of(info, &b);
+	r = vol_secret_new(k, arn, &b, secret, token, &e->kms);
 	if (r) {
 		e->what = VOL_FAIL_KMS;
 		snprintf(e->message, sizeof(e->message),

@@ -174,7 +174,9 @@ int vol_create(struct kms_client *k, const struct vol_create_params *p,
 	if (crypto_uuid(uuid))
 		return vol_fail(e, -EIO, false, "no randomness");
 	fp.uuid = uuid;
-	r = vol_new_secret(k, p->key_arn, true, uuid, "cannot create",
+	/* Bound to the header about to be written: its UUID and segment. */
+	luks2_format_info(&fp, info);
+	r = vol_new_secret(k, p->key_arn, true, info, "cannot create",
 			   p->volume, &secret, &token, e);
 	if (r)
 		return r;
@@ -195,7 +197,10 @@ int vol_create(struct kms_client *k, const struct vol_create_params *p,
 	}
 	secmem_free(secret);
 	secret = NULL;
-	r = luks2_open(target, &v, err, sizeof(err));
+	/* A null volume is one on purpose: asked for with --insecure. */
+	r = luks2_open_flags(
+		target, VOL_OPEN_INSECURE(!strcmp(p->cipher, "cipher_null")),
+		&v, err, sizeof(err));
 	if (!r)
 		r = luks2_info(v, info);
 	if (r) {

@@ -36,8 +36,9 @@ static bool carries_blank_mark(const char *volume)
 	char err[512];
 	bool blank;
 
-	if (luks2_open_flags(volume, LUKS2_OPEN_REENCRYPTING, &v, err,
-			     sizeof(err)))
+	if (luks2_open_flags(volume,
+			     LUKS2_OPEN_REENCRYPTING | LUKS2_OPEN_INSPECT, &v,
+			     err, sizeof(err)))
 		return false;
 	blank = luks2_is_blank(v);
 	luks2_close(v);

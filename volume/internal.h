@@ -14,6 +14,9 @@
 struct luks2_vol;
 struct luks2_info;
 
+/* The luks2_open_flags flag that accepts a cipher_null volume, or 0. */
+#define VOL_OPEN_INSECURE(insecure) ((insecure) ? LUKS2_OPEN_INSECURE : 0u)
+
 /* e: VOL_FAIL_MESSAGE, the formatted sentence (followed by r's errno text
  * when with_errno); returns r. */
 int vol_fail(struct vol_error *e, int r, bool with_errno, const char *fmt, ...)
@@ -40,13 +43,15 @@ int vol_client_for_token(const struct kms_options *ko,
 int vol_check_new_key(struct kms_client *k, const char *arn, const char *what,
 		      const char *volume, struct vol_error *e);
 
-/* A new keyslot secret bound to volume uuid under arn (vol_secret_new),
+/* A new keyslot secret bound to the header info describes (its UUID and
+ * data segment) under arn (vol_secret_new),
  * the CMK rules checked first when check (vol_check_new_key); a KMS
  * refusal said as "<what> <volume>: no data key from <arn>"
  * (VOL_FAIL_KMS). */
 int vol_new_secret(struct kms_client *k, const char *arn, bool check,
-		   const char *uuid, const char *what, const char *volume,
-		   uint8_t **secret, char **token, struct vol_error *e);
+		   const struct luks2_info *info, const char *what,
+		   const char *volume, uint8_t **secret, char **token,
+		   struct vol_error *e);
 
 /* The file that keeps the header an end of a reencryption replaces
  * (vol_reencrypt_snapshot) in snapshot, what a crash left of its removal
@@ -75,7 +80,8 @@ struct vol_rekey {
 	char snapshot[PATH_MAX + 64];
 };
 int vol_rekey_ready(const char *volume, const struct kms_options *ko,
-		    bool read_only, struct vol_rekey *out, struct vol_error *e);
+		    bool read_only, bool insecure, struct vol_rekey *out,
+		    struct vol_error *e);
 void vol_rekey_free(struct vol_rekey *k); /* accepts a zeroed one */
 
 /* The daemon's job (fs.h, struct fsd_job) for volume, unwrapping through
@@ -84,6 +90,7 @@ void vol_rekey_free(struct vol_rekey *k); /* accepts a zeroed one */
 struct vol_online {
 	const char *volume, *name;
 	const struct kms_options *ko;
+	bool insecure; /* the mount accepted a cipher_null volume */
 	struct vol_reprove *reprove;
 	struct vol_rekey ready;
 };

@@ -22,11 +22,12 @@ struct vol_mount {
 	char name[PATH_MAX];   /* as the caller named it, for messages */
 	char volume[PATH_MAX]; /* absolute */
 	int lock_fd;
+	bool insecure; /* a cipher_null volume was accepted */
 	struct luks2_vol *v;
 	struct luks2_info info;
 };
 
-int vol_mount_open(const char *volume, struct vol_mount **out,
+int vol_mount_open(const char *volume, bool insecure, struct vol_mount **out,
 		   struct vol_error *e)
 {
 	struct vol_mount *m;
@@ -39,6 +40,7 @@ int vol_mount_open(const char *volume, struct vol_mount **out,
 	if (!m)
 		return -ENOMEM;
 	m->lock_fd = -1;
+	m->insecure = insecure;
 	snprintf(m->name, sizeof(m->name), "%s", volume);
 	if (!realpath(volume, m->volume)) {
 		r = vol_fail(e, -errno, true, "cannot mount %s", volume);
@@ -50,7 +52,9 @@ int vol_mount_open(const char *volume, struct vol_mount **out,
 	if (r)
 		goto fail;
 	/* One being reencrypted is served too (vol_mount_serve). */
-	r = vol_open_info(volume, LUKS2_OPEN_REENCRYPTING, &m->v, &m->info, e);
+	r = vol_open_info(volume,
+			  LUKS2_OPEN_REENCRYPTING | VOL_OPEN_INSECURE(insecure),
+			  &m->v, &m->info, e);
 	if (r)
 		goto fail;
 	r = fsd_state_by_uuid(m->info.uuid, &st);
@@ -122,7 +126,9 @@ static void on_ready(void *arg)
 
 		/* A mark left behind would let a later mount format a volume
 		 * whose filesystem signature is gone: the caller says so. */
-		if (luks2_open(s->m->volume, &v, err, sizeof(err)))
+		if (luks2_open_flags(s->m->volume,
+				     VOL_OPEN_INSECURE(s->m->insecure), &v, err,
+				     sizeof(err)))
 			snprintf(e.message, sizeof(e.message), "%s", err);
 		else
 			clear_blank(v, s->m->name, &e);
@@ -150,14 +156,15 @@ static int ready_reencrypting(struct vol_mount *m,
 
 	luks2_close(m->v);
 	m->v = NULL;
-	r = vol_rekey_ready(m->volume, p->ko, p->read_only, k, e);
+	r = vol_rekey_ready(m->volume, p->ko, p->read_only, m->insecure, k, e);
 	if (r)
 		return r;
 	if (k->finished) {
 		fp->notice = "the end of its reencryption, cut off, is "
 			     "complete";
 		vol_rekey_free(k);
-		r = vol_open_info(m->volume, 0, &m->v, &m->info, e);
+		r = vol_open_info(m->volume, VOL_OPEN_INSECURE(m->insecure),
+				  &m->v, &m->info, e);
 		return r ? r : vol_unlock(m->v, &m->info, p->ko, u, e);
 	}
 	fp->notice = k->recovered ? "recovered the block of its reencryption "
@@ -188,10 +195,12 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	const struct luks2_info *info = &m->info;
 	struct vol_online online = { .volume = m->volume,
 				     .name = m->name,
-				     .ko = p->ko };
+				     .ko = p->ko,
+				     .insecure = m->insecure };
 	struct fsd_params fp = { 0 };
 	struct vol_unlocked u = { 0 };
 	struct vol_reprove reprove = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vol_binding binding;
 	bool rekey = false;
 	char err[1024];
 	int r;
@@ -240,7 +249,8 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	/* The token that unlocked it is what the revocation checks unwrap;
 	 * it lives until the daemon ends. */
 	reprove.token = &u.token;
-	reprove.uuid = info->uuid;
+	vol_binding_of(info, &binding);
+	reprove.binding = &binding;
 	reprove.ko = p->ko;
 	vol_reprove_hook(&reprove, &fp.reprove);
 	online.reprove = &reprove;

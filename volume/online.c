@@ -69,7 +69,8 @@ static int ready_with(struct luks2_vol *v, const struct vol_token *t,
 }
 
 int vol_rekey_ready(const char *volume, const struct kms_options *ko,
-		    bool read_only, struct vol_rekey *out, struct vol_error *e)
+		    bool read_only, bool insecure, struct vol_rekey *out,
+		    struct vol_error *e)
 {
 	struct ready_use u = { .out = out,
 			       .snapshot = out->snapshot,
@@ -97,7 +98,9 @@ int vol_rekey_ready(const char *volume, const struct kms_options *ko,
 			return r;
 		out->recovered = true;
 	}
-	r = vol_open_info(volume, LUKS2_OPEN_REENCRYPTING, &out->v, &info, e);
+	r = vol_open_info(volume,
+			  LUKS2_OPEN_REENCRYPTING | VOL_OPEN_INSECURE(insecure),
+			  &out->v, &info, e);
 	if (r)
 		return r;
 	if (info.reencrypt == LUKS2_REENCRYPT_NONE) {
@@ -199,7 +202,7 @@ static void reprove_follow(struct vol_reprove *rp, struct vol_token *t)
 }
 
 /* Where the reencryption stands on disk. */
-static enum fsd_rekey_how on_disk(const char *volume, uint64_t *done)
+static enum fsd_rekey_how on_disk(const struct vol_online *o, uint64_t *done)
 {
 	enum fsd_rekey_how how = FSD_REKEY_HELD_BROKEN;
 	struct luks2_vol *v = NULL;
@@ -208,8 +211,10 @@ static enum fsd_rekey_how on_disk(const char *volume, uint64_t *done)
 	char err[512];
 
 	*done = 0;
-	if (luks2_open_flags(volume, LUKS2_OPEN_REENCRYPTING, &v, err,
-			     sizeof(err)) ||
+	if (luks2_open_flags(o->volume,
+			     LUKS2_OPEN_REENCRYPTING |
+				     VOL_OPEN_INSECURE(o->insecure),
+			     &v, err, sizeof(err)) ||
 	    luks2_info(v, &info))
 		goto out;
 	if (info.reencrypt == LUKS2_REENCRYPT_NONE) {
@@ -245,7 +250,8 @@ static int job_run(void *arg, struct fsd_rekey *rk, char *why, size_t len)
 		goto out;
 	}
 	if (!k.v) {
-		r = vol_rekey_ready(o->volume, o->ko, false, &k, &e);
+		r = vol_rekey_ready(o->volume, o->ko, false, o->insecure, &k,
+				    &e);
 		if (r) {
 			say_failure(o->name, r, &e, why, len);
 			/* The header's token now gates the volume (the one
@@ -292,7 +298,7 @@ static int job_run(void *arg, struct fsd_rekey *rk, char *why, size_t len)
 	 * of it.  A block cut off in the middle stays held (its I/O fails)
 	 * until a restart recovers it. */
 	vol_rekey_free(&k);
-	how = on_disk(o->volume, &done);
+	how = on_disk(o, &done);
 	if (how == FSD_REKEY_ALL_NEW)
 		r = 0; /* complete on disk, whatever came after */
 	if (!r && how != FSD_REKEY_ALL_NEW) {

@@ -178,8 +178,8 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 	if (r)
 		return r;
 	/* A new CMK is checked; the current one already opened the volume. */
-	r = vol_new_secret(k, arn, o->key_arn != NULL, info->uuid,
-			   "cannot reencrypt", volume, &secret, &token, e);
+	r = vol_new_secret(k, arn, o->key_arn != NULL, info, "cannot reencrypt",
+			   volume, &secret, &token, e);
 	if (r)
 		goto out;
 	/* Everything but the keyslot and token that unlocked the volume goes
@@ -292,8 +292,10 @@ static int start(struct vol_reencrypt *job, const struct kms_options *ko,
 		if (r)
 			return r;
 	}
-	r = vol_open_info(job->volume, LUKS2_OPEN_REENCRYPTING, &job->v, &info,
-			  e);
+	r = vol_open_info(job->volume,
+			  LUKS2_OPEN_REENCRYPTING |
+				  VOL_OPEN_INSECURE(o->insecure),
+			  &job->v, &info, e);
 	if (r)
 		return r;
 	if (o->resume)

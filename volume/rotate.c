@@ -49,8 +49,8 @@ static int move_to_key(struct luks2_vol *v, const struct luks2_info *info,
 	r = vol_client_for(ko, new_arn, &k, e);
 	if (r)
 		return r;
-	r = vol_new_secret(k, new_arn, true, info->uuid, "cannot rotate",
-			   volume, &secret, &token, e);
+	r = vol_new_secret(k, new_arn, true, info, "cannot rotate", volume,
+			   &secret, &token, e);
 	if (r)
 		goto out;
 	r = luks2_keyslot_add(v, u->vk, secret, VOL_SECRET_BYTES, &slot, err,
@@ -97,6 +97,7 @@ static int rewrap(struct luks2_vol *v, const struct luks2_info *info,
 		  struct vol_rotated *out, struct vol_error *e)
 {
 	struct kms_client *k = NULL;
+	struct vol_binding b;
 	char *token = NULL, err[512];
 	int r, id;
 
@@ -110,8 +111,8 @@ static int rewrap(struct luks2_vol *v, const struct luks2_info *info,
 		if (r)
 			goto out;
 	}
-	r = vol_secret_rewrap(k, &u->token, info->uuid, new_arn, &token,
-			      &e->kms);
+	vol_binding_of(info, &b);
+	r = vol_secret_rewrap(k, &u->token, &b, new_arn, &token, &e->kms);
 	if (r) {
 		e->what = VOL_FAIL_KMS;
 		snprintf(e->message, sizeof(e->message),
@@ -160,8 +161,8 @@ static void remove_dangling_tokens(struct luks2_vol *v, struct vol_rotated *out)
 }
 
 int vol_rotate(const char *volume, const struct kms_options *ko,
-	       const char *new_arn, bool rewrap_only, struct vol_rotated *out,
-	       struct vol_error *e)
+	       const char *new_arn, bool rewrap_only, bool insecure,
+	       struct vol_rotated *out, struct vol_error *e)
 {
 	struct luks2_info info = { 0 };
 	struct vol_unlocked u = { 0 };
@@ -177,7 +178,7 @@ int vol_rotate(const char *volume, const struct kms_options *ko,
 	r = vol_lock(volume, VOL_LOCK_HEADER, &fd, e);
 	if (r)
 		return r;
-	r = vol_open_info(volume, 0, &v, &info, e);
+	r = vol_open_info(volume, VOL_OPEN_INSECURE(insecure), &v, &info, e);
 	if (r)
 		goto out;
 	/* Proof that the current key still opens the volume, and the volume

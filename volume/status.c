@@ -47,9 +47,21 @@ int vol_status(const char *volume, struct vol_status *out, struct vol_error *e)
 
 	memset(out, 0, sizeof(*out));
 	memset(e, 0, sizeof(*e));
-	r = vol_open_info(volume, LUKS2_OPEN_REENCRYPTING, &v, &out->info, e);
+	r = vol_open_info(volume, LUKS2_OPEN_REENCRYPTING | LUKS2_OPEN_INSPECT,
+			  &v, &out->info, e);
 	if (r)
 		return r;
+	if (!luks2_allowed(v, LUKS2_OPEN_REENCRYPTING, out->refused,
+			   sizeof(out->refused)))
+		out->allowed = VOL_ALLOWED;
+	else if (!luks2_allowed(v,
+				LUKS2_OPEN_REENCRYPTING | LUKS2_OPEN_INSECURE,
+				NULL, 0))
+		out->allowed = VOL_ALLOWED_INSECURE;
+	else
+		out->allowed = VOL_REFUSED;
+	if (out->allowed != VOL_REFUSED)
+		out->refused[0] = 0;
 	if (vol_reencrypt_end_cut_off(volume))
 		out->reencryption = VOL_REENC_END_CUT_OFF;
 	else if (out->info.reencrypt == LUKS2_REENCRYPT_CLEAN)
@@ -73,6 +85,7 @@ int vol_status(const char *volume, struct vol_status *out, struct vol_error *e)
 		memcpy(s->key_arn, t.key_arn, sizeof(s->key_arn));
 		memcpy(s->region, t.region, sizeof(s->region));
 		memcpy(s->created, t.created, sizeof(s->created));
+		s->segment_bound = t.segment_bound;
 		vol_token_free(&t);
 	}
 	luks2_close(v);

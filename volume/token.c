@@ -6,6 +6,7 @@
  * crypto/luks2/; this file never touches the device.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,29 @@
 
 #define MAX_TOKEN_BLOB ((size_t)6144)
 
-/* The aws-kms token for a wrapped secret, "keyslots": [] (malloc). */
+void vol_binding_of(const struct luks2_info *info, struct vol_binding *b)
+{
+	snprintf(b->uuid, sizeof(b->uuid), "%s", info->uuid);
+	snprintf(b->segment, sizeof(b->segment), "%s:%u:%u:%" PRIu64,
+		 info->cipher, info->key_bytes * 8, info->sector_size,
+		 info->data_offset);
+}
+
+/* The encryption context of b, the segment left out for a token made
+ * before it was bound: the number of pairs. */
+static size_t context_of(const struct vol_binding *b, bool segment,
+			 struct kms_kv ctx[2])
+{
+	ctx[0] = (struct kms_kv){ VOL_CONTEXT_VOLUME, b->uuid };
+	ctx[1] = (struct kms_kv){ VOL_CONTEXT_SEGMENT, b->segment };
+	return segment ? 2 : 1;
+}
+
+/* The aws-kms token for a secret wrapped under all of b, "keyslots": []
+ * (malloc). */
 static char *token_build(struct kms_client *c, const char *key_arn,
-			 const char *uuid, const uint8_t *blob, size_t blob_len)
+			 const struct vol_binding *b, const uint8_t *blob,
+			 size_t blob_len)
 {
 	json_object *t, *o;
 	char region[64], created[40], *b64, *json;
@@ -41,7 +62,9 @@ static char *token_build(struct kms_client *c, const char *key_arn,
 	t = json_object_new_object();
 	o = json_object_new_object();
 	json_object_object_add(o, VOL_CONTEXT_VOLUME,
-			       json_object_new_string(uuid));
+			       json_object_new_string(b->uuid));
+	json_object_object_add(o, VOL_CONTEXT_SEGMENT,
+			       json_object_new_string(b->segment));
 	json_object_object_add(t, "type",
 			       json_object_new_string(VOL_TOKEN_TYPE));
 	json_object_object_add(t, "keyslots", json_object_new_array());
@@ -57,20 +80,22 @@ static char *token_build(struct kms_client *c, const char *key_arn,
 	return json;
 }
 
-int vol_secret_new(struct kms_client *c, const char *key_arn, const char *uuid,
-		   uint8_t **secret, char **token_json, struct kms_error *err)
+int vol_secret_new(struct kms_client *c, const char *key_arn,
+		   const struct vol_binding *b, uint8_t **secret,
+		   char **token_json, struct kms_error *err)
 {
-	struct kms_kv ctx = { VOL_CONTEXT_VOLUME, uuid };
+	struct kms_kv ctx[2];
+	size_t n = context_of(b, true, ctx);
 	uint8_t *blob = NULL;
 	size_t blob_len;
 	int r;
 
 	*token_json = NULL;
-	r = kms_generate_data_key(c, key_arn, &ctx, 1, VOL_SECRET_BYTES, secret,
+	r = kms_generate_data_key(c, key_arn, ctx, n, VOL_SECRET_BYTES, secret,
 				  &blob, &blob_len, err);
 	if (r)
 		return r;
-	*token_json = token_build(c, key_arn, uuid, blob, blob_len);
+	*token_json = token_build(c, key_arn, b, blob, blob_len);
 	free(blob);
 	if (!*token_json) {
 		secmem_free(*secret);
@@ -81,21 +106,23 @@ int vol_secret_new(struct kms_client *c, const char *key_arn, const char *uuid,
 }
 
 int vol_secret_rewrap(struct kms_client *c, const struct vol_token *t,
-		      const char *volume_uuid, const char *new_arn,
+		      const struct vol_binding *b, const char *new_arn,
 		      char **token_json, struct kms_error *err)
 {
-	struct kms_kv ctx = { VOL_CONTEXT_VOLUME, volume_uuid };
+	struct kms_kv src[2], dst_ctx[2];
+	size_t n_src = context_of(b, t->segment_bound, src);
+	size_t n_dst = context_of(b, true, dst_ctx);
 	const char *dst = new_arn ? new_arn : t->key_arn;
 	uint8_t *blob = NULL;
 	size_t blob_len;
 	int r;
 
 	*token_json = NULL;
-	r = kms_re_encrypt(c, t->key_arn, &ctx, 1, t->blob, t->blob_len, dst,
-			   &ctx, 1, &blob, &blob_len, err);
+	r = kms_re_encrypt(c, t->key_arn, src, n_src, t->blob, t->blob_len, dst,
+			   dst_ctx, n_dst, &blob, &blob_len, err);
 	if (r)
 		return r;
-	*token_json = token_build(c, dst, volume_uuid, blob, blob_len);
+	*token_json = token_build(c, dst, b, blob, blob_len);
 	free(blob);
 	return *token_json ? 0 : -ENOMEM;
 }
@@ -205,6 +232,15 @@ int vol_token_parse(const char *json, struct vol_token *out, char *why,
 				 "values must be strings");
 			goto out;
 		}
+		if (strcmp(k, VOL_CONTEXT_VOLUME) &&
+		    strcmp(k, VOL_CONTEXT_SEGMENT)) {
+			snprintf(why, whylen,
+				 "the token's encryption_context has "
+				 "\"%.64s\", which cmkfs does not bind",
+				 k);
+			goto out;
+		}
+		out->segment_bound |= !strcmp(k, VOL_CONTEXT_SEGMENT);
 		strings += strlen(k) + 1 +
 			   (size_t)json_object_get_string_len(val) + 1;
 	}
@@ -243,13 +279,47 @@ void vol_token_free(struct vol_token *t)
 	memset(t, 0, sizeof(*t));
 }
 
-int vol_secret_unwrap(struct kms_client *c, const struct vol_token *t,
-		      const char *volume_uuid, uint8_t **secret, size_t *len,
-		      struct kms_error *err)
+/* The value of key in t's context, or NULL. */
+static const char *context_value(const struct vol_token *t, const char *key)
 {
-	struct kms_kv ctx = { VOL_CONTEXT_VOLUME, volume_uuid };
-	int r = kms_decrypt(c, t->key_arn, &ctx, 1, t->blob, t->blob_len,
-			    secret, len, err);
+	for (size_t i = 0; i < t->n_context; i++)
+		if (!strcmp(t->context[i].key, key))
+			return t->context[i].value;
+	return NULL;
+}
+
+int vol_token_matches(const struct vol_token *t, const struct vol_binding *b,
+		      char *why, size_t len)
+{
+	const char *uuid = context_value(t, VOL_CONTEXT_VOLUME);
+	const char *seg = context_value(t, VOL_CONTEXT_SEGMENT);
+
+	if (!uuid || strcmp(uuid, b->uuid)) {
+		snprintf(why, len,
+			 "its aws-kms token was made for volume %.40s, not "
+			 "this one (%s): it was copied from another volume",
+			 uuid ? uuid : "(none)", b->uuid);
+		return -EINVAL;
+	}
+	if (seg && strcmp(seg, b->segment)) {
+		snprintf(why, len,
+			 "the header does not match what the key was bound "
+			 "to: the data segment was %.100s and the header now "
+			 "says %s (the header was changed)",
+			 seg, b->segment);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int vol_secret_unwrap(struct kms_client *c, const struct vol_token *t,
+		      const struct vol_binding *b, uint8_t **secret,
+		      size_t *len, struct kms_error *err)
+{
+	struct kms_kv ctx[2];
+	size_t n = context_of(b, t->segment_bound, ctx);
+	int r = kms_decrypt(c, t->key_arn, ctx, n, t->blob, t->blob_len, secret,
+			    len, err);
 
 	/* A secret of another size is not one cmkfs made: refuse to use it. */
 	if (!r && *len != VOL_SECRET_BYTES) {

@@ -51,6 +51,7 @@ static int try_token(struct luks2_vol *v, const struct luks2_info *info,
 		     struct vol_error *e)
 {
 	struct kms_client *k = NULL;
+	struct vol_binding b;
 	struct kms_error kerr;
 	uint8_t *secret = NULL;
 	const char *json;
@@ -65,13 +66,26 @@ static int try_token(struct luks2_vol *v, const struct luks2_info *info,
 		vol_token_free(t);
 		return 1;
 	}
+	/* Bound to this header, as it is now: what the token's copy says
+	 * is only compared, to say early what was changed. */
+	vol_binding_of(info, &b);
+	r = vol_token_matches(t, &b, err, sizeof(err));
+	if (r) {
+		first_failure(e, VOL_FAIL_BINDING, t, NULL, err);
+		vol_token_free(t);
+		return r;
+	}
 	r = vol_client_for_token(ko, t, &k, &kerr);
 	if (r) {
 		first_failure(e, VOL_FAIL_KMS_CLIENT, t, &kerr, NULL);
 	} else {
-		r = vol_secret_unwrap(k, t, info->uuid, &secret, &len, &kerr);
+		r = vol_secret_unwrap(k, t, &b, &secret, &len, &kerr);
+		/* What it was bound to, for the message. */
+		snprintf(err, sizeof(err), "volume %s%s%s", b.uuid,
+			 t->segment_bound ? ", data segment " : "",
+			 t->segment_bound ? b.segment : "");
 		if (r)
-			first_failure(e, VOL_FAIL_UNWRAP, t, &kerr, NULL);
+			first_failure(e, VOL_FAIL_UNWRAP, t, &kerr, err);
 	}
 	if (!r) {
 		r = use->fn(v, t, info->tokens[i], secret, len, use->arg, err,
@@ -147,7 +161,7 @@ void vol_unlocked_free(struct vol_unlocked *u)
 }
 
 int vol_unlock_test(const char *volume, const struct kms_options *ko,
-		    struct vol_access *out, struct vol_error *e)
+		    bool insecure, struct vol_access *out, struct vol_error *e)
 {
 	struct luks2_info info = { 0 };
 	struct vol_unlocked u = { 0 };
@@ -156,7 +170,7 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
 
 	memset(out, 0, sizeof(*out));
 	memset(e, 0, sizeof(*e));
-	r = vol_open_info(volume, 0, &v, &info, e);
+	r = vol_open_info(volume, VOL_OPEN_INSECURE(insecure), &v, &info, e);
 	if (r)
 		return r;
 	r = vol_unlock(v, &info, ko, &u, e);
@@ -184,7 +198,7 @@ static enum fsd_access reprove_check(void *arg, char *why, size_t len)
 	pthread_mutex_lock(&rp->lock);
 	r = vol_client_for_token(rp->ko, rp->token, &k, &kerr);
 	if (!r)
-		r = vol_secret_unwrap(k, rp->token, rp->uuid, &secret, &n,
+		r = vol_secret_unwrap(k, rp->token, rp->binding, &secret, &n,
 				      &kerr);
 	pthread_mutex_unlock(&rp->lock);
 	secmem_free(secret);

@@ -66,6 +66,17 @@ struct hdr_scan {
  * device).  0, or -ENOMEM / -EIO. */
 int hdr_scan(const uint8_t *dev, size_t len, struct hdr_scan *hs);
 
+/*
+ * The allow-list (allow.c): is the LUKS2 JSON metadata json (json_len
+ * bytes, as libcryptsetup loaded it) of a device of device_size bytes one
+ * cmkfs may unlock, serve and change?  0, or -EINVAL with why naming the
+ * field and its value; -ENOMEM.
+ */
+#define HDR_ALLOW_INSECURE     (1u << 0) /* a cipher_null-ecb data segment */
+#define HDR_ALLOW_REENCRYPTING (1u << 1) /* a forward reencryption's */
+int hdr_json_allowed(const char *json, size_t json_len, uint64_t device_size,
+		     unsigned flags, char *why, size_t len);
+
 /* Big-endian 64-bit fields. */
 uint64_t hdr_be64(const uint8_t *p);
 void hdr_put_be64(uint8_t *p, uint64_t v);

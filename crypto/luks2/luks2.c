@@ -64,7 +64,6 @@
 /* libcryptsetup's default LUKS2 header area (two 16 KiB metadata copies and
  * the keyslots area), which also sets the default data offset.  A smaller
  * file would be grown by libcryptsetup to fit: we refuse it instead. */
-#define DEFAULT_HDR_AREA (16u << 20)
 
 #define LABEL_MAX  47 /* LUKS2 label field, NUL excluded */
 #define MAX_TOKENS LUKS2_MAX_TOKENS
@@ -554,6 +553,8 @@ static int luks2_load(const char *path, struct luks2_vol **out, bool check,
 		goto out;
 	if (check)
 		r = check_usable(v, flags, err, errlen);
+	if (!r && check && !(flags & LUKS2_OPEN_INSPECT))
+		r = luks2_allowed(v, flags, err, errlen);
 out:
 	if (r) {
 		luks2_close(v);
@@ -574,6 +575,33 @@ int luks2_open_flags(const char *path, unsigned flags, struct luks2_vol **out,
 {
 	luks2_clear_err(err, errlen);
 	return luks2_load(path, out, true, flags, err, errlen);
+}
+
+int luks2_allowed(struct luks2_vol *v, unsigned flags, char *err, size_t errlen)
+{
+	unsigned allow =
+		(flags & LUKS2_OPEN_INSECURE ? HDR_ALLOW_INSECURE : 0) |
+		(flags & LUKS2_OPEN_REENCRYPTING ? HDR_ALLOW_REENCRYPTING : 0);
+	const char *json;
+	char why[256];
+	int r;
+
+	if (crypt_dump_json(v->cd, &json, 0) < 0) {
+		luks2_say(err, errlen, "cannot read the metadata of %s",
+			  v->path);
+		return -EIO;
+	}
+	r = hdr_json_allowed(json, strlen(json), v->device_size, allow, why,
+			     sizeof(why));
+	if (r == -EINVAL)
+		luks2_say(err, errlen,
+			  "%s: refused: its LUKS2 header is not one cmkfs "
+			  "accepts: %s",
+			  v->path, why);
+	else if (r)
+		luks2_say(err, errlen, "%s: cannot check its LUKS2 header",
+			  v->path);
+	return r;
 }
 
 /*
@@ -1494,6 +1522,20 @@ out:
 	return r;
 }
 
+void luks2_format_info(const struct luks2_format_params *p,
+		       struct luks2_info *out)
+{
+	bool is_null = !strcmp(p->cipher, "cipher_null");
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->uuid, sizeof(out->uuid), "%s", p->uuid ? p->uuid : "");
+	snprintf(out->cipher, sizeof(out->cipher), "%s",
+		 is_null ? "cipher_null-ecb" : "aes-xts-plain64");
+	out->key_bytes = is_null ? 32 : 64;
+	out->sector_size = p->sector_size ? p->sector_size : SC_MAX_SECTOR;
+	out->data_offset = LUKS2_DATA_OFFSET;
+}
+
 int luks2_format(const char *path, const struct luks2_format_params *p,
 		 const uint8_t *secret, size_t secret_len,
 		 const char *token_json, char *err, size_t errlen)
@@ -1508,7 +1550,7 @@ int luks2_format(const char *path, const struct luks2_format_params *p,
 	struct crypt_device *cd = NULL;
 	unsigned sector = p && p->sector_size ? p->sector_size : SC_MAX_SECTOR;
 	bool is_null, rewrite_null = false, is_file = false, written = false;
-	uint64_t size = 0, after = 0, area = DEFAULT_HDR_AREA;
+	uint64_t size = 0, after = 0, area = LUKS2_DATA_OFFSET;
 	char *token = NULL;
 	int r, slot;
 
@@ -1528,12 +1570,12 @@ int luks2_format(const char *path, const struct luks2_format_params *p,
 	r = device_size(path, &size, &is_file);
 	if (r)
 		return open_error(path, r, err, errlen);
-	if (size < DEFAULT_HDR_AREA + sector) {
+	if (size < LUKS2_DATA_OFFSET + sector) {
 		luks2_say(
 			err, errlen,
 			"%s is too small (%llu bytes): a LUKS2 volume needs %u "
 			"bytes of header and at least one %u-byte sector",
-			path, (unsigned long long)size, DEFAULT_HDR_AREA,
+			path, (unsigned long long)size, LUKS2_DATA_OFFSET,
 			sector);
 		return -EINVAL;
 	}
@@ -1556,6 +1598,13 @@ int luks2_format(const char *path, const struct luks2_format_params *p,
 	luks2_lib_begin();
 	/* cipher_null's key is never used; 32 bytes is what cryptsetup
 	 * gives it, and a key is still needed for the keyslot's digest. */
+	/* Fixed, not aligned to the device: the offset is part of what the
+	 * keyslot secret is bound to before the header exists. */
+	r = crypt_set_data_offset(cd, LUKS2_DATA_OFFSET / SECTOR);
+	if (r < 0) {
+		crypt_free(cd);
+		return luks2_fail(err, errlen, r, "cannot format %s", path);
+	}
 	r = crypt_format(cd, CRYPT_LUKS2, is_null ? "cipher_null" : "aes",
 			 is_null ? "ecb" : "xts-plain64", p->uuid, NULL,
 			 is_null ? 32 : 64, &params);
@@ -1574,8 +1623,10 @@ int luks2_format(const char *path, const struct luks2_format_params *p,
 			return luks2_fail(err, errlen, r, "cannot open %s",
 					  path);
 		luks2_lib_begin();
-		r = crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64", p->uuid,
-				 NULL, 32, &params);
+		r = crypt_set_data_offset(cd, LUKS2_DATA_OFFSET / SECTOR);
+		if (r >= 0)
+			r = crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64",
+					 p->uuid, NULL, 32, &params);
 		secmem_wipe_stack();
 	}
 	if (r < 0) {
@@ -1612,6 +1663,13 @@ int luks2_format(const char *path, const struct luks2_format_params *p,
 	r = device_size(path, &after, NULL);
 	if (r) {
 		luks2_fail(err, errlen, r, "cannot check %s", path);
+		goto out;
+	}
+	if (area != LUKS2_DATA_OFFSET) {
+		luks2_say(err, errlen,
+			  "libcryptsetup put the data of %s at %llu, not %u",
+			  path, (unsigned long long)area, LUKS2_DATA_OFFSET);
+		r = -EIO;
 		goto out;
 	}
 	if (after != size || area + sector > size) {
@@ -1750,7 +1808,7 @@ int luks2_header_restore_unblank(const char *path, const char *file, char *err,
 	/* A copy of the backup, without the mark, is what is restored. */
 	r = luks2_header_backup(file, tmp, err, errlen);
 	if (!r)
-		r = luks2_open(tmp, &v, err, errlen);
+		r = luks2_open_flags(tmp, LUKS2_OPEN_INSPECT, &v, err, errlen);
 	if (!r)
 		r = luks2_blank_clear(v, err, errlen);
 	luks2_close(v);

@@ -66,6 +66,17 @@ int luks2_format(const char *path, const struct luks2_format_params *p,
 		 const uint8_t *secret, size_t secret_len,
 		 const char *token_json, char *err, size_t errlen);
 
+/* Where luks2_format puts the data segment, whatever the device. */
+#define LUKS2_DATA_OFFSET (16u << 20)
+
+/* What luks2_info will say of the data segment of a volume luks2_format
+ * makes with p (uuid, cipher, key_bytes, sector_size, data_offset; the
+ * rest zero): what a keyslot secret is bound to before the header
+ * exists. */
+struct luks2_info;
+void luks2_format_info(const struct luks2_format_params *p,
+		       struct luks2_info *out);
+
 /* Load the LUKS2 header of path.  A damaged header copy is recovered from
  * the other in memory only: opening never writes to the device (the first
  * change made through the handle repairs it on disk).  -ENOENT, -EINVAL
@@ -76,12 +87,30 @@ int luks2_open(const char *path, struct luks2_vol **out, char *err,
 	       size_t errlen);
 void luks2_close(struct luks2_vol *v); /* accepts NULL */
 
-/* luks2_open with flags: LUKS2_OPEN_REENCRYPTING also opens a volume whose
- * reencryption is in progress or was interrupted (to inspect, recover or
- * resume it: never to serve its data). */
+/*
+ * luks2_open with flags.  LUKS2_OPEN_REENCRYPTING also opens a volume whose
+ * reencryption is in progress or was interrupted (to inspect, recover,
+ * resume or serve it).
+ *
+ * The header is not trusted: its checksums are not keyed.  Every open
+ * checks it against cmkfs's allow-list (crypto/luks2/allow.c: the data
+ * segment aes-xts-plain64 with a 512-bit key, sector size 512..4096, an
+ * offset past the keyslots, one segment, keyslot areas of the same cipher,
+ * no unknown requirement) and refuses anything else with -EINVAL and the
+ * field and value in err.  LUKS2_OPEN_INSECURE accepts a cipher_null-ecb
+ * segment too (benchmark volumes); LUKS2_OPEN_INSPECT skips the allow-list,
+ * to show or copy a header that is never unlocked through the handle
+ * (luks2_allowed then says whether it passes).
+ */
 #define LUKS2_OPEN_REENCRYPTING (1u << 0)
+#define LUKS2_OPEN_INSECURE	(1u << 1)
+#define LUKS2_OPEN_INSPECT	(1u << 2)
 int luks2_open_flags(const char *path, unsigned flags, struct luks2_vol **out,
 		     char *err, size_t errlen);
+/* The allow-list check of luks2_open_flags, for a handle opened with
+ * LUKS2_OPEN_INSPECT: 0, or -EINVAL with err said. */
+int luks2_allowed(struct luks2_vol *v, unsigned flags, char *err,
+		  size_t errlen);
 
 enum luks2_reencrypt {
 	LUKS2_REENCRYPT_NONE = 0, /* one key for all data */

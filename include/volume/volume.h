@@ -48,6 +48,8 @@ enum vol_failure {
 				key_arn (in region): kms */
 	VOL_FAIL_KEYSLOT,    /* the secret from key_arn does not open its
 				keyslot: message */
+	VOL_FAIL_BINDING,    /* the token of key_arn is not bound to this
+				header (message says how), not asked of KMS */
 	VOL_FAIL_NO_TOKEN,   /* no aws-kms token covers an active keyslot */
 	VOL_FAIL_BUSY,	     /* another cmkfs command holds the volume:
 				conflict */
@@ -69,18 +71,36 @@ enum vol_conflict {
  * The aws-kms token
  *
  * A cmkfs volume's keyslot secret is a 32-byte KMS data key generated under
- * the volume's CMK with the encryption context {"cmkfs:volume": "<LUKS
- * UUID>"}; its ciphertext lives in a LUKS2 token of type "aws-kms":
+ * the volume's CMK with an encryption context that binds it to the header:
+ *   {"cmkfs:volume": "<LUKS UUID>",
+ *    "cmkfs:segment": "<cipher>:<key bits>:<sector size>:<data offset>"}
+ * (e.g. "aes-xts-plain64:512:4096:16777216").  Its ciphertext lives in a
+ * LUKS2 token of type "aws-kms":
  *   {"type":"aws-kms","keyslots":["N"],"key_arn":...,"region":...,
  *    "ciphertext":"<base64>","encryption_context":{...},"created":"<RFC 3339>"}
- * Unwrapping is a KMS Decrypt that always names the key and the context, so
- * a blob copied from another volume, or a key swapped in the token, fails.
+ * Unwrapping is a KMS Decrypt that always names the key and the context
+ * computed from the header being opened — never the copy in the token — so a
+ * blob copied from another volume, a key swapped in the token, or a header
+ * whose data segment was changed fails in KMS.  Tokens made before the
+ * segment was bound carry only "cmkfs:volume" (binding "volume"); they keep
+ * opening, and `rotate --rewrap` or a reencryption moves them to the
+ * "volume+segment" binding.  Removing the segment from a token's copy
+ * does not help an attacker: the ciphertext stays bound to it.
  * ------------------------------------------------------------------------- */
 
 #define VOL_TOKEN_TYPE	      "aws-kms"
 #define VOL_CONTEXT_VOLUME    "cmkfs:volume"
+#define VOL_CONTEXT_SEGMENT   "cmkfs:segment"
 #define VOL_SECRET_BYTES      32
 #define VOL_TOKEN_MAX_CONTEXT 8
+
+/* What a secret is bound to, computed from the header being opened (or,
+ * at create, the header about to be written). */
+struct vol_binding {
+	char uuid[40];
+	char segment[128]; /* VOL_CONTEXT_SEGMENT's value */
+};
+void vol_binding_of(const struct luks2_info *info, struct vol_binding *b);
 
 struct vol_token {
 	char key_arn[256];
@@ -90,21 +110,25 @@ struct vol_token {
 	size_t blob_len;
 	struct kms_kv context[VOL_TOKEN_MAX_CONTEXT];
 	size_t n_context;
+	bool segment_bound; /* the context has VOL_CONTEXT_SEGMENT (the
+			       binding "volume+segment", else "volume") */
 	int keyslots[8];
 	size_t n_keyslots;
 	char *strings; /* storage for the context (internal) */
 };
 
 /*
- * A new keyslot secret for volume uuid under key_arn: *secret (secure
- * memory, VOL_SECRET_BYTES) and the token JSON (malloc'ed, with
- * "keyslots": [] for the LUKS layer to fill in).
+ * A new keyslot secret bound to b under key_arn: *secret (secure memory,
+ * VOL_SECRET_BYTES) and the token JSON (malloc'ed, with "keyslots": [] for
+ * the LUKS layer to fill in).
  */
-int vol_secret_new(struct kms_client *c, const char *key_arn, const char *uuid,
-		   uint8_t **secret, char **token_json, struct kms_error *err);
+int vol_secret_new(struct kms_client *c, const char *key_arn,
+		   const struct vol_binding *b, uint8_t **secret,
+		   char **token_json, struct kms_error *err);
 
 /* Parse an aws-kms token.  -EINVAL with a reason in why when json is not
- * one (other token types, missing or malformed fields); -ENOMEM. */
+ * one (other token types, missing or malformed fields, an encryption
+ * context with other keys than the two above); -ENOMEM. */
 int vol_token_parse(const char *json, struct vol_token *out, char *why,
 		    size_t whylen);
 void vol_token_free(struct vol_token *t); /* accepts a zeroed token */
@@ -112,23 +136,31 @@ void vol_token_free(struct vol_token *t); /* accepts a zeroed token */
 /* True when token t covers at least one active keyslot of the volume. */
 bool vol_token_live(const struct luks2_info *info, const struct vol_token *t);
 
+/* Does the token's copy of its context match b?  0, or -EINVAL with why
+ * saying what differs (a token copied from another volume, or a header
+ * changed since the secret was bound to it): nothing KMS must be asked. */
+int vol_token_matches(const struct vol_token *t, const struct vol_binding *b,
+		      char *why, size_t len);
+
 /*
  * Unwrap the token's secret through KMS Decrypt with KeyId = its key and
- * the context {"cmkfs:volume": volume_uuid} — the volume's own UUID, not
- * what the token claims, so that a token copied from another volume fails
- * in KMS (InvalidCiphertextException).  *secret in secure memory.
+ * the context of b (with the segment when the token is segment-bound) —
+ * the header's own values, not what the token claims, so that a token
+ * copied from another volume or a header changed fails in KMS
+ * (InvalidCiphertextException).  *secret in secure memory.
  */
 int vol_secret_unwrap(struct kms_client *c, const struct vol_token *t,
-		      const char *volume_uuid, uint8_t **secret, size_t *len,
-		      struct kms_error *err);
+		      const struct vol_binding *b, uint8_t **secret,
+		      size_t *len, struct kms_error *err);
 
 /*
  * Re-wrap the token's secret under new_arn (NULL: the same key, e.g. to
  * move to its newest material after a KMS rotation) with KMS ReEncrypt: the
- * secret never leaves KMS.  *token_json is the new token ("keyslots": []).
+ * secret never leaves KMS.  The new token is bound to all of b, whatever
+ * the old one was.  *token_json is the new token ("keyslots": []).
  */
 int vol_secret_rewrap(struct kms_client *c, const struct vol_token *t,
-		      const char *volume_uuid, const char *new_arn,
+		      const struct vol_binding *b, const char *new_arn,
 		      char **token_json, struct kms_error *err);
 
 /* ---------------------------------------------------------------------------
@@ -173,14 +205,15 @@ int vol_unlock(struct luks2_vol *v, const struct luks2_info *info,
 void vol_unlocked_free(struct vol_unlocked *u);
 
 /* Open volume and unlock it through KMS, as a mount would, then wipe the
- * key: proof that its key still opens it.  0 with *out saying through what,
+ * key: proof that its key still opens it (insecure: a cipher_null volume
+ * passes the allow-list).  0 with *out saying through what,
  * or -errno with e said. */
 struct vol_access {
 	int keyslot;
 	char key_arn[256];
 };
 int vol_unlock_test(const char *volume, const struct kms_options *ko,
-		    struct vol_access *out, struct vol_error *e);
+		    bool insecure, struct vol_access *out, struct vol_error *e);
 
 /*
  * The revocation check a mount hands the daemon (fs.h, struct fsd_reprove):
@@ -194,7 +227,7 @@ struct vol_reprove {
 	pthread_mutex_t lock; /* token changes when an online reencryption
 				 starts (the one that opens the new key) */
 	struct vol_token *token;
-	const char *uuid;
+	const struct vol_binding *binding;
 	const struct kms_options *ko;
 };
 void vol_reprove_hook(struct vol_reprove *r, struct fsd_reprove *out);
@@ -308,12 +341,13 @@ struct vol_rotated {
 };
 
 /* Move volume to new_arn (rewrap false), or re-wrap its secret under
- * new_arn or, when NULL, the same key (rewrap true).  The current key must
+ * new_arn or, when NULL, the same key (rewrap true); insecure accepts a
+ * cipher_null volume.  The current key must
  * still unlock it; new_arn must meet the CMK rules.  0 with *out filled,
  * or -errno with e said. */
 int vol_rotate(const char *volume, const struct kms_options *ko,
-	       const char *new_arn, bool rewrap, struct vol_rotated *out,
-	       struct vol_error *e);
+	       const char *new_arn, bool rewrap, bool insecure,
+	       struct vol_rotated *out, struct vol_error *e);
 
 /* ---------------------------------------------------------------------------
  * Reencryption (offline): every byte under a new volume key
@@ -334,9 +368,10 @@ struct vol_reencrypt_opts {
 	const char *key_arn;	/* NULL: the volume's current CMK */
 	const char *resilience; /* "checksum" or "journal" */
 	bool resume;		/* continue one in progress */
-	bool online; /* the volume is mounted: only prepare the header (the
-			daemon runs the data; vol_reencrypt_data is not for
-			this job) under the header-change lock */
+	bool online;   /* the volume is mounted: only prepare the header (the
+			  daemon runs the data; vol_reencrypt_data is not for
+			  this job) under the header-change lock */
+	bool insecure; /* accept a cipher_null volume (LUKS2_OPEN_INSECURE) */
 };
 
 #define VOL_REENCRYPT_NOTES 32
@@ -394,6 +429,14 @@ struct vol_status_slot {
 	char key_arn[256];
 	char region[64];
 	char created[40];
+	bool segment_bound; /* binding "volume+segment", else "volume" */
+};
+
+/* Does the header pass the allow-list (luks2_allowed)? */
+enum vol_allowed {
+	VOL_ALLOWED = 0,
+	VOL_ALLOWED_INSECURE, /* only with --insecure: NOT ENCRYPTED */
+	VOL_REFUSED,	      /* never: refused says why */
 };
 
 struct vol_status {
@@ -405,10 +448,12 @@ struct vol_status {
 	struct vol_status_slot slots[32];
 	unsigned n_slots;
 	bool only_kms_keyslots; /* every keyslot is bound to a KMS key */
+	enum vol_allowed allowed;
+	char refused[512];
 };
 
 /* 0 with *out filled, or -errno with e said.  A volume in reencryption
- * opens too. */
+ * opens too, and so does one off the allow-list (shown, never unlocked). */
 int vol_status(const char *volume, struct vol_status *out, struct vol_error *e);
 /* "none", "in-progress", "crashed", "end-cut-off". */
 const char *vol_reencryption_name(enum vol_reencryption r);
@@ -417,7 +462,8 @@ const char *vol_reencryption_name(enum vol_reencryption r);
  * Mounting: the volume served by the daemon (fs/)
  *
  * vol_mount_open locks the volume as mounted (the lock lives as long as the
- * descriptor, which a forked daemon inherits), reads its header and refuses
+ * descriptor, which a forked daemon inherits), reads its header (checked
+ * against the allow-list; insecure accepts a cipher_null one) and refuses
  * a volume some daemon already serves.  vol_mount_serve, in the process
  * that will serve it, unlocks it through KMS, hands the key and the
  * revocation check to fsd_serve and returns when the daemon ends: 0 after a
@@ -453,7 +499,7 @@ struct vol_mount_params {
 	void *ready_arg;
 };
 
-int vol_mount_open(const char *volume, struct vol_mount **m,
+int vol_mount_open(const char *volume, bool insecure, struct vol_mount **m,
 		   struct vol_error *e);
 const struct luks2_info *vol_mount_info(const struct vol_mount *m);
 int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,

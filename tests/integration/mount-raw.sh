@@ -100,9 +100,7 @@ umount_raw
 grep -q "CMKFS-PLAINTEXT-MARKER" "$vol" && fail "plaintext found in the volume"
 # ...and its data segment decrypts, under the volume key, with an
 # independent AES-XTS (python3-cryptography), IV = 8 * sector, little-endian.
-blob=$(cryptsetup token export --token-id 0 "$vol" | $PYTHON -c 'import json,sys; print(json.load(sys.stdin)["ciphertext"])')
-as "$host" "$CMKFS" kms call Decrypt "{\"CiphertextBlob\":\"$blob\",\"KeyId\":\"$key\",\"EncryptionContext\":{\"cmkfs:volume\":\"$uuid\"}}" |
-	$PYTHON -c 'import json,sys,base64; sys.stdout.buffer.write(base64.b64decode(json.load(sys.stdin)["Plaintext"]))' > "$TEST_TMPDIR/secret"
+unwrap_token "$host" "$vol" 0 "$TEST_TMPDIR/secret" || fail "the token does not unwrap under the context of its header"
 vk=$("$CMKFS_BUILD/tests/vol-tool" unlock "$vol" 0 "$TEST_TMPDIR/secret")
 $PYTHON - "$vol" "$model" "$vk" <<'P' || fail "ciphertext is not AES-XTS-plain64 of the plaintext"
 import sys

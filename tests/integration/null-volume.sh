@@ -42,11 +42,30 @@ contains "$dump" "cipher: cipher_null-ecb" "luksDump segment"
 contains "$dump" "Cipher:     aes-xts-plain64" "luksDump keyslot"
 contains "$dump" "$uuid" "luksDump uuid"
 
-expect_exit 0 as "$host" "$CMKFS" unlock-test "$vol"
+# The header allow-list refuses a cipher_null volume, before any KMS
+# call, unless --insecure says it is one on purpose.
+assert_status_allow() {
+	expect_exit 0 "$CMKFS" status --json "$vol"
+	$PYTHON - "$out" "$1" <<'P' || fail "status --json allow_list"
+import json, sys
+s = json.loads(sys.argv[1])
+assert s["allow_list"] == sys.argv[2], s
+P
+}
+assert_status_allow insecure-only
+calls=$(wc -l < "$state.log")
+expect_exit 1 as "$host" "$CMKFS" unlock-test "$vol"
+contains "$err" "segment 0 \"encryption\" is \"cipher_null-ecb\"" "unlock-test without --insecure"
+contains "$err" "--insecure" "unlock-test names the way out"
+expect_exit 1 as "$host" "$CMKFS" mount --raw "$vol" "$plain"
+contains "$err" "NOT ENCRYPTED" "mount without --insecure"
+[ ! -e "$plain" ] || fail "a refused mount left $plain"
+[ "$(wc -l < "$state.log")" = "$calls" ] || fail "a refused volume was unwrapped through KMS: $(tail -n 2 "$state.log")"
+expect_exit 0 as "$host" "$CMKFS" unlock-test --insecure "$vol"
 contains "$out" "ok: $vol unlocks through $key (keyslot 0)" "unlock-test"
 
 # Mounted raw: a warning, and the data goes to the file as it is.
-expect_exit 0 as "$host" "$CMKFS" mount --raw "$vol" "$plain" --log "$TEST_TMPDIR/daemon.log"
+expect_exit 0 as "$host" "$CMKFS" mount --raw --insecure "$vol" "$plain" --log "$TEST_TMPDIR/daemon.log"
 contains "$err" "NOT ENCRYPTED" "mount warning"
 [ "$(stat -c %s "$plain")" = $((64 << 20)) ] || fail "plaintext size $(stat -c %s "$plain")"
 $PYTHON - "$plain" <<'P'

@@ -62,9 +62,13 @@ P
 # unlock-test, and the secret KMS unwraps opens the volume for cryptsetup too
 expect_exit 0 as "$host" "$CMKFS" unlock-test "$vols/a.img"
 contains "$out" "ok: $vols/a.img unlocks through $key (keyslot 0)" "unlock-test"
-blob=$(cryptsetup token export --token-id 0 "$vols/a.img" | $PYTHON -c 'import json,sys; print(json.load(sys.stdin)["ciphertext"])')
-as "$host" "$CMKFS" kms call Decrypt "{\"CiphertextBlob\":\"$blob\",\"KeyId\":\"$key\",\"EncryptionContext\":{\"cmkfs:volume\":\"$uuid\"}}" |
-	$PYTHON -c 'import json,sys,base64; sys.stdout.buffer.write(base64.b64decode(json.load(sys.stdin)["Plaintext"]))' > "$TEST_TMPDIR/secret"
+unwrap_token "$host" "$vols/a.img" 0 "$TEST_TMPDIR/secret" || fail "the token does not unwrap under the context of its header"
+# bound to the header: the UUID and the data segment
+cryptsetup token export --token-id 0 "$vols/a.img" | $PYTHON -c '
+import json, sys
+c = json.load(sys.stdin)["encryption_context"]
+assert c == {"cmkfs:volume": sys.argv[1], "cmkfs:segment": "aes-xts-plain64:512:4096:16777216"}, c
+' "$uuid" || fail "the token is not bound to the UUID and the data segment"
 [ "$(stat -c %s "$TEST_TMPDIR/secret")" = 32 ] || fail "unwrapped secret is not 32 bytes"
 cryptsetup open --test-passphrase --key-file "$TEST_TMPDIR/secret" "$vols/a.img" || fail "cryptsetup refuses the KMS secret"
 head -c 32 /dev/urandom > "$TEST_TMPDIR/wrong"
@@ -139,8 +143,20 @@ contains "$err" "does not let this host decrypt" "grant revoked"
 expect_exit 1 as "$root" "$CMKFS" unlock-test "$vols/fs.img" --region eu-west-1
 contains "$err" "is in region us-east-1, but this client uses region eu-west-1" "wrong region"
 
-# a token copied from another volume: KMS refuses the context
+# a token copied from another volume: its copy of the context names the
+# other volume, so KMS is not even asked...
 cryptsetup token export --token-id 0 "$vols/fs.img" > "$TEST_TMPDIR/foreign.json"
+cryptsetup token export --token-id 0 "$vols/a.img" > "$TEST_TMPDIR/own.json"
+cryptsetup token remove --token-id 0 "$vols/a.img"
+cryptsetup token import --json-file "$TEST_TMPDIR/foreign.json" --token-id 0 "$vols/a.img"
+expect_exit 1 as "$root" "$CMKFS" unlock-test "$vols/a.img"
+contains "$err" "was made for volume $(cryptsetup luksUUID "$vols/fs.img"), not this one" "token of another volume"
+# ...and with that copy edited to this volume's, KMS refuses the context
+$PYTHON -c '
+import json, sys
+t = json.load(open(sys.argv[1]))
+t["encryption_context"] = json.load(open(sys.argv[2]))["encryption_context"]
+json.dump(t, open(sys.argv[1], "w"))' "$TEST_TMPDIR/foreign.json" "$TEST_TMPDIR/own.json"
 cryptsetup token remove --token-id 0 "$vols/a.img"
 cryptsetup token import --json-file "$TEST_TMPDIR/foreign.json" --token-id 0 "$vols/a.img"
 expect_exit 3 as "$root" "$CMKFS" unlock-test "$vols/a.img"

@@ -124,17 +124,22 @@ static void format_vol(const char *path, const char *uuid, unsigned sector,
 	assert_int_equal(r, 0);
 }
 
-static struct luks2_vol *open_vol(const char *path)
+static struct luks2_vol *open_vol_flags(const char *path, unsigned flags)
 {
 	struct luks2_vol *v = NULL;
 	char err[256] = "";
-	int r = luks2_open(path, &v, err, sizeof(err));
+	int r = luks2_open_flags(path, flags, &v, err, sizeof(err));
 
 	if (r)
 		fprintf(stderr, "luks2_open: %d: %s\n", r, err);
 	assert_int_equal(r, 0);
 	assert_non_null(v);
 	return v;
+}
+
+static struct luks2_vol *open_vol(const char *path)
+{
+	return open_vol_flags(path, 0);
 }
 
 /* Unlock keyslot with secret; the key must be in secure memory. */
@@ -857,7 +862,14 @@ static void cipher_null_volume(void **state)
 		fprintf(stderr, "luks2_format: %d: %s\n", r, err);
 	assert_int_equal(r, 0);
 	assert_int_equal(file_size(path), VOL_SIZE);
-	v = open_vol(path);
+	/* The header allow-list takes it only when told it may be insecure,
+	 * and says why. */
+	v = NULL;
+	assert_int_equal(luks2_open(path, &v, err, sizeof(err)), -EINVAL);
+	assert_null(v);
+	assert_contains(err, "\"encryption\" is \"cipher_null-ecb\"");
+	assert_contains(err, "--insecure");
+	v = open_vol_flags(path, LUKS2_OPEN_INSECURE);
 	assert_int_equal(luks2_info(v, &vi), 0);
 	assert_string_equal(vi.cipher, "cipher_null-ecb");
 	assert_string_equal(vi.uuid, UUID_B);
@@ -884,7 +896,7 @@ static void cipher_null_volume(void **state)
 					   err, sizeof(err)),
 			 0);
 	luks2_close(v);
-	v = open_vol(path);
+	v = open_vol_flags(path, LUKS2_OPEN_INSECURE);
 	vk2 = unlock(v, slot, second, &n2);
 	assert_int_equal(n2, n);
 	assert_true(same_key(vk2, vk));
