@@ -95,6 +95,18 @@ int cli_parse_size(const char *s, uint64_t *out);
 	"benchmarks only);\n"                                                  \
 	"                      any other header off the allow-list is "        \
 	"refused\n"
+/* The pinned CMK (--key-arn of mount and unlock-test; CMKFS_KEY_ARN). */
+#define CLI_PIN_USAGE                                                          \
+	"  --key-arn ARN       the only CMK the volume may open through "      \
+	"(default:\n"                                                          \
+	"                      CMKFS_KEY_ARN): a header whose token names "    \
+	"another key\n"                                                        \
+	"                      is refused before KMS is asked\n"
+
+/* The trust of a command that opens a volume (volume.h): --insecure, and
+ * the CMK key_arn pins (when NULL: CMKFS_KEY_ARN, if set). */
+struct vol_trust;
+void cli_trust(struct vol_trust *t, bool insecure, const char *key_arn);
 #define CLI_KMS_LONGOPTS                                                       \
 	{ "region", required_argument, NULL, CLI_KMS_OPT_BASE + 0 },           \
 		{ "profile", required_argument, NULL, CLI_KMS_OPT_BASE + 1 },  \

@@ -38,6 +38,7 @@ struct mount_args {
 	bool on_revoke_keep;
 	bool reencrypt_paused;
 	bool insecure;
+	const char *key_arn; /* pinned */
 	struct kms_options ko;
 };
 
@@ -170,6 +171,7 @@ static int do_mount(const struct mount_args *a)
 {
 	char target[PATH_MAX];
 	struct vol_mount *m = NULL;
+	static struct vol_trust trust; /* lives as long as m */
 	struct vol_error e;
 	int pfd[2], r;
 	pid_t pid;
@@ -177,7 +179,8 @@ static int do_mount(const struct mount_args *a)
 	if (geteuid() != 0)
 		return cli_error(-EPERM, "mount needs root (FUSE, loop "
 					 "devices and mount)");
-	r = vol_mount_open(a->volume, a->insecure, &m, &e);
+	cli_trust(&trust, a->insecure, a->key_arn);
+	r = vol_mount_open(a->volume, &trust, &m, &e);
 	if (r)
 		return cli_volume_error(a->volume, r, &e);
 	r = resolve_target(a->dir, a->raw, target);
@@ -297,6 +300,7 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "kms-outage-grace", required_argument, NULL, 'G' },
 		{ "reencrypt-paused", no_argument, NULL, 'P' },
 		CLI_INSECURE_LONGOPT,
+		{ "key-arn", required_argument, NULL, 'k' },
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -337,6 +341,9 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 			break;
 		case 'I':
 			a.insecure = true;
+			break;
+		case 'k':
+			a.key_arn = optarg;
 			break;
 		case 'l':
 			a.log_file = optarg;
@@ -400,7 +407,7 @@ const struct cli_cmd cli_cmd_mount = {
 	"unlock a volume through KMS and mount it",
 	"usage: cmkfs mount VOLUME DIR [--fs ext4|xfs] [--mkfs] [--read-only]\n"
 	"                   [--allow-discards] [--foreground] [--log FILE]\n"
-	"                   [--reencrypt-paused] [--insecure]\n"
+	"                   [--reencrypt-paused] [--key-arn ARN] [--insecure]\n"
 	"                   [KMS OPTIONS]\n"
 	"       cmkfs mount VOLUME FILE --raw [...]\n"
 	"\n"
@@ -472,8 +479,8 @@ const struct cli_cmd cli_cmd_mount = {
 	"the\n"
 	"                      reencryption waits for `cmkfs reencrypt "
 	"--resume`;\n"
-	"                      by default it continues at once\n" CLI_INSECURE_USAGE
-	"\n" CLI_KMS_USAGE "\n"
+	"                      by default it continues at once\n" CLI_PIN_USAGE
+		CLI_INSECURE_USAGE "\n" CLI_KMS_USAGE "\n"
 	"Exit status: 0 mounted, 1 failure, 3 KMS refused, 4 KMS unreachable.\n",
 	run_mount,
 };

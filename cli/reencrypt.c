@@ -111,7 +111,10 @@ struct args {
 	bool resume;
 	/* Online only: control of the daemon's job. */
 	bool pause, background;
-	bool insecure; /* a cipher_null volume passes the allow-list */
+	bool insecure;		/* a cipher_null volume passes the allow-list */
+	struct vol_trust trust; /* --insecure; the current key pinned by
+				   CMKFS_KEY_ARN alone (--key-arn is the
+				   new one) */
 	bool have_rate;
 	uint64_t max_rate;
 	struct kms_options ko;
@@ -263,7 +266,7 @@ static int reencrypt_online(const struct args *a, const struct fsd_state *st)
 	const struct vol_reencrypt_opts o = { .key_arn = a->key_arn,
 					      .resilience = a->resilience,
 					      .online = true,
-					      .insecure = a->insecure };
+					      .trust = a->trust };
 	/* With a job running or paused, --max-rate only changes its
 	 * throttle; else it is the throttle of the job this starts. */
 	bool active = !strcmp(st->reencrypt, "running") ||
@@ -393,7 +396,7 @@ static int reencrypt(const struct args *a)
 	const struct vol_reencrypt_opts o = { .key_arn = a->key_arn,
 					      .resilience = a->resilience,
 					      .resume = a->resume,
-					      .insecure = a->insecure };
+					      .trust = a->trust };
 	struct vol_reencrypt_start st;
 	struct vol_reencrypt *job;
 	struct vol_error e;
@@ -493,6 +496,7 @@ static int run_reencrypt(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "--pause goes alone (with "
 					    "--max-rate at most)");
 	a.volume = argv[optind];
+	cli_trust(&a.trust, a.insecure, NULL);
 	if (fsd_state_find(a.volume, &st) == 0 && st.alive)
 		return reencrypt_online(&a, &st);
 	if (a.pause || a.have_rate || a.background)

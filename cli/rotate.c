@@ -26,6 +26,7 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 	const char *volume, *new_arn = NULL;
 	bool do_rewrap = false, insecure = false;
 	struct vol_rotated out;
+	struct vol_trust trust;
 	struct vol_error ve;
 	int c, rc;
 
@@ -47,7 +48,10 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 		return cli_usage_error(cmd, "rotate needs --key-arn NEW, "
 					    "--rewrap, or both");
 	volume = argv[optind];
-	rc = vol_rotate(volume, &ko, new_arn, do_rewrap, insecure, &out, &ve);
+	/* --key-arn is the new key: the current one is pinned by
+	 * CMKFS_KEY_ARN alone. */
+	cli_trust(&trust, insecure, NULL);
+	rc = vol_rotate(volume, &ko, new_arn, do_rewrap, &trust, &out, &ve);
 	if (rc)
 		return cli_volume_error(volume, rc, &ve);
 	if (do_rewrap)

@@ -13,12 +13,15 @@ static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		CLI_INSECURE_LONGOPT,
+		{ "key-arn", required_argument, NULL, 'k' },
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
 	struct kms_options ko = { 0 };
 	struct vol_access acc;
+	struct vol_trust trust;
 	struct vol_error e;
+	const char *pin = NULL;
 	bool insecure = false;
 	int c, rc;
 
@@ -27,12 +30,15 @@ static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 			return rc;
 		if (c == 'I')
 			insecure = true;
+		else if (c == 'k')
+			pin = optarg;
 	}
 	if (rc >= 0)
 		return rc;
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "unlock-test takes one VOLUME");
-	rc = vol_unlock_test(argv[optind], &ko, insecure, &acc, &e);
+	cli_trust(&trust, insecure, pin);
+	rc = vol_unlock_test(argv[optind], &ko, &trust, &acc, &e);
 	if (rc)
 		return cli_volume_error(argv[optind], rc, &e);
 	printf("ok: %s unlocks through %s (keyslot %d)\n", argv[optind],
@@ -43,7 +49,8 @@ static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 const struct cli_cmd cli_cmd_unlock_test = {
 	"unlock-test",
 	"prove the volume unlocks through its KMS key, now",
-	"usage: cmkfs unlock-test VOLUME [--insecure] [KMS OPTIONS]\n"
+	"usage: cmkfs unlock-test VOLUME [--key-arn ARN] [--insecure] [KMS "
+	"OPTIONS]\n"
 	"\n"
 	"Unwrap the volume's keyslot secret through KMS (Decrypt naming the key "
 	"and\n"
@@ -57,7 +64,7 @@ const struct cli_cmd cli_cmd_unlock_test = {
 	"The region defaults to the one recorded in the token.  A header that "
 	"is\n"
 	"not on the allow-list (see README) is refused before any KMS call.\n"
-	"\n" CLI_INSECURE_USAGE "\n" CLI_KMS_USAGE "\n"
+	"\n" CLI_PIN_USAGE CLI_INSECURE_USAGE "\n" CLI_KMS_USAGE "\n"
 	"Exit status: 0 unlocks, 1 failure, 3 KMS refused, 4 KMS unreachable.\n",
 	run_unlock_test,
 };

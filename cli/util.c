@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "volume.h"
 
 void cli_print_usage(const struct cli_cmd *cmd)
 {
@@ -60,6 +61,14 @@ int cli_usage_error(const struct cli_cmd *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "; see 'cmkfs %s --help'\n", cmd->name);
 	return EXIT_USAGE;
+}
+
+void cli_trust(struct vol_trust *t, bool insecure, const char *key_arn)
+{
+	t->insecure = insecure;
+	t->key_arn = key_arn ? key_arn : getenv("CMKFS_KEY_ARN");
+	if (t->key_arn && !*t->key_arn)
+		t->key_arn = NULL;
 }
 
 void cli_human_size(uint64_t bytes, char *out, size_t len)

@@ -199,8 +199,9 @@ int vol_create(struct kms_client *k, const struct vol_create_params *p,
 	secret = NULL;
 	/* A null volume is one on purpose: asked for with --insecure. */
 	r = luks2_open_flags(
-		target, VOL_OPEN_INSECURE(!strcmp(p->cipher, "cipher_null")),
-		&v, err, sizeof(err));
+		target,
+		strcmp(p->cipher, "cipher_null") ? 0 : LUKS2_OPEN_INSECURE, &v,
+		err, sizeof(err));
 	if (!r)
 		r = luks2_info(v, info);
 	if (r) {

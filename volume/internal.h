@@ -14,8 +14,9 @@
 struct luks2_vol;
 struct luks2_info;
 
-/* The luks2_open_flags flag that accepts a cipher_null volume, or 0. */
-#define VOL_OPEN_INSECURE(insecure) ((insecure) ? LUKS2_OPEN_INSECURE : 0u)
+/* The luks2_open_flags of trust (a struct vol_trust *, or NULL). */
+#define VOL_OPEN_TRUST(trust)                                                  \
+	((trust) && (trust)->insecure ? LUKS2_OPEN_INSECURE : 0u)
 
 /* e: VOL_FAIL_MESSAGE, the formatted sentence (followed by r's errno text
  * when with_errno); returns r. */
@@ -60,7 +61,7 @@ int vol_new_secret(struct kms_client *k, const char *arn, bool check,
 int vol_reencrypt_cut_off(const char *volume, char *snapshot, size_t len,
 			  bool *cut_off, struct vol_error *e);
 int vol_reencrypt_restore(const char *volume, const char *snapshot,
-			  struct vol_error *e);
+			  const struct vol_trust *trust, struct vol_error *e);
 
 /* ---- online reencryption (online.c) */
 
@@ -80,8 +81,8 @@ struct vol_rekey {
 	char snapshot[PATH_MAX + 64];
 };
 int vol_rekey_ready(const char *volume, const struct kms_options *ko,
-		    bool read_only, bool insecure, struct vol_rekey *out,
-		    struct vol_error *e);
+		    bool read_only, const struct vol_trust *trust,
+		    struct vol_rekey *out, struct vol_error *e);
 void vol_rekey_free(struct vol_rekey *k); /* accepts a zeroed one */
 
 /* The daemon's job (fs.h, struct fsd_job) for volume, unwrapping through
@@ -90,7 +91,7 @@ void vol_rekey_free(struct vol_rekey *k); /* accepts a zeroed one */
 struct vol_online {
 	const char *volume, *name;
 	const struct kms_options *ko;
-	bool insecure; /* the mount accepted a cipher_null volume */
+	const struct vol_trust *trust; /* the mount's */
 	struct vol_reprove *reprove;
 	struct vol_rekey ready;
 };

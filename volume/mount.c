@@ -22,13 +22,13 @@ struct vol_mount {
 	char name[PATH_MAX];   /* as the caller named it, for messages */
 	char volume[PATH_MAX]; /* absolute */
 	int lock_fd;
-	bool insecure; /* a cipher_null volume was accepted */
+	const struct vol_trust *trust; /* the caller's, outliving m */
 	struct luks2_vol *v;
 	struct luks2_info info;
 };
 
-int vol_mount_open(const char *volume, bool insecure, struct vol_mount **out,
-		   struct vol_error *e)
+int vol_mount_open(const char *volume, const struct vol_trust *trust,
+		   struct vol_mount **out, struct vol_error *e)
 {
 	struct vol_mount *m;
 	struct fsd_state st;
@@ -40,7 +40,7 @@ int vol_mount_open(const char *volume, bool insecure, struct vol_mount **out,
 	if (!m)
 		return -ENOMEM;
 	m->lock_fd = -1;
-	m->insecure = insecure;
+	m->trust = trust;
 	snprintf(m->name, sizeof(m->name), "%s", volume);
 	if (!realpath(volume, m->volume)) {
 		r = vol_fail(e, -errno, true, "cannot mount %s", volume);
@@ -53,7 +53,7 @@ int vol_mount_open(const char *volume, bool insecure, struct vol_mount **out,
 		goto fail;
 	/* One being reencrypted is served too (vol_mount_serve). */
 	r = vol_open_info(volume,
-			  LUKS2_OPEN_REENCRYPTING | VOL_OPEN_INSECURE(insecure),
+			  LUKS2_OPEN_REENCRYPTING | VOL_OPEN_TRUST(trust),
 			  &m->v, &m->info, e);
 	if (r)
 		goto fail;
@@ -126,9 +126,8 @@ static void on_ready(void *arg)
 
 		/* A mark left behind would let a later mount format a volume
 		 * whose filesystem signature is gone: the caller says so. */
-		if (luks2_open_flags(s->m->volume,
-				     VOL_OPEN_INSECURE(s->m->insecure), &v, err,
-				     sizeof(err)))
+		if (luks2_open_flags(s->m->volume, VOL_OPEN_TRUST(s->m->trust),
+				     &v, err, sizeof(err)))
 			snprintf(e.message, sizeof(e.message), "%s", err);
 		else
 			clear_blank(v, s->m->name, &e);
@@ -156,16 +155,17 @@ static int ready_reencrypting(struct vol_mount *m,
 
 	luks2_close(m->v);
 	m->v = NULL;
-	r = vol_rekey_ready(m->volume, p->ko, p->read_only, m->insecure, k, e);
+	r = vol_rekey_ready(m->volume, p->ko, p->read_only, m->trust, k, e);
 	if (r)
 		return r;
 	if (k->finished) {
 		fp->notice = "the end of its reencryption, cut off, is "
 			     "complete";
 		vol_rekey_free(k);
-		r = vol_open_info(m->volume, VOL_OPEN_INSECURE(m->insecure),
-				  &m->v, &m->info, e);
-		return r ? r : vol_unlock(m->v, &m->info, p->ko, u, e);
+		r = vol_open_info(m->volume, VOL_OPEN_TRUST(m->trust), &m->v,
+				  &m->info, e);
+		return r ? r
+			 : vol_unlock(m->v, &m->info, p->ko, m->trust, u, e);
 	}
 	fp->notice = k->recovered ? "recovered the block of its reencryption "
 				    "a crash cut off, before any I/O"
@@ -196,7 +196,7 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	struct vol_online online = { .volume = m->volume,
 				     .name = m->name,
 				     .ko = p->ko,
-				     .insecure = m->insecure };
+				     .trust = m->trust };
 	struct fsd_params fp = { 0 };
 	struct vol_unlocked u = { 0 };
 	struct vol_reprove reprove = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -211,7 +211,7 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	    vol_reencrypt_end_cut_off(m->volume))
 		r = ready_reencrypting(m, p, &online, &u, &fp, &rekey, e);
 	else
-		r = vol_unlock(m->v, info, p->ko, &u, e);
+		r = vol_unlock(m->v, info, p->ko, m->trust, &u, e);
 	if (r) {
 		vol_rekey_free(&online.ready);
 		vol_unlocked_free(&u);

@@ -69,8 +69,8 @@ static int ready_with(struct luks2_vol *v, const struct vol_token *t,
 }
 
 int vol_rekey_ready(const char *volume, const struct kms_options *ko,
-		    bool read_only, bool insecure, struct vol_rekey *out,
-		    struct vol_error *e)
+		    bool read_only, const struct vol_trust *trust,
+		    struct vol_rekey *out, struct vol_error *e)
 {
 	struct ready_use u = { .out = out,
 			       .snapshot = out->snapshot,
@@ -93,13 +93,13 @@ int vol_rekey_ready(const char *volume, const struct kms_options *ko,
 			"mount it read-write once to complete it",
 			volume);
 	if (cut_off) {
-		r = vol_reencrypt_restore(volume, out->snapshot, e);
+		r = vol_reencrypt_restore(volume, out->snapshot, trust, e);
 		if (r)
 			return r;
 		out->recovered = true;
 	}
 	r = vol_open_info(volume,
-			  LUKS2_OPEN_REENCRYPTING | VOL_OPEN_INSECURE(insecure),
+			  LUKS2_OPEN_REENCRYPTING | VOL_OPEN_TRUST(trust),
 			  &out->v, &info, e);
 	if (r)
 		return r;
@@ -117,7 +117,7 @@ int vol_rekey_ready(const char *volume, const struct kms_options *ko,
 			volume);
 	}
 	out->total = info.data_size;
-	r = vol_with_secret(out->v, &info, ko, &use, &out->token, e);
+	r = vol_with_secret(out->v, &info, ko, trust, &use, &out->token, e);
 	if (r)
 		vol_rekey_free(out);
 	return r;
@@ -212,8 +212,7 @@ static enum fsd_rekey_how on_disk(const struct vol_online *o, uint64_t *done)
 
 	*done = 0;
 	if (luks2_open_flags(o->volume,
-			     LUKS2_OPEN_REENCRYPTING |
-				     VOL_OPEN_INSECURE(o->insecure),
+			     LUKS2_OPEN_REENCRYPTING | VOL_OPEN_TRUST(o->trust),
 			     &v, err, sizeof(err)) ||
 	    luks2_info(v, &info))
 		goto out;
@@ -250,8 +249,7 @@ static int job_run(void *arg, struct fsd_rekey *rk, char *why, size_t len)
 		goto out;
 	}
 	if (!k.v) {
-		r = vol_rekey_ready(o->volume, o->ko, false, o->insecure, &k,
-				    &e);
+		r = vol_rekey_ready(o->volume, o->ko, false, o->trust, &k, &e);
 		if (r) {
 			say_failure(o->name, r, &e, why, len);
 			/* The header's token now gates the volume (the one

@@ -99,15 +99,15 @@ int vol_reencrypt_cut_off(const char *volume, char *snapshot, size_t len,
 }
 
 int vol_reencrypt_restore(const char *volume, const char *snapshot,
-			  struct vol_error *e)
+			  const struct vol_trust *trust, struct vol_error *e)
 {
 	char err[512];
 	int r;
 
 	/* The end of a reencryption was cut off while its header was being
 	 * replaced: start again from the header it replaced. */
-	r = luks2_reencrypt_restore_snapshot(volume, snapshot, err,
-					     sizeof(err));
+	r = luks2_reencrypt_restore_snapshot(
+		volume, snapshot, VOL_OPEN_TRUST(trust), err, sizeof(err));
 	return r ? vol_fail(e, r, false, "%s (the header is kept in %s)", err,
 			    snapshot)
 		 : 0;
@@ -246,8 +246,9 @@ static int resume_with(struct luks2_vol *v, const struct vol_token *t,
 }
 
 static int resume(struct vol_reencrypt *job, const struct luks2_info *info,
-		  const struct kms_options *ko, struct vol_reencrypt_start *st,
-		  struct vol_error *e)
+		  const struct kms_options *ko,
+		  const struct vol_reencrypt_opts *o,
+		  struct vol_reencrypt_start *st, struct vol_error *e)
 {
 	struct resume res = { .snapshot = job->snapshot };
 	const struct vol_secret_use use = { resume_with, &res };
@@ -259,7 +260,7 @@ static int resume(struct vol_reencrypt *job, const struct luks2_info *info,
 				"%s is not being reencrypted: nothing to "
 				"resume",
 				job->volume);
-	r = vol_with_secret(job->v, info, ko, &use, &t, e);
+	r = vol_with_secret(job->v, info, ko, &o->trust, &use, &t, e);
 	if (r)
 		return r;
 	st->recovered = res.what & LUKS2_RESUME_RECOVERED;
@@ -288,18 +289,18 @@ static int start(struct vol_reencrypt *job, const struct kms_options *ko,
 				"finish it with `cmkfs reencrypt --resume %s`",
 				job->volume, job->volume);
 	if (cut_off) {
-		r = vol_reencrypt_restore(job->volume, job->snapshot, e);
+		r = vol_reencrypt_restore(job->volume, job->snapshot, &o->trust,
+					  e);
 		if (r)
 			return r;
 	}
 	r = vol_open_info(job->volume,
-			  LUKS2_OPEN_REENCRYPTING |
-				  VOL_OPEN_INSECURE(o->insecure),
+			  LUKS2_OPEN_REENCRYPTING | VOL_OPEN_TRUST(&o->trust),
 			  &job->v, &info, e);
 	if (r)
 		return r;
 	if (o->resume)
-		return resume(job, &info, ko, st, e);
+		return resume(job, &info, ko, o, st, e);
 	if (info.reencrypt != LUKS2_REENCRYPT_NONE)
 		return vol_fail(e, -EBUSY, false,
 				"%s is already being reencrypted: continue "
@@ -309,7 +310,7 @@ static int start(struct vol_reencrypt *job, const struct kms_options *ko,
 		return vol_fail(e, -EINVAL, false,
 				"cannot reencrypt %s: its cipher is %s",
 				job->volume, info.cipher);
-	r = vol_unlock(job->v, &info, ko, &u, e);
+	r = vol_unlock(job->v, &info, ko, &o->trust, &u, e);
 	if (r)
 		return r;
 	snprintf(st->key_arn, sizeof(st->key_arn), "%s",

@@ -161,8 +161,9 @@ static void remove_dangling_tokens(struct luks2_vol *v, struct vol_rotated *out)
 }
 
 int vol_rotate(const char *volume, const struct kms_options *ko,
-	       const char *new_arn, bool rewrap_only, bool insecure,
-	       struct vol_rotated *out, struct vol_error *e)
+	       const char *new_arn, bool rewrap_only,
+	       const struct vol_trust *trust, struct vol_rotated *out,
+	       struct vol_error *e)
 {
 	struct luks2_info info = { 0 };
 	struct vol_unlocked u = { 0 };
@@ -178,12 +179,12 @@ int vol_rotate(const char *volume, const struct kms_options *ko,
 	r = vol_lock(volume, VOL_LOCK_HEADER, &fd, e);
 	if (r)
 		return r;
-	r = vol_open_info(volume, VOL_OPEN_INSECURE(insecure), &v, &info, e);
+	r = vol_open_info(volume, VOL_OPEN_TRUST(trust), &v, &info, e);
 	if (r)
 		goto out;
 	/* Proof that the current key still opens the volume, and the volume
 	 * key the new keyslot needs. */
-	r = vol_unlock(v, &info, ko, &u, e);
+	r = vol_unlock(v, &info, ko, trust, &u, e);
 	if (r)
 		goto out;
 	out->old_keyslot = u.keyslot;

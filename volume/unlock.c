@@ -47,6 +47,7 @@ static void first_failure(struct vol_error *e, enum vol_failure what,
  * else -errno with the first failure in e. */
 static int try_token(struct luks2_vol *v, const struct luks2_info *info,
 		     unsigned i, const struct kms_options *ko,
+		     const struct vol_trust *trust,
 		     const struct vol_secret_use *use, struct vol_token *t,
 		     struct vol_error *e)
 {
@@ -70,6 +71,15 @@ static int try_token(struct luks2_vol *v, const struct luks2_info *info,
 	 * is only compared, to say early what was changed. */
 	vol_binding_of(info, &b);
 	r = vol_token_matches(t, &b, err, sizeof(err));
+	if (!r && trust && trust->key_arn &&
+	    strcmp(trust->key_arn, t->key_arn)) {
+		snprintf(err, sizeof(err),
+			 "its aws-kms token names the key %.200s, not %.200s "
+			 "(the key this host is told to trust): the header "
+			 "may have been replaced",
+			 t->key_arn, trust->key_arn);
+		r = -EPERM;
+	}
 	if (r) {
 		first_failure(e, VOL_FAIL_BINDING, t, NULL, err);
 		vol_token_free(t);
@@ -101,7 +111,7 @@ static int try_token(struct luks2_vol *v, const struct luks2_info *info,
 }
 
 int vol_with_secret(struct luks2_vol *v, const struct luks2_info *info,
-		    const struct kms_options *ko,
+		    const struct kms_options *ko, const struct vol_trust *trust,
 		    const struct vol_secret_use *use, struct vol_token *t,
 		    struct vol_error *e)
 {
@@ -111,7 +121,7 @@ int vol_with_secret(struct luks2_vol *v, const struct luks2_info *info,
 	memset(e, 0, sizeof(*e));
 	/* Any token that works will do. */
 	for (unsigned i = 0; i < info->n_tokens; i++) {
-		r = try_token(v, info, i, ko, use, t, e);
+		r = try_token(v, info, i, ko, trust, use, t, e);
 		if (!r)
 			return 0;
 		if (r < 0 && !first)
@@ -144,13 +154,13 @@ static int open_keyslot(struct luks2_vol *v, const struct vol_token *t,
 }
 
 int vol_unlock(struct luks2_vol *v, const struct luks2_info *info,
-	       const struct kms_options *ko, struct vol_unlocked *out,
-	       struct vol_error *e)
+	       const struct kms_options *ko, const struct vol_trust *trust,
+	       struct vol_unlocked *out, struct vol_error *e)
 {
 	const struct vol_secret_use use = { open_keyslot, out };
 
 	memset(out, 0, sizeof(*out));
-	return vol_with_secret(v, info, ko, &use, &out->token, e);
+	return vol_with_secret(v, info, ko, trust, &use, &out->token, e);
 }
 
 void vol_unlocked_free(struct vol_unlocked *u)
@@ -161,7 +171,8 @@ void vol_unlocked_free(struct vol_unlocked *u)
 }
 
 int vol_unlock_test(const char *volume, const struct kms_options *ko,
-		    bool insecure, struct vol_access *out, struct vol_error *e)
+		    const struct vol_trust *trust, struct vol_access *out,
+		    struct vol_error *e)
 {
 	struct luks2_info info = { 0 };
 	struct vol_unlocked u = { 0 };
@@ -170,10 +181,10 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
 
 	memset(out, 0, sizeof(*out));
 	memset(e, 0, sizeof(*e));
-	r = vol_open_info(volume, VOL_OPEN_INSECURE(insecure), &v, &info, e);
+	r = vol_open_info(volume, VOL_OPEN_TRUST(trust), &v, &info, e);
 	if (r)
 		return r;
-	r = vol_unlock(v, &info, ko, &u, e);
+	r = vol_unlock(v, &info, ko, trust, &u, e);
 	if (!r) {
 		out->keyslot = u.keyslot;
 		memcpy(out->key_arn, u.token.key_arn, sizeof(out->key_arn));

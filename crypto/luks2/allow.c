@@ -64,26 +64,21 @@ static int refuse(char *why, size_t len, const char *fmt, ...)
 	return -EINVAL;
 }
 
-/* Member name of o as an object: NULL when absent or of another type. */
-static json_object *object_member(json_object *o, const char *name)
+/* Member name of o if it has that JSON type, else NULL. */
+static json_object *member(json_object *o, const char *name, json_type type)
 {
 	json_object *v;
 
-	if (!json_object_object_get_ex(o, name, &v) ||
-	    !json_object_is_type(v, json_type_object))
-		return NULL;
-	return v;
+	return json_object_object_get_ex(o, name, &v) &&
+			       json_object_is_type(v, type)
+		       ? v
+		       : NULL;
 }
 
-static const char *string_member(json_object *o, const char *name)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
+#define object_member(o, name) member(o, name, json_type_object)
+/* (json_object_get_string(NULL) is NULL) */
+#define string_member(o, name)                                                 \
+	json_object_get_string(member(o, name, json_type_string))
 
 /* A decimal string of at most 19 digits (LUKS2 writes offsets and sizes
  * so): false for anything else. */
@@ -110,8 +105,8 @@ static bool int_member(json_object *o, const char *name, int64_t lo, int64_t hi,
 	return *out >= lo && *out <= hi;
 }
 
-/* Is segment id listed by exactly one digest? */
-static bool one_digest(json_object *digests, const char *id)
+/* How many digests list segment id? */
+static unsigned digests_of(json_object *digests, const char *id)
 {
 	unsigned n = 0;
 
@@ -132,25 +127,7 @@ static bool one_digest(json_object *digests, const char *id)
 				n++;
 		}
 	}
-	return n == 1;
-}
-
-/* Does segment seg carry a flag that starts with prefix? */
-static bool has_flag(json_object *seg, const char *prefix)
-{
-	json_object *flags;
-
-	if (!json_object_object_get_ex(seg, "flags", &flags) ||
-	    !json_object_is_type(flags, json_type_array))
-		return false;
-	for (size_t i = 0; i < json_object_array_length(flags); i++) {
-		const char *f = json_object_get_string(
-			json_object_array_get_idx(flags, i));
-
-		if (f && !strncmp(f, prefix, strlen(prefix)))
-			return true;
-	}
-	return false;
+	return n;
 }
 
 struct layout {
@@ -158,6 +135,7 @@ struct layout {
 	const char *cipher; /* of the first segment: all must agree */
 	int64_t sector_size;
 	bool insecure;
+	bool reencrypting; /* a segment is a reencryption's backup-final */
 };
 
 static int check_segment(const struct layout *l, json_object *digests,
@@ -169,6 +147,7 @@ static int check_segment(const struct layout *l, json_object *digests,
 	const char *off_s = string_member(seg, "offset");
 	const char *size_s = string_member(seg, "size");
 	uint64_t off, size;
+	unsigned n;
 	int64_t ss;
 
 	if (!type || strcmp(type, "crypt"))
@@ -214,10 +193,18 @@ static int check_segment(const struct layout *l, json_object *digests,
 			      "segment %s \"size\" is \"%s\": neither "
 			      "\"dynamic\" nor whole sectors inside the device",
 			      id, size_s ? size_s : "(none)");
-	if (!one_digest(digests, id))
+	/* A segment with data has exactly one key.  During a reencryption,
+	 * its block in flight may have none yet, or both (libcryptsetup lists
+	 * it by the old and the new digest while it is rewritten), and its
+	 * backups one or none. */
+	n = digests_of(digests, id);
+	if (!l->reencrypting			     ? n != 1
+	    : luks2_seg_flag(seg, "in-reencryption") ? n > 2
+	    : luks2_seg_flag(seg, "backup-")	     ? n > 1
+						     : n != 1)
 		return refuse(why, len,
-			      "segment %s is not listed by exactly one digest",
-			      id);
+			      "segment %s is listed by %u digests, not one", id,
+			      n);
 	if (*cipher && (strcmp(*cipher, enc) || *sector_size != ss))
 		return refuse(why, len,
 			      "segment %s (%s, sector size %" PRId64
@@ -293,7 +280,6 @@ int hdr_json_allowed(const char *json, size_t json_len, uint64_t device_size,
 			    .insecure = flags & HDR_ALLOW_INSECURE };
 	uint64_t json_size, keyslots_size;
 	unsigned n_live = 0, n_segs = 0;
-	bool reencrypting = false;
 	int r = -EINVAL;
 
 	if (!len)
@@ -351,15 +337,18 @@ int hdr_json_allowed(const char *json, size_t json_len, uint64_t device_size,
 		}
 	}
 
-	json_object_object_foreach(segs, sid, seg)
+	json_object_object_foreach(segs, fid, fseg)
 	{
-		if (!json_object_is_type(seg, json_type_object)) {
-			refuse(why, len, "segment %s is not an object", sid);
+		if (!json_object_is_type(fseg, json_type_object)) {
+			refuse(why, len, "segment %s is not an object", fid);
 			goto out;
 		}
-		if (has_flag(seg, "backup-final"))
-			reencrypting = true;
-		if (!has_flag(seg, "backup-"))
+		if (luks2_seg_flag(fseg, "backup-final"))
+			l.reencrypting = true;
+	}
+	json_object_object_foreach(segs, sid, seg)
+	{
+		if (!luks2_seg_flag(seg, "backup-"))
 			n_live++;
 		n_segs++;
 		r = check_segment(&l, digests, sid, seg, &l.cipher,
@@ -372,11 +361,11 @@ int hdr_json_allowed(const char *json, size_t json_len, uint64_t device_size,
 		refuse(why, len, "the metadata has no data segment");
 		goto out;
 	}
-	if (reencrypting && !(flags & HDR_ALLOW_REENCRYPTING)) {
+	if (l.reencrypting && !(flags & HDR_ALLOW_REENCRYPTING)) {
 		refuse(why, len, "the volume is being reencrypted");
 		goto out;
 	}
-	if (!reencrypting && n_segs != 1) {
+	if (!l.reencrypting && n_segs != 1) {
 		refuse(why, len,
 		       "the metadata has %u segments; cmkfs serves a volume "
 		       "of one",

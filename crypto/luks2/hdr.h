@@ -77,6 +77,11 @@ int hdr_scan(const uint8_t *dev, size_t len, struct hdr_scan *hs);
 int hdr_json_allowed(const char *json, size_t json_len, uint64_t device_size,
 		     unsigned flags, char *why, size_t len);
 
+/* Does the LUKS2 segment seg (a JSON object) carry a flag starting with
+ * prefix ("backup-"...)?  (segments.c) */
+struct json_object;
+bool luks2_seg_flag(struct json_object *seg, const char *prefix);
+
 /* Big-endian 64-bit fields. */
 uint64_t hdr_be64(const uint8_t *p);
 void hdr_put_be64(uint8_t *p, uint64_t v);

@@ -76,13 +76,15 @@ int luks2_key_get(struct luks2_vol *v, int keyslot, const uint8_t *secret,
 struct json_object;
 /* Where the data ends: the end of the file less a partial last sector. */
 uint64_t luks2_data_end(struct luks2_vol *v);
-/* Does segment seg carry a flag starting with prefix ("backup-"...)? */
-bool luks2_seg_flag(struct json_object *seg, const char *prefix);
 /* The digest (in the metadata m) that lists segment id, or NULL. */
 struct json_object *luks2_seg_digest(struct json_object *m, const char *id);
 /* A segment's size in bytes ("dynamic": up to end, from the start of the
  * device); false when it is neither a number nor "dynamic". */
 bool luks2_seg_bytes(struct json_object *seg, uint64_t end, uint64_t *size);
+
+/* The UUID of the LUKS header copies of path (a good copy's, else any
+ * copy's, even damaged): 0, -ENOENT when none has one, -errno. */
+int luks2_device_uuid(const char *path, char *uuid, size_t len);
 
 /* fsync path (opened with flags), or the directory that holds it: 0 or
  * -errno.  (files.c) */

@@ -284,6 +284,21 @@ static int header_state(int fd, struct hdr_scan *hs)
 	return r;
 }
 
+int luks2_device_uuid(const char *path, char *uuid, size_t len)
+{
+	struct hdr_scan hs;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	r = header_state(fd, &hs);
+	close(fd);
+	if (r)
+		return r;
+	snprintf(uuid, len, "%s", hs.good_uuid[0] ? hs.good_uuid : hs.any_uuid);
+	return uuid[0] ? 0 : -ENOENT;
+}
+
 /* Copy [off, off + len) of src to dst, skipping all-zero blocks so that the
  * copy stays sparse (keyslot areas are mostly zeros). */
 static int copy_nonzero(int src, int dst, uint64_t off, uint64_t len)
@@ -591,8 +606,10 @@ int luks2_allowed(struct luks2_vol *v, unsigned flags, char *err, size_t errlen)
 			  v->path);
 		return -EIO;
 	}
-	r = hdr_json_allowed(json, strlen(json), v->device_size, allow, why,
-			     sizeof(why));
+	r = hdr_json_allowed(json, strlen(json),
+			     flags & LUKS2_OPEN_HEADER_FILE ? UINT64_MAX
+							    : v->device_size,
+			     allow, why, sizeof(why));
 	if (r == -EINVAL)
 		luks2_say(err, errlen,
 			  "%s: refused: its LUKS2 header is not one cmkfs "
@@ -613,7 +630,7 @@ int luks2_make_writable(struct luks2_vol *v, char *err, size_t errlen)
 {
 	struct crypt_device *cd = NULL;
 	const char *old_uuid = crypt_get_uuid(v->cd);
-	const char *new_uuid;
+	const char *new_uuid, *old_json, *new_json;
 	int r;
 
 	if (v->copy_fd < 0)
@@ -631,7 +648,13 @@ int luks2_make_writable(struct luks2_vol *v, char *err, size_t errlen)
 		goto out;
 	}
 	new_uuid = crypt_get_uuid(cd);
-	if (!old_uuid || !new_uuid || strcmp(old_uuid, new_uuid) != 0) {
+	/* What was checked (the allow-list, the binding) is what is changed:
+	 * the metadata on the device must be the very one loaded from the
+	 * copy.  A header rewritten meanwhile is refused, not trusted. */
+	if (!old_uuid || !new_uuid || strcmp(old_uuid, new_uuid) != 0 ||
+	    crypt_dump_json(v->cd, &old_json, 0) < 0 ||
+	    crypt_dump_json(cd, &new_json, 0) < 0 ||
+	    strcmp(old_json, new_json) != 0) {
 		luks2_say(err, errlen,
 			  "the header of %s changed since it was opened",
 			  v->path);

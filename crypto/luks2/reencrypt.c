@@ -43,6 +43,7 @@
 #include <libcryptsetup.h>
 
 #include "crypto.h"
+#include "hdr.h"
 #include "internal.h"
 #include "luks2.h"
 
@@ -395,13 +396,55 @@ out:
 	return r;
 }
 
-int luks2_reencrypt_restore_snapshot(const char *path, const char *snapshot,
-				     char *err, size_t errlen)
+/* The snapshot is written over the header: only one cmkfs wrote (a
+ * regular file of this user that no one else may write), of this very
+ * volume, on the allow-list — checked before anything is written. */
+static int check_snapshot(const char *path, const char *snapshot,
+			  unsigned flags, char *err, size_t errlen)
 {
+	char mine[40], theirs[40];
+	struct luks2_vol *s = NULL;
+	struct stat st;
+	int r;
+
+	if (lstat(snapshot, &st) || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 022)) {
+		luks2_say(err, errlen,
+			  "%s is not a header cmkfs kept (a regular file of "
+			  "this user that no one else may write): not "
+			  "restored over %s",
+			  snapshot, path);
+		return -EPERM;
+	}
+	r = luks2_open_flags(snapshot,
+			     flags | LUKS2_OPEN_REENCRYPTING |
+				     LUKS2_OPEN_HEADER_FILE,
+			     &s, err, errlen);
+	if (r)
+		return r;
+	snprintf(theirs, sizeof(theirs), "%s", crypt_get_uuid(s->cd) ?: "");
+	luks2_close(s);
+	r = luks2_device_uuid(path, mine, sizeof(mine));
+	if (r || strcmp(mine, theirs)) {
+		luks2_say(err, errlen,
+			  "%s holds the header of volume %s, not of %s (%s): "
+			  "not restored",
+			  snapshot, theirs, path, r ? "no UUID" : mine);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int luks2_reencrypt_restore_snapshot(const char *path, const char *snapshot,
+				     unsigned flags, char *err, size_t errlen)
+{
+	int r;
+
 	luks2_clear_err(err, errlen);
 	if (!luks2_file_exists(snapshot))
 		return -ENOENT;
-	return luks2_header_restore(path, snapshot, err, errlen);
+	r = check_snapshot(path, snapshot, flags, err, errlen);
+	return r ? r : luks2_header_restore(path, snapshot, err, errlen);
 }
 
 /* ---- both keys, for a reencryption served while it runs ---------------- */

@@ -14,6 +14,7 @@
 
 #include <libcryptsetup.h>
 
+#include "hdr.h"
 #include "internal.h"
 #include "luks2.h"
 
@@ -36,7 +37,8 @@ bool luks2_seg_flag(json_object *seg, const char *prefix)
 {
 	json_object *flags;
 
-	if (!json_object_object_get_ex(seg, "flags", &flags))
+	if (!json_object_object_get_ex(seg, "flags", &flags) ||
+	    !json_object_is_type(flags, json_type_array))
 		return false;
 	for (size_t i = 0; i < json_object_array_length(flags); i++) {
 		const char *f = json_object_get_string(

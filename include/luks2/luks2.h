@@ -100,11 +100,14 @@ void luks2_close(struct luks2_vol *v); /* accepts NULL */
  * field and value in err.  LUKS2_OPEN_INSECURE accepts a cipher_null-ecb
  * segment too (benchmark volumes); LUKS2_OPEN_INSPECT skips the allow-list,
  * to show or copy a header that is never unlocked through the handle
- * (luks2_allowed then says whether it passes).
+ * (luks2_allowed then says whether it passes).  LUKS2_OPEN_HEADER_FILE: path
+ * is a header backup, with no data behind it, so segments are not checked
+ * against its size.
  */
 #define LUKS2_OPEN_REENCRYPTING (1u << 0)
 #define LUKS2_OPEN_INSECURE	(1u << 1)
 #define LUKS2_OPEN_INSPECT	(1u << 2)
+#define LUKS2_OPEN_HEADER_FILE	(1u << 3)
 int luks2_open_flags(const char *path, unsigned flags, struct luks2_vol **out,
 		     char *err, size_t errlen);
 /* The allow-list check of luks2_open_flags, for a handle opened with
@@ -267,8 +270,11 @@ int luks2_reencrypt_keys(struct luks2_vol *v, const uint8_t *secret,
 			 size_t secret_len, struct crypto_key **old_vk,
 			 struct crypto_key **new_vk, uint64_t *done, char *err,
 			 size_t errlen);
+/* The snapshot must be a regular file of this user that no one else may
+ * write, hold the header of this volume (its UUID) and pass the allow-list
+ * (flags: LUKS2_OPEN_INSECURE), or nothing is written. */
 int luks2_reencrypt_restore_snapshot(const char *path, const char *snapshot,
-				     char *err, size_t errlen);
+				     unsigned flags, char *err, size_t errlen);
 
 /* Zero a header backup file (it holds keyslots) and remove it, first
  * renaming it to FILE.dead (which a crash may leave: the next call on the

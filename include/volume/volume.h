@@ -167,6 +167,20 @@ int vol_secret_rewrap(struct kms_client *c, const struct vol_token *t,
  * Unlocking through KMS
  * ------------------------------------------------------------------------- */
 
+/*
+ * What a command trusts of a volume's header beyond the allow-list (every
+ * header is untrusted input: README).  The header names the key that opens
+ * it, and whoever can write the file can replace the header with one whose
+ * token is under a key of theirs that this host may also use: key_arn pins
+ * the CMK, and a token of any other key is refused before KMS is asked.
+ * A NULL trust is the default: no cipher_null, any key.
+ */
+struct vol_trust {
+	bool insecure;	     /* a cipher_null data segment passes too
+				(LUKS2_OPEN_INSECURE: benchmark volumes) */
+	const char *key_arn; /* the only CMK to unwrap through, or NULL */
+};
+
 /* What a caller does with a keyslot secret unwrapped through KMS: 0 when it
  * served, else -errno with err said (the next token is tried). */
 struct vol_secret_use {
@@ -185,7 +199,7 @@ struct vol_secret_use {
  * records unless ko names one.
  */
 int vol_with_secret(struct luks2_vol *v, const struct luks2_info *info,
-		    const struct kms_options *ko,
+		    const struct kms_options *ko, const struct vol_trust *trust,
 		    const struct vol_secret_use *use, struct vol_token *t,
 		    struct vol_error *e);
 
@@ -200,20 +214,20 @@ struct vol_unlocked {
 /* vol_with_secret with "open a keyslot of the token": the volume key.
  * vol_unlocked_free wipes it (and accepts a zeroed struct). */
 int vol_unlock(struct luks2_vol *v, const struct luks2_info *info,
-	       const struct kms_options *ko, struct vol_unlocked *out,
-	       struct vol_error *e);
+	       const struct kms_options *ko, const struct vol_trust *trust,
+	       struct vol_unlocked *out, struct vol_error *e);
 void vol_unlocked_free(struct vol_unlocked *u);
 
 /* Open volume and unlock it through KMS, as a mount would, then wipe the
- * key: proof that its key still opens it (insecure: a cipher_null volume
- * passes the allow-list).  0 with *out saying through what,
+ * key: proof that its key still opens it.  0 with *out saying through what,
  * or -errno with e said. */
 struct vol_access {
 	int keyslot;
 	char key_arn[256];
 };
 int vol_unlock_test(const char *volume, const struct kms_options *ko,
-		    bool insecure, struct vol_access *out, struct vol_error *e);
+		    const struct vol_trust *trust, struct vol_access *out,
+		    struct vol_error *e);
 
 /*
  * The revocation check a mount hands the daemon (fs.h, struct fsd_reprove):
@@ -341,12 +355,12 @@ struct vol_rotated {
 };
 
 /* Move volume to new_arn (rewrap false), or re-wrap its secret under
- * new_arn or, when NULL, the same key (rewrap true); insecure accepts a
- * cipher_null volume.  The current key must
+ * new_arn or, when NULL, the same key (rewrap true).  trust applies to the
+ * current key.  The current key must
  * still unlock it; new_arn must meet the CMK rules.  0 with *out filled,
  * or -errno with e said. */
 int vol_rotate(const char *volume, const struct kms_options *ko,
-	       const char *new_arn, bool rewrap, bool insecure,
+	       const char *new_arn, bool rewrap, const struct vol_trust *trust,
 	       struct vol_rotated *out, struct vol_error *e);
 
 /* ---------------------------------------------------------------------------
@@ -368,10 +382,10 @@ struct vol_reencrypt_opts {
 	const char *key_arn;	/* NULL: the volume's current CMK */
 	const char *resilience; /* "checksum" or "journal" */
 	bool resume;		/* continue one in progress */
-	bool online;   /* the volume is mounted: only prepare the header (the
-			  daemon runs the data; vol_reencrypt_data is not for
-			  this job) under the header-change lock */
-	bool insecure; /* accept a cipher_null volume (LUKS2_OPEN_INSECURE) */
+	bool online; /* the volume is mounted: only prepare the header (the
+			daemon runs the data; vol_reencrypt_data is not for
+			this job) under the header-change lock */
+	struct vol_trust trust; /* of the current header and key */
 };
 
 #define VOL_REENCRYPT_NOTES 32
@@ -463,7 +477,7 @@ const char *vol_reencryption_name(enum vol_reencryption r);
  *
  * vol_mount_open locks the volume as mounted (the lock lives as long as the
  * descriptor, which a forked daemon inherits), reads its header (checked
- * against the allow-list; insecure accepts a cipher_null one) and refuses
+ * against the allow-list and trust, which must outlive m) and refuses
  * a volume some daemon already serves.  vol_mount_serve, in the process
  * that will serve it, unlocks it through KMS, hands the key and the
  * revocation check to fsd_serve and returns when the daemon ends: 0 after a
@@ -499,8 +513,8 @@ struct vol_mount_params {
 	void *ready_arg;
 };
 
-int vol_mount_open(const char *volume, bool insecure, struct vol_mount **m,
-		   struct vol_error *e);
+int vol_mount_open(const char *volume, const struct vol_trust *trust,
+		   struct vol_mount **m, struct vol_error *e);
 const struct luks2_info *vol_mount_info(const struct vol_mount *m);
 int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 		    bool *was_ready, struct vol_error *e);

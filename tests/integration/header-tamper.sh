@@ -171,6 +171,43 @@ fresh
 tamper "$vol" '[t["encryption_context"].__setitem__("cmkfs:extra", "x") for t in m["tokens"].values() if t["type"] == "aws-kms"]'
 refused "token context with an unknown key" "" before-kms
 
+# ---- a whole header replaced by one of the attacker's: same UUID and
+# segment, its own volume key, a token under a key this host may also use.
+# The binding cannot tell (its values are public); pinning the CMK can ----
+att=$(as "$root" "$CMKFS" kms create-key --description attacker) || fail "attacker key"
+as "$host" "$CMKFS" kms call GenerateDataKey "{\"KeyId\":\"$att\",\"NumberOfBytes\":32,\"EncryptionContext\":{\"cmkfs:volume\":\"$uuid\",\"cmkfs:segment\":\"$segment\"}}" > "$TEST_TMPDIR/att.gdk" ||
+	fail "GenerateDataKey under the attacker's key"
+$PYTHON - "$TEST_TMPDIR/att.gdk" "$TEST_TMPDIR/att.secret" "$TEST_TMPDIR/att.token" "$att" "$uuid" "$segment" <<'P' || fail "the attacker's token"
+import base64, json, sys
+g = json.load(open(sys.argv[1]))
+open(sys.argv[2], "wb").write(base64.b64decode(g["Plaintext"]))
+json.dump({"type": "aws-kms", "keyslots": ["0"], "key_arn": sys.argv[4], "region": "us-east-1",
+           "ciphertext": g["CiphertextBlob"],
+           "encryption_context": {"cmkfs:volume": sys.argv[5], "cmkfs:segment": sys.argv[6]},
+           "created": "2026-01-01T00:00:00Z"}, open(sys.argv[3], "w"))
+P
+head -c 64 /dev/urandom > "$TEST_TMPDIR/att.vk"
+fresh
+expect_exit 0 cryptsetup luksFormat -q --type luks2 --uuid "$uuid" --cipher aes-xts-plain64 --key-size 512 \
+	--sector-size 4096 --offset 32768 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+	--volume-key-file "$TEST_TMPDIR/att.vk" --key-file "$TEST_TMPDIR/att.secret" "$vol"
+expect_exit 0 cryptsetup token import --json-file "$TEST_TMPDIR/att.token" --token-id 0 "$vol"
+# pinned by --key-arn, or by CMKFS_KEY_ARN (the systemd unit's config)
+calls=$(kms_calls)
+expect_exit 1 as "$host" "$CMKFS" unlock-test --key-arn "$key" "$vol"
+contains "$err" "names the key $att, not $key" "a replaced header, pinned key"
+expect_exit 1 as "$host" "$CMKFS" mount --raw --key-arn "$key" "$vol" "$plain"
+contains "$err" "the header may have been replaced" "mount of a replaced header, pinned key"
+expect_exit 1 as "$host" env CMKFS_KEY_ARN="$key" "$CMKFS" mount --raw "$vol" "$plain"
+contains "$err" "names the key $att, not $key" "mount, pinned by CMKFS_KEY_ARN"
+[ ! -e "$plain" ] || fail "a refused mount left $plain"
+[ "$(kms_calls)" = "$calls" ] || fail "KMS was asked for a token of an unpinned key"
+echo "refused: a replaced header whose token is under another key (pinned)"
+# the sound volume opens with the key pinned
+fresh
+expect_exit 0 as "$host" "$CMKFS" unlock-test --key-arn "$key" "$vol"
+expect_exit 0 as "$host" env CMKFS_KEY_ARN="$key" "$CMKFS" unlock-test "$vol"
+
 # ---- requirements, and two copies that disagree ----
 fresh
 tamper "$vol" 'm["config"]["requirements"] = {"mandatory": ["online-reencrypt-v2"]}'

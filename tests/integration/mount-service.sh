@@ -40,7 +40,12 @@ contains "$out" "reencrypted $vol online" "reencrypt while mounted"
 expect_exit 0 as "$root" "$CMKFS" rotate "$vol" --key-arn "$key2"
 echo "written after" >> "$mnt/note"
 expect_exit 0 as "$root" "$CMKFS" umount "$mnt"
-expect_exit 0 as "$root" "$CMKFS" mount "$vol" "$mnt"
+# the host pins the CMK (CMKFS_KEY_ARN, as the unit's config does): pinned
+# to the key the volume left, the mount is refused and says why
+expect_exit 1 as "$root" env CMKFS_KEY_ARN="$key1" "$CMKFS" mount "$vol" "$mnt"
+contains "$err" "names the key $key2, not $key1" "mount pinned to the key before the rotation"
+mounted "$mnt" && fail "mounted through a key that is not the pinned one"
+expect_exit 0 as "$root" env CMKFS_KEY_ARN="$key2" "$CMKFS" mount "$vol" "$mnt"
 [ "$(cat "$mnt/note")" = "written before the rotation
 written after" ] || fail "data across an online rotation: $(cat "$mnt/note")"
 expect_exit 0 as "$root" "$CMKFS" umount "$mnt"

@@ -635,6 +635,28 @@ static void damaged_secondary_header(void **state)
 	one_damaged_copy(*state, 16 * KIB);
 }
 
+/* A handle loaded from the good copy of a damaged header must not write
+ * over a header someone rewrote since (same UUID): the allow-list and the
+ * binding were checked on what it loaded, not on that. */
+static void degraded_header_changed_before_a_write(void **state)
+{
+	struct fixture *f = *state;
+	struct luks2_vol *v;
+	char err[256] = "";
+	int id;
+
+	zero_range(f->vol, 16 * KIB, 4096);
+	v = open_vol(f->vol);
+	/* The other writer (it repairs the damaged copy on the way). */
+	run("cryptsetup token import --token-id 5 '%s' <<'E'\n"
+	    "{\"type\":\"other\",\"keyslots\":[]}\nE",
+	    f->vol);
+	assert_int_equal(luks2_token_add(v, TOKEN, 0, &id, err, sizeof(err)),
+			 -ESTALE);
+	assert_contains(err, "changed since it was opened");
+	luks2_close(v);
+}
+
 static void damaged_json_in_both_copies(void **state)
 {
 	struct fixture *f = *state;
@@ -1018,6 +1040,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(damaged_primary_header, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			degraded_header_changed_before_a_write, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(damaged_secondary_header, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(damaged_json_in_both_copies,
