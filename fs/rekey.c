@@ -180,6 +180,35 @@ static int hold(struct fsd_rekey *rk, uint64_t end)
 
 /* ---- keys ---------------------------------------------------------------- */
 
+bool fsd_rekey_serves(struct fsd_rekey *rk, const struct crypto_key *key)
+{
+	struct fsd *d = rk->d;
+	struct sc_ctx *theirs = NULL, *ours = NULL;
+	unsigned ss = d->scp.sector_size;
+	uint8_t *zero = calloc(3, ss), *a = zero + ss, *b = zero + 2 * ss;
+	bool same = false;
+
+	if (!zero)
+		return false;
+	pthread_mutex_lock(&d->key_lock);
+	if (d->master && !atomic_load(&d->shredded))
+		sc_dup(d->master, &ours);
+	pthread_mutex_unlock(&d->key_lock);
+	/* One sector of zeros through each: equal only under the same key
+	 * (what leaves is ciphertext of nothing, and is wiped anyway). */
+	if (ours &&
+	    !sc_open(&theirs, &d->scp, crypto_key_bytes(key),
+		     crypto_key_len(key)) &&
+	    !sc_encrypt(ours, 0, zero, a, ss) &&
+	    !sc_encrypt(theirs, 0, zero, b, ss))
+		same = !memcmp(a, b, ss);
+	sc_close(theirs);
+	sc_close(ours);
+	secmem_wipe(zero, 3 * (size_t)ss);
+	free(zero);
+	return same;
+}
+
 /* The new key's contexts: the master and one per worker. */
 static int install_new_key(struct fsd *d, struct crypto_key *key)
 {

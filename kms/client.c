@@ -218,6 +218,27 @@ const char *kms_arn_region(const char *key_id, char *region, size_t len)
 	return region;
 }
 
+bool kms_region_valid(const char *region)
+{
+	size_t words = 0, n;
+	const char *p = region;
+
+	if (!region || strlen(region) > 32)
+		return false;
+	/* [a-z]+(-[a-z]+)*-[0-9]+, two words at least */
+	for (;;) {
+		n = strspn(p, "abcdefghijklmnopqrstuvwxyz");
+		if (!n)
+			break;
+		words++;
+		p += n;
+		if (*p++ != '-')
+			return false;
+	}
+	n = strspn(p, "0123456789");
+	return words >= 2 && n >= 1 && !p[n];
+}
+
 static const char *env(const char *name)
 {
 	const char *v = getenv(name);
@@ -261,6 +282,14 @@ int kms_client_new(struct kms_client **out, const struct kms_options *opt,
 				 "no AWS region: use --region, set AWS_REGION, "
 				 "or set region in profile '%s'",
 				 opt->profile ? opt->profile : "default"),
+		       -EINVAL;
+	}
+	if (!kms_region_valid(c->region)) {
+		kms_client_free(c);
+		return set_error(err, KMS_CONFIG, "BadRegion",
+				 "'%.64s' is not an AWS region name (like "
+				 "us-east-1)",
+				 c->region),
 		       -EINVAL;
 	}
 	/* Endpoint: explicit, service-specific, global, profile, AWS. */

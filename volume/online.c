@@ -167,6 +167,9 @@ static void say_failure(const char *name, int r, const struct vol_error *e,
 			 "%s: no aws-kms token opens the reencryption's keys",
 			 name);
 		return;
+	case VOL_FAIL_BINDING:
+		snprintf(why, len, "%s: %s", name, e->message);
+		return;
 	default:
 		snprintf(why, len, "%s: %s", name, strerror(-r));
 	}
@@ -249,7 +252,15 @@ static int job_run(void *arg, struct fsd_rekey *rk, char *why, size_t len)
 		goto out;
 	}
 	if (!k.v) {
-		r = vol_rekey_ready(o->volume, o->ko, false, o->trust, &k, &e);
+		/* The header was prepared while mounted, maybe for another
+		 * CMK than the one the mount is pinned to: any key may open
+		 * the new keyslot here, as long as the old one is the key
+		 * this mount serves (checked below) — proof that whoever
+		 * prepared it held that key. */
+		struct vol_trust job = { .insecure = o->trust &&
+						     o->trust->insecure };
+
+		r = vol_rekey_ready(o->volume, o->ko, false, &job, &k, &e);
 		if (r) {
 			say_failure(o->name, r, &e, why, len);
 			/* The header's token now gates the volume (the one
@@ -260,6 +271,15 @@ static int job_run(void *arg, struct fsd_rekey *rk, char *why, size_t len)
 				r = -EKEYREVOKED;
 			goto out;
 		}
+	}
+	if (k.old_vk && !fsd_rekey_serves(rk, k.old_vk)) {
+		snprintf(why, len,
+			 "the volume key the header of %s reencrypts from is "
+			 "not the one this mount serves: the header was "
+			 "replaced; nothing was rewritten",
+			 o->name);
+		r = -EPERM;
+		goto out;
 	}
 	if (k.token.key_arn[0])
 		reprove_follow(o->reprove, &k.token);

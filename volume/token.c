@@ -153,7 +153,7 @@ int vol_token_parse(const char *json, struct vol_token *out, char *why,
 {
 	json_object *t = json_tokener_parse(json), *v;
 	const char *type, *b64;
-	char none[1];
+	char none[1], arn_region[64];
 	size_t strings = 0, used = 0;
 	long n;
 	int r = -EINVAL;
@@ -170,12 +170,23 @@ int vol_token_parse(const char *json, struct vol_token *out, char *why,
 	type = string_member(t, "type");
 	if (!type || strcmp(type, VOL_TOKEN_TYPE)) {
 		snprintf(why, whylen, "not an aws-kms token");
+		r = -ENOMSG;
 		goto out;
 	}
 	if (!copy_member(t, "key_arn", out->key_arn, sizeof(out->key_arn)) ||
 	    !copy_member(t, "region", out->region, sizeof(out->region))) {
 		snprintf(why, whylen,
 			 "the aws-kms token lacks key_arn or region");
+		goto out;
+	}
+	/* The region picks the KMS endpoint this host asks: only a region
+	 * name, and the key's own when the key is an ARN. */
+	if (!kms_region_valid(out->region) ||
+	    (kms_arn_region(out->key_arn, arn_region, sizeof(arn_region)) &&
+	     strcmp(arn_region, out->region))) {
+		snprintf(why, whylen,
+			 "the aws-kms token's region is not its key's AWS "
+			 "region");
 		goto out;
 	}
 	copy_member(t, "created", out->created, sizeof(out->created));

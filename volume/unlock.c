@@ -60,8 +60,20 @@ static int try_token(struct luks2_vol *v, const struct luks2_info *info,
 	size_t len;
 	int r;
 
-	if (luks2_token_json(v, info->tokens[i], &json) ||
-	    vol_token_parse(json, t, NULL, 0))
+	if (luks2_token_json(v, info->tokens[i], &json))
+		return 1;
+	r = vol_token_parse(json, t, err, sizeof(err));
+	if (r == -EINVAL) {
+		/* An aws-kms token that is malformed: said, never used. */
+		char why[512];
+
+		snprintf(why, sizeof(why),
+			 "its aws-kms token %d is refused: %.400s",
+			 info->tokens[i], err);
+		first_failure(e, VOL_FAIL_BINDING, t, NULL, why);
+		return r;
+	}
+	if (r)
 		return 1; /* not ours */
 	if (!vol_token_live(info, t)) {
 		vol_token_free(t);

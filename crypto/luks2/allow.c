@@ -279,6 +279,7 @@ int hdr_json_allowed(const char *json, size_t json_len, uint64_t device_size,
 	struct layout l = { .device_size = device_size,
 			    .insecure = flags & HDR_ALLOW_INSECURE };
 	uint64_t json_size, keyslots_size;
+	bool reenc_required = false;
 	unsigned n_live = 0, n_segs = 0;
 	int r = -EINVAL;
 
@@ -334,6 +335,7 @@ int hdr_json_allowed(const char *json, size_t json_len, uint64_t device_size,
 				       s ? s : "(not a string)");
 				goto out;
 			}
+			reenc_required = true;
 		}
 	}
 
@@ -345,6 +347,15 @@ int hdr_json_allowed(const char *json, size_t json_len, uint64_t device_size,
 		}
 		if (luks2_seg_flag(fseg, "backup-final"))
 			l.reencrypting = true;
+	}
+	/* A reencryption has both its segments and its requirement (which
+	 * makes libcryptsetup treat it as one): segments alone would relax
+	 * the rules below for a volume nothing reencrypts. */
+	if (l.reencrypting != reenc_required) {
+		refuse(why, len,
+		       "the segments and the requirements disagree on whether "
+		       "a reencryption is in progress");
+		goto out;
 	}
 	json_object_object_foreach(segs, sid, seg)
 	{

@@ -82,6 +82,9 @@ struct fsd_job {
 /* The new key (ownership moves) and where the job stands: [0, done) of
  * the data is under it, [done, total) under the volume's key.  On a mount
  * that serves one key, done must be 0.  0, or -errno with why said. */
+/* Is key the one the data path serves (the old key of a reencryption)?
+ * Checked by what each encrypts, never by comparing bytes in the open. */
+bool fsd_rekey_serves(struct fsd_rekey *rk, const struct crypto_key *key);
 int fsd_rekey_begin(struct fsd_rekey *rk, struct crypto_key *new_key,
 		    uint64_t done, uint64_t total, char *why, size_t len);
 /* Before each block, with nothing in flight: [0, done) is under the new

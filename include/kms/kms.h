@@ -162,4 +162,9 @@ int kms_describe_key(struct kms_client *c, const char *key_id,
  * not an ARN; region receives at most len bytes. */
 const char *kms_arn_region(const char *key_id, char *region, size_t len);
 
+/* Is region an AWS region name: lower-case words and a number joined by
+ * dashes ("us-east-1", "us-gov-west-1")?  The region becomes part of the
+ * endpoint's host name, so nothing else is accepted from anywhere. */
+bool kms_region_valid(const char *region);
+
 #endif

@@ -126,9 +126,10 @@ int vol_secret_new(struct kms_client *c, const char *key_arn,
 		   const struct vol_binding *b, uint8_t **secret,
 		   char **token_json, struct kms_error *err);
 
-/* Parse an aws-kms token.  -EINVAL with a reason in why when json is not
- * one (other token types, missing or malformed fields, an encryption
- * context with other keys than the two above); -ENOMEM. */
+/* Parse an aws-kms token.  -ENOMSG for a token of another type; -EINVAL
+ * with a reason in why for a malformed one (missing or malformed fields, a
+ * region that is not its key's AWS region, an encryption context with
+ * other keys than the two above); -ENOMEM. */
 int vol_token_parse(const char *json, struct vol_token *out, char *why,
 		    size_t whylen);
 void vol_token_free(struct vol_token *t); /* accepts a zeroed token */

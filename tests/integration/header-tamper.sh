@@ -170,6 +170,13 @@ refused "token copied, its context edited" "the header does not match what the k
 fresh
 tamper "$vol" '[t["encryption_context"].__setitem__("cmkfs:extra", "x") for t in m["tokens"].values() if t["type"] == "aws-kms"]'
 refused "token context with an unknown key" "" before-kms
+# the region picks the KMS endpoint: a region name, and the key's own
+fresh
+tamper "$vol" '[t.__setitem__("region", "x@127.0.0.1:9/") for t in m["tokens"].values() if t["type"] == "aws-kms"]'
+refused "token region naming another host" "region is not its key's AWS region" before-kms
+fresh
+tamper "$vol" '[t.__setitem__("region", "eu-west-1") for t in m["tokens"].values() if t["type"] == "aws-kms"]'
+refused "token region not its key's" "region is not its key's AWS region" before-kms
 
 # ---- a whole header replaced by one of the attacker's: same UUID and
 # segment, its own volume key, a token under a key this host may also use.
@@ -215,6 +222,18 @@ refused "reencryption requirement forged" "" before-kms
 fresh
 tamper "$vol" 'm["config"]["requirements"] = {"mandatory": ["opal"]}'
 refused "unknown requirement" "" before-kms
+fresh
+tamper "$vol" 'm["segments"]["0"]["size"] = str(4 << 20)
+m["segments"]["1"] = dict(m["segments"]["0"], offset=str(20 << 20), size="dynamic")
+m["segments"]["2"] = dict(m["segments"]["0"], flags=["backup-final"])
+m["digests"]["0"]["segments"] += ["1", "2"]'
+refused "reencryption segments without a reencryption" "" before-kms
+expect_exit 0 "$CMKFS" status --json "$vol"
+$PYTHON - "$out" <<'P' || fail "status of reencryption segments without a reencryption"
+import json, sys
+s = json.loads(sys.argv[1])
+assert s["allow_list"] == "refused" and "disagree" in s["refused"], s
+P
 fresh
 tamper "$vol" --copy secondary --newer 'm["segments"]["0"]["encryption"] = "cipher_null-ecb"'
 refused "a newer secondary copy with cipher_null" "" before-kms

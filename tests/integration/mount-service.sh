@@ -86,6 +86,20 @@ expect_exit 0 "$CMKFS" umount "$mnt"
 wait "$fg" || fail "mount --foreground exited $? after umount: $(cat "$TEST_TMPDIR/fg.out")"
 wait "$listener" 2> /dev/null || true
 
+# ---- a mount pinned to its CMK is reencrypted online to another: the
+# daemon takes the new key (the header was prepared by one who held the
+# key it serves), and the next mount must be pinned to the new CMK ----
+expect_exit 0 as "$root" "$CMKFS" mount --key-arn "$key2" "$vol" "$mnt"
+expect_exit 0 as "$root" "$CMKFS" reencrypt "$vol" --key-arn "$key1"
+contains "$out" "reencrypted $vol online" "online reencryption to another CMK of a pinned mount"
+echo "written under key one" >> "$mnt/note"
+expect_exit 0 as "$root" "$CMKFS" umount "$mnt"
+expect_exit 1 as "$root" "$CMKFS" mount --key-arn "$key2" "$vol" "$mnt"
+contains "$err" "names the key $key1, not $key2" "the pin after the CMK changed"
+expect_exit 0 as "$root" "$CMKFS" mount --key-arn "$key1" "$vol" "$mnt"
+[ "$(tail -n 1 "$mnt/note")" = "written under key one" ] || fail "data across the online reencryption: $(cat "$mnt/note")"
+expect_exit 0 as "$root" "$CMKFS" umount "$mnt"
+
 # ---- the unit template, as make install writes it ----
 if command -v systemd-analyze > /dev/null; then
 	unit=$TEST_TMPDIR/cmkfs@db.service
