@@ -643,6 +643,7 @@ int act_delete_alias(struct call *c, json_object *req, json_object *resp,
 {
 	json_object *a, *k;
 	const char *name;
+	char target[128];
 	size_t index;
 	int rc;
 
@@ -650,13 +651,22 @@ int act_delete_alias(struct call *c, json_object *req, json_object *resp,
 	name = kmsd_req_string(c, req, "AliasName", true, 1, 256, &rc);
 	if (!name)
 		return kmsd_failed(c);
-	a = alias_lookup(c, name, &index);
+	a = alias_lookup(c, name, NULL);
 	if (!a)
 		return kmsd_call_error(c, "NotFoundException",
 				       "Alias %s does not exist", name);
-	if (kmsd_key_resolve(c, kmsd_member_string(a, "TargetKeyId"), &k) ||
+	/* Resolving the key may purge keys past their deletion date, with
+	 * their aliases: nothing taken from the alias list before survives
+	 * it, so the alias is looked up again after. */
+	snprintf(target, sizeof(target), "%s",
+		 kmsd_member_string(a, "TargetKeyId"));
+	if (kmsd_key_resolve(c, target, &k) ||
 	    kmsd_authorize(c, k, "DeleteAlias", NULL))
 		return kmsd_failed(c);
+	a = alias_lookup(c, name, &index);
+	if (!a || strcmp(kmsd_member_string(a, "TargetKeyId"), target))
+		return kmsd_call_error(c, "NotFoundException",
+				       "Alias %s does not exist", name);
 	json_object_array_del_idx(state_aliases(c->st), index, 1);
 	return kmsd_commit(c);
 }

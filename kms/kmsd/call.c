@@ -21,8 +21,11 @@ int kmsd_call_error(struct call *c, const char *type, const char *fmt, ...)
 	va_list ap;
 
 	c->error_type = type;
-	/* AWS answers 500 for its own faults, 400 for everything else. */
-	c->http_status = !strcmp(type, "KMSInternalException") ? 500 : 400;
+	/* AWS answers 500 for its own faults, 412 for a dry run that would
+	 * have succeeded, 400 for everything else. */
+	c->http_status = !strcmp(type, "KMSInternalException")	     ? 500
+			 : !strcmp(type, "DryRunOperationException") ? 412
+								     : 400;
 	va_start(ap, fmt);
 	vsnprintf(c->message, sizeof(c->message), fmt, ap);
 	va_end(ap);
@@ -554,13 +557,26 @@ int kmsd_authorize_ex(struct call *c, json_object *k, const char *op,
 
 int kmsd_commit(struct call *c)
 {
-	int r = state_commit(c->st);
+	int r;
+
+	/* A dry run stops where it would have changed something (its
+	 * changes in memory are rolled back with the failure). */
+	if (c->dry_run)
+		return kmsd_dry_run_done(c);
+	r = state_commit(c->st);
 
 	if (r)
 		return kmsd_call_error(c, "KMSInternalException",
 				       "cannot persist the key store: %s",
 				       strerror(-r));
 	return 0;
+}
+
+int kmsd_dry_run_done(struct call *c)
+{
+	return kmsd_call_error(c, "DryRunOperationException",
+			       "The request would have succeeded, but the "
+			       "DryRun option is set.");
 }
 
 json_object *kmsd_key_metadata(json_object *k)

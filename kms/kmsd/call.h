@@ -83,6 +83,10 @@ int kmsd_authorize_ex(struct call *c, json_object *k, const char *op,
  * failure).  Handlers call it last. */
 int kmsd_commit(struct call *c);
 
+/* The answer to a dry run that would have succeeded:
+ * DryRunOperationException (HTTP 412). */
+int kmsd_dry_run_done(struct call *c);
+
 /* The public KeyMetadata of k: a copy without the private '_' fields. */
 json_object *kmsd_key_metadata(json_object *k);
 

@@ -65,6 +65,11 @@ void state_unlock(struct state *st);
  * the state before the call is then invalid). */
 int state_commit(struct state *st);
 
+/* Forget what changed in memory since the last commit (a request that
+ * failed halfway): the document is read again from disk.  0 or -errno
+ * (the state is then broken: every later commit fails). */
+int state_rollback(struct state *st);
+
 /* The document root and its parts (owned by the state). */
 json_object *state_keys(struct state *st);    /* array of key objects */
 json_object *state_aliases(struct state *st); /* array */
@@ -139,6 +144,8 @@ struct call {
 	const char *region;
 	const char *request_id;
 	int64_t now;
+	bool dry_run; /* DryRun: everything but the effect (kmsd_commit) and
+			 the answer */
 	/* filled by handlers */
 	char key_arn[256];	/* the key acted on, for the access log */
 	const char *error_type; /* AWS error name; NULL on success */
@@ -156,6 +163,15 @@ struct call {
  */
 int kmsd_action_run(struct call *call, const char *action, json_object *req,
 		    json_object **resp, char **secret_b64);
+
+/* The name of action as cmkfs-kmsd knows it (a constant string), or NULL:
+ * what the access log says, never the client's own bytes. */
+const char *kmsd_action_known(const char *action);
+
+/* Does the JSON text body (valid JSON, len bytes) hold a string with a
+ * NUL character (\u0000)?  C strings would cut it there, making
+ * "x\u0000y" and "x" the same context, policy value or name. */
+bool kmsd_json_has_nul(const char *body, size_t len);
 
 /* Member name of object o (NULL when o is NULL or lacks it), and the same
  * when it is a string; a JSON string of s ("" for NULL). */

@@ -274,7 +274,7 @@ static int cmd_serve(int argc, char **argv)
 	struct server_config cfg = { .max_skew = DEFAULT_SKEW };
 	const char *dir = NULL;
 	struct state *st;
-	char err[512], *end;
+	char err[512], listen[128], region[64], *end;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -314,10 +314,17 @@ static int cmd_serve(int argc, char **argv)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (state_open(dir, &st, err, sizeof(err)))
 		return fail(err);
-	if (!cfg.listen)
-		cfg.listen = state_listen(st);
-	if (!cfg.n_regions)
-		cfg.regions[cfg.n_regions++] = state_default_region(st);
+	/* Copies: a request that fails reads the store back, and nothing
+	 * taken from the old one survives that. */
+	if (!cfg.listen) {
+		snprintf(listen, sizeof(listen), "%s", state_listen(st));
+		cfg.listen = listen;
+	}
+	if (!cfg.n_regions) {
+		snprintf(region, sizeof(region), "%s",
+			 state_default_region(st));
+		cfg.regions[cfg.n_regions++] = region;
+	}
 	r = kmsd_server_run(st, &cfg, err, sizeof(err));
 	state_close(st);
 	if (r)

@@ -313,10 +313,18 @@ static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
 				 "X-Amz-Target must be TrentService.<Action>");
 		goto out;
 	}
-	o.action = target + strlen(TARGET_PREFIX);
+	/* Logged: the name as known here, never the header's own bytes
+	 * (which could forge fields of the access log). */
+	o.action = kmsd_action_known(target + strlen(TARGET_PREFIX));
+	if (!o.action)
+		o.action = "(unknown)";
 
 	tok = json_tokener_new_ex(MAX_DEPTH);
 	if (tok) {
+		/* Strings are UTF-8 or the request is refused: what is stored
+		 * (descriptions, tags, grant names) is handed back to SDK
+		 * clients, which fail on anything else. */
+		json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
 		req = json_tokener_parse_ex(tok, (const char *)rq.body,
 					    (int)in->len);
 		if (json_tokener_get_error(tok) != json_tokener_success ||
@@ -328,7 +336,14 @@ static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
 	}
 	if (!req || !json_object_is_type(req, json_type_object)) {
 		ret = send_error(s, conn, &o, 400, "SerializationException",
-				 "The request body is not a JSON object");
+				 "The request body is not a JSON object of "
+				 "UTF-8 strings");
+		goto out;
+	}
+	if (kmsd_json_has_nul((const char *)rq.body, in->len)) {
+		ret = send_error(s, conn, &o, 400, "ValidationException",
+				 "Strings must not contain the NUL character "
+				 "(\\u0000)");
 		goto out;
 	}
 
@@ -338,7 +353,8 @@ static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
 	call.request_id = o.request_id;
 	call.now = vp.now;
 	state_lock(s->st);
-	if (kmsd_action_run(&call, o.action, req, &resp, &secret_b64)) {
+	if (kmsd_action_run(&call, target + strlen(TARGET_PREFIX), req, &resp,
+			    &secret_b64)) {
 		state_unlock(s->st);
 		o.key_arn = call.key_arn;
 		ret = send_error(s, conn, &o, (unsigned)call.http_status,

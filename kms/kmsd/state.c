@@ -442,6 +442,20 @@ int state_commit(struct state *st)
 	return r;
 }
 
+int state_rollback(struct state *st)
+{
+	json_object *disk = NULL;
+	int r = read_json(st->dir, "state.json", &disk, NULL, 0);
+
+	if (r) {
+		st->broken = true;
+		return r;
+	}
+	json_object_put(st->root);
+	st->root = disk;
+	return 0;
+}
+
 /* ---- JSON members (kmsd.h) ----------------------------------------------- */
 
 json_object *kmsd_json_string(const char *s)

@@ -492,4 +492,45 @@ await check("raw: malformed bodies and unknown actions", async () => {
   assert(huge.status === 413 && huge.type === "ValidationException", `oversized body: ${huge.status} ${huge.type}`);
 });
 
+await check("raw: NUL in a string is refused (C strings would cut a context there)", async () => {
+  const enc = (ctx) => `{"KeyId":"${key.KeyId}","Plaintext":"AA==","EncryptionContext":${ctx}}`;
+  const inValue = await raw("Encrypt", enc('{"k":"x\\u0000secret"}'));
+  equal(inValue.type, "ValidationException", "NUL in a context value");
+  equal((await raw("Encrypt", enc('{"k\\u0000x":"v"}'))).type, "ValidationException", "NUL in a context key");
+  equal((await raw("CreateKey", '{"Description":"a\\u0000b"}')).type, "ValidationException", "NUL in a description");
+  // an escaped backslash followed by u0000 is no NUL
+  equal((await raw("Encrypt", enc('{"k":"x\\\\u0000"}'))).status, 200, "a backslash and u0000");
+});
+
+await check("raw: invalid UTF-8 in a string is refused, nothing stored", async () => {
+  const before = (await rootA.send(new ListKeysCommand({}))).Keys.length;
+  const body = Buffer.concat([Buffer.from('{"Description":"bad '), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+  equal((await raw("CreateKey", body)).type, "SerializationException", "invalid UTF-8");
+  equal((await rootA.send(new ListKeysCommand({}))).Keys.length, before, "no key made");
+});
+
+await check("DryRun: authorized requests answer DryRunOperationException and do nothing", async () => {
+  const { CiphertextBlob } = await rootA.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: bytes("dry"), EncryptionContext: ctx }));
+  const e = await expectError(rootA.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: ctx, DryRun: true })),
+    "DryRunOperationException");
+  equal(e.$metadata.httpStatusCode, 412, "HTTP status");
+  assert(!("Plaintext" in e), "no plaintext with the error");
+  await expectError(rootA.send(new EncryptCommand({ KeyId: key.KeyId, Plaintext: bytes("x"), DryRun: true })),
+    "DryRunOperationException");
+  await expectError(rootA.send(new GenerateDataKeyCommand({ KeyId: key.KeyId, NumberOfBytes: 32, DryRun: true })),
+    "DryRunOperationException");
+  // not authorized: the refusal, not the dry run's answer
+  await expectError(roleB.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: ctx, KeyId: key.Arn, DryRun: true })),
+    "AccessDeniedException");
+  // a grant made in a dry run does not exist
+  const grants = async () => (await rootA.send(new ListGrantsCommand({ KeyId: key.KeyId }))).Grants.length;
+  const n = await grants();
+  await expectError(rootA.send(new CreateGrantCommand({ KeyId: key.KeyId, GranteePrincipal: `arn:aws:iam::${A}:role/dry`,
+    Operations: ["Decrypt"], DryRun: true })), "DryRunOperationException");
+  equal(await grants(), n, "grants after a dry-run CreateGrant");
+  // a failure that is not about permission is still that failure
+  await expectError(rootA.send(new DecryptCommand({ CiphertextBlob, EncryptionContext: { other: "x" }, DryRun: true })),
+    "InvalidCiphertextException");
+});
+
 finish();
