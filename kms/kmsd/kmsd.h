@@ -173,6 +173,11 @@ const char *kmsd_action_known(const char *action);
  * "x\u0000y" and "x" the same context, policy value or name. */
 bool kmsd_json_has_nul(const char *body, size_t len);
 
+/* Is s (len bytes) well-formed UTF-8 (RFC 3629: no overlong form, no
+ * surrogate, nothing past U+10FFFF)?  What is stored is handed back to
+ * SDK clients, which decode strictly. */
+bool kmsd_utf8_valid(const uint8_t *s, size_t len);
+
 /* Member name of object o (NULL when o is NULL or lacks it), and the same
  * when it is a string; a JSON string of s ("" for NULL). */
 json_object *kmsd_member(json_object *o, const char *name);

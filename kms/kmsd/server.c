@@ -334,6 +334,10 @@ static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
 		}
 		json_tokener_free(tok);
 	}
+	if (req && !kmsd_utf8_valid(rq.body, in->len)) {
+		json_object_put(req);
+		req = NULL;
+	}
 	if (!req || !json_object_is_type(req, json_type_object)) {
 		ret = send_error(s, conn, &o, 400, "SerializationException",
 				 "The request body is not a JSON object of "
@@ -361,9 +365,13 @@ static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
 				 call.error_type, call.message);
 		goto out;
 	}
-	state_unlock(s->st);
+	/* The answer may share objects with the store (json-c's reference
+	 * counts are not atomic): it is written and let go under the lock. */
 	o.key_arn = call.key_arn;
 	ret = send_ok(s, conn, &o, resp, secret_b64);
+	json_object_put(resp);
+	resp = NULL;
+	state_unlock(s->st);
 out:
 	secmem_free(secret_b64);
 	json_object_put(resp);

@@ -504,9 +504,13 @@ await check("raw: NUL in a string is refused (C strings would cut a context ther
 
 await check("raw: invalid UTF-8 in a string is refused, nothing stored", async () => {
   const before = (await rootA.send(new ListKeysCommand({}))).Keys.length;
-  const body = Buffer.concat([Buffer.from('{"Description":"bad '), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
-  equal((await raw("CreateKey", body)).type, "SerializationException", "invalid UTF-8");
-  equal((await rootA.send(new ListKeysCommand({}))).Keys.length, before, "no key made");
+  // bytes no UTF-8 has, an overlong NUL, an encoded surrogate, past U+10FFFF
+  for (const bad of [[0xff, 0xfe], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80]]) {
+    const body = Buffer.concat([Buffer.from('{"Description":"bad '), Buffer.from(bad), Buffer.from('"}')]);
+    equal((await raw("CreateKey", body)).type, "SerializationException", `invalid UTF-8 ${bad.map((b) => b.toString(16))}`);
+  }
+  equal((await raw("CreateKey", Buffer.from(JSON.stringify({ Description: "ok é 🔑" })))).status, 200, "valid UTF-8");
+  equal((await rootA.send(new ListKeysCommand({}))).Keys.length, before + 1, "only the valid key made");
 });
 
 await check("DryRun: authorized requests answer DryRunOperationException and do nothing", async () => {
