@@ -138,9 +138,10 @@ struct layout {
 	bool reencrypting; /* a segment is a reencryption's backup-final */
 };
 
-static int check_segment(const struct layout *l, json_object *digests,
-			 const char *id, json_object *seg, const char **cipher,
-			 int64_t *sector_size, char *why, size_t len)
+/* Check segment id; the first sets l's cipher and sector size, which the
+ * others must share. */
+static int check_segment(struct layout *l, json_object *digests, const char *id,
+			 json_object *seg, char *why, size_t len)
 {
 	const char *type = string_member(seg, "type");
 	const char *enc = string_member(seg, "encryption");
@@ -205,14 +206,14 @@ static int check_segment(const struct layout *l, json_object *digests,
 		return refuse(why, len,
 			      "segment %s is listed by %u digests, not one", id,
 			      n);
-	if (*cipher && (strcmp(*cipher, enc) || *sector_size != ss))
+	if (l->cipher && (strcmp(l->cipher, enc) || l->sector_size != ss))
 		return refuse(why, len,
 			      "segment %s (%s, sector size %" PRId64
 			      ") differs "
 			      "from the others (%s, sector size %" PRId64 ")",
-			      id, enc, ss, *cipher, *sector_size);
-	*cipher = enc;
-	*sector_size = ss;
+			      id, enc, ss, l->cipher, l->sector_size);
+	l->cipher = enc;
+	l->sector_size = ss;
 	return 0;
 }
 
@@ -362,8 +363,7 @@ int hdr_json_allowed(const char *json, size_t json_len, uint64_t device_size,
 		if (!luks2_seg_flag(seg, "backup-"))
 			n_live++;
 		n_segs++;
-		r = check_segment(&l, digests, sid, seg, &l.cipher,
-				  &l.sector_size, why, len);
+		r = check_segment(&l, digests, sid, seg, why, len);
 		if (r)
 			goto out;
 		r = -EINVAL;
