@@ -35,7 +35,8 @@ struct mount_args {
 	unsigned threads;
 	enum fsd_fuse_uring fuse_uring;
 	unsigned check_interval, outage_grace; /* seconds */
-	bool on_revoke_keep;
+	enum fsd_on_revoke on_revoke;
+	unsigned suspend_timeout; /* seconds, 0: forever */
 	bool reencrypt_paused;
 	bool insecure;
 	const char *key_arn; /* pinned */
@@ -145,7 +146,8 @@ static int serve(const struct mount_args *a, struct vol_mount *m,
 		.fuse_uring = a->fuse_uring,
 		.check_interval = a->check_interval,
 		.outage_grace = a->outage_grace,
-		.on_revoke_keep = a->on_revoke_keep,
+		.on_revoke = a->on_revoke,
+		.suspend_timeout = a->suspend_timeout,
 		.reencrypt_paused = a->reencrypt_paused,
 		.ko = &a->ko,
 		.ready = on_ready,
@@ -298,13 +300,16 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "revocation-check", required_argument, NULL, 'C' },
 		{ "on-revoke", required_argument, NULL, 'R' },
 		{ "kms-outage-grace", required_argument, NULL, 'G' },
+		{ "suspend-timeout", required_argument, NULL, 'S' },
 		{ "reencrypt-paused", no_argument, NULL, 'P' },
 		CLI_INSECURE_LONGOPT,
 		{ "key-arn", required_argument, NULL, 'k' },
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct mount_args a = { .fstype = "ext4", .check_interval = 60 };
+	struct mount_args a = { .fstype = "ext4",
+				.check_interval = 60,
+				.suspend_timeout = 300 };
 	unsigned long v;
 	bool fs_given = false;
 	char *end;
@@ -368,24 +373,34 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 			break;
 		case 'C':
 		case 'G':
+		case 'S':
 			v = strtoul(optarg, &end, 10);
 			if (!*optarg || *end || v > 86400)
 				return cli_usage_error(
 					cmd,
 					"--%s takes seconds, "
 					"0..86400",
-					c == 'C' ? "revocation-check"
-						 : "kms-outage-grace");
+					c == 'C'   ? "revocation-check"
+					: c == 'G' ? "kms-outage-grace"
+						   : "suspend-timeout");
 			if (c == 'C')
 				a.check_interval = (unsigned)v;
-			else
+			else if (c == 'G')
 				a.outage_grace = (unsigned)v;
+			else
+				a.suspend_timeout = (unsigned)v;
 			break;
 		case 'R':
-			if (strcmp(optarg, "shred") && strcmp(optarg, "keep"))
+			if (!strcmp(optarg, "shred"))
+				a.on_revoke = FSD_REVOKE_SHRED;
+			else if (!strcmp(optarg, "keep"))
+				a.on_revoke = FSD_REVOKE_KEEP;
+			else if (!strcmp(optarg, "suspend"))
+				a.on_revoke = FSD_REVOKE_SUSPEND;
+			else
 				return cli_usage_error(cmd, "--on-revoke takes "
-							    "shred or keep");
-			a.on_revoke_keep = !strcmp(optarg, "keep");
+							    "shred, suspend "
+							    "or keep");
 			break;
 		}
 	}
@@ -465,10 +480,16 @@ const struct cli_cmd cli_cmd_mount = {
 	"seconds\n"
 	"                      (default 60; 0: never) with the Decrypt a "
 	"mount makes\n"
-	"  --on-revoke shred|keep  when KMS refuses: wipe the keys and fail "
-	"all I/O\n"
-	"                      with EIO (shred, the default), or only log "
-	"(keep)\n"
+	"  --on-revoke shred|suspend|keep  when KMS refuses: wipe the keys "
+	"and fail\n"
+	"                      all I/O with EIO (shred, the default); wipe "
+	"them and\n"
+	"                      hold I/O until KMS allows the key again, "
+	"then go on\n"
+	"                      (suspend); or only log (keep)\n"
+	"  --suspend-timeout S  a suspended mount shreds after S seconds "
+	"(default\n"
+	"                      300; 0: never)\n"
 	"  --kms-outage-grace S  after S seconds of KMS unreachable, act as "
 	"if\n"
 	"                      revoked (default 0: never; outages never "
@@ -534,6 +555,22 @@ const struct cli_cmd cli_cmd_umount = {
 
 /* ---- status ---- */
 
+static void print_suspended(const struct fsd_state *st)
+{
+	long long left = (long long)(st->suspended_since +
+				     (int64_t)st->suspend_timeout - time(NULL));
+
+	printf("  SUSPENDED    for %lld s: KMS refused the key (%s); every "
+	       "key is wiped, I/O waits until access returns\n",
+	       (long long)(time(NULL) - st->suspended_since), st->last_refusal);
+	if (st->suspend_timeout)
+		printf("               shredded in %lld s unless access "
+		       "returns\n",
+		       left > 0 ? left : 0);
+	else
+		printf("               no time limit (--suspend-timeout 0)\n");
+}
+
 void cli_status_mount(const char *uuid, json_object *o)
 {
 	struct fsd_state st;
@@ -571,6 +608,25 @@ void cli_status_mount(const char *uuid, json_object *o)
 			json_object_object_add(
 				m, "shredded",
 				json_object_new_boolean(st.shredded));
+			json_object_object_add(
+				m, "on_revoke",
+				json_object_new_string(st.on_revoke));
+			json_object_object_add(
+				m, "suspended",
+				json_object_new_boolean(st.suspended));
+			json_object_object_add(
+				m, "suspended_since",
+				st.suspended ? json_object_new_int64(
+						       st.suspended_since)
+					     : NULL);
+			json_object_object_add(
+				m, "suspend_timeout",
+				json_object_new_int((int)st.suspend_timeout));
+			json_object_object_add(
+				m, "last_refusal",
+				st.last_refusal[0] ? json_object_new_string(
+							     st.last_refusal)
+						   : NULL);
 			json_object_object_add(
 				m, "fuse_transport",
 				json_object_new_string(st.io_uring_threads
@@ -628,6 +684,8 @@ void cli_status_mount(const char *uuid, json_object *o)
 		if (st.shredded)
 			printf("  SHREDDED     KMS refused the key: every key is "
 			       "wiped, all I/O fails; unmount it\n");
+		else if (st.suspended)
+			print_suspended(&st);
 		else if (!st.check_interval)
 			printf("  revocation   not checked while mounted\n");
 		else

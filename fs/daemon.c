@@ -492,6 +492,7 @@ static void free_fsd(struct fsd *d)
 	if (!atomic_load(&d->live_workers)) {
 		fsd_uring_free(d);
 		free(d->workers);
+		fsd_suspend_free(d);
 	}
 	free(d->volume);
 	free(d->target);
@@ -648,13 +649,15 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	pthread_mutex_init(&d->key_lock, NULL);
 	pthread_mutex_init(&d->check_lock, NULL);
 	pthread_cond_init(&d->check_cond, NULL);
+	fsd_suspend_init(d);
 	pthread_mutex_init(&d->uring_lock, NULL);
 	pthread_cond_init(&d->uring_cond, NULL);
 	d->fuse_uring = p->fuse_uring;
 	d->reprove = p->reprove;
 	d->check_interval = p->check_interval;
 	d->outage_grace = p->outage_grace;
-	d->on_revoke_keep = p->on_revoke_keep;
+	d->on_revoke = p->on_revoke;
+	d->suspend_timeout = p->suspend_timeout;
 	for (unsigned i = 0; i < FSD_LOCKS; i++)
 		pthread_rwlock_init(&d->locks[i], NULL);
 	d->volume = strdup(p->volume);
@@ -770,7 +773,7 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 		fsd_info("%s: access to %s re-checked every %u s; on "
 			 "revocation: %s",
 			 d->volume, d->reprove.key, d->check_interval,
-			 d->on_revoke_keep ? "keep serving" : "shred");
+			 fsd_on_revoke_name(d->on_revoke));
 	ready = true;
 	if (p->ready)
 		p->ready(p->ready_arg);
@@ -818,6 +821,11 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 			stop = true;
 		}
 	}
+	/* What a suspended mount holds cannot be encrypted, and the
+	 * unmount below would wait for it: it is dropped. */
+	if (atomic_load(&d->suspended))
+		fsd_shred(d, "the daemon is stopping while access to the key "
+			     "is suspended: the writes it held are lost");
 	if (signalled)
 		release_fs(d);
 	r = 0;

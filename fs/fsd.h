@@ -158,8 +158,8 @@ struct fsd {
 
 	/* Revocation checks (revoke.c). */
 	struct fsd_reprove reprove;
-	unsigned check_interval, outage_grace;
-	bool on_revoke_keep;
+	unsigned check_interval, outage_grace, suspend_timeout;
+	enum fsd_on_revoke on_revoke;
 	/* The reencryption job found the key that now gates the volume
 	 * refused (why): the checker applies the policy (revoke.c). */
 	bool job_refused;
@@ -170,6 +170,20 @@ struct fsd {
 	pthread_cond_t check_cond;
 	atomic_bool shredded;
 	_Atomic int64_t last_check_ok, next_check; /* seconds since epoch */
+	char last_refusal[512];			   /* check_lock */
+
+	/* Suspended (suspend.c): no key anywhere, data requests wait at the
+	 * gate until the keys are back or shredded.  kcv: one sector of
+	 * zeros encrypted by each key served (old, new) before it was
+	 * wiped, to recognise them again; job_again: the suspension
+	 * stopped a reencryption's job, which starts again on resume. */
+	atomic_bool suspended;
+	_Atomic int64_t suspended_since;
+	_Atomic int64_t resumed_at; /* fsd_now_ms() of the last resume */
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate_cond;
+	uint8_t *kcv[2];
+	bool job_again;
 
 	/* Runtime directory and what lives there. */
 	char rundir[PATH_MAX];
@@ -301,8 +315,34 @@ unsigned fsd_uring_requests(struct fsd *d, int fd, int64_t now);
 /* Start the periodic access check (nothing when disabled); stop it. */
 int fsd_revoke_start(struct fsd *d);
 void fsd_revoke_stop(struct fsd *d);
+/* "shred", "keep", "suspend". */
+const char *fsd_on_revoke_name(enum fsd_on_revoke how);
 /* Wipe every key now and fail all further I/O with EIO; why is logged. */
 void fsd_shred(struct fsd *d, const char *why);
+/* Close every cipher context, the workers' and the masters' (key_lock
+ * taken; sc_lock of each worker in turn). */
+void fsd_keys_wipe(struct fsd *d);
+
+/* ---- suspend.c */
+/* Wipe every key and hold data requests from now on; why is logged. */
+void fsd_suspend(struct fsd *d, const char *why);
+/* While suspended: prove access and take the keys back (the held
+ * requests go on).  FSD_ACCESS_OK once resumed; else why says what kept
+ * it suspended. */
+enum fsd_access fsd_resume(struct fsd *d, char *why, size_t len);
+/* What a data request that found no key answers (sc_lock held): -EAGAIN
+ * while suspended (wait at the gate, then try again), -EIO once shredded. */
+int fsd_keyless(struct fsd *d);
+/* The gate: wait while suspended.  0 once the keys are back, -EIO when
+ * they were shredded instead.  The calling worker's bounce buffer is
+ * wiped first. */
+int fsd_gate_wait(struct fsd *d);
+/* A key's check value: one sector of zeros at sector 0 encrypted by sc
+ * into out (sector_size bytes).  Equal only under the same key. */
+int fsd_check_value(const struct fsd *d, struct sc_ctx *sc, uint8_t *out);
+/* Set up and free the gate and the key check values. */
+void fsd_suspend_init(struct fsd *d);
+void fsd_suspend_free(struct fsd *d);
 
 /* ---- rekey.c */
 /* Claim [a0, a1) for a request: *split, where the new key's part ends
@@ -322,6 +362,10 @@ int fsd_crypt(struct fsd_worker *w, bool encrypt, uint64_t off, const void *in,
  * progress); start the job if so once serving; stop and join it; free. */
 int fsd_rekey_init(struct fsd *d, struct fsd_params *p);
 int fsd_rekey_autostart(struct fsd *d);
+/* After a suspension ended: the job it stopped starts again. */
+void fsd_rekey_after_resume(struct fsd *d);
+/* The keys are gone from memory: shredded, or suspended. */
+bool fsd_keys_gone(struct fsd *d);
 void fsd_rekey_stop(struct fsd *d);
 void fsd_rekey_free(struct fsd *d);
 /* Control requests "reencrypt ARGS" (start, pause, resume, rate N): 0 or
@@ -384,7 +428,8 @@ int fsd_state_write(const struct fsd *d);
 int fsd_control_listen(struct fsd *d);
 int fsd_control_recv(int fd, char *line, size_t len);
 void fsd_control_status(struct fsd *d, int fd);
-/* Answer "requests": what every thread is serving, and since when. */
+/* Answer "requests": what every thread is serving, and since when (and
+ * whether the keys are suspended, and how long ago they came back). */
 void fsd_control_requests(struct fsd *d, int fd);
 /* Remove the runtime directory (keep_state: only the control socket and
  * the plaintext mountpoint go, the state stays for 'cmkfs umount'). */

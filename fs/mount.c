@@ -331,6 +331,19 @@ int fsd_umount(const struct fsd_state *st, char *err, size_t errlen)
 	err[0] = 0;
 	if (!st->alive)
 		return cleanup_dead(st, err, errlen);
+	if (st->suspended) {
+		/* Unmounting writes back what the filesystem holds, which
+		 * waits for the keys as every write does. */
+		ERR("%s is suspended: KMS refused its key (%s); the writes it "
+		    "holds wait for access to return, and so would an "
+		    "unmount.  Restore access (it resumes by itself), or stop "
+		    "the daemon (kill -TERM %d, or systemctl stop): the held "
+		    "writes are then lost",
+		    st->mountpoint,
+		    st->last_refusal[0] ? st->last_refusal : "no reason kept",
+		    (int)st->pid);
+		return -EAGAIN;
+	}
 	if (!st->raw) {
 		if (umount2(st->mountpoint, 0) && errno != EINVAL) {
 			r = -errno;

@@ -253,17 +253,22 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	/* The key may have been shredded (revoke.c): then nothing is read. */
-	r = fsd_claim(d, &w->claim, a0, a0 + span, &split);
-	if (!r) {
+	/* The key may have been shredded (revoke.c): then nothing is read;
+	 * or suspended (suspend.c): then the read waits for it at the gate
+	 * and starts again. */
+	do {
+		r = fsd_claim(d, &w->claim, a0, a0 + span, &split);
+		if (r)
+			break;
 		pthread_mutex_lock(&w->sc_lock);
-		r = w->sc ? fsd_backend_read(w, w->buf, span, a0) : -EIO;
+		r = w->sc ? fsd_backend_read(w, w->buf, span, a0)
+			  : fsd_keyless(d);
 		if (!r)
 			r = fsd_crypt(w, false, a0, w->buf, w->buf, span,
 				      split);
 		pthread_mutex_unlock(&w->sc_lock);
 		fsd_claim_drop(&w->claim);
-	}
+	} while (r == -EAGAIN && !fsd_gate_wait(d));
 	if (r) {
 		reply_eio(req);
 		return;
@@ -275,10 +280,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * it; it is wiped when the worker ends. */
 }
 
-/* Write size bytes of plaintext from data at pos (already clipped to the
- * segment).  0 or -errno. */
-static int write_range(struct fsd *d, struct fsd_worker *w, const void *data,
-		       size_t size, uint64_t pos)
+/* write_range once: -EAGAIN when the keys are suspended (nothing
+ * written). */
+static int write_once(struct fsd *d, struct fsd_worker *w, const void *data,
+		      size_t size, uint64_t pos)
 {
 	uint64_t ss = d->sector_size, a0 = pos / ss * ss,
 		 a1 = (pos + size + ss - 1) / ss * ss;
@@ -299,7 +304,7 @@ static int write_range(struct fsd *d, struct fsd_worker *w, const void *data,
 	fsd_lock_sectors(d, first, last, head, tail);
 	pthread_mutex_lock(&w->sc_lock);
 	if (!w->sc) {
-		r = -EIO; /* shredded: nothing is written any more */
+		r = fsd_keyless(d); /* shredded or suspended */
 		goto out;
 	}
 	if (head == UINT64_MAX && tail == UINT64_MAX) {
@@ -329,6 +334,19 @@ out:
 	pthread_mutex_unlock(&w->sc_lock);
 	fsd_unlock_sectors(d, first, last);
 	fsd_claim_drop(&w->claim);
+	return r;
+}
+
+/* Write size bytes of plaintext from data at pos (already clipped to the
+ * segment); while the keys are suspended, wait for them.  0 or -errno. */
+static int write_range(struct fsd *d, struct fsd_worker *w, const void *data,
+		       size_t size, uint64_t pos)
+{
+	int r;
+
+	do
+		r = write_once(d, w, data, size, pos);
+	while (r == -EAGAIN && !fsd_gate_wait(d));
 	return r;
 }
 

@@ -121,7 +121,7 @@ int fsd_crypt(struct fsd_worker *w, bool encrypt, uint64_t off, const void *in,
 	int r = 0;
 
 	if ((n && !lo) || (n < len && !w->sc))
-		return -EIO; /* shredded */
+		return fsd_keyless(w->fsd); /* shredded or suspended */
 	if (n)
 		r = op(lo, off, in, out, n);
 	if (!r && n < len)
@@ -167,7 +167,7 @@ static int hold(struct fsd_rekey *rk, uint64_t end)
 	/* Requests in flight end within a backend I/O: poll, backing off
 	 * from 20 us to 1 ms. */
 	while (claims_meet(rk->d, done, end)) {
-		if (atomic_load(&rk->stop) || atomic_load(&rk->d->shredded)) {
+		if (atomic_load(&rk->stop) || fsd_keys_gone(rk->d)) {
 			release(rk, done);
 			return -EINTR;
 		}
@@ -180,32 +180,35 @@ static int hold(struct fsd_rekey *rk, uint64_t end)
 
 /* ---- keys ---------------------------------------------------------------- */
 
+bool fsd_keys_gone(struct fsd *d)
+{
+	return atomic_load(&d->shredded) || atomic_load(&d->suspended);
+}
+
 bool fsd_rekey_serves(struct fsd_rekey *rk, const struct crypto_key *key)
 {
 	struct fsd *d = rk->d;
 	struct sc_ctx *theirs = NULL, *ours = NULL;
 	unsigned ss = d->scp.sector_size;
-	uint8_t *zero = calloc(3, ss), *a = zero + ss, *b = zero + 2 * ss;
+	uint8_t *a = malloc(2 * (size_t)ss), *b = a + ss;
 	bool same = false;
 
-	if (!zero)
+	if (!a)
 		return false;
 	pthread_mutex_lock(&d->key_lock);
-	if (d->master && !atomic_load(&d->shredded))
+	if (d->master && !fsd_keys_gone(d))
 		sc_dup(d->master, &ours);
 	pthread_mutex_unlock(&d->key_lock);
-	/* One sector of zeros through each: equal only under the same key
-	 * (what leaves is ciphertext of nothing, and is wiped anyway). */
+	/* What leaves is ciphertext of nothing, and is wiped anyway. */
 	if (ours &&
 	    !sc_open(&theirs, &d->scp, crypto_key_bytes(key),
 		     crypto_key_len(key)) &&
-	    !sc_encrypt(ours, 0, zero, a, ss) &&
-	    !sc_encrypt(theirs, 0, zero, b, ss))
+	    !fsd_check_value(d, ours, a) && !fsd_check_value(d, theirs, b))
 		same = !memcmp(a, b, ss);
 	sc_close(theirs);
 	sc_close(ours);
-	secmem_wipe(zero, 3 * (size_t)ss);
-	free(zero);
+	secmem_wipe(a, 2 * (size_t)ss);
+	free(a);
 	return same;
 }
 
@@ -220,7 +223,7 @@ static int install_new_key(struct fsd *d, struct crypto_key *key)
 	if (r)
 		return r;
 	pthread_mutex_lock(&d->key_lock);
-	if (atomic_load(&d->shredded)) {
+	if (fsd_keys_gone(d)) {
 		pthread_mutex_unlock(&d->key_lock);
 		sc_close(m);
 		return -EACCES;
@@ -259,11 +262,17 @@ static void retire_old_key(struct fsd *d)
 {
 	struct fsd_rekey *rk = rk_of(d);
 
-	/* Under key_lock, as a shred wipes them: after one, nothing is
-	 * moved back into place. */
+	/* Under key_lock, as a shred or a suspension wipes them: after
+	 * one, nothing is moved back into place.  A suspension's check
+	 * values move the same way: the key to recognise on resume is the
+	 * new one now. */
 	pthread_mutex_lock(&d->key_lock);
-	for (unsigned i = 0; !atomic_load(&d->shredded) && i < d->nworkers;
-	     i++) {
+	if (atomic_load(&d->suspended) && d->kcv[1]) {
+		free(d->kcv[0]);
+		d->kcv[0] = d->kcv[1];
+		d->kcv[1] = NULL;
+	}
+	for (unsigned i = 0; !fsd_keys_gone(d) && i < d->nworkers; i++) {
 		struct fsd_worker *w = &d->workers[i];
 
 		pthread_mutex_lock(&w->sc_lock);
@@ -274,7 +283,7 @@ static void retire_old_key(struct fsd *d)
 		}
 		pthread_mutex_unlock(&w->sc_lock);
 	}
-	if (d->master_new && !atomic_load(&d->shredded)) {
+	if (d->master_new && !fsd_keys_gone(d)) {
 		sc_close(d->master);
 		d->master = d->master_new;
 		d->master_new = NULL;
@@ -336,9 +345,11 @@ int fsd_rekey_begin(struct fsd_rekey *rk, struct crypto_key *new_key,
 	} else {
 		r = install_new_key(d, new_key);
 		if (r) {
-			snprintf(why, len, "cannot set up the new key: %s",
-				 r == -EACCES ? "the keys were shredded"
-					      : crypto_strerror(r));
+			snprintf(
+				why, len, "cannot set up the new key: %s",
+				r == -EACCES
+					? "the keys were wiped (shredded or suspended)"
+					: crypto_strerror(r));
 			return r;
 		}
 		atomic_store(&rk->done, 0);
@@ -399,7 +410,7 @@ int fsd_rekey_step(struct fsd_rekey *rk, uint64_t done, uint64_t next)
 		return 0;
 	pthread_mutex_lock(&rk->lock);
 	for (;;) {
-		if (atomic_load(&rk->stop) || atomic_load(&d->shredded)) {
+		if (atomic_load(&rk->stop) || fsd_keys_gone(d)) {
 			pthread_mutex_unlock(&rk->lock);
 			return -EINTR;
 		}
@@ -497,9 +508,16 @@ static void *job_main(void *arg)
 	} else if (r == -EINTR) {
 		rk->state = FSD_JOB_STOPPED;
 		snprintf(rk->error, sizeof(rk->error), "%s",
-			 atomic_load(&d->shredded)
-				 ? "stopped: the keys were shredded"
+			 atomic_load(&d->shredded) ? "stopped: the keys were "
+						     "shredded"
+			 : atomic_load(&d->suspended)
+				 ? "stopped: access to the key is suspended; "
+				   "it goes on when access returns"
 				 : "stopped");
+		/* (read by the resume, after this thread is joined) */
+		d->job_again = !atomic_load(&rk->stop) &&
+			       !atomic_load(&d->shredded) &&
+			       atomic_load(&d->suspended);
 	} else {
 		rk->state = FSD_JOB_FAILED;
 		snprintf(rk->error, sizeof(rk->error), "%s",
@@ -559,6 +577,10 @@ static int job_start(struct fsd *d, bool have_rate, uint64_t rate)
 		pthread_mutex_unlock(&rk->lock);
 		return -EACCES;
 	}
+	if (atomic_load(&d->suspended)) {
+		pthread_mutex_unlock(&rk->lock);
+		return -EAGAIN;
+	}
 	rk->before = rk->state;
 	rk->max_rate = have_rate ? rate : rk->default_rate;
 	rk->next_at = 0;
@@ -612,6 +634,32 @@ int fsd_rekey_autostart(struct fsd *d)
 	return job_start(d, false, 0);
 }
 
+void fsd_rekey_after_resume(struct fsd *d)
+{
+	struct fsd_rekey *rk = rk_of(d);
+	int r;
+
+	/* Joined first: job_again is the stopped job's word. */
+	pthread_mutex_lock(&rk->lock);
+	if (rk->thread_started && !rk->running) {
+		pthread_mutex_unlock(&rk->lock);
+		pthread_join(rk->thread, NULL);
+		pthread_mutex_lock(&rk->lock);
+		rk->thread_started = false;
+	}
+	pthread_mutex_unlock(&rk->lock);
+	if (!d->job_again)
+		return;
+	d->job_again = false;
+	fsd_info("%s: continuing its reencryption at %" PRIu64 " of %" PRIu64
+		 " bytes",
+		 d->volume, (uint64_t)atomic_load(&rk->done), d->data_size);
+	r = job_start(d, true, rk->max_rate);
+	if (r)
+		fsd_err("%s: cannot continue its reencryption: %s", d->volume,
+			strerror(-r));
+}
+
 void fsd_rekey_stop(struct fsd *d)
 {
 	struct fsd_rekey *rk = rk_of(d);
@@ -663,6 +711,11 @@ int fsd_rekey_control(struct fsd *d, const char *args, char *why, size_t len)
 				 "mount it read-write");
 		else if (r == -EACCES)
 			snprintf(why, len, "the keys were shredded");
+		else if (r == -EAGAIN)
+			snprintf(why, len,
+				 "access to the key is suspended (KMS refused "
+				 "it): start it again once the mount has "
+				 "resumed");
 		else if (r)
 			snprintf(why, len, "%s", strerror(-r));
 		return r;

@@ -12,17 +12,26 @@
  * wipes every cipher context — the only copies of the volume key — and
  * fails all further reads and writes with EIO, leaving the mount in place
  * for `cmkfs umount`, with the filesystem on it shut down and every
- * buffer of plaintext wiped; "keep" logs loudly and carries on (what EBS
- * does).
+ * buffer of plaintext wiped; "suspend" wipes them too but holds I/O until
+ * access returns (suspend.c), shredding after the suspend timeout; "keep"
+ * logs loudly and carries on (what EBS does).
  * Transient failures (network, throttling, 5xx, timeouts — already retried
  * with backoff by the check) never shred; after outage_grace seconds of
  * nothing but failures the policy applies (0: never).
+ *
+ * Each wait between checks is the interval plus up to a tenth of it,
+ * drawn anew each time, so that a fleet mounted together does not ask KMS
+ * in step.  The worst case from a revocation to the last request served
+ * with the key is therefore interval + interval / 10 + the time the check
+ * itself may take (the KMS client's attempt timeout and retry budget).
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fsd.h"
 
@@ -31,18 +40,13 @@ static int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
-void fsd_shred(struct fsd *d, const char *why)
+void fsd_keys_wipe(struct fsd *d)
 {
-	int r;
-
-	if (atomic_exchange(&d->shredded, true))
-		return;
 	/* Each worker's contexts under its lock: a request in flight
 	 * finishes with the key it started with, every later one finds
-	 * none and fails with EIO.  A reencryption's new key goes too, all
-	 * under key_lock, so that the end of a reencryption (which moves the
-	 * new key into place under it) cannot bring one back. */
-	pthread_mutex_lock(&d->key_lock);
+	 * none.  A reencryption's new key goes too, all under key_lock
+	 * (the caller's), so that the end of a reencryption (which moves
+	 * the new key into place under it) cannot bring one back. */
 	for (unsigned i = 0; d->workers && i < d->nworkers; i++) {
 		struct fsd_worker *w = &d->workers[i];
 
@@ -55,7 +59,22 @@ void fsd_shred(struct fsd *d, const char *why)
 	sc_close(d->master);
 	sc_close(d->master_new);
 	d->master = d->master_new = NULL;
+}
+
+void fsd_shred(struct fsd *d, const char *why)
+{
+	int r;
+
+	if (atomic_exchange(&d->shredded, true))
+		return;
+	pthread_mutex_lock(&d->key_lock);
+	fsd_keys_wipe(d);
 	pthread_mutex_unlock(&d->key_lock);
+	/* Requests held by a suspension fail now: it is over. */
+	atomic_store(&d->suspended, false);
+	pthread_mutex_lock(&d->gate_lock);
+	pthread_cond_broadcast(&d->gate_cond);
+	pthread_mutex_unlock(&d->gate_lock);
 	/* A reencryption's job sees the shred at its next step (within a
 	 * block, or a slice of its pause) and stops, wiping both keys. */
 	secmem_wipe_stack();
@@ -103,16 +122,48 @@ static enum fsd_access check_once(struct fsd *d, char *why, size_t len)
 	return a;
 }
 
+const char *fsd_on_revoke_name(enum fsd_on_revoke how)
+{
+	switch (how) {
+	case FSD_REVOKE_KEEP:
+		return "keep";
+	case FSD_REVOKE_SUSPEND:
+		return "suspend";
+	case FSD_REVOKE_SHRED:
+		break;
+	}
+	return "shred";
+}
+
+/* The last refusal, for status: one line (what KMS said is not ours to
+ * trust: no control characters). */
+static void note_refusal(struct fsd *d, const char *why)
+{
+	pthread_mutex_lock(&d->check_lock);
+	snprintf(d->last_refusal, sizeof(d->last_refusal), "%s", why);
+	for (char *c = d->last_refusal; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	pthread_mutex_unlock(&d->check_lock);
+}
+
 static void apply_policy(struct fsd *d, const char *why)
 {
-	if (d->on_revoke_keep) {
+	note_refusal(d, why);
+	switch (d->on_revoke) {
+	case FSD_REVOKE_KEEP:
 		fsd_log(LOG_CRIT,
 			"%s: ACCESS REVOKED but --on-revoke keep: still "
 			"serving: %s",
 			d->volume, why);
-		return;
+		break;
+	case FSD_REVOKE_SUSPEND:
+		fsd_suspend(d, why);
+		break;
+	case FSD_REVOKE_SHRED:
+		fsd_shred(d, why);
+		break;
 	}
-	fsd_shred(d, why);
 }
 
 static void revoked(struct fsd *d, const char *what, const char *answer)
@@ -123,18 +174,88 @@ static void revoked(struct fsd *d, const char *what, const char *answer)
 	apply_policy(d, why);
 }
 
+/* The next wait: the interval and up to a tenth of it more (ms). */
+static int64_t next_wait_ms(const struct fsd *d, unsigned *seed)
+{
+	int64_t ms = (int64_t)d->check_interval * 1000;
+
+	return ms + (int64_t)(rand_r(seed) % (unsigned)(ms / 10 + 1));
+}
+
+static struct timespec at_ms(int64_t ms)
+{
+	struct timespec t = { .tv_sec = ms / 1000,
+			      .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	return t;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* While suspended: try to resume; past the suspend timeout, shred. */
+static void while_suspended(struct fsd *d, char *why, size_t len)
+{
+	int64_t since = atomic_load(&d->suspended_since);
+
+	switch (fsd_resume(d, why, len)) {
+	case FSD_ACCESS_OK:
+		atomic_store(&d->last_check_ok, now_s());
+		return;
+	case FSD_ACCESS_REFUSED:
+		note_refusal(d, why);
+		fsd_warn("%s: still suspended (for %lld s): %s", d->volume,
+			 (long long)(now_s() - since), why);
+		break;
+	case FSD_ACCESS_UNAVAILABLE:
+		fsd_warn("%s: still suspended (for %lld s), KMS does not "
+			 "answer: %s",
+			 d->volume, (long long)(now_s() - since), why);
+		break;
+	}
+	if (d->suspend_timeout &&
+	    now_s() - since >= (int64_t)d->suspend_timeout) {
+		char shred[1200];
+
+		pthread_mutex_lock(&d->check_lock);
+		snprintf(shred, sizeof(shred),
+			 "suspended for longer than --suspend-timeout (%u s); "
+			 "last refusal: %s",
+			 d->suspend_timeout, d->last_refusal);
+		pthread_mutex_unlock(&d->check_lock);
+		fsd_shred(d, shred);
+	}
+}
+
 static void *checker_main(void *arg)
 {
 	struct fsd *d = arg;
 	int64_t outage_since = 0;
+	unsigned seed = (unsigned)getpid() ^ (unsigned)wall_ms();
 	char why[1024];
 
 	pthread_mutex_lock(&d->check_lock);
 	while (!d->check_stop && !atomic_load(&d->shredded)) {
-		struct timespec until = { .tv_sec =
-						  now_s() + d->check_interval };
+		int64_t due = wall_ms() + next_wait_ms(d, &seed);
+		bool suspended = atomic_load(&d->suspended);
+		struct timespec until;
 
-		atomic_store(&d->next_check, (int64_t)until.tv_sec);
+		/* A suspension's end comes on time, checks or not. */
+		if (suspended && d->suspend_timeout) {
+			int64_t end = (atomic_load(&d->suspended_since) +
+				       (int64_t)d->suspend_timeout) *
+				      1000;
+
+			if (end < due)
+				due = end;
+		}
+		until = at_ms(due);
+		atomic_store(&d->next_check, (due + 999) / 1000);
 		while (!d->check_stop && !d->job_refused &&
 		       pthread_cond_timedwait(&d->check_cond, &d->check_lock,
 					      &until) != ETIMEDOUT)
@@ -151,6 +272,13 @@ static void *checker_main(void *arg)
 				 d->job_refusal);
 			pthread_mutex_unlock(&d->check_lock);
 			apply_policy(d, refusal);
+			pthread_mutex_lock(&d->check_lock);
+			continue;
+		}
+		if (suspended) {
+			pthread_mutex_unlock(&d->check_lock);
+			while_suspended(d, why, sizeof(why));
+			outage_since = 0;
 			pthread_mutex_lock(&d->check_lock);
 			continue;
 		}

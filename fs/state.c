@@ -183,6 +183,13 @@ void fsd_control_requests(struct fsd *d, int fd)
 		n += fsd_busy_print(fd, &d->workers[i].busy, now, where);
 	}
 	n += fsd_uring_requests(d, fd, now);
+	/* Held requests wait by design while suspended, and end soon after
+	 * a resume: a watchdog counts their age from then. */
+	if (atomic_load(&d->suspended))
+		dprintf(fd, "suspended\n");
+	if (atomic_load(&d->resumed_at))
+		dprintf(fd, "resumed_ms_ago %lld\n",
+			(long long)(now - atomic_load(&d->resumed_at)));
 	dprintf(fd, "total %u\n", n);
 }
 
@@ -193,7 +200,8 @@ void fsd_control_status(struct fsd *d, int fd)
 		"\nbytes_written=%" PRIu64 "\nreads=%" PRIu64
 		"\nwrites=%" PRIu64 "\nio_errors=%" PRIu64
 		"\ncheck_interval=%u\nlast_check_ok=%lld\nnext_check=%lld"
-		"\nshredded=%d\non_revoke=%s\nio_uring_threads=%u\naes=%s\n",
+		"\nshredded=%d\non_revoke=%s\nio_uring_threads=%u\naes=%s\n"
+		"suspended=%d\nsuspended_since=%lld\nsuspend_timeout=%u\n",
 		(int)getpid(), (long long)(time(NULL) - d->started),
 		(uint64_t)atomic_load(&d->bytes_read),
 		(uint64_t)atomic_load(&d->bytes_written),
@@ -203,7 +211,16 @@ void fsd_control_status(struct fsd *d, int fd)
 		(long long)atomic_load(&d->last_check_ok),
 		(long long)atomic_load(&d->next_check),
 		(int)atomic_load(&d->shredded),
-		d->on_revoke_keep ? "keep" : "shred", d->nqueues, d->aes);
+		fsd_on_revoke_name(d->on_revoke), d->nqueues, d->aes,
+		(int)atomic_load(&d->suspended),
+		(long long)atomic_load(&d->suspended_since),
+		d->suspend_timeout);
+	char refusal[sizeof(d->last_refusal)];
+
+	pthread_mutex_lock(&d->check_lock);
+	memcpy(refusal, d->last_refusal, sizeof(refusal));
+	pthread_mutex_unlock(&d->check_lock);
+	dprintf(fd, "last_refusal=%s\n", refusal);
 	fsd_rekey_status(d, fd);
 }
 
@@ -366,6 +383,17 @@ static void parse_stats(char *text, struct fsd_state *st)
 			st->next_check = (int64_t)x;
 		else if (!strcmp(line, "shredded"))
 			st->shredded = x != 0;
+		else if (!strcmp(line, "suspended"))
+			st->suspended = x != 0;
+		else if (!strcmp(line, "suspended_since"))
+			st->suspended_since = (int64_t)x;
+		else if (!strcmp(line, "suspend_timeout"))
+			st->suspend_timeout = (unsigned)x;
+		else if (!strcmp(line, "on_revoke"))
+			snprintf(st->on_revoke, sizeof(st->on_revoke), "%s", v);
+		else if (!strcmp(line, "last_refusal"))
+			snprintf(st->last_refusal, sizeof(st->last_refusal),
+				 "%s", v);
 		else if (!strcmp(line, "aes"))
 			snprintf(st->aes, sizeof(st->aes), "%s", v);
 		else if (!strcmp(line, "reencrypt"))
@@ -411,7 +439,7 @@ static bool process_alive(pid_t pid)
 
 int fsd_state_by_uuid(const char *uuid, struct fsd_state *st)
 {
-	char path[PATH_MAX], text[4 * PATH_MAX + 512], reply[2048];
+	char path[PATH_MAX], text[4 * PATH_MAX + 512], reply[4096];
 	size_t n;
 	FILE *f;
 

@@ -403,6 +403,8 @@ static void unlock_write(struct ent *e)
 
 /* ---- the data path */
 
+static void slow_path(struct ent *e);
+
 /* A read: start it and return true; false when it meets a block being
  * reencrypted (the synchronous path waits for it). */
 static bool start_read(struct ent *e)
@@ -436,6 +438,14 @@ static void finish_read(struct ent *e)
 	r = fsd_crypt(w, false, e->a0, e->payload, e->payload, e->span,
 		      e->split);
 	pthread_mutex_unlock(&w->sc_lock);
+	if (r == -EAGAIN) {
+		/* Suspended meanwhile (nothing was decrypted): the request
+		 * waits for the keys the synchronous way. */
+		fsd_claim_drop(e->claim);
+		e->io = IO_NONE;
+		slow_path(e);
+		return;
+	}
 	if (r) {
 		commit_eio(e);
 		return;
@@ -475,6 +485,13 @@ static bool start_write(struct ent *e)
 	pthread_mutex_lock(&w->sc_lock);
 	r = fsd_crypt(w, true, pos, e->payload, e->payload, size, e->split);
 	pthread_mutex_unlock(&w->sc_lock);
+	if (r == -EAGAIN) {
+		/* Suspended (nothing was encrypted): the synchronous path
+		 * waits for the keys. */
+		unlock_write(e);
+		fsd_claim_drop(e->claim);
+		return false;
+	}
 	if (r) {
 		/* Shredded: the plaintext it brought goes at once. */
 		secmem_wipe(e->payload, size);
@@ -832,7 +849,9 @@ static void *queue_main(void *arg)
 		 * idle entries hold can go.  Checked before every wait, so a
 		 * wake-up that came while busy is not needed. */
 		r = io_uring_submit(&q->ring);
-		if (!wiped && r >= 0 && fsd_worker_keyless(q->w)) {
+		if (r >= 0 && !fsd_worker_keyless(q->w))
+			wiped = false; /* keys back after a suspension */
+		else if (!wiped && r >= 0) {
 			queue_wipe_idle(q);
 			wiped = true;
 		}

@@ -38,10 +38,13 @@ static void *worker_main(void *arg)
 	while (!fuse_session_exited(d->se)) {
 		int r;
 
-		/* Once a shred has closed our key (it then kicks us out of
-		 * our read), the plaintext in our buffers goes; every later
-		 * request's is wiped once it is refused. */
-		if (!wiped && fsd_worker_keyless(w)) {
+		/* Once a shred or a suspension has closed our key (it then
+		 * kicks us out of our read), the plaintext in our buffers
+		 * goes; every later request's is wiped once it is served,
+		 * until the keys are back. */
+		if (!fsd_worker_keyless(w))
+			wiped = false;
+		else if (!wiped) {
 			fsd_worker_wipe(w);
 			wiped = true;
 		}

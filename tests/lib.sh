@@ -264,6 +264,18 @@ for i, t in sorted(m["tokens"].items()):
 	return 1
 }
 
+# xts_sum VOLUME KEYHEX: the SHA-256 of VOLUME's data segment decrypted with
+# the volume key KEYHEX by an XTS independent of cmkfs
+# (tests/tools/xts_volume.py), to compare with the plaintext's
+xts_sum() {
+	local info
+	info=$("$CMKFS_BUILD/tests/vol-tool" info "$1") || return 1
+	$PYTHON "$CMKFS_SRC/tests/tools/xts_volume.py" digest "$1" "$2" \
+		"$(sed -n 's/^data_offset=//p' <<< "$info")" \
+		"$(sed -n 's/^data_size=//p' <<< "$info")" \
+		"$(sed -n 's/^sector_size=//p' <<< "$info")"
+}
+
 # direct_io FILE read|write: one 4 KiB O_DIRECT read or write at the start of
 # FILE; prints "ok" or the error's name (EIO...).
 direct_io() {

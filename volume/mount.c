@@ -252,6 +252,8 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	vol_binding_of(info, &binding);
 	reprove.binding = &binding;
 	reprove.ko = p->ko;
+	reprove.volume = m->volume;
+	reprove.trust = m->trust;
 	vol_reprove_hook(&reprove, &fp.reprove);
 	online.reprove = &reprove;
 	/* A read-only mount writes nothing: it serves both keys of a
@@ -261,7 +263,8 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	fp.rekey_max_rate = p->reencrypt_max_rate;
 	fp.rekey_paused = p->reencrypt_paused;
 	fp.check_interval = p->check_interval;
-	fp.on_revoke_keep = p->on_revoke_keep;
+	fp.on_revoke = p->on_revoke;
+	fp.suspend_timeout = p->suspend_timeout;
 	fp.outage_grace = p->outage_grace;
 	fp.fstype = p->fstype;
 	fp.raw = p->raw;

@@ -208,34 +208,99 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
 
 /* ---- revocation checks -------------------------------------------------- */
 
+/* The token's secret, unwrapped as a mount does (rp->lock held): 0, or
+ * -errno with kerr said. */
+static int reprove_unwrap(struct vol_reprove *rp, uint8_t **secret, size_t *n,
+			  struct kms_error *kerr)
+{
+	struct kms_client *k = NULL;
+	int r;
+
+	memset(kerr, 0, sizeof(*kerr));
+	r = vol_client_for_token(rp->ko, rp->token, &k, kerr);
+	if (!r)
+		r = vol_secret_unwrap(k, rp->token, rp->binding, secret, n,
+				      kerr);
+	kms_client_free(k);
+	return r;
+}
+
+static enum fsd_access reprove_failed(const struct kms_error *kerr, char *why,
+				      size_t len)
+{
+	kms_error_format(kerr, why, len);
+	return kms_status_transient(kerr->status) ? FSD_ACCESS_UNAVAILABLE
+						  : FSD_ACCESS_REFUSED;
+}
+
 static enum fsd_access reprove_check(void *arg, char *why, size_t len)
 {
 	struct vol_reprove *rp = arg;
-	struct kms_client *k = NULL;
 	struct kms_error kerr;
 	uint8_t *secret = NULL;
 	size_t n;
 	int r;
 
-	memset(&kerr, 0, sizeof(kerr));
 	pthread_mutex_lock(&rp->lock);
-	r = vol_client_for_token(rp->ko, rp->token, &k, &kerr);
-	if (!r)
-		r = vol_secret_unwrap(k, rp->token, rp->binding, &secret, &n,
-				      &kerr);
+	r = reprove_unwrap(rp, &secret, &n, &kerr);
 	pthread_mutex_unlock(&rp->lock);
 	secmem_free(secret);
-	kms_client_free(k);
-	if (!r)
-		return FSD_ACCESS_OK;
-	kms_error_format(&kerr, why, len);
-	return kms_status_transient(kerr.status) ? FSD_ACCESS_UNAVAILABLE
-						 : FSD_ACCESS_REFUSED;
+	return r ? reprove_failed(&kerr, why, len) : FSD_ACCESS_OK;
+}
+
+/* The check, and with the secret every keyslot of the token opened from
+ * the header as it is now (read again, allow-list and the mount's trust
+ * applied): the daemon recognises which keys it served. */
+static enum fsd_access reprove_unlock(void *arg, struct crypto_key **keys,
+				      unsigned max, unsigned *n, char *why,
+				      size_t len)
+{
+	struct vol_reprove *rp = arg;
+	struct luks2_vol *v = NULL;
+	struct kms_error kerr;
+	uint8_t *secret = NULL;
+	char err[512] = "";
+	size_t slen;
+	int r;
+
+	*n = 0;
+	pthread_mutex_lock(&rp->lock);
+	r = reprove_unwrap(rp, &secret, &slen, &kerr);
+	if (r) {
+		pthread_mutex_unlock(&rp->lock);
+		return reprove_failed(&kerr, why, len);
+	}
+	r = luks2_open_flags(
+		rp->volume, LUKS2_OPEN_REENCRYPTING | VOL_OPEN_TRUST(rp->trust),
+		&v, err, sizeof(err));
+	for (size_t j = 0; !r && j < rp->token->n_keyslots && *n < max; j++)
+		if (!luks2_unlock(v, rp->token->keyslots[j], secret, slen,
+				  &keys[*n], err, sizeof(err)))
+			(*n)++;
+	pthread_mutex_unlock(&rp->lock);
+	secmem_free(secret);
+	luks2_close(v);
+	if (r) {
+		snprintf(why, len,
+			 "KMS allows the key, but the header is "
+			 "refused: %.400s",
+			 err);
+		return FSD_ACCESS_REFUSED;
+	}
+	if (!*n) {
+		snprintf(why, len,
+			 "KMS allows the key, but no keyslot of its token "
+			 "opens with the secret: %.400s",
+			 err);
+		return FSD_ACCESS_REFUSED;
+	}
+	return FSD_ACCESS_OK;
 }
 
 void vol_reprove_hook(struct vol_reprove *r, struct fsd_reprove *out)
 {
 	out->check = reprove_check;
+	out->unlock = reprove_unlock;
 	out->arg = r;
 	out->key = r->token->key_arn;
 }

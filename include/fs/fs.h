@@ -59,6 +59,24 @@ struct fsd_reprove {
 	enum fsd_access (*check)(void *arg, char *why, size_t len);
 	void *arg;
 	const char *key;
+	/* For --on-revoke suspend: the same proof, and with it the volume
+	 * keys again, as a mount gets them (the secret unwrapped, every
+	 * keyslot of the token it re-proves opened from the header as it
+	 * is now, allow-list and pinning applied): up to max keys in keys
+	 * (*n of them; the caller frees them), each to be recognised by
+	 * what it encrypts.  NULL: a suspended mount cannot resume. */
+	enum fsd_access (*unlock)(void *arg, struct crypto_key **keys,
+				  unsigned max, unsigned *n, char *why,
+				  size_t len);
+};
+
+/* What a definitive refusal does (fs/revoke.c, fs/suspend.c). */
+enum fsd_on_revoke {
+	FSD_REVOKE_SHRED,   /* wipe the keys, fail all I/O (the default) */
+	FSD_REVOKE_KEEP,    /* log it and serve on */
+	FSD_REVOKE_SUSPEND, /* wipe the keys, hold I/O until access
+			       returns, then resume; shred after the
+			       suspend timeout */
 };
 
 /*
@@ -148,14 +166,17 @@ struct fsd_params {
 
 	/* Revocation checks (fs/revoke.c): reprove.check every
 	 * check_interval seconds (0: never); what it points to must stay
-	 * valid until fsd_serve returns.  on_revoke_keep: only log a
-	 * refusal (default: shred the keys and fail all I/O).
+	 * valid until fsd_serve returns; each wait is check_interval plus
+	 * up to a tenth of it (jitter, so that hosts do not ask in step).
 	 * outage_grace: seconds of nothing but FSD_ACCESS_UNAVAILABLE after
-	 * which the policy applies too (0: never). */
+	 * which the policy applies too (0: never).  suspend_timeout:
+	 * seconds a suspended mount holds I/O before it shreds (0:
+	 * forever). */
 	struct fsd_reprove reprove;
 	unsigned check_interval;
-	bool on_revoke_keep;
+	enum fsd_on_revoke on_revoke;
 	unsigned outage_grace;
+	unsigned suspend_timeout;
 
 	/* A line the daemon logs about the volume once its log is open (what
 	 * the mounter did before serving), or NULL. */
@@ -205,6 +226,13 @@ struct fsd_state {
 	unsigned io_uring_threads;	   /* 0: requests through /dev/fuse */
 	int64_t last_check_ok, next_check; /* seconds since the epoch */
 	bool shredded;
+	/* --on-revoke suspend: I/O held since suspended_since (seconds
+	 * since the epoch), after KMS answered last_refusal. */
+	bool suspended;
+	int64_t suspended_since;
+	unsigned suspend_timeout;
+	char on_revoke[16];
+	char last_refusal[512];
 	char aes[24]; /* what does the AES: "VAES/AVX-512", "OpenSSL" */
 	/* Online reencryption: "none", "running", "paused", "done",
 	 * "stopped", "failed" (error says why); bytes done of total, the

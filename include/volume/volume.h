@@ -236,7 +236,9 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
  * secret's encoding and are wiped when it is freed), unwraps the token's
  * secret as a mount does and wipes it at once.  A definitive KMS refusal is
  * FSD_ACCESS_REFUSED, a transient failure (already retried by the client)
- * FSD_ACCESS_UNAVAILABLE.  token, uuid and ko must outlive the daemon.
+ * FSD_ACCESS_UNAVAILABLE.  Its unlock (for --on-revoke suspend) opens
+ * every keyslot of the token from the header of volume, read again under
+ * trust.  All it points to must outlive the daemon.
  */
 struct vol_reprove {
 	pthread_mutex_t lock; /* token changes when an online reencryption
@@ -244,6 +246,8 @@ struct vol_reprove {
 	struct vol_token *token;
 	const struct vol_binding *binding;
 	const struct kms_options *ko;
+	const char *volume;
+	const struct vol_trust *trust;
 };
 void vol_reprove_hook(struct vol_reprove *r, struct fsd_reprove *out);
 
@@ -502,7 +506,8 @@ struct vol_mount_params {
 	unsigned threads;
 	enum fsd_fuse_uring fuse_uring;
 	unsigned check_interval, outage_grace; /* seconds */
-	bool on_revoke_keep;
+	enum fsd_on_revoke on_revoke;
+	unsigned suspend_timeout;    /* seconds, 0: forever */
 	uint64_t reencrypt_max_rate; /* bytes/s of an online reencryption;
 					0: the default */
 	bool reencrypt_paused;	     /* an unfinished one waits for a resume */

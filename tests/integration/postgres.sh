@@ -12,50 +12,18 @@
 
 need_mounts loop
 isolate_aws
-PG=$(ls -d /usr/lib/postgresql/*/bin 2> /dev/null | sort -V | tail -n1)
-[ -x "$PG/initdb" ] || fail "PostgreSQL is missing (scripts/deps.sh installs it)"
-id postgres > /dev/null 2>&1 || fail "no postgres user (the postgresql package makes it)"
+. "$CMKFS_SRC/tests/pg.sh"
 
 kmsd_with_host
 vol=$TEST_TMPDIR/v.img
 mnt=$TEST_TMPDIR/mnt
-sock=$TEST_TMPDIR/pgsock # the server's socket and log
-mkdir -p "$mnt" "$sock"
-# the postgres user must reach the data directory and socket below here
-chmod 755 "$TEST_TMPDIR" "$(dirname "$TEST_TMPDIR")"
-chown postgres "$sock"
-port=$($PYTHON -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-pg() { runuser -u postgres -- "$@"; }
-sql() { pg "$PG/psql" -X -q -t -A -h "$sock" -p "$port" -d postgres -c "$1"; }
-pg_start() {
-	pg "$PG/pg_ctl" -D "$mnt/pgdata" -l "$sock/pg.log" -w -t 60 \
-		-o "-k $sock -p $port -c listen_addresses=127.0.0.1" start > /dev/null ||
-		fail "PostgreSQL did not start: $(tail -n 20 "$sock/pg.log")"
-}
-pg_stop() { pg "$PG/pg_ctl" -D "$mnt/pgdata" -w -m fast stop > /dev/null; }
-# every relation and index page checked, then pgbench's invariant: what the
-# history says was moved is what the accounts, tellers and branches hold
-check_db() {
-	pg "$PG/pg_amcheck" -h "$sock" -p "$port" --heapallindexed -d postgres > "$TEST_TMPDIR/amcheck" 2>&1 ||
-		fail "$1: pg_amcheck found corruption: $(cat "$TEST_TMPDIR/amcheck")"
-	local sums
-	sums=$(sql "SELECT (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(tbalance) FROM pgbench_tellers), (SELECT sum(bbalance) FROM pgbench_branches), (SELECT coalesce(sum(delta), 0) FROM pgbench_history)")
-	IFS='|' read -r a t b h <<< "$sums"
-	[ "$a" = "$h" ] && [ "$t" = "$h" ] && [ "$b" = "$h" ] ||
-		fail "$1: balances do not add up (accounts $a, tellers $t, branches $b, history $h)"
-	echo "$1: amcheck clean; balances $a = $t = $b = history $h ($(sql 'SELECT count(*) FROM pgbench_history') transactions)"
-}
+mkdir -p "$mnt"
+pg_setup "$mnt"
 
 expect_exit 0 as "$host" "$CMKFS" create "$vol" --size 384M --key-arn "$key" --mkfs ext4
 expect_exit 0 as "$host" "$CMKFS" mount "$vol" "$mnt"
-install -d -o postgres -m 700 "$mnt/pgdata"
-pg "$PG/initdb" --data-checksums -D "$mnt/pgdata" -U postgres --auth=trust > "$TEST_TMPDIR/initdb.log" 2>&1 ||
-	fail "initdb: $(tail -n 20 "$TEST_TMPDIR/initdb.log")"
-pg_start
-sql "CREATE EXTENSION amcheck" || fail "no amcheck extension (postgresql-contrib)"
-pg "$PG/pgbench" -q -i -s 4 -h "$sock" -p "$port" postgres > "$TEST_TMPDIR/pgbench-init.log" 2>&1 ||
-	fail "pgbench -i: $(tail "$TEST_TMPDIR/pgbench-init.log")"
-pg "$PG/pgbench" -n -c 4 -j 2 -T 6 -h "$sock" -p "$port" postgres > "$TEST_TMPDIR/pgbench.log" 2>&1 ||
+pg_init 4
+pgbench_run "$TEST_TMPDIR/pgbench.log" -c 4 -j 2 -T 6 ||
 	fail "pgbench: $(tail "$TEST_TMPDIR/pgbench.log"; tail -n 20 "$sock/pg.log")"
 grep '^tps' "$TEST_TMPDIR/pgbench.log"
 check_db "after pgbench"
@@ -68,7 +36,7 @@ pg_start
 check_db "after umount and mount"
 
 # ---- every byte under a new volume key while pgbench runs ----
-pg "$PG/pgbench" -n -c 4 -j 2 -T 12 -h "$sock" -p "$port" postgres > "$TEST_TMPDIR/pgbench-reenc.log" 2>&1 &
+pgbench_run "$TEST_TMPDIR/pgbench-reenc.log" -c 4 -j 2 -T 12 &
 bench=$!
 sleep 1
 expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --max-rate 48M --progress-interval 2
@@ -84,7 +52,7 @@ pg_start
 check_db "after the online reencryption, umount and mount"
 
 # ---- the daemon killed under load ----
-pg "$PG/pgbench" -n -c 4 -j 2 -T 30 -h "$sock" -p "$port" postgres > "$TEST_TMPDIR/pgbench-crash.log" 2>&1 &
+pgbench_run "$TEST_TMPDIR/pgbench-crash.log" -c 4 -j 2 -T 30 &
 bench=$!
 sleep 4
 postmaster=$(head -n1 "$mnt/pgdata/postmaster.pid")

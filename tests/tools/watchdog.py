@@ -7,7 +7,10 @@ Every second, asks each cmkfs daemon whose runtime directory lies in
 DIR/run or DIR/*/run (the runtime directories the tests give their mounts)
 for the FUSE requests it has received and not answered ("requests" on its
 control socket).  No request of a daemon that works takes seconds: one
-older than BOUND_S seconds is a request that hangs.  Then the watchdog
+older than BOUND_S seconds is a request that hangs — unless the daemon
+holds its requests by design (--on-revoke suspend: it says "suspended"),
+and after a resume (it says "resumed_ms_ago MS") a request's age counts
+from the resume.  Then the watchdog
 writes every daemon's pending requests to REPORT, kills the test's process
 group PGID (TERM, then KILL) so that it fails now rather than at its
 timeout, and exits 1.  Exits 0 when killed itself (the test ended).
@@ -58,7 +61,8 @@ def sockets(top):
 
 
 def pending(path):
-    """[(age_ms, line)] the daemon at path is serving, or None."""
+    """[(age_ms, line)] the daemon at path is serving (age counted from
+    its last resume, none while it is suspended), or None."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(2)
     try:
@@ -74,11 +78,20 @@ def pending(path):
         return None  # gone, starting, stopping or busy: not a hang
     finally:
         s.close()
-    out = []
+    out, suspended, resumed = [], False, None
     for line in data.decode(errors="replace").splitlines():
         fields = line.split()
         if len(fields) == 4 and fields[0].isdigit():
             out.append((int(fields[0]), line))
+        elif fields == ["suspended"]:
+            suspended = True
+        elif len(fields) == 2 and fields[0] == "resumed_ms_ago" \
+                and fields[1].isdigit():
+            resumed = int(fields[1])
+    if suspended:
+        return [(0, line + " (held: suspended)") for _, line in out]
+    if resumed is not None:
+        return [(min(age, resumed), line) for age, line in out]
     return out
 
 
