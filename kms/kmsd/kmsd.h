@@ -121,12 +121,18 @@ int state_open_blob(struct state *st, json_object *k, json_object *ctx,
 
 /* ---- the HTTP front end -------------------------------------------------- */
 
+#define KMSD_MAX_CONNECTIONS 128
+
 struct server_config {
 	const char *listen; /* "ADDR:PORT"; port 0 = pick one */
 	const char *regions[KMSD_MAX_REGIONS];
 	size_t n_regions;
 	unsigned max_skew;    /* seconds */
 	const char *log_path; /* NULL: stderr */
+	/* A request must arrive whole within request_timeout seconds of the
+	 * connection (or of the answer before it on the same connection),
+	 * and one address may hold at most per_address connections. */
+	unsigned request_timeout, per_address;
 };
 
 /* Serve until SIGINT/SIGTERM.  Prints "listening on http://ADDR:PORT" on

@@ -28,6 +28,8 @@ static const char usage_text[] =
 	"usage: cmkfs-kmsd [serve] --state DIR [--listen ADDR:PORT] "
 	"[--region R]...\n"
 	"                  [--max-skew SECONDS] [--log FILE]\n"
+	"                  [--request-timeout SECONDS] "
+	"[--per-address-connections N]\n"
 	"       cmkfs-kmsd init --state DIR --account ID [--region R] "
 	"[--listen ADDR:PORT]\n"
 	"       cmkfs-kmsd principal add --state DIR ARN [--session-token] "
@@ -43,7 +45,10 @@ static const char usage_text[] =
 	"           to the one given at init (port 0 picks a free port); regions\n"
 	"           default to the init region; --max-skew is the allowed clock\n"
 	"           difference for signatures (default 300); --log appends the\n"
-	"           access log to FILE instead of stderr\n"
+	"           access log to FILE instead of stderr; a connection whose\n"
+	"           request is not in whole within --request-timeout seconds\n"
+	"           (default 30) is cut, and one address holds at most\n"
+	"           --per-address-connections (default 32, of 128)\n"
 	"init       create DIR (mode 0700) with a master key, an empty key store\n"
 	"           and a credential for the account's root; prints the\n"
 	"           environment a client needs\n"
@@ -269,9 +274,14 @@ static int cmd_serve(int argc, char **argv)
 		{ "region", required_argument, NULL, 'r' },
 		{ "max-skew", required_argument, NULL, 'k' },
 		{ "log", required_argument, NULL, 'g' },
+		{ "request-timeout", required_argument, NULL, 't' },
+		{ "per-address-connections", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct server_config cfg = { .max_skew = DEFAULT_SKEW };
+	struct server_config cfg = { .max_skew = DEFAULT_SKEW,
+				     .request_timeout = 30,
+				     .per_address = 32 };
+	unsigned long v;
 	const char *dir = NULL;
 	struct state *st;
 	char err[512], listen[128], region[64], *end;
@@ -303,6 +313,23 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 'g':
 			cfg.log_path = optarg;
+			break;
+		case 't':
+		case 'a':
+			v = strtoul(optarg, &end, 10);
+			if (*end || !*optarg || !v ||
+			    v > (c == 't' ? 3600 : KMSD_MAX_CONNECTIONS))
+				return usage_error("--%s %s: %s",
+						   c == 't' ? "request-timeout"
+							    : "per-address-"
+							      "connections",
+						   optarg,
+						   c == 't' ? "seconds, 1..3600"
+							    : "1..128");
+			if (c == 't')
+				cfg.request_timeout = (unsigned)v;
+			else
+				cfg.per_address = (unsigned)v;
 			break;
 		default:
 			return usage_error("bad option");

@@ -7,8 +7,17 @@
  *
  * Limits: request headers are bounded by the connection memory limit (MHD
  * answers 431 beyond it), bodies by MAX_BODY, connections by
- * MAX_CONNECTIONS, JSON nesting by MAX_DEPTH.  Bodies are held in secure
- * memory: Encrypt requests carry plaintext.
+ * KMSD_MAX_CONNECTIONS and per address by cfg->per_address, JSON nesting by
+ * MAX_DEPTH.  Bodies are held in secure memory: Encrypt requests carry
+ * plaintext.
+ *
+ * Time: MHD's connection timeout counts only silence, so a client sending
+ * a byte now and then could hold a connection forever.  A watcher thread
+ * cuts (shutdown(2)) every connection whose request is not in whole within
+ * cfg->request_timeout seconds of the connection, or of the answer before
+ * it on a kept-alive one; a silent connection goes after IDLE_TIMEOUT.
+ * The descriptor stays MHD's: it is only shut down, under the lock that
+ * MHD's close notification (which comes before MHD closes it) also takes.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -20,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -27,18 +37,33 @@
 #include "kmsd.h"
 #include "sigv4.h"
 
-#define MAX_BODY	((size_t)256 * 1024)
-#define MAX_HEADERS	64
-#define MAX_CONNECTIONS 128
-#define MAX_DEPTH	32
-#define CONN_MEMORY	((size_t)64 * 1024)
-#define TARGET_PREFIX	"TrentService."
+#define MAX_BODY      ((size_t)256 * 1024)
+#define MAX_HEADERS   64
+#define IDLE_TIMEOUT  10 /* seconds of silence */
+#define MAX_DEPTH     32
+#define CONN_MEMORY   ((size_t)64 * 1024)
+#define TARGET_PREFIX "TrentService."
+
+/* A connection the watcher times (socket context of MHD's). */
+struct watched {
+	int fd;
+	int64_t since; /* ms: its request may have begun */
+	bool cut;
+	char peer[64];
+	struct watched *prev, *next;
+};
 
 struct server {
 	struct state *st;
 	const struct server_config *cfg;
 	FILE *log;
 	pthread_mutex_t log_lock;
+	/* The watcher (see above): watch_lock guards the list and stop. */
+	pthread_mutex_t watch_lock;
+	pthread_cond_t watch_cond;
+	struct watched *watched;
+	bool watch_stop;
+	pthread_t watcher;
 };
 
 /* Per-request intake state. */
@@ -414,12 +439,128 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	return process(cls, conn, url, method, in);
 }
 
+/* ---- the watcher --------------------------------------------------------- */
+
+static int64_t mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void notify_connection(void *cls, struct MHD_Connection *conn,
+			      void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe)
+{
+	struct server *s = cls;
+	struct watched *w = *socket_context;
+	const union MHD_ConnectionInfo *fd, *addr;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		fd = MHD_get_connection_info(conn,
+					     MHD_CONNECTION_INFO_CONNECTION_FD);
+		addr = MHD_get_connection_info(
+			conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		w = calloc(1, sizeof(*w));
+		if (!w || !fd)
+			return free(w); /* not watched: MHD's timeout stays */
+		w->fd = fd->connect_fd;
+		w->since = mono_ms();
+		snprintf(w->peer, sizeof(w->peer), "-");
+		if (addr && addr->client_addr)
+			getnameinfo(addr->client_addr,
+				    addr->client_addr->sa_family == AF_INET6
+					    ? sizeof(struct sockaddr_in6)
+					    : sizeof(struct sockaddr_in),
+				    w->peer, sizeof(w->peer), NULL, 0,
+				    NI_NUMERICHOST);
+		pthread_mutex_lock(&s->watch_lock);
+		w->next = s->watched;
+		if (w->next)
+			w->next->prev = w;
+		s->watched = w;
+		pthread_mutex_unlock(&s->watch_lock);
+		*socket_context = w;
+		return;
+	}
+	if (!w)
+		return;
+	pthread_mutex_lock(&s->watch_lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		s->watched = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	pthread_mutex_unlock(&s->watch_lock);
+	*socket_context = NULL;
+	free(w);
+}
+
+/* A request answered: the next one on the connection starts its clock. */
+static void request_answered(struct server *s, struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct watched *w = ci ? ci->socket_context : NULL;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&s->watch_lock);
+	w->since = mono_ms();
+	pthread_mutex_unlock(&s->watch_lock);
+}
+
+static void log_cut(struct server *s, const char *peer)
+{
+	char when[32];
+	struct tm tm;
+	time_t now = time(NULL);
+
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pthread_mutex_lock(&s->log_lock);
+	fprintf(s->log,
+		"%s connection from %s cut: no whole request within %u s\n",
+		when, peer, s->cfg->request_timeout);
+	fflush(s->log);
+	pthread_mutex_unlock(&s->log_lock);
+}
+
+static void *watcher_main(void *arg)
+{
+	struct server *s = arg;
+	int64_t limit = (int64_t)s->cfg->request_timeout * 1000;
+
+	pthread_mutex_lock(&s->watch_lock);
+	while (!s->watch_stop) {
+		struct timespec until;
+		int64_t now = mono_ms();
+
+		for (struct watched *w = s->watched; w; w = w->next) {
+			if (w->cut || now - w->since < limit)
+				continue;
+			/* MHD sees the end of the stream and closes it. */
+			shutdown(w->fd, SHUT_RDWR);
+			w->cut = true;
+			log_cut(s, w->peer);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&s->watch_cond, &s->watch_lock, &until);
+	}
+	pthread_mutex_unlock(&s->watch_lock);
+	return NULL;
+}
+
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		      enum MHD_RequestTerminationCode code)
 {
 	struct intake *in = *con_cls;
 
-	(void)cls, (void)conn, (void)code;
+	(void)code;
+	request_answered(cls, conn);
 	if (in) {
 		secmem_free(in->body);
 		free(in);
@@ -464,6 +605,7 @@ int kmsd_server_run(struct state *st, const struct server_config *cfg,
 		    char *err, size_t errlen)
 {
 	struct server s = { .st = st, .cfg = cfg, .log = stderr };
+	pthread_condattr_t ca;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
 	struct MHD_Daemon *d;
@@ -490,6 +632,11 @@ int kmsd_server_run(struct state *st, const struct server_config *cfg,
 		}
 	}
 	pthread_mutex_init(&s.log_lock, NULL);
+	pthread_mutex_init(&s.watch_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s.watch_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	/* Block the signals before MHD starts its threads, so they inherit
 	 * the mask and only sigwait() below sees SIGINT/SIGTERM. */
 	sigemptyset(&set);
@@ -502,16 +649,26 @@ int kmsd_server_run(struct state *st, const struct server_config *cfg,
 			MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0),
 		0, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR, &ss,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)MAX_CONNECTIONS,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)KMSD_MAX_CONNECTIONS,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_address,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-		MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT,
+		MHD_OPTION_NOTIFY_COMPLETED, completed, &s,
+		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, &s,
+		MHD_OPTION_END);
 	if (!d) {
 		snprintf(err, errlen,
 			 "cannot listen on %s (address in use, or not a local "
 			 "address?)",
 			 cfg->listen);
 		r = -EADDRINUSE;
+		goto out;
+	}
+	r = -pthread_create(&s.watcher, NULL, watcher_main, &s);
+	if (r) {
+		MHD_stop_daemon(d);
+		snprintf(err, errlen, "cannot start a thread: %s",
+			 strerror(-r));
 		goto out;
 	}
 	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
@@ -526,8 +683,15 @@ int kmsd_server_run(struct state *st, const struct server_config *cfg,
 	while (sigwait(&set, &sig) == 0 && sig != SIGINT && sig != SIGTERM)
 		;
 	MHD_stop_daemon(d);
+	pthread_mutex_lock(&s.watch_lock);
+	s.watch_stop = true;
+	pthread_cond_signal(&s.watch_cond);
+	pthread_mutex_unlock(&s.watch_lock);
+	pthread_join(s.watcher, NULL);
 out:
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	pthread_cond_destroy(&s.watch_cond);
+	pthread_mutex_destroy(&s.watch_lock);
 	pthread_mutex_destroy(&s.log_lock);
 	if (s.log != stderr)
 		fclose(s.log);

@@ -5,9 +5,14 @@
 # that key's aliases, shifting the list); a request that fails halfway
 # leaves nothing in memory for the next write to persist; the access log
 # names only actions it knows, never the client's header bytes; strings with
-# NUL or invalid UTF-8 are refused at the door.  (The SDK conformance test
-# covers DryRun and the refusals through the official client.)
-# timeout: 60
+# NUL or invalid UTF-8 are refused at the door.  A client that trickles its
+# request a byte at a time is cut at --request-timeout (silence alone would
+# never end it), while a kept-alive connection answering request after
+# request for longer is not; one address holds at most
+# --per-address-connections connections, and the others still get in.
+# (The SDK conformance test covers DryRun and the refusals through the
+# official client.)
+# timeout: 90
 . "$(dirname "$0")/../lib.sh"
 
 isolate_aws
@@ -58,6 +63,71 @@ as "$root" "$CMKFS" kms call "Decrypt principal=forged outcome=OK" "{}" > /dev/n
 grep -q "principal=forged" "$state.log" && fail "a forged field reached the access log: $(grep forged "$state.log")"
 grep -q "action=(unknown)" "$state.log" || fail "no line for the unknown action"
 echo "the access log names only actions it knows"
+
+# ---- slow clients: a deadline for the whole request, a limit per address ----
+kmsd_stop
+kmsd_start "$state" --request-timeout 3 --per-address-connections 4
+$PYTHON - "${KMSD_URL##*:}" <<'P' || fail "request deadline and per-address limit"
+import http.client, socket, sys, time
+port = int(sys.argv[1])
+
+def conn():
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(10)
+    return s
+
+def closed(s, within):
+    # the server closed s (EOF or reset) within `within` seconds
+    s.settimeout(within)
+    try:
+        return s.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except socket.timeout:
+        return False
+
+# a request trickled a byte every 0.5 s: never silent, cut at the deadline
+s = conn()
+t0 = time.monotonic()
+cut = None
+for b in b"POST / HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 100:
+    try:
+        s.send(bytes([b]))
+    except OSError:
+        cut = time.monotonic() - t0
+        break
+    if closed(s, 0.5):
+        cut = time.monotonic() - t0
+        break
+assert cut is not None, "a trickling client was never cut"
+assert 2.5 <= cut <= 6, "cut after %.1f s, the deadline is 3 s" % cut
+print("trickled request cut after %.1f s" % cut)
+
+# a kept-alive connection answering a request every 0.5 s for 5 s stays
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+for i in range(10):
+    c.request("POST", "/", body=b"{}", headers={"Content-Type": "application/x-amz-json-1.1"})
+    r = c.getresponse()
+    r.read()
+    assert r.status == 400, r.status  # unsigned: refused, but answered
+    time.sleep(0.5)
+c.close()
+print("a kept-alive connection served 10 requests over 5 s")
+
+# four connections from one address: a fifth is turned away, then served
+# once one of them goes
+held = [conn() for _ in range(4)]
+time.sleep(0.3)
+fifth = conn()
+assert closed(fifth, 2), "a fifth connection from one address was kept"
+held.pop().close()
+time.sleep(0.3)
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+c.request("POST", "/", body=b"{}")
+assert c.getresponse().status == 400
+print("one address holds at most 4 connections")
+P
+grep -q "connection from 127.0.0.1 cut: no whole request within 3 s" "$state.log" || fail "the cut is not in the access log"
 
 kmsd_stop
 echo "ok"
