@@ -315,31 +315,21 @@ unsigned fsd_uring_requests(struct fsd *d, int fd, int64_t now);
 /* Start the periodic access check (nothing when disabled); stop it. */
 int fsd_revoke_start(struct fsd *d);
 void fsd_revoke_stop(struct fsd *d);
-/* "shred", "keep", "suspend". */
-const char *fsd_on_revoke_name(enum fsd_on_revoke how);
 /* Wipe every key now and fail all further I/O with EIO; why is logged. */
 void fsd_shred(struct fsd *d, const char *why);
-/* Close every cipher context, the workers' and the masters' (key_lock
- * taken; sc_lock of each worker in turn). */
-void fsd_keys_wipe(struct fsd *d);
 
 /* ---- suspend.c */
-/* Wipe every key and hold data requests from now on; why is logged. */
-void fsd_suspend(struct fsd *d, const char *why);
+/* Wipe every key and hold data requests from now on; why is logged.  0,
+ * or -ENOMEM with nothing done (the caller shreds instead). */
+int fsd_suspend(struct fsd *d, const char *why);
 /* While suspended: prove access and take the keys back (the held
  * requests go on).  FSD_ACCESS_OK once resumed; else why says what kept
  * it suspended. */
 enum fsd_access fsd_resume(struct fsd *d, char *why, size_t len);
-/* What a data request that found no key answers (sc_lock held): -EAGAIN
- * while suspended (wait at the gate, then try again), -EIO once shredded. */
-int fsd_keyless(struct fsd *d);
 /* The gate: wait while suspended.  0 once the keys are back, -EIO when
  * they were shredded instead.  The calling worker's bounce buffer is
  * wiped first. */
 int fsd_gate_wait(struct fsd *d);
-/* A key's check value: one sector of zeros at sector 0 encrypted by sc
- * into out (sector_size bytes).  Equal only under the same key. */
-int fsd_check_value(const struct fsd *d, struct sc_ctx *sc, uint8_t *out);
 /* Set up and free the gate and the key check values. */
 void fsd_suspend_init(struct fsd *d);
 void fsd_suspend_free(struct fsd *d);
@@ -355,17 +345,26 @@ bool fsd_claim_try(struct fsd *d, struct fsd_claim *c, uint64_t a0, uint64_t a1,
 int fsd_claim(struct fsd *d, struct fsd_claim *c, uint64_t a0, uint64_t a1,
 	      uint64_t *split);
 /* Encrypt or decrypt [off, off + len) with the worker's keys split at
- * split; sc_lock held.  0, or -EIO once shredded. */
+ * split; sc_lock held.  0, or fsd_keyless()'s answer when they are gone. */
 int fsd_crypt(struct fsd_worker *w, bool encrypt, uint64_t off, const void *in,
 	      void *out, size_t len, uint64_t split);
+/* The keys are gone from memory: shredded, or suspended. */
+bool fsd_keys_gone(struct fsd *d);
+/* What a data request that found no key answers (sc_lock held): -EAGAIN
+ * while suspended (wait at the gate, then try again), -EIO once shredded. */
+int fsd_keyless(struct fsd *d);
+/* Close every cipher context, the workers' and the masters' (key_lock
+ * held by the caller; sc_lock of each worker taken in turn). */
+void fsd_keys_wipe(struct fsd *d);
+/* A key's check value: one sector of zeros at sector 0 encrypted by sc
+ * into out (sector_size bytes).  Equal only under the same key. */
+int fsd_check_value(const struct fsd *d, struct sc_ctx *sc, uint8_t *out);
 /* Set up from the parameters (both keys when a reencryption is in
  * progress); start the job if so once serving; stop and join it; free. */
 int fsd_rekey_init(struct fsd *d, struct fsd_params *p);
 int fsd_rekey_autostart(struct fsd *d);
 /* After a suspension ended: the job it stopped starts again. */
 void fsd_rekey_after_resume(struct fsd *d);
-/* The keys are gone from memory: shredded, or suspended. */
-bool fsd_keys_gone(struct fsd *d);
 void fsd_rekey_stop(struct fsd *d);
 void fsd_rekey_free(struct fsd *d);
 /* Control requests "reencrypt ARGS" (start, pause, resume, rate N): 0 or
@@ -423,6 +422,8 @@ int fsd_mkfs(const char *type, const char *dev, char *err, size_t errlen);
 
 /* ---- state.c */
 int fsd_state_write(const struct fsd *d);
+/* "shred", "keep", "suspend". */
+const char *fsd_on_revoke_name(enum fsd_on_revoke how);
 /* The control socket: listen in the runtime directory; read one request
  * line (without its newline) from a connection; answer "status". */
 int fsd_control_listen(struct fsd *d);

@@ -180,6 +180,40 @@ static int hold(struct fsd_rekey *rk, uint64_t end)
 
 /* ---- keys ---------------------------------------------------------------- */
 
+int fsd_check_value(const struct fsd *d, struct sc_ctx *sc, uint8_t *out)
+{
+	memset(out, 0, d->scp.sector_size);
+	return sc_encrypt(sc, 0, out, out, d->scp.sector_size);
+}
+
+int fsd_keyless(struct fsd *d)
+{
+	return atomic_load(&d->suspended) && !atomic_load(&d->shredded)
+		       ? -EAGAIN
+		       : -EIO;
+}
+
+void fsd_keys_wipe(struct fsd *d)
+{
+	/* Each worker's contexts under its lock: a request in flight
+	 * finishes with the key it started with, every later one finds
+	 * none.  A reencryption's new key goes too, all under key_lock
+	 * (the caller's), so that the end of a reencryption (which moves
+	 * the new key into place under it) cannot bring one back. */
+	for (unsigned i = 0; d->workers && i < d->nworkers; i++) {
+		struct fsd_worker *w = &d->workers[i];
+
+		pthread_mutex_lock(&w->sc_lock);
+		sc_close(w->sc);
+		sc_close(w->sc_new);
+		w->sc = w->sc_new = NULL;
+		pthread_mutex_unlock(&w->sc_lock);
+	}
+	sc_close(d->master);
+	sc_close(d->master_new);
+	d->master = d->master_new = NULL;
+}
+
 bool fsd_keys_gone(struct fsd *d)
 {
 	return atomic_load(&d->shredded) || atomic_load(&d->suspended);
@@ -190,11 +224,12 @@ bool fsd_rekey_serves(struct fsd_rekey *rk, const struct crypto_key *key)
 	struct fsd *d = rk->d;
 	struct sc_ctx *theirs = NULL, *ours = NULL;
 	unsigned ss = d->scp.sector_size;
-	uint8_t *a = malloc(2 * (size_t)ss), *b = a + ss;
+	uint8_t *a = malloc(2 * (size_t)ss), *b;
 	bool same = false;
 
 	if (!a)
 		return false;
+	b = a + ss;
 	pthread_mutex_lock(&d->key_lock);
 	if (d->master && !fsd_keys_gone(d))
 		sc_dup(d->master, &ours);

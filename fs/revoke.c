@@ -40,27 +40,6 @@ static int64_t now_s(void)
 	return (int64_t)time(NULL);
 }
 
-void fsd_keys_wipe(struct fsd *d)
-{
-	/* Each worker's contexts under its lock: a request in flight
-	 * finishes with the key it started with, every later one finds
-	 * none.  A reencryption's new key goes too, all under key_lock
-	 * (the caller's), so that the end of a reencryption (which moves
-	 * the new key into place under it) cannot bring one back. */
-	for (unsigned i = 0; d->workers && i < d->nworkers; i++) {
-		struct fsd_worker *w = &d->workers[i];
-
-		pthread_mutex_lock(&w->sc_lock);
-		sc_close(w->sc);
-		sc_close(w->sc_new);
-		w->sc = w->sc_new = NULL;
-		pthread_mutex_unlock(&w->sc_lock);
-	}
-	sc_close(d->master);
-	sc_close(d->master_new);
-	d->master = d->master_new = NULL;
-}
-
 void fsd_shred(struct fsd *d, const char *why)
 {
 	int r;
@@ -122,19 +101,6 @@ static enum fsd_access check_once(struct fsd *d, char *why, size_t len)
 	return a;
 }
 
-const char *fsd_on_revoke_name(enum fsd_on_revoke how)
-{
-	switch (how) {
-	case FSD_REVOKE_KEEP:
-		return "keep";
-	case FSD_REVOKE_SUSPEND:
-		return "suspend";
-	case FSD_REVOKE_SHRED:
-		break;
-	}
-	return "shred";
-}
-
 /* The last refusal, for status: one line (what KMS said is not ours to
  * trust: no control characters). */
 static void note_refusal(struct fsd *d, const char *why)
@@ -158,7 +124,11 @@ static void apply_policy(struct fsd *d, const char *why)
 			d->volume, why);
 		break;
 	case FSD_REVOKE_SUSPEND:
-		fsd_suspend(d, why);
+		if (!fsd_suspend(d, why))
+			break;
+		fsd_err("%s: cannot suspend (out of memory): shredding instead",
+			d->volume);
+		fsd_shred(d, why);
 		break;
 	case FSD_REVOKE_SHRED:
 		fsd_shred(d, why);

@@ -193,6 +193,19 @@ void fsd_control_requests(struct fsd *d, int fd)
 	dprintf(fd, "total %u\n", n);
 }
 
+const char *fsd_on_revoke_name(enum fsd_on_revoke how)
+{
+	switch (how) {
+	case FSD_REVOKE_KEEP:
+		return "keep";
+	case FSD_REVOKE_SUSPEND:
+		return "suspend";
+	case FSD_REVOKE_SHRED:
+		break;
+	}
+	return "shred";
+}
+
 void fsd_control_status(struct fsd *d, int fd)
 {
 	dprintf(fd,

@@ -62,19 +62,6 @@ void fsd_suspend_free(struct fsd *d)
 	pthread_cond_destroy(&d->gate_cond);
 }
 
-int fsd_check_value(const struct fsd *d, struct sc_ctx *sc, uint8_t *out)
-{
-	memset(out, 0, d->scp.sector_size);
-	return sc_encrypt(sc, 0, out, out, d->scp.sector_size);
-}
-
-int fsd_keyless(struct fsd *d)
-{
-	return atomic_load(&d->suspended) && !atomic_load(&d->shredded)
-		       ? -EAGAIN
-		       : -EIO;
-}
-
 int fsd_gate_wait(struct fsd *d)
 {
 	/* What the worker decrypted last has no business waiting here. */
@@ -87,17 +74,17 @@ int fsd_gate_wait(struct fsd *d)
 	return atomic_load(&d->shredded) ? -EIO : 0;
 }
 
-void fsd_suspend(struct fsd *d, const char *why)
+int fsd_suspend(struct fsd *d, const char *why)
 {
 	unsigned ss = d->scp.sector_size;
 	bool kept = true;
 	char until[96];
 
 	if (atomic_load(&d->shredded))
-		return;
+		return 0;
 	if (atomic_load(&d->suspended)) {
 		fsd_log(LOG_CRIT, "%s: still SUSPENDED: %s", d->volume, why);
-		return;
+		return 0;
 	}
 	pthread_mutex_lock(&d->key_lock);
 	for (unsigned i = 0; i < 2; i++) {
@@ -114,12 +101,8 @@ void fsd_suspend(struct fsd *d, const char *why)
 		fsd_keys_wipe(d);
 	}
 	pthread_mutex_unlock(&d->key_lock);
-	if (!kept) {
-		fsd_err("%s: cannot suspend (out of memory): shredding instead",
-			d->volume);
-		fsd_shred(d, why);
-		return;
-	}
+	if (!kept)
+		return -ENOMEM;
 	secmem_wipe_stack();
 	if (d->suspend_timeout)
 		snprintf(until, sizeof(until), "shredded after %u s",
@@ -132,6 +115,7 @@ void fsd_suspend(struct fsd *d, const char *why)
 		d->volume, why, until);
 	/* Each worker wipes its own buffers. */
 	fsd_kick_workers(d);
+	return 0;
 }
 
 /* The contexts of the keys the data path served, out of what the unlock
