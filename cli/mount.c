@@ -408,6 +408,10 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		return rc;
 	if (argc - optind != 2)
 		return cli_usage_error(cmd, "mount takes VOLUME and DIR");
+	if (a.on_revoke == FSD_REVOKE_SUSPEND && !a.check_interval)
+		return cli_usage_error(cmd, "--on-revoke suspend needs "
+					    "revocation checks: "
+					    "--revocation-check must not be 0");
 	if (a.raw && (fs_given || a.mkfs))
 		return cli_usage_error(cmd, "--raw exposes the plaintext "
 					    "file: no filesystem, drop --fs "

@@ -438,9 +438,11 @@ static int teardown(struct fsd *d, bool ready, bool keep_state)
 {
 	int r = 0;
 
-	/* The job stops between two blocks: the header stays resumable. */
-	fsd_rekey_stop(d);
+	/* The checker first (a resume could start the job again), then
+	 * the job, between two blocks: the header stays resumable. */
+	fsd_revoke_stopping(d);
 	fsd_revoke_stop(d);
+	fsd_rekey_stop(d);
 	/* Once ready, the filesystem on top is the CLI's to unmount. */
 	if (!ready && d->fs_mounted && umount2(d->target, 0))
 		fsd_warn("cannot unmount %s: %s", d->target, strerror(errno));
@@ -636,6 +638,7 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	bool ready = false, stop = false, signalled = false;
 	int sfd = -1, client = -1, r;
 	sigset_t sigs;
+	pthread_condattr_t ca;
 
 	err[0] = 0;
 	if (!d) {
@@ -648,7 +651,10 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	d->backend_fd = d->loop_fd = d->ctl_fd = d->done_efd = -1;
 	pthread_mutex_init(&d->key_lock, NULL);
 	pthread_mutex_init(&d->check_lock, NULL);
-	pthread_cond_init(&d->check_cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->check_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	fsd_suspend_init(d);
 	pthread_mutex_init(&d->uring_lock, NULL);
 	pthread_cond_init(&d->uring_cond, NULL);
@@ -823,9 +829,7 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	}
 	/* What a suspended mount holds cannot be encrypted, and the
 	 * unmount below would wait for it: it is dropped. */
-	if (atomic_load(&d->suspended))
-		fsd_shred(d, "the daemon is stopping while access to the key "
-			     "is suspended: the writes it held are lost");
+	fsd_revoke_stopping(d);
 	if (signalled)
 		release_fs(d);
 	r = 0;

@@ -110,8 +110,11 @@ struct fsd_rekey {
 	struct fsd_job job;
 	pthread_t thread;
 	bool thread_started, running, pause;
-	atomic_bool stop;		  /* read by hold() without the lock */
-	enum fsd_job_state state, before; /* before: when it last started */
+	bool again;		    /* stopped by a suspension: start again
+				       on resume */
+	pthread_mutex_t start_lock; /* one start or stop at a time */
+	atomic_bool stop;	    /* read by hold() without the lock */
+	enum fsd_job_state state, before;     /* before: when it last started */
 	uint64_t total, first_done, max_rate; /* bytes/s, 0: none */
 	uint64_t default_rate;		      /* of a job started without one */
 	int64_t next_at;	   /* ms: the next block not before */
@@ -138,6 +141,10 @@ struct fsd_worker {
 	struct fuse_buf fbuf;
 	size_t fbuf_used; /* bytes of fbuf.mem ever filled: what to wipe */
 	struct fsd_busy busy;
+	/* Called by the thread before it waits at a suspension's gate
+	 * (FUSE over io_uring: uring.c), or NULL. */
+	void (*before_hold)(struct fsd_worker *w);
+	void *hold_arg;
 };
 
 struct fsd {
@@ -166,6 +173,7 @@ struct fsd {
 	char job_refusal[512];
 	pthread_t checker;
 	bool checker_started, check_stop;
+	bool stopping; /* check_lock: the daemon is on its way out */
 	pthread_mutex_t check_lock;
 	pthread_cond_t check_cond;
 	atomic_bool shredded;
@@ -175,15 +183,14 @@ struct fsd {
 	/* Suspended (suspend.c): no key anywhere, data requests wait at the
 	 * gate until the keys are back or shredded.  kcv: one sector of
 	 * zeros encrypted by each key served (old, new) before it was
-	 * wiped, to recognise them again; job_again: the suspension
-	 * stopped a reencryption's job, which starts again on resume. */
+	 * wiped, to recognise them again. */
 	atomic_bool suspended;
-	_Atomic int64_t suspended_since;
-	_Atomic int64_t resumed_at; /* fsd_now_ms() of the last resume */
+	_Atomic int64_t suspended_since; /* seconds since the epoch */
+	_Atomic int64_t suspended_mono;	 /* fsd_now_ms() */
+	_Atomic int64_t resumed_at;	 /* fsd_now_ms() of the last resume */
 	pthread_mutex_t gate_lock;
 	pthread_cond_t gate_cond;
 	uint8_t *kcv[2];
-	bool job_again;
 
 	/* Runtime directory and what lives there. */
 	char rundir[PATH_MAX];
@@ -315,6 +322,9 @@ unsigned fsd_uring_requests(struct fsd *d, int fd, int64_t now);
 /* Start the periodic access check (nothing when disabled); stop it. */
 int fsd_revoke_start(struct fsd *d);
 void fsd_revoke_stop(struct fsd *d);
+/* The daemon is on its way out: no suspension starts from now on, and one
+ * in force ends in a shred (what it holds could not be flushed). */
+void fsd_revoke_stopping(struct fsd *d);
 /* Wipe every key now and fail all further I/O with EIO; why is logged. */
 void fsd_shred(struct fsd *d, const char *why);
 

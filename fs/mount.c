@@ -331,7 +331,7 @@ int fsd_umount(const struct fsd_state *st, char *err, size_t errlen)
 	err[0] = 0;
 	if (!st->alive)
 		return cleanup_dead(st, err, errlen);
-	if (st->suspended) {
+	if (st->suspended && !st->read_only) {
 		/* Unmounting writes back what the filesystem holds, which
 		 * waits for the keys as every write does. */
 		ERR("%s is suspended: KMS refused its key (%s); the writes it "

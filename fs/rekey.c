@@ -154,6 +154,18 @@ static void release(struct fsd_rekey *rk, uint64_t done)
 	pthread_mutex_unlock(&rk->lock);
 }
 
+/* Should the job stop (rk->lock held)?  A stop because the keys were
+ * suspended is remembered: the resume starts the job again. */
+static bool must_stop(struct fsd_rekey *rk)
+{
+	if (atomic_load(&rk->stop) || atomic_load(&rk->d->shredded))
+		return true;
+	if (!atomic_load(&rk->d->suspended))
+		return false;
+	rk->again = true;
+	return true;
+}
+
 /* Hold [done, end): new requests there wait; wait for those in flight.
  * -EINTR (nothing held) when the job is to stop meanwhile. */
 static int hold(struct fsd_rekey *rk, uint64_t end)
@@ -167,7 +179,12 @@ static int hold(struct fsd_rekey *rk, uint64_t end)
 	/* Requests in flight end within a backend I/O: poll, backing off
 	 * from 20 us to 1 ms. */
 	while (claims_meet(rk->d, done, end)) {
-		if (atomic_load(&rk->stop) || fsd_keys_gone(rk->d)) {
+		bool stop;
+
+		pthread_mutex_lock(&rk->lock);
+		stop = must_stop(rk);
+		pthread_mutex_unlock(&rk->lock);
+		if (stop) {
 			release(rk, done);
 			return -EINTR;
 		}
@@ -445,7 +462,7 @@ int fsd_rekey_step(struct fsd_rekey *rk, uint64_t done, uint64_t next)
 		return 0;
 	pthread_mutex_lock(&rk->lock);
 	for (;;) {
-		if (atomic_load(&rk->stop) || fsd_keys_gone(d)) {
+		if (must_stop(rk)) {
 			pthread_mutex_unlock(&rk->lock);
 			return -EINTR;
 		}
@@ -529,6 +546,11 @@ static void *job_main(void *arg)
 	fsd_info("%s: reencryption started", d->volume);
 	r = rk->job.run(rk->job.arg, rk, why, sizeof(why));
 	pthread_mutex_lock(&rk->lock);
+	/* A suspension that came while the job was not between blocks (it
+	 * then fails for want of a key) stops it as one between blocks
+	 * does. */
+	if (r && r != -EINTR && r != -ENOENT && must_stop(rk) && rk->again)
+		r = -EINTR;
 	if (r == -ENOENT && rk->before == FSD_JOB_DONE) {
 		/* A start that raced the end of the job before: nothing was
 		 * left to do. */
@@ -549,10 +571,6 @@ static void *job_main(void *arg)
 				 ? "stopped: access to the key is suspended; "
 				   "it goes on when access returns"
 				 : "stopped");
-		/* (read by the resume, after this thread is joined) */
-		d->job_again = !atomic_load(&rk->stop) &&
-			       !atomic_load(&d->shredded) &&
-			       atomic_load(&d->suspended);
 	} else {
 		rk->state = FSD_JOB_FAILED;
 		snprintf(rk->error, sizeof(rk->error), "%s",
@@ -562,6 +580,7 @@ static void *job_main(void *arg)
 		rk->run_ms += now_ms() - rk->run_since;
 	rk->run_since = 0;
 	rk->running = false;
+	pthread_cond_broadcast(&rk->cond); /* a resume may wait for this */
 	pthread_mutex_unlock(&rk->lock);
 	if (r == 0)
 		fsd_info("%s: reencryption done: every byte is under the new "
@@ -596,9 +615,13 @@ static int job_start(struct fsd *d, bool have_rate, uint64_t rate)
 
 	if (!rk->job.run)
 		return -EOPNOTSUPP;
+	/* One start (or stop) at a time: the control requests and a
+	 * resume may both join the job before and start one. */
+	pthread_mutex_lock(&rk->start_lock);
 	pthread_mutex_lock(&rk->lock);
 	if (rk->running) {
 		pthread_mutex_unlock(&rk->lock);
+		pthread_mutex_unlock(&rk->start_lock);
 		return -EBUSY;
 	}
 	if (rk->thread_started) {
@@ -608,13 +631,10 @@ static int job_start(struct fsd *d, bool have_rate, uint64_t rate)
 		rk->thread_started = false;
 	}
 	/* (after the join: the job before may have shredded) */
-	if (atomic_load(&d->shredded)) {
+	if (atomic_load(&d->shredded) || atomic_load(&d->suspended)) {
 		pthread_mutex_unlock(&rk->lock);
-		return -EACCES;
-	}
-	if (atomic_load(&d->suspended)) {
-		pthread_mutex_unlock(&rk->lock);
-		return -EAGAIN;
+		pthread_mutex_unlock(&rk->start_lock);
+		return atomic_load(&d->shredded) ? -EACCES : -EAGAIN;
 	}
 	rk->before = rk->state;
 	rk->max_rate = have_rate ? rate : rk->default_rate;
@@ -631,6 +651,7 @@ static int job_start(struct fsd *d, bool have_rate, uint64_t rate)
 		rk->thread_started = true;
 	}
 	pthread_mutex_unlock(&rk->lock);
+	pthread_mutex_unlock(&rk->start_lock);
 	return r;
 }
 
@@ -640,6 +661,7 @@ int fsd_rekey_init(struct fsd *d, struct fsd_params *p)
 
 	rk->d = d;
 	pthread_mutex_init(&rk->lock, NULL);
+	pthread_mutex_init(&rk->start_lock, NULL);
 	pthread_cond_init(&rk->cond, NULL);
 	rk->job = p->job;
 	rk->default_rate =
@@ -674,18 +696,18 @@ void fsd_rekey_after_resume(struct fsd *d)
 	struct fsd_rekey *rk = rk_of(d);
 	int r;
 
-	/* Joined first: job_again is the stopped job's word. */
+	/* A job that saw the suspension is on its way out (within a
+	 * block): once it is, it starts again.  One that did not see it
+	 * goes on by itself. */
 	pthread_mutex_lock(&rk->lock);
-	if (rk->thread_started && !rk->running) {
+	while (rk->running && rk->again)
+		pthread_cond_wait(&rk->cond, &rk->lock);
+	if (!rk->again) {
 		pthread_mutex_unlock(&rk->lock);
-		pthread_join(rk->thread, NULL);
-		pthread_mutex_lock(&rk->lock);
-		rk->thread_started = false;
-	}
-	pthread_mutex_unlock(&rk->lock);
-	if (!d->job_again)
 		return;
-	d->job_again = false;
+	}
+	rk->again = false;
+	pthread_mutex_unlock(&rk->lock);
 	fsd_info("%s: continuing its reencryption at %" PRIu64 " of %" PRIu64
 		 " bytes",
 		 d->volume, (uint64_t)atomic_load(&rk->done), d->data_size);
@@ -701,6 +723,7 @@ void fsd_rekey_stop(struct fsd *d)
 
 	if (!rk->d)
 		return;
+	pthread_mutex_lock(&rk->start_lock);
 	pthread_mutex_lock(&rk->lock);
 	atomic_store(&rk->stop, true);
 	pthread_cond_broadcast(&rk->cond);
@@ -708,6 +731,7 @@ void fsd_rekey_stop(struct fsd *d)
 	if (rk->thread_started)
 		pthread_join(rk->thread, NULL);
 	rk->thread_started = false;
+	pthread_mutex_unlock(&rk->start_lock);
 }
 
 void fsd_rekey_free(struct fsd *d)
@@ -719,6 +743,7 @@ void fsd_rekey_free(struct fsd *d)
 	sc_close(d->master_new);
 	d->master_new = NULL;
 	pthread_mutex_destroy(&rk->lock);
+	pthread_mutex_destroy(&rk->start_lock);
 	pthread_cond_destroy(&rk->cond);
 	rk->d = NULL;
 }

@@ -101,20 +101,22 @@ static enum fsd_access check_once(struct fsd *d, char *why, size_t len)
 	return a;
 }
 
-/* The last refusal, for status: one line (what KMS said is not ours to
- * trust: no control characters). */
+/* The last refusal, for status: one line of printable ASCII (what KMS
+ * said is not ours to trust, and status prints it to a terminal). */
 static void note_refusal(struct fsd *d, const char *why)
 {
 	pthread_mutex_lock(&d->check_lock);
 	snprintf(d->last_refusal, sizeof(d->last_refusal), "%s", why);
 	for (char *c = d->last_refusal; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 			*c = '?';
 	pthread_mutex_unlock(&d->check_lock);
 }
 
 static void apply_policy(struct fsd *d, const char *why)
 {
+	int r;
+
 	note_refusal(d, why);
 	switch (d->on_revoke) {
 	case FSD_REVOKE_KEEP:
@@ -124,10 +126,17 @@ static void apply_policy(struct fsd *d, const char *why)
 			d->volume, why);
 		break;
 	case FSD_REVOKE_SUSPEND:
-		if (!fsd_suspend(d, why))
+		/* Under check_lock, against fsd_revoke_stopping: a daemon
+		 * on its way out never starts holding what it must flush. */
+		pthread_mutex_lock(&d->check_lock);
+		r = d->stopping ? -ESHUTDOWN : fsd_suspend(d, why);
+		pthread_mutex_unlock(&d->check_lock);
+		if (!r)
 			break;
-		fsd_err("%s: cannot suspend (out of memory): shredding instead",
-			d->volume);
+		if (r == -ENOMEM)
+			fsd_err("%s: cannot suspend (out of memory): shredding "
+				"instead",
+				d->volume);
 		fsd_shred(d, why);
 		break;
 	case FSD_REVOKE_SHRED:
@@ -152,20 +161,15 @@ static int64_t next_wait_ms(const struct fsd *d, unsigned *seed)
 	return ms + (int64_t)(rand_r(seed) % (unsigned)(ms / 10 + 1));
 }
 
+/* A time on check_cond's clock, CLOCK_MONOTONIC (daemon.c), as
+ * fsd_now_ms() counts it: a clock step neither hurries a check nor ends a
+ * suspension early. */
 static struct timespec at_ms(int64_t ms)
 {
 	struct timespec t = { .tv_sec = ms / 1000,
 			      .tv_nsec = (long)(ms % 1000) * 1000000 };
 
 	return t;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_REALTIME, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* While suspended: try to resume; past the suspend timeout, shred. */
@@ -189,7 +193,8 @@ static void while_suspended(struct fsd *d, char *why, size_t len)
 		break;
 	}
 	if (d->suspend_timeout &&
-	    now_s() - since >= (int64_t)d->suspend_timeout) {
+	    fsd_now_ms() - atomic_load(&d->suspended_mono) >=
+		    (int64_t)d->suspend_timeout * 1000) {
 		char shred[1200];
 
 		pthread_mutex_lock(&d->check_lock);
@@ -206,26 +211,26 @@ static void *checker_main(void *arg)
 {
 	struct fsd *d = arg;
 	int64_t outage_since = 0;
-	unsigned seed = (unsigned)getpid() ^ (unsigned)wall_ms();
+	unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
 	char why[1024];
 
 	pthread_mutex_lock(&d->check_lock);
 	while (!d->check_stop && !atomic_load(&d->shredded)) {
-		int64_t due = wall_ms() + next_wait_ms(d, &seed);
+		int64_t now = fsd_now_ms(), due = now + next_wait_ms(d, &seed);
 		bool suspended = atomic_load(&d->suspended);
 		struct timespec until;
 
 		/* A suspension's end comes on time, checks or not. */
 		if (suspended && d->suspend_timeout) {
-			int64_t end = (atomic_load(&d->suspended_since) +
-				       (int64_t)d->suspend_timeout) *
-				      1000;
+			int64_t end = atomic_load(&d->suspended_mono) +
+				      (int64_t)d->suspend_timeout * 1000;
 
 			if (end < due)
 				due = end;
 		}
 		until = at_ms(due);
-		atomic_store(&d->next_check, (due + 999) / 1000);
+		atomic_store(&d->next_check,
+			     now_s() + (due - now + 999) / 1000);
 		while (!d->check_stop && !d->job_refused &&
 		       pthread_cond_timedwait(&d->check_cond, &d->check_lock,
 					      &until) != ETIMEDOUT)
@@ -303,6 +308,19 @@ int fsd_revoke_start(struct fsd *d)
 		return -r;
 	d->checker_started = true;
 	return 0;
+}
+
+void fsd_revoke_stopping(struct fsd *d)
+{
+	bool suspended;
+
+	pthread_mutex_lock(&d->check_lock);
+	d->stopping = true;
+	suspended = atomic_load(&d->suspended);
+	pthread_mutex_unlock(&d->check_lock);
+	if (suspended)
+		fsd_shred(d, "the daemon is stopping while access to the key "
+			     "is suspended: the writes it held are lost");
 }
 
 void fsd_revoke_stop(struct fsd *d)

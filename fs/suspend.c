@@ -64,9 +64,17 @@ void fsd_suspend_free(struct fsd *d)
 
 int fsd_gate_wait(struct fsd *d)
 {
-	/* What the worker decrypted last has no business waiting here. */
-	if (fsd_self && fsd_self->buf)
-		secmem_wipe(fsd_self->buf, FSD_BUF_LEN);
+	struct fsd_worker *w = fsd_self;
+
+	/* What the thread served before has no business waiting here: its
+	 * bounce buffer, and its receive buffer past the request it holds. */
+	if (w && w->buf)
+		secmem_wipe(w->buf, FSD_BUF_LEN);
+	if (w && w->fbuf.mem && w->fbuf_used > w->fbuf.size)
+		secmem_wipe((uint8_t *)w->fbuf.mem + w->fbuf.size,
+			    w->fbuf_used - w->fbuf.size);
+	if (w && w->before_hold)
+		w->before_hold(w);
 	pthread_mutex_lock(&d->gate_lock);
 	while (atomic_load(&d->suspended) && !atomic_load(&d->shredded))
 		pthread_cond_wait(&d->gate_cond, &d->gate_lock);
@@ -96,6 +104,7 @@ int fsd_suspend(struct fsd *d, const char *why)
 			kept = false;
 	}
 	if (kept) {
+		atomic_store(&d->suspended_mono, fsd_now_ms());
 		atomic_store(&d->suspended_since, (int64_t)time(NULL));
 		atomic_store(&d->suspended, true);
 		fsd_keys_wipe(d);

@@ -138,6 +138,7 @@ struct fsd_queue {
 	size_t mem_len;
 	uint8_t *reqbuf; /* a request rebuilt for libfuse */
 	size_t reqbuf_used;
+	size_t req_len;	      /* of the request being served from it, 0: none */
 	unsigned live;	      /* entries registered */
 	unsigned io;	      /* backend I/Os in flight */
 	struct ent **pending; /* requests that arrived while draining */
@@ -609,15 +610,18 @@ static void slow_path(struct ent *e)
 	memcpy(q->reqbuf + sizeof(*ih) + oplen, e->payload, psz);
 	if (len > q->reqbuf_used)
 		q->reqbuf_used = len;
-	/* After a shred, what a write brings is refused: wipe both copies
-	 * (the payload now, the request buffer once served). */
-	if (shredded)
+	q->req_len = len;
+	/* With the keys gone, what a write brings is refused (shredded) or
+	 * held (suspended): the payload's copy goes now, the request
+	 * buffer's once served, if the keys were shredded meanwhile. */
+	if (shredded || atomic_load(&q->fsd->suspended))
 		secmem_wipe(e->payload, psz);
 	buf.mem = q->reqbuf;
 	buf.size = len;
 	capture = e;
 	fuse_session_process_buf(q->fsd->se, &buf);
-	if (shredded)
+	q->req_len = 0;
+	if (shredded || atomic_load(&q->fsd->shredded))
 		secmem_wipe(q->reqbuf, len);
 	fsd_busy_end(&e->busy);
 	if (capture) {
@@ -811,6 +815,22 @@ static void queue_wipe_idle(struct fsd_queue *q)
 	fsd_worker_wipe(q->w);
 }
 
+/* Before the thread waits at a suspension's gate (suspend.c): the replies
+ * prepared so far go to the kernel now rather than after the suspension,
+ * and what the thread's own buffers hold besides the request being served
+ * goes.  (The idle entries' payloads are the kernel's to fill with the next
+ * request at any moment: they are wiped only once the keys are shredded,
+ * when every request fails anyway.) */
+static void queue_before_hold(struct fsd_worker *w)
+{
+	struct fsd_queue *q = w->hold_arg;
+
+	io_uring_submit(&q->ring);
+	if (q->reqbuf_used > q->req_len)
+		secmem_wipe(q->reqbuf + q->req_len,
+			    q->reqbuf_used - q->req_len);
+}
+
 static void *queue_main(void *arg)
 {
 	struct fsd_queue *q = arg;
@@ -842,16 +862,16 @@ static void *queue_main(void *arg)
 			for (unsigned i = 0; i < n; i++)
 				dispatch(batch[i]);
 		}
-		/* Once this thread's key is gone (a shred closes it after
-		 * setting the flag, then wakes us), nothing can be encrypted
-		 * or decrypted here any more: with every reply prepared so
-		 * far submitted (and copied by the kernel), the plaintext the
-		 * idle entries hold can go.  Checked before every wait, so a
-		 * wake-up that came while busy is not needed. */
+		/* Once the keys are shredded (the flag is set before they
+		 * go, then we are woken), nothing can be encrypted or
+		 * decrypted here any more: with every reply prepared so far
+		 * submitted (and copied by the kernel), the plaintext the
+		 * idle entries hold can go — even a request the kernel is
+		 * just putting there would fail.  Not while merely suspended:
+		 * that request must reach us intact.  Checked before every
+		 * wait, so a wake-up that came while busy is not needed. */
 		r = io_uring_submit(&q->ring);
-		if (r >= 0 && !fsd_worker_keyless(q->w))
-			wiped = false; /* keys back after a suspension */
-		else if (!wiped && r >= 0) {
+		if (!wiped && r >= 0 && atomic_load(&d->shredded)) {
 			queue_wipe_idle(q);
 			wiped = true;
 		}
@@ -928,6 +948,8 @@ int fsd_uring_start(struct fsd *d, struct fsd_worker *workers, unsigned nq,
 
 		q->fsd = d;
 		q->w = &workers[i];
+		q->w->before_hold = queue_before_hold;
+		q->w->hold_arg = q;
 		q->qid = i % nq;
 		q->depth = depth;
 		q->status = 1;

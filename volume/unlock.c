@@ -248,53 +248,71 @@ static enum fsd_access reprove_check(void *arg, char *why, size_t len)
 	return r ? reprove_failed(&kerr, why, len) : FSD_ACCESS_OK;
 }
 
-/* The check, and with the secret every keyslot of the token opened from
- * the header as it is now (read again, allow-list and the mount's trust
- * applied): the daemon recognises which keys it served. */
+/* Every keyslot of token t the secret opens: their keys, up to max. */
+struct opened {
+	struct crypto_key **keys;
+	unsigned max, *n;
+};
+
+static int open_keyslots(struct luks2_vol *v, const struct vol_token *t,
+			 int token_id, const uint8_t *secret, size_t len,
+			 void *arg, char *err, size_t errlen)
+{
+	struct opened *o = arg;
+
+	(void)token_id;
+	for (size_t j = 0; j < t->n_keyslots && *o->n < o->max; j++)
+		if (!luks2_unlock(v, t->keyslots[j], secret, len,
+				  &o->keys[*o->n], err, errlen))
+			(*o->n)++;
+	return *o->n ? 0 : -ENOENT;
+}
+
+/* The check, and with it the volume keys, found as a mount finds them: the
+ * header read again (allow-list and the mount's trust applied), each live
+ * aws-kms token tried with the encryption context of the header as it is
+ * now, and every keyslot of the first that works opened — so a rotation
+ * while mounted is followed.  The daemon recognises which keys it served;
+ * the token that opened them is the one re-proved from now on. */
 static enum fsd_access reprove_unlock(void *arg, struct crypto_key **keys,
 				      unsigned max, unsigned *n, char *why,
 				      size_t len)
 {
 	struct vol_reprove *rp = arg;
+	struct opened o = { keys, max, n };
+	const struct vol_secret_use use = { open_keyslots, &o };
+	struct luks2_info info;
 	struct luks2_vol *v = NULL;
-	struct kms_error kerr;
-	uint8_t *secret = NULL;
-	char err[512] = "";
-	size_t slen;
+	struct vol_token t, old;
+	struct vol_error e;
 	int r;
 
 	*n = 0;
-	pthread_mutex_lock(&rp->lock);
-	r = reprove_unwrap(rp, &secret, &slen, &kerr);
-	if (r) {
-		pthread_mutex_unlock(&rp->lock);
-		return reprove_failed(&kerr, why, len);
-	}
-	r = luks2_open_flags(
-		rp->volume, LUKS2_OPEN_REENCRYPTING | VOL_OPEN_TRUST(rp->trust),
-		&v, err, sizeof(err));
-	for (size_t j = 0; !r && j < rp->token->n_keyslots && *n < max; j++)
-		if (!luks2_unlock(v, rp->token->keyslots[j], secret, slen,
-				  &keys[*n], err, sizeof(err)))
-			(*n)++;
-	pthread_mutex_unlock(&rp->lock);
-	secmem_free(secret);
+	r = vol_open_info(rp->volume,
+			  LUKS2_OPEN_REENCRYPTING | VOL_OPEN_TRUST(rp->trust),
+			  &v, &info, &e);
+	if (!r)
+		r = vol_with_secret(v, &info, rp->ko, rp->trust, &use, &t, &e);
 	luks2_close(v);
-	if (r) {
-		snprintf(why, len,
-			 "KMS allows the key, but the header is "
-			 "refused: %.400s",
-			 err);
-		return FSD_ACCESS_REFUSED;
+	if (!r) {
+		pthread_mutex_lock(&rp->lock);
+		old = *rp->token;
+		*rp->token = t;
+		pthread_mutex_unlock(&rp->lock);
+		vol_token_free(&old);
+		return FSD_ACCESS_OK;
 	}
-	if (!*n) {
-		snprintf(why, len,
-			 "KMS allows the key, but no keyslot of its token "
-			 "opens with the secret: %.400s",
-			 err);
-		return FSD_ACCESS_REFUSED;
+	if (e.what == VOL_FAIL_UNWRAP || e.what == VOL_FAIL_KMS_CLIENT) {
+		kms_error_format(&e.kms, why, len);
+		return kms_status_transient(e.kms.status)
+			       ? FSD_ACCESS_UNAVAILABLE
+			       : FSD_ACCESS_REFUSED;
 	}
-	return FSD_ACCESS_OK;
+	snprintf(why, len, "the volume cannot be opened again: %.400s",
+		 e.what == VOL_FAIL_NO_TOKEN ? "it has no usable aws-kms token"
+		 : e.message[0]		     ? e.message
+					     : strerror(-r));
+	return FSD_ACCESS_REFUSED;
 }
 
 void vol_reprove_hook(struct vol_reprove *r, struct fsd_reprove *out)

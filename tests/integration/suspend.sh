@@ -8,8 +8,11 @@
 # the data reads back, and the key is back in secure memory only.  A header
 # rewritten while suspended (a keyslot that opens with the same secret but
 # holds another volume key) does not end the suspension; the real header
-# put back does.  --suspend-timeout turns a suspension into a shred, and so
-# does stopping the daemon.  A reencryption stopped by a suspension goes on
+# put back does.  After a rotation to another CMK while mounted, the resume
+# finds the token that gates the volume now, and the checks follow it.
+# --suspend-timeout turns a suspension into a shred, and so does stopping
+# the daemon (a raw mount with a held write; a filesystem with unwritten
+# data: it stops, nothing hangs).  A reencryption stopped by a suspension goes on
 # after it.  Then PostgreSQL: pgbench on a suspended volume stalls and goes
 # on after the key is enabled again; pg_amcheck is clean and the balances
 # hold.
@@ -150,6 +153,11 @@ truncate -s 64M "$TEST_TMPDIR/fake.img"
 cryptsetup luksFormat --type luks2 -q --uuid "$(cryptsetup luksUUID "$vol")" --key-file "$TEST_TMPDIR/secret" \
 	--key-slot "$slot" --cipher aes-xts-plain64 --key-size 512 --sector-size "$ss" --offset 32768 \
 	--pbkdf pbkdf2 --pbkdf-force-iterations 1000 "$TEST_TMPDIR/fake.img" || fail "luksFormat of the fake header"
+# with the volume's own token: KMS unwraps the same secret for it
+tid=$(cryptsetup luksDump --dump-json-metadata "$vol" | $PYTHON -c 'import json, sys; print(next(i for i, t in json.load(sys.stdin)["tokens"].items() if t["type"] == "aws-kms"))')
+cryptsetup token export --token-id "$tid" "$vol" > "$TEST_TMPDIR/token.json"
+cryptsetup token import --token-id "$tid" --json-file "$TEST_TMPDIR/token.json" "$TEST_TMPDIR/fake.img" ||
+	fail "token import into the fake header"
 dd if="$vol" of="$TEST_TMPDIR/real.hdr" bs=1M count=16 status=none
 log_mark
 disable
@@ -164,17 +172,43 @@ wait_log "RESUMED" 10 || fail "the real header put back did not resume: $(tail "
 [ "$(read_at $((1 << 20)))" = HELD-WRITE-MARKR ] || fail "data after the header was put back"
 expect_exit 0 "$CMKFS" umount "$plain"
 
+# ---- rotated while mounted: the resume finds the token that gates it now ----
+key2=$(as "$root" "$CMKFS" kms create-key --description rotated)
+mount_raw --suspend-timeout 0
+expect_exit 0 as "$host" "$CMKFS" rotate "$vol" --key-arn "$key2"
+log_mark
+disable # the old key: the mount re-proves the token it was opened with
+wait_log "SUSPENDED" 5 || fail "not suspended after the old key was disabled: $(tail "$log")"
+wait_log "RESUMED" 10 || fail "no resume through the rotated token: $(tail "$log")"
+[ "$(read_at $((1 << 20)))" = HELD-WRITE-MARKR ] || fail "data after a resume through the rotated token"
+log_mark
+as "$root" "$CMKFS" kms disable-key "$key2" 2> /dev/null || fail "disable-key 2"
+wait_log "SUSPENDED: KMS refuses the key $key2" 5 || fail "the checks do not follow the rotated token: $(tail "$log")"
+as "$root" "$CMKFS" kms enable-key "$key2" 2> /dev/null || fail "enable-key 2"
+wait_log "RESUMED" 10 || fail "no resume after the new key came back: $(tail "$log")"
+enable
+expect_exit 0 "$CMKFS" umount "$plain"
+expect_exit 0 as "$host" "$CMKFS" rotate "$vol" --key-arn "$key"
+
 # ---- --suspend-timeout: the suspension ends in a shred ----
 mount_raw --suspend-timeout 2
 disable
 wait_log "SUSPENDED" 5 || fail "not suspended: $(cat "$log")"
+pwrite_at 8192 SHRED-HELD-WRITE > "$TEST_TMPDIR/shredheld.out" &
+writer=$!
 r=$(read_at 0) # held, then failed when the timeout shreds
 [ "$r" = EIO ] || fail "a read held past --suspend-timeout: $r"
+wait "$writer"
+[ "$(cat "$TEST_TMPDIR/shredheld.out")" = EIO ] || fail "a write held past --suspend-timeout: $(cat "$TEST_TMPDIR/shredheld.out")"
 grep -q "SHREDDED: suspended for longer than --suspend-timeout (2 s)" "$log" || fail "timeout: $(cat "$log")"
 enable
 sleep 2
 [ "$(read_at 0)" = EIO ] || fail "a shredded mount came back"
-scan_none "shredded after the timeout"
+# the held write's plaintext went with the shred, as the keys did
+rc=0
+$SCAN "$(daemon_pid)" vk="$vk" vk.lo="${vk:0:64}" vk.hi="${vk:64}" secret="$secret" \
+	held="$(printf SHRED-HELD-WRITE | xxd -p)" > "$TEST_TMPDIR/scan" || rc=$?
+[ $rc = 0 ] || fail "shredded after the timeout: key or held plaintext in the daemon: $(head "$TEST_TMPDIR/scan")"
 expect_exit 0 "$CMKFS" umount "$plain"
 
 # ---- the daemon stopped while suspended: held writes fail, nothing hangs ----
@@ -195,6 +229,29 @@ done
 kill -0 "$pid" 2> /dev/null && fail "the daemon did not exit while suspended"
 grep -q "stopping while access to the key is suspended" "$log" || fail "stop while suspended: $(cat "$log")"
 "$CMKFS" umount "$plain" > /dev/null 2>&1 || true
+enable
+
+# ---- a filesystem with unwritten data, stopped while suspended ----
+fmnt=$TEST_TMPDIR/fmnt
+fvol=$TEST_TMPDIR/f.img
+mkdir -p "$fmnt"
+expect_exit 0 as "$host" "$CMKFS" create "$fvol" --size 64M --key-arn "$key"
+: > "$log"
+mark=1
+expect_exit 0 as "$host" "$CMKFS" mount "$fvol" "$fmnt" --log "$log" --revocation-check 1 --on-revoke suspend --suspend-timeout 0
+pid=$(sed -n 's/^pid=//p' "$CMKFS_RUNTIME_DIR/$(cryptsetup luksUUID "$fvol")/state")
+disable
+wait_log "SUSPENDED" 5 || fail "not suspended: $(cat "$log")"
+head -c 4M /dev/urandom > "$fmnt/unwritten" # in the page cache only
+kill -TERM "$pid"
+for _ in $(seq 150); do
+	kill -0 "$pid" 2> /dev/null || break
+	sleep 0.1
+done
+kill -0 "$pid" 2> /dev/null && fail "the daemon of a suspended filesystem did not stop: $(tail "$log")"
+grep -q "stopping while access to the key is suspended" "$log" || fail "stop with a filesystem: $(cat "$log")"
+"$CMKFS" umount "$fmnt" > /dev/null 2>&1 || true
+grep -q " $fmnt " /proc/mounts && fail "the filesystem is still mounted"
 enable
 
 # ---- a reencryption stopped by a suspension goes on after it ----
