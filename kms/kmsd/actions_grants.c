@@ -106,35 +106,12 @@ static int check_constraints(struct call *c, json_object *cons)
 	return 0;
 }
 
-/* A grant made by a grantee through its own grant may allow no more than
- * that grant: its operations a subset, its constraints the same. */
-static int check_narrower(struct call *c, json_object *parent, json_object *ops,
-			  json_object *cons)
-{
-	json_object *pc = kmsd_member(parent, "Constraints");
-
-	for (size_t i = 0; i < json_object_array_length(ops); i++)
-		if (!kmsd_has_op(parent,
-				 json_object_get_string(
-					 json_object_array_get_idx(ops, i))))
-			return kmsd_call_error(
-				c, "AccessDeniedException",
-				"A grant created through a grant may "
-				"allow only operations of that grant");
-	if (pc && !json_object_equal(pc, cons))
-		return kmsd_call_error(
-			c, "AccessDeniedException",
-			"A grant created through a constrained grant "
-			"must carry the same constraints");
-	return 0;
-}
-
 int act_create_grant(struct call *c, json_object *req, json_object *resp,
 		     char **secret)
 {
 	json_object *k, *g, *ops = kmsd_member(req, "Operations");
 	json_object *cons = kmsd_member(req, "Constraints"), *copy = NULL;
-	json_object *parent = NULL;
+	struct grant_child child = { .ops = ops };
 	const char *key_id, *grantee, *retiring, *name;
 	uint8_t raw[32], tok[48];
 	char grant_id[65], token[B64_ENCODED_SIZE(sizeof(tok))], issuer[64];
@@ -157,10 +134,11 @@ int act_create_grant(struct call *c, json_object *req, json_object *resp,
 	if (rc || check_operations(c, ops) || check_constraints(c, cons) ||
 	    kmsd_req_grant_tokens(c, req))
 		return kmsd_failed(c);
+	child.subset = kmsd_member(cons, "EncryptionContextSubset");
+	child.equals = kmsd_member(cons, "EncryptionContextEquals");
 	if (kmsd_key_resolve(c, key_id, &k) ||
-	    kmsd_authorize_ex(c, k, "CreateGrant", NULL, true, &parent) ||
-	    kmsd_key_check_not_pending_deletion(c, k) ||
-	    (parent && check_narrower(c, parent, ops, cons)))
+	    kmsd_authorize_create_grant(c, k, &child) ||
+	    kmsd_key_check_not_pending_deletion(c, k))
 		return kmsd_failed(c);
 	if (crypto_random(raw, sizeof(raw)) || crypto_random(tok, sizeof(tok)))
 		return kmsd_call_error(c, "KMSInternalException",

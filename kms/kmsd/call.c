@@ -484,8 +484,15 @@ int kmsd_authorize(struct call *c, json_object *k, const char *op,
 	return kmsd_authorize_ex(c, k, op, context, true, NULL);
 }
 
-int kmsd_authorize_ex(struct call *c, json_object *k, const char *op,
-		      json_object *context, bool grants, json_object **via)
+static json_object *grant_find(struct call *c, json_object *k, const char *op,
+			       json_object *context,
+			       const struct grant_child *child);
+
+/* kmsd_authorize_ex(), and for CreateGrant through a grant, only a grant
+ * that may give what `child` asks (NULL: any grant allowing op). */
+static int authorize(struct call *c, json_object *k, const char *op,
+		     json_object *context, bool grants, json_object **via,
+		     const struct grant_child *child)
 {
 	struct policy_kv kv[64];
 	struct policy_request rq = { 0 };
@@ -537,19 +544,40 @@ int kmsd_authorize_ex(struct call *c, json_object *k, const char *op,
 			"resource-based policy (%s)",
 			c->caller->arn, action, kmsd_key_arn(k), why);
 	if (grants) {
-		json_object *g = kmsd_grant_find(c, k, op, context);
+		json_object *g = grant_find(c, k, op, context, child);
 
 		if (g) {
 			if (via)
 				*via = g;
 			return 0;
 		}
+		/* A grant allows CreateGrant, but not this grant. */
+		if (child && grant_find(c, k, op, context, NULL))
+			return kmsd_call_error(
+				c, "AccessDeniedException",
+				"User: %s is not authorized to perform: %s "
+				"on resource: %s: a grant created through a "
+				"grant may allow only operations of that grant, "
+				"with constraints at least as strict",
+				c->caller->arn, action, kmsd_key_arn(k));
 	}
 	return kmsd_call_error(c, "AccessDeniedException",
 			       "User: %s is not authorized to perform: %s on "
 			       "resource: %s because no resource-based policy "
 			       "allows the %s action",
 			       c->caller->arn, action, kmsd_key_arn(k), action);
+}
+
+int kmsd_authorize_ex(struct call *c, json_object *k, const char *op,
+		      json_object *context, bool grants, json_object **via)
+{
+	return authorize(c, k, op, context, grants, via, NULL);
+}
+
+int kmsd_authorize_create_grant(struct call *c, json_object *k,
+				const struct grant_child *child)
+{
+	return authorize(c, k, "CreateGrant", NULL, true, NULL, child);
 }
 
 /* ---- responses ------------------------------------------------------------
@@ -675,6 +703,8 @@ static bool context_covers(json_object *ctx, json_object *need, bool exact)
 {
 	size_t have = ctx ? (size_t)json_object_object_length(ctx) : 0;
 
+	if (!need)
+		return true;
 	json_object_object_foreach(need, k, v)
 	{
 		const char *got = kmsd_member_string(ctx, k);
@@ -685,12 +715,32 @@ static bool context_covers(json_object *ctx, json_object *need, bool exact)
 	return !exact || have == (size_t)json_object_object_length(need);
 }
 
-static bool constraints_met(json_object *g, json_object *ctx)
+/* The operations that take an encryption context: the only ones grant
+ * constraints apply to.  AWS does not apply them to DescribeKey or
+ * RetireGrant, and to CreateGrant only as a bound on the grants made
+ * (grant_gives_child). */
+static bool op_takes_context(const char *op)
+{
+	static const char *const ops[] = {
+		"Encrypt",	   "Decrypt",
+		"ReEncryptFrom",   "ReEncryptTo",
+		"GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+	};
+
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (!strcmp(ops[i], op))
+			return true;
+	return false;
+}
+
+static bool constraints_met(json_object *g, const char *op, json_object *ctx)
 {
 	json_object *cons = kmsd_member(g, "Constraints");
 	json_object *subset = kmsd_member(cons, "EncryptionContextSubset");
 	json_object *equals = kmsd_member(cons, "EncryptionContextEquals");
 
+	if (!op_takes_context(op))
+		return true;
 	if (subset && !context_covers(ctx, subset, false))
 		return false;
 	if (equals && !context_covers(ctx, equals, true))
@@ -698,8 +748,42 @@ static bool constraints_met(json_object *g, json_object *ctx)
 	return true;
 }
 
-json_object *kmsd_grant_find(struct call *c, json_object *k, const char *op,
-			     json_object *context)
+/*
+ * May a grantee pass on grant g as `child`?  AWS: its operations must be
+ * some or all of g's, and its constraints at least as strict as g's: an
+ * EncryptionContextSubset may gain pairs but not lose any, and may become
+ * an EncryptionContextEquals holding at least its pairs; an
+ * EncryptionContextEquals must stay the same.  An unconstrained g bounds
+ * nothing.
+ */
+static bool grant_gives_child(json_object *g, const struct grant_child *child)
+{
+	json_object *cons = kmsd_member(g, "Constraints");
+	json_object *subset = kmsd_member(cons, "EncryptionContextSubset");
+	json_object *equals = kmsd_member(cons, "EncryptionContextEquals");
+
+	/* An empty subset is met by every context: it bounds nothing. */
+	if (subset && !json_object_object_length(subset))
+		subset = NULL;
+	for (size_t i = 0; i < json_object_array_length(child->ops); i++)
+		if (!kmsd_has_op(
+			    g, json_object_get_string(json_object_array_get_idx(
+				       child->ops, i))))
+			return false;
+	if (equals)
+		return child->equals &&
+		       context_covers(child->equals, equals, true);
+	if (subset)
+		return (child->subset &&
+			context_covers(child->subset, subset, false)) ||
+		       (child->equals &&
+			context_covers(child->equals, subset, false));
+	return true;
+}
+
+static json_object *grant_find(struct call *c, json_object *k, const char *op,
+			       json_object *context,
+			       const struct grant_child *child)
 {
 	json_object *grants = state_grants(c->st);
 	const char *id = kmsd_member_string(k, "KeyId");
@@ -710,8 +794,15 @@ json_object *kmsd_grant_find(struct call *c, json_object *k, const char *op,
 		if (!strcmp(kmsd_member_string(g, "_key_id"), id) &&
 		    kmsd_names_caller(
 			    c, kmsd_member_string(g, "GranteePrincipal")) &&
-		    kmsd_has_op(g, op) && constraints_met(g, context))
+		    kmsd_has_op(g, op) && constraints_met(g, op, context) &&
+		    (!child || grant_gives_child(g, child)))
 			return g;
 	}
 	return NULL;
+}
+
+json_object *kmsd_grant_find(struct call *c, json_object *k, const char *op,
+			     json_object *context)
+{
+	return grant_find(c, k, op, context, NULL);
 }

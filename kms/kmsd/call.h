@@ -65,7 +65,8 @@ int kmsd_key_check_not_pending_deletion(struct call *c, json_object *k);
 /*
  * May the caller perform kms:<op> on k?  Explicit deny in the key policy
  * wins; else an Allow; else a grant for the caller with op among its
- * Operations whose constraints the request's context meets.  Operations
+ * Operations whose constraints the request's context meets (constraints
+ * bind only the operations that take an encryption context).  Operations
  * that AWS refuses across accounts are refused for callers outside the
  * key's account.  AccessDeniedException naming principal, action and key.
  */
@@ -75,6 +76,19 @@ int kmsd_authorize(struct call *c, json_object *k, const char *op,
  * NULL) receives the grant that allowed the request, NULL for the policy. */
 int kmsd_authorize_ex(struct call *c, json_object *k, const char *op,
 		      json_object *context, bool grants, json_object **via);
+
+/* A grant asked for through CreateGrant: its Operations (an array of
+ * strings) and the constraints it would carry (NULL when none). */
+struct grant_child {
+	json_object *ops, *subset, *equals;
+};
+
+/* May the caller create `child` on k?  The key policy, as for any op; or a
+ * grant of the caller allowing CreateGrant that may give child: a grant
+ * passes on no more than it holds (its operations, and constraints at least
+ * as strict as its own). */
+int kmsd_authorize_create_grant(struct call *c, json_object *k,
+				const struct grant_child *child);
 
 /* ---- responses ---- */
 
@@ -98,7 +112,8 @@ int kmsd_paginate(struct call *c, json_object *req, json_object *items,
 
 /* ---- grants ---- */
 
-/* The grant authorising caller for op on k under context, or NULL. */
+/* The grant authorising caller for op on k under context, or NULL.  Grant
+ * constraints apply only to operations that take an encryption context. */
 json_object *kmsd_grant_find(struct call *c, json_object *k, const char *op,
 			     json_object *context);
 /* The principal a grant names (grantee or retiring principal) is the

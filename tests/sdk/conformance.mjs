@@ -398,6 +398,39 @@ await check("grants cannot be escalated, Deny cannot be hidden, retirable lists 
     "AccessDeniedException");
 });
 
+await check("grant constraints bind only operations with an encryption context", async () => {
+  const k = await newKey();
+  const granteeB = `arn:aws:iam::${B}:role/db-host`;
+  await rootA.send(new CreateGrantCommand({ KeyId: k.KeyId, GranteePrincipal: granteeB,
+    Operations: ["DescribeKey", "Decrypt", "Encrypt", "CreateGrant"], Constraints: { EncryptionContextSubset: ctx } }));
+  // DescribeKey takes no context: the constraint does not apply to it
+  equal((await roleB.send(new DescribeKeyCommand({ KeyId: k.Arn }))).KeyMetadata.Arn, k.Arn, "DescribeKey via a constrained grant");
+  await roleB.send(new EncryptCommand({ KeyId: k.Arn, Plaintext: bytes("c"), EncryptionContext: ctx }));
+  await expectError(roleB.send(new EncryptCommand({ KeyId: k.Arn, Plaintext: bytes("c") })), "AccessDeniedException");
+  // CreateGrant through it: some of its operations, constraints at least as strict
+  const child = (Constraints, Operations = ["Decrypt"]) => roleB.send(new CreateGrantCommand({ KeyId: k.Arn,
+    GranteePrincipal: `arn:aws:iam::${B}:role/other`, Operations, Constraints }));
+  await child({ EncryptionContextSubset: ctx });
+  await child({ EncryptionContextSubset: { ...ctx, extra: "pair" } }, ["Decrypt", "CreateGrant"]);
+  await child({ EncryptionContextEquals: ctx });
+  await child({ EncryptionContextEquals: { ...ctx, extra: "pair" } });
+  await expectError(child(undefined), "AccessDeniedException", /at least as strict/);
+  await expectError(child({ EncryptionContextSubset: { other: "x" } }), "AccessDeniedException");
+  await expectError(child({ EncryptionContextSubset: { "cmkfs:volume": "another" } }), "AccessDeniedException");
+  await expectError(child({ EncryptionContextEquals: { other: "x" } }), "AccessDeniedException");
+  await expectError(child({ EncryptionContextSubset: ctx }, ["Decrypt", "GenerateDataKey"]), "AccessDeniedException");
+  // an EncryptionContextEquals parent: only the same Equals passes on
+  const k2 = await newKey();
+  await rootA.send(new CreateGrantCommand({ KeyId: k2.KeyId, GranteePrincipal: granteeB,
+    Operations: ["Decrypt", "CreateGrant"], Constraints: { EncryptionContextEquals: ctx } }));
+  const child2 = (Constraints) => roleB.send(new CreateGrantCommand({ KeyId: k2.Arn,
+    GranteePrincipal: `arn:aws:iam::${B}:role/other`, Operations: ["Decrypt"], Constraints }));
+  await child2({ EncryptionContextEquals: ctx });
+  await expectError(child2({ EncryptionContextSubset: ctx }), "AccessDeniedException");
+  await expectError(child2({ EncryptionContextEquals: { ...ctx, extra: "pair" } }), "AccessDeniedException");
+  await expectError(child2(undefined), "AccessDeniedException");
+});
+
 // ---- regions ------------------------------------------------------------------------------
 
 await check("regions: keys live in one region; others do not see them", async () => {
