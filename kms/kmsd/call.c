@@ -698,21 +698,70 @@ bool kmsd_has_op(json_object *g, const char *op)
 	return false;
 }
 
-/* Every pair of `need` is in ctx (and, when exact, nothing else). */
+/* Are a and b equal, ignoring the case of ASCII letters? */
+static bool key_caseeq(const char *a, const char *b)
+{
+	for (; *a && *b; a++, b++) {
+		int x = (unsigned char)*a, y = (unsigned char)*b;
+
+		if (x >= 'A' && x <= 'Z')
+			x += 'a' - 'A';
+		if (y >= 'A' && y <= 'Z')
+			y += 'a' - 'A';
+		if (x != y)
+			return false;
+	}
+	return *a == *b;
+}
+
+/* The value under key in ctx, keys compared as key_caseeq: NULL when none,
+ * and *ambiguous set when two keys match with different values. */
+static const char *value_of(json_object *ctx, const char *key, bool *ambiguous)
+{
+	const char *found = NULL;
+
+	if (!ctx)
+		return NULL;
+	json_object_object_foreach(ctx, k, v)
+	{
+		if (!key_caseeq(k, key))
+			continue;
+		if (found && strcmp(found, json_object_get_string(v)))
+			*ambiguous = true;
+		found = json_object_get_string(v);
+	}
+	return found;
+}
+
+/*
+ * Every pair of `need` is in ctx (and, when exact, ctx has no other key).
+ * As AWS compares grant constraints, keys match case-insensitively (ASCII
+ * letters), values exactly.  A ctx with keys differing only in case and
+ * holding different values under them meets no constraint on that key.
+ */
 static bool context_covers(json_object *ctx, json_object *need, bool exact)
 {
-	size_t have = ctx ? (size_t)json_object_object_length(ctx) : 0;
+	bool ambiguous = false;
 
 	if (!need)
 		return true;
-	json_object_object_foreach(need, k, v)
+	json_object_object_foreach(need, nk, nv)
 	{
-		const char *got = kmsd_member_string(ctx, k);
+		const char *got = value_of(ctx, nk, &ambiguous);
 
-		if (!got || strcmp(got, json_object_get_string(v)))
+		if (!got || ambiguous ||
+		    strcmp(got, json_object_get_string(nv)))
 			return false;
 	}
-	return !exact || have == (size_t)json_object_object_length(need);
+	if (!exact || !ctx)
+		return true;
+	json_object_object_foreach(ctx, ck, cv)
+	{
+		(void)cv;
+		if (!value_of(need, ck, &ambiguous))
+			return false;
+	}
+	return true;
 }
 
 /* The operations that take an encryption context: the only ones grant

@@ -310,8 +310,8 @@ enum ckey {
 	CK_VIA_SERVICE,
 };
 
-/* Condition key names are case-insensitive, but the encryption context key
- * after the prefix is compared exactly (*ctx_key points at it). */
+/* Condition key names are case-insensitive, the encryption context key
+ * after the prefix too (*ctx_key points at it; see request_value). */
 static int parse_ckey(const char *name, enum ckey *k, const char **ctx_key)
 {
 	static const struct {
@@ -972,8 +972,15 @@ static bool list_matches(struct json_object *list, const char *s, bool icase)
 	return false;
 }
 
-/* The request's value for a condition key, or NULL when it has none. */
-static const char *request_value(const struct ectx *e, const char *key)
+/*
+ * The request's values for a condition key, one per call (*pos starts at 0),
+ * then NULL.  Only kms:EncryptionContext:<k> may have several: AWS compares
+ * the context key in the condition key case-insensitively (the value as the
+ * operator says), so a context holding both "Dept" and "dept" gives both
+ * values.  Case is folded for ASCII letters only.
+ */
+static const char *request_value(const struct ectx *e, const char *key,
+				 size_t *pos)
 {
 	const struct policy_request *rq = e->rq;
 	const char *ctx_key;
@@ -981,13 +988,18 @@ static const char *request_value(const struct ectx *e, const char *key)
 
 	if (parse_ckey(key, &k, &ctx_key))
 		return NULL; /* not reached: validated */
+	if (k == CK_CONTEXT) {
+		for (; *pos < rq->n_context; (*pos)++)
+			if (rq->context[*pos].key &&
+			    ascii_caseeq(rq->context[*pos].key, ctx_key))
+				return rq->context[(*pos)++].value;
+		return NULL;
+	}
+	if ((*pos)++)
+		return NULL;
 	switch (k) {
 	case CK_CONTEXT:
-		for (size_t i = 0; i < rq->n_context; i++)
-			if (rq->context[i].key &&
-			    !strcmp(rq->context[i].key, ctx_key))
-				return rq->context[i].value;
-		return NULL;
+		return NULL; /* above */
 	case CK_CALLER_ACCOUNT:
 		return rq->account;
 	case CK_GRANT_AWS:
@@ -1016,8 +1028,12 @@ static bool value_matches(enum op_base base, const char *want, const char *got)
 	return false;
 }
 
+/* Does the condition operator `op` with its keys hold for the request?
+ * For a key the request has several values of (context keys differing only
+ * in case), the answer that refuses more is taken: an Allow's condition must
+ * hold for every value, a Deny's for any. */
 static bool operator_matches(const struct ectx *e, const char *op,
-			     struct json_object *keys)
+			     struct json_object *keys, bool deny)
 {
 	struct json_object_iterator it, end;
 	enum op_base base;
@@ -1030,22 +1046,32 @@ static bool operator_matches(const struct ectx *e, const char *op,
 	/* Keys of one operator AND together; values of one key OR. */
 	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
 		struct json_object *vals = json_object_iter_peek_value(&it);
-		const char *got =
-			request_value(e, json_object_iter_peek_name(&it));
+		const char *name = json_object_iter_peek_name(&it), *got;
 		bool negated = base == OP_NOT_EQ || base == OP_NOT_LIKE;
-		bool any = false;
+		bool seen = false, all = true, some = false;
+		size_t pos = 0;
 
-		if (!got) {
+		while ((got = request_value(e, name, &pos))) {
+			bool any = false;
+
+			for (size_t i = 0; i < list_len(vals) && !any; i++)
+				any = value_matches(
+					base, scalar_string(list_at(vals, i)),
+					got);
+			seen = true;
+			if (any == negated)
+				all = false;
+			else
+				some = true;
+		}
+		if (!seen) {
 			/* IAM: an absent key fails a condition, except that a
 			 * negated one holds, and ...IfExists holds. */
 			if (if_exists || negated)
 				continue;
 			return false;
 		}
-		for (size_t i = 0; i < list_len(vals) && !any; i++)
-			any = value_matches(
-				base, scalar_string(list_at(vals, i)), got);
-		if (any == negated)
+		if (!(deny ? some : all))
 			return false;
 	}
 	return true;
@@ -1056,6 +1082,7 @@ static bool statement_matches(const struct ectx *e, struct json_object *st)
 	const struct policy_request *rq = e->rq;
 	const char *resource = rq->resource ? rq->resource : "";
 	struct json_object *val;
+	bool deny;
 
 	json_object_object_get_ex(st, "Principal", &val);
 	if (!principal_matches(e, val))
@@ -1075,15 +1102,17 @@ static bool statement_matches(const struct ectx *e, struct json_object *st)
 		if (list_matches(val, resource, false))
 			return false;
 	}
+	json_object_object_get_ex(st, "Effect", &val);
+	deny = !strcmp(json_object_get_string(val), "Deny");
 	if (json_object_object_get_ex(st, "Condition", &val)) {
 		struct json_object_iterator it = json_object_iter_begin(val);
 		struct json_object_iterator end = json_object_iter_end(val);
 
 		for (; !json_object_iter_equal(&it, &end);
 		     json_object_iter_next(&it))
-			if (!operator_matches(e,
-					      json_object_iter_peek_name(&it),
-					      json_object_iter_peek_value(&it)))
+			if (!operator_matches(
+				    e, json_object_iter_peek_name(&it),
+				    json_object_iter_peek_value(&it), deny))
 				return false;
 	}
 	return true;

@@ -12,8 +12,11 @@
  * StringNotLike, Bool, each also with an "IfExists" suffix, over the keys
  * kms:EncryptionContext:<k>, kms:CallerAccount, kms:GrantIsForAWSResource,
  * aws:PrincipalArn and kms:ViaService (values: string or array; an array
- * matches if any element does).  Condition key names are case-insensitive;
- * encryption context keys after the prefix are compared exactly.  As in
+ * matches if any element does).  Condition key names are case-insensitive,
+ * including the encryption context key after kms:EncryptionContext: (as in
+ * AWS; ASCII letters only), while values are compared as the operator says;
+ * when a request's context has keys differing only in case, an Allow's
+ * condition must hold for each of their values and a Deny's for any.  As in
  * IAM, a condition on a key the request lacks is false, except for the
  * negated operators (StringNotEquals, StringNotLike), where it is true — so
  * "Deny unless the context is X" also denies requests with no context — and

@@ -431,6 +431,31 @@ await check("grant constraints bind only operations with an encryption context",
   await expectError(child2(undefined), "AccessDeniedException");
 });
 
+await check("encryption context keys: case-insensitive in grant constraints and policy conditions", async () => {
+  const vol = ctx["cmkfs:volume"];
+  const k = await newKey(rootA, { Policy: policy([rootStatement,
+    { Sid: "ByContext", Effect: "Allow", Principal: { AWS: `arn:aws:iam::${B}:role/db-host` }, Action: "kms:Encrypt",
+      Resource: "*", Condition: { StringEquals: { "kms:EncryptionContext:CMKFS:Volume": vol } } }]) });
+  await roleB.send(new EncryptCommand({ KeyId: k.Arn, Plaintext: bytes("p"), EncryptionContext: ctx }));
+  await roleB.send(new EncryptCommand({ KeyId: k.Arn, Plaintext: bytes("p"), EncryptionContext: { "Cmkfs:VOLUME": vol } }));
+  await expectError(roleB.send(new EncryptCommand({ KeyId: k.Arn, Plaintext: bytes("p"),
+    EncryptionContext: { "cmkfs:volume": vol.toUpperCase() } })), "AccessDeniedException");   // values keep their case
+  await rootA.send(new CreateGrantCommand({ KeyId: k.KeyId, GranteePrincipal: `arn:aws:iam::${B}:role/db-host`,
+    Operations: ["GenerateDataKey"], Constraints: { EncryptionContextSubset: { "CMKFS:VOLUME": vol } } }));
+  await roleB.send(new GenerateDataKeyCommand({ KeyId: k.Arn, NumberOfBytes: 32, EncryptionContext: ctx }));
+  await expectError(roleB.send(new GenerateDataKeyCommand({ KeyId: k.Arn, NumberOfBytes: 32,
+    EncryptionContext: { "cmkfs:volume": vol.toUpperCase() } })), "AccessDeniedException");
+  const k2 = await newKey();
+  await rootA.send(new CreateGrantCommand({ KeyId: k2.KeyId, GranteePrincipal: `arn:aws:iam::${B}:role/db-host`,
+    Operations: ["GenerateDataKey"], Constraints: { EncryptionContextEquals: { "Cmkfs:Volume": vol } } }));
+  await roleB.send(new GenerateDataKeyCommand({ KeyId: k2.Arn, NumberOfBytes: 32, EncryptionContext: ctx }));
+  await expectError(roleB.send(new GenerateDataKeyCommand({ KeyId: k2.Arn, NumberOfBytes: 32,
+    EncryptionContext: { ...ctx, other: "x" } })), "AccessDeniedException");
+  // keys differing only in case with different values meet no constraint on that key
+  await expectError(roleB.send(new GenerateDataKeyCommand({ KeyId: k2.Arn, NumberOfBytes: 32,
+    EncryptionContext: { ...ctx, "CMKFS:VOLUME": "other" } })), "AccessDeniedException");
+});
+
 // ---- regions ------------------------------------------------------------------------------
 
 await check("regions: keys live in one region; others do not see them", async () => {

@@ -57,6 +57,9 @@ static const struct policy_kv CTX_UPPER[] = { { "cmkfs:volume", "VOL-1" } };
 static const struct policy_kv CTX_OTHER_KEY[] = { { "other", "vol-1" } };
 static const struct policy_kv CTX_TWO[] = { { "other", "x" },
 					    { "cmkfs:volume", "vol-1" } };
+static const struct policy_kv CTX_KEY_UPPER[] = { { "CMKFS:Volume", "vol-1" } };
+static const struct policy_kv CTX_TWO_CASES[] = { { "cmkfs:volume", "vol-1" },
+						  { "CMKFS:VOLUME", "vol-2" } };
 
 /* A request of principal who (account acct) for action on KEY_ARN. */
 #define REQ(who, acct, act)                                                    \
@@ -392,6 +395,16 @@ static void deny_beats_allow(void **state)
 		{ "deny unless context: none", DENY_UNLESS_CONTEXT, DEC, DENY },
 		{ "deny unless context: other key", DENY_UNLESS_CONTEXT,
 		  DEC_CTX(CTX_OTHER_KEY), DENY },
+		{ "deny unless context: key in other case", DENY_UNLESS_CONTEXT,
+		  DEC_CTX(CTX_KEY_UPPER), ALLOW },
+		/* keys differing only in case: a Deny needs one value */
+		{ "deny unless context: two cases, one wrong",
+		  DENY_UNLESS_CONTEXT, DEC_CTX(CTX_TWO_CASES), DENY },
+		{ "deny if context: two cases, one matches",
+		  "{'Statement':[" ALLOW_ALL ",{'Effect':'Deny','Principal':"
+		  "'*','Action':'kms:Decrypt','Condition':{'StringEquals':"
+		  "{'kms:EncryptionContext:cmkfs:volume':'vol-2'}}}]}",
+		  DEC_CTX(CTX_TWO_CASES), DENY },
 		{ "deny unless context: encrypt", DENY_UNLESS_CONTEXT,
 		  REQ(A_ROLE, ACCT_A, "kms:Encrypt"), ALLOW },
 	};
@@ -572,10 +585,26 @@ static void conditions(void **state)
 		  "{'StringEquals':{'KMS:encryptioncontext:cmkfs:volume':"
 		  "'vol-1'}}",
 		  DEC_CTX(CTX_RIGHT), ALLOW },
-		{ "Equals ctx: context key case-sensitive",
-		  "{'StringEquals':{'kms:EncryptionContext:CMKFS:volume':"
+		/* AWS: the context key is case-insensitive too, the value
+		 * is not (StringEquals) */
+		{ "Equals ctx: context key case-insensitive",
+		  "{'StringEquals':{'kms:EncryptionContext:CMKFS:Volume':"
 		  "'vol-1'}}",
-		  DEC_CTX(CTX_RIGHT), IMPLICIT },
+		  DEC_CTX(CTX_RIGHT), ALLOW },
+		{ "Equals ctx: request key in other case",
+		  "{'StringEquals':{" VOL ":'vol-1'}}", DEC_CTX(CTX_KEY_UPPER),
+		  ALLOW },
+		{ "Equals ctx: other case, value still case-sensitive",
+		  "{'StringEquals':{'kms:EncryptionContext:CMKFS:VOLUME':"
+		  "'VOL-1'}}",
+		  DEC_CTX(CTX_KEY_UPPER), IMPLICIT },
+		/* keys differing only in case: an Allow needs every value */
+		{ "Equals ctx: two cases, one value wrong",
+		  "{'StringEquals':{" VOL ":'vol-1'}}", DEC_CTX(CTX_TWO_CASES),
+		  IMPLICIT },
+		{ "Like ctx: two cases, both match",
+		  "{'StringLike':{" VOL ":'vol-*'}}", DEC_CTX(CTX_TWO_CASES),
+		  ALLOW },
 		/* StringNotEquals: a missing key matches (IAM) */
 		{ "NotEquals ctx: right",
 		  "{'StringNotEquals':{" VOL ":'vol-2'}}", DEC_CTX(CTX_RIGHT),
@@ -1114,7 +1143,7 @@ static void validation_accepts(void **state)
 		COND("{'BoolIfExists':{'kms:GrantIsForAWSResource':false}}"),
 		/* Without Version 2012-10-17, ${ is literal text. */
 		COND("{'StringLike':{" VOL ":'${x}'}}"),
-		/* Keys that look alike are different keys. */
+		/* Keys differing only in case: both conditions apply. */
 		COND("{'StringEquals':{" VOL ":'a',"
 		     "'kms:EncryptionContext:cmkfs:Volume':'b'}}"),
 		/* A colon inside strings is not a member. */
