@@ -469,7 +469,7 @@ static bool cross_account_op(const char *op)
 		"ReEncryptFrom",   "ReEncryptTo",
 		"DescribeKey",	   "CreateGrant",
 		"ListGrants",	   "RevokeGrant",
-		"RetireGrant",
+		"RetireGrant",	   "GetKeyRotationStatus",
 	};
 
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)

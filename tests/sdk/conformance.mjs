@@ -297,6 +297,22 @@ await check("cross-account use works once the key policy shares the key", async 
   await expectError(roleB.send(new DisableKeyCommand({ KeyId: shared.Arn })), "AccessDeniedException");
 });
 
+await check("GetKeyRotationStatus works across accounts when the key policy allows it", async () => {
+  const k = await newKey(rootA, { Policy: policy([rootStatement, {
+    Sid: "RotationStatusForB", Effect: "Allow", Principal: { AWS: `arn:aws:iam::${B}:role/db-host` },
+    Action: "kms:GetKeyRotationStatus", Resource: "*",
+  }]) });
+  await rootA.send(new EnableKeyRotationCommand({ KeyId: k.KeyId }));
+  const st = await roleB.send(new GetKeyRotationStatusCommand({ KeyId: k.Arn }));
+  equal(st.KeyRotationEnabled, true, "B sees rotation enabled");
+  equal(st.KeyId, k.Arn, "KeyId");
+  // not shared: refused; by key id alone: not found in B's account
+  await expectError(roleB.send(new GetKeyRotationStatusCommand({ KeyId: key.Arn })), "AccessDeniedException");
+  await expectError(roleB.send(new GetKeyRotationStatusCommand({ KeyId: k.KeyId })), "NotFoundException");
+  // only the status: management stays in the key's account
+  await expectError(roleB.send(new DisableKeyRotationCommand({ KeyId: k.Arn })), "AccessDeniedException");
+});
+
 await check("revoking the share in the key policy denies at once", async () => {
   await rootA.send(new PutKeyPolicyCommand({ KeyId: shared.KeyId, PolicyName: "default", Policy: policy([rootStatement]) }));
   await expectError(roleB.send(new GenerateDataKeyCommand({ KeyId: shared.Arn, NumberOfBytes: 32 })), "AccessDeniedException");
