@@ -194,7 +194,7 @@ static int list(struct call *c, json_object *req, json_object *resp,
 		if (match(c, g, arg))
 			json_object_array_add(items, kmsd_key_metadata(g));
 	}
-	r = kmsd_paginate(c, req, items, resp, "Grants");
+	r = kmsd_paginate(c, req, items, resp, "Grants", 100, 50);
 	json_object_put(items);
 	return r;
 }

@@ -280,7 +280,7 @@ int act_list_keys(struct call *c, json_object *req, json_object *resp,
 				       kmsd_json_string(kmsd_key_arn(k)));
 		json_object_array_add(items, e);
 	}
-	r = kmsd_paginate(c, req, items, resp, "Keys");
+	r = kmsd_paginate(c, req, items, resp, "Keys", 1000, 100);
 	json_object_put(items);
 	return r;
 }
@@ -633,7 +633,7 @@ int act_list_aliases(struct call *c, json_object *req, json_object *resp,
 			continue;
 		json_object_array_add(items, kmsd_key_metadata(a));
 	}
-	r = kmsd_paginate(c, req, items, resp, "Aliases");
+	r = kmsd_paginate(c, req, items, resp, "Aliases", 100, 50);
 	json_object_put(items);
 	return r;
 }
@@ -734,7 +734,7 @@ int act_list_resource_tags(struct call *c, json_object *req, json_object *resp,
 	have = kmsd_member(k, "_tags");
 	if (!have)
 		have = empty = json_object_new_array();
-	r = kmsd_paginate(c, req, have, resp, "Tags");
+	r = kmsd_paginate(c, req, have, resp, "Tags", 50, 50);
 	json_object_put(empty);
 	return r;
 }

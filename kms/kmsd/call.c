@@ -624,16 +624,17 @@ json_object *kmsd_key_metadata(json_object *k)
 }
 
 int kmsd_paginate(struct call *c, json_object *req, json_object *items,
-		  json_object *resp, const char *field)
+		  json_object *resp, const char *field, int64_t max,
+		  int64_t dflt)
 {
 	size_t n = json_object_array_length(items), start = 0;
 	json_object *page = json_object_new_array();
 	const char *marker;
-	int64_t limit = 100;
+	int64_t limit = dflt;
 	char *end, next[24];
 	int rc;
 
-	if (kmsd_req_int(c, req, "Limit", false, 1, 1000, &limit, NULL)) {
+	if (kmsd_req_int(c, req, "Limit", false, 1, max, &limit, NULL)) {
 		json_object_put(page);
 		return kmsd_failed(c);
 	}

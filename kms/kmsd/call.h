@@ -105,10 +105,12 @@ int kmsd_dry_run_done(struct call *c);
 json_object *kmsd_key_metadata(json_object *k);
 
 /* Put one page of items (an array the caller owns) into resp[field] per the
- * request's Limit (1..1000, default 100) and Marker, with Truncated and,
- * when truncated, NextMarker. */
+ * request's Limit and Marker, with Truncated and, when truncated,
+ * NextMarker.  Limit must be in 1..max (ValidationException otherwise) and
+ * defaults to dflt: each List action has its own, per AWS. */
 int kmsd_paginate(struct call *c, json_object *req, json_object *items,
-		  json_object *resp, const char *field);
+		  json_object *resp, const char *field, int64_t max,
+		  int64_t dflt);
 
 /* ---- grants ---- */
 

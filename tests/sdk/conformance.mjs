@@ -472,6 +472,30 @@ await check("encryption context keys: case-insensitive in grant constraints and 
     EncryptionContext: { ...ctx, "CMKFS:VOLUME": "other" } })), "AccessDeniedException");
 });
 
+await check("list operations refuse a Limit above AWS's maximum, and default as AWS does", async () => {
+  const k = await newKey();
+  const over = [
+    [new ListKeysCommand({ Limit: 1001 }), new ListKeysCommand({ Limit: 1000 })],
+    [new ListAliasesCommand({ Limit: 101 }), new ListAliasesCommand({ Limit: 100 })],
+    [new ListGrantsCommand({ KeyId: k.KeyId, Limit: 101 }), new ListGrantsCommand({ KeyId: k.KeyId, Limit: 100 })],
+    [new ListRetirableGrantsCommand({ RetiringPrincipal: `arn:aws:iam::${A}:role/db-host2`, Limit: 101 }),
+      new ListRetirableGrantsCommand({ RetiringPrincipal: `arn:aws:iam::${A}:role/db-host2`, Limit: 100 })],
+    [new ListResourceTagsCommand({ KeyId: k.KeyId, Limit: 51 }), new ListResourceTagsCommand({ KeyId: k.KeyId, Limit: 50 })],
+  ];
+  for (const [bad, good] of over) {
+    await expectError(rootA.send(bad), "ValidationException", /limit/);
+    await rootA.send(good);
+  }
+  await expectError(rootA.send(new ListKeysCommand({ Limit: 0 })), "ValidationException");
+  // ListAliases pages 50 at a time unless told otherwise
+  const have = (await rootA.send(new ListAliasesCommand({ Limit: 100 }))).Aliases.length;
+  for (let i = have; i < 51; i++)
+    await rootA.send(new CreateAliasCommand({ AliasName: `alias/page-${i}`, TargetKeyId: k.KeyId }));
+  const page = await rootA.send(new ListAliasesCommand({}));
+  equal(page.Aliases.length, 50, "default ListAliases page");
+  equal(page.Truncated, true, "Truncated");
+});
+
 // ---- regions ------------------------------------------------------------------------------
 
 await check("regions: keys live in one region; others do not see them", async () => {
