@@ -50,6 +50,7 @@ static const struct {
 	{ "ScheduleKeyDeletion", act_schedule_key_deletion, MUTATES },
 	{ "TagResource", act_tag_resource, MUTATES },
 	{ "UntagResource", act_untag_resource, MUTATES },
+	{ "UpdateAlias", act_update_alias, MUTATES },
 };
 
 const char *kmsd_action_known(const char *action)

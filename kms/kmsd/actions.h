@@ -34,6 +34,7 @@ int act_get_key_policy(struct call *, json_object *, json_object *, char **);
 int act_create_alias(struct call *, json_object *, json_object *, char **);
 int act_list_aliases(struct call *, json_object *, json_object *, char **);
 int act_delete_alias(struct call *, json_object *, json_object *, char **);
+int act_update_alias(struct call *, json_object *, json_object *, char **);
 int act_tag_resource(struct call *, json_object *, json_object *, char **);
 int act_untag_resource(struct call *, json_object *, json_object *, char **);
 int act_list_resource_tags(struct call *, json_object *, json_object *,

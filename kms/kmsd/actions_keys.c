@@ -671,6 +671,63 @@ int act_delete_alias(struct call *c, json_object *req, json_object *resp,
 	return kmsd_commit(c);
 }
 
+/*
+ * UpdateAlias: point an alias of the caller's account and region at another
+ * key of that account and region.  AWS wants kms:UpdateAlias on the alias
+ * (an IAM permission: here, as for actions that need no key, any principal
+ * of the alias's account has it) and in the key policies of both the
+ * current and the new key.  A key ARN of another account fails there
+ * (UpdateAlias is not an operation AWS allows across accounts).  The
+ * current key may be in any state; the new one may not be pending
+ * deletion.  (AWS also wants both keys of the same
+ * type and usage: every key here is a symmetric encryption key.)
+ */
+int act_update_alias(struct call *c, json_object *req, json_object *resp,
+		     char **secret)
+{
+	const char *name, *target;
+	json_object *a, *cur, *k;
+	char cur_id[128];
+	int rc;
+
+	(void)resp, (void)secret;
+	name = kmsd_req_string(c, req, "AliasName", true, 1, 256, &rc);
+	if (!name || check_alias_name(c, name))
+		return kmsd_failed(c);
+	target = kmsd_req_string(c, req, "TargetKeyId", true, 1, 2048, &rc);
+	if (!target)
+		return kmsd_failed(c);
+	if (!strncmp(target, "alias/", 6) || strstr(target, ":alias/"))
+		return kmsd_call_error(
+			c, "ValidationException",
+			"TargetKeyId must be a key id or key ARN, "
+			"not an alias");
+	a = alias_lookup(c, name, NULL);
+	if (!a)
+		return kmsd_call_error(c, "NotFoundException",
+				       "Alias %s does not exist", name);
+	/* Resolving a key may purge keys past their deletion date, with
+	 * their aliases: the alias is looked up again after. */
+	snprintf(cur_id, sizeof(cur_id), "%s",
+		 kmsd_member_string(a, "TargetKeyId"));
+	if (kmsd_key_resolve(c, cur_id, &cur) ||
+	    kmsd_authorize(c, cur, "UpdateAlias", NULL) ||
+	    kmsd_key_resolve(c, target, &k) ||
+	    kmsd_authorize(c, k, "UpdateAlias", NULL) ||
+	    kmsd_key_check_not_pending_deletion(c, k))
+		return kmsd_failed(c);
+	a = alias_lookup(c, name, NULL);
+	if (!a || strcmp(kmsd_member_string(a, "TargetKeyId"), cur_id))
+		return kmsd_call_error(c, "NotFoundException",
+				       "Alias %s does not exist", name);
+	json_object_object_add(
+		a, "TargetKeyId",
+		kmsd_json_string(kmsd_member_string(k, "KeyId")));
+	json_object_object_add(a, "LastUpdatedDate",
+			       json_object_new_int64(c->now));
+	return kmsd_commit(c);
+}
+
 /* ---- tags ---------------------------------------------------------------- */
 
 int act_tag_resource(struct call *c, json_object *req, json_object *resp,

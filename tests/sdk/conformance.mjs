@@ -19,6 +19,7 @@ import {
   ListRetirableGrantsCommand, PutKeyPolicyCommand, ReEncryptCommand,
   RetireGrantCommand, RevokeGrantCommand, RotateKeyOnDemandCommand,
   ScheduleKeyDeletionCommand, TagResourceCommand, UntagResourceCommand,
+  UpdateAliasCommand,
 } from "@aws-sdk/client-kms";
 import {
   assert, bytes, check, client, equal, expectError, finish, readEnv, text,
@@ -100,6 +101,64 @@ await check("aliases: list, duplicate, reserved, delete", async () => {
   await rootA.send(new DeleteAliasCommand({ AliasName: "alias/tmp" }));
   await expectError(rootA.send(new DescribeKeyCommand({ KeyId: "alias/tmp" })), "NotFoundException");
   await expectError(rootA.send(new DeleteAliasCommand({ AliasName: "alias/tmp" })), "NotFoundException");
+});
+
+await check("UpdateAlias: points an alias at another key of the account and region", async () => {
+  const k1 = await newKey(), k2 = await newKey();
+  const target = async (name) => (await rootA.send(new ListAliasesCommand({ Limit: 100 }))).Aliases
+    .find((a) => a.AliasName === name);
+  await rootA.send(new CreateAliasCommand({ AliasName: "alias/upd", TargetKeyId: k1.KeyId }));
+  const before = await target("alias/upd");
+  await new Promise((r) => setTimeout(r, 1100));
+  equal((await rootA.send(new UpdateAliasCommand({ AliasName: "alias/upd", TargetKeyId: k2.Arn }))).$metadata.httpStatusCode,
+    200, "status");
+  const after = await target("alias/upd");
+  equal(after.TargetKeyId, k2.KeyId, "TargetKeyId");
+  equal(after.CreationDate.getTime(), before.CreationDate.getTime(), "CreationDate kept");
+  assert(after.LastUpdatedDate > before.LastUpdatedDate, "LastUpdatedDate moves");
+  equal((await rootA.send(new DescribeKeyCommand({ KeyId: "alias/upd" }))).KeyMetadata.Arn, k2.Arn, "alias resolves to k2");
+  // what must exist, and what a target may be
+  await expectError(rootA.send(new UpdateAliasCommand({ AliasName: "alias/none", TargetKeyId: k1.KeyId })), "NotFoundException");
+  await expectError(rootA.send(new UpdateAliasCommand({ AliasName: "alias/upd", TargetKeyId: "alias/db-volume" })),
+    "ValidationException");
+  await expectError(rootA.send(new UpdateAliasCommand({ AliasName: "alias/upd",
+    TargetKeyId: "00000000-0000-4000-8000-000000000000" })), "NotFoundException");
+  await expectError(rootA.send(new UpdateAliasCommand({ AliasName: "nope", TargetKeyId: k1.KeyId })), "ValidationException");
+  // other regions and accounts have their own aliases
+  await expectError(rootAWest.send(new UpdateAliasCommand({ AliasName: "alias/upd", TargetKeyId: k1.KeyId })),
+    "NotFoundException");
+  await expectError(roleB.send(new UpdateAliasCommand({ AliasName: "alias/upd", TargetKeyId: k1.Arn })), "NotFoundException");
+  // key states: a disabled target is fine, one pending deletion is not; the current key may be pending deletion
+  await rootA.send(new DisableKeyCommand({ KeyId: k1.KeyId }));
+  await rootA.send(new UpdateAliasCommand({ AliasName: "alias/upd", TargetKeyId: k1.KeyId }));
+  await rootA.send(new ScheduleKeyDeletionCommand({ KeyId: k2.KeyId, PendingWindowInDays: 7 }));
+  await expectError(rootA.send(new UpdateAliasCommand({ AliasName: "alias/upd", TargetKeyId: k2.KeyId })),
+    "KMSInvalidStateException");
+  await rootA.send(new CreateAliasCommand({ AliasName: "alias/upd-src", TargetKeyId: k1.KeyId }));
+  await rootA.send(new CancelKeyDeletionCommand({ KeyId: k2.KeyId }));
+  await rootA.send(new UpdateAliasCommand({ AliasName: "alias/upd-src", TargetKeyId: k2.KeyId }));
+  await rootA.send(new ScheduleKeyDeletionCommand({ KeyId: k2.KeyId, PendingWindowInDays: 7 }));
+  await rootA.send(new UpdateAliasCommand({ AliasName: "alias/upd-src", TargetKeyId: k1.KeyId }));
+  equal((await target("alias/upd-src")).TargetKeyId, k1.KeyId, "moved off a key pending deletion");
+  // kms:UpdateAlias is needed in the policies of both keys
+  const guarded = await newKey(rootA, { Policy: policy([rootStatement, {
+    Sid: "NoUpdateAliasForRole", Effect: "Deny", Principal: { AWS: `arn:aws:iam::${A}:role/db-host` },
+    Action: "kms:UpdateAlias", Resource: "*" }]) });
+  await expectError(roleA.send(new UpdateAliasCommand({ AliasName: "alias/upd", TargetKeyId: guarded.KeyId })),
+    "AccessDeniedException", /kms:UpdateAlias/);
+  await rootA.send(new UpdateAliasCommand({ AliasName: "alias/upd", TargetKeyId: guarded.KeyId }));
+  await expectError(roleA.send(new UpdateAliasCommand({ AliasName: "alias/upd", TargetKeyId: k1.KeyId })),
+    "AccessDeniedException", /kms:UpdateAlias/);
+  await roleA2.send(new UpdateAliasCommand({ AliasName: "alias/upd", TargetKeyId: k1.KeyId }));
+  // a key of another account cannot be the target, even when its policy allows it
+  const bKey = await newKey(roleB);
+  await roleB.send(new CreateAliasCommand({ AliasName: "alias/b-upd", TargetKeyId: bKey.KeyId }));
+  const sharedUpd = await newKey(rootA, { Policy: policy([rootStatement, {
+    Sid: "B", Effect: "Allow", Principal: { AWS: `arn:aws:iam::${B}:root` }, Action: "kms:*", Resource: "*" }]) });
+  await expectError(roleB.send(new UpdateAliasCommand({ AliasName: "alias/b-upd", TargetKeyId: sharedUpd.Arn })),
+    "AccessDeniedException");
+  await rootA.send(new DeleteAliasCommand({ AliasName: "alias/upd" }));
+  await rootA.send(new DeleteAliasCommand({ AliasName: "alias/upd-src" }));
 });
 
 await check("unknown keys: NotFoundException", async () => {
