@@ -820,7 +820,7 @@ struct auth {
 	char akid[MAX_AKID + 1];
 	char scope[MAX_CREDENTIAL + 1]; /* date/region/service/terminator */
 	char signed_headers[MAX_SIGNED_LEN + 1];
-	char signature[SIG_HEX + 1]; /* lower case */
+	char signature[SIG_HEX + 1]; /* hex digits, as sent */
 };
 
 static bool is_akid(struct span s)
@@ -934,12 +934,15 @@ static int parse_authorization(const char *value, struct auth *a,
 			      "long.");
 	span_copy(a->signed_headers, list);
 
+	/* Kept as sent: AWS compares the signature as a string with its own
+	 * lower-case hex, so one in upper case does not match (a mismatch,
+	 * not a malformed header: the digits are hex). */
 	if (sig.n != SIG_HEX)
 		goto bad_sig;
 	for (size_t i = 0; i < SIG_HEX; i++) {
 		if (hex_value(sig.p[i]) < 0)
 			goto bad_sig;
-		a->signature[i] = (char)to_lower((unsigned char)sig.p[i]);
+		a->signature[i] = sig.p[i];
 	}
 	a->signature[SIG_HEX] = '\0';
 	return 0;

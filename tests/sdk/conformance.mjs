@@ -595,7 +595,7 @@ class Sha256 {
   async digest() { return new Uint8Array(this.h.digest()); }
 }
 
-async function raw(action, body, { envName = "root-a", signingDate, region = "us-east-1", sign = true, headers = {} } = {}) {
+async function raw(action, body, { envName = "root-a", signingDate, region = "us-east-1", sign = true, headers = {}, mangle } = {}) {
   const env = readEnv(creds(envName));
   const url = new URL(process.env.KMSD_URL);
   const request = {
@@ -608,6 +608,7 @@ async function raw(action, body, { envName = "root-a", signingDate, region = "us
     const signer = new SignatureV4({ service: "kms", region, sha256: Sha256,
       credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY } });
     signed = await signer.sign(request, { signingDate });
+    if (mangle) signed.headers.authorization = mangle(signed.headers.authorization);
   }
   // fetch sets Host itself, to the same value the signature covers.
   const { host, ...sendHeaders } = signed.headers;
@@ -634,6 +635,11 @@ await check("raw: missing or forged signatures", async () => {
     "x-amz-date": new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+/, ""),
     authorization: `AWS4-HMAC-SHA256 Credential=${env.AWS_ACCESS_KEY_ID}/20200101/us-east-1/kms/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=${"0".repeat(64)}` } });
   equal(forged.type, "InvalidSignatureException", "forged");
+  // the right signature in upper-case hex: AWS wants lower case
+  const upper = await raw("ListKeys", "{}", { mangle: (a) => a.replace(/Signature=([0-9a-f]+)/, (_, h) => `Signature=${h.toUpperCase()}`) });
+  equal(upper.type, "InvalidSignatureException", "upper-case signature");
+  assert(/signature we calculated does not match/.test(upper.message), `message: ${upper.message}`);
+  equal((await raw("ListKeys", "{}", { mangle: (a) => a })).status, 200, "the same request, untouched");
 });
 
 await check("raw: malformed bodies and unknown actions", async () => {
