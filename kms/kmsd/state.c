@@ -79,7 +79,9 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Replace dir/name with data, durably: temp file, fsync, rename, fsync dir. */
+/* Replace dir/name with data, durably: temp file, fsync, rename, fsync dir.
+ * 0 once the rename is done (see below for the directory sync), or -errno
+ * with dir/name untouched. */
 static int write_atomic(const char *dir, const char *name, const void *data,
 			size_t len)
 {
@@ -109,9 +111,29 @@ static int write_atomic(const char *dir, const char *name, const void *data,
 		r = -errno;
 		goto out;
 	}
+	/*
+	 * The rename made the new document the current one: this process and
+	 * any other reads it from now on.  If the directory cannot be synced,
+	 * only its durability across a crash or power loss is unproven (the
+	 * old one may come back).  That is not reported as a failure:
+	 *  - the change is in effect; saying it failed would be false, and a
+	 *    client would act on the falsehood (a grant it was told failed
+	 *    would be in force, a revocation told failed would be done);
+	 *  - SDKs retry server errors, repeating a CreateKey or CreateGrant
+	 *    that already happened;
+	 *  - it cannot be undone: putting the old document back is another
+	 *    rename needing the same directory sync.
+	 * So it succeeds, and says loudly what is not proven.  The next write
+	 * syncs the directory again, which covers this rename too.
+	 */
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd))
-		r = -errno;
+		fprintf(stderr,
+			"cmkfs-kmsd: error: %s/%s was replaced, but syncing "
+			"the directory failed (%s): the change is in effect, "
+			"but a crash or power loss may bring back the "
+			"previous %s\n",
+			dir, name, strerror(errno), name);
 out:
 	if (r && tmp)
 		unlink(tmp);

@@ -13,12 +13,28 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "crypto.h"
 #include "kmsd.h"
+
+/* When set, fsync of a directory fails with EIO (this definition takes the
+ * place of libc's for the whole program, the key store's included). */
+static bool fail_dir_fsync;
+
+int fsync(int fd)
+{
+	struct stat sb;
+
+	if (fail_dir_fsync && fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		errno = EIO;
+		return -1;
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
 
 struct fixture {
 	char dir[256];
@@ -237,6 +253,44 @@ static void state_survives_reopen(void **state)
 	state_close(st2);
 }
 
+/* The directory sync after the rename fails: the new document is in place
+ * (what a reopen reads), so the change is reported done, not failed. */
+static void failed_directory_sync_after_rename(void **state)
+{
+	struct fixture *f = *state;
+	json_object *copy = NULL;
+	struct principal p, q;
+	struct state *st2;
+	char err[256] = "";
+	int r;
+
+	assert_int_equal(json_object_deep_copy(f->key, &copy, NULL), 0);
+	state_lock(f->st);
+	json_object_array_add(state_keys(f->st), copy);
+	fail_dir_fsync = true;
+	r = state_commit(f->st);
+	fail_dir_fsync = false;
+	assert_int_equal(r, 0);
+	assert_int_equal(json_object_array_length(state_keys(f->st)), 1);
+	state_unlock(f->st);
+	assert_int_equal(state_open(f->dir, &st2, err, sizeof(err)), 0);
+	assert_int_equal(json_object_array_length(state_keys(st2)), 1);
+	state_close(st2);
+	/* a later commit goes on as usual */
+	state_lock(f->st);
+	assert_int_equal(state_commit(f->st), 0);
+	state_unlock(f->st);
+	/* the same for credentials */
+	fail_dir_fsync = true;
+	r = state_add_principal(f->dir, "arn:aws:iam::222222222222:role/db",
+				false, 0, &p, err, sizeof(err));
+	fail_dir_fsync = false;
+	assert_int_equal(r, 0);
+	state_lock(f->st);
+	assert_true(state_find_principal(f->st, p.access_key_id, &q));
+	state_unlock(f->st);
+}
+
 static void principals_add_find_remove(void **state)
 {
 	struct fixture *f = *state;
@@ -290,6 +344,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(principals_add_find_remove,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			failed_directory_sync_after_rename, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("kmsd-state", tests, NULL, NULL);
