@@ -89,7 +89,10 @@ static void print_env(const char *listen, const char *region,
 		snprintf(host, sizeof(host), "127.0.0.1");
 	printf("# %s\n", p->arn);
 	printf("export AWS_ENDPOINT_URL_KMS=http://%s%s\n", host, port);
+	/* AWS_REGION for the SDKs and CLI v2, AWS_DEFAULT_REGION for AWS
+	 * CLI v1 (and boto3), which read only that one. */
 	printf("export AWS_REGION=%s\n", region);
+	printf("export AWS_DEFAULT_REGION=%s\n", region);
 	printf("export AWS_ACCESS_KEY_ID=%s\n", p->access_key_id);
 	printf("export AWS_SECRET_ACCESS_KEY=%s\n", p->secret);
 	if (p->session_token[0])

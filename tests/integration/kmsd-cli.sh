@@ -17,7 +17,8 @@ contains "$err" "12 digits" "bad account"
 
 # init: private directory and files, the environment a client needs.
 expect_exit 0 "$KMSD" init --state "$state" --account 111111111111 --region eu-central-1
-for v in AWS_ENDPOINT_URL_KMS=http://127.0.0.1:7090 AWS_REGION=eu-central-1 AWS_ACCESS_KEY_ID=AKIA AWS_SECRET_ACCESS_KEY=; do
+for v in AWS_ENDPOINT_URL_KMS=http://127.0.0.1:7090 AWS_REGION=eu-central-1 \
+	AWS_DEFAULT_REGION=eu-central-1 AWS_ACCESS_KEY_ID=AKIA AWS_SECRET_ACCESS_KEY=; do
 	contains "$out" "export $v" "init output"
 done
 [ "$(stat -c %a "$state")" = 700 ] || fail "state dir mode $(stat -c %a "$state")"
@@ -33,6 +34,7 @@ expect_exit 1 "$KMSD" principal add --state "$state" arn:aws:iam::1111:role/x
 contains "$err" "not an IAM principal ARN" "bad ARN"
 expect_exit 0 "$KMSD" principal add --state "$state" arn:aws:iam::222222222222:role/db-host
 contains "$out" "export AWS_ACCESS_KEY_ID=AKIA" "principal add"
+contains "$out" "export AWS_DEFAULT_REGION=eu-central-1" "principal add: region for AWS CLI v1"
 id=$(printf '%s\n' "$out" | sed -n 's/^export AWS_ACCESS_KEY_ID=//p')
 secret=$(printf '%s\n' "$out" | sed -n 's/^export AWS_SECRET_ACCESS_KEY=//p')
 expect_exit 0 "$KMSD" principal add --state "$state" arn:aws:iam::222222222222:role/tmp \
