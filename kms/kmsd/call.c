@@ -70,12 +70,20 @@ static int wrong_type(struct call *c, const char *name, const char *type)
 			       "Field %s must be %s", name, type);
 }
 
+static int bad_length(struct call *c, const char *name, size_t min, size_t max)
+{
+	char what[96];
+
+	snprintf(what, sizeof(what),
+		 "Member must have length between %zu and %zu", min, max);
+	return validation(c, name, what);
+}
+
 const char *kmsd_req_string(struct call *c, json_object *req, const char *name,
 			    bool required, size_t min, size_t max, int *rc)
 {
 	json_object *v = kmsd_member(req, name);
 	size_t len;
-	char what[96];
 
 	*rc = 0;
 	if (!v || json_object_is_type(v, json_type_null)) {
@@ -89,10 +97,7 @@ const char *kmsd_req_string(struct call *c, json_object *req, const char *name,
 	}
 	len = (size_t)json_object_get_string_len(v);
 	if (len < min || len > max) {
-		snprintf(what, sizeof(what),
-			 "Member must have length between %zu and %zu", min,
-			 max);
-		*rc = validation(c, name, what);
+		*rc = bad_length(c, name, min, max);
 		return NULL;
 	}
 	if (strlen(json_object_get_string(v)) != len) {
@@ -157,11 +162,19 @@ int kmsd_req_blob(struct call *c, json_object *req, const char *name,
 	*out = NULL;
 	*len = 0;
 	/* base64 of max bytes is at most 4 * ceil(max / 3) characters */
-	s = kmsd_req_string(c, req, name, required, 1, 4 * ((max + 2) / 3),
-			    &rc);
-	if (!s)
-		return rc;
-	slen = strlen(s);
+	if (c->taken_name && !strcmp(c->taken_name, name)) {
+		/* taken out of the body before parsing: a string */
+		s = c->taken;
+		slen = c->taken_len;
+		if (slen < 1 || slen > 4 * ((max + 2) / 3))
+			return bad_length(c, name, 1, 4 * ((max + 2) / 3));
+	} else {
+		s = kmsd_req_string(c, req, name, required, 1,
+				    4 * ((max + 2) / 3), &rc);
+		if (!s)
+			return rc;
+		slen = strlen(s);
+	}
 	buf = secret ? secmem_alloc(B64_DECODED_MAX(slen) + 1)
 		     : malloc(B64_DECODED_MAX(slen) + 1);
 	if (!buf)

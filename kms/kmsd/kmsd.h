@@ -155,6 +155,12 @@ struct call {
 	int64_t now;
 	bool dry_run; /* DryRun: everything but the effect (kmsd_commit) and
 			 the answer */
+	/* A string member the front end took out of the body before parsing
+	 * (kmsd_json_take_string), in secure memory: kmsd_req_blob reads
+	 * member taken_name from here, not from the parsed request.  NULL:
+	 * none. */
+	const char *taken_name, *taken;
+	size_t taken_len;
 	/* filled by handlers */
 	char key_arn[256];	/* the key acted on, for the access log */
 	const char *error_type; /* AWS error name; NULL on success */
@@ -181,6 +187,21 @@ const char *kmsd_action_known(const char *action);
  * NUL character (\u0000)?  C strings would cut it there, making
  * "x\u0000y" and "x" the same context, policy value or name. */
 bool kmsd_json_has_nul(const char *body, size_t len);
+
+/*
+ * Take the string member `name` of the top-level JSON object in body (len
+ * bytes, as received) out of it before json-c parses it: json-c keeps the
+ * strings it parses in ordinary heap it frees unwiped, no place for a
+ * secret.  When the object has one member `name` and its value is a
+ * string, the value, unescaped, goes to *out (secure memory, NUL-terminated,
+ * *out_len bytes; secmem_free it) and the value in body becomes a number.
+ * Returns 1 when taken; 0 when there is no such member or its value is not
+ * a string (body untouched); -EINVAL when body is not a JSON object as far
+ * as this reads, or has `name` twice; -ENOMEM.  An escape of a character
+ * outside ASCII, or of NUL, reads as '?'.
+ */
+int kmsd_json_take_string(char *body, size_t len, const char *name, char **out,
+			  size_t *out_len);
 
 /* Is s (len bytes) well-formed UTF-8 (RFC 3629: no overlong form, no
  * surrogate, nothing past U+10FFFF)?  What is stored is handed back to

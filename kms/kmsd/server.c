@@ -9,7 +9,8 @@
  * answers 431 beyond it), bodies by MAX_BODY, connections by
  * KMSD_MAX_CONNECTIONS and per address by cfg->per_address, JSON nesting by
  * MAX_DEPTH.  Bodies are held in secure memory: Encrypt requests carry
- * plaintext.
+ * plaintext, which is taken out of the body into secure memory before
+ * json-c parses the rest (take.c).
  *
  * Time: MHD's connection timeout counts only silence, so a client sending
  * a byte now and then could hold a connection forever.  A watcher thread
@@ -266,10 +267,11 @@ static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
 	struct call call = { 0 };
 	json_object *req = NULL, *resp = NULL;
 	const char *target, *ctype;
-	char *secret_b64 = NULL;
+	char *secret_b64 = NULL, *taken = NULL;
 	enum MHD_Result ret;
 	json_tokener *tok;
-	int nargs = 0;
+	size_t taken_len = 0;
+	int nargs = 0, r;
 
 	if (crypto_uuid(o.request_id))
 		return MHD_NO;
@@ -344,12 +346,29 @@ static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
 	if (!o.action)
 		o.action = "(unknown)";
 
-	tok = json_tokener_new_ex(MAX_DEPTH);
+	/* Encrypt's Plaintext never reaches json-c's heap: it is taken out
+	 * of the body (secure memory) into secure memory first. */
+	r = in->body ? kmsd_json_take_string((char *)in->body, in->len,
+					     "Plaintext", &taken, &taken_len)
+		     : -EINVAL;
+	if (r == -ENOMEM) {
+		ret = send_error(s, conn, &o, 500, "KMSInternalException",
+				 "out of memory");
+		goto out;
+	}
+	if (r == 1) {
+		call.taken_name = "Plaintext";
+		call.taken = taken;
+		call.taken_len = taken_len;
+	}
+	tok = r < 0 ? NULL : json_tokener_new_ex(MAX_DEPTH);
 	if (tok) {
 		/* Strings are UTF-8 or the request is refused: what is stored
 		 * (descriptions, tags, grant names) is handed back to SDK
-		 * clients, which fail on anything else. */
-		json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
+		 * clients, which fail on anything else.  Strict JSON, as AWS
+		 * takes and as kmsd_json_take_string reads it. */
+		json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8 |
+						    JSON_TOKENER_STRICT);
 		req = json_tokener_parse_ex(tok, (const char *)rq.body,
 					    (int)in->len);
 		if (json_tokener_get_error(tok) != json_tokener_success ||
@@ -398,6 +417,7 @@ static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
 	resp = NULL;
 	state_unlock(s->st);
 out:
+	secmem_free(taken);
 	secmem_free(secret_b64);
 	json_object_put(resp);
 	json_object_put(req);

@@ -5,6 +5,7 @@
  * handlers' field validation, against a real (temporary) key store holding
  * one key, one alias and one grant.
  *
+ * The body goes through kmsd_json_take_string first, as in the server.
  * Input: first byte picks the action, the rest is the request body.  Any
  * outcome is fine except a crash, a leak or a sanitizer report.
  */
@@ -62,14 +63,33 @@ static struct principal caller = {
 };
 static unsigned runs;
 
-static void run(const char *action, const char *body)
+static void run(const char *action, const char *text)
 {
 	struct call c = { 0 };
-	json_object *req = json_tokener_parse(body), *resp = NULL;
-	char *secret = NULL;
+	json_object *req, *resp = NULL;
+	char *secret = NULL, *taken = NULL, *body = strdup(text);
+	size_t taken_len;
+	int r;
 
+	if (!body)
+		return;
+	/* as the front end does: Plaintext out of the body first */
+	r = kmsd_json_take_string(body, strlen(body), "Plaintext", &taken,
+				  &taken_len);
+	if (r < 0) {
+		free(body);
+		return;
+	}
+	if (r == 1) {
+		c.taken_name = "Plaintext";
+		c.taken = taken;
+		c.taken_len = taken_len;
+	}
+	req = json_tokener_parse(body);
+	free(body);
 	if (!json_object_is_type(req, json_type_object)) {
 		json_object_put(req);
+		secmem_free(taken);
 		return;
 	}
 	c.st = st;
@@ -83,6 +103,7 @@ static void run(const char *action, const char *body)
 	json_object_put(resp);
 	json_object_put(req);
 	secmem_free(secret);
+	secmem_free(taken);
 }
 
 /* A fresh store with a key, an alias "alias/fuzz" and a grant, so that

@@ -5,10 +5,11 @@
 # that key's aliases, shifting the list); a request that fails halfway
 # leaves nothing in memory for the next write to persist; the access log
 # names only actions it knows, never the client's header bytes; strings with
-# NUL or invalid UTF-8 are refused at the door.  A client that trickles its
-# request a byte at a time is cut at --request-timeout (silence alone would
-# never end it), while a kept-alive connection answering request after
-# request for longer is not; one address holds at most
+# NUL or invalid UTF-8 are refused at the door; Encrypt's plaintext is not
+# left in the ordinary heap (as root: a memory scan).  A client that
+# trickles its request a byte at a time is cut at --request-timeout (silence
+# alone would never end it), while a kept-alive connection answering
+# request after request for longer is not; one address holds at most
 # --per-address-connections connections, and the others still get in.
 # (The SDK conformance test covers DryRun and the refusals through the
 # official client.)
@@ -63,6 +64,32 @@ as "$root" "$CMKFS" kms call "Decrypt principal=forged outcome=OK" "{}" > /dev/n
 grep -q "principal=forged" "$state.log" && fail "a forged field reached the access log: $(grep forged "$state.log")"
 grep -q "action=(unknown)" "$state.log" || fail "no line for the unknown action"
 echo "the access log names only actions it knows"
+
+# ---- Encrypt's plaintext is not left in the ordinary heap ----
+# json-c copies the strings it parses into malloc'ed buffers and frees them
+# unwiped: the Plaintext (base64 in the body) must never get there.  Scanned
+# from outside, after the requests are answered; secure memory is allowed.
+if [ "$(id -u)" = 0 ]; then
+	pts=()
+	for n in 3000 700; do
+		pt=$(openssl rand -hex $n)
+		pts+=("pt$n=$pt")
+		b64=$(printf '%s' "$pt" | xxd -r -p | base64 -w0)
+		expect_exit 0 call Encrypt "{\"KeyId\":\"$k3\",\"Plaintext\":\"$b64\",\"EncryptionContext\":{\"Plaintext\":\"not this one\"}}"
+	done
+	# and one with its slashes escaped, as JSON allows
+	pt=$(openssl rand -hex 900)
+	pts+=("pt900=$pt")
+	b64=$(printf '%s' "$pt" | xxd -r -p | base64 -w0 | sed 's|/|\\/|g')
+	expect_exit 0 call Encrypt "{\"KeyId\":\"$k3\",\"Plaintext\":\"$b64\"}"
+	rc=0
+	$PYTHON "$CMKFS_SRC/tests/tools/memscan.py" "$KMSD_PID" "${pts[@]}" --allow-secmem \
+		> "$TEST_TMPDIR/kmsd.scan" || rc=$?
+	[ $rc = 0 ] || fail "Encrypt's plaintext outside secure memory (exit $rc): $(cat "$TEST_TMPDIR/kmsd.scan")"
+	echo "Encrypt's plaintext stays in secure memory"
+else
+	echo "memory scan skipped: reading another process's memory needs root"
+fi
 
 # ---- slow clients: a deadline for the whole request, a limit per address ----
 kmsd_stop

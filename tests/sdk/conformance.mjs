@@ -655,6 +655,30 @@ await check("raw: malformed bodies and unknown actions", async () => {
   assert(huge.status === 413 && huge.type === "ValidationException", `oversized body: ${huge.status} ${huge.type}`);
 });
 
+await check("raw: Encrypt's Plaintext as JSON may write it (it is read before json-c sees it)", async () => {
+  const pt = Buffer.from([1, 2, 3, 0xff, 0xfe, 0xfd]);   // base64 "AQID//79": slashes
+  const b64 = pt.toString("base64");
+  const body = (plaintext, extra = "") =>
+    `{"KeyId":"${key.KeyId}",${extra}"EncryptionContext":{"Plaintext":"not this"},"Plaintext":${plaintext}}`;
+  for (const [what, p] of [["plain", `"${b64}"`], ["escaped slashes", `"${b64.replace(/\//g, "\\/")}"`],
+    ["\\u escapes", `"${[...b64].map((c) => "\\u00" + c.charCodeAt(0).toString(16)).join("")}"`]]) {
+    const enc = await raw("Encrypt", body(p));
+    equal(enc.status, 200, `Encrypt, ${what}`);
+    const dec = await rootA.send(new DecryptCommand({ CiphertextBlob: Buffer.from(enc.json.CiphertextBlob, "base64"),
+      EncryptionContext: { Plaintext: "not this" } }));
+    equal(Buffer.from(dec.Plaintext).toString("hex"), pt.toString("hex"), `round trip, ${what}`);
+  }
+  equal((await raw("Encrypt", body(`"${b64}"`, `"Plaintext":"AA==",`))).type, "SerializationException", "Plaintext twice");
+  equal((await raw("Encrypt", body("12"))).type, "SerializationException", "a number");
+  equal((await raw("Encrypt", body('""'))).type, "ValidationException", "empty");
+  equal((await raw("Encrypt", body('"\\u00e9AAA"'))).type, "SerializationException", "not base64");
+  equal((await raw("Encrypt", `{"KeyId":"${key.KeyId}"}`)).type, "ValidationException", "missing");
+  equal((await raw("Encrypt", `{"KeyId":"${key.KeyId}","Plaintext":"AA==",}`)).type, "SerializationException",
+    "a trailing comma");
+  equal((await raw("Encrypt", `{"KeyId":"${key.KeyId}","Plaintext":"AA==" // a comment\n}`)).type,
+    "SerializationException", "a comment");
+});
+
 await check("raw: NUL in a string is refused (C strings would cut a context there)", async () => {
   const enc = (ctx) => `{"KeyId":"${key.KeyId}","Plaintext":"AA==","EncryptionContext":${ctx}}`;
   const inValue = await raw("Encrypt", enc('{"k":"x\\u0000secret"}'));
