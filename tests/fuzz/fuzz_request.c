@@ -53,6 +53,7 @@ static const char *const actions[] = {
 	"UntagResource",
 	"ListResourceTags",
 	"NoSuchAction",
+	"UpdateAlias",
 };
 
 static char dir[256];
