@@ -62,10 +62,9 @@ void state_unlock(struct state *st);
 /* Write the in-memory document to disk durably.  0 or -errno; on failure
  * the in-memory document is reloaded from disk, so what a client was told
  * failed does not survive in memory either (every json_object taken from
- * the state before the call is then invalid).  Once the new document has
- * replaced the old one it is 0, even when the directory sync after the
- * rename fails: the change is in effect, and that it may not survive a
- * crash is logged on stderr (state.c says why). */
+ * the state before the call is then invalid) — unless only the directory
+ * sync after the rename failed, twice: then the change is in effect but
+ * its durability unproven, and the failure says so (state.c says why). */
 int state_commit(struct state *st);
 
 /* Forget what changed in memory since the last commit (a request that

@@ -16,7 +16,9 @@
  * a byte now and then could hold a connection forever.  A watcher thread
  * cuts (shutdown(2)) every connection whose request is not in whole within
  * cfg->request_timeout seconds of the connection, or of the answer before
- * it on a kept-alive one; a silent connection goes after IDLE_TIMEOUT.
+ * it on a kept-alive one; once a request is in, answering it takes what it
+ * takes.  A silent connection goes after IDLE_TIMEOUT, or half the
+ * deadline when that is shorter.
  * The descriptor stays MHD's: it is only shut down, under the lock that
  * MHD's close notification (which comes before MHD closes it) also takes.
  */
@@ -49,6 +51,7 @@
 struct watched {
 	int fd;
 	int64_t since; /* ms: its request may have begun */
+	bool whole;    /* its request is in: being answered */
 	bool cut;
 	char peer[64];
 	struct watched *prev, *next;
@@ -425,40 +428,6 @@ out:
 	return ret;
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
-			      const char *url, const char *method,
-			      const char *version, const char *upload_data,
-			      size_t *upload_data_size, void **con_cls)
-{
-	struct intake *in = *con_cls;
-
-	(void)version;
-	if (!in) {
-		in = calloc(1, sizeof(*in));
-		*con_cls = in;
-		return in ? MHD_YES : MHD_NO;
-	}
-	if (*upload_data_size) {
-		size_t n = *upload_data_size;
-
-		if (!in->too_big && in->len + n <= MAX_BODY) {
-			uint8_t *b = secmem_realloc(in->body, in->len + n + 1);
-
-			if (!b)
-				return MHD_NO;
-			in->body = b;
-			memcpy(in->body + in->len, upload_data, n);
-			in->len += n;
-			in->body[in->len] = 0;
-		} else {
-			in->too_big = true;
-		}
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
-	return process(cls, conn, url, method, in);
-}
-
 /* ---- the watcher --------------------------------------------------------- */
 
 static int64_t mono_ms(void)
@@ -518,8 +487,11 @@ static void notify_connection(void *cls, struct MHD_Connection *conn,
 	free(w);
 }
 
-/* A request answered: the next one on the connection starts its clock. */
-static void request_answered(struct server *s, struct MHD_Connection *conn)
+/* A request is in whole (it is being answered: the deadline no longer
+ * applies, whatever the answer takes), or answered (the next one on the
+ * connection starts its clock). */
+static void request_is(struct server *s, struct MHD_Connection *conn,
+		       bool whole)
 {
 	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -528,7 +500,9 @@ static void request_answered(struct server *s, struct MHD_Connection *conn)
 	if (!w)
 		return;
 	pthread_mutex_lock(&s->watch_lock);
-	w->since = mono_ms();
+	w->whole = whole;
+	if (!whole)
+		w->since = mono_ms();
 	pthread_mutex_unlock(&s->watch_lock);
 }
 
@@ -559,7 +533,7 @@ static void *watcher_main(void *arg)
 		int64_t now = mono_ms();
 
 		for (struct watched *w = s->watched; w; w = w->next) {
-			if (w->cut || now - w->since < limit)
+			if (w->cut || w->whole || now - w->since < limit)
 				continue;
 			/* MHD sees the end of the stream and closes it. */
 			shutdown(w->fd, SHUT_RDWR);
@@ -574,13 +548,48 @@ static void *watcher_main(void *arg)
 	return NULL;
 }
 
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
+			      const char *url, const char *method,
+			      const char *version, const char *upload_data,
+			      size_t *upload_data_size, void **con_cls)
+{
+	struct intake *in = *con_cls;
+
+	(void)version;
+	if (!in) {
+		in = calloc(1, sizeof(*in));
+		*con_cls = in;
+		return in ? MHD_YES : MHD_NO;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		if (!in->too_big && in->len + n <= MAX_BODY) {
+			uint8_t *b = secmem_realloc(in->body, in->len + n + 1);
+
+			if (!b)
+				return MHD_NO;
+			in->body = b;
+			memcpy(in->body + in->len, upload_data, n);
+			in->len += n;
+			in->body[in->len] = 0;
+		} else {
+			in->too_big = true;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	request_is(cls, conn, true);
+	return process(cls, conn, url, method, in);
+}
+
 static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		      enum MHD_RequestTerminationCode code)
 {
 	struct intake *in = *con_cls;
 
 	(void)code;
-	request_answered(cls, conn);
+	request_is(cls, conn, false);
 	if (in) {
 		secmem_free(in->body);
 		free(in);
@@ -626,6 +635,7 @@ int kmsd_server_run(struct state *st, const struct server_config *cfg,
 {
 	struct server s = { .st = st, .cfg = cfg, .log = stderr };
 	pthread_condattr_t ca;
+	unsigned idle;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
 	struct MHD_Daemon *d;
@@ -664,6 +674,11 @@ int kmsd_server_run(struct state *st, const struct server_config *cfg,
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+	/* A kept-alive connection idle for long leaves its next request
+	 * little of the deadline: idle for at most half of it. */
+	idle = cfg->request_timeout / 2 < IDLE_TIMEOUT
+		       ? (cfg->request_timeout + 1) / 2
+		       : IDLE_TIMEOUT;
 	d = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
 			MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0),
@@ -672,7 +687,7 @@ int kmsd_server_run(struct state *st, const struct server_config *cfg,
 		MHD_OPTION_CONNECTION_LIMIT, (unsigned)KMSD_MAX_CONNECTIONS,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_address,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT,
+		MHD_OPTION_CONNECTION_TIMEOUT, idle,
 		MHD_OPTION_NOTIFY_COMPLETED, completed, &s,
 		MHD_OPTION_NOTIFY_CONNECTION, notify_connection, &s,
 		MHD_OPTION_END);

@@ -79,14 +79,57 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* Replace dir/name with data, durably: temp file, fsync, rename, fsync dir.
- * 0 once the rename is done (see below for the directory sync), or -errno
- * with dir/name untouched. */
+/* Replace dir/name with data once: temp file, fsync, rename, fsync dir.
+ * 0; -errno with dir/name untouched; or, with *renamed set, -errno when
+ * only the directory sync failed. */
+static int write_once(const char *dir, const char *tmp, const char *dst,
+		      const void *data, size_t len, bool *renamed)
+{
+	int fd, dfd, r;
+
+	*renamed = false;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	r = write_all(fd, data, len);
+	if (!r && fsync(fd))
+		r = -errno;
+	if (close(fd) && !r)
+		r = -errno;
+	if (!r && rename(tmp, dst))
+		r = -errno;
+	if (r) {
+		unlink(tmp);
+		return r;
+	}
+	*renamed = true;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd))
+		r = -errno;
+	if (dfd >= 0)
+		close(dfd);
+	return r;
+}
+
+/*
+ * Replace dir/name with data, durably.  When the directory sync after the
+ * rename fails, the new document is in effect (this process and any other
+ * read it from now on) but may not survive a crash or power loss.  The
+ * whole write is done once more (a second fsync of the same directory
+ * could report success for what the first lost: Linux reports a writeback
+ * error once); if its directory sync fails too, the write fails: the
+ * client is told KMSInternalException, and the store read back holds the
+ * change.  Acknowledging instead would be worse: a CreateKey or a rotation
+ * acknowledged, whose key material a crash then takes back, loses every
+ * volume wrapped under it, while the error only makes a client retry (an
+ * extra key, an idempotent revocation).  Both failures are said on stderr.
+ */
 static int write_atomic(const char *dir, const char *name, const void *data,
 			size_t len)
 {
 	char *tmp = NULL, *dst = NULL;
-	int fd = -1, dfd = -1, r = -ENOMEM;
+	bool renamed = false;
+	int r = -ENOMEM;
 
 	if (asprintf(&tmp, "%s/.%s.tmp", dir, name) < 0) {
 		tmp = NULL;
@@ -95,50 +138,19 @@ static int write_atomic(const char *dir, const char *name, const void *data,
 	dst = path_join(dir, name);
 	if (!dst)
 		goto out;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = write_all(fd, data, len);
-	if (!r && fsync(fd))
-		r = -errno;
-	if (close(fd) && !r)
-		r = -errno;
-	if (r)
-		goto out;
-	if (rename(tmp, dst)) {
-		r = -errno;
-		goto out;
-	}
-	/*
-	 * The rename made the new document the current one: this process and
-	 * any other reads it from now on.  If the directory cannot be synced,
-	 * only its durability across a crash or power loss is unproven (the
-	 * old one may come back).  That is not reported as a failure:
-	 *  - the change is in effect; saying it failed would be false, and a
-	 *    client would act on the falsehood (a grant it was told failed
-	 *    would be in force, a revocation told failed would be done);
-	 *  - SDKs retry server errors, repeating a CreateKey or CreateGrant
-	 *    that already happened;
-	 *  - it cannot be undone: putting the old document back is another
-	 *    rename needing the same directory sync.
-	 * So it succeeds, and says loudly what is not proven.  The next write
-	 * syncs the directory again, which covers this rename too.
-	 */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd))
+	for (int attempt = 1; attempt <= 2; attempt++) {
+		r = write_once(dir, tmp, dst, data, len, &renamed);
+		if (!r || !renamed)
+			break;
 		fprintf(stderr,
-			"cmkfs-kmsd: error: %s/%s was replaced, but syncing "
-			"the directory failed (%s): the change is in effect, "
-			"but a crash or power loss may bring back the "
-			"previous %s\n",
-			dir, name, strerror(errno), name);
+			"cmkfs-kmsd: error: %s/%s was replaced, but syncing the "
+			"directory failed (%s): %s\n",
+			dir, name, strerror(-r),
+			attempt == 1 ? "writing it once more"
+				     : "the change is in effect but may not "
+				       "survive a crash; the request fails");
+	}
 out:
-	if (r && tmp)
-		unlink(tmp);
-	if (dfd >= 0)
-		close(dfd);
 	free(tmp);
 	free(dst);
 	return r;
