@@ -26,12 +26,16 @@
  *
  * After suspend_timeout seconds (0: never) the checker shreds: the held
  * requests and every later one fail with EIO.  A daemon stopped while
- * suspended shreds too (daemon.c): what it holds cannot be encrypted.
+ * suspended shreds too (fsd_revoke_stopping): what it holds cannot be
+ * encrypted.
  *
  * What this cannot reach: the kernel's caches above the daemon (the page
  * cache of the filesystem on top) keep what they hold, as with
  * luksSuspend; a held write's plaintext waits in its request buffer until
- * it is written or failed.
+ * it is written or failed; over io_uring the last replies stay in the
+ * queues' entries, which the kernel may fill at any moment (uring.c wipes
+ * them once shredded).  Before it waits at the gate, a thread wipes what
+ * else its own buffers hold.
  */
 #include <errno.h>
 #include <stdio.h>
