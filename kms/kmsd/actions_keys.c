@@ -563,26 +563,38 @@ static json_object *alias_lookup(struct call *c, const char *name,
 	return NULL;
 }
 
+/* AliasName and TargetKeyId of CreateAlias and UpdateAlias, checked (the
+ * target a key, not an alias): 0, or -1 with the call's error set. */
+static int alias_and_target(struct call *c, json_object *req, const char **name,
+			    const char **target)
+{
+	int rc;
+
+	*name = kmsd_req_string(c, req, "AliasName", true, 1, 256, &rc);
+	if (!*name || check_alias_name(c, *name))
+		return -1;
+	*target = kmsd_req_string(c, req, "TargetKeyId", true, 1, 2048, &rc);
+	if (!*target)
+		return -1;
+	if (!strncmp(*target, "alias/", 6) || strstr(*target, ":alias/")) {
+		kmsd_call_error(c, "ValidationException",
+				"TargetKeyId must be a key id or key ARN, "
+				"not an alias");
+		return -1;
+	}
+	return 0;
+}
+
 int act_create_alias(struct call *c, json_object *req, json_object *resp,
 		     char **secret)
 {
 	const char *name, *target;
 	json_object *k, *a;
 	char arn[400];
-	int rc;
 
 	(void)resp, (void)secret;
-	name = kmsd_req_string(c, req, "AliasName", true, 1, 256, &rc);
-	if (!name || check_alias_name(c, name))
+	if (alias_and_target(c, req, &name, &target))
 		return kmsd_failed(c);
-	target = kmsd_req_string(c, req, "TargetKeyId", true, 1, 2048, &rc);
-	if (!target)
-		return kmsd_failed(c);
-	if (!strncmp(target, "alias/", 6) || strstr(target, ":alias/"))
-		return kmsd_call_error(
-			c, "ValidationException",
-			"TargetKeyId must be a key id or key ARN, "
-			"not an alias");
 	if (kmsd_key_resolve(c, target, &k) ||
 	    kmsd_authorize(c, k, "CreateAlias", NULL) ||
 	    kmsd_key_check_not_pending_deletion(c, k))
@@ -688,20 +700,10 @@ int act_update_alias(struct call *c, json_object *req, json_object *resp,
 	const char *name, *target;
 	json_object *a, *cur, *k;
 	char cur_id[128];
-	int rc;
 
 	(void)resp, (void)secret;
-	name = kmsd_req_string(c, req, "AliasName", true, 1, 256, &rc);
-	if (!name || check_alias_name(c, name))
+	if (alias_and_target(c, req, &name, &target))
 		return kmsd_failed(c);
-	target = kmsd_req_string(c, req, "TargetKeyId", true, 1, 2048, &rc);
-	if (!target)
-		return kmsd_failed(c);
-	if (!strncmp(target, "alias/", 6) || strstr(target, ":alias/"))
-		return kmsd_call_error(
-			c, "ValidationException",
-			"TargetKeyId must be a key id or key ARN, "
-			"not an alias");
 	a = alias_lookup(c, name, NULL);
 	if (!a)
 		return kmsd_call_error(c, "NotFoundException",

@@ -87,24 +87,37 @@ struct outcome {
 	unsigned status;
 };
 
-static void access_log(struct server *s, const struct outcome *o)
+/* One line of the access log, after its time. */
+static void log_line(struct server *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void log_line(struct server *s, const char *fmt, ...)
 {
 	char when[32];
 	struct tm tm;
 	time_t now = time(NULL);
+	va_list ap;
 
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	pthread_mutex_lock(&s->log_lock);
-	fprintf(s->log,
-		"%s request_id=%s principal=%s action=%s key=%s outcome=%s "
-		"status=%u\n",
-		when, o->request_id, o->principal ? o->principal : "-",
-		o->action ? o->action : "-",
-		o->key_arn && *o->key_arn ? o->key_arn : "-",
-		o->error ? o->error : "OK", o->status);
+	fprintf(s->log, "%s ", when);
+	va_start(ap, fmt);
+	vfprintf(s->log, fmt, ap);
+	va_end(ap);
+	fputc('\n', s->log);
 	fflush(s->log);
 	pthread_mutex_unlock(&s->log_lock);
+}
+
+static void access_log(struct server *s, const struct outcome *o)
+{
+	log_line(s,
+		 "request_id=%s principal=%s action=%s key=%s outcome=%s "
+		 "status=%u",
+		 o->request_id, o->principal ? o->principal : "-",
+		 o->action ? o->action : "-",
+		 o->key_arn && *o->key_arn ? o->key_arn : "-",
+		 o->error ? o->error : "OK", o->status);
 }
 
 static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status,
@@ -508,18 +521,8 @@ static void request_is(struct server *s, struct MHD_Connection *conn,
 
 static void log_cut(struct server *s, const char *peer)
 {
-	char when[32];
-	struct tm tm;
-	time_t now = time(NULL);
-
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	pthread_mutex_lock(&s->log_lock);
-	fprintf(s->log,
-		"%s connection from %s cut: no whole request within %u s\n",
-		when, peer, s->cfg->request_timeout);
-	fflush(s->log);
-	pthread_mutex_unlock(&s->log_lock);
+	log_line(s, "connection from %s cut: no whole request within %u s",
+		 peer, s->cfg->request_timeout);
 }
 
 static void *watcher_main(void *arg)
