@@ -169,6 +169,9 @@ int cli_key_unfit(const char *what, const char *arn, int r,
  * the exit code (EXIT_KMS_DENIED, EXIT_KMS_UNAVAILABLE for KMS failures). */
 struct vol_error;
 int cli_volume_error(const char *volume, int r, const struct vol_error *e);
+/* A note on stderr for each aws-kms token an unlock tried that did not
+ * open the volume (the first one too when all, i.e. after a success). */
+void cli_attempts(const struct vol_error *e, bool all);
 
 /* sd_notify: send state (e.g. "READY=1") to $NOTIFY_SOCKET when the
  * service manager set it; 0 when sent or not asked for, else -errno. */

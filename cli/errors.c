@@ -223,46 +223,33 @@ int cli_key_unfit(const char *what, const char *arn, int r,
 /* ---- volumes --------------------------------------------------------------
  */
 
-/* KMS did not unwrap the secret of e->key_arn. */
-static int unwrap_failed(const char *volume, const struct vol_error *e)
+void cli_attempts(const struct vol_error *e, bool all)
 {
-	switch (e->kms.status) {
-	case KMS_ACCESS_DENIED:
-		return cli_kms_error(&e->kms,
-				     "cannot unlock %s: the key %s does not "
-				     "let this host decrypt (key policy or "
-				     "grant changed, or not shared with this "
-				     "account)",
-				     volume, e->key_arn);
-	case KMS_DISABLED:
-		return cli_kms_error(&e->kms,
-				     "cannot unlock %s: the key %s is disabled",
-				     volume, e->key_arn);
-	case KMS_INVALID_STATE:
-		return cli_kms_error(&e->kms,
-				     "cannot unlock %s: the key %s is pending "
-				     "deletion or otherwise unusable",
-				     volume, e->key_arn);
-	case KMS_NOT_FOUND:
-		return cli_kms_error(&e->kms,
-				     "cannot unlock %s: the key %s does not "
-				     "exist in region %s (deleted, or the "
-				     "wrong region)",
-				     volume, e->key_arn, e->region);
-	case KMS_INVALID_CIPHERTEXT:
-	case KMS_INCORRECT_KEY:
-		return cli_kms_error(
-			&e->kms,
-			"cannot unlock %s: its wrapped secret does not decrypt "
-			"under %s bound to this header (%s): the header does "
-			"not match what the key was bound to (the header was "
-			"changed, or the token was copied from another volume "
-			"or tampered with)",
-			volume, e->key_arn, e->message);
-	default:
-		return cli_kms_error(&e->kms, "cannot unlock %s through %s",
-				     volume, e->key_arn);
+	for (unsigned i = 0; i < e->n_attempts; i++) {
+		const struct vol_attempt *a = &e->attempts[i];
+
+		if (a->what != VOL_FAIL_NONE && (all || i))
+			fprintf(stderr, "cmkfs: note: %s did not open it: %s\n",
+				a->key_arn[0] ? a->key_arn : "a token",
+				a->reason);
 	}
+}
+
+/* Not one aws-kms token opened the volume: the first one's failure says
+ * why (and the exit code), then every other one's. */
+static int unlock_failed(const char *volume, const struct vol_error *e)
+{
+	char why[900];
+	int rc;
+
+	vol_failure_reason(e, why, sizeof(why));
+	if (e->what == VOL_FAIL_UNWRAP)
+		rc = cli_kms_error(&e->kms, "cannot unlock %s: %s", volume,
+				   why);
+	else
+		rc = cli_error(0, "cannot unlock %s: %s", volume, why);
+	cli_attempts(e, false);
+	return rc;
 }
 
 /* Another cmkfs command holds the volume. */
@@ -303,15 +290,9 @@ int cli_volume_error(const char *volume, int r, const struct vol_error *e)
 	case VOL_FAIL_KMS_CLIENT:
 		return cli_kms_error(&e->kms, "cannot set up the KMS client");
 	case VOL_FAIL_UNWRAP:
-		return unwrap_failed(volume, e);
 	case VOL_FAIL_KEYSLOT:
-		return cli_error(0,
-				 "cannot unlock %s: the secret from %s does "
-				 "not open its keyslot: %s",
-				 volume, e->key_arn, e->message);
 	case VOL_FAIL_BINDING:
-		return cli_error(0, "cannot unlock %s: %s; KMS was not asked",
-				 volume, e->message);
+		return unlock_failed(volume, e);
 	case VOL_FAIL_NO_TOKEN:
 		return cli_error(0,
 				 "%s has no aws-kms token for any of its "

@@ -41,8 +41,12 @@ static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 	rc = vol_unlock_test(argv[optind], &ko, &trust, &acc, &e);
 	if (rc)
 		return cli_volume_error(argv[optind], rc, &e);
-	printf("ok: %s unlocks through %s (keyslot %d)\n", argv[optind],
-	       acc.key_arn, acc.keyslot);
+	for (unsigned i = 0; i < e.n_attempts; i++)
+		if (e.attempts[i].what == VOL_FAIL_NONE)
+			printf("ok: %s unlocks through %s (keyslot %d)\n",
+			       argv[optind], e.attempts[i].key_arn,
+			       e.attempts[i].keyslot);
+	cli_attempts(&e, true);
 	return EXIT_OK;
 }
 
@@ -52,11 +56,14 @@ const struct cli_cmd cli_cmd_unlock_test = {
 	"usage: cmkfs unlock-test VOLUME [--key-arn ARN] [--insecure] [KMS "
 	"OPTIONS]\n"
 	"\n"
-	"Unwrap the volume's keyslot secret through KMS (Decrypt naming the key "
-	"and\n"
-	"the volume's encryption context) and open its keyslot, without "
-	"mounting.\n"
-	"Exit 0 when it unlocks; otherwise the precise reason: key disabled, "
+	"For each of the volume's KMS keys (CMKs), unwrap its keyslot secret "
+	"through\n"
+	"KMS (Decrypt naming the key and the volume's encryption context) and "
+	"open\n"
+	"its keyslot, without mounting: one line per key that opens it, a "
+	"note for\n"
+	"each that does not.\n"
+	"Exit 0 when one unlocks; otherwise the precise reason: key disabled, "
 	"pending\n"
 	"deletion, not shared or no longer allowed, deleted or in another "
 	"region,\n"

@@ -25,42 +25,130 @@ bool vol_token_live(const struct luks2_info *info, const struct vol_token *t)
 	return false;
 }
 
-/* The first failure, kept in e: KMS sees one request per token, and only
- * when no token works is one explained. */
-static void first_failure(struct vol_error *e, enum vol_failure what,
-			  const struct vol_token *t,
-			  const struct kms_error *kerr, const char *message)
+void vol_failure_reason(const struct vol_error *e, char *out, size_t len)
 {
-	if (e->what != VOL_FAIL_NONE)
+	switch (e->what) {
+	case VOL_FAIL_UNWRAP:
+		break;
+	case VOL_FAIL_KMS_CLIENT:
+		snprintf(out, len, "no KMS client for the key %s (region %s)",
+			 e->key_arn, e->region);
 		return;
+	case VOL_FAIL_KEYSLOT:
+		snprintf(out, len,
+			 "the secret from %s does not open its keyslot: %s",
+			 e->key_arn, e->message);
+		return;
+	case VOL_FAIL_BINDING:
+		snprintf(out, len, "%s; KMS was not asked", e->message);
+		return;
+	default:
+		snprintf(out, len, "%s", e->message);
+		return;
+	}
+	switch (e->kms.status) {
+	case KMS_ACCESS_DENIED:
+		snprintf(out, len,
+			 "the key %s does not let this host decrypt (key "
+			 "policy or grant changed, or not shared with this "
+			 "account)",
+			 e->key_arn);
+		break;
+	case KMS_DISABLED:
+		snprintf(out, len, "the key %s is disabled", e->key_arn);
+		break;
+	case KMS_INVALID_STATE:
+		snprintf(out, len,
+			 "the key %s is pending deletion or otherwise unusable",
+			 e->key_arn);
+		break;
+	case KMS_NOT_FOUND:
+		snprintf(out, len,
+			 "the key %s does not exist in region %s (deleted, or "
+			 "the wrong region)",
+			 e->key_arn, e->region);
+		break;
+	case KMS_INVALID_CIPHERTEXT:
+	case KMS_INCORRECT_KEY:
+		snprintf(out, len,
+			 "its wrapped secret does not decrypt under %s bound "
+			 "to this header (%s): the header does not match what "
+			 "the key was bound to (the header was changed, or the "
+			 "token was copied from another volume or tampered "
+			 "with)",
+			 e->key_arn, e->message);
+		break;
+	default:
+		snprintf(out, len, "KMS did not unwrap the secret of %s",
+			 e->key_arn);
+	}
+}
+
+/* Token tried: what opened the volume or the failure te, kept in e's
+ * list; the first failure is also what e explains when nothing opens. */
+static void attempted(struct vol_error *e, int token, const char *key_arn,
+		      const struct vol_error *te)
+{
+	struct vol_attempt *a;
+	char kms[512];
+	size_t n;
+
+	if (te && e->what == VOL_FAIL_NONE) {
+		e->what = te->what;
+		e->kms = te->kms;
+		memcpy(e->key_arn, te->key_arn, sizeof(e->key_arn));
+		memcpy(e->region, te->region, sizeof(e->region));
+		memcpy(e->message, te->message, sizeof(e->message));
+	}
+	if (e->n_attempts == VOL_ATTEMPTS_MAX)
+		return;
+	a = &e->attempts[e->n_attempts++];
+	memset(a, 0, sizeof(*a));
+	a->token = token;
+	a->keyslot = -1;
+	snprintf(a->key_arn, sizeof(a->key_arn), "%s", key_arn);
+	if (!te)
+		return;
+	a->what = te->what;
+	a->kms = te->kms.status;
+	vol_failure_reason(te, a->reason, sizeof(a->reason));
+	if (te->what == VOL_FAIL_UNWRAP || te->what == VOL_FAIL_KMS_CLIENT) {
+		kms_error_format(&te->kms, kms, sizeof(kms));
+		n = strlen(a->reason);
+		snprintf(a->reason + n, sizeof(a->reason) - n, ": %s", kms);
+	}
+}
+
+/* A failure of token t: e said. */
+static int token_failed(struct vol_error *e, int r, enum vol_failure what,
+			const struct vol_token *t, const struct kms_error *kerr,
+			const char *message)
+{
 	e->what = what;
 	if (kerr)
 		e->kms = *kerr;
-	if (message)
-		snprintf(e->message, sizeof(e->message), "%s", message);
+	snprintf(e->message, sizeof(e->message), "%s", message ? message : "");
 	snprintf(e->key_arn, sizeof(e->key_arn), "%s", t->key_arn);
 	snprintf(e->region, sizeof(e->region), "%s", t->region);
+	return r;
 }
 
-/* Try token number i of the volume: unwrap its secret and hand it to use.
- * 0 when use succeeded (*t filled), 1 when it is not a live aws-kms token,
- * else -errno with the first failure in e. */
-static int try_token(struct luks2_vol *v, const struct luks2_info *info,
-		     unsigned i, const struct kms_options *ko,
-		     const struct vol_trust *trust,
-		     const struct vol_secret_use *use, struct vol_token *t,
-		     struct vol_error *e)
+int vol_token_secret(struct luks2_vol *v, const struct luks2_info *info,
+		     int token_id, const struct kms_options *ko,
+		     const struct vol_trust *trust, struct vol_token *t,
+		     uint8_t **secret, size_t *len, struct vol_error *e)
 {
 	struct kms_client *k = NULL;
 	struct vol_binding b;
 	struct kms_error kerr;
-	uint8_t *secret = NULL;
 	const char *json;
 	char err[512];
-	size_t len;
 	int r;
 
-	if (luks2_token_json(v, info->tokens[i], &json))
+	memset(t, 0, sizeof(*t));
+	memset(e, 0, sizeof(*e));
+	*secret = NULL;
+	if (luks2_token_json(v, token_id, &json))
 		return 1;
 	r = vol_token_parse(json, t, err, sizeof(err));
 	if (r == -EINVAL) {
@@ -68,13 +156,15 @@ static int try_token(struct luks2_vol *v, const struct luks2_info *info,
 		char why[512];
 
 		snprintf(why, sizeof(why),
-			 "its aws-kms token %d is refused: %.400s",
-			 info->tokens[i], err);
-		first_failure(e, VOL_FAIL_BINDING, t, NULL, why);
-		return r;
+			 "its aws-kms token %d is refused: %.400s", token_id,
+			 err);
+		return token_failed(e, r, VOL_FAIL_BINDING, t, NULL, why);
 	}
-	if (r)
+	if (r == -ENOMSG)
 		return 1; /* not ours */
+	if (r)
+		return token_failed(e, r, VOL_FAIL_MESSAGE, t, NULL,
+				    "cannot read an aws-kms token");
 	if (!vol_token_live(info, t)) {
 		vol_token_free(t);
 		return 1;
@@ -93,30 +183,57 @@ static int try_token(struct luks2_vol *v, const struct luks2_info *info,
 		r = -EPERM;
 	}
 	if (r) {
-		first_failure(e, VOL_FAIL_BINDING, t, NULL, err);
-		vol_token_free(t);
-		return r;
+		token_failed(e, r, VOL_FAIL_BINDING, t, NULL, err);
+		goto out;
 	}
 	r = vol_client_for_token(ko, t, &k, &kerr);
 	if (r) {
-		first_failure(e, VOL_FAIL_KMS_CLIENT, t, &kerr, NULL);
-	} else {
-		r = vol_secret_unwrap(k, t, &b, &secret, &len, &kerr);
+		token_failed(e, r, VOL_FAIL_KMS_CLIENT, t, &kerr, NULL);
+		goto out;
+	}
+	r = vol_secret_unwrap(k, t, &b, secret, len, &kerr);
+	if (r) {
 		/* What it was bound to, for the message. */
 		snprintf(err, sizeof(err), "volume %s%s%s", b.uuid,
 			 t->segment_bound ? ", data segment " : "",
 			 t->segment_bound ? b.segment : "");
-		if (r)
-			first_failure(e, VOL_FAIL_UNWRAP, t, &kerr, err);
+		token_failed(e, r, VOL_FAIL_UNWRAP, t, &kerr, err);
 	}
+	kms_client_free(k);
+out:
+	if (r)
+		vol_token_free(t);
+	return r;
+}
+
+/* Try token number i of the volume: unwrap its secret and hand it to use.
+ * 0 when use succeeded (*t filled), 1 when it is not a live aws-kms token,
+ * else -errno with the failure in e's attempts. */
+static int try_token(struct luks2_vol *v, const struct luks2_info *info,
+		     unsigned i, const struct kms_options *ko,
+		     const struct vol_trust *trust,
+		     const struct vol_secret_use *use, struct vol_token *t,
+		     struct vol_error *e)
+{
+	struct vol_error te;
+	uint8_t *secret = NULL;
+	char err[512];
+	size_t len;
+	int r;
+
+	r = vol_token_secret(v, info, info->tokens[i], ko, trust, t, &secret,
+			     &len, &te);
+	if (r > 0)
+		return r;
 	if (!r) {
 		r = use->fn(v, t, info->tokens[i], secret, len, use->arg, err,
 			    sizeof(err));
 		if (r)
-			first_failure(e, VOL_FAIL_KEYSLOT, t, NULL, err);
+			token_failed(&te, r, VOL_FAIL_KEYSLOT, t, NULL, err);
 	}
 	secmem_free(secret);
-	kms_client_free(k);
+	attempted(e, info->tokens[i], r ? te.key_arn : t->key_arn,
+		  r ? &te : NULL);
 	if (r)
 		vol_token_free(t);
 	return r;
@@ -134,8 +251,12 @@ int vol_with_secret(struct luks2_vol *v, const struct luks2_info *info,
 	/* Any token that works will do. */
 	for (unsigned i = 0; i < info->n_tokens; i++) {
 		r = try_token(v, info, i, ko, trust, use, t, e);
-		if (!r)
+		if (!r) {
+			/* Opened: the failures before are notes, not the
+			 * error. */
+			e->what = VOL_FAIL_NONE;
 			return 0;
+		}
 		if (r < 0 && !first)
 			first = r;
 	}
@@ -188,22 +309,41 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
 {
 	struct luks2_info info = { 0 };
 	struct vol_unlocked u = { 0 };
+	const struct vol_secret_use use = { open_keyslot, &u };
 	struct luks2_vol *v = NULL;
-	int r;
+	int r, first = 0;
 
 	memset(out, 0, sizeof(*out));
 	memset(e, 0, sizeof(*e));
+	out->keyslot = -1;
 	r = vol_open_info(volume, VOL_OPEN_TRUST(trust), &v, &info, e);
 	if (r)
 		return r;
-	r = vol_unlock(v, &info, ko, trust, &u, e);
-	if (!r) {
-		out->keyslot = u.keyslot;
-		memcpy(out->key_arn, u.token.key_arn, sizeof(out->key_arn));
+	/* Every token, not only until one works: each CMK is a door, and
+	 * this says which ones open now. */
+	for (unsigned i = 0; i < info.n_tokens; i++) {
+		r = try_token(v, &info, i, ko, trust, &use, &u.token, e);
+		if (!r) {
+			e->attempts[e->n_attempts - 1].keyslot = u.keyslot;
+			if (out->keyslot < 0) {
+				out->keyslot = u.keyslot;
+				memcpy(out->key_arn, u.token.key_arn,
+				       sizeof(out->key_arn));
+			}
+		} else if (r < 0 && !first) {
+			first = r;
+		}
+		vol_unlocked_free(&u);
 	}
-	vol_unlocked_free(&u);
 	luks2_close(v);
-	return r;
+	if (out->keyslot >= 0) {
+		e->what = VOL_FAIL_NONE;
+		return 0;
+	}
+	if (first)
+		return first;
+	e->what = VOL_FAIL_NO_TOKEN;
+	return -ENOENT;
 }
 
 /* ---- revocation checks -------------------------------------------------- */

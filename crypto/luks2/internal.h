@@ -20,7 +20,8 @@ struct luks2_vol {
 	struct crypt_device *cd;
 	char *path;
 	uint64_t device_size;
-	int copy_fd; /* memfd holding the header area when loaded degraded */
+	int copy_fd;   /* memfd holding the header area when loaded degraded */
+	bool borrowed; /* cd is the host program's (luks2_borrow) */
 	char *token_json[LUKS2_MAX_TOKENS]; /* copies from luks2_token_json */
 };
 

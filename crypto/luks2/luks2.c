@@ -72,6 +72,10 @@
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static _Thread_local char lib_msg[256];
+/* Set once this module runs inside another program's libcryptsetup (the
+ * token plugin, luks2_borrow): the library's settings are then the host's,
+ * never changed here. */
+static bool lib_guest;
 
 static void lib_log(int level, const char *msg, void *usrptr)
 {
@@ -101,7 +105,8 @@ static void lib_init_once(void)
  * messages (some are logged as errors on success paths). */
 void luks2_lib_begin(void)
 {
-	pthread_once(&lib_once, lib_init_once);
+	if (!__atomic_load_n(&lib_guest, __ATOMIC_RELAXED))
+		pthread_once(&lib_once, lib_init_once);
 	lib_msg[0] = 0;
 }
 
@@ -428,7 +433,8 @@ void luks2_close(struct luks2_vol *v)
 {
 	if (!v)
 		return;
-	crypt_free(v->cd);
+	if (!v->borrowed)
+		crypt_free(v->cd);
 	if (v->copy_fd >= 0)
 		close(v->copy_fd);
 	luks2_tokens_forget(v);
@@ -571,6 +577,43 @@ static int luks2_load(const char *path, struct luks2_vol **out, bool check,
 	if (!r && check && !(flags & LUKS2_OPEN_INSPECT))
 		r = luks2_allowed(v, flags, err, errlen);
 out:
+	if (r) {
+		luks2_close(v);
+		return r;
+	}
+	*out = v;
+	return 0;
+}
+
+int luks2_borrow(struct crypt_device *cd, unsigned flags,
+		 struct luks2_vol **out, char *err, size_t errlen)
+{
+	const char *path = crypt_get_metadata_device_name(cd);
+	struct luks2_vol *v;
+	int r;
+
+	__atomic_store_n(&lib_guest, true, __ATOMIC_RELAXED);
+	luks2_clear_err(err, errlen);
+	*out = NULL;
+	if (!path ||
+	    strcmp(crypt_get_type(cd) ? crypt_get_type(cd) : "", CRYPT_LUKS2)) {
+		luks2_say(err, errlen, "not a LUKS2 volume");
+		return -EINVAL;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->cd = cd;
+	v->borrowed = true;
+	v->copy_fd = -1;
+	v->path = strdup(path);
+	r = v->path ? device_size(path, &v->device_size, NULL) : -ENOMEM;
+	if (r)
+		open_error(path, r, err, errlen);
+	if (!r)
+		r = check_usable(v, flags, err, errlen);
+	if (!r)
+		r = luks2_allowed(v, flags, err, errlen);
 	if (r) {
 		luks2_close(v);
 		return r;

@@ -110,6 +110,18 @@ void luks2_close(struct luks2_vol *v); /* accepts NULL */
 #define LUKS2_OPEN_HEADER_FILE	(1u << 3)
 int luks2_open_flags(const char *path, unsigned flags, struct luks2_vol **out,
 		     char *err, size_t errlen);
+/*
+ * For code that runs inside another program's libcryptsetup (the token
+ * plugin): a handle over the host's cd, checked as luks2_open_flags checks
+ * (usable, allow-list), that luks2_close leaves to its owner.  From the
+ * first call on, this module never changes the library's process-wide
+ * settings (log callback, debug level, external tokens): they are the
+ * host's.  0, or -errno with err said.
+ */
+struct crypt_device;
+int luks2_borrow(struct crypt_device *cd, unsigned flags,
+		 struct luks2_vol **out, char *err, size_t errlen);
+
 /* The allow-list check of luks2_open_flags, for a handle opened with
  * LUKS2_OPEN_INSPECT: 0, or -EINVAL with err said. */
 int luks2_allowed(struct luks2_vol *v, unsigned flags, char *err,

@@ -193,16 +193,30 @@ struct vol_secret_use {
 
 /*
  * Unwrap the secrets of volume v's live aws-kms tokens in order until use
- * succeeds with one: 0 and *t = that token (vol_token_free it).  When none
- * does, the first token's failure is what e explains (KMS sees one request
- * per token): VOL_FAIL_KMS_CLIENT, VOL_FAIL_UNWRAP, VOL_FAIL_KEYSLOT, or
- * VOL_FAIL_NO_TOKEN.  The region of each token's key is the one the token
- * records unless ko names one.
+ * succeeds with one: 0 and *t = that token (vol_token_free it), with
+ * e->attempts saying why each token before it failed.  When none does, the
+ * first token's failure is what e explains (KMS sees one request per
+ * token): VOL_FAIL_KMS_CLIENT, VOL_FAIL_UNWRAP, VOL_FAIL_KEYSLOT, or
+ * VOL_FAIL_NO_TOKEN; e->attempts lists every token's.  The region of each
+ * token's key is the one the token records unless ko names one.
  */
 int vol_with_secret(struct luks2_vol *v, const struct luks2_info *info,
 		    const struct kms_options *ko, const struct vol_trust *trust,
 		    const struct vol_secret_use *use, struct vol_token *t,
 		    struct vol_error *e);
+
+/*
+ * One token alone, as vol_with_secret tries each (for a program that walks
+ * the tokens itself, such as the token plugin): token token_id of v, if it
+ * is a live aws-kms token, checked against the header (binding, trust) and
+ * its secret unwrapped through KMS.  0 with *t and *secret (secure memory);
+ * 1 when it is not a live aws-kms token; -errno with e said (what,
+ * key_arn, region, kms, message; no attempts).
+ */
+int vol_token_secret(struct luks2_vol *v, const struct luks2_info *info,
+		     int token_id, const struct kms_options *ko,
+		     const struct vol_trust *trust, struct vol_token *t,
+		     uint8_t **secret, size_t *len, struct vol_error *e);
 
 /* An unlocked volume: its volume key and what opened it. */
 struct vol_unlocked {
@@ -219,9 +233,11 @@ int vol_unlock(struct luks2_vol *v, const struct luks2_info *info,
 	       struct vol_unlocked *out, struct vol_error *e);
 void vol_unlocked_free(struct vol_unlocked *u);
 
-/* Open volume and unlock it through KMS, as a mount would, then wipe the
- * key: proof that its key still opens it.  0 with *out saying through what,
- * or -errno with e said. */
+/* Open volume and unlock it through KMS, as a mount would, with every
+ * live aws-kms token in turn (each of its CMKs), then wipe the keys: proof
+ * of which keys open it now.  0 when at least one does, *out saying the
+ * first and e->attempts every token (keyslot, or why not); or -errno with
+ * e said as vol_with_secret says it. */
 struct vol_access {
 	int keyslot;
 	char key_arn[256];
@@ -290,8 +306,23 @@ struct vol_key_check {
 int vol_check_key(struct kms_client *k, const char *arn,
 		  struct vol_key_check *out);
 
+/* One aws-kms token tried by an unlock: what opened the volume, or why
+ * that key did not. */
+struct vol_attempt {
+	int token;
+	char key_arn[256];
+	enum vol_failure what; /* VOL_FAIL_NONE: it opened the volume */
+	int keyslot;	       /* the keyslot it opened, or -1 */
+	enum kms_status kms;   /* KMS's answer, for VOL_FAIL_UNWRAP and
+				  VOL_FAIL_KMS_CLIENT */
+	char reason[900];      /* why not, one line (vol_failure_reason
+				  and KMS's error) */
+};
+#define VOL_ATTEMPTS_MAX 8
+
 /* What went wrong (the Errors section above says which member means
- * what for each failure). */
+ * what for each failure).  An unlock also lists every token it tried in
+ * attempts, in order, whether it succeeded or not. */
 struct vol_error {
 	enum vol_failure what;
 	bool with_errno;
@@ -302,7 +333,15 @@ struct vol_error {
 	uint64_t bytes;
 	struct kms_error kms;
 	struct vol_key_check key;
+	struct vol_attempt attempts[VOL_ATTEMPTS_MAX];
+	unsigned n_attempts;
 };
+
+/* Why an unlock through e->key_arn failed (VOL_FAIL_UNWRAP,
+ * VOL_FAIL_KMS_CLIENT, VOL_FAIL_KEYSLOT, VOL_FAIL_BINDING), in one
+ * sentence that follows "cannot unlock VOLUME: " — KMS's own error line
+ * not included: "the key ARN is disabled". */
+void vol_failure_reason(const struct vol_error *e, char *out, size_t len);
 
 /* ---------------------------------------------------------------------------
  * Creating a volume
