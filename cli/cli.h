@@ -195,6 +195,8 @@ extern const struct cli_cmd cli_cmd_create;
 extern const struct cli_cmd cli_cmd_status;
 extern const struct cli_cmd cli_cmd_unlock_test;
 extern const struct cli_cmd cli_cmd_rotate;
+extern const struct cli_cmd cli_cmd_add_key;
+extern const struct cli_cmd cli_cmd_remove_key;
 extern const struct cli_cmd cli_cmd_reencrypt;
 extern const struct cli_cmd cli_cmd_header_backup;
 extern const struct cli_cmd cli_cmd_header_restore;

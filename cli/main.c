@@ -37,11 +37,12 @@ static const struct cli_cmd cmd_version_def = {
 
 /* In the order `cmkfs help` lists them. */
 static const struct cli_cmd *const commands[] = {
-	&cli_cmd_create,    &cli_cmd_mount,	    &cli_cmd_umount,
-	&cli_cmd_status,    &cli_cmd_unlock_test,   &cli_cmd_rotate,
-	&cli_cmd_reencrypt, &cli_cmd_header_backup, &cli_cmd_header_restore,
-	&cli_cmd_check_key, &cli_cmd_kms,	    &cli_cmd_bench,
-	&cmd_help_def,	    &cmd_version_def,
+	&cli_cmd_create,	&cli_cmd_mount,		 &cli_cmd_umount,
+	&cli_cmd_status,	&cli_cmd_unlock_test,	 &cli_cmd_rotate,
+	&cli_cmd_add_key,	&cli_cmd_remove_key,	 &cli_cmd_reencrypt,
+	&cli_cmd_header_backup, &cli_cmd_header_restore, &cli_cmd_check_key,
+	&cli_cmd_kms,		&cli_cmd_bench,		 &cmd_help_def,
+	&cmd_version_def,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

@@ -238,9 +238,11 @@ bits = 8 * next(k["key_size"] for k in m["keyslots"].values() if k["type"] == "l
 ctx = {"cmkfs:volume": sys.argv[2]}
 if "cmkfs:segment" in t["encryption_context"]:
     ctx["cmkfs:segment"] = "%s:%d:%d:%s" % (seg["encryption"], bits, seg["sector_size"], seg["offset"])
+print(t["key_arn"].split(":")[3])
 print(json.dumps({"CiphertextBlob": t["ciphertext"], "KeyId": t["key_arn"], "EncryptionContext": ctx}))
 ' "$id" "$(cryptsetup luksUUID "$vol")") || return 1
-	as "$env" "$CMKFS" kms call Decrypt "$req" |
+	# (in the region of the token's key: a volume may have keys in several)
+	as "$env" "$CMKFS" kms call Decrypt "${req#*$'\n'}" --region "${req%%$'\n'*}" |
 		$PYTHON -c 'import json,sys,base64; sys.stdout.buffer.write(base64.b64decode(json.load(sys.stdin)["Plaintext"]))' > "$out"
 }
 

@@ -10,22 +10,38 @@
 #include "luks2.h"
 #include "volume.h"
 
-/* The aws-kms token covering keyslot ks, or -1. */
-static int token_for(struct luks2_vol *v, const struct luks2_info *info, int ks,
-		     struct vol_token *t)
+/* One row of out for each aws-kms token covering keyslot ks (several
+ * CMKs may share one, after a reencryption): false when none does. */
+static bool rows_for(struct luks2_vol *v, int ks, struct vol_status *out)
 {
-	for (unsigned i = 0; i < info->n_tokens; i++) {
-		const char *json;
+	const struct luks2_info *info = &out->info;
+	bool any = false;
 
-		if (luks2_token_json(v, info->tokens[i], &json) ||
-		    vol_token_parse(json, t, NULL, 0))
+	for (unsigned i = 0; i < info->n_tokens; i++) {
+		struct vol_status_slot *s = &out->slots[out->n_slots];
+		struct vol_token t;
+		const char *json;
+		bool covers = false;
+
+		if (out->n_slots == VOL_STATUS_ROWS ||
+		    luks2_token_json(v, info->tokens[i], &json) ||
+		    vol_token_parse(json, &t, NULL, 0))
 			continue;
-		for (size_t j = 0; j < t->n_keyslots; j++)
-			if (t->keyslots[j] == ks)
-				return info->tokens[i];
-		vol_token_free(t);
+		for (size_t j = 0; j < t.n_keyslots; j++)
+			covers |= t.keyslots[j] == ks;
+		if (covers) {
+			s->keyslot = ks;
+			s->token = info->tokens[i];
+			memcpy(s->key_arn, t.key_arn, sizeof(s->key_arn));
+			memcpy(s->region, t.region, sizeof(s->region));
+			memcpy(s->created, t.created, sizeof(s->created));
+			s->segment_bound = t.segment_bound;
+			out->n_slots++;
+			any = true;
+		}
+		vol_token_free(&t);
 	}
-	return -1;
+	return any;
 }
 
 const char *vol_reencryption_name(enum vol_reencryption r)
@@ -73,20 +89,13 @@ int vol_status(const char *volume, struct vol_status *out, struct vol_error *e)
 					 &out->reencrypt_total);
 	out->only_kms_keyslots = true;
 	for (unsigned i = 0; i < out->info.n_keyslots; i++) {
-		struct vol_status_slot *s = &out->slots[out->n_slots++];
-		struct vol_token t;
+		int ks = out->info.keyslots[i];
 
-		s->keyslot = out->info.keyslots[i];
-		s->token = token_for(v, &out->info, s->keyslot, &t);
-		if (s->token < 0) {
-			out->only_kms_keyslots = false;
+		if (rows_for(v, ks, out) || out->n_slots == VOL_STATUS_ROWS)
 			continue;
-		}
-		memcpy(s->key_arn, t.key_arn, sizeof(s->key_arn));
-		memcpy(s->region, t.region, sizeof(s->region));
-		memcpy(s->created, t.created, sizeof(s->created));
-		s->segment_bound = t.segment_bound;
-		vol_token_free(&t);
+		out->only_kms_keyslots = false;
+		out->slots[out->n_slots++] =
+			(struct vol_status_slot){ .keyslot = ks, .token = -1 };
 	}
 	luks2_close(v);
 	return 0;

@@ -165,7 +165,9 @@ int vol_token_secret(struct luks2_vol *v, const struct luks2_info *info,
 	if (r)
 		return token_failed(e, r, VOL_FAIL_MESSAGE, t, NULL,
 				    "cannot read an aws-kms token");
-	if (!vol_token_live(info, t)) {
+	if (!vol_token_live(info, t) ||
+	    (trust && trust->skip_key_arn &&
+	     !strcmp(trust->skip_key_arn, t->key_arn))) {
 		vol_token_free(t);
 		return 1;
 	}

@@ -177,9 +177,11 @@ int vol_secret_rewrap(struct kms_client *c, const struct vol_token *t,
  * A NULL trust is the default: no cipher_null, any key.
  */
 struct vol_trust {
-	bool insecure;	     /* a cipher_null data segment passes too
-				(LUKS2_OPEN_INSECURE: benchmark volumes) */
-	const char *key_arn; /* the only CMK to unwrap through, or NULL */
+	bool insecure;		  /* a cipher_null data segment passes too
+				     (LUKS2_OPEN_INSECURE: benchmark volumes) */
+	const char *key_arn;	  /* the only CMK to unwrap through, or NULL */
+	const char *skip_key_arn; /* a CMK not to unwrap through (the one
+				     being removed), or NULL */
 };
 
 /* What a caller does with a keyslot secret unwrapped through KMS: 0 when it
@@ -408,6 +410,42 @@ int vol_rotate(const char *volume, const struct kms_options *ko,
 	       struct vol_rotated *out, struct vol_error *e);
 
 /* ---------------------------------------------------------------------------
+ * More than one CMK
+ *
+ * A volume may open through several CMKs — a replica in another region for
+ * disaster recovery, a break-glass key in another account — each with its
+ * own keyslot whose secret is a data key of that CMK, and its own aws-kms
+ * token.  Adding one is a rotation's steps 1 and 2; removing one its steps
+ * 3 and 4 (a keyslot other tokens still cover stays): after any step the
+ * volume opens as before or as after.
+ * ------------------------------------------------------------------------- */
+
+struct vol_key_change {
+	char key_arn[256];   /* the key added or removed */
+	char opened_by[256]; /* the key that proved the volume opens */
+	int keyslots[8];     /* added (one) or destroyed */
+	unsigned n_keyslots;
+	int tokens[8]; /* added (one) or removed */
+	unsigned n_tokens;
+};
+
+/* Add new_arn, after the CMK rules are checked (vol_check_key), the
+ * volume unlocked by a key it already has (trust applies to it): 0 with
+ * *out filled, or -errno with e said; -EEXIST when new_arn already opens
+ * it. */
+int vol_add_key(const char *volume, const struct kms_options *ko,
+		const char *new_arn, const struct vol_trust *trust,
+		struct vol_key_change *out, struct vol_error *e);
+
+/* Remove every aws-kms token of arn and the keyslots only they cover,
+ * once another of the volume's keys has opened it (trust applies to
+ * that one): 0 with *out filled, or -errno with e said; -ENOENT when arn
+ * has no token, -EPERM when it is the only key left. */
+int vol_remove_key(const char *volume, const struct kms_options *ko,
+		   const char *arn, const struct vol_trust *trust,
+		   struct vol_key_change *out, struct vol_error *e);
+
+/* ---------------------------------------------------------------------------
  * Reencryption (offline): every byte under a new volume key
  *
  * The volume, locked against every other cmkfs command, gets a new random
@@ -490,6 +528,8 @@ struct vol_status_slot {
 	bool segment_bound; /* binding "volume+segment", else "volume" */
 };
 
+#define VOL_STATUS_ROWS 64
+
 /* Does the header pass the allow-list (luks2_allowed)? */
 enum vol_allowed {
 	VOL_ALLOWED = 0,
@@ -503,7 +543,9 @@ struct vol_status {
 	/* A reencryption's progress, from the header: bytes of the data
 	 * under the new key, of all (0 and 0 without one). */
 	uint64_t reencrypt_done, reencrypt_total;
-	struct vol_status_slot slots[32];
+	/* A row per keyslot and aws-kms token covering it (one per CMK
+	 * that opens the keyslot), or per keyslot no token covers. */
+	struct vol_status_slot slots[VOL_STATUS_ROWS];
 	unsigned n_slots;
 	bool only_kms_keyslots; /* every keyslot is bound to a KMS key */
 	enum vol_allowed allowed;

@@ -1,0 +1,117 @@
+#!/bin/bash
+# multikey: a volume that more than one CMK opens — a replica key in a second
+# region, added and removed with cmkfs add-key / remove-key; unlock-test says
+# which key opens it and why each other does not; the last key is never
+# removed and a removal never locks anyone out; a kill -9 before every
+# header write of either leaves a volume that opens with its key unchanged.
+# timeout: 300
+. "$(dirname "$0")/../lib.sh"
+
+command -v strace > /dev/null || fail "strace is missing (scripts/deps.sh installs it)"
+isolate_aws
+
+kmsd_up --region us-east-1 --region eu-west-1
+key1=$(as "$root" "$CMKFS" kms create-key --description primary)
+key2=$(as "$root" "$CMKFS" kms create-key --region eu-west-1 --description dr)
+case $key2 in arn:aws:kms:eu-west-1:*) ;; *) fail "no key in eu-west-1: '$key2'" ;; esac
+vol=$TEST_TMPDIR/v.img
+expect_exit 0 as "$root" "$CMKFS" create "$vol" --size 16M --key-arn "$key1"
+vk=$(volume_key_of "$root" "$vol")
+[ ${#vk} = 128 ] || fail "volume key '$vk'"
+
+keys_of() {
+	expect_exit 0 "$CMKFS" status --json "$vol"
+	$PYTHON -c 'import json,sys; s = json.loads(sys.argv[1]); print(" ".join(sorted(k["key_arn"] for k in s["keyslots"] if k["kms_bound"])))' "$out"
+}
+
+# ---- add a key in another region ----
+expect_exit 0 as "$root" "$CMKFS" add-key "$vol" --key-arn "$key2"
+contains "$out" "added $key2 to $vol" "add-key"
+contains "$out" "opened through $key1" "add-key names the key that opened it"
+[ "$(keys_of)" = "$(printf '%s\n' "$key1" "$key2" | sort | xargs)" ] || fail "status: $(keys_of)"
+expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
+contains "$out" "unlocks through $key1" "unlock-test, key 1"
+contains "$out" "unlocks through $key2" "unlock-test, key 2"
+expect_exit 1 as "$root" "$CMKFS" add-key "$vol" --key-arn "$key2"
+contains "$err" "already opens through $key2" "the same key twice"
+expect_exit 2 as "$root" "$CMKFS" add-key "$vol"
+# an unfit key is refused before anything is written
+before=$(cryptsetup luksDump --dump-json-metadata "$vol")
+key3=$(as "$root" "$CMKFS" kms create-key --description third)
+as "$root" "$CMKFS" kms disable-key "$key3" 2> /dev/null
+expect_exit 1 as "$root" "$CMKFS" add-key "$vol" --key-arn "$key3"
+contains "$err" "$key3 is Disabled" "add-key checks the new key"
+[ "$(cryptsetup luksDump --dump-json-metadata "$vol")" = "$before" ] || fail "a refused add-key changed the header"
+
+# ---- the first region's key disabled: the replica opens it ----
+as "$root" "$CMKFS" kms disable-key "$key1" 2> /dev/null
+expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
+contains "$out" "unlocks through $key2" "the replica opens it"
+contains "$err" "$key1 did not open it: the key $key1 is disabled" "why key 1 did not"
+# both disabled: the first key's reason decides, the other is listed
+as "$root" "$CMKFS" kms disable-key "$key2" --region eu-west-1 2> /dev/null
+expect_exit 3 as "$root" "$CMKFS" unlock-test "$vol"
+contains "$err" "cannot unlock $vol: the key $key1 is disabled" "both disabled"
+contains "$err" "$key2 did not open it: the key $key2 is disabled" "both disabled, key 2"
+
+# ---- remove-key: never the last, never locking out ----
+expect_exit 3 as "$root" "$CMKFS" remove-key "$vol" --key-arn "$key1"
+contains "$err" "the key $key2 is disabled" "removal needs a remaining key that opens"
+[ "$(keys_of)" = "$(printf '%s\n' "$key1" "$key2" | sort | xargs)" ] || fail "a refused removal changed the volume"
+as "$root" "$CMKFS" kms enable-key "$key1" 2> /dev/null
+as "$root" "$CMKFS" kms enable-key "$key2" --region eu-west-1 2> /dev/null
+expect_exit 1 as "$root" "$CMKFS" remove-key "$vol" --key-arn "$key3"
+contains "$err" "has no aws-kms token of $key3" "removing a key it does not have"
+expect_exit 0 as "$root" "$CMKFS" remove-key "$vol" --key-arn "$key1"
+contains "$out" "removed $key1 from $vol: 1 token(s), 1 keyslot(s)" "remove-key"
+[ "$(keys_of)" = "$key2" ] || fail "after remove-key: $(keys_of)"
+expect_exit 1 as "$root" "$CMKFS" remove-key "$vol" --key-arn "$key2"
+contains "$err" "$key2 is the only key that opens $vol" "the last key"
+expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
+contains "$out" "unlocks through $key2" "after removal"
+# pinned to a key: the others are refused before KMS is asked
+expect_exit 0 as "$root" "$CMKFS" add-key "$vol" --key-arn "$key1"
+expect_exit 0 as "$root" env CMKFS_KEY_ARN="$key1" "$CMKFS" unlock-test "$vol"
+contains "$out" "unlocks through $key1" "pinned"
+contains "$err" "not $key1 (the key this host is told to trust)" "pinned: the other key refused"
+
+# ---- kill -9 before each header write of add-key and remove-key ----
+# (strace delivers SIGKILL as the Nth write(2) to the volume starts)
+cp "$vol" "$TEST_TMPDIR/base.img"
+killed_at() { # OP ARN N: exit status of cmkfs OP killed before write N
+	local rc=0
+	{ (. "$root" && export AWS_ENDPOINT_URL_KMS=$KMSD_URL &&
+		export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 &&
+		exec strace -f -qq -o /dev/null -P "$vol" -e trace=write,pwrite64 \
+			-e inject=write,pwrite64:signal=SIGKILL:when="$3" \
+			"$CMKFS" "$1" "$vol" --key-arn "$2") > /dev/null 2> "$TEST_TMPDIR/kill.err" || rc=$?
+	} 2> /dev/null
+	echo $rc
+}
+for op in remove-key add-key; do
+	total=0
+	for n in $(seq 60); do
+		cp "$TEST_TMPDIR/base.img" "$vol"
+		[ $op = add-key ] && expect_exit 0 as "$root" "$CMKFS" remove-key "$vol" --key-arn "$key1"
+		rc=$(killed_at $op "$key1" "$n")
+		[ "$rc" = 0 ] || [ "$rc" = 137 ] || fail "$op killed before write $n: exit $rc: $(cat "$TEST_TMPDIR/kill.err")"
+		if ! as "$root" "$CMKFS" unlock-test "$vol" > /dev/null 2>&1; then
+			cryptsetup luksDump --dump-json-metadata "$vol" >&2
+			fail "$op killed before write $n: the volume no longer opens"
+		fi
+		[ "$(volume_key_of "$root" "$vol")" = "$vk" ] || fail "$op killed before write $n: the volume key changed"
+		# and the operation can be done again, to the end
+		if [ "$rc" = 137 ]; then
+			as "$root" "$CMKFS" $op "$vol" --key-arn "$key1" > /dev/null 2>&1 || true
+			case $op in
+			add-key) [ "$(keys_of)" = "$(printf '%s\n' "$key1" "$key2" | sort | xargs)" ] ;;
+			remove-key) [ "$(keys_of)" = "$key2" ] ;;
+			esac || fail "$op killed before write $n, then run again: $(keys_of)"
+		fi
+		[ "$rc" = 0 ] && break
+		total=$n
+	done
+	[ "$rc" = 0 ] || fail "$op: 60 writes and it did not end"
+	echo "$op killed before each of its $total writes: the volume always opened, its key unchanged"
+done
+kmsd_stop

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * keys.c — a volume's CMKs: adding one (a keyslot opened by a data key of
+ * the new CMK, and its token) and removing one (its tokens, and the
+ * keyslots no other token covers), in the crash order of a rotation
+ * (rotate.c): the new keyslot before its token, a token removed before its
+ * keyslot, so that after any header write the volume opens as before or as
+ * after (volume.h, vol_add_key and vol_remove_key).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "internal.h"
+#include "luks2.h"
+#include "volume.h"
+
+/* The aws-kms tokens of the header: how many are live and of arn (ids in
+ * of_arn), how many are live and of another key. */
+struct census {
+	int of_arn[8];
+	unsigned n_of_arn, n_others;
+};
+
+static void count_tokens(struct luks2_vol *v, const struct luks2_info *info,
+			 const char *arn, struct census *c)
+{
+	memset(c, 0, sizeof(*c));
+	for (unsigned i = 0; i < info->n_tokens; i++) {
+		struct vol_token t;
+		const char *json;
+
+		if (luks2_token_json(v, info->tokens[i], &json) ||
+		    vol_token_parse(json, &t, NULL, 0))
+			continue;
+		if (vol_token_live(info, &t)) {
+			if (strcmp(t.key_arn, arn))
+				c->n_others++;
+			else if (c->n_of_arn < 8)
+				c->of_arn[c->n_of_arn++] = info->tokens[i];
+		}
+		vol_token_free(&t);
+	}
+}
+
+/* The volume locked for a header change and read: *fd, *v and *info for
+ * close_unlocked to release. */
+static int lock_open(const char *volume, const struct vol_trust *trust, int *fd,
+		     struct luks2_vol **v, struct luks2_info *info,
+		     struct vol_error *e)
+{
+	int r = vol_lock(volume, VOL_LOCK_HEADER, fd, e);
+
+	return r ? r : vol_open_info(volume, VOL_OPEN_TRUST(trust), v, info, e);
+}
+
+/* Unlocked through one of its keys but skip: proof that such a key opens
+ * it, and the volume key. */
+static int unlock_but(struct luks2_vol *v, const struct luks2_info *info,
+		      const struct kms_options *ko,
+		      const struct vol_trust *trust, const char *skip,
+		      struct vol_key_change *out, struct vol_unlocked *u,
+		      struct vol_error *e)
+{
+	struct vol_trust t = trust ? *trust : (struct vol_trust){ 0 };
+	int r;
+
+	t.skip_key_arn = skip;
+	r = vol_unlock(v, info, ko, &t, u, e);
+	if (!r)
+		snprintf(out->opened_by, sizeof(out->opened_by), "%s",
+			 u->token.key_arn);
+	return r;
+}
+
+static void close_unlocked(int fd, struct luks2_vol *v, struct vol_unlocked *u)
+{
+	vol_unlocked_free(u);
+	luks2_close(v);
+	if (fd >= 0)
+		close(fd);
+}
+
+int vol_add_key(const char *volume, const struct kms_options *ko,
+		const char *new_arn, const struct vol_trust *trust,
+		struct vol_key_change *out, struct vol_error *e)
+{
+	struct luks2_info info = { 0 };
+	struct vol_unlocked u = { 0 };
+	struct luks2_vol *v = NULL;
+	struct kms_client *k = NULL;
+	struct census c;
+	uint8_t *secret = NULL;
+	char *token = NULL, err[512];
+	int r, fd = -1, slot, id;
+
+	memset(out, 0, sizeof(*out));
+	memset(e, 0, sizeof(*e));
+	snprintf(out->key_arn, sizeof(out->key_arn), "%s", new_arn);
+	/* Proof that a key the volume has opens it, and the volume key the
+	 * new keyslot needs. */
+	r = lock_open(volume, trust, &fd, &v, &info, e);
+	if (!r)
+		r = unlock_but(v, &info, ko, trust, NULL, out, &u, e);
+	if (r)
+		goto out;
+	count_tokens(v, &info, new_arn, &c);
+	if (c.n_of_arn) {
+		r = vol_fail(e, -EEXIST, false,
+			     "%s already opens through %s (token %d)", volume,
+			     new_arn, c.of_arn[0]);
+		goto out;
+	}
+	r = vol_client_for(ko, new_arn, &k, e);
+	if (r)
+		goto out;
+	r = vol_new_secret(k, new_arn, true, &info, "cannot add a key to",
+			   volume, &secret, &token, e);
+	if (r)
+		goto out;
+	/* The keyslot, then its token: a crash between the two leaves a
+	 * keyslot whose secret nothing keeps (status shows it). */
+	r = luks2_keyslot_add(v, u.vk, secret, VOL_SECRET_BYTES, &slot, err,
+			      sizeof(err));
+	if (!r) {
+		r = luks2_token_add(v, token, slot, &id, err, sizeof(err));
+		if (r) {
+			char ignored[512];
+
+			luks2_keyslot_destroy(v, slot, ignored,
+					      sizeof(ignored));
+		}
+	}
+	if (r) {
+		vol_fail(e, r, false, "cannot add %s to %s: %s", new_arn,
+			 volume, err);
+		goto out;
+	}
+	out->keyslots[out->n_keyslots++] = slot;
+	out->tokens[out->n_tokens++] = id;
+out:
+	secmem_free(secret);
+	free(token);
+	kms_client_free(k);
+	close_unlocked(fd, v, &u);
+	return r;
+}
+
+/* Is keyslot ks covered by a live aws-kms token other than those of the
+ * key being removed? */
+static bool covered_by_other(struct luks2_vol *v, const struct luks2_info *info,
+			     const char *arn, int ks)
+{
+	bool covered = false;
+
+	for (unsigned i = 0; i < info->n_tokens && !covered; i++) {
+		struct vol_token t;
+		const char *json;
+
+		if (luks2_token_json(v, info->tokens[i], &json) ||
+		    vol_token_parse(json, &t, NULL, 0))
+			continue;
+		if (strcmp(t.key_arn, arn))
+			for (size_t j = 0; j < t.n_keyslots; j++)
+				covered |= t.keyslots[j] == ks;
+		vol_token_free(&t);
+	}
+	return covered;
+}
+
+/* The tokens of arn (c), then the keyslots only they covered. */
+static int remove_tokens(struct luks2_vol *v, const char *volume,
+			 const char *arn, const struct census *c,
+			 struct vol_key_change *out, struct vol_error *e)
+{
+	int slots[32], n_slots = 0;
+	struct luks2_info info;
+	char err[512];
+
+	for (unsigned i = 0; i < c->n_of_arn; i++) {
+		struct vol_token t;
+		const char *json;
+
+		if (luks2_token_json(v, c->of_arn[i], &json) ||
+		    vol_token_parse(json, &t, NULL, 0))
+			continue;
+		for (size_t j = 0; j < t.n_keyslots && n_slots < 32; j++)
+			slots[n_slots++] = t.keyslots[j];
+		vol_token_free(&t);
+		if (luks2_token_remove(v, c->of_arn[i], err, sizeof(err)))
+			return vol_fail(e, -EIO, false,
+					"cannot remove %s from %s: %s", arn,
+					volume, err);
+		out->tokens[out->n_tokens++] = c->of_arn[i];
+	}
+	if (luks2_info(v, &info))
+		return vol_fail(e, -EIO, false,
+				"removed the tokens of %s from %s, but cannot "
+				"read its header again",
+				arn, volume);
+	for (int i = 0; i < n_slots; i++) {
+		bool active = false;
+
+		for (unsigned j = 0; j < info.n_keyslots; j++)
+			active |= info.keyslots[j] == slots[i];
+		if (!active || covered_by_other(v, &info, arn, slots[i]))
+			continue;
+		if (luks2_keyslot_destroy(v, slots[i], err, sizeof(err)))
+			return vol_fail(e, -EIO, false,
+					"removed the token of %s from %s, but "
+					"cannot destroy its keyslot %d: %s",
+					arn, volume, slots[i], err);
+		if (out->n_keyslots < 8)
+			out->keyslots[out->n_keyslots++] = slots[i];
+	}
+	return 0;
+}
+
+int vol_remove_key(const char *volume, const struct kms_options *ko,
+		   const char *arn, const struct vol_trust *trust,
+		   struct vol_key_change *out, struct vol_error *e)
+{
+	struct luks2_info info = { 0 };
+	struct vol_unlocked u = { 0 };
+	struct luks2_vol *v = NULL;
+	struct census c;
+	int r, fd = -1;
+
+	memset(out, 0, sizeof(*out));
+	memset(e, 0, sizeof(*e));
+	snprintf(out->key_arn, sizeof(out->key_arn), "%s", arn);
+	r = lock_open(volume, trust, &fd, &v, &info, e);
+	if (r)
+		goto out;
+	count_tokens(v, &info, arn, &c);
+	if (!c.n_of_arn) {
+		r = vol_fail(e, -ENOENT, false,
+			     "%s has no aws-kms token of %s (`cmkfs status` "
+			     "lists its keys)",
+			     volume, arn);
+		goto out;
+	}
+	if (!c.n_others) {
+		r = vol_fail(e, -EPERM, false,
+			     "%s is the only key that opens %s: add another "
+			     "first (cmkfs add-key), or move the volume to "
+			     "another key (cmkfs rotate)",
+			     arn, volume);
+		goto out;
+	}
+	/* Proof that what stays opens the volume, so that removing a key
+	 * never locks anyone out. */
+	r = unlock_but(v, &info, ko, trust, arn, out, &u, e);
+	if (!r)
+		r = remove_tokens(v, volume, arn, &c, out, e);
+out:
+	close_unlocked(fd, v, &u);
+	return r;
+}
