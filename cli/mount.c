@@ -36,6 +36,7 @@ struct mount_args {
 	enum fsd_fuse_uring fuse_uring;
 	unsigned check_interval, outage_grace; /* seconds */
 	enum fsd_on_revoke on_revoke;
+	bool revoke_every_key;
 	unsigned suspend_timeout; /* seconds, 0: forever */
 	bool reencrypt_paused;
 	bool insecure;
@@ -147,6 +148,7 @@ static int serve(const struct mount_args *a, struct vol_mount *m,
 		.check_interval = a->check_interval,
 		.outage_grace = a->outage_grace,
 		.on_revoke = a->on_revoke,
+		.revoke_every_key = a->revoke_every_key,
 		.suspend_timeout = a->suspend_timeout,
 		.reencrypt_paused = a->reencrypt_paused,
 		.ko = &a->ko,
@@ -298,6 +300,7 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "threads", required_argument, NULL, 'T' },
 		{ "fuse-io-uring", required_argument, NULL, 'U' },
 		{ "revocation-check", required_argument, NULL, 'C' },
+		{ "revocation", required_argument, NULL, 'W' },
 		{ "on-revoke", required_argument, NULL, 'R' },
 		{ "kms-outage-grace", required_argument, NULL, 'G' },
 		{ "suspend-timeout", required_argument, NULL, 'S' },
@@ -402,6 +405,13 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 							    "shred, suspend "
 							    "or keep");
 			break;
+		case 'W':
+			if (strcmp(optarg, "all") && strcmp(optarg, "any"))
+				return cli_usage_error(cmd,
+						       "--revocation takes "
+						       "all or any");
+			a.revoke_every_key = !strcmp(optarg, "any");
+			break;
 		}
 	}
 	if (rc >= 0)
@@ -491,6 +501,19 @@ const struct cli_cmd cli_cmd_mount = {
 	"                      hold I/O until KMS allows the key again, "
 	"then go on\n"
 	"                      (suspend); or only log (keep)\n"
+	"  --revocation all|any  for a volume several CMKs open: access is "
+	"revoked\n"
+	"                      when KMS refuses all of them (all, the "
+	"default: a\n"
+	"                      disaster-recovery key is a second door), or "
+	"any one\n"
+	"                      of them (any: each key holder can cut "
+	"access; every\n"
+	"                      key must open the volume at mount).  The keys "
+	"are\n"
+	"                      those of the header at mount: add-key and "
+	"remove-key\n"
+	"                      count from the next mount\n"
 	"  --suspend-timeout S  a suspended mount shreds after S seconds "
 	"(default\n"
 	"                      300; 0: never)\n"

@@ -188,6 +188,38 @@ static int ready_reencrypting(struct vol_mount *m,
 	return 0;
 }
 
+/* The volume's other CMKs, proven to open the key the mount serves, for
+ * the revocation checks (r->token opened it); said, with each that does
+ * not and why, in one line.  With every_key, each must. */
+static int other_keys(struct vol_mount *m, struct vol_reprove *rp,
+		      const struct crypto_key *vk, char *said, size_t len,
+		      struct vol_error *e)
+{
+	size_t n = 0;
+	int r;
+
+	r = vol_reprove_doors(rp, m->v, &m->info, vk, e);
+	if (r)
+		return r;
+	for (unsigned i = 0; i < e->n_attempts && n < len; i++) {
+		const struct vol_attempt *a = &e->attempts[i];
+
+		if (a->what == VOL_FAIL_NONE)
+			n += snprintf(said + n, len - n,
+				      "%sits key %s opens it too",
+				      n ? "; " : "", a->key_arn);
+		else
+			n += snprintf(said + n, len - n,
+				      "%sits key %s does not open it: %s",
+				      n ? "; " : "", a->key_arn, a->reason);
+	}
+	if (rp->n_doors && n < len)
+		snprintf(said + n, len - n, "; KMS refusing %s revokes access",
+			 rp->every_key ? "any one of its keys"
+				       : "every one of its keys");
+	return 0;
+}
+
 int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 		    bool *was_ready, struct vol_error *e)
 {
@@ -202,17 +234,33 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	struct vol_reprove reprove = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct vol_binding binding;
 	bool rekey = false;
-	char err[1024];
+	char err[1024], doors_said[2048] = "";
 	int r;
 
 	*was_ready = false;
 	memset(e, 0, sizeof(*e));
+	/* The token that unlocked it is what the revocation checks unwrap,
+	 * with the volume's other CMKs; it lives until the daemon ends. */
+	reprove.token = &u.token;
+	vol_binding_of(info, &binding);
+	reprove.binding = &binding;
+	reprove.ko = p->ko;
+	reprove.volume = m->volume;
+	reprove.trust = m->trust;
+	reprove.every_key = p->revoke_every_key;
 	if (info->reencrypt != LUKS2_REENCRYPT_NONE ||
-	    vol_reencrypt_end_cut_off(m->volume))
+	    vol_reencrypt_end_cut_off(m->volume)) {
 		r = ready_reencrypting(m, p, &online, &u, &fp, &rekey, e);
-	else
+	} else {
 		r = vol_unlock(m->v, info, p->ko, m->trust, &u, e);
+		if (!r)
+			r = other_keys(m, &reprove, u.vk, doors_said,
+				       sizeof(doors_said), e);
+		if (!r && doors_said[0])
+			fp.notice = doors_said;
+	}
 	if (r) {
+		vol_reprove_free(&reprove);
 		vol_rekey_free(&online.ready);
 		vol_unlocked_free(&u);
 		return r;
@@ -232,6 +280,7 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	luks2_close(m->v);
 	m->v = NULL;
 	if (r) {
+		vol_reprove_free(&reprove);
 		vol_rekey_free(&online.ready);
 		vol_unlocked_free(&u);
 		return r;
@@ -246,14 +295,6 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	fp.sector_size = info->sector_size;
 	fp.key = u.vk; /* ownership moves to the daemon */
 	u.vk = NULL;
-	/* The token that unlocked it is what the revocation checks unwrap;
-	 * it lives until the daemon ends. */
-	reprove.token = &u.token;
-	vol_binding_of(info, &binding);
-	reprove.binding = &binding;
-	reprove.ko = p->ko;
-	reprove.volume = m->volume;
-	reprove.trust = m->trust;
 	vol_reprove_hook(&reprove, &fp.reprove);
 	online.reprove = &reprove;
 	/* A read-only mount writes nothing: it serves both keys of a
@@ -277,6 +318,7 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	fp.ready = on_ready;
 	fp.ready_arg = &s;
 	r = fsd_serve(&fp, err, sizeof(err));
+	vol_reprove_free(&reprove);
 	vol_rekey_free(&online.ready);
 	vol_unlocked_free(&u);
 	*was_ready = s.ready;

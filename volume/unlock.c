@@ -350,44 +350,159 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
 
 /* ---- revocation checks -------------------------------------------------- */
 
-/* The token's secret, unwrapped as a mount does (rp->lock held): 0, or
- * -errno with kerr said. */
-static int reprove_unwrap(struct vol_reprove *rp, uint8_t **secret, size_t *n,
-			  struct kms_error *kerr)
+/* Token t's secret, unwrapped as a mount does and wiped at once: whether
+ * KMS still grants access through its key, with why said when not ("KEY:
+ * what KMS answered"). */
+static enum fsd_access reprove_one(const struct vol_reprove *rp,
+				   const struct vol_token *t, char *why,
+				   size_t len)
 {
 	struct kms_client *k = NULL;
+	struct kms_error kerr;
+	uint8_t *secret = NULL;
+	char line[600];
+	size_t n;
 	int r;
 
-	memset(kerr, 0, sizeof(*kerr));
-	r = vol_client_for_token(rp->ko, rp->token, &k, kerr);
+	memset(&kerr, 0, sizeof(kerr));
+	r = vol_client_for_token(rp->ko, t, &k, &kerr);
 	if (!r)
-		r = vol_secret_unwrap(k, rp->token, rp->binding, secret, n,
-				      kerr);
+		r = vol_secret_unwrap(k, t, rp->binding, &secret, &n, &kerr);
 	kms_client_free(k);
-	return r;
+	secmem_free(secret);
+	if (!r)
+		return FSD_ACCESS_OK;
+	kms_error_format(&kerr, line, sizeof(line));
+	snprintf(why, len, "%.255s: %.500s", t->key_arn, line);
+	return kms_status_transient(kerr.status) ? FSD_ACCESS_UNAVAILABLE
+						 : FSD_ACCESS_REFUSED;
 }
 
-static enum fsd_access reprove_failed(const struct kms_error *kerr, char *why,
-				      size_t len)
+/* The doors of rp (rp->lock held): the key that opened the volume, then
+ * the others.  Every one must grant access (every_key), or any one. */
+static enum fsd_access reprove_doors(struct vol_reprove *rp, char *why,
+				     size_t len)
 {
-	kms_error_format(kerr, why, len);
-	return kms_status_transient(kerr->status) ? FSD_ACCESS_UNAVAILABLE
-						  : FSD_ACCESS_REFUSED;
+	enum fsd_access a, worst = FSD_ACCESS_OK;
+	char one[800];
+	bool unavailable = false;
+
+	for (unsigned i = 0; i <= rp->n_doors; i++) {
+		const struct vol_token *t = i ? &rp->doors[i - 1] : rp->token;
+
+		a = reprove_one(rp, t, one, sizeof(one));
+		if (rp->every_key) {
+			if (a == FSD_ACCESS_OK || worst == FSD_ACCESS_REFUSED)
+				continue;
+			/* The first refusal decides; an outage is kept
+			 * until one comes. */
+			if (worst == FSD_ACCESS_OK || a == FSD_ACCESS_REFUSED)
+				snprintf(why, len, "%s", one);
+			worst = a;
+			continue;
+		}
+		if (a == FSD_ACCESS_OK)
+			return FSD_ACCESS_OK; /* one door is enough */
+		if (!i)
+			snprintf(why, len, "%s", one);
+		unavailable |= a == FSD_ACCESS_UNAVAILABLE;
+	}
+	if (rp->every_key)
+		return worst;
+	if (rp->n_doors) {
+		size_t n = strlen(why);
+
+		snprintf(why + n, len - n,
+			 " (and the volume's %u other key%s: "
+			 "%s)",
+			 rp->n_doors, rp->n_doors > 1 ? "s" : "",
+			 unavailable ? "not all reachable" : "refused too");
+	}
+	return unavailable ? FSD_ACCESS_UNAVAILABLE : FSD_ACCESS_REFUSED;
 }
 
 static enum fsd_access reprove_check(void *arg, char *why, size_t len)
 {
 	struct vol_reprove *rp = arg;
-	struct kms_error kerr;
-	uint8_t *secret = NULL;
-	size_t n;
-	int r;
+	enum fsd_access a;
 
 	pthread_mutex_lock(&rp->lock);
-	r = reprove_unwrap(rp, &secret, &n, &kerr);
+	a = reprove_doors(rp, why, len);
 	pthread_mutex_unlock(&rp->lock);
-	secmem_free(secret);
-	return r ? reprove_failed(&kerr, why, len) : FSD_ACCESS_OK;
+	return a;
+}
+
+/* Does a keyslot of token t open to the volume key arg (the one served)? */
+static int opens_served(struct luks2_vol *v, const struct vol_token *t,
+			int token_id, const uint8_t *secret, size_t len,
+			void *arg, char *err, size_t errlen)
+{
+	const struct crypto_key *vk = *(const struct crypto_key **)arg;
+	int r = -ENOENT;
+
+	(void)token_id;
+	for (size_t j = 0; j < t->n_keyslots; j++) {
+		struct crypto_key *k = NULL;
+		bool same;
+
+		r = luks2_unlock(v, t->keyslots[j], secret, len, &k, err,
+				 errlen);
+		if (r)
+			continue;
+		same = crypto_key_len(k) == crypto_key_len(vk) &&
+		       secmem_equal(crypto_key_bytes(k), crypto_key_bytes(vk),
+				    crypto_key_len(k));
+		crypto_key_free(k);
+		if (same)
+			return 0;
+		snprintf(err, errlen,
+			 "its keyslot %d opens another volume key than the "
+			 "one served",
+			 t->keyslots[j]);
+		r = -EPERM;
+	}
+	return r;
+}
+
+int vol_reprove_doors(struct vol_reprove *rp, struct luks2_vol *v,
+		      const struct luks2_info *info,
+		      const struct crypto_key *vk, struct vol_error *e)
+{
+	struct vol_trust trust =
+		rp->trust ? *rp->trust : (struct vol_trust){ 0 };
+	const struct vol_secret_use use = { opens_served, &vk };
+	int r, first = 0;
+
+	memset(e, 0, sizeof(*e));
+	trust.skip_key_arn = rp->token->key_arn;
+	for (unsigned i = 0; i < info->n_tokens; i++) {
+		struct vol_token t;
+		bool known = false;
+
+		r = try_token(v, info, i, rp->ko, &trust, &use, &t, e);
+		if (r < 0 && !first)
+			first = r;
+		if (r)
+			continue;
+		for (unsigned j = 0; j < rp->n_doors; j++)
+			known |= !strcmp(rp->doors[j].key_arn, t.key_arn);
+		if (known || rp->n_doors == VOL_DOORS_MAX) {
+			vol_token_free(&t);
+			continue;
+		}
+		rp->doors[rp->n_doors++] = t;
+	}
+	if (rp->every_key && first)
+		return first;
+	e->what = VOL_FAIL_NONE;
+	return 0;
+}
+
+void vol_reprove_free(struct vol_reprove *rp)
+{
+	for (unsigned i = 0; i < rp->n_doors; i++)
+		vol_token_free(&rp->doors[i]);
+	rp->n_doors = 0;
 }
 
 /* Every keyslot of token t the secret opens: their keys, up to max. */
@@ -437,12 +552,20 @@ static enum fsd_access reprove_unlock(void *arg, struct crypto_key **keys,
 		r = vol_with_secret(v, &info, rp->ko, rp->trust, &use, &t, &e);
 	luks2_close(v);
 	if (!r) {
+		enum fsd_access a;
+
 		pthread_mutex_lock(&rp->lock);
 		old = *rp->token;
 		*rp->token = t;
+		/* Every key must grant access again, not only one. */
+		a = rp->every_key ? reprove_doors(rp, why, len) : FSD_ACCESS_OK;
 		pthread_mutex_unlock(&rp->lock);
 		vol_token_free(&old);
-		return FSD_ACCESS_OK;
+		if (a != FSD_ACCESS_OK) {
+			while (*n)
+				crypto_key_free(keys[--*n]);
+		}
+		return a;
 	}
 	if (e.what == VOL_FAIL_UNWRAP || e.what == VOL_FAIL_KMS_CLIENT) {
 		kms_error_format(&e.kms, why, len);

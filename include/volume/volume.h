@@ -258,16 +258,39 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
  * every keyslot of the token from the header of volume, read again under
  * trust.  All it points to must outlive the daemon.
  */
+#define VOL_DOORS_MAX 7
+
 struct vol_reprove {
 	pthread_mutex_t lock; /* token changes when an online reencryption
 				 starts (the one that opens the new key) */
 	struct vol_token *token;
+	/* The volume's other CMKs: tokens of other keys, each proven at
+	 * mount to open a keyslot of the volume key served (vol_reprove_
+	 * doors).  A check refuses when KMS refuses every key (the default),
+	 * or with every_key, when it refuses any one of them. */
+	struct vol_token doors[VOL_DOORS_MAX];
+	unsigned n_doors;
+	bool every_key;
 	const struct vol_binding *binding;
 	const struct kms_options *ko;
 	const char *volume;
 	const struct vol_trust *trust;
 };
 void vol_reprove_hook(struct vol_reprove *r, struct fsd_reprove *out);
+
+/*
+ * The other doors of the volume, for the checks: every live aws-kms token
+ * of v (as read, with info) of another CMK than r->token's whose secret,
+ * unwrapped through KMS as an unlock does, opens a keyslot to vk — the key
+ * the mount serves, so that a token a rewritten header adds counts for
+ * nothing.  e->attempts says each key's outcome.  0; with r->every_key,
+ * -errno with e said when one of them does not open it (every key must
+ * grant access from the start).  vol_reprove_free releases the doors.
+ */
+int vol_reprove_doors(struct vol_reprove *r, struct luks2_vol *v,
+		      const struct luks2_info *info,
+		      const struct crypto_key *vk, struct vol_error *e);
+void vol_reprove_free(struct vol_reprove *r);
 
 /* ---------------------------------------------------------------------------
  * The CMK rules
@@ -588,6 +611,8 @@ struct vol_mount_params {
 	enum fsd_fuse_uring fuse_uring;
 	unsigned check_interval, outage_grace; /* seconds */
 	enum fsd_on_revoke on_revoke;
+	bool revoke_every_key;	     /* --revocation any: every CMK of the
+					volume must grant access, not one */
 	unsigned suspend_timeout;    /* seconds, 0: forever */
 	uint64_t reencrypt_max_rate; /* bytes/s of an online reencryption;
 					0: the default */

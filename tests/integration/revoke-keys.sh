@@ -1,0 +1,92 @@
+#!/bin/bash
+# revoke-keys: revocation while mounted for a volume two CMKs open (a primary
+# in us-east-1, a replica in eu-west-1).  By default access stays while any
+# key grants it: disabling the primary changes nothing, disabling both
+# shreds.  With --revocation any, disabling either one shreds, and a mount
+# needs both.  The mount's log says which keys open the volume and which
+# do not, and why.
+# transports: both
+# timeout: 240
+. "$(dirname "$0")/../lib.sh"
+
+need_mounts
+isolate_aws
+SCAN="$PYTHON $CMKFS_SRC/tests/tools/memscan.py"
+kmsd_up --region us-east-1 --region eu-west-1
+key1=$(as "$root" "$CMKFS" kms create-key --description primary)
+key2=$(as "$root" "$CMKFS" kms create-key --region eu-west-1 --description dr)
+vol=$TEST_TMPDIR/v.img
+plain=$TEST_TMPDIR/plain
+log=$TEST_TMPDIR/daemon.log
+expect_exit 0 as "$root" "$CMKFS" create "$vol" --size 16M --key-arn "$key1"
+expect_exit 0 as "$root" "$CMKFS" add-key "$vol" --key-arn "$key2"
+vk=$(volume_key_of "$root" "$vol")
+
+key() { # enable|disable N
+	local k=$key1 region=us-east-1
+	[ "$2" = 2 ] && k=$key2 region=eu-west-1
+	as "$root" "$CMKFS" kms "$1-key" "$k" --region $region 2> /dev/null ||
+		fail "cannot $1 key $2"
+}
+io() { direct_io "$plain" "$1"; }
+until_eio() { # read until a read fails, 10 s at most
+	local i
+	for i in $(seq 100); do
+		[ "$(io read)" = EIO ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+mount_raw() {
+	: > "$log"
+	expect_exit 0 as "$root" "$CMKFS" mount --raw "$vol" "$plain" --log "$log" --revocation-check 1 "$@"
+}
+daemon_pid() {
+	sed -n 's/^pid=//p' "$CMKFS_RUNTIME_DIR/$(cryptsetup luksUUID "$vol")/state"
+}
+
+# ---- the default: a second door ----
+mount_raw
+grep -q "its key $key2 opens it too" "$log" || fail "the log does not name the second key: $(cat "$log")"
+grep -q "KMS refusing every one of its keys revokes access" "$log" || fail "the log does not state the rule"
+[ "$(io write)" = ok ] || fail "I/O on a fresh mount"
+key disable 1
+# a few intervals with only the replica granting access: I/O goes on
+for i in 1 2 3 4; do
+	sleep 1
+	[ "$(io read)" = ok ] || fail "the mount was cut while the replica key still grants access: $(cat "$log")"
+done
+! grep -q SHREDDED "$log" || fail "shredded while a key still grants access"
+key disable 2
+until_eio || fail "reads still work 10 s after both keys were disabled"
+[ "$(io write)" = EIO ] || fail "writes still work after the shred"
+grep -q "SHREDDED: KMS refuses the key $key1: .*DisabledException.*(and the volume's 1 other key: refused too)" "$log" ||
+	fail "the shred does not say both keys refused: $(cat "$log")"
+rc=0
+$SCAN "$(daemon_pid)" vk="$vk" vk.lo="${vk:0:64}" vk.hi="${vk:64}" > "$TEST_TMPDIR/scan" || rc=$?
+[ $rc = 0 ] || fail "key material in the daemon after the shred: $(cat "$TEST_TMPDIR/scan")"
+expect_exit 0 "$CMKFS" umount "$plain"
+
+# the primary disabled at mount: the replica opens it, the log says why not
+key enable 2
+mount_raw
+grep -q "its key $key1 does not open it: the key $key1 is disabled" "$log" ||
+	fail "the log does not say why the primary does not open it: $(cat "$log")"
+[ "$(io read)" = ok ] || fail "a mount through the replica does not read"
+expect_exit 0 "$CMKFS" umount "$plain"
+
+# ---- --revocation any: each key holder can cut access ----
+expect_exit 3 as "$root" "$CMKFS" mount --raw "$vol" "$plain" --revocation-check 1 --revocation any
+contains "$err" "the key $key1 is disabled" "--revocation any needs every key at mount"
+key enable 1
+mount_raw --revocation any
+grep -q "KMS refusing any one of its keys revokes access" "$log" || fail "the log does not state the rule (any)"
+[ "$(io read)" = ok ] || fail "I/O on a --revocation any mount"
+key disable 2
+until_eio || fail "--revocation any: reads still work 10 s after the replica key was disabled"
+grep -q "SHREDDED: KMS refuses the key $key1: $key2: .*DisabledException" "$log" ||
+	fail "the shred does not name the replica key: $(cat "$log")"
+expect_exit 0 "$CMKFS" umount "$plain"
+key enable 2
+expect_exit 2 "$CMKFS" mount --raw "$vol" "$plain" --revocation some
+kmsd_stop
