@@ -891,6 +891,58 @@ int kms_decrypt(struct kms_client *c, const char *key_id,
 	return rc;
 }
 
+int kms_encrypt(struct kms_client *c, const char *key_id,
+		const struct kms_kv *ctx, size_t n_ctx,
+		const uint8_t *plaintext, size_t pt_len, uint8_t **blob,
+		size_t *blob_len, struct kms_error *err)
+{
+	json_object *req, *resp;
+	struct kms_http_reply r;
+	const char *rest;
+	char *body;
+	size_t n;
+	int rc;
+
+	*blob = NULL;
+	rc = check_region(c, key_id, err);
+	if (rc)
+		return rc;
+	if (pt_len > 4096)
+		return set_error(err, KMS_VALIDATION, "TooLarge",
+				 "Encrypt takes at most 4096 bytes"),
+		       -EINVAL;
+	/* The request without its plaintext goes through json-c (whose
+	 * buffers are not wiped); the plaintext is put in front of it in
+	 * secure memory: {"Plaintext":"<base64>", + the rest after its '{'. */
+	req = json_object_new_object();
+	json_object_object_add(req, "KeyId", json_object_new_string(key_id));
+	add_context(req, "EncryptionContext", ctx, n_ctx);
+	rest = json_object_to_json_string_ext(
+		req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	n = rest ? 16 + B64_ENCODED_SIZE(pt_len) + strlen(rest) : 0;
+	body = n ? secmem_alloc(n) : NULL;
+	if (!body) {
+		json_object_put(req);
+		return set_error(err, KMS_CONFIG, "OutOfMemory",
+				 "out of memory"),
+		       -ENOMEM;
+	}
+	memcpy(body, "{\"Plaintext\":\"", 14);
+	b64_encode(plaintext, pt_len, body + 14);
+	snprintf(body + strlen(body), n - strlen(body), "\",%s", rest + 1);
+	json_object_put(req);
+	rc = send_request(c, "Encrypt", body, &r, err);
+	secmem_free(body);
+	if (rc)
+		return rc;
+	resp = parse_reply(&r);
+	if (!resp || get_blob(resp, "CiphertextBlob", blob, blob_len))
+		rc = protocol_error(err, "Encrypt");
+	json_object_put(resp);
+	kms_http_reply_free(&r);
+	return rc;
+}
+
 int kms_re_encrypt(struct kms_client *c, const char *src_key,
 		   const struct kms_kv *src_ctx, size_t n_src,
 		   const uint8_t *blob, size_t blob_len, const char *dst_key,

@@ -11,17 +11,21 @@
  * behind one new KMS data key S (the secret of one new aws-kms token):
  *   1. keyslot N: a new random volume key, opened by S    (not used yet)
  *   2. keyslot B: the current volume key, opened by S
- *   3. token for S covering B, then N
+ *   3. token for S covering B, then N; and for each other CMK of the
+ *      volume (a replica, a break-glass key), S wrapped under it by KMS
+ *      Encrypt in its region, in a token covering B and N: every CMK
+ *      that opened the volume opens it after
  *   4. every other token removed, every other keyslot destroyed (a new
  *      volume key makes them useless; left alone they would keep the old
- *      CMK able to read the part not yet rewritten)
+ *      secrets able to read the part not yet rewritten)
  *   5. reencryption metadata written; data rewritten block by block
- * At the end libcryptsetup destroys B, leaving the token covering N.
+ * At the end libcryptsetup destroys B, leaving the tokens covering N.
  * Steps 1-4 are header writes ordered as a rotation's: after each, the
- * volume opens through the old token or the new one.  A crash between 1
- * and 3 leaves a keyslot no token covers; the next run's step 4 removes
- * it.  From step 5 on, only a resume (the token for S) continues,
- * recovering first a block cut off in the middle.
+ * volume opens through the old tokens or the new ones.  A crash between 1
+ * and 3 leaves a keyslot no token covers; the next run destroys first the
+ * keyslot of a next key it left (libcryptsetup takes only one), and its
+ * step 4 the rest.  From step 5 on, only a resume (a token for S)
+ * continues, recovering first a block cut off in the middle.
  */
 #include <errno.h>
 #include <limits.h>
@@ -123,11 +127,27 @@ bool vol_reencrypt_end_cut_off(const char *volume)
 	       access(snapshot, F_OK) == 0;
 }
 
-/* Step 4: everything but keyslots keep[0..1], token keep_token and the
- * blank mark (reencryption writes nothing of a user's). */
+/* What a reencryption keeps: keyslots (up to two) and tokens (the new
+ * secret's, one per CMK), and the blank mark. */
+struct keep {
+	int keyslots[2];
+	int tokens[VOL_DOORS_MAX + 1];
+	unsigned n_tokens;
+};
+
+static bool kept(const int *list, unsigned n, int x)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (list[i] == x)
+			return true;
+	return false;
+}
+
+/* Step 4: everything but what k keeps (reencryption writes nothing of a
+ * user's, so the blank mark stays too). */
 static int remove_others(struct luks2_vol *v, const char *volume,
-			 const int keep[2], int keep_token,
-			 struct vol_reencrypt_start *st, struct vol_error *e)
+			 const struct keep *k, struct vol_reencrypt_start *st,
+			 struct vol_error *e)
 {
 	struct luks2_info info;
 	char err[512];
@@ -136,7 +156,7 @@ static int remove_others(struct luks2_vol *v, const char *volume,
 		return vol_fail(e, -EIO, true, "cannot read the header of %s",
 				volume);
 	for (unsigned i = 0; i < info.n_tokens; i++) {
-		if (info.tokens[i] == keep_token ||
+		if (kept(k->tokens, k->n_tokens, info.tokens[i]) ||
 		    info.tokens[i] == info.blank_token)
 			continue;
 		if (luks2_token_remove(v, info.tokens[i], err, sizeof(err)))
@@ -148,7 +168,7 @@ static int remove_others(struct luks2_vol *v, const char *volume,
 				 ? info.keyslots[i]
 				 : info.unbound_keyslots[i - info.n_keyslots];
 
-		if (ks == keep[0] || ks == keep[1])
+		if (kept(k->keyslots, 2, ks))
 			continue;
 		if (luks2_keyslot_destroy(v, ks, err, sizeof(err)))
 			return vol_fail(e, -EIO, false,
@@ -157,6 +177,93 @@ static int remove_others(struct luks2_vol *v, const char *volume,
 			st->destroyed[st->n_destroyed++] = ks;
 	}
 	return 0;
+}
+
+/* What a preparation cut off left: keyslots of a next volume key
+ * (libcryptsetup refuses another beside one, and each fills the keyslot
+ * area further).  Whatever opens the current key stays, so that no CMK of
+ * the volume is lost to a crash; step 4 removes the rest. */
+static int remove_unbound(struct luks2_vol *v, const char *volume,
+			  const struct luks2_info *info,
+			  struct vol_reencrypt_start *st, struct vol_error *e)
+{
+	char err[512];
+
+	for (unsigned i = 0; i < info->n_unbound; i++) {
+		if (luks2_keyslot_destroy(v, info->unbound_keyslots[i], err,
+					  sizeof(err)))
+			return vol_fail(e, -EIO, false,
+					"cannot reencrypt %s: %s", volume, err);
+		if (st->n_destroyed < VOL_REENCRYPT_NOTES)
+			st->destroyed[st->n_destroyed++] =
+				info->unbound_keyslots[i];
+	}
+	return 0;
+}
+
+/* The volume's other CMKs, which keep opening it afterwards: every key of
+ * a live aws-kms token but the one it is bound to now (u) and the chosen
+ * one (arn), each once. */
+static unsigned other_cmks(struct luks2_vol *v, const struct luks2_info *info,
+			   const char *now, const char *arn, char out[][256])
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < info->n_tokens && n < VOL_DOORS_MAX; i++) {
+		struct vol_token t;
+		const char *json;
+		bool seen;
+
+		if (luks2_token_json(v, info->tokens[i], &json) ||
+		    vol_token_parse(json, &t, NULL, 0))
+			continue;
+		seen = !vol_token_live(info, &t) || !strcmp(t.key_arn, now) ||
+		       !strcmp(t.key_arn, arn);
+		for (unsigned j = 0; j < n && !seen; j++)
+			seen = !strcmp(out[j], t.key_arn);
+		if (!seen)
+			snprintf(out[n++], 256, "%s", t.key_arn);
+		vol_token_free(&t);
+	}
+	return n;
+}
+
+/* Step 3 for another CMK: the new secret wrapped under it (KMS Encrypt in
+ * its region), a token covering both keyslots. */
+static int other_token(struct luks2_vol *v, const struct luks2_info *info,
+		       const struct kms_options *ko, const char *volume,
+		       const char *arn, const uint8_t *secret,
+		       const struct luks2_reencrypt_params *p, int *id,
+		       struct vol_error *e)
+{
+	struct kms_client *k = NULL;
+	struct vol_binding b;
+	char *token = NULL, err[512];
+	int r;
+
+	r = vol_client_for(ko, arn, &k, e);
+	if (r)
+		return r;
+	vol_binding_of(info, &b);
+	r = vol_secret_wrap(k, arn, &b, secret, &token, &e->kms);
+	kms_client_free(k);
+	if (r) {
+		e->what = VOL_FAIL_KMS;
+		snprintf(e->message, sizeof(e->message),
+			 "cannot reencrypt %.150s: it must keep opening "
+			 "through %.150s, which does not wrap its new secret "
+			 "(enable the key, or remove it first with `cmkfs "
+			 "remove-key`); nothing was rewritten",
+			 volume, arn);
+		return r;
+	}
+	r = luks2_token_add(v, token, p->keyslot_old, id, err, sizeof(err));
+	if (!r)
+		r = luks2_token_assign(v, *id, p->keyslot_new, err,
+				       sizeof(err));
+	free(token);
+	return r ? vol_fail(e, r, false, "cannot reencrypt %s: %s", volume, err)
+		 : 0;
 }
 
 /* Steps 1-4, then the metadata of step 5. */
@@ -170,10 +277,14 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 	const char *arn = st->key_arn, *volume = job->volume;
 	struct luks2_vol *v = job->v;
 	struct kms_client *k = NULL;
+	char others[VOL_DOORS_MAX][256];
+	struct keep keep = { 0 };
 	uint8_t *secret = NULL;
 	char *token = NULL, err[512];
-	int r, id, keep[2];
+	unsigned n_others;
+	int r, id;
 
+	n_others = other_cmks(v, info, u->token.key_arn, arn, others);
 	r = vol_client_for(ko, arn, &k, e);
 	if (r)
 		return r;
@@ -182,13 +293,7 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 			   volume, &secret, &token, e);
 	if (r)
 		goto out;
-	/* Everything but the keyslot and token that unlocked the volume goes
-	 * first (step 4 would destroy it anyway): a preparation cut off
-	 * leaves keyslots behind, an unbound one among them, next to which
-	 * libcryptsetup refuses another, and each would fill the keyslot
-	 * area further.  The volume opens all along with what unlocked it. */
-	keep[0] = keep[1] = u->keyslot;
-	r = remove_others(v, volume, keep, u->token_id, st, e);
+	r = remove_unbound(v, volume, info, st, e);
 	if (r)
 		goto out;
 	r = luks2_keyslot_add_new_key(v, secret, VOL_SECRET_BYTES,
@@ -208,9 +313,18 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 			 volume, err, u->token.key_arn);
 		goto out;
 	}
-	keep[0] = p.keyslot_old;
-	keep[1] = p.keyslot_new;
-	r = remove_others(v, volume, keep, id, st, e);
+	keep.keyslots[0] = p.keyslot_old;
+	keep.keyslots[1] = p.keyslot_new;
+	keep.tokens[keep.n_tokens++] = id;
+	/* Every other CMK of the volume opens the new key too. */
+	for (unsigned i = 0; i < n_others && !r; i++) {
+		r = other_token(v, info, ko, volume, others[i], secret, &p, &id,
+				e);
+		if (!r)
+			keep.tokens[keep.n_tokens++] = id;
+	}
+	if (!r)
+		r = remove_others(v, volume, &keep, st, e);
 	if (r)
 		goto out;
 	r = luks2_reencrypt_init(v, secret, VOL_SECRET_BYTES, &p, err,

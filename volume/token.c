@@ -105,6 +105,26 @@ int vol_secret_new(struct kms_client *c, const char *key_arn,
 	return 0;
 }
 
+int vol_secret_wrap(struct kms_client *c, const char *key_arn,
+		    const struct vol_binding *b, const uint8_t *secret,
+		    char **token_json, struct kms_error *err)
+{
+	struct kms_kv ctx[2];
+	size_t n = context_of(b, true, ctx);
+	uint8_t *blob = NULL;
+	size_t blob_len;
+	int r;
+
+	*token_json = NULL;
+	r = kms_encrypt(c, key_arn, ctx, n, secret, VOL_SECRET_BYTES, &blob,
+			&blob_len, err);
+	if (r)
+		return r;
+	*token_json = token_build(c, key_arn, b, blob, blob_len);
+	free(blob);
+	return *token_json ? 0 : -ENOMEM;
+}
+
 int vol_secret_rewrap(struct kms_client *c, const struct vol_token *t,
 		      const struct vol_binding *b, const char *new_arn,
 		      char **token_json, struct kms_error *err)

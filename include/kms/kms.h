@@ -134,6 +134,14 @@ int kms_decrypt(struct kms_client *c, const char *key_id,
 		size_t blob_len, uint8_t **plaintext, size_t *pt_len,
 		struct kms_error *err);
 
+/* Encrypt pt_len (at most 4096) bytes of plaintext under key_id with ctx:
+ * *blob (malloc'ed).  The request that carries the plaintext is built and
+ * wiped in secure memory. */
+int kms_encrypt(struct kms_client *c, const char *key_id,
+		const struct kms_kv *ctx, size_t n_ctx,
+		const uint8_t *plaintext, size_t pt_len, uint8_t **blob,
+		size_t *blob_len, struct kms_error *err);
+
 /* ReEncrypt blob from src_key (ctx src) to dst_key (ctx dst): the
  * plaintext never leaves KMS.  *out is malloc'ed. */
 int kms_re_encrypt(struct kms_client *c, const char *src_key,

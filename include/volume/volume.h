@@ -154,6 +154,13 @@ int vol_secret_unwrap(struct kms_client *c, const struct vol_token *t,
 		      const struct vol_binding *b, uint8_t **secret,
 		      size_t *len, struct kms_error *err);
 
+/* The same secret (VOL_SECRET_BYTES), wrapped under another key_arn by
+ * KMS Encrypt with the context of b (for a second CMK of one keyslot, in
+ * the key's own region): *token_json as vol_secret_new makes it. */
+int vol_secret_wrap(struct kms_client *c, const char *key_arn,
+		    const struct vol_binding *b, const uint8_t *secret,
+		    char **token_json, struct kms_error *err);
+
 /*
  * Re-wrap the token's secret under new_arn (NULL: the same key, e.g. to
  * move to its newest material after a KMS rotation) with KMS ReEncrypt: the
@@ -473,9 +480,10 @@ int vol_remove_key(const char *volume, const struct kms_options *ko,
  *
  * The volume, locked against every other cmkfs command, gets a new random
  * volume key opened, like the current one, by a fresh KMS data key of the
- * chosen CMK (default: its current one); every other keyslot and token is
- * destroyed first, so that nothing that could open the volume before can
- * read it afterwards; then libcryptsetup rewrites the data block by block,
+ * chosen CMK (default: the one that opens it), wrapped too under each of
+ * its other CMKs; every other keyslot and token is destroyed first, so
+ * that no old secret can read it afterwards; then libcryptsetup rewrites
+ * the data block by block,
  * each block protected by the chosen resilience.  Until it ends the volume
  * cannot be unlocked; a resume recovers a block a crash cut off, and
  * completes an end that was itself cut off.

@@ -3,7 +3,9 @@
 # region, added and removed with cmkfs add-key / remove-key; unlock-test says
 # which key opens it and why each other does not; the last key is never
 # removed and a removal never locks anyone out; a kill -9 before every
-# header write of either leaves a volume that opens with its key unchanged.
+# header write of either leaves a volume that opens with its key unchanged;
+# rotate --rewrap and reencrypt keep every key, and a reencryption a key
+# cannot follow stops before anything is rewritten.
 # timeout: 300
 . "$(dirname "$0")/../lib.sh"
 
@@ -74,6 +76,29 @@ expect_exit 0 as "$root" "$CMKFS" add-key "$vol" --key-arn "$key1"
 expect_exit 0 as "$root" env CMKFS_KEY_ARN="$key1" "$CMKFS" unlock-test "$vol"
 contains "$out" "unlocks through $key1" "pinned"
 contains "$err" "not $key1 (the key this host is told to trust)" "pinned: the other key refused"
+
+# ---- rotate --rewrap and reencrypt keep every key ----
+expect_exit 0 as "$root" "$CMKFS" rotate "$vol" --rewrap
+[ "$(keys_of)" = "$(printf '%s\n' "$key1" "$key2" | sort | xargs)" ] || fail "after rotate --rewrap: $(keys_of)"
+# a key that cannot wrap the new secret stops the reencryption before
+# anything is rewritten
+as "$root" "$CMKFS" kms disable-key "$key2" --region eu-west-1 2> /dev/null
+expect_exit 3 as "$root" "$CMKFS" reencrypt "$vol"
+contains "$err" "it must keep opening through $key2" "reencrypt with a disabled second key"
+[ "$(volume_key_of "$root" "$vol")" = "$vk" ] || fail "a refused reencryption changed the volume key"
+as "$root" "$CMKFS" kms enable-key "$key2" --region eu-west-1 2> /dev/null
+expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
+contains "$out" "unlocks through $key2" "after a refused reencryption"
+expect_exit 0 as "$root" "$CMKFS" reencrypt "$vol"
+[ "$(keys_of)" = "$(printf '%s\n' "$key1" "$key2" | sort | xargs)" ] || fail "after reencrypt: $(keys_of)"
+vk2=$(volume_key_of "$root" "$vol")
+[ "$vk2" != "$vk" ] || fail "reencrypt kept the volume key"
+as "$root" "$CMKFS" kms disable-key "$key1" 2> /dev/null
+expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
+contains "$out" "unlocks through $key2" "the replica opens the reencrypted volume"
+[ "$(volume_key_of "$root" "$vol")" = "$vk2" ] || fail "the replica opens another key than the new one"
+as "$root" "$CMKFS" kms enable-key "$key1" 2> /dev/null
+vk=$vk2
 
 # ---- kill -9 before each header write of add-key and remove-key ----
 # (strace delivers SIGKILL as the Nth write(2) to the volume starts)

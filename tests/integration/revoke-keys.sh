@@ -4,7 +4,7 @@
 # key grants it: disabling the primary changes nothing, disabling both
 # shreds.  With --revocation any, disabling either one shreds, and a mount
 # needs both.  The mount's log says which keys open the volume and which
-# do not, and why.
+# do not, and why.  An online reencryption keeps both keys.
 # transports: both
 # timeout: 240
 . "$(dirname "$0")/../lib.sh"
@@ -89,4 +89,20 @@ grep -q "SHREDDED: KMS refuses the key $key1: $key2: .*DisabledException" "$log"
 expect_exit 0 "$CMKFS" umount "$plain"
 key enable 2
 expect_exit 2 "$CMKFS" mount --raw "$vol" "$plain" --revocation some
+
+# ---- an online reencryption keeps both keys ----
+mount_raw
+dd if=/dev/urandom of="$plain" bs=1M count=4 oflag=direct conv=notrunc status=none
+sum=$(sha256sum < "$plain")
+expect_exit 0 as "$root" "$CMKFS" reencrypt "$vol"
+[ "$(sha256sum < "$plain")" = "$sum" ] || fail "the data changed in the online reencryption"
+expect_exit 0 "$CMKFS" umount "$plain"
+key disable 1
+expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
+contains "$out" "unlocks through $key2" "the replica after an online reencryption"
+vk2=$(volume_key_of "$root" "$vol")
+[ -n "$vk2" ] && [ "$vk2" != "$vk" ] || fail "the replica does not open the new volume key"
+mount_raw
+[ "$(sha256sum < "$plain")" = "$sum" ] || fail "the data read through the replica key differs"
+expect_exit 0 "$CMKFS" umount "$plain"
 kmsd_stop
