@@ -262,6 +262,10 @@ static void *checker_main(void *arg)
 		switch (check_once(d, why, sizeof(why))) {
 		case FSD_ACCESS_OK:
 			atomic_store(&d->last_check_ok, now_s());
+			if (why[0])
+				fsd_warn("%s: KMS refuses a key or does not "
+					 "answer: %s",
+					 d->volume, why);
 			if (outage_since)
 				fsd_info("%s: KMS answers again; access to %s "
 					 "confirmed",

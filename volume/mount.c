@@ -189,29 +189,33 @@ static int ready_reencrypting(struct vol_mount *m,
 }
 
 /* The volume's other CMKs, proven to open the key the mount serves, for
- * the revocation checks (r->token opened it); said, with each that does
- * not and why, in one line.  With every_key, each must. */
+ * the revocation checks (rp->token opened it); said in one line, with the
+ * key that opened it and each that does not and why.  With every_key,
+ * each must. */
 static int other_keys(struct vol_mount *m, struct vol_reprove *rp,
 		      const struct crypto_key *vk, char *said, size_t len,
 		      struct vol_error *e)
 {
-	size_t n = 0;
+	size_t n;
 	int r;
 
 	r = vol_reprove_doors(rp, m->v, &m->info, vk, e);
 	if (r)
 		return r;
+	n = (size_t)snprintf(said, len, "unlocked through %s",
+			     rp->token->key_arn);
 	for (unsigned i = 0; i < e->n_attempts && n < len; i++) {
 		const struct vol_attempt *a = &e->attempts[i];
 
 		if (a->what == VOL_FAIL_NONE)
-			n += snprintf(said + n, len - n,
-				      "%sits key %s opens it too",
-				      n ? "; " : "", a->key_arn);
+			n += (size_t)snprintf(said + n, len - n,
+					      "; its key %s opens it too",
+					      a->key_arn);
 		else
-			n += snprintf(said + n, len - n,
-				      "%sits key %s does not open it: %s",
-				      n ? "; " : "", a->key_arn, a->reason);
+			n += (size_t)snprintf(said + n, len - n,
+					      "; its key %s does not open it: "
+					      "%s",
+					      a->key_arn, a->reason);
 	}
 	if (rp->n_doors && n < len)
 		snprintf(said + n, len - n, "; KMS refusing %s revokes access",
@@ -256,7 +260,7 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 		if (!r)
 			r = other_keys(m, &reprove, u.vk, doors_said,
 				       sizeof(doors_said), e);
-		if (!r && doors_said[0])
+		if (!r)
 			fp.notice = doors_said;
 	}
 	if (r) {

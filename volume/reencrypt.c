@@ -22,9 +22,9 @@
  * At the end libcryptsetup destroys B, leaving the tokens covering N.
  * Steps 1-4 are header writes ordered as a rotation's: after each, the
  * volume opens through the old tokens or the new ones.  A crash between 1
- * and 3 leaves a keyslot no token covers; the next run destroys first the
- * keyslot of a next key it left (libcryptsetup takes only one), and its
- * step 4 the rest.  From step 5 on, only a resume (a token for S)
+ * and 3 leaves a keyslot no token covers; the next run removes first all
+ * but what opens the current key (one token per CMK), and its step 4 the
+ * rest.  From step 5 on, only a resume (a token for S)
  * continues, recovering first a block cut off in the middle.
  */
 #include <errno.h>
@@ -130,7 +130,8 @@ bool vol_reencrypt_end_cut_off(const char *volume)
 /* What a reencryption keeps: keyslots (up to two) and tokens (the new
  * secret's, one per CMK), and the blank mark. */
 struct keep {
-	int keyslots[2];
+	int keyslots[32];
+	unsigned n_keyslots;
 	int tokens[VOL_DOORS_MAX + 1];
 	unsigned n_tokens;
 };
@@ -168,7 +169,7 @@ static int remove_others(struct luks2_vol *v, const char *volume,
 				 ? info.keyslots[i]
 				 : info.unbound_keyslots[i - info.n_keyslots];
 
-		if (kept(k->keyslots, 2, ks))
+		if (kept(k->keyslots, k->n_keyslots, ks))
 			continue;
 		if (luks2_keyslot_destroy(v, ks, err, sizeof(err)))
 			return vol_fail(e, -EIO, false,
@@ -179,26 +180,46 @@ static int remove_others(struct luks2_vol *v, const char *volume,
 	return 0;
 }
 
-/* What a preparation cut off left: keyslots of a next volume key
- * (libcryptsetup refuses another beside one, and each fills the keyslot
- * area further).  Whatever opens the current key stays, so that no CMK of
- * the volume is lost to a crash; step 4 removes the rest. */
-static int remove_unbound(struct luks2_vol *v, const char *volume,
-			  const struct luks2_info *info,
-			  struct vol_reencrypt_start *st, struct vol_error *e)
+/* What a preparation must not lose to a crash: the keyslot and token
+ * that unlocked the volume (u), and for each other CMK one of its tokens
+ * and the keyslots of the current key it covers.  Anything else is what
+ * a preparation cut off left (keyslots of a next volume key, beside which
+ * libcryptsetup takes no other, and extra ones that would fill the keyslot
+ * area run after run): removed first. */
+static void keep_now(struct luks2_vol *v, const struct luks2_info *info,
+		     const struct vol_unlocked *u, struct keep *k)
 {
-	char err[512];
+	char seen[VOL_DOORS_MAX + 1][256];
+	unsigned n_seen = 1;
 
-	for (unsigned i = 0; i < info->n_unbound; i++) {
-		if (luks2_keyslot_destroy(v, info->unbound_keyslots[i], err,
-					  sizeof(err)))
-			return vol_fail(e, -EIO, false,
-					"cannot reencrypt %s: %s", volume, err);
-		if (st->n_destroyed < VOL_REENCRYPT_NOTES)
-			st->destroyed[st->n_destroyed++] =
-				info->unbound_keyslots[i];
+	memset(k, 0, sizeof(*k));
+	k->keyslots[k->n_keyslots++] = u->keyslot;
+	k->tokens[k->n_tokens++] = u->token_id;
+	snprintf(seen[0], sizeof(seen[0]), "%s", u->token.key_arn);
+	for (unsigned i = 0; i < info->n_tokens; i++) {
+		struct vol_token t;
+		const char *json;
+		bool known = false;
+
+		if (n_seen == VOL_DOORS_MAX + 1 ||
+		    luks2_token_json(v, info->tokens[i], &json) ||
+		    vol_token_parse(json, &t, NULL, 0))
+			continue;
+		for (unsigned j = 0; j < n_seen; j++)
+			known |= !strcmp(seen[j], t.key_arn);
+		if (!known && vol_token_live(info, &t)) {
+			snprintf(seen[n_seen++], sizeof(seen[0]), "%s",
+				 t.key_arn);
+			k->tokens[k->n_tokens++] = info->tokens[i];
+			for (size_t j = 0;
+			     j < t.n_keyslots && k->n_keyslots < 32; j++)
+				if (kept(info->keyslots, info->n_keyslots,
+					 t.keyslots[j]))
+					k->keyslots[k->n_keyslots++] =
+						t.keyslots[j];
+		}
+		vol_token_free(&t);
 	}
-	return 0;
 }
 
 /* The volume's other CMKs, which keep opening it afterwards: every key of
@@ -293,7 +314,8 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 			   volume, &secret, &token, e);
 	if (r)
 		goto out;
-	r = remove_unbound(v, volume, info, st, e);
+	keep_now(v, info, u, &keep);
+	r = remove_others(v, volume, &keep, st, e);
 	if (r)
 		goto out;
 	r = luks2_keyslot_add_new_key(v, secret, VOL_SECRET_BYTES,
@@ -313,8 +335,9 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 			 volume, err, u->token.key_arn);
 		goto out;
 	}
-	keep.keyslots[0] = p.keyslot_old;
-	keep.keyslots[1] = p.keyslot_new;
+	memset(&keep, 0, sizeof(keep));
+	keep.keyslots[keep.n_keyslots++] = p.keyslot_old;
+	keep.keyslots[keep.n_keyslots++] = p.keyslot_new;
 	keep.tokens[keep.n_tokens++] = id;
 	/* Every other CMK of the volume opens the new key too. */
 	for (unsigned i = 0; i < n_others && !r; i++) {

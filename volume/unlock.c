@@ -351,8 +351,9 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
 /* ---- revocation checks -------------------------------------------------- */
 
 /* Token t's secret, unwrapped as a mount does and wiped at once: whether
- * KMS still grants access through its key, with why said when not ("KEY:
- * what KMS answered"). */
+ * KMS still grants access through its key, with why said when not (what
+ * KMS answered; for another key than the one that opened the volume,
+ * "its key KEY: " first — the log names that one already). */
 static enum fsd_access reprove_one(const struct vol_reprove *rp,
 				   const struct vol_token *t, char *why,
 				   size_t len)
@@ -373,7 +374,10 @@ static enum fsd_access reprove_one(const struct vol_reprove *rp,
 	if (!r)
 		return FSD_ACCESS_OK;
 	kms_error_format(&kerr, line, sizeof(line));
-	snprintf(why, len, "%.255s: %.500s", t->key_arn, line);
+	if (t == rp->token)
+		snprintf(why, len, "%s", line);
+	else
+		snprintf(why, len, "its key %.255s: %.500s", t->key_arn, line);
 	return kms_status_transient(kerr.status) ? FSD_ACCESS_UNAVAILABLE
 						 : FSD_ACCESS_REFUSED;
 }
@@ -401,8 +405,17 @@ static enum fsd_access reprove_doors(struct vol_reprove *rp, char *why,
 			worst = a;
 			continue;
 		}
-		if (a == FSD_ACCESS_OK)
-			return FSD_ACCESS_OK; /* one door is enough */
+		if (a == FSD_ACCESS_OK) {
+			/* One door is enough; the keys before it said. */
+			if (i) {
+				size_t n = strlen(why);
+
+				snprintf(why + n, len - n,
+					 "; access holds through %s",
+					 t->key_arn);
+			}
+			return FSD_ACCESS_OK;
+		}
 		if (!i)
 			snprintf(why, len, "%s", one);
 		unavailable |= a == FSD_ACCESS_UNAVAILABLE;

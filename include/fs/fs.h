@@ -52,8 +52,9 @@ enum fsd_access {
  * kept).  check is called from the daemon's checker thread, one call at a
  * time, and must return within a bounded time; when the answer is not
  * FSD_ACCESS_OK it writes one line to why saying what the service answered
- * (never secret bytes).  key names the key in the log.  check == NULL: no
- * checks.
+ * (never secret bytes); with FSD_ACCESS_OK, a line in why is a warning
+ * (access holds, but not through every key), logged at each check.  key names
+ * the key in the log.  check == NULL: no checks.
  */
 struct fsd_reprove {
 	enum fsd_access (*check)(void *arg, char *why, size_t len);

@@ -47,7 +47,7 @@ daemon_pid() {
 
 # ---- the default: a second door ----
 mount_raw
-grep -q "its key $key2 opens it too" "$log" || fail "the log does not name the second key: $(cat "$log")"
+grep -q "unlocked through $key1; its key $key2 opens it too" "$log" || fail "the log does not name the second key: $(cat "$log")"
 grep -q "KMS refusing every one of its keys revokes access" "$log" || fail "the log does not state the rule"
 [ "$(io write)" = ok ] || fail "I/O on a fresh mount"
 key disable 1
@@ -57,10 +57,12 @@ for i in 1 2 3 4; do
 	[ "$(io read)" = ok ] || fail "the mount was cut while the replica key still grants access: $(cat "$log")"
 done
 ! grep -q SHREDDED "$log" || fail "shredded while a key still grants access"
+grep -q "KMS refuses a key or does not answer: DisabledException: $key1.*; access holds through $key2" "$log" ||
+	fail "the log does not warn that only the replica grants access: $(cat "$log")"
 key disable 2
 until_eio || fail "reads still work 10 s after both keys were disabled"
 [ "$(io write)" = EIO ] || fail "writes still work after the shred"
-grep -q "SHREDDED: KMS refuses the key $key1: .*DisabledException.*(and the volume's 1 other key: refused too)" "$log" ||
+grep -q "SHREDDED: KMS refuses the key $key1: DisabledException: .*(and the volume's 1 other key: refused too)" "$log" ||
 	fail "the shred does not say both keys refused: $(cat "$log")"
 rc=0
 $SCAN "$(daemon_pid)" vk="$vk" vk.lo="${vk:0:64}" vk.hi="${vk:64}" > "$TEST_TMPDIR/scan" || rc=$?
@@ -84,7 +86,7 @@ grep -q "KMS refusing any one of its keys revokes access" "$log" || fail "the lo
 [ "$(io read)" = ok ] || fail "I/O on a --revocation any mount"
 key disable 2
 until_eio || fail "--revocation any: reads still work 10 s after the replica key was disabled"
-grep -q "SHREDDED: KMS refuses the key $key1: $key2: .*DisabledException" "$log" ||
+grep -q "SHREDDED: KMS refuses the key $key1: its key $key2: DisabledException" "$log" ||
 	fail "the shred does not name the replica key: $(cat "$log")"
 expect_exit 0 "$CMKFS" umount "$plain"
 key enable 2
