@@ -96,12 +96,12 @@ int cli_parse_size(const char *s, uint64_t *out);
 	"                      any other header off the allow-list is "        \
 	"refused\n"
 /* The pinned CMK (--key-arn of mount and unlock-test; CMKFS_KEY_ARN). */
-#define CLI_PIN_USAGE                                                          \
-	"  --key-arn ARN       the only CMK the volume may open through "      \
-	"(default:\n"                                                          \
-	"                      CMKFS_KEY_ARN): a header whose token names "    \
-	"another key\n"                                                        \
-	"                      is refused before KMS is asked\n"
+#define CLI_PIN_USAGE                                                           \
+	"  --key-arn ARN[,ARN...]  the only CMKs the volume may open "          \
+	"through\n"                                                             \
+	"                      (default: CMKFS_KEY_ARN): a header whose token " \
+	"names\n"                                                               \
+	"                      another key is refused before KMS is asked\n"
 
 /* The trust of a command that opens a volume (volume.h): --insecure, and
  * the CMK key_arn pins (when NULL: CMKFS_KEY_ARN, if set). */

@@ -16,6 +16,25 @@
 #include "luks2.h"
 #include "volume.h"
 
+bool vol_trusted(const struct vol_trust *trust, const char *arn)
+{
+	size_t n = strlen(arn);
+
+	if (!trust || !trust->key_arn)
+		return true;
+	/* A comma-separated list (ARNs hold no comma), each compared
+	 * whole. */
+	for (const char *p = trust->key_arn; *p;) {
+		size_t len = strcspn(p, ",");
+
+		if (len == n && !strncmp(p, arn, n))
+			return true;
+		p += len;
+		p += *p == ',';
+	}
+	return false;
+}
+
 bool vol_token_live(const struct luks2_info *info, const struct vol_token *t)
 {
 	for (size_t j = 0; j < t->n_keyslots; j++)
@@ -175,13 +194,13 @@ int vol_token_secret(struct luks2_vol *v, const struct luks2_info *info,
 	 * is only compared, to say early what was changed. */
 	vol_binding_of(info, &b);
 	r = vol_token_matches(t, &b, err, sizeof(err));
-	if (!r && trust && trust->key_arn &&
-	    strcmp(trust->key_arn, t->key_arn)) {
+	if (!r && !vol_trusted(trust, t->key_arn)) {
 		snprintf(err, sizeof(err),
 			 "its aws-kms token names the key %.200s, not %.200s "
-			 "(the key this host is told to trust): the header "
+			 "(the key%s this host is told to trust): the header "
 			 "may have been replaced",
-			 t->key_arn, trust->key_arn);
+			 t->key_arn, trust->key_arn,
+			 strchr(trust->key_arn, ',') ? "s" : "");
 		r = -EPERM;
 	}
 	if (r) {

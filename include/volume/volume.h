@@ -186,10 +186,15 @@ int vol_secret_rewrap(struct kms_client *c, const struct vol_token *t,
 struct vol_trust {
 	bool insecure;		  /* a cipher_null data segment passes too
 				     (LUKS2_OPEN_INSECURE: benchmark volumes) */
-	const char *key_arn;	  /* the only CMK to unwrap through, or NULL */
+	const char *key_arn;	  /* the only CMK to unwrap through, or a
+				     comma-separated list of them, or NULL */
 	const char *skip_key_arn; /* a CMK not to unwrap through (the one
 				     being removed), or NULL */
 };
+
+/* May a token of the key arn be unwrapped under trust (which may be
+ * NULL)? */
+bool vol_trusted(const struct vol_trust *trust, const char *arn);
 
 /* What a caller does with a keyslot secret unwrapped through KMS: 0 when it
  * served, else -errno with err said (the next token is tried). */

@@ -76,6 +76,11 @@ expect_exit 0 as "$root" "$CMKFS" add-key "$vol" --key-arn "$key1"
 expect_exit 0 as "$root" env CMKFS_KEY_ARN="$key1" "$CMKFS" unlock-test "$vol"
 contains "$out" "unlocks through $key1" "pinned"
 contains "$err" "not $key1 (the key this host is told to trust)" "pinned: the other key refused"
+expect_exit 0 as "$root" env CMKFS_KEY_ARN="$key2,$key1" "$CMKFS" unlock-test "$vol"
+contains "$out" "unlocks through $key1" "pinned to both, key 1"
+contains "$out" "unlocks through $key2" "pinned to both, key 2"
+expect_exit 1 as "$root" env CMKFS_KEY_ARN="$key2" "$CMKFS" unlock-test "$vol" --key-arn "$key3,${key1}x"
+contains "$err" "(the keys this host is told to trust)" "pinned to a list without either key"
 
 # ---- rotate --rewrap and reencrypt keep every key ----
 expect_exit 0 as "$root" "$CMKFS" rotate "$vol" --rewrap
