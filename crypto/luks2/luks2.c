@@ -588,7 +588,11 @@ out:
 int luks2_borrow(struct crypt_device *cd, unsigned flags,
 		 struct luks2_vol **out, char *err, size_t errlen)
 {
-	const char *path = crypt_get_metadata_device_name(cd);
+	/* The metadata device has a name of its own only when the header is
+	 * detached (--header); otherwise it is the device. */
+	const char *path = crypt_get_metadata_device_name(cd)
+				   ? crypt_get_metadata_device_name(cd)
+				   : crypt_get_device_name(cd);
 	struct luks2_vol *v;
 	int r;
 
