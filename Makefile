@@ -11,7 +11,8 @@
 #   make analyze    cppcheck and clang-tidy over the sources, pyflakes over
 #                   the Python
 #   make install    install into $(DESTDIR)$(PREFIX); `cmkfs bench` runs the
-#                   installed benchmark
+#                   installed benchmark; the token plugin into libcryptsetup's
+#                   token directory (TOKENDIR=DIR to choose another)
 #   make clean
 #
 # V=1 shows full command lines; WERROR=1 (or CI=true) turns warnings into
@@ -68,11 +69,13 @@ pc_libs = $(shell $(PKG_CONFIG) --libs $(1))
 # against the layering fails to build:
 #
 #   cli -> volume -> fs, kms, luks2, crypto
+#   token -> volume -> kms, luks2, crypto
 #   fs -> crypto;  kms -> crypto;  luks2 -> crypto
 #
 # Only a module's own sources see its libraries' headers: crypto/ alone
 # OpenSSL's, crypto/luks2/ libcryptsetup's, kms/ curl's and libmicrohttpd's,
-# fs/ libfuse's, liburing's and libblkid's.
+# fs/ libfuse's, liburing's and libblkid's; token/ (the libcryptsetup token
+# plugin) libcryptsetup's too, for the token ABI and its log.
 
 CRYPTO_SRC := $(wildcard crypto/*.c)
 CRYPTO_LIB := $(BUILD)/libcmkfs-crypto.a
@@ -112,6 +115,21 @@ VOLUME_INC := -Iinclude/volume
 CLI_SRC := $(wildcard cli/*.c)
 CMKFS := $(BUILD)/cmkfs
 
+# token/: libcryptsetup-token-aws-kms.so, the external LUKS2 token plugin
+# that lets cryptsetup and systemd-cryptsetup open a volume through KMS.  A
+# shared object, so it and what it links are built position-independent
+# (the PIC tree below).
+TOKEN_SRC := token/aws_kms.c
+TOKEN_SO := $(BUILD)/libcryptsetup-token-aws-kms.so
+TOKEN_PKGS := libcryptsetup json-c
+TOKEN_SYM := token/libcryptsetup-token.sym
+# The test's shim: libcryptsetup 2.6 asks crypt_token_external_path()
+# where plugins are, with no option to say another place.
+TOKEN_PATH_SHIM := $(BUILD)/tests/token-path.so
+# Where libcryptsetup looks for token plugins, as it says itself
+# (token/tokendir.c, run by `make install`); TOKENDIR= installs elsewhere.
+TOKENDIR_PROBE := $(BUILD)/tokendir
+
 BENCH_SRC := bench/crypto_speed.c
 BENCH_CRYPTO := $(BUILD)/cmkfs-crypto-speed
 
@@ -128,8 +146,9 @@ FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGRAMS := $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
 ALL_SRC := $(CRYPTO_SRC) $(LUKS2_SRC) $(KMS_SRC) $(KMSD_SRC) \
-	kms/kmsd/main.c $(FS_SRC) $(VOLUME_SRC) $(CLI_SRC) \
-	$(BENCH_SRC) $(TEST_UTIL_SRC) $(TEST_TOOL_SRC) $(UNIT_SRC) $(FUZZ_SRC)
+	kms/kmsd/main.c $(FS_SRC) $(VOLUME_SRC) $(CLI_SRC) $(TOKEN_SRC) \
+	$(BENCH_SRC) $(TEST_UTIL_SRC) $(TEST_TOOL_SRC) $(UNIT_SRC) $(FUZZ_SRC) \
+	tests/tools/token-path.c token/tokendir.c
 # Tests see everything, internal headers included.
 PUBLIC_INC := $(CRYPTO_INC) $(LUKS2_INC) $(KMS_INC) $(FS_INC) $(VOLUME_INC)
 INCLUDES := $(PUBLIC_INC) -Icrypto -Icrypto/luks2 -Ikms -Ikms/kmsd -Ifs \
@@ -143,33 +162,47 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 .PHONY: all test run-tests demo bench bench-quick bench-crypto asan analyze \
 	install clean deps format check-format fuzz
 
-all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS) $(FUZZERS)
+all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS) $(FUZZERS) $(TOKEN_SO) \
+	$(TOKEN_PATH_SHIM) $(TOKENDIR_PROBE)
 
 # Per-directory include paths and library flags (the more specific pattern
-# wins: crypto/luks2/ over crypto/, kms/kmsd/ over kms/).
-$(BUILD)/obj/crypto/%.o: MOD_CFLAGS = $(CRYPTO_INC) -Icrypto \
-	$(call pc_cflags,$(CRYPTO_PKGS))
-$(BUILD)/obj/crypto/luks2/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(LUKS2_INC) \
-	-Icrypto/luks2 $(call pc_cflags,$(LUKS2_PKGS))
-$(BUILD)/obj/kms/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(KMS_INC) -Ikms \
-	$(call pc_cflags,$(KMS_PKGS))
+# wins: crypto/luks2/ over crypto/, kms/kmsd/ over kms/), the same in the
+# normal object tree ($(BUILD)/obj) and the position-independent one
+# ($(BUILD)/pic-obj) that shared objects are linked from.
+$(BUILD)/obj/crypto/%.o $(BUILD)/pic-obj/crypto/%.o: MOD_CFLAGS = \
+	$(CRYPTO_INC) -Icrypto $(call pc_cflags,$(CRYPTO_PKGS))
+$(BUILD)/obj/crypto/luks2/%.o $(BUILD)/pic-obj/crypto/luks2/%.o: MOD_CFLAGS = \
+	$(CRYPTO_INC) $(LUKS2_INC) -Icrypto/luks2 \
+	$(call pc_cflags,$(LUKS2_PKGS))
+$(BUILD)/obj/kms/%.o $(BUILD)/pic-obj/kms/%.o: MOD_CFLAGS = \
+	$(CRYPTO_INC) $(KMS_INC) -Ikms $(call pc_cflags,$(KMS_PKGS))
 $(BUILD)/obj/kms/kmsd/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(KMS_INC) -Ikms \
 	-Ikms/kmsd $(call pc_cflags,$(KMSD_PKGS))
 $(BUILD)/obj/fs/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(FS_INC) -Ifs \
 	$(call pc_cflags,$(FS_PKGS))
-$(BUILD)/obj/volume/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(LUKS2_INC) \
-	$(KMS_INC) $(FS_INC) $(VOLUME_INC) -Ivolume \
-	$(call pc_cflags,$(VOLUME_PKGS))
+$(BUILD)/obj/volume/%.o $(BUILD)/pic-obj/volume/%.o: MOD_CFLAGS = \
+	$(CRYPTO_INC) $(LUKS2_INC) $(KMS_INC) $(FS_INC) $(VOLUME_INC) \
+	-Ivolume $(call pc_cflags,$(VOLUME_PKGS))
+$(BUILD)/pic-obj/token/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(LUKS2_INC) \
+	$(KMS_INC) $(FS_INC) $(VOLUME_INC) -Itoken \
+	$(call pc_cflags,$(TOKEN_PKGS))
 $(BUILD)/obj/cli/%.o: MOD_CFLAGS = $(PUBLIC_INC) -Icli \
 	$(call pc_cflags,json-c)
 $(BUILD)/obj/bench/%.o: MOD_CFLAGS = $(CRYPTO_INC)
-$(BUILD)/obj/tests/%.o: MOD_CFLAGS = $(INCLUDES) \
-	$(call pc_cflags,cmocka json-c)
+$(BUILD)/obj/tests/%.o $(BUILD)/pic-obj/tests/%.o: MOD_CFLAGS = \
+	$(INCLUDES) $(call pc_cflags,cmocka json-c)
+$(BUILD)/obj/token/tokendir.o $(BUILD)/pic-obj/tests/tools/token-path.o: \
+	MOD_CFLAGS = $(call pc_cflags,libcryptsetup)
 
 $(BUILD)/obj/%.o: %.c
 	$(call msg,CC,$<)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(MOD_CFLAGS) -c -o $@ $<
+
+$(BUILD)/pic-obj/%.o: %.c
+	$(call msg,CC,$<)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC $(MOD_CFLAGS) -c -o $@ $<
 
 %.a:
 	$(call msg,AR,$@)
@@ -182,6 +215,17 @@ $(KMS_LIB): $(call obj,$(KMS_SRC))
 $(KMSD_LIB): $(call obj,$(KMSD_SRC))
 $(FS_LIB): $(call obj,$(FS_SRC))
 $(VOLUME_LIB): $(call obj,$(VOLUME_SRC))
+
+# The same modules position-independent, for the token plugin.
+picobj = $(patsubst %.c,$(BUILD)/pic-obj/%.o,$(1))
+PIC_CRYPTO_LIB := $(BUILD)/pic/libcmkfs-crypto.a
+PIC_LUKS2_LIB := $(BUILD)/pic/libcmkfs-luks2.a
+PIC_KMS_LIB := $(BUILD)/pic/libcmkfs-kms.a
+PIC_VOLUME_LIB := $(BUILD)/pic/libcmkfs-volume.a
+$(PIC_CRYPTO_LIB): $(call picobj,$(CRYPTO_SRC))
+$(PIC_LUKS2_LIB): $(call picobj,$(LUKS2_SRC))
+$(PIC_KMS_LIB): $(call picobj,$(KMS_SRC))
+$(PIC_VOLUME_LIB): $(call picobj,$(VOLUME_SRC))
 
 # Link order: dependants before dependencies.
 CRYPTO_LDLIBS = $(CRYPTO_LIB) $(call pc_libs,$(CRYPTO_PKGS))
@@ -210,6 +254,22 @@ $(KMSD): $(call obj,kms/kmsd/main.c) $(KMSD_LIB) $(KMS_LIB) $(CRYPTO_LIB)
 $(BENCH_CRYPTO): $(call obj,$(BENCH_SRC)) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CRYPTO_LDLIBS)
+
+# The plugin: the six symbols of the version script exported, everything
+# else local (so nothing of ours can collide with the host's symbols);
+# -z defs fails the link on an undefined symbol instead of the dlopen() at
+# boot; -z nodelete keeps it mapped after libcryptsetup dlclose()s it at
+# exit, because it leaves callbacks behind in libcurl, which the host may
+# also use (kms/http.c installs wiping frees as curl's allocator).
+TOKEN_LDLIBS = $(PIC_VOLUME_LIB) $(PIC_KMS_LIB) $(PIC_LUKS2_LIB) \
+	$(PIC_CRYPTO_LIB) $(call pc_libs,$(TOKEN_PKGS) $(VOLUME_PKGS) \
+	$(KMS_PKGS) $(LUKS2_PKGS) $(CRYPTO_PKGS)) -lpthread
+$(TOKEN_SO): $(call picobj,$(TOKEN_SRC)) $(PIC_VOLUME_LIB) $(PIC_KMS_LIB) \
+		$(PIC_LUKS2_LIB) $(PIC_CRYPTO_LIB) $(TOKEN_SYM)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -shared $(LDFLAGS) -Wl,-z,defs -Wl,-z,nodelete \
+		-Wl,--version-script=$(TOKEN_SYM) -o $@ $(filter %.o,$^) \
+		$(TOKEN_LDLIBS)
 
 TEST_UTIL_OBJ := $(call obj,$(TEST_UTIL_SRC))
 
@@ -243,6 +303,16 @@ $(BUILD)/tests/keyed: $(call obj,tests/tools/keyed.c) $(TEST_UTIL_OBJ) \
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LDLIBS)
 
+$(TOKEN_PATH_SHIM): $(BUILD)/pic-obj/tests/tools/token-path.o
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -shared $(LDFLAGS) -o $@ $^
+
+$(TOKENDIR_PROBE): $(call obj,token/tokendir.c)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(call pc_libs,libcryptsetup)
+
 # Fuzz targets: libFuzzer needs clang; the code under test is rebuilt with
 # coverage and sanitizers into $(BUILD)/fuzz-obj.  `make fuzz` runs each for
 # FUZZ_SECONDS; the test suite runs a short smoke of each.
@@ -275,7 +345,8 @@ fuzz: $(FUZZERS)
 			tests/fuzz/corpus/$$(basename $$f) || exit 1; \
 	done
 
--include $(shell find $(BUILD)/obj $(BUILD)/fuzz-obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/pic-obj $(BUILD)/fuzz-obj \
+	-name '*.d' 2>/dev/null)
 
 # --- running ---------------------------------------------------------------
 
@@ -337,7 +408,12 @@ check-format:
 # finds the benchmark in $(PREFIX)/lib/cmkfs, relative to its own binary
 # (cli/bench.c).
 BENCH_LIBDIR = $(DESTDIR)$(PREFIX)/lib/cmkfs
-install: $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
+# The token plugin goes where libcryptsetup looks, whatever PREFIX is.
+TOKENDIR ?= $(shell $(TOKENDIR_PROBE))
+install: $(CMKFS) $(KMSD) $(BENCH_CRYPTO) $(TOKEN_SO) $(TOKENDIR_PROBE)
+	@test -n "$(TOKENDIR)" || { echo "install: libcryptsetup has no \
+		token directory (external tokens disabled); set TOKENDIR=" >&2; \
+		exit 1; }
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system \
 		$(DESTDIR)$(PREFIX)/share/doc/cmkfs $(BENCH_LIBDIR)/bench/fio
 	install -m 0755 $(CMKFS) $(DESTDIR)$(PREFIX)/bin/cmkfs
@@ -350,6 +426,9 @@ install: $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
 	install -m 0755 bench/bench.py $(BENCH_LIBDIR)/bench/bench.py
 	install -m 0644 bench/fio/workloads.fio \
 		$(BENCH_LIBDIR)/bench/fio/workloads.fio
+	install -d $(DESTDIR)$(TOKENDIR)
+	install -m 0644 $(TOKEN_SO) \
+		$(DESTDIR)$(TOKENDIR)/libcryptsetup-token-aws-kms.so
 
 clean:
 	rm -rf build build-asan
