@@ -126,6 +126,8 @@ TOKEN_SYM := token/libcryptsetup-token.sym
 # The test's shim: libcryptsetup 2.6 asks crypt_token_external_path()
 # where plugins are, with no option to say another place.
 TOKEN_PATH_SHIM := $(BUILD)/tests/token-path.so
+# A test plugin that always wants a PIN (tests/tools/pin-token.c).
+PIN_TOKEN := $(BUILD)/tests/pin-token.so
 # Where libcryptsetup looks for token plugins, as it says itself
 # (token/tokendir.c, run by `make install`); TOKENDIR= installs elsewhere.
 TOKENDIR_PROBE := $(BUILD)/tokendir
@@ -148,7 +150,8 @@ PROGRAMS := $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
 ALL_SRC := $(CRYPTO_SRC) $(LUKS2_SRC) $(KMS_SRC) $(KMSD_SRC) \
 	kms/kmsd/main.c $(FS_SRC) $(VOLUME_SRC) $(CLI_SRC) $(TOKEN_SRC) \
 	$(BENCH_SRC) $(TEST_UTIL_SRC) $(TEST_TOOL_SRC) $(UNIT_SRC) $(FUZZ_SRC) \
-	tests/tools/token-path.c token/tokendir.c
+	tests/tools/token-path.c tests/tools/pin-token.c \
+	token/tokendir.c
 # Tests see everything, internal headers included.
 PUBLIC_INC := $(CRYPTO_INC) $(LUKS2_INC) $(KMS_INC) $(FS_INC) $(VOLUME_INC)
 INCLUDES := $(PUBLIC_INC) -Icrypto -Icrypto/luks2 -Ikms -Ikms/kmsd -Ifs \
@@ -163,7 +166,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 	install clean deps format check-format fuzz
 
 all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS) $(FUZZERS) $(TOKEN_SO) \
-	$(TOKEN_PATH_SHIM) $(TOKENDIR_PROBE)
+	$(TOKEN_PATH_SHIM) $(PIN_TOKEN) $(TOKENDIR_PROBE)
 
 # Per-directory include paths and library flags (the more specific pattern
 # wins: crypto/luks2/ over crypto/, kms/kmsd/ over kms/), the same in the
@@ -307,6 +310,12 @@ $(TOKEN_PATH_SHIM): $(BUILD)/pic-obj/tests/tools/token-path.o
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -shared $(LDFLAGS) -o $@ $^
+
+$(PIN_TOKEN): $(BUILD)/pic-obj/tests/tools/pin-token.o $(TOKEN_SYM)
+	$(call msg,LD,$@)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -shared $(LDFLAGS) -Wl,-z,defs \
+		-Wl,--version-script=$(TOKEN_SYM) -o $@ $(filter %.o,$^)
 
 $(TOKENDIR_PROBE): $(call obj,token/tokendir.c)
 	$(call msg,LD,$@)

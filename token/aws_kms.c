@@ -32,6 +32,7 @@
  * errno would end libcryptsetup's walk over the tokens at once.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,9 +48,12 @@
 /* The KMS time of one open, in seconds: CMKFS_TOKEN_TIMEOUT, else this. */
 #define TIMEOUT_DEFAULT_S 30
 #define TIMEOUT_MAX_S	  600
-/* Per request, at most (a slower answer is retried within the budget). */
-#define ATTEMPT_MS 5000
-#define CONNECT_MS 2000
+/* Per request, at most (a slower answer is retried within the budget):
+ * ATTEMPT_MS, or a third of the whole for a short one, never under
+ * ATTEMPT_MIN_MS. */
+#define ATTEMPT_MS     5000
+#define ATTEMPT_MIN_MS 1000
+#define CONNECT_MS     2000
 /* Enough that the time budget, not the count, ends the retries. */
 #define MAX_ATTEMPTS 16
 /* Bytes of the wrapped secret luksDump shows the start of (in base64). */
@@ -65,10 +69,6 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len);
 int cryptsetup_token_validate(struct crypt_device *cd, const char *json);
 void cryptsetup_token_dump(struct crypt_device *cd, const char *json);
-
-#define log_error(cd, ...)   crypt_logf(cd, CRYPT_LOG_ERROR, __VA_ARGS__)
-#define log_verbose(cd, ...) crypt_logf(cd, CRYPT_LOG_VERBOSE, __VA_ARGS__)
-#define log_debug(cd, ...)   crypt_logf(cd, CRYPT_LOG_DEBUG, __VA_ARGS__)
 
 /* The volume as messages name it: the header's device. */
 static const char *volume_name(struct crypt_device *cd)
@@ -93,6 +93,24 @@ static const char *printable(const char *in, char *out, size_t len)
 	return out;
 }
 
+/* One line through libcryptsetup's log, made printable (messages quote
+ * the token); at these levels libcryptsetup ends the line itself. */
+__attribute__((format(printf, 3, 4))) static void
+say(struct crypt_device *cd, int level, const char *fmt, ...)
+{
+	char line[2048], clean[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	crypt_logf(cd, level, "%s", printable(line, clean, sizeof(clean)));
+}
+
+#define log_error(cd, ...)   say(cd, CRYPT_LOG_ERROR, __VA_ARGS__)
+#define log_verbose(cd, ...) say(cd, CRYPT_LOG_VERBOSE, __VA_ARGS__)
+#define log_debug(cd, ...)   say(cd, CRYPT_LOG_DEBUG, __VA_ARGS__)
+
 /* CMKFS_TOKEN_TIMEOUT, in whole seconds 1..TIMEOUT_MAX_S, else the
  * default (with a word in the log). */
 static long timeout_ms(struct crypt_device *cd)
@@ -108,7 +126,7 @@ static long timeout_ms(struct crypt_device *cd)
 	if (errno || *end || v < 1 || v > TIMEOUT_MAX_S) {
 		log_verbose(cd,
 			    "aws-kms: CMKFS_TOKEN_TIMEOUT is not a number of "
-			    "seconds from 1 to %d; using %d\n",
+			    "seconds from 1 to %d; using %d",
 			    TIMEOUT_MAX_S, TIMEOUT_DEFAULT_S);
 		return TIMEOUT_DEFAULT_S * 1000L;
 	}
@@ -125,8 +143,12 @@ static long timeout_ms(struct crypt_device *cd)
  */
 static void boot_options(long total, struct kms_options *ko)
 {
+	long attempt = total / 3;
+
+	if (attempt < ATTEMPT_MIN_MS)
+		attempt = ATTEMPT_MIN_MS;
 	memset(ko, 0, sizeof(*ko));
-	ko->timeout_ms = total < ATTEMPT_MS ? total : ATTEMPT_MS;
+	ko->timeout_ms = attempt < ATTEMPT_MS ? attempt : ATTEMPT_MS;
 	ko->connect_timeout_ms =
 		ko->timeout_ms < CONNECT_MS ? ko->timeout_ms : CONNECT_MS;
 	ko->max_attempts = MAX_ATTEMPTS;
@@ -160,7 +182,7 @@ static int token_errno(int r, const struct vol_error *e)
 static void report_failure(struct crypt_device *cd, int token,
 			   const struct vol_error *e)
 {
-	char why[900], kms[640] = "", name[256];
+	char why[900], kms[640] = "";
 
 	vol_failure_reason(e, why, sizeof(why));
 	if (e->what == VOL_FAIL_UNWRAP || e->what == VOL_FAIL_KMS_CLIENT) {
@@ -168,13 +190,13 @@ static void report_failure(struct crypt_device *cd, int token,
 		kms[1] = ' ';
 		kms_error_format(&e->kms, kms + 2, sizeof(kms) - 2);
 	}
-	log_error(cd, "aws-kms token %d: cannot unlock %s: %s%s\n", token,
-		  printable(volume_name(cd), name, sizeof(name)), why, kms);
+	log_error(cd, "aws-kms token %d: cannot unlock %s: %s%s", token,
+		  volume_name(cd), why, kms);
 	if (e->what == VOL_FAIL_UNWRAP || e->what == VOL_FAIL_KMS_CLIENT)
 		log_debug(
 			cd,
 			"aws-kms token %d: KMS status %s after %u request(s), "
-			"HTTP %ld, request id %s\n",
+			"HTTP %ld, request id %s",
 			token, kms_status_name(e->kms.status), e->kms.attempts,
 			e->kms.http_status,
 			e->kms.request_id[0] ? e->kms.request_id : "-");
@@ -210,7 +232,7 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 	struct vol_error e;
 	uint8_t *secret = NULL;
 	size_t len = 0;
-	char err[512], name[256];
+	char err[512];
 	long total;
 	int r;
 
@@ -221,21 +243,21 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 	if (pin) {
 		log_error(cd,
 			  "aws-kms token %d takes no PIN: KMS unwraps its "
-			  "secret\n",
+			  "secret",
 			  token);
 		return -ENOENT;
 	}
 	r = borrow(cd, &v, &info, err, sizeof(err));
 	if (r) {
-		log_error(cd, "aws-kms token %d: cannot unlock %s: %s\n", token,
-			  printable(volume_name(cd), name, sizeof(name)), err);
+		log_error(cd, "aws-kms token %d: cannot unlock %s: %s", token,
+			  volume_name(cd), err);
 		return r == -ENOMEM ? -ENOMEM : -ENOENT;
 	}
 	total = timeout_ms(cd);
 	boot_options(total, &ko);
 	log_debug(cd,
 		  "aws-kms token %d: KMS within %ld ms (%ld ms a request, "
-		  "connect %ld ms); key %s\n",
+		  "connect %ld ms); key %s",
 		  token, total, ko.timeout_ms, ko.connect_timeout_ms,
 		  trust.key_arn ? "pinned by CMKFS_KEY_ARN" : "not pinned");
 	r = vol_token_secret(v, &info, token, &ko, &trust, &t, &secret, &len,
@@ -244,7 +266,7 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 	if (r > 0) {
 		log_error(cd,
 			  "aws-kms token %d is not an aws-kms token of an "
-			  "active keyslot\n",
+			  "active keyslot",
 			  token);
 		return -ENOENT;
 	}
@@ -252,11 +274,10 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 		report_failure(cd, token, &e);
 		return token_errno(r, &e);
 	}
-	log_verbose(
-		cd,
-		"aws-kms token %d: keyslot secret unwrapped by KMS key %s\n",
-		token, t.key_arn);
-	log_debug(cd, "aws-kms token %d: region %s, binding %s\n", token,
+	log_verbose(cd,
+		    "aws-kms token %d: keyslot secret unwrapped by KMS key %s",
+		    token, t.key_arn);
+	log_debug(cd, "aws-kms token %d: region %s, binding %s", token,
 		  t.region, t.segment_bound ? "volume+segment" : "volume");
 	vol_token_free(&t);
 	*buffer = (char *)secret;
@@ -295,17 +316,17 @@ int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
 
 	r = vol_token_parse(json, &t, why, sizeof(why));
 	if (r == -ENOMEM) {
-		log_error(cd, "aws-kms token: out of memory\n");
+		log_error(cd, "aws-kms token: out of memory");
 		return 1;
 	}
 	if (r) {
-		log_error(cd, "aws-kms token refused: %s\n", why);
+		log_error(cd, "aws-kms token refused: %s", why);
 		return 1;
 	}
 	r = borrow(cd, &v, &info, why, sizeof(why));
 	if (r) {
 		/* Nothing to compare with: the open will say why. */
-		log_debug(cd, "aws-kms token: binding not checked: %s\n", why);
+		log_debug(cd, "aws-kms token: binding not checked: %s", why);
 		vol_token_free(&t);
 		return 0;
 	}
@@ -314,7 +335,7 @@ int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
 	luks2_close(v);
 	vol_token_free(&t);
 	if (r) {
-		log_error(cd, "aws-kms token refused: %s\n", why);
+		log_error(cd, "aws-kms token refused: %s", why);
 		return 1;
 	}
 	return 0;
@@ -328,7 +349,8 @@ void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
 	struct vol_token t;
 
 	if (vol_token_parse(json, &t, why, sizeof(why))) {
-		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tinvalid:    %s\n", why);
+		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tinvalid:    %s\n",
+			   printable(why, s, sizeof(s)));
 		return;
 	}
 	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tkey ARN:    %s\n",
