@@ -170,6 +170,14 @@ static int prepare(const struct args *a, const struct vol_reencrypt_opts *o,
 			"keyslot %d destroyed: the new volume key makes it "
 			"useless\n",
 			st->destroyed[i]);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i < st->n_kept; i++)
+		fprintf(stderr, "%s opens it too: its keys keep it\n",
+			st->kept[i]);
+	if (st->replaced[0])
+		fprintf(stderr, "%s no longer opens it: %s replaces it\n",
+			st->replaced, st->key_arn);
 	return rc;
 }
 

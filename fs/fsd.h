@@ -325,6 +325,9 @@ void fsd_revoke_stop(struct fsd *d);
 /* The daemon is on its way out: no suspension starts from now on, and one
  * in force ends in a shred (what it holds could not be flushed). */
 void fsd_revoke_stopping(struct fsd *d);
+/* The key the last access answer was about (reprove.about, else
+ * reprove.key); on the checker's thread. */
+const char *fsd_reprove_about(const struct fsd *d);
 /* Wipe every key now and fail all further I/O with EIO; why is logged. */
 void fsd_shred(struct fsd *d, const char *why);
 

@@ -145,11 +145,20 @@ static void apply_policy(struct fsd *d, const char *why)
 	}
 }
 
+const char *fsd_reprove_about(const struct fsd *d)
+{
+	const char *k =
+		d->reprove.about ? d->reprove.about(d->reprove.arg) : NULL;
+
+	return k && *k ? k : d->reprove.key;
+}
+
 static void revoked(struct fsd *d, const char *what, const char *answer)
 {
 	char why[1200];
 
-	snprintf(why, sizeof(why), "%s %s: %s", what, d->reprove.key, answer);
+	snprintf(why, sizeof(why), "%s %s: %s", what, fsd_reprove_about(d),
+		 answer);
 	apply_policy(d, why);
 }
 
@@ -281,7 +290,7 @@ static void *checker_main(void *arg)
 			fsd_warn("%s: cannot check access to %s: %s "
 				 "(KMS unreachable or failing for %lld s; "
 				 "serving on)",
-				 d->volume, d->reprove.key, why,
+				 d->volume, fsd_reprove_about(d), why,
 				 (long long)(now_s() - outage_since));
 			if (d->outage_grace &&
 			    now_s() - outage_since >= (int64_t)d->outage_grace)

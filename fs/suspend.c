@@ -259,7 +259,7 @@ enum fsd_access fsd_resume(struct fsd *d, char *why, size_t len)
 	fsd_log(LOG_CRIT,
 		"%s: RESUMED: KMS allows %s again after %lld s suspended; the "
 		"keys are re-derived from the header, held I/O goes on",
-		d->volume, d->reprove.key,
+		d->volume, fsd_reprove_about(d),
 		(long long)(time(NULL) - atomic_load(&d->suspended_since)));
 	fsd_rekey_after_resume(d);
 	return FSD_ACCESS_OK;

@@ -54,6 +54,21 @@ int vol_new_secret(struct kms_client *k, const char *arn, bool check,
 		   const char *volume, uint8_t **secret, char **token,
 		   struct vol_error *e);
 
+/*
+ * The volume's keys other than opened_by, each proven to open a keyslot to
+ * vk (the volume key in use) by its token's secret unwrapped through KMS:
+ * a token a rewritten header adds opens nothing and counts for nothing.
+ * Their tokens go to out (at most max; *n of them), e->attempts says each
+ * try.  0 when every other key is proven; else the -errno of the first
+ * that is not (out still holds those that are), -E2BIG with e said when
+ * there are more than max.
+ */
+int vol_other_keys(struct luks2_vol *v, const struct luks2_info *info,
+		   const struct kms_options *ko, const struct vol_trust *trust,
+		   const char *opened_by, const struct crypto_key *vk,
+		   struct vol_token *out, unsigned max, unsigned *n,
+		   struct vol_error *e);
+
 /* The file that keeps the header an end of a reencryption replaces
  * (vol_reencrypt_snapshot) in snapshot, what a crash left of its removal
  * cleaned up: 0 with *cut_off when such an end was cut off.

@@ -18,30 +18,46 @@
 #include "luks2.h"
 #include "volume.h"
 
-/* The aws-kms tokens of the header: how many are live and of arn (ids in
- * of_arn), how many are live and of another key. */
+/* The aws-kms tokens of the header: those of arn, live (ids in of_arn) or
+ * covering no active keyslot (dangling: what a removal cut off between its
+ * keyslots and its tokens left); how many live ones of other keys, and how
+ * many keys in all. */
 struct census {
-	int of_arn[8];
-	unsigned n_of_arn, n_others;
+	int of_arn[32], dangling[32];
+	unsigned n_of_arn, n_dangling, n_others, n_keys;
+	bool other_trusted; /* a live token of another key the trust allows */
 };
 
 static void count_tokens(struct luks2_vol *v, const struct luks2_info *info,
-			 const char *arn, struct census *c)
+			 const char *arn, const struct vol_trust *trust,
+			 struct census *c)
 {
+	char keys[32][256];
+
 	memset(c, 0, sizeof(*c));
 	for (unsigned i = 0; i < info->n_tokens; i++) {
 		struct vol_token t;
 		const char *json;
+		bool live, known = false;
 
 		if (luks2_token_json(v, info->tokens[i], &json) ||
 		    vol_token_parse(json, &t, NULL, 0))
 			continue;
-		if (vol_token_live(info, &t)) {
-			if (strcmp(t.key_arn, arn))
-				c->n_others++;
-			else if (c->n_of_arn < 8)
+		live = vol_token_live(info, &t);
+		if (!strcmp(t.key_arn, arn)) {
+			if (live)
 				c->of_arn[c->n_of_arn++] = info->tokens[i];
+			else
+				c->dangling[c->n_dangling++] = info->tokens[i];
+		} else if (live) {
+			c->n_others++;
+			c->other_trusted |= vol_trusted(trust, t.key_arn);
 		}
+		for (unsigned j = 0; j < c->n_keys && live; j++)
+			known |= !strcmp(keys[j], t.key_arn);
+		if (live && !known)
+			snprintf(keys[c->n_keys++], sizeof(keys[0]), "%s",
+				 t.key_arn);
 		vol_token_free(&t);
 	}
 }
@@ -84,6 +100,29 @@ static void close_unlocked(int fd, struct luks2_vol *v, struct vol_unlocked *u)
 		close(fd);
 }
 
+/* The aws-kms tokens that cover no active keyslot. */
+static int remove_dangling(struct luks2_vol *v, const char *volume,
+			   const struct luks2_info *info, struct vol_error *e)
+{
+	char err[512];
+
+	for (unsigned i = 0; i < info->n_tokens; i++) {
+		struct vol_token t;
+		const char *json;
+		bool live;
+
+		if (luks2_token_json(v, info->tokens[i], &json) ||
+		    vol_token_parse(json, &t, NULL, 0))
+			continue;
+		live = vol_token_live(info, &t);
+		vol_token_free(&t);
+		if (!live &&
+		    luks2_token_remove(v, info->tokens[i], err, sizeof(err)))
+			return vol_fail(e, -EIO, false, "%s: %s", volume, err);
+	}
+	return 0;
+}
+
 int vol_add_key(const char *volume, const struct kms_options *ko,
 		const char *new_arn, const struct vol_trust *trust,
 		struct vol_key_change *out, struct vol_error *e)
@@ -107,13 +146,26 @@ int vol_add_key(const char *volume, const struct kms_options *ko,
 		r = unlock_but(v, &info, ko, trust, NULL, out, &u, e);
 	if (r)
 		goto out;
-	count_tokens(v, &info, new_arn, &c);
+	count_tokens(v, &info, new_arn, NULL, &c);
 	if (c.n_of_arn) {
 		r = vol_fail(e, -EEXIST, false,
 			     "%s already opens through %s (token %d)", volume,
 			     new_arn, c.of_arn[0]);
 		goto out;
 	}
+	if (c.n_keys >= VOL_KEYS_MAX) {
+		r = vol_fail(e, -E2BIG, false,
+			     "%s already opens through %u keys, the most a "
+			     "volume may have: remove one first (cmkfs "
+			     "remove-key)",
+			     volume, c.n_keys);
+		goto out;
+	}
+	/* Tokens a cut-off removal left name keyslots that no longer
+	 * exist: the new keyslot may take one's number, so they go first. */
+	r = remove_dangling(v, volume, &info, e);
+	if (r)
+		goto out;
 	r = vol_client_for(ko, new_arn, &k, e);
 	if (r)
 		goto out;
@@ -171,13 +223,16 @@ static bool covered_by_other(struct luks2_vol *v, const struct luks2_info *info,
 	return covered;
 }
 
-/* The tokens of arn (c), then the keyslots only they covered. */
-static int remove_tokens(struct luks2_vol *v, const char *volume,
-			 const char *arn, const struct census *c,
-			 struct vol_key_change *out, struct vol_error *e)
+/* The keyslots only the tokens of arn (c) cover, then those tokens: a
+ * crash in between leaves tokens that cover nothing (which a run again
+ * removes), never a keyslot the removed key's secret still opens. */
+static int remove_tokens(struct luks2_vol *v, const struct luks2_info *info,
+			 const char *volume, const char *arn,
+			 const struct census *c, struct vol_key_change *out,
+			 struct vol_error *e)
 {
-	int slots[32], n_slots = 0;
-	struct luks2_info info;
+	int gone[32];
+	unsigned n_gone = 0;
 	char err[512];
 
 	for (unsigned i = 0; i < c->n_of_arn; i++) {
@@ -187,34 +242,41 @@ static int remove_tokens(struct luks2_vol *v, const char *volume,
 		if (luks2_token_json(v, c->of_arn[i], &json) ||
 		    vol_token_parse(json, &t, NULL, 0))
 			continue;
-		for (size_t j = 0; j < t.n_keyslots && n_slots < 32; j++)
-			slots[n_slots++] = t.keyslots[j];
-		vol_token_free(&t);
-		if (luks2_token_remove(v, c->of_arn[i], err, sizeof(err)))
-			return vol_fail(e, -EIO, false,
-					"cannot remove %s from %s: %s", arn,
-					volume, err);
-		out->tokens[out->n_tokens++] = c->of_arn[i];
-	}
-	if (luks2_info(v, &info))
-		return vol_fail(e, -EIO, false,
-				"removed the tokens of %s from %s, but cannot "
-				"read its header again",
-				arn, volume);
-	for (int i = 0; i < n_slots; i++) {
-		bool active = false;
+		for (size_t j = 0; j < t.n_keyslots; j++) {
+			int ks = t.keyslots[j];
+			bool active = false;
 
-		for (unsigned j = 0; j < info.n_keyslots; j++)
-			active |= info.keyslots[j] == slots[i];
-		if (!active || covered_by_other(v, &info, arn, slots[i]))
-			continue;
-		if (luks2_keyslot_destroy(v, slots[i], err, sizeof(err)))
+			for (unsigned k = 0; k < info->n_keyslots; k++)
+				active |= info->keyslots[k] == ks;
+			for (unsigned k = 0; k < n_gone; k++)
+				active &= gone[k] != ks;
+			if (!active || covered_by_other(v, info, arn, ks))
+				continue;
+			if (luks2_keyslot_destroy(v, ks, err, sizeof(err))) {
+				vol_token_free(&t);
+				return vol_fail(e, -EIO, false,
+						"cannot remove %s from %s: "
+						"cannot destroy its keyslot "
+						"%d: %s",
+						arn, volume, ks, err);
+			}
+			gone[n_gone++] = ks;
+			if (out->n_keyslots < 8)
+				out->keyslots[out->n_keyslots++] = ks;
+		}
+		vol_token_free(&t);
+	}
+	for (unsigned i = 0; i < c->n_of_arn + c->n_dangling; i++) {
+		int id = i < c->n_of_arn ? c->of_arn[i]
+					 : c->dangling[i - c->n_of_arn];
+
+		if (luks2_token_remove(v, id, err, sizeof(err)))
 			return vol_fail(e, -EIO, false,
-					"removed the token of %s from %s, but "
-					"cannot destroy its keyslot %d: %s",
-					arn, volume, slots[i], err);
-		if (out->n_keyslots < 8)
-			out->keyslots[out->n_keyslots++] = slots[i];
+					"destroyed the keyslots of %s in %s, "
+					"but cannot remove its token %d: %s",
+					arn, volume, id, err);
+		if (out->n_tokens < 8)
+			out->tokens[out->n_tokens++] = id;
 	}
 	return 0;
 }
@@ -235,12 +297,26 @@ int vol_remove_key(const char *volume, const struct kms_options *ko,
 	r = lock_open(volume, trust, &fd, &v, &info, e);
 	if (r)
 		goto out;
-	count_tokens(v, &info, arn, &c);
-	if (!c.n_of_arn) {
+	count_tokens(v, &info, arn, trust, &c);
+	if (!c.n_of_arn && !c.n_dangling) {
 		r = vol_fail(e, -ENOENT, false,
 			     "%s has no aws-kms token of %s (`cmkfs status` "
-			     "lists its keys)",
+			     "lists its keys; give the key's full ARN)",
 			     volume, arn);
+		goto out;
+	}
+	if (!c.n_of_arn) {
+		/* A removal cut off after its keyslots went: its tokens open
+		 * nothing; finish it. */
+		r = remove_tokens(v, &info, volume, arn, &c, out, e);
+		goto out;
+	}
+	if (c.n_others && !c.other_trusted) {
+		r = vol_fail(e, -EPERM, false,
+			     "another key must open %s before %s is removed, "
+			     "but this host is pinned to %s (--key-arn or "
+			     "CMKFS_KEY_ARN): pin it to a key that stays",
+			     volume, arn, trust->key_arn);
 		goto out;
 	}
 	if (!c.n_others) {
@@ -255,7 +331,7 @@ int vol_remove_key(const char *volume, const struct kms_options *ko,
 	 * never locks anyone out. */
 	r = unlock_but(v, &info, ko, trust, arn, out, &u, e);
 	if (!r)
-		r = remove_tokens(v, volume, arn, &c, out, e);
+		r = remove_tokens(v, &info, volume, arn, &c, out, e);
 out:
 	close_unlocked(fd, v, &u);
 	return r;

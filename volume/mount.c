@@ -192,14 +192,14 @@ static int ready_reencrypting(struct vol_mount *m,
  * the revocation checks (rp->token opened it); said in one line, with the
  * key that opened it and each that does not and why.  With every_key,
  * each must. */
-static int other_keys(struct vol_mount *m, struct vol_reprove *rp,
-		      const struct crypto_key *vk, char *said, size_t len,
-		      struct vol_error *e)
+static int other_keys(struct luks2_vol *v, const struct luks2_info *info,
+		      struct vol_reprove *rp, const struct crypto_key *vk,
+		      char *said, size_t len, struct vol_error *e)
 {
 	size_t n;
 	int r;
 
-	r = vol_reprove_doors(rp, m->v, &m->info, vk, e);
+	r = vol_reprove_doors(rp, v, info, vk, e);
 	if (r)
 		return r;
 	n = (size_t)snprintf(said, len, "unlocked through %s",
@@ -238,7 +238,7 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	struct vol_reprove reprove = { .lock = PTHREAD_MUTEX_INITIALIZER };
 	struct vol_binding binding;
 	bool rekey = false;
-	char err[1024], doors_said[2048] = "";
+	char err[1024], doors_said[2048] = "", notice[2200];
 	int r;
 
 	*was_ready = false;
@@ -253,15 +253,29 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	reprove.trust = m->trust;
 	reprove.every_key = p->revoke_every_key;
 	if (info->reencrypt != LUKS2_REENCRYPT_NONE ||
-	    vol_reencrypt_end_cut_off(m->volume)) {
+	    vol_reencrypt_end_cut_off(m->volume))
 		r = ready_reencrypting(m, p, &online, &u, &fp, &rekey, e);
-	} else {
+	else
 		r = vol_unlock(m->v, info, p->ko, m->trust, &u, e);
-		if (!r)
-			r = other_keys(m, &reprove, u.vk, doors_said,
-				       sizeof(doors_said), e);
-		if (!r)
-			fp.notice = doors_said;
+	if (!r && m->v) {
+		r = other_keys(m->v, info, &reprove, u.vk, doors_said,
+			       sizeof(doors_said), e);
+	} else if (!r) {
+		/* In the middle of a reencryption: the other keys' tokens
+		 * open its keyslot of the current key too. */
+		struct luks2_info ri;
+
+		r = luks2_info(online.ready.v, &ri)
+			    ? vol_fail(e, -EIO, false,
+				       "cannot read the header of %s", m->name)
+			    : other_keys(online.ready.v, &ri, &reprove, u.vk,
+					 doors_said, sizeof(doors_said), e);
+	}
+	if (!r) {
+		snprintf(notice, sizeof(notice), "%s%s%s",
+			 fp.notice ? fp.notice : "", fp.notice ? "; " : "",
+			 doors_said);
+		fp.notice = notice;
 	}
 	if (r) {
 		vol_reprove_free(&reprove);

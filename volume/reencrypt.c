@@ -222,31 +222,45 @@ static void keep_now(struct luks2_vol *v, const struct luks2_info *info,
 	}
 }
 
-/* The volume's other CMKs, which keep opening it afterwards: every key of
- * a live aws-kms token but the one it is bound to now (u) and the chosen
- * one (arn), each once. */
-static unsigned other_cmks(struct luks2_vol *v, const struct luks2_info *info,
-			   const char *now, const char *arn, char out[][256])
+/* The volume's other CMKs, which keep opening it afterwards: every key
+ * but the one that opened it (u) and the chosen one (arn), each proven to
+ * open the current volume key now — a token a rewritten header added opens
+ * nothing, and must not be handed the new secret.  0 with their ARNs in
+ * st->kept, or -errno with e said. */
+static int other_cmks(struct luks2_vol *v, const struct luks2_info *info,
+		      const struct kms_options *ko,
+		      const struct vol_reencrypt_opts *o,
+		      const struct vol_unlocked *u, const char *volume,
+		      const char *arn, struct vol_reencrypt_start *st,
+		      struct vol_error *e)
 {
+	struct vol_token keys[VOL_DOORS_MAX];
 	unsigned n = 0;
+	int r;
 
-	for (unsigned i = 0; i < info->n_tokens && n < VOL_DOORS_MAX; i++) {
-		struct vol_token t;
-		const char *json;
-		bool seen;
-
-		if (luks2_token_json(v, info->tokens[i], &json) ||
-		    vol_token_parse(json, &t, NULL, 0))
-			continue;
-		seen = !vol_token_live(info, &t) || !strcmp(t.key_arn, now) ||
-		       !strcmp(t.key_arn, arn);
-		for (unsigned j = 0; j < n && !seen; j++)
-			seen = !strcmp(out[j], t.key_arn);
-		if (!seen)
-			snprintf(out[n++], 256, "%s", t.key_arn);
-		vol_token_free(&t);
+	r = vol_other_keys(v, info, ko, &o->trust, u->token.key_arn, u->vk,
+			   keys, VOL_DOORS_MAX, &n, e);
+	for (unsigned i = 0; i < n; i++) {
+		if (strcmp(keys[i].key_arn, arn))
+			snprintf(st->kept[st->n_kept++], sizeof(st->kept[0]),
+				 "%s", keys[i].key_arn);
+		vol_token_free(&keys[i]);
 	}
-	return n;
+	if (r && r != -E2BIG) {
+		const struct vol_attempt *a = NULL;
+
+		for (unsigned i = 0; i < e->n_attempts && !a; i++)
+			if (e->attempts[i].what != VOL_FAIL_NONE)
+				a = &e->attempts[i];
+		r = vol_fail(
+			e, r, false,
+			"cannot reencrypt %.200s: its key %.256s does not "
+			"open it now (%.600s): every key of a volume must, "
+			"to be kept — enable it, or remove it first (cmkfs "
+			"remove-key); nothing was rewritten",
+			volume, a ? a->key_arn : "?", a ? a->reason : "?");
+	}
+	return r;
 }
 
 /* Step 3 for another CMK: the new secret wrapped under it (KMS Encrypt in
@@ -298,14 +312,17 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 	const char *arn = st->key_arn, *volume = job->volume;
 	struct luks2_vol *v = job->v;
 	struct kms_client *k = NULL;
-	char others[VOL_DOORS_MAX][256];
 	struct keep keep = { 0 };
 	uint8_t *secret = NULL;
 	char *token = NULL, err[512];
-	unsigned n_others;
 	int r, id;
 
-	n_others = other_cmks(v, info, u->token.key_arn, arn, others);
+	r = other_cmks(v, info, ko, o, u, volume, arn, st, e);
+	if (r)
+		return r;
+	if (strcmp(arn, u->token.key_arn))
+		snprintf(st->replaced, sizeof(st->replaced), "%s",
+			 u->token.key_arn);
 	r = vol_client_for(ko, arn, &k, e);
 	if (r)
 		return r;
@@ -340,9 +357,9 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 	keep.keyslots[keep.n_keyslots++] = p.keyslot_new;
 	keep.tokens[keep.n_tokens++] = id;
 	/* Every other CMK of the volume opens the new key too. */
-	for (unsigned i = 0; i < n_others && !r; i++) {
-		r = other_token(v, info, ko, volume, others[i], secret, &p, &id,
-				e);
+	for (unsigned i = 0; i < st->n_kept && !r; i++) {
+		r = other_token(v, info, ko, volume, st->kept[i], secret, &p,
+				&id, e);
 		if (!r)
 			keep.tokens[keep.n_tokens++] = id;
 	}

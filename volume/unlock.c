@@ -371,8 +371,8 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
 
 /* Token t's secret, unwrapped as a mount does and wiped at once: whether
  * KMS still grants access through its key, with why said when not (what
- * KMS answered; for another key than the one that opened the volume,
- * "its key KEY: " first — the log names that one already). */
+ * KMS answered; where the answer is not about the key the log names,
+ * rp->about, "its key KEY: " first). */
 static enum fsd_access reprove_one(const struct vol_reprove *rp,
 				   const struct vol_token *t, char *why,
 				   size_t len)
@@ -393,7 +393,7 @@ static enum fsd_access reprove_one(const struct vol_reprove *rp,
 	if (!r)
 		return FSD_ACCESS_OK;
 	kms_error_format(&kerr, line, sizeof(line));
-	if (t == rp->token)
+	if (t == rp->token || rp->every_key)
 		snprintf(why, len, "%s", line);
 	else
 		snprintf(why, len, "its key %.255s: %.500s", t->key_arn, line);
@@ -410,6 +410,7 @@ static enum fsd_access reprove_doors(struct vol_reprove *rp, char *why,
 	char one[800];
 	bool unavailable = false;
 
+	snprintf(rp->about, sizeof(rp->about), "%s", rp->token->key_arn);
 	for (unsigned i = 0; i <= rp->n_doors; i++) {
 		const struct vol_token *t = i ? &rp->doors[i - 1] : rp->token;
 
@@ -419,19 +420,24 @@ static enum fsd_access reprove_doors(struct vol_reprove *rp, char *why,
 				continue;
 			/* The first refusal decides; an outage is kept
 			 * until one comes. */
-			if (worst == FSD_ACCESS_OK || a == FSD_ACCESS_REFUSED)
+			if (worst == FSD_ACCESS_OK || a == FSD_ACCESS_REFUSED) {
 				snprintf(why, len, "%s", one);
+				snprintf(rp->about, sizeof(rp->about), "%s",
+					 t->key_arn);
+			}
 			worst = a;
 			continue;
 		}
 		if (a == FSD_ACCESS_OK) {
-			/* One door is enough; the keys before it said. */
+			/* One door is enough; the first key's answer said. */
 			if (i) {
-				size_t n = strlen(why);
+				char first[800];
 
-				snprintf(why + n, len - n,
-					 "; access holds through %s",
-					 t->key_arn);
+				snprintf(first, sizeof(first), "%s", why);
+				snprintf(why, len,
+					 "%.255s: %.500s; access holds through "
+					 "%.255s",
+					 rp->token->key_arn, first, t->key_arn);
 			}
 			return FSD_ACCESS_OK;
 		}
@@ -496,36 +502,77 @@ static int opens_served(struct luks2_vol *v, const struct vol_token *t,
 	return r;
 }
 
+/* Is arn among the first n of keys? */
+static bool among(const struct vol_token *keys, unsigned n, const char *arn)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(keys[i].key_arn, arn))
+			return true;
+	return false;
+}
+
+int vol_other_keys(struct luks2_vol *v, const struct luks2_info *info,
+		   const struct kms_options *ko, const struct vol_trust *trust,
+		   const char *opened_by, const struct crypto_key *vk,
+		   struct vol_token *out, unsigned max, unsigned *n,
+		   struct vol_error *e)
+{
+	struct vol_trust tr = trust ? *trust : (struct vol_trust){ 0 };
+	const struct vol_secret_use use = { opens_served, &vk };
+	char failed[32][256];
+	unsigned n_failed = 0;
+	int r, first = 0, first_of[32];
+
+	memset(e, 0, sizeof(*e));
+	*n = 0;
+	tr.skip_key_arn = opened_by;
+	for (unsigned i = 0; i < info->n_tokens; i++) {
+		struct vol_token t;
+		const char *json;
+		char arn[256] = "";
+		bool known = false;
+
+		/* One proof per key: a key whose token opened is done. */
+		if (!luks2_token_json(v, info->tokens[i], &json) &&
+		    !vol_token_parse(json, &t, NULL, 0)) {
+			memcpy(arn, t.key_arn, sizeof(arn));
+			known = among(out, *n, arn);
+			vol_token_free(&t);
+		}
+		if (known)
+			continue;
+		r = try_token(v, info, i, ko, &tr, &use, &t, e);
+		if (r < 0 && n_failed < 32) {
+			memcpy(failed[n_failed], arn, sizeof(arn));
+			first_of[n_failed++] = r;
+		}
+		if (r)
+			continue;
+		if (*n == max) {
+			vol_token_free(&t);
+			return vol_fail(e, -E2BIG, false,
+					"the volume opens through more than "
+					"%u keys, more than cmkfs follows",
+					max + 1);
+		}
+		out[(*n)++] = t;
+	}
+	/* A key fails when none of its tokens opened. */
+	for (unsigned i = 0; i < n_failed && !first; i++)
+		if (!among(out, *n, failed[i]))
+			first = first_of[i];
+	return first;
+}
+
 int vol_reprove_doors(struct vol_reprove *rp, struct luks2_vol *v,
 		      const struct luks2_info *info,
 		      const struct crypto_key *vk, struct vol_error *e)
 {
-	struct vol_trust trust =
-		rp->trust ? *rp->trust : (struct vol_trust){ 0 };
-	const struct vol_secret_use use = { opens_served, &vk };
-	int r, first = 0;
+	int r = vol_other_keys(v, info, rp->ko, rp->trust, rp->token->key_arn,
+			       vk, rp->doors, VOL_DOORS_MAX, &rp->n_doors, e);
 
-	memset(e, 0, sizeof(*e));
-	trust.skip_key_arn = rp->token->key_arn;
-	for (unsigned i = 0; i < info->n_tokens; i++) {
-		struct vol_token t;
-		bool known = false;
-
-		r = try_token(v, info, i, rp->ko, &trust, &use, &t, e);
-		if (r < 0 && !first)
-			first = r;
-		if (r)
-			continue;
-		for (unsigned j = 0; j < rp->n_doors; j++)
-			known |= !strcmp(rp->doors[j].key_arn, t.key_arn);
-		if (known || rp->n_doors == VOL_DOORS_MAX) {
-			vol_token_free(&t);
-			continue;
-		}
-		rp->doors[rp->n_doors++] = t;
-	}
-	if (rp->every_key && first)
-		return first;
+	if (r && (rp->every_key || r == -ENOMEM))
+		return r;
 	e->what = VOL_FAIL_NONE;
 	return 0;
 }
@@ -587,15 +634,27 @@ static enum fsd_access reprove_unlock(void *arg, struct crypto_key **keys,
 		enum fsd_access a;
 
 		pthread_mutex_lock(&rp->lock);
-		old = *rp->token;
-		*rp->token = t;
+		/* The keys the checks ask about stay those of the mount: a
+		 * token of another of them (it opened while the first is
+		 * still refused) changes nothing, one of a key the mount did
+		 * not know (a rotation while mounted) takes the first's
+		 * place. */
+		if (among(rp->doors, rp->n_doors, t.key_arn)) {
+			old = t;
+		} else {
+			old = *rp->token;
+			*rp->token = t;
+		}
+		snprintf(rp->about, sizeof(rp->about), "%s", t.key_arn);
 		/* Every key must grant access again, not only one. */
 		a = rp->every_key ? reprove_doors(rp, why, len) : FSD_ACCESS_OK;
 		pthread_mutex_unlock(&rp->lock);
 		vol_token_free(&old);
 		if (a != FSD_ACCESS_OK) {
-			while (*n)
+			while (*n) {
 				crypto_key_free(keys[--*n]);
+				keys[*n] = NULL;
+			}
 		}
 		return a;
 	}
@@ -612,10 +671,18 @@ static enum fsd_access reprove_unlock(void *arg, struct crypto_key **keys,
 	return FSD_ACCESS_REFUSED;
 }
 
+static const char *reprove_about(void *arg)
+{
+	const struct vol_reprove *rp = arg;
+
+	return rp->about;
+}
+
 void vol_reprove_hook(struct vol_reprove *r, struct fsd_reprove *out)
 {
 	out->check = reprove_check;
 	out->unlock = reprove_unlock;
 	out->arg = r;
 	out->key = r->token->key_arn;
+	out->about = reprove_about;
 }

@@ -69,6 +69,10 @@ struct fsd_reprove {
 	enum fsd_access (*unlock)(void *arg, struct crypto_key **keys,
 				  unsigned max, unsigned *n, char *why,
 				  size_t len);
+	/* The key the last answer of check or unlock was about when a
+	 * volume opens through several (called on the thread that got the
+	 * answer), or NULL: key. */
+	const char *(*about)(void *arg);
 };
 
 /* What a definitive refusal does (fs/revoke.c, fs/suspend.c). */

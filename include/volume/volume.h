@@ -270,7 +270,10 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
  * every keyslot of the token from the header of volume, read again under
  * trust.  All it points to must outlive the daemon.
  */
-#define VOL_DOORS_MAX 7
+/* The most CMKs a volume may have (add-key refuses more); a header with
+ * more is refused where they all count (reencryption, --revocation any). */
+#define VOL_KEYS_MAX  8
+#define VOL_DOORS_MAX (VOL_KEYS_MAX - 1)
 
 struct vol_reprove {
 	pthread_mutex_t lock; /* token changes when an online reencryption
@@ -283,6 +286,7 @@ struct vol_reprove {
 	struct vol_token doors[VOL_DOORS_MAX];
 	unsigned n_doors;
 	bool every_key;
+	char about[256]; /* the key the last answer was about */
 	const struct vol_binding *binding;
 	const struct kms_options *ko;
 	const char *volume;
@@ -511,6 +515,10 @@ struct vol_reencrypt_opts {
 /* What vol_reencrypt_start did, for the caller to tell. */
 struct vol_reencrypt_start {
 	char key_arn[256]; /* the key the volume opens through afterwards */
+	char kept[VOL_DOORS_MAX][256]; /* its other keys, which open it
+					  afterwards too */
+	unsigned n_kept;
+	char replaced[256]; /* the key key_arn replaces, or "" */
 	int destroyed[VOL_REENCRYPT_NOTES]; /* keyslots destroyed */
 	unsigned n_destroyed;
 	bool recovered; /* resume: a block a crash cut off was recovered */

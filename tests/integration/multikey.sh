@@ -4,8 +4,10 @@
 # which key opens it and why each other does not; the last key is never
 # removed and a removal never locks anyone out; a kill -9 before every
 # header write of either leaves a volume that opens with its key unchanged;
-# rotate --rewrap and reencrypt keep every key, and a reencryption a key
-# cannot follow stops before anything is rewritten.
+# rotate --rewrap and reencrypt keep every key — each proven to open the
+# volume, so a token a rewritten header adds is never handed the new
+# secret — and a reencryption a key cannot follow stops before anything is
+# rewritten; a volume has at most eight keys.
 # timeout: 300
 . "$(dirname "$0")/../lib.sh"
 
@@ -21,6 +23,10 @@ expect_exit 0 as "$root" "$CMKFS" create "$vol" --size 16M --key-arn "$key1"
 vk=$(volume_key_of "$root" "$vol")
 [ ${#vk} = 128 ] || fail "volume key '$vk'"
 
+unbound() { # keyslots no aws-kms token covers
+	expect_exit 0 "$CMKFS" status --json "$vol"
+	$PYTHON -c 'import json,sys; s = json.loads(sys.argv[1]); print(sum(1 for k in s["keyslots"] if not k["kms_bound"]))' "$out"
+}
 keys_of() {
 	expect_exit 0 "$CMKFS" status --json "$vol"
 	$PYTHON -c 'import json,sys; s = json.loads(sys.argv[1]); print(" ".join(sorted(k["key_arn"] for k in s["keyslots"] if k["kms_bound"])))' "$out"
@@ -82,19 +88,45 @@ contains "$out" "unlocks through $key2" "pinned to both, key 2"
 expect_exit 1 as "$root" env CMKFS_KEY_ARN="$key2" "$CMKFS" unlock-test "$vol" --key-arn "$key3,${key1}x"
 contains "$err" "(the keys this host is told to trust)" "pinned to a list without either key"
 
+# pinned to the key being removed: said as such
+expect_exit 1 as "$root" env CMKFS_KEY_ARN="$key1" "$CMKFS" remove-key "$vol" --key-arn "$key1"
+contains "$err" "this host is pinned to $key1 (--key-arn or CMKFS_KEY_ARN): pin it to a key that stays" "pinned removal"
+
+# ---- a token a rewritten header adds counts for nothing ----
+# (a key this host may use, the volume's public context values, a keyslot
+# of the volume, a ciphertext that opens nothing)
+key4=$(as "$root" "$CMKFS" kms create-key --description intruder)
+$PYTHON - "$vol" "$key4" "$(cryptsetup luksUUID "$vol")" > "$TEST_TMPDIR/rogue.json" <<'P'
+import base64, json, os, subprocess, sys
+m = json.loads(subprocess.check_output(["cryptsetup", "luksDump", "--dump-json-metadata", sys.argv[1]]))
+ctx = next(t["encryption_context"] for t in m["tokens"].values() if t["type"] == "aws-kms")
+print(json.dumps({"type": "aws-kms", "keyslots": [sorted(m["keyslots"])[0]], "key_arn": sys.argv[2],
+                  "region": "us-east-1", "ciphertext": base64.b64encode(os.urandom(184)).decode(),
+                  "encryption_context": ctx, "created": "2026-12-01T00:00:00Z"}))
+P
+cryptsetup token import --json-file "$TEST_TMPDIR/rogue.json" "$vol" || fail "cannot add the rogue token"
+expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
+contains "$err" "$key4 did not open it" "the rogue token opens nothing"
+expect_exit 1 as "$root" "$CMKFS" reencrypt "$vol"
+contains "$err" "its key $key4 does not open it now" "reencrypt refuses to hand the new secret to a key that never opened the volume"
+[ "$(volume_key_of "$root" "$vol")" = "$vk" ] || fail "the refused reencryption changed the volume key"
+expect_exit 0 as "$root" "$CMKFS" remove-key "$vol" --key-arn "$key4"
+[ "$(keys_of)" = "$(printf '%s\n' "$key1" "$key2" | sort | xargs)" ] || fail "after removing the rogue token: $(keys_of)"
+
 # ---- rotate --rewrap and reencrypt keep every key ----
 expect_exit 0 as "$root" "$CMKFS" rotate "$vol" --rewrap
 [ "$(keys_of)" = "$(printf '%s\n' "$key1" "$key2" | sort | xargs)" ] || fail "after rotate --rewrap: $(keys_of)"
 # a key that cannot wrap the new secret stops the reencryption before
 # anything is rewritten
 as "$root" "$CMKFS" kms disable-key "$key2" --region eu-west-1 2> /dev/null
-expect_exit 3 as "$root" "$CMKFS" reencrypt "$vol"
-contains "$err" "it must keep opening through $key2" "reencrypt with a disabled second key"
+expect_exit 1 as "$root" "$CMKFS" reencrypt "$vol"
+contains "$err" "its key $key2 does not open it now (the key $key2 is disabled" "reencrypt with a disabled second key"
 [ "$(volume_key_of "$root" "$vol")" = "$vk" ] || fail "a refused reencryption changed the volume key"
 as "$root" "$CMKFS" kms enable-key "$key2" --region eu-west-1 2> /dev/null
 expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
 contains "$out" "unlocks through $key2" "after a refused reencryption"
 expect_exit 0 as "$root" "$CMKFS" reencrypt "$vol"
+contains "$err" "opens it too: its keys keep it" "reencrypt says which keys it keeps"
 [ "$(keys_of)" = "$(printf '%s\n' "$key1" "$key2" | sort | xargs)" ] || fail "after reencrypt: $(keys_of)"
 vk2=$(volume_key_of "$root" "$vol")
 [ "$vk2" != "$vk" ] || fail "reencrypt kept the volume key"
@@ -130,13 +162,17 @@ for op in remove-key add-key; do
 			fail "$op killed before write $n: the volume no longer opens"
 		fi
 		[ "$(volume_key_of "$root" "$vol")" = "$vk" ] || fail "$op killed before write $n: the volume key changed"
-		# and the operation can be done again, to the end
+		# and the operation run again completes (or says it is done:
+		# the kill came after the last write that mattered)
 		if [ "$rc" = 137 ]; then
-			as "$root" "$CMKFS" $op "$vol" --key-arn "$key1" > /dev/null 2>&1 || true
+			again=0
+			as "$root" "$CMKFS" $op "$vol" --key-arn "$key1" > /dev/null 2> "$TEST_TMPDIR/again.err" || again=$?
+			[ $again = 0 ] || grep -Eq "has no aws-kms token of|already opens through" "$TEST_TMPDIR/again.err" ||
+				fail "$op killed before write $n, then run again: exit $again: $(cat "$TEST_TMPDIR/again.err")"
 			case $op in
 			add-key) [ "$(keys_of)" = "$(printf '%s\n' "$key1" "$key2" | sort | xargs)" ] ;;
-			remove-key) [ "$(keys_of)" = "$key2" ] ;;
-			esac || fail "$op killed before write $n, then run again: $(keys_of)"
+			remove-key) [ "$(keys_of)" = "$key2" ] && [ "$(unbound)" = 0 ] ;;
+			esac || fail "$op killed before write $n, then run again: $(keys_of), $(unbound) keyslot(s) no token covers"
 		fi
 		[ "$rc" = 0 ] && break
 		total=$n
@@ -144,4 +180,18 @@ for op in remove-key add-key; do
 	[ "$rc" = 0 ] || fail "$op: 60 writes and it did not end"
 	echo "$op killed before each of its $total writes: the volume always opened, its key unchanged"
 done
+
+# ---- at most eight keys ----
+small=$TEST_TMPDIR/small.img
+expect_exit 0 as "$root" "$CMKFS" create "$small" --size 1M --key-arn "$key1"
+for i in 2 3 4 5 6 7 8; do
+	k=$(as "$root" "$CMKFS" kms create-key --description "k$i")
+	expect_exit 0 as "$root" "$CMKFS" add-key "$small" --key-arn "$k"
+done
+k=$(as "$root" "$CMKFS" kms create-key --description k9)
+expect_exit 1 as "$root" "$CMKFS" add-key "$small" --key-arn "$k"
+contains "$err" "already opens through 8 keys, the most a volume may have" "a ninth key"
+expect_exit 0 as "$root" "$CMKFS" reencrypt "$small"
+expect_exit 0 as "$root" "$CMKFS" unlock-test "$small"
+[ "$(grep -c "^ok: " <<< "$out")" = 8 ] || fail "after reencrypt, not every one of 8 keys opens it: $out"
 kmsd_stop

@@ -4,7 +4,9 @@
 # key grants it: disabling the primary changes nothing, disabling both
 # shreds.  With --revocation any, disabling either one shreds, and a mount
 # needs both.  The mount's log says which keys open the volume and which
-# do not, and why.  An online reencryption keeps both keys.
+# do not, and why.  With --on-revoke suspend and any, the mount stays held
+# while either key is refused.  A mount in the middle of a reencryption
+# checks both keys too, and an online reencryption keeps both.
 # transports: both
 # timeout: 240
 . "$(dirname "$0")/../lib.sh"
@@ -57,7 +59,7 @@ for i in 1 2 3 4; do
 	[ "$(io read)" = ok ] || fail "the mount was cut while the replica key still grants access: $(cat "$log")"
 done
 ! grep -q SHREDDED "$log" || fail "shredded while a key still grants access"
-grep -q "KMS refuses a key or does not answer: DisabledException: $key1.*; access holds through $key2" "$log" ||
+grep -q "KMS refuses a key or does not answer: $key1: DisabledException.*; access holds through $key2" "$log" ||
 	fail "the log does not warn that only the replica grants access: $(cat "$log")"
 key disable 2
 until_eio || fail "reads still work 10 s after both keys were disabled"
@@ -86,11 +88,68 @@ grep -q "KMS refusing any one of its keys revokes access" "$log" || fail "the lo
 [ "$(io read)" = ok ] || fail "I/O on a --revocation any mount"
 key disable 2
 until_eio || fail "--revocation any: reads still work 10 s after the replica key was disabled"
-grep -q "SHREDDED: KMS refuses the key $key1: its key $key2: DisabledException" "$log" ||
+grep -q "SHREDDED: KMS refuses the key $key2: DisabledException" "$log" ||
 	fail "the shred does not name the replica key: $(cat "$log")"
 expect_exit 0 "$CMKFS" umount "$plain"
 key enable 2
+
+# with suspend: held while either key is refused, even though the other
+# opens the volume; resumed once both grant access again
+wait_log() { # PATTERN SECONDS
+	local i
+	for i in $(seq $(($2 * 10))); do
+		grep -q "$1" "$log" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+mount_raw --revocation any --on-revoke suspend
+key disable 1
+wait_log "SUSPENDED: KMS refuses the key $key1: DisabledException" 10 || fail "no suspension: $(cat "$log")"
+sleep 3
+! grep -q RESUMED "$log" || fail "resumed while the first key is still refused: $(cat "$log")"
+expect_exit 0 "$CMKFS" status "$vol"
+contains "$out" "SUSPENDED" "status while one key is refused"
+key enable 1
+wait_log "RESUMED: KMS allows" 10 || fail "no resume once both keys grant access: $(cat "$log")"
+[ "$(io read)" = ok ] || fail "no I/O after the resume"
+# and the first key is still among those checked
+key disable 1
+for i in $(seq 100); do
+	[ "$(grep -c "SUSPENDED: KMS refuses the key $key1" "$log")" = 2 ] && break
+	sleep 0.1
+done
+[ "$(grep -c "SUSPENDED: KMS refuses the key $key1" "$log")" = 2 ] ||
+	fail "the first key was dropped from the checks after a resume: $(cat "$log")"
+key enable 1
+for i in $(seq 100); do
+	[ "$(grep -c RESUMED "$log")" = 2 ] && break
+	sleep 0.1
+done
+[ "$(io read)" = ok ] || fail "no I/O after the second resume"
+expect_exit 0 "$CMKFS" umount "$plain"
 expect_exit 2 "$CMKFS" mount --raw "$vol" "$plain" --revocation some
+
+# ---- a mount in the middle of a reencryption checks both keys too ----
+mount_raw
+expect_exit 0 as "$root" "$CMKFS" reencrypt "$vol" --pause
+expect_exit 0 as "$root" "$CMKFS" reencrypt "$vol" --background
+expect_exit 0 "$CMKFS" umount "$plain"
+expect_exit 0 "$CMKFS" status --json "$vol"
+contains "$out" '"state":"paused"' "a reencryption held paused"
+key disable 2
+expect_exit 3 as "$root" "$CMKFS" mount --raw "$vol" "$plain" --revocation-check 1 --revocation any
+contains "$err" "the key $key2 is disabled" "--revocation any on a volume being reencrypted"
+mount_raw --reencrypt-paused
+grep -q "its key $key2 does not open it: the key $key2 is disabled" "$log" ||
+	fail "a mount of a volume being reencrypted does not look at its other key: $(cat "$log")"
+expect_exit 0 "$CMKFS" umount "$plain"
+key enable 2
+mount_raw --revocation any --reencrypt-paused
+grep -q "its key $key2 opens it too" "$log" || fail "the other key does not open a volume being reencrypted: $(cat "$log")"
+expect_exit 0 as "$root" "$CMKFS" reencrypt --resume "$vol"
+expect_exit 0 "$CMKFS" umount "$plain"
+vk=$(volume_key_of "$root" "$vol")
 
 # ---- an online reencryption keeps both keys ----
 mount_raw
