@@ -246,6 +246,41 @@ print(json.dumps({"CiphertextBlob": t["ciphertext"], "KeyId": t["key_arn"], "Enc
 		$PYTHON -c 'import json,sys,base64; sys.stdout.buffer.write(base64.b64decode(json.load(sys.stdin)["Plaintext"]))' > "$out"
 }
 
+# plugin_setup: the build's token plugin, for the stock cryptsetup: a
+# directory of this test's holding it (PLUGIN_DIR), and what to preload
+# (PLUGIN_PRELOAD) so that libcryptsetup 2.6, which has no
+# --external-tokens-path, looks there (tests/tools/token-path.c reads
+# CMKFS_TEST_TOKEN_DIR).  Under `make asan` the plugin is instrumented and
+# cryptsetup is not: the ASan runtime must be the first library of the
+# process (it replaces malloc before anything allocates, and refuses to
+# start otherwise), so it is preloaded ahead of the shim; UBSan's runtime
+# comes in with the plugin.  cryptsetup 2.6.1 leaks nothing on the paths
+# the tests run, so the leak check stays on (with tests/lsan.supp) and
+# covers the plugin too — linked -z nodelete, it stays mapped until exit
+# and its frames are symbolised.
+plugin_setup() {
+	local plugin=$CMKFS_BUILD/libcryptsetup-token-aws-kms.so
+	local shim=$CMKFS_BUILD/tests/token-path.so asan
+	[ -f "$plugin" ] && [ -f "$shim" ] || fail "the token plugin or its shim is not built"
+	PLUGIN_DIR=$TEST_TMPDIR/tokens
+	mkdir -p "$PLUGIN_DIR"
+	ln -sf "$plugin" "$PLUGIN_DIR/libcryptsetup-token-aws-kms.so"
+	PLUGIN_PRELOAD=$shim
+	asan=$(ldd "$plugin" | awk '$1 ~ /^libasan\.so/ { print $3 }')
+	if [ -n "$asan" ]; then
+		PLUGIN_PRELOAD="$asan $shim"
+		echo "ASan build: preloading $asan"
+	fi
+}
+
+# plugin_cryptsetup ENVFILE ARGS...: the stock cryptsetup as the principal
+# of ENVFILE, with the plugin (plugin_setup first).
+plugin_cryptsetup() {
+	local env=$1
+	shift
+	as "$env" env LD_PRELOAD="$PLUGIN_PRELOAD" CMKFS_TEST_TOKEN_DIR="$PLUGIN_DIR" /sbin/cryptsetup "$@"
+}
+
 # volume_key_of ENVFILE VOLUME: unwrap the secret of each aws-kms token of
 # VOLUME through KMS (as the principal of ENVFILE) and print the volume key
 # the first that works opens, in hex — through the test-only vol-tool, for

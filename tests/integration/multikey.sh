@@ -1,7 +1,8 @@
 #!/bin/bash
 # multikey: a volume that more than one CMK opens — a replica key in a second
 # region, added and removed with cmkfs add-key / remove-key; unlock-test says
-# which key opens it and why each other does not; the last key is never
+# which key opens it and why each other does not, and so does the stock
+# cryptsetup with the token plugin; the last key is never
 # removed and a removal never locks anyone out; a kill -9 before every
 # header write of either leaves a volume that opens with its key unchanged;
 # rotate --rewrap and reencrypt keep every key — each proven to open the
@@ -56,6 +57,11 @@ as "$root" "$CMKFS" kms disable-key "$key1" 2> /dev/null
 expect_exit 0 as "$root" "$CMKFS" unlock-test "$vol"
 contains "$out" "unlocks through $key2" "the replica opens it"
 contains "$err" "$key1 did not open it: the key $key1 is disabled" "why key 1 did not"
+# the token plugin: the stock cryptsetup tries each key's token in turn
+plugin_setup
+expect_exit 0 plugin_cryptsetup "$root" open --test-passphrase --token-only -v "$vol"
+contains "$out$err" "aws-kms token 0: cannot unlock $vol: the key $key1 is disabled" "plugin: the first key's reason"
+contains "$out$err" "Key slot 1 unlocked" "plugin: opens through the replica"
 # both disabled: the first key's reason decides, the other is listed
 as "$root" "$CMKFS" kms disable-key "$key2" --region eu-west-1 2> /dev/null
 expect_exit 3 as "$root" "$CMKFS" unlock-test "$vol"

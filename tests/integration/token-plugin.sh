@@ -29,27 +29,10 @@ done
 [ -x $CRYPTSETUP ] || fail "$CRYPTSETUP is missing (scripts/deps.sh installs cryptsetup-bin)"
 
 T=$TEST_TMPDIR
-TOKENS=$T/tokens # the only place this cryptsetup looks for plugins
-mkdir "$TOKENS"
-ln -s "$PLUGIN" "$TOKENS/libcryptsetup-token-aws-kms.so"
+plugin_setup
+TOKENS=$PLUGIN_DIR
+PRELOAD=$PLUGIN_PRELOAD
 ln -s "$PIN_TOKEN" "$TOKENS/libcryptsetup-token-cmkfs-test-pin.so"
-
-PRELOAD=$SHIM
-ASAN_LIB=$(ldd "$PLUGIN" | awk '$1 ~ /^libasan\.so/ { print $3 }')
-if [ -n "$ASAN_LIB" ]; then
-	# `make asan`: the plugin is instrumented, cryptsetup is not.  The
-	# ASan runtime must be the first library of the process (it replaces
-	# malloc before anything allocates, and refuses to start otherwise:
-	# "ASan runtime does not come first"), so it is preloaded ahead of
-	# the shim; UBSan's runtime comes in with the plugin.  Nothing else
-	# is needed: with the runtime first, verify_asan_link_order is
-	# satisfied, and cryptsetup 2.6.1 leaks nothing on the paths run
-	# here, so the leak check stays on (with tests/lsan.supp, which
-	# `make asan` passes) and covers the plugin too — it stays mapped
-	# until exit (-z nodelete), so its frames are symbolised.
-	PRELOAD="$ASAN_LIB $SHIM"
-	echo "ASan build: preloading $ASAN_LIB"
-fi
 
 # cs [VAR=VALUE...] ARGS...: the stock cryptsetup, as the database host,
 # with the test's plugins.
