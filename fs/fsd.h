@@ -327,7 +327,13 @@ void fsd_revoke_stop(struct fsd *d);
 void fsd_revoke_stopping(struct fsd *d);
 /* The key the last access answer was about (reprove.about, else
  * reprove.key); on the checker's thread. */
-const char *fsd_reprove_about(const struct fsd *d);
+static inline const char *fsd_reprove_about(const struct fsd *d)
+{
+	const char *k =
+		d->reprove.about ? d->reprove.about(d->reprove.arg) : NULL;
+
+	return k && *k ? k : d->reprove.key;
+}
 /* Wipe every key now and fail all further I/O with EIO; why is logged. */
 void fsd_shred(struct fsd *d, const char *why);
 

@@ -145,14 +145,6 @@ static void apply_policy(struct fsd *d, const char *why)
 	}
 }
 
-const char *fsd_reprove_about(const struct fsd *d)
-{
-	const char *k =
-		d->reprove.about ? d->reprove.about(d->reprove.arg) : NULL;
-
-	return k && *k ? k : d->reprove.key;
-}
-
 static void revoked(struct fsd *d, const char *what, const char *answer)
 {
 	char why[1200];
