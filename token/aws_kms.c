@@ -32,11 +32,13 @@
  * errno would end libcryptsetup's walk over the tokens at once.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libcryptsetup.h>
 
@@ -123,11 +125,12 @@ static long timeout_ms(struct crypt_device *cd)
 		return TIMEOUT_DEFAULT_S * 1000L;
 	errno = 0;
 	v = strtol(s, &end, 10);
-	if (errno || *end || v < 1 || v > TIMEOUT_MAX_S) {
-		log_verbose(cd,
-			    "aws-kms: CMKFS_TOKEN_TIMEOUT is not a number of "
-			    "seconds from 1 to %d; using %d",
-			    TIMEOUT_MAX_S, TIMEOUT_DEFAULT_S);
+	if (errno || *end || *s < '0' || *s > '9' || v < 1 ||
+	    v > TIMEOUT_MAX_S) {
+		log_error(cd,
+			  "aws-kms: CMKFS_TOKEN_TIMEOUT is not a number of "
+			  "seconds from 1 to %d; using %d",
+			  TIMEOUT_MAX_S, TIMEOUT_DEFAULT_S);
 		return TIMEOUT_DEFAULT_S * 1000L;
 	}
 	return v * 1000;
@@ -154,6 +157,56 @@ static void boot_options(long total, struct kms_options *ko)
 	ko->max_attempts = MAX_ATTEMPTS;
 	ko->retry_budget_ms =
 		total > ko->timeout_ms ? total - ko->timeout_ms : 1;
+}
+
+/*
+ * One budget for all the tokens of a volume: libcryptsetup walks them one
+ * after the other, each open after the last one's failure, and a volume
+ * with several keys — or a header given many copies of its token — would
+ * otherwise cost CMKFS_TOKEN_TIMEOUT per token with KMS down.  The first
+ * open of a volume's walk starts a window of the whole budget; the opens
+ * that follow it (each within WALK_GAP_MS of the last one's end) get what
+ * is left of it, and none once it is spent.
+ */
+#define WALK_GAP_MS 5000
+
+static struct {
+	pthread_mutex_t lock;
+	char uuid[40];
+	long long deadline, last_end; /* ms, CLOCK_MONOTONIC */
+} walk = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What is left of the budget (total ms) of cd's walk: 0 when spent. */
+static long walk_left(struct crypt_device *cd, long total)
+{
+	const char *uuid = crypt_get_uuid(cd);
+	long long now = now_ms(), left;
+
+	pthread_mutex_lock(&walk.lock);
+	if (!uuid || strcmp(uuid, walk.uuid) ||
+	    now - walk.last_end > WALK_GAP_MS) {
+		snprintf(walk.uuid, sizeof(walk.uuid), "%s", uuid ? uuid : "");
+		walk.deadline = now + total;
+	}
+	walk.last_end = now;
+	left = walk.deadline - now;
+	pthread_mutex_unlock(&walk.lock);
+	return left > 0 ? (long)left : 0;
+}
+
+static void walk_step_done(void)
+{
+	pthread_mutex_lock(&walk.lock);
+	walk.last_end = now_ms();
+	pthread_mutex_unlock(&walk.lock);
 }
 
 /* The CMK this host trusts, as the cmkfs CLI takes it: CMKFS_KEY_ARN. */
@@ -253,7 +306,16 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 			  volume_name(cd), err);
 		return r == -ENOMEM ? -ENOMEM : -ENOENT;
 	}
-	total = timeout_ms(cd);
+	total = walk_left(cd, timeout_ms(cd));
+	if (!total) {
+		luks2_close(v);
+		log_error(cd,
+			  "aws-kms token %d: not tried: the KMS time of this "
+			  "volume (CMKFS_TOKEN_TIMEOUT, for all its tokens) "
+			  "is spent",
+			  token);
+		return -EAGAIN;
+	}
 	boot_options(total, &ko);
 	log_debug(cd,
 		  "aws-kms token %d: KMS within %ld ms (%ld ms a request, "
@@ -262,6 +324,7 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 		  trust.key_arn ? "pinned by CMKFS_KEY_ARN" : "not pinned");
 	r = vol_token_secret(v, &info, token, &ko, &trust, &t, &secret, &len,
 			     &e);
+	walk_step_done();
 	luks2_close(v);
 	if (r > 0) {
 		log_error(cd,

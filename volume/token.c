@@ -147,14 +147,62 @@ int vol_secret_rewrap(struct kms_client *c, const struct vol_token *t,
 	return *token_json ? 0 : -ENOMEM;
 }
 
+/* A string of printable ASCII only, NUL included: what another reader
+ * of the token sees is what was checked, and no field can carry control
+ * characters into a log or a terminal.  NULL for anything else. */
+static const char *clean_string(json_object *v)
+{
+	const char *s;
+	size_t n;
+
+	if (!json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	n = (size_t)json_object_get_string_len(v);
+	if (strlen(s) != n)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return NULL;
+	return s;
+}
+
 static const char *string_member(json_object *o, const char *name)
 {
 	json_object *v;
 
-	if (!json_object_object_get_ex(o, name, &v) ||
-	    !json_object_is_type(v, json_type_string))
+	if (!json_object_object_get_ex(o, name, &v))
 		return NULL;
-	return json_object_get_string(v);
+	return clean_string(v);
+}
+
+/* Is arn a KMS key's ARN, "arn:PARTITION:kms:REGION:ACCOUNT:key/ID"
+ * (ACCOUNT twelve digits, ID letters, digits and dashes)?  A volume
+ * always names its keys so. */
+static bool key_arn_valid(const char *arn)
+{
+	char region[64];
+	const char *p;
+	size_t n;
+
+	if (strncmp(arn, "arn:aws", 7) ||
+	    !kms_arn_region(arn, region, sizeof(region)) ||
+	    !kms_region_valid(region))
+		return false;
+	p = arn + 7;
+	p += strspn(p, "abcdefghijklmnopqrstuvwxyz-");
+	if (strncmp(p, ":kms:", 5))
+		return false;
+	p += 5 + strlen(region);
+	if (*p++ != ':' || strspn(p, "0123456789") != 12)
+		return false;
+	p += 12;
+	if (strncmp(p, ":key/", 5))
+		return false;
+	p += 5;
+	n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		      "0123456789-");
+	return n > 0 && n <= 128 && !p[n];
 }
 
 /* Copy a string member into a fixed field; false if absent or too long. */
@@ -196,14 +244,20 @@ int vol_token_parse(const char *json, struct vol_token *out, char *why,
 	if (!copy_member(t, "key_arn", out->key_arn, sizeof(out->key_arn)) ||
 	    !copy_member(t, "region", out->region, sizeof(out->region))) {
 		snprintf(why, whylen,
-			 "the aws-kms token lacks key_arn or region");
+			 "the aws-kms token lacks key_arn or region (strings "
+			 "of printable ASCII)");
+		goto out;
+	}
+	if (!key_arn_valid(out->key_arn)) {
+		snprintf(why, whylen,
+			 "the aws-kms token's key_arn is not a KMS key ARN");
 		goto out;
 	}
 	/* The region picks the KMS endpoint this host asks: only a region
-	 * name, and the key's own when the key is an ARN. */
+	 * name, the key's own. */
 	if (!kms_region_valid(out->region) ||
-	    (kms_arn_region(out->key_arn, arn_region, sizeof(arn_region)) &&
-	     strcmp(arn_region, out->region))) {
+	    !kms_arn_region(out->key_arn, arn_region, sizeof(arn_region)) ||
+	    strcmp(arn_region, out->region)) {
 		snprintf(why, whylen,
 			 "the aws-kms token's region is not its key's AWS "
 			 "region");
@@ -233,8 +287,8 @@ int vol_token_parse(const char *json, struct vol_token *out, char *why,
 		for (size_t i = 0;
 		     i < json_object_array_length(v) && out->n_keyslots < 8;
 		     i++) {
-			const char *s = json_object_get_string(
-				json_object_array_get_idx(v, i));
+			const char *s =
+				clean_string(json_object_array_get_idx(v, i));
 			char *end;
 			long k = s ? strtol(s, &end, 10) : -1;
 
@@ -257,10 +311,11 @@ int vol_token_parse(const char *json, struct vol_token *out, char *why,
 	}
 	json_object_object_foreach(v, k, val)
 	{
-		if (!json_object_is_type(val, json_type_string)) {
+		if (!clean_string(val)) {
 			snprintf(why, whylen,
 				 "the token's encryption_context "
-				 "values must be strings");
+				 "values must be strings of printable "
+				 "ASCII");
 			goto out;
 		}
 		if (strcmp(k, VOL_CONTEXT_VOLUME) &&

@@ -91,10 +91,13 @@ ct=$(cryptsetup token export --token-id 0 "$vol" | $PYTHON -c 'import json,sys; 
 expect_exit 0 cs $CRYPTSETUP open --test-passphrase --token-only --debug "$vol"
 all="$out$err"
 contains "$all" "aws-kms token 0: KMS within" "the plugin's debug lines"
+contains "$all" "Trying to load $TOKENS/libcryptsetup-token-aws-kms.so" "the build's plugin, from the test's directory"
 for s in "$hex" "${hex^^}" "${b64%%=*}" "$ct"; do
 	case $all in *"$s"*) fail "--debug output holds the secret or the ciphertext ($s)" ;; esac
 done
 echo "--debug: no secret, no ciphertext"
+expect_exit 0 cs CMKFS_TOKEN_TIMEOUT=" 5" $CRYPTSETUP open --test-passphrase --token-only --token-id 0 "$vol"
+contains "$err" "CMKFS_TOKEN_TIMEOUT is not a number of seconds" "a malformed timeout is said at the error level"
 
 # ---- luksDump: the plugin's dump, never the whole ciphertext ----
 expect_exit 0 cs $CRYPTSETUP luksDump "$vol"
@@ -229,15 +232,21 @@ bad no-ciphertext "the aws-kms token has no usable ciphertext" "del t['ciphertex
 bad bad-base64 "the aws-kms token's ciphertext is not base64" "t['ciphertext'] = '%%%not*base64%%%'"
 bad ciphertext-list "the aws-kms token has no usable ciphertext" "t['ciphertext'] = [t['ciphertext']]"
 bad context-string "the aws-kms token has no usable encryption_context" "t['encryption_context'] = 'cmkfs'"
-bad context-number "the token's encryption_context values must be strings" "t['encryption_context']['cmkfs:volume'] = 7"
+bad context-number "the token's encryption_context values must be strings of printable ASCII" "t['encryption_context']['cmkfs:volume'] = 7"
 bad extra-context "the token's encryption_context has \"aws:extra\", which cmkfs does not bind" "t['encryption_context']['aws:extra'] = 'x'"
+bad region-nul "the aws-kms token lacks key_arn or region" "t['region'] = 'us-east-1\\x00.evil.example'"
+bad arn-nul "the aws-kms token lacks key_arn or region" "t['key_arn'] += '\\x00junk'"
+bad arn-escape "the aws-kms token lacks key_arn or region" "t['key_arn'] = 'x\\x1b[31m\\x07'"
+bad arn-not-arn "the aws-kms token's key_arn is not a KMS key ARN" "t['key_arn'] = 'alias/volumes'"
+bad arn-trailing "the aws-kms token's key_arn is not a KMS key ARN" "t['key_arn'] += ' x'"
+bad context-nul "the token's encryption_context values must be strings of printable ASCII" "t['encryption_context']['cmkfs:volume'] += '\\x00x'"
 # Without the plugin the same import goes in: validate is what refused it.
 expect_exit 0 cryptsetup token import --disable-external-tokens --json-file "$T/bad-base64.json" --key-slot 0 --token-id 10 "$vol"
 expect_exit 0 cs $CRYPTSETUP luksDump "$vol"
 contains "$out" "invalid:    the aws-kms token's ciphertext is not base64" "dump of a malformed token"
 expect_exit 0 cryptsetup token remove --token-id 10 "$vol"
 [ "$(cryptsetup token export --token-id 0 "$vol")" = "$good" ] || fail "token 0 changed"
-echo "malformed tokens refused at import (10 kinds), header unchanged"
+echo "malformed tokens refused at import (16 kinds), header unchanged"
 
 # ---- KMS unreachable: -EAGAIN, within CMKFS_TOKEN_TIMEOUT ----
 # bounded SECONDS: the open fails as a missing resource within SECONDS
@@ -269,6 +278,20 @@ bounded 4
 contains "$out$err" "Timeout: " "KMS silent"
 awk -v s="$secs" 'BEGIN { exit !(s >= 2) }' || fail "a silent KMS was given up after ${secs}s only"
 echo "KMS silent: missing resource after ${secs}s (CMKFS_TOKEN_TIMEOUT=4)"
+# Several tokens (copies of the volume's, as a header writer could add)
+# share one budget, and libcryptsetup's walk over all of them — what
+# systemd-cryptsetup does — goes on past each -EAGAIN.
+for id in 11 12 13 14; do
+	cryptsetup token export --token-id 0 "$vol" > "$T/copy.json"
+	expect_exit 0 cryptsetup token import --disable-external-tokens --json-file "$T/copy.json" --token-id $id --key-slot 0 "$vol"
+done
+t0=$EPOCHREALTIME
+expect_exit 1 cs CMKFS_TOKEN_TIMEOUT=4 $CRYPTSETUP open --test-passphrase --token-only --debug "$vol"
+secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+contains "$out$err" "Token 0 (aws-kms) open failed with -11" "the walk over every token: -EAGAIN"
+contains "$out$err" "not tried: the KMS time of this volume (CMKFS_TOKEN_TIMEOUT, for all its tokens) is spent" "one budget for every token"
+awk -v s="$secs" 'BEGIN { exit !(s <= 4 + 15) }' || fail "five tokens with KMS silent took ${secs}s with CMKFS_TOKEN_TIMEOUT=4"
+echo "KMS silent, five tokens: ${secs}s in all (CMKFS_TOKEN_TIMEOUT=4)"
 kill $silent
 wait $silent 2> /dev/null || true
 KMSD_URL=$real_url
