@@ -2,10 +2,16 @@
 /*
  * keys.c — a volume's CMKs: adding one (a keyslot opened by a data key of
  * the new CMK, and its token) and removing one (its tokens, and the
- * keyslots no other token covers), in the crash order of a rotation
- * (rotate.c): the new keyslot before its token, a token removed before its
- * keyslot, so that after any header write the volume opens as before or as
- * after (volume.h, vol_add_key and vol_remove_key).
+ * keyslots no other token covers), one header write at a time, so that
+ * after any of them the volume opens as before or as after (volume.h,
+ * vol_add_key and vol_remove_key): the new keyslot before its token, as a
+ * rotation (rotate.c); but the removed key's keyslots before its tokens —
+ * the other way round from a rotation, whose old key stays able to open
+ * until the end anyway — so that a removal cut off never leaves a keyslot
+ * the removed key's secret still opens with no token to say so (and to
+ * remove it by): what it leaves is tokens that open nothing, which a run
+ * again removes (and add-key first, since a new keyslot could take the
+ * number one of them names).
  */
 #include <errno.h>
 #include <stdio.h>

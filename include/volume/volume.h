@@ -454,9 +454,10 @@ int vol_rotate(const char *volume, const struct kms_options *ko,
  * A volume may open through several CMKs — a replica in another region for
  * disaster recovery, a break-glass key in another account — each with its
  * own keyslot whose secret is a data key of that CMK, and its own aws-kms
- * token.  Adding one is a rotation's steps 1 and 2; removing one its steps
- * 3 and 4 (a keyslot other tokens still cover stays): after any step the
- * volume opens as before or as after.
+ * token.  Adding one is a rotation's steps 1 and 2 (keyslot, then token);
+ * removing one destroys its keyslots (not one another key's token still
+ * covers), then removes its tokens: after any step the volume opens as
+ * before or as after, and a run again finishes a removal cut off.
  * ------------------------------------------------------------------------- */
 
 struct vol_key_change {
