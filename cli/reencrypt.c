@@ -200,7 +200,7 @@ static int follow(const struct args *a, const struct fsd_state *mounted)
 			      .tty = isatty(STDERR_FILENO),
 			      .interval = a->interval };
 	struct sigaction sa = { .sa_handler = on_signal };
-	const struct timespec tick = { 0, 250 * 1000 * 1000 };
+	const struct timespec tick = { 0, 250L * 1000 * 1000 };
 	bool said_paused = false;
 	struct fsd_state st;
 	double t0 = now();

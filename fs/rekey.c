@@ -170,7 +170,7 @@ static bool must_stop(struct fsd_rekey *rk)
  * -EINTR (nothing held) when the job is to stop meanwhile. */
 static int hold(struct fsd_rekey *rk, uint64_t end)
 {
-	struct timespec pause = { 0, 20 * 1000 };
+	struct timespec pause = { 0, 20L * 1000 };
 	uint64_t done = atomic_load(&rk->done);
 
 	pthread_mutex_lock(&rk->lock);
@@ -189,7 +189,7 @@ static int hold(struct fsd_rekey *rk, uint64_t end)
 			return -EINTR;
 		}
 		nanosleep(&pause, NULL);
-		if (pause.tv_nsec < 1000 * 1000)
+		if (pause.tv_nsec < 1000L * 1000)
 			pause.tv_nsec *= 2;
 	}
 	return 0;

@@ -927,8 +927,8 @@ int kms_encrypt(struct kms_client *c, const char *key_id,
 				 "out of memory"),
 		       -ENOMEM;
 	}
-	memcpy(body, "{\"Plaintext\":\"", 14);
-	b64_encode(plaintext, pt_len, body + 14);
+	snprintf(body, n, "{\"Plaintext\":\"");
+	b64_encode(plaintext, pt_len, body + strlen(body));
 	snprintf(body + strlen(body), n - strlen(body), "\",%s", rest + 1);
 	json_object_put(req);
 	rc = send_request(c, "Encrypt", body, &r, err);

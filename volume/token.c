@@ -23,6 +23,7 @@
 
 void vol_binding_of(const struct luks2_info *info, struct vol_binding *b)
 {
+	memset(b, 0, sizeof(*b));
 	snprintf(b->uuid, sizeof(b->uuid), "%s", info->uuid);
 	snprintf(b->segment, sizeof(b->segment), "%s:%u:%u:%" PRIu64,
 		 info->cipher, info->key_bytes * 8, info->sector_size,
