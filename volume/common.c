@@ -95,3 +95,20 @@ int vol_new_secret(struct kms_client *k, const char *arn, bool check,
 	}
 	return r;
 }
+
+int vol_keyslot_with_token(struct luks2_vol *v, const struct crypto_key *vk,
+			   const uint8_t *secret, const char *token_json,
+			   int *slot, int *id, char *err, size_t errlen)
+{
+	char ignored[512];
+	int r;
+
+	r = luks2_keyslot_add(v, vk, secret, VOL_SECRET_BYTES, slot, err,
+			      errlen);
+	if (r)
+		return r;
+	r = luks2_token_add(v, token_json, *slot, id, err, errlen);
+	if (r) /* no keyslot without its token */
+		luks2_keyslot_destroy(v, *slot, ignored, sizeof(ignored));
+	return r;
+}

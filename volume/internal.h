@@ -69,6 +69,16 @@ int vol_other_keys(struct luks2_vol *v, const struct luks2_info *info,
 		   struct vol_token *out, unsigned max, unsigned *n,
 		   struct vol_error *e);
 
+/* A new keyslot for volume key vk opened by secret (VOL_SECRET_BYTES),
+ * then token_json assigned to it, each one header write: a crash between
+ * the two leaves a keyslot whose secret nothing keeps (status shows it);
+ * a token that cannot be added takes its keyslot away again.  0 with *slot
+ * and *id, or -errno with err said. */
+struct crypto_key;
+int vol_keyslot_with_token(struct luks2_vol *v, const struct crypto_key *vk,
+			   const uint8_t *secret, const char *token_json,
+			   int *slot, int *id, char *err, size_t errlen);
+
 /* The file that keeps the header an end of a reencryption replaces
  * (vol_reencrypt_snapshot) in snapshot, what a crash left of its removal
  * cleaned up: 0 with *cut_off when such an end was cut off.

@@ -179,19 +179,8 @@ int vol_add_key(const char *volume, const struct kms_options *ko,
 			   volume, &secret, &token, e);
 	if (r)
 		goto out;
-	/* The keyslot, then its token: a crash between the two leaves a
-	 * keyslot whose secret nothing keeps (status shows it). */
-	r = luks2_keyslot_add(v, u.vk, secret, VOL_SECRET_BYTES, &slot, err,
-			      sizeof(err));
-	if (!r) {
-		r = luks2_token_add(v, token, slot, &id, err, sizeof(err));
-		if (r) {
-			char ignored[512];
-
-			luks2_keyslot_destroy(v, slot, ignored,
-					      sizeof(ignored));
-		}
-	}
+	r = vol_keyslot_with_token(v, u.vk, secret, token, &slot, &id, err,
+				   sizeof(err));
 	if (r) {
 		vol_fail(e, r, false, "cannot add %s to %s: %s", new_arn,
 			 volume, err);

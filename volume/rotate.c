@@ -53,18 +53,8 @@ static int move_to_key(struct luks2_vol *v, const struct luks2_info *info,
 			   &secret, &token, e);
 	if (r)
 		goto out;
-	r = luks2_keyslot_add(v, u->vk, secret, VOL_SECRET_BYTES, &slot, err,
-			      sizeof(err));
-	if (!r) {
-		r = luks2_token_add(v, token, slot, &id, err, sizeof(err));
-		if (r) {
-			char ignored[512];
-
-			/* No keyslot without its token. */
-			luks2_keyslot_destroy(v, slot, ignored,
-					      sizeof(ignored));
-		}
-	}
+	r = vol_keyslot_with_token(v, u->vk, secret, token, &slot, &id, err,
+				   sizeof(err));
 	if (r) {
 		vol_fail(
 			e, r, false,
