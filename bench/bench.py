@@ -641,8 +641,10 @@ class Bench:
         for d in ("read", "write"):
             nbytes += job[d]["io_bytes"]
             iops += job[d]["iops"]
-        # Latency of the reads in a mix, else of the side that ran.
-        side = "read" if job["read"]["io_bytes"] else "write"
+        # Latency of the reads in a mix, of the fdatasync in a commit
+        # workload, else of the side that ran.
+        side = ("read" if job["read"]["io_bytes"] else
+                "sync" if job.get("sync", {}).get("total_ios") else "write")
         pct = (job[side].get("lat_ns", {}).get("percentile") or
                job[side].get("clat_ns", {}).get("percentile") or {})
         for k, v in pct.items():

@@ -34,6 +34,7 @@ struct mount_args {
 	bool raw, foreground, read_only, allow_discards, quiet, mkfs;
 	unsigned threads;
 	enum fsd_fuse_uring fuse_uring;
+	unsigned poll_us;
 	unsigned check_interval, outage_grace; /* seconds */
 	enum fsd_on_revoke on_revoke;
 	bool revoke_every_key;
@@ -145,6 +146,7 @@ static int serve(const struct mount_args *a, struct vol_mount *m,
 		.log_file = a->log_file,
 		.threads = a->threads,
 		.fuse_uring = a->fuse_uring,
+		.poll_us = a->poll_us,
 		.check_interval = a->check_interval,
 		.outage_grace = a->outage_grace,
 		.on_revoke = a->on_revoke,
@@ -258,9 +260,11 @@ int cli_mkfs_volume(const char *volume, const char *fstype,
 		    const struct kms_options *ko)
 {
 	char dir[] = "/tmp/cmkfs-mkfs.XXXXXX", err[1024];
-	struct mount_args a = {
-		.volume = volume, .dir = dir, .fstype = fstype, .quiet = true
-	};
+	struct mount_args a = { .volume = volume,
+				.dir = dir,
+				.fstype = fstype,
+				.quiet = true,
+				.poll_us = FSD_POLL_US_DEFAULT };
 	struct fsd_state st;
 	int rc, r;
 
@@ -299,6 +303,7 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "log", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 'T' },
 		{ "fuse-io-uring", required_argument, NULL, 'U' },
+		{ "poll-us", required_argument, NULL, 'p' },
 		{ "revocation-check", required_argument, NULL, 'C' },
 		{ "revocation", required_argument, NULL, 'W' },
 		{ "on-revoke", required_argument, NULL, 'R' },
@@ -311,6 +316,7 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct mount_args a = { .fstype = "ext4",
+				.poll_us = FSD_POLL_US_DEFAULT,
 				.check_interval = 60,
 				.suspend_timeout = 300 };
 	unsigned long v;
@@ -373,6 +379,16 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 				return cli_usage_error(cmd, "--fuse-io-uring "
 							    "takes auto, on "
 							    "or off");
+			break;
+		case 'p':
+			v = strtoul(optarg, &end, 10);
+			if (!*optarg || *end || v > FSD_POLL_US_MAX)
+				return cli_usage_error(
+					cmd,
+					"--poll-us takes microseconds, "
+					"0..%u",
+					FSD_POLL_US_MAX);
+			a.poll_us = (unsigned)v;
 			break;
 		case 'C':
 		case 'G':
@@ -490,6 +506,13 @@ const struct cli_cmd cli_cmd_mount = {
 	"                      on also enables it (fuse module parameter "
 	"enable_uring)\n"
 	"                      and fails without it, off never uses it\n"
+	"  --poll-us N         over io_uring, a thread busy a moment ago "
+	"polls for\n"
+	"                      the next request up to N microseconds before "
+	"it\n"
+	"                      sleeps (default 50; 0: never): a wake-up "
+	"costs more\n"
+	"                      than a small request; CPU for latency\n"
 	"  --revocation-check S  re-prove access to the KMS key every S "
 	"seconds\n"
 	"                      (default 60; 0: never) with the Decrypt a "

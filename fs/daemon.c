@@ -30,12 +30,14 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include <linux/fs.h>
 #include <linux/fuse.h>
+#include <linux/magic.h>
 
 #include "fsd.h"
 
@@ -49,6 +51,7 @@ static int open_backend(struct fsd *d, char *err, size_t errlen)
 {
 	int flags = (d->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	uint64_t size = 0;
+	struct statfs sfs;
 	struct stat st;
 
 	d->backend_fd = open(d->volume, flags | O_DIRECT);
@@ -69,6 +72,9 @@ static int open_backend(struct fsd *d, char *err, size_t errlen)
 		ERR("cannot stat %s: %s", d->volume, strerror(errno));
 		return -errno;
 	}
+	d->backend_in_memory =
+		S_ISREG(st.st_mode) && !fstatfs(d->backend_fd, &sfs) &&
+		(sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
 	if (S_ISBLK(st.st_mode)) {
 		if (ioctl(d->backend_fd, BLKGETSIZE64, &size)) {
 			ERR("cannot size %s: %s", d->volume, strerror(errno));
@@ -659,6 +665,9 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	pthread_mutex_init(&d->uring_lock, NULL);
 	pthread_cond_init(&d->uring_cond, NULL);
 	d->fuse_uring = p->fuse_uring;
+	d->poll_ns = (int64_t)(p->poll_us < FSD_POLL_US_MAX ? p->poll_us
+							    : FSD_POLL_US_MAX) *
+		     1000;
 	d->reprove = p->reprove;
 	d->check_interval = p->check_interval;
 	d->outage_grace = p->outage_grace;
@@ -769,7 +778,10 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	fsd_info("%s mounted on %s%s%s (pid %d, %s, %s backend, AES by %s)",
 		 d->volume, d->target, d->loop[0] ? " through " : "", d->loop,
 		 (int)getpid(), d->nqueues ? "FUSE over io_uring" : "/dev/fuse",
-		 d->backend_direct ? "O_DIRECT" : "buffered", d->aes);
+		 d->backend_in_memory ? "in-memory (tmpfs)"
+		 : d->backend_direct  ? "O_DIRECT"
+				      : "buffered",
+		 d->aes);
 	r = fsd_revoke_start(d);
 	if (r) {
 		ERR("cannot start the revocation checks: %s", strerror(-r));

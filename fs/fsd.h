@@ -157,6 +157,7 @@ struct fsd {
 
 	int backend_fd;
 	bool backend_direct;	   /* O_DIRECT accepted */
+	bool backend_in_memory;	   /* tmpfs or ramfs: I/O never waits */
 	struct sc_params scp;	   /* cipher and sector size */
 	struct sc_ctx *master;	   /* dup'ed per worker; wiped at exit */
 	struct sc_ctx *master_new; /* the new key while reencrypting */
@@ -216,8 +217,10 @@ struct fsd {
 	atomic_bool init_seen, init_replied;
 	uint64_t init_unique;
 	struct fsd_queue *queues;
-	unsigned nqueues;		/* threads */
-	struct fsd_claim *uring_claims; /* one per queue entry (rekey.c) */
+	unsigned nqueues;		    /* threads */
+	int64_t poll_ns;		    /* uring.c: wait_spin */
+	atomic_uint spinners, max_spinners; /* polling now, at most */
+	struct fsd_claim *uring_claims;	    /* one per queue entry (rekey.c) */
 	unsigned n_uring_claims;
 	pthread_mutex_t uring_lock;
 	pthread_cond_t uring_cond;

@@ -333,6 +333,7 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	fp.log_file = p->log_file;
 	fp.threads = p->threads;
 	fp.fuse_uring = p->fuse_uring;
+	fp.poll_us = p->poll_us;
 	fp.ready = on_ready;
 	fp.ready_arg = &s;
 	r = fsd_serve(&fp, err, sizeof(err));

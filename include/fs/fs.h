@@ -35,6 +35,10 @@
  * enabled (auto), enabling it if need be (on), or read(2) on /dev/fuse. */
 enum fsd_fuse_uring { FSD_URING_AUTO, FSD_URING_ON, FSD_URING_OFF };
 
+/* fsd_params.poll_us: the default, and the most a mount may ask. */
+#define FSD_POLL_US_DEFAULT 50u
+#define FSD_POLL_US_MAX	    1000u
+
 struct crypto_key;
 
 /* The answer of one revocation check. */
@@ -168,6 +172,10 @@ struct fsd_params {
 	const char *log_file; /* NULL: syslog, or stderr when !detach */
 	unsigned threads;     /* FUSE worker threads; 0 = default (16) */
 	enum fsd_fuse_uring fuse_uring;
+	/* FUSE over io_uring: microseconds a queue thread that was just busy
+	 * polls its ring before it sleeps (fs/uring.c, wait_spin); 0: never
+	 * polls.  At most FSD_POLL_US_MAX. */
+	unsigned poll_us;
 
 	/* Revocation checks (fs/revoke.c): reprove.check every
 	 * check_interval seconds (0: never); what it points to must stay

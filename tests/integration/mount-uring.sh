@@ -2,7 +2,8 @@
 # mount-uring: FUSE over io_uring (`mount --fuse-io-uring`).  The
 # data-path tests, mount-raw among them, run under this transport too (the
 # runner runs them once per transport); here, what is its own: aligned I/O
-# in flight while unaligned writes take the synchronous path; ext4 through
+# in flight while unaligned writes take the synchronous path, with and
+# without polling, on a disk and in memory (tmpfs); ext4 through
 # the loop device with fsync-heavy fio and a clean fsck; status names the
 # transport; `auto` follows the kernel's setting and `off` never uses
 # io_uring; a revoked key shreds the mount and I/O fails with EIO.
@@ -19,22 +20,46 @@ kmsd_with_host
 # ---- the asynchronous and the synchronous path at once ----
 # fio keeps 32 aligned direct I/Os in flight (each thread's own backend I/O)
 # while the model-based test's unaligned writes take the synchronous path,
-# which first drains that I/O; both verify what they wrote.
-raw=$TEST_TMPDIR/mixed.img
-plain=$TEST_TMPDIR/plain
-expect_exit 0 as "$host" "$CMKFS" create "$raw" --size 64M --key-arn "$key"
-expect_exit 0 as "$host" "$CMKFS" mount --raw "$raw" "$plain" --fuse-io-uring on \
-	--log "$TEST_TMPDIR/mixed.log"
-fio --output="$TEST_TMPDIR/fio-mixed.out" --name=fast --filename="$plain" \
-	--rw=randwrite --bs=4k --size=32M --loops=4 --ioengine=io_uring \
-	--iodepth=32 --direct=1 --verify=crc32c --verify_fatal=1 --verify_state_save=0 &
-fio_pid=$!
-"$PYTHON" "$CMKFS_SRC/tests/tools/io_model.py" run "$plain" \
-	"$TEST_TMPDIR/mixed.model" 3 2500 $((32 << 20)) $((64 << 20)) shared ||
-	fail "model-based test beside fio (seed 3)"
-wait $fio_pid || { cat "$TEST_TMPDIR/fio-mixed.out"; fail "fio beside the model-based test"; }
-grep -q "error" "$TEST_TMPDIR/mixed.log" && fail "daemon errors: $(grep error "$TEST_TMPDIR/mixed.log")"
-expect_exit 0 "$CMKFS" umount "$plain"
+# which first drains that I/O; both verify what they wrote.  Then one
+# request at a time, as a database backend does (psync): what the queue
+# threads' polling serves.
+# mixed VOLUME [MOUNT OPTIONS]
+mixed() {
+	local raw=$1 plain=$TEST_TMPDIR/plain
+	shift
+	expect_exit 0 as "$host" "$CMKFS" create "$raw" --size 64M --key-arn "$key"
+	expect_exit 0 as "$host" "$CMKFS" mount --raw "$raw" "$plain" --fuse-io-uring on \
+		--log "$TEST_TMPDIR/mixed.log" "$@"
+	fio --output="$TEST_TMPDIR/fio-mixed.out" --name=fast --filename="$plain" \
+		--rw=randwrite --bs=4k --size=32M --loops=4 --ioengine=io_uring \
+		--iodepth=32 --direct=1 --verify=crc32c --verify_fatal=1 --verify_state_save=0 &
+	fio_pid=$!
+	"$PYTHON" "$CMKFS_SRC/tests/tools/io_model.py" run "$plain" \
+		"$TEST_TMPDIR/${raw##*/}.model" 3 2500 $((32 << 20)) $((64 << 20)) shared ||
+		fail "model-based test beside fio (seed 3, $raw $*)"
+	wait $fio_pid || { cat "$TEST_TMPDIR/fio-mixed.out"; fail "fio beside the model-based test ($raw $*)"; }
+	fio --output="$TEST_TMPDIR/fio-qd1.out" --name=qd1 --filename="$plain" \
+		--rw=randrw --bs=8k --size=32M --offset=32M --number_ios=4000 \
+		--ioengine=psync --direct=1 --fdatasync=16 --verify=crc32c \
+		--verify_fatal=1 --verify_state_save=0 ||
+		{ cat "$TEST_TMPDIR/fio-qd1.out"; fail "fio one request at a time ($raw $*)"; }
+	grep -q "error" "$TEST_TMPDIR/mixed.log" && fail "daemon errors: $(grep error "$TEST_TMPDIR/mixed.log")"
+	expect_exit 0 "$CMKFS" umount "$plain"
+}
+mixed "$TEST_TMPDIR/mixed.img"
+grep -q "O_DIRECT backend" "$TEST_TMPDIR/mixed.log" || fail "the backend is not said O_DIRECT"
+mixed "$TEST_TMPDIR/mixed-nopoll.img" --poll-us 0
+# A volume in memory: its I/O is done in the queue thread (no worker).
+mkdir "$TEST_TMPDIR/mem"
+mount -t tmpfs -o size=80m tmpfs "$TEST_TMPDIR/mem"
+mixed "$TEST_TMPDIR/mem/mem.img" --poll-us 1000
+grep -q "in-memory (tmpfs) backend" "$TEST_TMPDIR/mixed.log" ||
+	fail "the backend in tmpfs is not said in memory"
+umount "$TEST_TMPDIR/mem"
+for bad in -1 1001 x ""; do
+	expect_exit 2 "$CMKFS" mount --raw "$TEST_TMPDIR/mixed.img" "$TEST_TMPDIR/plain" --poll-us "$bad"
+	grep -q -- "--poll-us takes microseconds, 0..1000" <<< "$err" || fail "--poll-us $bad: $err"
+done
 
 vol=$TEST_TMPDIR/v.img
 mnt=$TEST_TMPDIR/mnt
