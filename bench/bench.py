@@ -625,9 +625,23 @@ class Bench:
         out = os.path.join(self.out, "fio", f"prefill-{target.name}.json")
         self.fio(target, "prefill", out, 0, 0)
 
+    def drop_caches(self):
+        """On a disk, every run starts from a cold page cache: gocryptfs
+        reads its backing files through it (the others bypass it with
+        O_DIRECT), and a block it cached in an earlier run would make it
+        look faster than the disk.  tmpfs is itself page cache: nothing to
+        drop there."""
+        if not self.args.backing:
+            return False
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("1\n")
+        return True
+
     def measure(self, target, section, rep):
         out = os.path.join(self.out, "fio",
                            f"r{rep}-{target.name}-{section}.json")
+        dropped = self.drop_caches()
         data, wall, (d0, d1), sys_cpu = self.fio(
             target, section, out, self.args.runtime, self.args.ramp)
         job = data["jobs"][0]
@@ -667,6 +681,10 @@ class Bench:
             "cpu_s_per_gib": (fio_cpu + daemon_cpu) / gib if gib else None,
             "system_cpu_s_per_gib": sys_cpu * share / gib if gib else None,
             "fio_json": os.path.relpath(out, self.out), "wall_s": wall,
+            "cache_dropped": dropped,
+            # what share of the target this run read: the most a page
+            # cache filled during the run could serve again
+            "read_share": job["read"]["io_bytes"] / self.args.size,
         }
 
     # -- progress --
@@ -773,7 +791,11 @@ class Bench:
                         for c in self.configs},
             "workloads": wls, "crypto": crypto, "runs": runs,
             "summary": summarize(runs, ran, wls),
-            "ratios": ratios(runs, ran, wls), "db": db,
+            "ratios": ratios(runs, ran, wls),
+            # > 1: the first of the pair waits longer at the 99th percentile
+            "ratios_p99": ratios(runs, ran, wls,
+                                 lambda r: r["lat_us"].get("p99")),
+            "db": db,
             "reencrypt": reenc,
         }
         results["charts"] = charts(results, self.out)
@@ -1054,9 +1076,10 @@ def summarize(runs, configs, wls):
     return out
 
 
-def ratios(runs, configs, wls):
-    """Throughput ratios, each within one repetition, then summarized."""
-    by = {(r["config"], r["workload"], r["rep"]): r["mbps"] for r in runs}
+def ratios(runs, configs, wls, metric=lambda r: r["mbps"]):
+    """Ratios of a metric (default: throughput), each within one
+    repetition, then summarized."""
+    by = {(r["config"], r["workload"], r["rep"]): metric(r) for r in runs}
     reps = sorted({r["rep"] for r in runs})
     out = {}
     for a, b in RATIOS:
@@ -1154,17 +1177,42 @@ def fmt(s, digits=1, spread=True):
     return f"{v:,.{d}f}"
 
 
+def cache_note(res):
+    """How each configuration met the page cache, as the report says it."""
+    runs = res["runs"]
+    if not any(r.get("cache_dropped") for r in runs):
+        return ("the backing store is tmpfs, itself memory: every "
+                "configuration reads and writes memory, gocryptfs's backing "
+                "files and cmkfs's volume alike")
+    share = max((r["read_share"] for r in runs
+                 if r["config"] == "gocryptfs" and
+                 r["workload"].startswith("rand")), default=None)
+    note = ("dropped before every run (`vm.drop_caches`); raw, null, xts "
+            "and loop-xts bypass it (O_DIRECT: fio's, and cmkfs's own on "
+            "its volume)")
+    if share is not None:
+        note += (f"; gocryptfs reads its backing files through it, so a "
+                 f"block read twice in one run may come from memory the "
+                 f"second time: its random runs read at most {share:.0%} of "
+                 f"the target, and a sequential run that reads the whole "
+                 f"target reads it again from memory (not like for like "
+                 f"there)")
+    return note
+
+
 def render(res):
     m, p = res["machine"], res["params"]
     L = [f"# cmkfs benchmark — {p['started']}", "",
          f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, "
          f"kernel {m['kernel']}",
          f"- backing store: {m['backing']}",
-         f"- fio: {p['fio']}, io_uring, direct=1, {human(p['size'])} per "
+         f"- fio: {p['fio']}, io_uring (psync at queue depth 1), direct=1, "
+         f"{human(p['size'])} per "
          f"target, {p['runtime_s']} s measured after {p['ramp_s']} s ramp, "
          f"{p['repeat']} interleaved repetition(s); values are medians "
          "(min–max)",
-         f"- cmkfs: {p['cmkfs']}", ""]
+         f"- cmkfs: {p['cmkfs']}",
+         f"- page cache: {cache_note(res)}", ""]
     L += ["## Configurations", "", "| configuration | status |", "|---|---|"]
     for c, info in res["configs"].items():
         if info["ran"]:
@@ -1195,11 +1243,16 @@ def render(res):
           "device's workers.", ""]
     if res["ratios"]:
         keys = list(res["ratios"])
-        L += ["## Ratios of throughput (pair by pair within a repetition)",
-              "", "| workload | " + " | ".join(keys) + " |",
-              "|---|" + "--:|" * len(keys)]
+        p99 = res.get("ratios_p99", {})
+        L += ["## Ratios (pair by pair within a repetition)", "",
+              "Throughput, then p99 latency (of the reads in the mix, of the "
+              "fdatasync in commit): a throughput ratio below 1 and a p99 "
+              "ratio above 1 mean the first of the pair is slower.", "",
+              "| workload | " + " | ".join(f"{k} | {k} p99" for k in keys) +
+              " |", "|---|" + "--:|--:|" * len(keys)]
         for wl in res["workloads"]:
-            cells = [fmt(res["ratios"][k].get(wl), 3) for k in keys]
+            cells = [f"{fmt(res['ratios'][k].get(wl), 3)} | "
+                     f"{fmt(p99.get(k, {}).get(wl), 2)}" for k in keys]
             L.append(f"| {wl} | " + " | ".join(cells) + " |")
         L.append("")
     c = res["crypto"]

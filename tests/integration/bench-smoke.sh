@@ -83,9 +83,10 @@ for r in runs:
 for a, b in (("xts", "null"), ("xts", "raw"), ("loop-xts", "xts"),
              ("xts", "xts-devfuse")):
     if a in ran and b in ran:
-        got = res["ratios"].get(f"{a}/{b}", {})
-        if sorted(got) != sorted(want_wls):
-            bad.append(f"ratio {a}/{b} for {sorted(got)}")
+        for kind in ("ratios", "ratios_p99"):
+            got = res[kind].get(f"{a}/{b}", {})
+            if sorted(got) != sorted(want_wls):
+                bad.append(f"{kind} {a}/{b} for {sorted(got)}")
 
 crypto = res["crypto"]
 if not any(r["cipher"] == "aes-256-xts" and r["sector"] == "4096" for r in crypto["cmkfs"]):
@@ -106,7 +107,7 @@ for w in want_wls:
         row = [l for l in sect.splitlines() if l.startswith(f"| {c} |")]
         if not row or "—" in row[0]:
             bad.append(f"report: {w} {c}: {row}")
-for k in ("machine:", "backing store:", "Crypto ceiling"):
+for k in ("machine:", "backing store:", "page cache:", "Crypto ceiling"):
     if k not in report:
         bad.append(f"report: no '{k}'")
 
