@@ -883,7 +883,8 @@ class Bench:
         """pgbench on ext4 over a plain loop device and over cmkfs."""
         a = self.args
         res = {"scale": a.db_scale, "seconds": a.db_time, "clients": 4,
-               "size": a.db_size, "setups": {}, "runs": []}
+               "size": a.db_size, "memory": a.db_memory, "setups": {},
+               "runs": []}
         pg = find_postgres()
         if not pg:
             res["skipped"] = "PostgreSQL (initdb, pg_ctl) is not installed"
@@ -915,7 +916,8 @@ class Bench:
         servers = {}
         for i, (name, (mnt, pid)) in enumerate(setups.items()):
             self.progress(f"[db] {name}: initdb, pgbench -i -s {a.db_scale}")
-            servers[name] = Postgres(pg, mnt, 5432 + i, self.cleanup)
+            servers[name] = Postgres(pg, mnt, 5432 + i, self.cleanup,
+                                     a.db_memory)
             servers[name].pgbench(["-i", "-q", "-s", str(a.db_scale)])
             res["setups"][name] = {"mount": mnt, "daemon_pid": pid}
         for rep in range(1, a.repeat + 1):
@@ -965,7 +967,7 @@ def find_postgres():
 class Postgres:
     """A private PostgreSQL server, data on mnt, a unix socket only."""
 
-    def __init__(self, bindir, mnt, port, cleanup):
+    def __init__(self, bindir, mnt, port, cleanup, memory=None):
         self.bin, self.port = bindir, port
         self.data = os.path.join(mnt, "pgdata")
         self.sock = os.path.join(mnt, "sock")
@@ -975,17 +977,27 @@ class Postgres:
         os.chmod(self.data, 0o700)
         self.as_pg([os.path.join(bindir, "initdb"), "-D", self.data, "-U",
                     "postgres", "--auth=trust", "-E", "UTF8"])
+        buffers = f"{memory // 4 // MIB}MB" if memory else "128MB"
+        enter = None
+        if memory:
+            procs = memory_cgroup(f"cmkfs-bench-pg{port}", memory, cleanup)
+
+            def enter():
+                with open(procs, "w") as f:
+                    f.write(str(os.getpid()))
+        # Pushed before the start: a cgroup is removed only once empty.
+        cleanup.push(f"stop PostgreSQL in {self.data}", self.stop)
         self.as_pg([os.path.join(bindir, "pg_ctl"), "-D", self.data, "-w",
                     "-l", os.path.join(self.sock, "server.log"), "-o",
                     f"-k {self.sock} -c listen_addresses='' -p {port} "
-                    "-c shared_buffers=128MB", "start"])
-        cleanup.push(f"stop PostgreSQL in {self.data}", self.stop)
+                    f"-c shared_buffers={buffers}", "start"], enter)
         self.as_pg([os.path.join(bindir, "createdb"), "-h", self.sock, "-p",
                     str(port), "bench"])
 
     @staticmethod
-    def as_pg(cmd):
-        return run(["runuser", "-u", "postgres", "--", *cmd], cwd="/")
+    def as_pg(cmd, preexec=None):
+        return run(["runuser", "-u", "postgres", "--", *cmd], cwd="/",
+                   preexec_fn=preexec)
 
     def pgbench(self, args):
         return self.as_pg([os.path.join(self.bin, "pgbench"), "-h", self.sock,
@@ -1003,6 +1015,34 @@ class Postgres:
                 time.sleep(0.5)
             except (OSError, ValueError):
                 pass
+
+
+def memory_cgroup(name, limit, cleanup):
+    """A memory cgroup limited to limit bytes (page cache included),
+    removed at the end; returns the file a process joins it by."""
+    v1, v2 = "/sys/fs/cgroup/memory", "/sys/fs/cgroup"
+    try:
+        with open(os.path.join(v2, "cgroup.subtree_control")) as f:
+            v2_memory = "memory" in f.read().split()
+    except OSError:
+        v2_memory = False
+    if os.path.exists(os.path.join(v1, "memory.limit_in_bytes")):
+        root, knob = v1, "memory.limit_in_bytes"
+    elif v2_memory:
+        root, knob = v2, "memory.max"
+    else:
+        raise BenchError("--db-memory: no memory cgroup controller "
+                         "(cgroup v1 memory, or v2 with memory enabled)")
+    path = os.path.join(root, name)
+    os.makedirs(path, exist_ok=True)
+    cleanup.push(f"remove cgroup {path}", lambda: os.path.isdir(path) and
+                 os.rmdir(path))
+    try:
+        with open(os.path.join(path, knob), "w") as f:
+            f.write(str(limit))
+    except OSError as e:
+        raise BenchError(f"--db-memory: cannot limit {path}: {e}")
+    return os.path.join(path, "cgroup.procs")
 
 
 # ---- machine and crypto ceiling ---------------------------------------------------
@@ -1273,7 +1313,11 @@ def render(res):
                   else f"failed: {db['error']}", ""]
         else:
             L += [f"scale {db['scale']}, {db['clients']} clients, "
-                  f"{db['seconds']} s per run, ext4 on {human(db['size'])}; "
+                  f"{db['seconds']} s per run, ext4 on {human(db['size'])}"
+                  + (f", PostgreSQL in a memory cgroup of "
+                     f"{human(db['memory'])} (page cache included; "
+                     f"shared_buffers a quarter of it)"
+                     if db.get("memory") else "") + "; "
                   "plain-loop: a loop device (direct I/O, 4096-byte sectors) "
                   "on a plain file; cmkfs-ext4: `cmkfs mount --fs ext4`.", "",
                   "| setup | mode | TPS | latency ms |", "|---|---|--:|--:|"]
@@ -1377,6 +1421,11 @@ def parse_args(argv):
                     help="also pgbench: ext4 on cmkfs vs on a plain loop")
     ap.add_argument("--db-scale", type=int, help="pgbench scale factor")
     ap.add_argument("--db-time", type=int, help="seconds per pgbench run")
+    ap.add_argument("--db-memory", type=parse_size, metavar="SIZE",
+                    help="run PostgreSQL in a memory cgroup of SIZE (its "
+                         "page cache included) with shared_buffers a "
+                         "quarter of it: with --db-scale large enough, an "
+                         "I/O-bound pgbench")
     ap.add_argument("--out", metavar="DIR",
                     help="results directory (default " +
                          ("bench/results/<time>" if IN_SOURCE else

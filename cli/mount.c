@@ -382,7 +382,8 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 			break;
 		case 'p':
 			v = strtoul(optarg, &end, 10);
-			if (!*optarg || *end || v > FSD_POLL_US_MAX)
+			if (*optarg < '0' || *optarg > '9' || *end ||
+			    v > FSD_POLL_US_MAX)
 				return cli_usage_error(
 					cmd,
 					"--poll-us takes microseconds, "

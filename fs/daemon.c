@@ -778,9 +778,9 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	fsd_info("%s mounted on %s%s%s (pid %d, %s, %s backend, AES by %s)",
 		 d->volume, d->target, d->loop[0] ? " through " : "", d->loop,
 		 (int)getpid(), d->nqueues ? "FUSE over io_uring" : "/dev/fuse",
-		 d->backend_in_memory ? "in-memory (tmpfs)"
-		 : d->backend_direct  ? "O_DIRECT"
-				      : "buffered",
+		 d->backend_in_memory && d->nqueues ? "in-memory (tmpfs)"
+		 : d->backend_direct		    ? "O_DIRECT"
+						    : "buffered",
 		 d->aes);
 	r = fsd_revoke_start(d);
 	if (r) {

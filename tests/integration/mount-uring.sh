@@ -56,7 +56,7 @@ mixed "$TEST_TMPDIR/mem/mem.img" --poll-us 1000
 grep -q "in-memory (tmpfs) backend" "$TEST_TMPDIR/mixed.log" ||
 	fail "the backend in tmpfs is not said in memory"
 umount "$TEST_TMPDIR/mem"
-for bad in -1 1001 x ""; do
+for bad in -1 1001 x "" +5 " 5"; do
 	expect_exit 2 "$CMKFS" mount --raw "$TEST_TMPDIR/mixed.img" "$TEST_TMPDIR/plain" --poll-us "$bad"
 	grep -q -- "--poll-us takes microseconds, 0..1000" <<< "$err" || fail "--poll-us $bad: $err"
 done

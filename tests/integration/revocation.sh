@@ -126,6 +126,51 @@ errors=$(sed -n 's/.* written, \([0-9]*\) errors$/\1/p' <<< "$out")
 expect_exit 0 "$CMKFS" umount "$mnt"
 as "$root" "$CMKFS" kms enable-key "$key" 2> /dev/null
 
+# ---- the shred while requests come one at a time ----
+# Over io_uring the queue threads poll between requests (--poll-us): a
+# shred that lands while they poll must still wipe what their entries hold
+# before they sleep.  A reader streams 4 KiB direct reads of marked data,
+# one at a time, until the shred fails them; then nothing of it is left.
+as "$root" "$CMKFS" kms enable-key "$key" 2> /dev/null
+mount_raw "$vol" --poll-us 1000
+marker=CMKFS-POLL-MARKER-3c9e71a0b5d2
+$PYTHON - "$plain" "$marker" <<'P' || fail "cannot write the marked data"
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_DIRECT)
+line = (sys.argv[2] + "\n").encode()
+buf = mmap.mmap(-1, 1 << 20)
+buf.write(line * ((1 << 20) // len(line)))
+os.pwritev(fd, [buf], 0)
+os.fsync(fd)
+P
+$PYTHON - "$plain" > "$TEST_TMPDIR/reader.out" <<'P' &
+import errno, mmap, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+end, i = time.time() + 20, 0
+while time.time() < end:
+    try:
+        os.preadv(fd, [buf], (i % 256) * 4096)
+    except OSError as e:
+        print("EIO" if e.errno == errno.EIO else e)
+        break
+    i += 1
+print(i, "reads")
+P
+reader=$!
+sleep 1
+pid=$(daemon_pid "$vol")
+as "$root" "$CMKFS" kms disable-key "$key" 2> /dev/null
+wait $reader
+grep -q "^EIO" "$TEST_TMPDIR/reader.out" || fail "the streaming reader saw no EIO: $(cat "$TEST_TMPDIR/reader.out")"
+sleep 0.5 # the threads wipe their buffers
+rc=0
+hexmarker=$(printf %s "$marker" | xxd -p -c 256)
+$SCAN "$pid" marker="$hexmarker" vk="$vk" > "$TEST_TMPDIR/scan" || rc=$?
+[ $rc = 0 ] || fail "plaintext read one request at a time stays after the shred: $(head "$TEST_TMPDIR/scan")"
+expect_exit 0 "$CMKFS" umount "$plain"
+as "$root" "$CMKFS" kms enable-key "$key" 2> /dev/null
+
 # ---- schedule-deletion, then the host removed from the key policy ----
 as "$root" "$CMKFS" kms schedule-deletion "$key" --days 7 > /dev/null 2>&1
 expect_exit 3 as "$host" "$CMKFS" mount --raw "$vol" "$plain"
