@@ -1030,6 +1030,11 @@ static void *queue_main(void *arg)
 		r = 0;
 		reap(q, false);
 	}
+	/* Replies prepared since the last submission still go to the kernel:
+	 * a request held at a suspension and failed by the stop, say, was
+	 * answered just as the session ended, and its caller waits for it. */
+	if (q->ring_ok)
+		io_uring_submit(&q->ring);
 	queue_free(q);
 	if (atomic_fetch_sub(&d->live_workers, 1) == 1 &&
 	    write(d->done_efd, &one, sizeof(one)) < 0)
