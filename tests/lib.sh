@@ -79,11 +79,15 @@ contains() {
 # finds something in FILE, the output of process PID, and print it; on
 # failure show FILE and return 1.
 await_output() {
-	local file=$1 expr=$2 pid=$3 _ v
+	local file=$1 expr=$2 pid=$3 _ v alive
 	for _ in $(seq 100); do
+		# Alive before the look: a writer that printed and exited
+		# between a look and the check is seen by the next look.
+		alive=1
+		kill -0 "$pid" 2> /dev/null || alive=0
 		v=$(sed -n "$expr" "$file" | head -n1)
 		[ -n "$v" ] && printf '%s\n' "$v" && return 0
-		kill -0 "$pid" 2> /dev/null || break
+		[ $alive = 1 ] || break
 		sleep 0.1
 	done
 	cat "$file" >&2
