@@ -47,6 +47,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +134,7 @@ struct fsd_queue {
 	bool started;
 	struct io_uring ring;
 	bool ring_ok;
+	bool leaving; /* settling before the thread exits (queue_settle) */
 	struct ent *ents;
 	uint8_t *mem; /* headers, payloads, request buffer */
 	size_t mem_len;
@@ -494,6 +496,10 @@ static void finish_read(struct ent *e)
 	r = fsd_crypt(w, false, e->a0, e->payload, e->payload, e->span,
 		      e->split);
 	pthread_mutex_unlock(&w->sc_lock);
+	if (r == -EAGAIN && e->q->leaving) {
+		commit_eio(e); /* no waiting for keys on the way out */
+		return;
+	}
 	if (r == -EAGAIN) {
 		/* Suspended meanwhile (nothing was decrypted): the request
 		 * waits for the keys the synchronous way. */
@@ -855,20 +861,25 @@ static void report(struct fsd_queue *q, int status)
 	pthread_mutex_unlock(&q->fsd->uring_lock);
 }
 
-static void queue_free(struct fsd_queue *q);
+static void queue_free(struct fsd_queue *q, bool quiet);
 
-/* After a shred: wipe the plaintext of every entry without backend I/O in
- * flight (one in flight holds only ciphertext: a read not yet decrypted, a
- * write already encrypted, which must still reach the volume intact), the
- * request buffer and the cipher context's buffer. */
+/* After a shred: wipe the plaintext of every entry, the request buffer and
+ * the cipher context's buffer.  A write in flight keeps its [0, span), the
+ * ciphertext that must still reach the volume intact; what an earlier,
+ * larger request left beyond it goes.  A read in flight is wiped whole:
+ * without keys it can only fail, whatever the kernel puts there. */
+static void wipe_entry(struct ent *e)
+{
+	size_t keep = e->io == IO_WRITE ? e->span : 0;
+
+	if (e->used > keep)
+		secmem_wipe(e->payload + keep, e->used - keep);
+}
+
 static void queue_wipe_idle(struct fsd_queue *q)
 {
-	for (unsigned i = 0; i < q->depth; i++) {
-		struct ent *e = &q->ents[i];
-
-		if (e->io == IO_NONE)
-			secmem_wipe(e->payload, e->used);
-	}
+	for (unsigned i = 0; i < q->depth; i++)
+		wipe_entry(&q->ents[i]);
 	secmem_wipe(q->reqbuf, q->reqbuf_used);
 	fsd_worker_wipe(q->w);
 }
@@ -957,20 +968,62 @@ static bool wait_spin(struct fsd_queue *q)
 	return got;
 }
 
+/* Serve the requests parked while the queue drained. */
+static void serve_parked(struct fsd_queue *q)
+{
+	while (q->npending) {
+		struct ent *batch[DEPTH_MAX];
+		unsigned n = q->npending;
+
+		memcpy(batch, q->pending, n * sizeof(struct ent *));
+		q->npending = 0;
+		for (unsigned i = 0; i < n; i++)
+			dispatch(batch[i]);
+	}
+}
+
+/* Before a queue thread leaves: its backend I/O completes and every
+ * request it took is answered — those parked meanwhile with EIO, starting
+ * nothing new, so that it ends however busy the callers are — so that no
+ * caller waits for ever and no transfer still uses a buffer when it is
+ * unmapped.  False if the ring failed with I/O still in flight. */
+static bool queue_settle(struct fsd_queue *q)
+{
+	q->leaving = true;
+	while (q->ring_ok && (q->io || q->npending)) {
+		while (q->npending)
+			commit_eio(q->pending[--q->npending]);
+		if (drain(q)) {
+			fsd_err("FUSE queue %u: %u transfers still in flight "
+				"at exit",
+				q->qid, q->io);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void *queue_main(void *arg)
 {
 	struct fsd_queue *q = arg;
 	struct fsd *d = q->fsd;
+	struct __kernel_timespec backstop = { .tv_sec = 1 };
+	struct io_uring_cqe *cqe;
 	uint64_t one = 1;
-	bool wiped = false;
-	sigset_t usr1;
+	bool wiped = false, settled;
+	sigset_t usr1, waiting;
 	int64_t t0;
 	int r;
 
 	fsd_self = q->w;
+	/* The kick of a stop or a shred (SIGUSR1) is let in only while the
+	 * thread sleeps in its ring, as ppoll does: one that comes between
+	 * the last look at the flags and the sleep stays pending and ends the
+	 * sleep at once. */
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
-	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+	pthread_sigmask(SIG_BLOCK, &usr1, &waiting);
+	sigdelset(&waiting, SIGUSR1);
 
 	r = queue_setup(q);
 	if (!r)
@@ -980,25 +1033,18 @@ static void *queue_main(void *arg)
 	       !fuse_session_exited(d->se)) {
 		/* Serve every parked request before waiting: a dispatch may
 		 * drain, and park new arrivals in pending[]. */
-		while (q->npending) {
-			struct ent *batch[DEPTH_MAX];
-			unsigned n = q->npending;
-
-			memcpy(batch, q->pending, n * sizeof(struct ent *));
-			q->npending = 0;
-			for (unsigned i = 0; i < n; i++)
-				dispatch(batch[i]);
-		}
-		/* Once the keys are shredded (the flag is set before they
-		 * go, then we are woken), nothing can be encrypted or
-		 * decrypted here any more: with every reply prepared so far
-		 * submitted (and copied by the kernel), the plaintext the
-		 * idle entries hold can go — even a request the kernel is
-		 * just putting there would fail.  Not while merely suspended:
-		 * that request must reach us intact.  Checked before every
-		 * wait, so a wake-up that came while busy is not needed. */
+		serve_parked(q);
+		/* A shred sets its flag, wipes the keys, then kicks us.  Once
+		 * our key is gone nothing can be encrypted or decrypted here
+		 * any more: with every reply prepared so far taken by the
+		 * kernel (it copies a reply as it takes it), the plaintext the
+		 * entries hold can go — even a request the kernel is just
+		 * putting there would fail.  Not while merely suspended: that
+		 * request must reach us intact.  Looked at before every wait,
+		 * so a kick that came while busy is not needed. */
 		r = io_uring_submit(&q->ring);
-		if (!wiped && r >= 0 && atomic_load(&d->shredded)) {
+		if (!wiped && r >= 0 && atomic_load(&d->shredded) &&
+		    !io_uring_sq_ready(&q->ring) && fsd_worker_keyless(q->w)) {
 			queue_wipe_idle(q);
 			wiped = true;
 		}
@@ -1007,19 +1053,22 @@ static void *queue_main(void *arg)
 			reap(q, false);
 			continue;
 		}
-		/* A shred or a stop while polling: its kick may have come
-		 * and gone, so look again before sleeping (the wipe above,
-		 * or the loop's condition). */
 		if (r >= 0 &&
-		    ((!wiped && atomic_load(&d->shredded)) ||
-		     atomic_load(&q->stop) || fuse_session_exited(d->se))) {
-			r = 0;
-			continue;
-		}
+		    (atomic_load(&q->stop) || fuse_session_exited(d->se)))
+			break;
+		/* A kick that ends a wait which also submitted is used up
+		 * without -EINTR, so the sleep has a backstop.  (Without
+		 * IORING_FEAT_EXT_ARG liburing would post its own timeout
+		 * CQE, but FUSE over io_uring has it: Linux 6.14 against
+		 * 5.11.) */
 		t0 = mono_ns();
-		r = io_uring_submit_and_wait(&q->ring, 1);
+		r = io_uring_submit_and_wait_timeout(
+			&q->ring, &cqe, 1,
+			q->ring.features & IORING_FEAT_EXT_ARG ? &backstop
+							       : NULL,
+			&waiting);
 		q->spin = mono_ns() - t0 < d->poll_ns;
-		if (r == -EINTR || r == -EAGAIN || r == -EBUSY) {
+		if (r == -EINTR || r == -EAGAIN || r == -EBUSY || r == -ETIME) {
 			r = 0;
 			continue;
 		}
@@ -1033,9 +1082,10 @@ static void *queue_main(void *arg)
 	/* Replies prepared since the last submission still go to the kernel:
 	 * a request held at a suspension and failed by the stop, say, was
 	 * answered just as the session ended, and its caller waits for it. */
+	settled = queue_settle(q);
 	if (q->ring_ok)
 		io_uring_submit(&q->ring);
-	queue_free(q);
+	queue_free(q, settled);
 	if (atomic_fetch_sub(&d->live_workers, 1) == 1 &&
 	    write(d->done_efd, &one, sizeof(one)) < 0)
 		fsd_err("cannot signal the end of the workers");
@@ -1044,7 +1094,7 @@ static void *queue_main(void *arg)
 
 /* In the queue's own thread: a SINGLE_ISSUER ring takes registrations
  * from its submitter only. */
-static void queue_free(struct fsd_queue *q)
+static void queue_free(struct fsd_queue *q, bool quiet)
 {
 	if (q->ring_ok) {
 		/* As for the workers' rings (backend.c): let go of the
@@ -1058,10 +1108,14 @@ static void queue_free(struct fsd_queue *q)
 		 * only fault it in. */
 		for (unsigned i = 0; q->ents && i < q->depth; i++) {
 			secmem_wipe(q->ents[i].hdr, sizeof(*q->ents[i].hdr));
-			secmem_wipe(q->ents[i].payload, q->ents[i].used);
+			wipe_entry(&q->ents[i]);
 		}
 		secmem_wipe(q->reqbuf, q->reqbuf_used);
-		munmap(q->mem, q->mem_len);
+		/* With transfers still in flight (a failed ring), the kernel
+		 * may yet copy into or out of the buffers: leaked, never
+		 * handed back for another mapping to reuse. */
+		if (quiet)
+			munmap(q->mem, q->mem_len);
 	}
 	q->mem = NULL;
 	free(q->pending);
