@@ -51,6 +51,7 @@ import json
 import os
 import re
 import shutil
+import shlex
 import signal
 import statistics
 import subprocess
@@ -422,7 +423,8 @@ class Bench:
     def cmkfs_mount(self, vol, uuid, target, extra):
         self.need_mount()
         logf = os.path.join(self.work, f"daemon-{uuid}.log")
-        run([self.cmkfs, "mount", vol, target, *extra, "--log", logf],
+        run([self.cmkfs, "mount", vol, target, *extra,
+             *shlex.split(self.args.mount_args), "--log", logf],
             env=self.cmkfs_env())
         self.cleanup.push(f"cmkfs umount {target}",
                           lambda: self.cmkfs_umount(target, uuid))
@@ -783,6 +785,7 @@ class Bench:
             "params": {"runtime_s": a.runtime, "ramp_s": a.ramp,
                        "size": a.size, "repeat": a.repeat, "quick": a.quick,
                        "only": a.only, "cmkfs": self.cmkfs,
+                       "mount_args": a.mount_args,
                        "fio": run(["fio", "--version"]).strip(),
                        "started": self.started},
             "configs": {c: {"ran": c in self.targets,
@@ -889,6 +892,11 @@ class Bench:
         if not pg:
             res["skipped"] = "PostgreSQL (initdb, pg_ctl) is not installed"
             return res
+        if subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x",
+                           self.work], stdin=subprocess.DEVNULL).returncode:
+            raise BenchError(f"--db: the postgres user cannot reach "
+                             f"{self.work}: let it through the directories "
+                             f"above (chmod o+x) or set TMPDIR elsewhere")
         setups = {}
         # plain: ext4 on a loop device configured as cmkfs configures its own
         img = os.path.join(self.backing, "db-plain.img")
@@ -925,13 +933,14 @@ class Bench:
                 for name, srv in servers.items():
                     self.progress(f"[db] rep {rep}/{a.repeat} {name} {mode} "
                                   f"elapsed {self.elapsed()}")
+                    pid = setups[name][1]
+                    d0 = proc_cpu(pid) if pid else None
+                    s0, t0 = system_cpu(), time.monotonic()
                     out = srv.pgbench(["-c", "4", "-j", "2", "-T",
-                                       str(a.db_time), *flags])
-                    tps = re.search(r"tps = ([\d.]+) \(without", out)
-                    lat = re.search(r"latency average = ([\d.]+) ms", out)
+                                       str(a.db_time), "-r", *flags])
                     r = {"setup": name, "mode": mode, "rep": rep,
-                         "tps": float(tps.group(1)) if tps else None,
-                         "latency_ms": float(lat.group(1)) if lat else None}
+                         **pgbench_result(out),
+                         **cpu_per_tx(out, s0, t0, pid, d0)}
                     res["runs"].append(r)
                     self.progress(f"[db] rep {rep}/{a.repeat} {name:<10} "
                                   f"{mode:<11} {r['tps']} tps, "
@@ -1015,6 +1024,37 @@ class Postgres:
                 time.sleep(0.5)
             except (OSError, ValueError):
                 pass
+
+
+def pgbench_result(out):
+    """TPS, average latency and each SQL statement's average latency (ms)
+    from pgbench -r's output."""
+    tps = re.search(r"tps = ([\d.]+) \(without", out)
+    lat = re.search(r"latency average = ([\d.]+) ms", out)
+    stmts = {}
+    for m in re.finditer(r"^\s+([\d.]+)\s+(?:\d+\s+)?([A-Z]\w*[^\n]*)$",
+                         out.split("statement latencies", 1)[-1], re.M):
+        # "UPDATE pgbench_accounts SET ...": "UPDATE pgbench_accounts"
+        words = m.group(2).split()
+        name = " ".join(words[:3 if words[0] == "INSERT" else 2])
+        stmts[name.rstrip(";")] = float(m.group(1))
+    return {"tps": float(tps.group(1)) if tps else None,
+            "latency_ms": float(lat.group(1)) if lat else None,
+            "statements_ms": stmts}
+
+
+def cpu_per_tx(out, s0, t0, pid, d0):
+    """Busy CPU ms per transaction, of the machine (every process and
+    kernel worker: the loop device's too) and of the cmkfs daemon, and the
+    share of CPU time idle, since s0/t0/d0."""
+    busy, wall = system_cpu() - s0, time.monotonic() - t0
+    n = re.search(r"number of transactions actually processed: (\d+)", out)
+    n = int(n.group(1)) if n else 0
+    d1 = proc_cpu(pid) if pid else None
+    return {"cpu_ms_per_tx": busy * 1000 / n if n else None,
+            "daemon_ms_per_tx": (d1 - d0) * 1000 / n
+            if n and d0 is not None and d1 is not None else None,
+            "idle": max(0.0, 1 - busy / (wall * os.cpu_count()))}
 
 
 def memory_cgroup(name, limit, cleanup):
@@ -1217,6 +1257,30 @@ def fmt(s, digits=1, spread=True):
     return f"{v:,.{d}f}"
 
 
+def statement_table(runs):
+    """Where a read-write transaction's time goes: pgbench -r's average
+    latency of each statement, per setup (medians of the repetitions)."""
+    setups = ("plain-loop", "cmkfs-ext4")
+    rw = [r for r in runs if r["mode"] == "read-write"]
+    names = []
+    for r in rw:
+        names += [n for n in r.get("statements_ms", {}) if n not in names]
+    if not names:
+        return []
+    L = ["Read-write, each statement's average latency (ms, `pgbench -r`):",
+         "", "| statement | " + " | ".join(setups) + " | difference |",
+         "|---|--:|--:|--:|"]
+    for n in names:
+        m = [_stat([r["statements_ms"].get(n) for r in rw
+                    if r["setup"] == s and r.get("statements_ms")])
+             for s in setups]
+        diff = (f"{m[1]['median'] - m[0]['median']:+.3f}"
+                if m[0] and m[1] else "—")
+        L.append(f"| {n} | {fmt(m[0], 3, False)} | {fmt(m[1], 3, False)} | "
+                 f"{diff} |")
+    return L + [""]
+
+
 def cache_note(res):
     """How each configuration met the page cache, as the report says it."""
     runs = res["runs"]
@@ -1251,7 +1315,8 @@ def render(res):
          f"target, {p['runtime_s']} s measured after {p['ramp_s']} s ramp, "
          f"{p['repeat']} interleaved repetition(s); values are medians "
          "(min–max)",
-         f"- cmkfs: {p['cmkfs']}",
+         f"- cmkfs: {p['cmkfs']}" + (f", mounted with {p['mount_args']}"
+                                     if p.get("mount_args") else ""),
          f"- page cache: {cache_note(res)}", ""]
     L += ["## Configurations", "", "| configuration | status |", "|---|---|"]
     for c, info in res["configs"].items():
@@ -1320,18 +1385,28 @@ def render(res):
                      if db.get("memory") else "") + "; "
                   "plain-loop: a loop device (direct I/O, 4096-byte sectors) "
                   "on a plain file; cmkfs-ext4: `cmkfs mount --fs ext4`.", "",
-                  "| setup | mode | TPS | latency ms |", "|---|---|--:|--:|"]
+                  "CPU ms per transaction: busy CPU time of the whole "
+                  "machine (PostgreSQL, pgbench, kernel workers, the cmkfs "
+                  "daemon) per transaction; of it, the daemon's.", "",
+                  "| setup | mode | TPS | latency ms | CPU ms/tx | "
+                  "daemon ms/tx | idle |", "|---|---|--:|--:|--:|--:|--:|"]
             for name, s in db["setups"].items():
                 if s.get("skipped"):
-                    L.append(f"| {name} | — | skipped: {s['skipped']} | |")
+                    L.append(f"| {name} | — | skipped: {s['skipped']} "
+                             "| | | | |")
             keys = sorted({(r["setup"], r["mode"]) for r in db["runs"]},
                           key=lambda k: (k[1], k[0]))
             for setup, mode in keys:
                 rs = [r for r in db["runs"] if r["setup"] == setup and
                       r["mode"] == mode]
+                idle = _stat([r.get("idle") for r in rs])
+                cpu = _stat([r.get("cpu_ms_per_tx") for r in rs])
+                dmn = _stat([r.get("daemon_ms_per_tx") for r in rs])
+                idle = f"{idle['median']:.0%}" if idle else "—"
                 L.append(f"| {setup} | {mode} | "
                          f"{fmt(_stat([r['tps'] for r in rs]))} | "
-                         f"{fmt(_stat([r['latency_ms'] for r in rs]), 3)} |")
+                         f"{fmt(_stat([r['latency_ms'] for r in rs]), 3)} | "
+                         f"{fmt(cpu, 3)} | {fmt(dmn, 3)} | {idle} |")
             for mode in ("read-write", "select-only"):
                 vals = []
                 for rep in sorted({r["rep"] for r in db["runs"]}):
@@ -1341,8 +1416,8 @@ def render(res):
                         vals.append(t["cmkfs-ext4"] / t["plain-loop"])
                 if vals:
                     L.append(f"| cmkfs-ext4/plain-loop | {mode} | "
-                             f"{fmt(_stat(vals), 3)} | |")
-            L.append("")
+                             f"{fmt(_stat(vals), 3)} | | | | |")
+            L += [""] + statement_table(db["runs"])
     rz = res.get("reencrypt")
     if rz:
         L += ["## Online reencryption", ""]
@@ -1411,6 +1486,9 @@ def parse_args(argv):
                     help="how the cmkfs mounts take FUSE requests: over "
                          "io_uring (on; auto: when the kernel has it) or "
                          "through /dev/fuse (off)")
+    ap.add_argument("--mount-args", metavar="ARGS", default="",
+                    help="more arguments for every `cmkfs mount` of the "
+                         "run, e.g. '--poll-us 0'")
     ap.add_argument("--no-peers", action="store_true",
                     help="leave out gocryptfs")
     ap.add_argument("--no-reencrypt", dest="reencrypt",

@@ -1,6 +1,7 @@
 #!/bin/bash
-# bench-smoke: `bench/bench.py --quick --no-peers` produces a complete
-# report — every configuration and workload has its numbers, results.json
+# bench-smoke: `bench/bench.py --quick --no-peers --db` produces a complete
+# report — every configuration and workload has its numbers, pgbench its
+# transactions, CPU and statement latencies, results.json
 # and every fio JSON parse, the charts are PNGs — and leaves nothing
 # mounted, attached or running.  No timing thresholds: those belong in the
 # benchmark's report, not in tests.
@@ -9,7 +10,7 @@
 # the cmkfs under test has `cmkfs mount` (xts-devfuse: and the kernel has FUSE
 # over io_uring); a build without it must skip them, saying so.  The kernel's
 # FUSE over io_uring setting is as before the run.
-# timeout: 240
+# timeout: 360
 . "$(dirname "$0")/../lib.sh"
 
 need_root
@@ -23,10 +24,12 @@ isolate_aws
 # The bench's temporary directory (mounts, volumes, daemons) goes below the
 # test's, where the runner looks for leftovers.
 export TMPDIR=$TEST_TMPDIR
+# PostgreSQL (--db) runs as the postgres user, which must reach it.
+chmod 711 "$TEST_TMPDIR" "$(dirname "$TEST_TMPDIR")"
 out=$TEST_TMPDIR/out
 uring_was=$(cat $FUSE_URING_PARAM 2> /dev/null || true)
 rc=0
-$PYTHON "$CMKFS_SRC/bench/bench.py" --quick --no-peers --build "$CMKFS_BUILD" \
+$PYTHON "$CMKFS_SRC/bench/bench.py" --quick --no-peers --db --build "$CMKFS_BUILD" \
 	--cmkfs "${CMKFS_BENCH_CMKFS:-$CMKFS}" --out "$out" \
 	> "$TEST_TMPDIR/stdout" 2> "$TEST_TMPDIR/stderr" || rc=$?
 cat "$TEST_TMPDIR/stderr"
@@ -94,6 +97,23 @@ if not any(r["cipher"] == "aes-256-xts" and r["sector"] == "4096" for r in crypt
 if not crypto["openssl_gbps"]:
     bad.append("no openssl speed number")
 
+db = res["db"]
+if db.get("skipped") or db.get("error"):
+    bad.append(f"pgbench did not run: {db}")
+else:
+    want = {("plain-loop", m) for m in ("read-write", "select-only")}
+    if mount_ok:
+        want |= {("cmkfs-ext4", m) for m in ("read-write", "select-only")}
+    if {(r["setup"], r["mode"]) for r in db["runs"]} != want:
+        bad.append(f"pgbench runs: {db['runs']}")
+    for r in db["runs"]:
+        if not (r["tps"] or 0) > 0 or not (r["cpu_ms_per_tx"] or 0) > 0:
+            bad.append(f"pgbench run without TPS or CPU: {r}")
+        if r["setup"] == "cmkfs-ext4" and not (r["daemon_ms_per_tx"] or 0) > 0:
+            bad.append(f"pgbench on cmkfs without the daemon's CPU: {r}")
+        if r["mode"] == "read-write" and not {"UPDATE pgbench_accounts", "END"} <= set(r["statements_ms"]):
+            bad.append(f"pgbench read-write without statement latencies: {r}")
+
 report = open(os.path.join(out, "report.md")).read()
 if report.strip() != open(stdout).read().strip():
     bad.append("stdout is not the report")
@@ -107,7 +127,8 @@ for w in want_wls:
         row = [l for l in sect.splitlines() if l.startswith(f"| {c} |")]
         if not row or "—" in row[0]:
             bad.append(f"report: {w} {c}: {row}")
-for k in ("machine:", "backing store:", "page cache:", "Crypto ceiling"):
+for k in ("machine:", "backing store:", "page cache:", "Crypto ceiling",
+          "## PostgreSQL (pgbench)", "| END |"):
     if k not in report:
         bad.append(f"report: no '{k}'")
 
