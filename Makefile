@@ -147,6 +147,8 @@ TEST_TOOLS := $(BUILD)/tests/xts-check $(BUILD)/tests/creds-probe \
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGRAMS := $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
+MAN_PAGES := $(BUILD)/man/cmkfs.8 $(BUILD)/man/cmkfs-kmsd.8 \
+	$(BUILD)/man/cmkfs.conf.5
 ALL_SRC := $(CRYPTO_SRC) $(LUKS2_SRC) $(KMS_SRC) $(KMSD_SRC) \
 	kms/kmsd/main.c $(FS_SRC) $(VOLUME_SRC) $(CLI_SRC) $(TOKEN_SRC) \
 	$(BENCH_SRC) $(TEST_UTIL_SRC) $(TEST_TOOL_SRC) $(UNIT_SRC) $(FUZZ_SRC) \
@@ -166,7 +168,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 	install clean deps format check-format fuzz
 
 all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS) $(FUZZERS) $(TOKEN_SO) \
-	$(TOKEN_PATH_SHIM) $(PIN_TOKEN) $(TOKENDIR_PROBE)
+	$(TOKEN_PATH_SHIM) $(PIN_TOKEN) $(TOKENDIR_PROBE) $(MAN_PAGES)
 
 # Per-directory include paths and library flags (the more specific pattern
 # wins: crypto/luks2/ over crypto/, kms/kmsd/ over kms/), the same in the
@@ -253,6 +255,20 @@ $(CMKFS): $(call obj,$(CLI_SRC)) $(CMKFS_LIBS)
 $(KMSD): $(call obj,kms/kmsd/main.c) $(KMSD_LIB) $(KMS_LIB) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMSD_LDLIBS)
+
+# Man pages: the commands and options are the programs' own help, turned
+# into roff (scripts/manpage.py), the rest is written in man/*.in.
+$(BUILD)/man/cmkfs.8: man/cmkfs.8.in $(CMKFS) scripts/manpage.py bench/bench.py
+$(BUILD)/man/cmkfs-kmsd.8: man/cmkfs-kmsd.8.in $(KMSD) scripts/manpage.py
+$(BUILD)/man/cmkfs.conf.5: man/cmkfs.conf.5.in $(CMKFS) scripts/manpage.py
+$(BUILD)/man/cmkfs.8: PAGE = cmkfs
+$(BUILD)/man/cmkfs-kmsd.8: PAGE = kmsd
+$(BUILD)/man/cmkfs.conf.5: PAGE = plain
+$(MAN_PAGES):
+	$(call msg,MAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)python3 scripts/manpage.py $(PAGE) $< $(word 2,$^) > $@.tmp
+	$(Q)mv $@.tmp $@
 
 $(BENCH_CRYPTO): $(call obj,$(BENCH_SRC)) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
@@ -396,7 +412,7 @@ asan: deps
 
 # Static analysis.  cppcheck sees the whole tree; clang-tidy each file with
 # the flags it is compiled with; pyflakes the Python (Debian's pyflakes3).
-PY_SRC := $(wildcard bench/*.py tests/tools/*.py)
+PY_SRC := $(wildcard bench/*.py tests/tools/*.py scripts/*.py)
 analyze:
 	pyflakes3 $(PY_SRC)
 	cppcheck --quiet --error-exitcode=1 --inline-suppr \
@@ -419,7 +435,8 @@ check-format:
 BENCH_LIBDIR = $(DESTDIR)$(PREFIX)/lib/cmkfs
 # The token plugin goes where libcryptsetup looks, whatever PREFIX is.
 TOKENDIR ?= $(shell $(TOKENDIR_PROBE))
-install: $(CMKFS) $(KMSD) $(BENCH_CRYPTO) $(TOKEN_SO) $(TOKENDIR_PROBE)
+install: $(CMKFS) $(KMSD) $(BENCH_CRYPTO) $(TOKEN_SO) $(TOKENDIR_PROBE) \
+		$(MAN_PAGES)
 	@test -n "$(TOKENDIR)" || { echo "install: libcryptsetup has no \
 		token directory (external tokens disabled); set TOKENDIR=" >&2; \
 		exit 1; }
@@ -435,6 +452,17 @@ install: $(CMKFS) $(KMSD) $(BENCH_CRYPTO) $(TOKEN_SO) $(TOKENDIR_PROBE)
 	install -m 0755 bench/bench.py $(BENCH_LIBDIR)/bench/bench.py
 	install -m 0644 bench/fio/workloads.fio \
 		$(BENCH_LIBDIR)/bench/fio/workloads.fio
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8 \
+		$(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 0644 $(filter %.8,$(MAN_PAGES)) \
+		$(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0644 $(filter %.5,$(MAN_PAGES)) \
+		$(DESTDIR)$(PREFIX)/share/man/man5
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 completion/cmkfs.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/cmkfs
+	ln -sf cmkfs \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/cmkfs-kmsd
 	install -d $(DESTDIR)$(TOKENDIR)
 	install -m 0644 $(TOKEN_SO) \
 		$(DESTDIR)$(TOKENDIR)/libcryptsetup-token-aws-kms.so

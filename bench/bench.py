@@ -1504,29 +1504,28 @@ def parse_args(argv):
                          "page cache included) with shared_buffers a "
                          "quarter of it: with --db-scale large enough, an "
                          "I/O-bound pgbench")
+    # The same help installed and in a source tree: the man page is made
+    # from it.
     ap.add_argument("--out", metavar="DIR",
-                    help="results directory (default " +
-                         ("bench/results/<time>" if IN_SOURCE else
-                          "./cmkfs-bench-<time>") + ")")
-    where = "BUILD" if IN_SOURCE else BINDIR
+                    help="results directory (default ./cmkfs-bench-<time>; "
+                         "in a source tree, bench/results/<time>)")
     ap.add_argument("--cmkfs", metavar="PATH",
                     default=os.environ.get("CMKFS_BENCH_CMKFS"),
-                    help="cmkfs binary (default: $CMKFS_BENCH_CMKFS, "
-                         f"else {where}/cmkfs)")
+                    help="cmkfs binary (default: $CMKFS_BENCH_CMKFS, else "
+                         "the one in --build, else the installed one)")
     ap.add_argument("--kmsd", metavar="PATH",
-                    help=f"cmkfs-kmsd binary (default: {where}/cmkfs-kmsd)")
+                    help="cmkfs-kmsd binary (default: the one in --build, "
+                         "else the installed one)")
     ap.add_argument("--crypto-speed", metavar="PATH",
-                    help="cmkfs-crypto-speed binary (default: " +
-                         ("BUILD" if IN_SOURCE else LIBDIR) +
-                         "/cmkfs-crypto-speed)")
+                    help="cmkfs-crypto-speed binary (default: the one in "
+                         "--build, else the installed one)")
     ap.add_argument("--build", metavar="DIR",
                     default=os.path.join(SRC, os.environ.get("BUILD",
                                                              "build"))
                     if IN_SOURCE else None,
                     help="build directory with cmkfs, cmkfs-kmsd and "
-                         "cmkfs-crypto-speed (default: " +
-                         ("$BUILD or build)" if IN_SOURCE else
-                          "none: the installed programs)"))
+                         "cmkfs-crypto-speed (default: in a source tree, "
+                         "$BUILD or build; installed, none)")
     a = ap.parse_args(argv)
     # A build directory holds all three programs; an install puts
     # cmkfs-crypto-speed apart, in PREFIX/lib/cmkfs.

@@ -11,8 +11,9 @@
 #   scripts/deps.sh --list    print the package list
 set -eu
 
-# Build: compiler, pkg-config and the -dev package of every library we link.
-BUILD="build-essential pkg-config
+# Build: compiler, pkg-config and the -dev package of every library we link;
+# python3 turns the programs' help into their man pages.
+BUILD="build-essential pkg-config python3
 libssl-dev libfuse3-dev liburing-dev libcurl4-openssl-dev libcryptsetup-dev
 libjson-c-dev libmicrohttpd-dev libcmocka-dev libblkid-dev"
 
@@ -20,15 +21,16 @@ libjson-c-dev libmicrohttpd-dev libcmocka-dev libblkid-dev"
 # python3-cryptography is Debian's (for /usr/bin/python3): the reference
 # AES-XTS implementation of the differential and ciphertext tests; strace
 # kills a process at its Nth write (crash tests at every step).
-TEST="python3 python3-cryptography fuse3 cryptsetup-bin util-linux e2fsprogs
+TEST="python3-cryptography fuse3 cryptsetup-bin util-linux e2fsprogs
 xfsprogs fio postgresql postgresql-contrib procps psmisc kmod curl strace
 clang libclang-rt-14-dev cppcheck clang-tidy"
 
 # Benchmarks: charts, and the peer we compare against.
 BENCH="gnuplot-nox gocryptfs"
 
-# Analysis of the Python (bench/, tests/tools/).
-LINT="pyflakes3"
+# Analysis of the Python (bench/, tests/tools/, scripts/), and of the man
+# pages (mandoc -T lint; man --warnings, from man-db and groff).
+LINT="pyflakes3 mandoc man-db groff-base"
 
 PKGS=$(echo $BUILD $TEST $BENCH $LINT)
 

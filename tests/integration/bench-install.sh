@@ -1,5 +1,6 @@
 #!/bin/bash
-# bench-install: `make install` into a DESTDIR carries the benchmark, and the
+# bench-install: `make install` into a DESTDIR carries the benchmark (and
+# the man pages and the bash completion), and the
 # installed `cmkfs bench` runs it — help under its own name, a short real
 # run (raw and xts, one workload) whose results land in
 # ./cmkfs-bench-<timestamp> with the installed cmkfs, cmkfs-kmsd and
@@ -18,8 +19,13 @@ env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$CMKFS_SRC" --no-print-director
 	cat "$TEST_TMPDIR/install.log"
 	fail "make install failed"
 }
+share=$dest/usr/local/share
 for f in "$bin/cmkfs" "$bin/cmkfs-kmsd" "$lib/cmkfs-crypto-speed" \
-	"$lib/bench/bench.py" "$lib/bench/fio/workloads.fio"; do
+	"$lib/bench/bench.py" "$lib/bench/fio/workloads.fio" \
+	"$share/man/man8/cmkfs.8" "$share/man/man8/cmkfs-kmsd.8" \
+	"$share/man/man5/cmkfs.conf.5" \
+	"$share/bash-completion/completions/cmkfs" \
+	"$share/bash-completion/completions/cmkfs-kmsd"; do
 	[ -f "$f" ] || fail "make install did not install ${f#"$dest"}"
 done
 
