@@ -254,12 +254,61 @@ static int check_slot_key(const struct vol_status_slot *s,
 	return r;
 }
 
+/* --all: every mount of this host, as 'status' shows a mount. */
+struct all {
+	json_object *list; /* NULL: text */
+	unsigned n;
+};
+
+static int all_one(const struct fsd_state *st, void *arg)
+{
+	struct all *a = arg;
+	json_object *o;
+
+	if (!a->list) {
+		printf("%s%s: mounted cmkfs volume\n"
+		       "  uuid         %s\n",
+		       a->n ? "\n" : "", st->volume, st->uuid);
+		cli_status_mount(st->uuid, NULL);
+	} else {
+		o = json_object_new_object();
+		add(o, "volume", json_object_new_string(st->volume));
+		add(o, "uuid", json_object_new_string(st->uuid));
+		cli_status_mount(st->uuid, o);
+		json_object_array_add(a->list, o);
+	}
+	a->n++;
+	return 0;
+}
+
+static int status_all(bool json)
+{
+	struct all a = { json ? json_object_new_array() : NULL, 0 };
+	int r = fsd_state_each(all_one, &a);
+
+	if (r) {
+		json_object_put(a.list);
+		return cli_error(r, "cannot list the mounts in %s",
+				 fsd_runtime_root());
+	}
+	if (json)
+		printf("%s\n",
+		       json_object_to_json_string_ext(
+			       a.list, JSON_C_TO_STRING_PRETTY |
+					       JSON_C_TO_STRING_NOSLASHESCAPE));
+	else if (!a.n)
+		printf("no cmkfs volume is mounted\n");
+	json_object_put(a.list);
+	return EXIT_OK;
+}
+
 static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "check-key", no_argument, NULL, 'c' },
+		{ "all", no_argument, NULL, 'a' },
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
@@ -268,7 +317,7 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 	struct fsd_state ms;
 	struct vol_status st;
 	struct vol_error e;
-	bool json = false, check = false;
+	bool json = false, check = false, all = false;
 	json_object *o = NULL, *slots = NULL;
 	int c, rc, failed = 0;
 
@@ -279,9 +328,16 @@ static int run_status(const struct cli_cmd *cmd, int argc, char **argv)
 			json = true;
 		else if (c == 'c')
 			check = true;
+		else if (c == 'a')
+			all = true;
 	}
 	if (rc >= 0)
 		return rc;
+	if (all && (check || argc != optind))
+		return cli_usage_error(cmd, "--all takes no VOLUME and no "
+					    "--check-key");
+	if (all)
+		return status_all(json);
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "status takes one VOLUME");
 	rc = vol_status(argv[optind], &st, &e);
@@ -328,6 +384,7 @@ const struct cli_cmd cli_cmd_status = {
 	"status",
 	"show a volume: format, keyslots, the KMS keys they need",
 	"usage: cmkfs status VOLUME [--json] [--check-key [KMS OPTIONS]]\n"
+	"       cmkfs status --all [--json]\n"
 	"\n"
 	"Show the volume's UUID, cipher, sector size, data offset and size, "
 	"and each\n"
@@ -338,6 +395,12 @@ const struct cli_cmd cli_cmd_status = {
 	"request is made unless --check-key, which checks each key as "
 	"'cmkfs\n"
 	"check-key' does.\n"
+	"\n"
+	"  --all               every volume mounted on this host (its mount, "
+	"daemon,\n"
+	"                      I/O, transport and revocation state), from the "
+	"mounts'\n"
+	"                      state in /run/cmkfs; no header is read\n"
 	"\n" CLI_KMS_USAGE,
 	run_status,
 };

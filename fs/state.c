@@ -479,6 +479,29 @@ int fsd_state_by_uuid(const char *uuid, struct fsd_state *st)
 	return 0;
 }
 
+int fsd_state_each(int (*fn)(const struct fsd_state *st, void *arg), void *arg)
+{
+	struct fsd_state *st = malloc(sizeof(*st));
+	struct dirent *de;
+	DIR *dir;
+	int r = 0;
+
+	if (!st)
+		return -ENOMEM;
+	dir = opendir(fsd_runtime_root());
+	if (!dir) {
+		free(st);
+		return errno == ENOENT ? 0 : -errno;
+	}
+	while (!r && (de = readdir(dir))) {
+		if (de->d_name[0] != '.' && !fsd_state_by_uuid(de->d_name, st))
+			r = fn(st, arg);
+	}
+	closedir(dir);
+	free(st);
+	return r;
+}
+
 int fsd_state_find(const char *path, struct fsd_state *st)
 {
 	char want[PATH_MAX], got[PATH_MAX];

@@ -269,6 +269,10 @@ int fsd_reencrypt_request(const char *uuid, const char *args, char *err,
  * counters when it is alive. */
 int fsd_state_by_uuid(const char *uuid, struct fsd_state *st);
 
+/* fn(state, arg) for every mount of this host (those whose state can be
+ * read), in no order, until fn returns non-zero: 0, fn's value, -errno. */
+int fsd_state_each(int (*fn)(const struct fsd_state *st, void *arg), void *arg);
+
 /* The mount whose user-facing mountpoint or volume is path (compared after
  * realpath): 0, -ENOENT, -errno. */
 int fsd_state_find(const char *path, struct fsd_state *st);
