@@ -62,4 +62,5 @@ expect_exit 0 "$CMKFS" status --all
 
 expect_exit 2 "$CMKFS" status --all "$a"
 expect_exit 2 "$CMKFS" status --all --check-key
+kmsd_stop
 echo "ok: status --all lists the host's mounts"
