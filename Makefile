@@ -458,6 +458,9 @@ install: $(CMKFS) $(KMSD) $(BENCH_CRYPTO) $(TOKEN_SO) $(TOKENDIR_PROBE) \
 		$(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0644 $(filter %.5,$(MAN_PAGES)) \
 		$(DESTDIR)$(PREFIX)/share/man/man5
+	install -d $(DESTDIR)$(PREFIX)/lib/modprobe.d
+	install -m 0644 modprobe/cmkfs.conf \
+		$(DESTDIR)$(PREFIX)/lib/modprobe.d/cmkfs.conf
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0644 completion/cmkfs.bash \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/cmkfs

@@ -169,10 +169,14 @@ static int plan_queues(struct fsd *d, char *err, size_t errlen)
 
 	if (d->fuse_uring == FSD_URING_OFF)
 		return 0;
-	if (fsd_uring_enabled(d->fuse_uring == FSD_URING_ON, why,
-			      sizeof(why))) {
-		if (d->fuse_uring == FSD_URING_AUTO)
+	/* auto turns the kernel's switch on too where it may (root): the
+	 * fast transport by default (the switch is logged when flipped). */
+	if (fsd_uring_enabled(d->fuse_uring == FSD_URING_ON || geteuid() == 0,
+			      why, sizeof(why))) {
+		if (d->fuse_uring == FSD_URING_AUTO) {
+			fsd_info("FUSE through /dev/fuse: %s", why);
 			return 0;
+		}
 		ERR("%s", why);
 		return -EOPNOTSUPP;
 	}

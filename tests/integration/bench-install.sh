@@ -1,6 +1,7 @@
 #!/bin/bash
 # bench-install: `make install` into a DESTDIR carries the benchmark (and
-# the man pages and the bash completion), and the
+# the man pages, the bash completion, and the modprobe.d file that turns
+# FUSE over io_uring on at boot), and the
 # installed `cmkfs bench` runs it — help under its own name, a short real
 # run (raw and xts, one workload) whose results land in
 # ./cmkfs-bench-<timestamp> with the installed cmkfs, cmkfs-kmsd and
@@ -25,9 +26,13 @@ for f in "$bin/cmkfs" "$bin/cmkfs-kmsd" "$lib/cmkfs-crypto-speed" \
 	"$share/man/man8/cmkfs.8" "$share/man/man8/cmkfs-kmsd.8" \
 	"$share/man/man5/cmkfs.conf.5" \
 	"$share/bash-completion/completions/cmkfs" \
-	"$share/bash-completion/completions/cmkfs-kmsd"; do
+	"$share/bash-completion/completions/cmkfs-kmsd" \
+	"$dest/usr/local/lib/modprobe.d/cmkfs.conf"; do
 	[ -f "$f" ] || fail "make install did not install ${f#"$dest"}"
 done
+# The fuse module's FUSE over io_uring at boot, as modprobe reads it.
+modprobe -C "$dest/usr/local/lib/modprobe.d/cmkfs.conf" --showconfig |
+	grep -qx "options fuse enable_uring=1" || fail "modprobe.d/cmkfs.conf does not enable_uring"
 
 # Help: bench.py's, named `cmkfs bench`, the same both ways.
 expect_exit 0 "$bin/cmkfs" bench --help

@@ -5,8 +5,9 @@
 # in flight while unaligned writes take the synchronous path, with and
 # without polling, on a disk and in memory (tmpfs); ext4 through
 # the loop device with fsync-heavy fio and a clean fsck; status names the
-# transport; `auto` follows the kernel's setting and `off` never uses
-# io_uring; a revoked key shreds the mount and I/O fails with EIO.
+# transport; `auto` turns the kernel's switch on and uses it, `off` never
+# uses io_uring nor touches the switch; a revoked key shreds the mount and
+# I/O fails with EIO.
 # timeout: 400
 . "$(dirname "$0")/../lib.sh"
 
@@ -102,8 +103,17 @@ expect_exit 0 "$CMKFS" umount "$TEST_TMPDIR/plain"
 expect_exit 0 "$CMKFS" umount "$mnt"
 [ "$(transport off)" = /dev/fuse ] || fail "off used io_uring"
 expect_exit 0 "$CMKFS" umount "$mnt"
+# auto, as root, turns the kernel's switch on, and says so once.
 echo N > $FUSE_URING_PARAM
-[ "$(transport auto)" = /dev/fuse ] || fail "auto with io_uring disabled used it"
+: > "$log"
+[ "$(transport auto)" != /dev/fuse ] || fail "auto left io_uring switched off"
+[ "$(cat $FUSE_URING_PARAM)" = Y ] || fail "auto did not enable io_uring"
+[ "$(grep -c "enabled FUSE over io_uring" "$log")" = 1 ] || fail "auto's enabling not logged once"
+expect_exit 0 "$CMKFS" umount "$mnt"
+# off leaves it alone.
+echo N > $FUSE_URING_PARAM
+[ "$(transport off)" = /dev/fuse ] || fail "off used io_uring"
+[ "$(cat $FUSE_URING_PARAM)" = N ] || fail "off touched the kernel's switch"
 expect_exit 0 "$CMKFS" umount "$mnt"
 # on enables it.
 [ "$(transport on)" != /dev/fuse ] || fail "on did not use io_uring"
