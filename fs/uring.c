@@ -277,7 +277,7 @@ unsigned fsd_uring_nqueues(void)
 int fsd_uring_enabled(bool enable, char *err, size_t errlen)
 {
 	char v = 0;
-	FILE *f = fopen(enable_param, enable ? "r+e" : "re");
+	FILE *f = fopen(enable_param, "re");
 
 	if (!f) {
 		snprintf(err, errlen,
@@ -289,19 +289,26 @@ int fsd_uring_enabled(bool enable, char *err, size_t errlen)
 	}
 	if (fread(&v, 1, 1, f) != 1)
 		v = 0;
+	fclose(f);
+	/* Opened for writing only to switch it: a read-only sysfs (a
+	 * container) that has it on already is fine. */
 	if (v != 'Y' && enable) {
-		rewind(f);
-		if (fputs("Y\n", f) < 0 || fflush(f)) {
+		int r = 0;
+
+		f = fopen(enable_param, "we");
+		if (!f || fputs("Y\n", f) < 0 || fflush(f))
+			r = errno ? -errno : -EIO;
+		if (f && fclose(f) && !r)
+			r = errno ? -errno : -EIO;
+		if (r) {
 			snprintf(err, errlen,
 				 "cannot enable FUSE over io_uring in %s: %s",
-				 enable_param, strerror(errno));
-			fclose(f);
-			return -errno;
+				 enable_param, strerror(-r));
+			return r;
 		}
 		fsd_info("enabled FUSE over io_uring in %s", enable_param);
 		v = 'Y';
 	}
-	fclose(f);
 	if (v != 'Y') {
 		snprintf(err, errlen,
 			 "FUSE over io_uring is disabled (%s is N; 'cmkfs "

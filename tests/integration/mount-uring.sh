@@ -120,6 +120,26 @@ expect_exit 0 "$CMKFS" umount "$mnt"
 [ "$(cat $FUSE_URING_PARAM)" = Y ] || fail "on did not enable io_uring"
 grep -q "enabled FUSE over io_uring" "$log" || fail "enabling not logged"
 expect_exit 0 "$CMKFS" umount "$mnt"
+# Where the switch cannot be written (sysfs read-only, as in a container),
+# auto uses io_uring when it is on and /dev/fuse, saying why, when it is off.
+ro_transport() {
+	: > "$log"
+	unshare -m --propagation private bash -c '
+		mount --bind -o ro /sys/module/fuse/parameters /sys/module/fuse/parameters &&
+		. "$1" && export AWS_ENDPOINT_URL_KMS=$6 &&
+		"$2" mount --raw "$3" "$4" --fuse-io-uring auto --log "$5" > /dev/null &&
+		"$2" status "$3" | sed -n "s/^  transport *//p" && "$2" umount "$4" > /dev/null' \
+		_ "$host" "$CMKFS" "$vol" "$TEST_TMPDIR/plain" "$log" "$KMSD_URL"
+}
+echo Y > $FUSE_URING_PARAM
+t=$(ro_transport) || fail "mount with sysfs read-only: $t"
+case $t in "FUSE over io_uring ("*) ;; *) fail "auto, read-only sysfs, switch on: $t" ;; esac
+echo N > $FUSE_URING_PARAM
+t=$(ro_transport) || fail "mount with sysfs read-only: $t"
+[ "$t" = /dev/fuse ] || fail "auto, read-only sysfs, switch off: $t"
+grep -q "FUSE through /dev/fuse: cannot enable FUSE over io_uring" "$log" ||
+	fail "auto's fallback not logged: $(cat "$log")"
+[ "$(cat $FUSE_URING_PARAM)" = N ] || fail "the switch changed behind a read-only sysfs"
 
 # ---- revocation over io_uring: the shred fails I/O with EIO ----
 plain=$TEST_TMPDIR/plain
