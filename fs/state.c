@@ -502,31 +502,32 @@ int fsd_state_each(int (*fn)(const struct fsd_state *st, void *arg), void *arg)
 	return r;
 }
 
+struct find {
+	const char *want;
+	struct fsd_state *st;
+};
+
+static int found(const struct fsd_state *st, void *arg)
+{
+	struct find *f = arg;
+	char got[PATH_MAX];
+
+	if (strcmp(st->mountpoint, f->want) &&
+	    !(realpath(st->volume, got) && !strcmp(got, f->want)))
+		return 0;
+	*f->st = *st;
+	return 1;
+}
+
 int fsd_state_find(const char *path, struct fsd_state *st)
 {
-	char want[PATH_MAX], got[PATH_MAX];
-	struct dirent *de;
-	DIR *dir;
-	int r = -ENOENT;
+	char want[PATH_MAX];
+	struct find f = { want, st };
+	int r;
 
+	memset(st, 0, sizeof(*st));
 	if (!realpath(path, want))
 		return -errno;
-	dir = opendir(fsd_runtime_root());
-	if (!dir)
-		return errno == ENOENT ? -ENOENT : -errno;
-	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (fsd_state_by_uuid(de->d_name, st))
-			continue;
-		if (!strcmp(st->mountpoint, want) ||
-		    (realpath(st->volume, got) && !strcmp(got, want))) {
-			r = 0;
-			break;
-		}
-	}
-	closedir(dir);
-	if (r)
-		memset(st, 0, sizeof(*st));
-	return r;
+	r = fsd_state_each(found, &f);
+	return r == 1 ? 0 : r ? r : -ENOENT;
 }
