@@ -5,8 +5,8 @@
 # key files complete as files, mount points as directories.
 # Installed as share/bash-completion/completions/cmkfs (and cmkfs-kmsd).
 
-# The words of WORDS that are options or a|b|c choices, from help text on
-# stdin: _cmkfs_opts prints the options, _cmkfs_choices OPT the choices.
+# From help text on stdin: _cmkfs_opts prints its options, _cmkfs_choices
+# OPT the a|b|c choices of OPT.
 _cmkfs_opts() {
 	grep -oE '(^|[[ ,|])--[a-z][a-z0-9-]*' | sed 's/^[[ ,|]//' | sort -u
 }
