@@ -13,6 +13,7 @@
 #   make install    install into $(DESTDIR)$(PREFIX); `cmkfs bench` runs the
 #                   installed benchmark; the token plugin into libcryptsetup's
 #                   token directory (TOKENDIR=DIR to choose another)
+#   make deb        the Debian package, checked by lintian, into build/deb/
 #   make clean
 #
 # V=1 shows full command lines; WERROR=1 (or CI=true) turns warnings into
@@ -165,7 +166,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 .SECONDARY:
 
 .PHONY: all test run-tests demo bench bench-quick bench-crypto asan analyze \
-	install clean deps format check-format fuzz
+	install clean deps format check-format fuzz programs deb
 
 all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS) $(FUZZERS) $(TOKEN_SO) \
 	$(TOKEN_PATH_SHIM) $(PIN_TOKEN) $(TOKENDIR_PROBE) $(MAN_PAGES)
@@ -202,12 +203,13 @@ $(BUILD)/obj/token/tokendir.o $(BUILD)/pic-obj/tests/tools/token-path.o: \
 $(BUILD)/obj/%.o: %.c
 	$(call msg,CC,$<)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) $(MOD_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) $(MOD_CFLAGS) -c -o $@ $<
 
 $(BUILD)/pic-obj/%.o: %.c
 	$(call msg,CC,$<)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(BASE_CFLAGS) $(CFLAGS) -fPIC $(MOD_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) -fPIC $(MOD_CFLAGS) \
+		-c -o $@ $<
 
 %.a:
 	$(call msg,AR,$@)
@@ -429,23 +431,30 @@ format:
 check-format:
 	clang-format --dry-run --Werror $(ALL_SRC) $(wildcard */*.h */*/*.h)
 
+# What `make install` and the package ship.
+programs: $(CMKFS) $(KMSD) $(BENCH_CRYPTO) $(TOKEN_SO) $(TOKENDIR_PROBE) \
+	$(MAN_PAGES)
+
 # The systemd unit names the binary by its installed path.  `cmkfs bench`
 # finds the benchmark in $(PREFIX)/lib/cmkfs, relative to its own binary
-# (cli/bench.c).
+# (cli/bench.c).  The unit and the modprobe.d file go below $(PREFIX)/lib
+# unless told otherwise: the Debian package puts them in /lib, where
+# Debian 12's packages keep them.
 BENCH_LIBDIR = $(DESTDIR)$(PREFIX)/lib/cmkfs
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+MODPROBEDIR ?= $(PREFIX)/lib/modprobe.d
 # The token plugin goes where libcryptsetup looks, whatever PREFIX is.
 TOKENDIR ?= $(shell $(TOKENDIR_PROBE))
-install: $(CMKFS) $(KMSD) $(BENCH_CRYPTO) $(TOKEN_SO) $(TOKENDIR_PROBE) \
-		$(MAN_PAGES)
+install: programs
 	@test -n "$(TOKENDIR)" || { echo "install: libcryptsetup has no \
 		token directory (external tokens disabled); set TOKENDIR=" >&2; \
 		exit 1; }
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/systemd/system \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) \
 		$(DESTDIR)$(PREFIX)/share/doc/cmkfs $(BENCH_LIBDIR)/bench/fio
 	install -m 0755 $(CMKFS) $(DESTDIR)$(PREFIX)/bin/cmkfs
 	install -m 0755 $(KMSD) $(DESTDIR)$(PREFIX)/bin/cmkfs-kmsd
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' systemd/cmkfs@.service \
-		> $(DESTDIR)$(PREFIX)/lib/systemd/system/cmkfs@.service
+		> $(DESTDIR)$(UNITDIR)/cmkfs@.service
 	install -m 0644 systemd/cmkfs.conf.example \
 		$(DESTDIR)$(PREFIX)/share/doc/cmkfs/cmkfs.conf.example
 	install -m 0755 $(BENCH_CRYPTO) $(BENCH_LIBDIR)/cmkfs-crypto-speed
@@ -458,9 +467,8 @@ install: $(CMKFS) $(KMSD) $(BENCH_CRYPTO) $(TOKEN_SO) $(TOKENDIR_PROBE) \
 		$(DESTDIR)$(PREFIX)/share/man/man8
 	install -m 0644 $(filter %.5,$(MAN_PAGES)) \
 		$(DESTDIR)$(PREFIX)/share/man/man5
-	install -d $(DESTDIR)$(PREFIX)/lib/modprobe.d
-	install -m 0644 modprobe/cmkfs.conf \
-		$(DESTDIR)$(PREFIX)/lib/modprobe.d/cmkfs.conf
+	install -d $(DESTDIR)$(MODPROBEDIR)
+	install -m 0644 modprobe/cmkfs.conf $(DESTDIR)$(MODPROBEDIR)/cmkfs.conf
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 0644 completion/cmkfs.bash \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/cmkfs
@@ -469,6 +477,27 @@ install: $(CMKFS) $(KMSD) $(BENCH_CRYPTO) $(TOKEN_SO) $(TOKENDIR_PROBE) \
 	install -d $(DESTDIR)$(TOKENDIR)
 	install -m 0644 $(TOKEN_SO) \
 		$(DESTDIR)$(TOKENDIR)/libcryptsetup-token-aws-kms.so
+
+# The Debian package (debian/), built from a copy of the tree in
+# $(DEB_OUT)/src — so that nothing lands beside the tree and no build of
+# ours leaks into it — then checked by lintian, which fails the target on
+# any error.  The .deb is left in $(DEB_OUT).
+DEB_OUT ?= $(BUILD)/deb
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version -l debian/changelog)
+deb: deps
+	@test "$(DEB_VERSION)" = "$(VERSION)" || { echo "deb: debian/changelog \
+		is at $(DEB_VERSION), the Makefile at $(VERSION)" >&2; exit 1; }
+	rm -rf $(DEB_OUT)/src && mkdir -p $(DEB_OUT)/src/cmkfs-$(VERSION)
+	tar -c --exclude=./.git --exclude='./build' --exclude='./build-*' \
+		--exclude=node_modules --exclude=./bench/results . | \
+		tar -x -C $(DEB_OUT)/src/cmkfs-$(VERSION)
+	cd $(DEB_OUT)/src/cmkfs-$(VERSION) && \
+		env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		dpkg-buildpackage -b -us -uc -J$(DEB_JOBS)
+	lintian --fail-on error $(DEB_OUT)/src/cmkfs_$(VERSION)_*.changes
+	mv $(DEB_OUT)/src/cmkfs_$(VERSION)_*.deb $(DEB_OUT)/
+	@echo "deb: $$(ls $(DEB_OUT)/cmkfs_$(VERSION)_*.deb | grep -v dbgsym)"
+DEB_JOBS ?= $(shell nproc)
 
 clean:
 	rm -rf build build-asan

@@ -20,19 +20,23 @@ libjson-c-dev libmicrohttpd-dev libcmocka-dev libblkid-dev"
 # Test: the real components the tests start, and the independent checkers.
 # python3-cryptography is Debian's (for /usr/bin/python3): the reference
 # AES-XTS implementation of the differential and ciphertext tests; strace
-# kills a process at its Nth write (crash tests at every step).
+# kills a process at its Nth write (crash tests at every step);
+# systemd-analyze checks the packaged unit.
 TEST="python3-cryptography fuse3 cryptsetup-bin util-linux e2fsprogs
 xfsprogs fio postgresql postgresql-contrib procps psmisc kmod curl strace
-clang libclang-rt-14-dev cppcheck clang-tidy"
+systemd clang libclang-rt-14-dev cppcheck clang-tidy"
 
 # Benchmarks: charts, and the peer we compare against.
 BENCH="gnuplot-nox gocryptfs"
+
+# The Debian package (`make deb`): its build tools and lintian.
+PACKAGE="debhelper dpkg-dev lintian"
 
 # Analysis of the Python (bench/, tests/tools/, scripts/), and of the man
 # pages (mandoc -T lint; man --warnings, from man-db and groff).
 LINT="pyflakes3 mandoc man-db groff-base"
 
-PKGS=$(echo $BUILD $TEST $BENCH $LINT)
+PKGS=$(echo $BUILD $TEST $BENCH $PACKAGE $LINT)
 
 # Node.js runs the AWS SDK conformance tests.  Any node >= 18 will do, and a
 # host that already has one from elsewhere must keep it: Debian's nodejs and
