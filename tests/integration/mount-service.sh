@@ -104,7 +104,11 @@ expect_exit 0 as "$root" "$CMKFS" umount "$mnt"
 if command -v systemd-analyze > /dev/null; then
 	unit=$TEST_TMPDIR/cmkfs@db.service
 	sed "s|/usr/local/bin/|$CMKFS_BUILD/|g" "$CMKFS_SRC/systemd/cmkfs@.service" > "$unit"
-	systemd-analyze verify "$unit" > "$TEST_TMPDIR/verify" 2>&1 ||
+	# Its Documentation= pages, where man finds them.
+	mkdir -p "$TEST_TMPDIR/man/man8" "$TEST_TMPDIR/man/man5"
+	cp "$CMKFS_BUILD"/man/*.8 "$TEST_TMPDIR/man/man8/"
+	cp "$CMKFS_BUILD"/man/*.5 "$TEST_TMPDIR/man/man5/"
+	MANPATH=$TEST_TMPDIR/man systemd-analyze verify "$unit" > "$TEST_TMPDIR/verify" 2>&1 ||
 		fail "systemd-analyze verify: $(cat "$TEST_TMPDIR/verify")"
 	[ ! -s "$TEST_TMPDIR/verify" ] || fail "systemd-analyze verify: $(cat "$TEST_TMPDIR/verify")"
 	grep -q '^Type=notify$' "$unit" || fail "the unit is not Type=notify"
