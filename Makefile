@@ -71,7 +71,7 @@ pc_libs = $(shell $(PKG_CONFIG) --libs $(1))
 #
 #   cli -> volume -> fs, kms, luks2, crypto
 #   token -> volume -> kms, luks2, crypto
-#   fs -> crypto;  kms -> crypto;  luks2 -> crypto
+#   fs -> crypto, obs;  kms -> crypto;  kms/kmsd -> obs;  luks2 -> crypto
 #
 # Only a module's own sources see its libraries' headers: crypto/ alone
 # OpenSSL's, crypto/luks2/ libcryptsetup's, kms/ curl's and libmicrohttpd's,
@@ -88,6 +88,12 @@ LUKS2_SRC := $(wildcard crypto/luks2/*.c)
 LUKS2_LIB := $(BUILD)/libcmkfs-luks2.a
 LUKS2_PKGS := libcryptsetup json-c
 LUKS2_INC := -Iinclude/luks2
+
+# obs/: the metrics the daemons show (Prometheus text, a local HTTP
+# endpoint, a file); libc alone.
+OBS_SRC := $(wildcard obs/*.c)
+OBS_LIB := $(BUILD)/libcmkfs-obs.a
+OBS_INC := -Iinclude/obs
 
 # kms/: the client and what it shares with the service (SigV4, errors).
 KMS_SRC := $(wildcard kms/*.c)
@@ -152,13 +158,14 @@ MAN_PAGES := $(BUILD)/man/cmkfs.8 $(BUILD)/man/cmkfs-kmsd.8 \
 	$(BUILD)/man/cmkfs.conf.5
 ALL_SRC := $(CRYPTO_SRC) $(LUKS2_SRC) $(KMS_SRC) $(KMSD_SRC) \
 	kms/kmsd/main.c $(FS_SRC) $(VOLUME_SRC) $(CLI_SRC) $(TOKEN_SRC) \
-	$(BENCH_SRC) $(TEST_UTIL_SRC) $(TEST_TOOL_SRC) $(UNIT_SRC) $(FUZZ_SRC) \
+	$(OBS_SRC) $(BENCH_SRC) $(TEST_UTIL_SRC) $(TEST_TOOL_SRC) $(UNIT_SRC) $(FUZZ_SRC) \
 	tests/tools/token-path.c tests/tools/pin-token.c \
 	token/tokendir.c
 # Tests see everything, internal headers included.
-PUBLIC_INC := $(CRYPTO_INC) $(LUKS2_INC) $(KMS_INC) $(FS_INC) $(VOLUME_INC)
+PUBLIC_INC := $(CRYPTO_INC) $(LUKS2_INC) $(KMS_INC) $(FS_INC) $(VOLUME_INC) \
+	$(OBS_INC)
 INCLUDES := $(PUBLIC_INC) -Icrypto -Icrypto/luks2 -Ikms -Ikms/kmsd -Ifs \
-	-Ivolume -Icli -Itests/tools
+	-Ivolume -Icli -Iobs -Itests/tools
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -183,9 +190,10 @@ $(BUILD)/obj/crypto/luks2/%.o $(BUILD)/pic-obj/crypto/luks2/%.o: MOD_CFLAGS = \
 $(BUILD)/obj/kms/%.o $(BUILD)/pic-obj/kms/%.o: MOD_CFLAGS = \
 	$(CRYPTO_INC) $(KMS_INC) -Ikms $(call pc_cflags,$(KMS_PKGS))
 $(BUILD)/obj/kms/kmsd/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(KMS_INC) -Ikms \
-	-Ikms/kmsd $(call pc_cflags,$(KMSD_PKGS))
-$(BUILD)/obj/fs/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(FS_INC) -Ifs \
+	-Ikms/kmsd $(OBS_INC) $(call pc_cflags,$(KMSD_PKGS))
+$(BUILD)/obj/fs/%.o: MOD_CFLAGS = $(CRYPTO_INC) $(FS_INC) -Ifs $(OBS_INC) \
 	$(call pc_cflags,$(FS_PKGS))
+$(BUILD)/obj/obs/%.o: MOD_CFLAGS = $(OBS_INC) -Iobs
 $(BUILD)/obj/volume/%.o $(BUILD)/pic-obj/volume/%.o: MOD_CFLAGS = \
 	$(CRYPTO_INC) $(LUKS2_INC) $(KMS_INC) $(FS_INC) $(VOLUME_INC) \
 	-Ivolume $(call pc_cflags,$(VOLUME_PKGS))
@@ -221,6 +229,7 @@ $(LUKS2_LIB): $(call obj,$(LUKS2_SRC))
 $(KMS_LIB): $(call obj,$(KMS_SRC))
 $(KMSD_LIB): $(call obj,$(KMSD_SRC))
 $(FS_LIB): $(call obj,$(FS_SRC))
+$(OBS_LIB): $(call obj,$(OBS_SRC))
 $(VOLUME_LIB): $(call obj,$(VOLUME_SRC))
 
 # The same modules position-independent, for the token plugin.
@@ -239,22 +248,25 @@ CRYPTO_LDLIBS = $(CRYPTO_LIB) $(call pc_libs,$(CRYPTO_PKGS))
 LUKS2_LDLIBS = $(LUKS2_LIB) $(call pc_libs,$(LUKS2_PKGS)) $(CRYPTO_LDLIBS)
 KMS_LDLIBS = $(KMS_LIB) $(call pc_libs,$(KMS_PKGS)) $(CRYPTO_LDLIBS) \
 	-lpthread
-KMSD_LDLIBS = $(KMSD_LIB) $(call pc_libs,$(KMSD_PKGS)) $(KMS_LDLIBS)
+KMSD_LDLIBS = $(KMSD_LIB) $(OBS_LIB) $(call pc_libs,$(KMSD_PKGS)) \
+	$(KMS_LDLIBS)
 # Everything cmkfs links (the libraries twice over is harmless: the linker
 # takes each archive member once).
-CMKFS_LIBS := $(VOLUME_LIB) $(FS_LIB) $(KMS_LIB) $(LUKS2_LIB) $(CRYPTO_LIB)
-CMKFS_LDLIBS = $(VOLUME_LIB) $(FS_LIB) $(call pc_libs,$(FS_PKGS) \
+CMKFS_LIBS := $(VOLUME_LIB) $(FS_LIB) $(OBS_LIB) $(KMS_LIB) $(LUKS2_LIB) \
+	$(CRYPTO_LIB)
+CMKFS_LDLIBS = $(VOLUME_LIB) $(FS_LIB) $(OBS_LIB) $(call pc_libs,$(FS_PKGS) \
 	$(VOLUME_PKGS)) $(KMS_LIB) $(call pc_libs,$(KMS_PKGS)) \
 	$(LUKS2_LDLIBS) -lpthread
 ALL_LIBS := $(CMKFS_LIBS) $(KMSD_LIB)
-ALL_LDLIBS = $(VOLUME_LIB) $(FS_LIB) $(call pc_libs,$(FS_PKGS)) \
+ALL_LDLIBS = $(VOLUME_LIB) $(FS_LIB) $(OBS_LIB) $(call pc_libs,$(FS_PKGS)) \
 	$(KMSD_LDLIBS) $(LUKS2_LDLIBS)
 
 $(CMKFS): $(call obj,$(CLI_SRC)) $(CMKFS_LIBS)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(CMKFS_LDLIBS)
 
-$(KMSD): $(call obj,kms/kmsd/main.c) $(KMSD_LIB) $(KMS_LIB) $(CRYPTO_LIB)
+$(KMSD): $(call obj,kms/kmsd/main.c) $(KMSD_LIB) $(OBS_LIB) $(KMS_LIB) \
+		$(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMSD_LDLIBS)
 
@@ -346,7 +358,8 @@ $(TOKENDIR_PROBE): $(call obj,token/tokendir.c)
 FUZZ_CC := clang
 FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -g -O1
 # volume/token.c: the aws-kms token parser (fuzz_luks2_json).
-FUZZ_LIB_SRC := $(CRYPTO_SRC) $(LUKS2_SRC) $(KMS_SRC) $(KMSD_SRC) volume/token.c
+FUZZ_LIB_SRC := $(CRYPTO_SRC) $(LUKS2_SRC) $(KMS_SRC) $(KMSD_SRC) $(OBS_SRC) \
+	volume/token.c
 FUZZ_PKGS := $(KMSD_PKGS) $(KMS_PKGS) $(LUKS2_PKGS) $(CRYPTO_PKGS)
 fuzzobj = $(patsubst %.c,$(BUILD)/fuzz-obj/%.o,$(1))
 FUZZ_SECONDS ?= 60

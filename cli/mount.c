@@ -35,6 +35,8 @@ struct mount_args {
 	unsigned threads;
 	enum fsd_fuse_uring fuse_uring;
 	unsigned poll_us;
+	const char *metrics_listen, *metrics_file;
+	unsigned metrics_interval;
 	unsigned check_interval, outage_grace; /* seconds */
 	enum fsd_on_revoke on_revoke;
 	bool revoke_every_key;
@@ -147,6 +149,9 @@ static int serve(const struct mount_args *a, struct vol_mount *m,
 		.threads = a->threads,
 		.fuse_uring = a->fuse_uring,
 		.poll_us = a->poll_us,
+		.metrics_listen = a->metrics_listen,
+		.metrics_file = a->metrics_file,
+		.metrics_interval = a->metrics_interval,
 		.check_interval = a->check_interval,
 		.outage_grace = a->outage_grace,
 		.on_revoke = a->on_revoke,
@@ -304,6 +309,9 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "threads", required_argument, NULL, 'T' },
 		{ "fuse-io-uring", required_argument, NULL, 'U' },
 		{ "poll-us", required_argument, NULL, 'p' },
+		{ "metrics-listen", required_argument, NULL, 'm' },
+		{ "metrics-file", required_argument, NULL, 'F' },
+		{ "metrics-interval", required_argument, NULL, 'i' },
 		{ "revocation-check", required_argument, NULL, 'C' },
 		{ "revocation", required_argument, NULL, 'W' },
 		{ "on-revoke", required_argument, NULL, 'R' },
@@ -390,6 +398,24 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 					"0..%u",
 					FSD_POLL_US_MAX);
 			a.poll_us = (unsigned)v;
+			break;
+		case 'm':
+			a.metrics_listen = optarg;
+			break;
+		case 'F':
+			if (!*optarg)
+				return cli_usage_error(cmd, "--metrics-file "
+							    "takes a path");
+			a.metrics_file = optarg;
+			break;
+		case 'i':
+			v = strtoul(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end || v < 1 ||
+			    v > 3600)
+				return cli_usage_error(
+					cmd, "--metrics-interval "
+					     "takes seconds, 1..3600");
+			a.metrics_interval = (unsigned)v;
 			break;
 		case 'C':
 		case 'G':
@@ -515,6 +541,19 @@ const struct cli_cmd cli_cmd_mount = {
 	"                      sleeps (default 50; 0: never): a wake-up "
 	"costs more\n"
 	"                      than a small request; CPU for latency\n"
+	"  --metrics-listen [ADDR:]PORT  serve Prometheus metrics on "
+	"GET /metrics\n"
+	"                      at ADDR:PORT (127.0.0.1 when only PORT is "
+	"given; 0\n"
+	"                      picks a free port, 'cmkfs status' says "
+	"which)\n"
+	"  --metrics-file PATH write them to PATH (atomically: for "
+	"node_exporter's\n"
+	"                      textfile collector, PATH ending in .prom) "
+	"every\n"
+	"                      --metrics-interval seconds (default 10); "
+	"removed at\n"
+	"                      unmount\n"
 	"  --revocation-check S  re-prove access to the KMS key every S "
 	"seconds\n"
 	"                      (default 60; 0: never) with the Decrypt a "
@@ -687,6 +726,11 @@ void cli_status_mount(const char *uuid, json_object *o)
 			json_object_object_add(m, "aes",
 					       json_object_new_string(st.aes));
 			json_object_object_add(
+				m, "metrics",
+				st.metrics[0]
+					? json_object_new_string(st.metrics)
+					: NULL);
+			json_object_object_add(
 				m, "revocation_check",
 				json_object_new_int((int)st.check_interval));
 			json_object_object_add(
@@ -733,6 +777,8 @@ void cli_status_mount(const char *uuid, json_object *o)
 			printf("  transport    /dev/fuse\n");
 		if (st.aes[0] && strcmp(st.aes, "none"))
 			printf("  AES by       %s\n", st.aes);
+		if (st.metrics[0])
+			printf("  metrics      %s\n", st.metrics);
 		if (st.shredded)
 			printf("  SHREDDED     KMS refused the key: every key is "
 			       "wiped, all I/O fails; unmount it\n");

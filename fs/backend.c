@@ -115,6 +115,7 @@ static int submit_one(struct fsd_worker *w, int op, void *buf, size_t len,
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
 	struct io_uring_cqe *cqe;
 	bool fixed = w->fixed_buf && buf;
+	uint64_t t0 = obs_now_ns();
 	int r;
 
 	if (!sqe)
@@ -151,6 +152,10 @@ static int submit_one(struct fsd_worker *w, int op, void *buf, size_t len,
 		return r;
 	r = cqe->res;
 	io_uring_cqe_seen(&w->ring, cqe);
+	obs_hist_observe(&w->io_time[op == IORING_OP_READ    ? FSD_IO_READ
+				     : op == IORING_OP_WRITE ? FSD_IO_WRITE
+							     : FSD_IO_FSYNC],
+			 obs_now_ns() - t0);
 	return r;
 }
 

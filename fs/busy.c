@@ -44,8 +44,9 @@ unsigned fsd_busy_print(int fd, struct fsd_busy *b, int64_t now,
 
 	if (!since)
 		return 0;
-	dprintf(fd, "%lld %s %llu %s\n", (long long)(now - since),
-		fsd_opcode_name(atomic_load(&b->opcode)),
-		(unsigned long long)atomic_load(&b->unique), where);
+	if (fd >= 0)
+		dprintf(fd, "%lld %s %llu %s\n", (long long)(now - since),
+			fsd_opcode_name(atomic_load(&b->opcode)),
+			(unsigned long long)atomic_load(&b->unique), where);
 	return 1;
 }

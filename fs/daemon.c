@@ -448,8 +448,10 @@ static int teardown(struct fsd *d, bool ready, bool keep_state)
 {
 	int r = 0;
 
-	/* The checker first (a resume could start the job again), then
+	/* The metrics go with the mount (their thread reads the workers).
+	 * The checker first (a resume could start the job again), then
 	 * the job, between two blocks: the header stays resumable. */
+	fsd_metrics_stop(d);
 	fsd_revoke_stopping(d);
 	fsd_revoke_stop(d);
 	fsd_rekey_stop(d);
@@ -766,6 +768,8 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 		r = mount_fs(d, err, errlen);
 	if (!r)
 		r = fsd_control_listen(d);
+	if (!r)
+		r = fsd_metrics_start(d, p, err, errlen);
 	if (!r)
 		r = fsd_state_write(d);
 	if (r) {

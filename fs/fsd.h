@@ -21,6 +21,7 @@
 
 #include "crypto.h"
 #include "fs.h"
+#include "obs.h"
 
 /* Largest FUSE read/write (max_read, max_write) and the span of sectors it
  * can cover when unaligned. */
@@ -35,6 +36,11 @@
 
 struct fsd;
 struct fsd_queue;
+
+/* Backend I/O, as its latency is counted (metrics.c). */
+enum fsd_io_kind { FSD_IO_READ, FSD_IO_WRITE, FSD_IO_FSYNC, FSD_IO_KINDS };
+/* The answers of enum fsd_access, as counted. */
+#define FSD_ACCESS_KINDS 3
 
 /* The request a thread or a queue entry is serving, as the watchdog sees
  * it (control request "requests"): since is CLOCK_MONOTONIC milliseconds
@@ -59,7 +65,7 @@ static inline void fsd_busy_end(struct fsd_busy *b)
 	atomic_store(&b->since, 0);
 }
 /* One line "AGE_MS OPCODE UNIQUE WHERE" for the request b records, if
- * any: the lines written (0 or 1). */
+ * any, to fd (fd < 0: none written): the requests (0 or 1). */
 unsigned fsd_busy_print(int fd, struct fsd_busy *b, int64_t now,
 			const char *where);
 /* "READ", "WRITE"... for a FUSE opcode. */
@@ -91,7 +97,10 @@ enum fsd_job_state {
 	FSD_JOB_DONE,
 	FSD_JOB_STOPPED,
 	FSD_JOB_FAILED,
+	FSD_JOB_STATES
 };
+/* "none", "running", "paused", "done", "stopped", "failed". */
+extern const char *const fsd_job_state_names[FSD_JOB_STATES];
 
 /* The throttle when none is asked for: a block of 4 MiB at most every
  * 100 ms leaves a database most of the backend. */
@@ -141,6 +150,9 @@ struct fsd_worker {
 	struct fuse_buf fbuf;
 	size_t fbuf_used; /* bytes of fbuf.mem ever filled: what to wipe */
 	struct fsd_busy busy;
+	/* Its backend I/O's latency, by kind (the thread observes, the
+	 * metrics add up every thread's). */
+	struct obs_hist io_time[FSD_IO_KINDS];
 	/* Called by the thread before it waits at a suspension's gate
 	 * (FUSE over io_uring: uring.c), or NULL. */
 	void (*before_hold)(struct fsd_worker *w);
@@ -179,6 +191,7 @@ struct fsd {
 	pthread_cond_t check_cond;
 	atomic_bool shredded;
 	_Atomic int64_t last_check_ok, next_check; /* seconds since epoch */
+	_Atomic uint64_t checks[FSD_ACCESS_KINDS]; /* by answer */
 	char last_refusal[512];			   /* check_lock */
 
 	/* Suspended (suspend.c): no key anywhere, data requests wait at the
@@ -235,8 +248,17 @@ struct fsd {
 	atomic_uint_fast64_t bytes_read, bytes_written, reads, writes,
 		io_errors;
 	time_t started;
-	const char *aes; /* what does the AES (sc_impl) */
+	const char *aes;	    /* what does the AES (sc_impl) */
+	struct obs_server *metrics; /* metrics.c; NULL: none */
 };
+
+/* ---- metrics.c */
+/* Serve the metrics as p asks (--metrics-listen, --metrics-file), from
+ * now on: 0, or -errno with err said.  Stop: before the workers go; the
+ * file goes with the mount. */
+int fsd_metrics_start(struct fsd *d, const struct fsd_params *p, char *err,
+		      size_t errlen);
+void fsd_metrics_stop(struct fsd *d);
 
 /* ---- log.c */
 void fsd_log_open(const char *file, bool to_stderr);
@@ -393,6 +415,16 @@ void fsd_rekey_free(struct fsd *d);
  * -errno with why said; the status lines. */
 int fsd_rekey_control(struct fsd *d, const char *args, char *why, size_t len);
 void fsd_rekey_status(struct fsd *d, int fd);
+/* Where the job stands, as status says it: state "none", "running",
+ * "paused", "done", "stopped", "failed"; bytes done of total; the rate it
+ * ran at and its limit (bytes/s, 0: none). */
+struct fsd_rekey_progress {
+	const char *state;
+	uint64_t done, total, rate, max_rate;
+	bool paused;
+	char error[256];
+};
+void fsd_rekey_progress(struct fsd *d, struct fsd_rekey_progress *p);
 
 /* ---- ops.c */
 extern const struct fuse_lowlevel_ops fsd_ops;
@@ -454,6 +486,9 @@ void fsd_control_status(struct fsd *d, int fd);
 /* Answer "requests": what every thread is serving, and since when (and
  * whether the keys are suspended, and how long ago they came back). */
 void fsd_control_requests(struct fsd *d, int fd);
+/* The requests being served now, written to fd as "requests" says them
+ * (fd < 0: only counted): their number. */
+unsigned fsd_requests(struct fsd *d, int fd, int64_t now);
 /* Remove the runtime directory (keep_state: only the control socket and
  * the plaintext mountpoint go, the state stays for 'cmkfs umount'). */
 void fsd_remove_rundir(struct fsd *d, bool keep_state);

@@ -45,7 +45,7 @@
 
 #include "fsd.h"
 
-static const char *const state_names[] = {
+const char *const fsd_job_state_names[FSD_JOB_STATES] = {
 	[FSD_JOB_NONE] = "none",       [FSD_JOB_RUNNING] = "running",
 	[FSD_JOB_PAUSED] = "paused",   [FSD_JOB_DONE] = "done",
 	[FSD_JOB_STOPPED] = "stopped", [FSD_JOB_FAILED] = "failed",
@@ -806,35 +806,41 @@ int fsd_rekey_control(struct fsd *d, const char *args, char *why, size_t len)
 	return 0;
 }
 
-void fsd_rekey_status(struct fsd *d, int fd)
+void fsd_rekey_progress(struct fsd *d, struct fsd_rekey_progress *p)
 {
 	struct fsd_rekey *rk = rk_of(d);
-	uint64_t done, rate = 0, total, max_rate;
-	bool paused;
-	int64_t ms;
 	enum fsd_job_state state;
-	char error[sizeof(rk->error)];
+	int64_t ms;
 
 	pthread_mutex_lock(&rk->lock);
 	state = rk->state;
-	done = atomic_load(&rk->done);
+	p->state = fsd_job_state_names[state];
+	p->done = atomic_load(&rk->done);
 	if (state == FSD_JOB_DONE)
-		done = rk->total;
+		p->done = rk->total;
 	ms = rk->run_ms + (rk->run_since && state == FSD_JOB_RUNNING
 				   ? now_ms() - rk->run_since
 				   : 0);
-	if (ms > 0 && done > rk->first_done)
-		rate = (done - rk->first_done) * 1000 / (uint64_t)ms;
-	snprintf(error, sizeof(error), "%s", rk->error);
-	total = rk->total;
-	max_rate = rk->max_rate;
-	paused = rk->pause;
+	p->rate = ms > 0 && p->done > rk->first_done
+			  ? (p->done - rk->first_done) * 1000 / (uint64_t)ms
+			  : 0;
+	snprintf(p->error, sizeof(p->error), "%s", rk->error);
+	p->total = rk->total;
+	p->max_rate = rk->max_rate;
+	p->paused = rk->pause;
 	pthread_mutex_unlock(&rk->lock);
+}
+
+void fsd_rekey_status(struct fsd *d, int fd)
+{
+	struct fsd_rekey_progress p;
+
+	fsd_rekey_progress(d, &p);
 	dprintf(fd,
 		"reencrypt=%s\nreencrypt_done=%" PRIu64
 		"\nreencrypt_total=%" PRIu64 "\nreencrypt_rate=%" PRIu64
 		"\nreencrypt_max_rate=%" PRIu64 "\nreencrypt_paused=%d\n"
 		"reencrypt_error=%s\n",
-		state_names[state], done, total, rate, max_rate, (int)paused,
-		error);
+		p.state, p.done, p.total, p.rate, p.max_rate, (int)p.paused,
+		p.error);
 }

@@ -87,6 +87,13 @@ void fsd_shred(struct fsd *d, const char *why)
 	fsd_kick_workers(d);
 }
 
+/* For the metrics. */
+static void count_check(struct fsd *d, enum fsd_access a)
+{
+	if ((unsigned)a < FSD_ACCESS_KINDS)
+		atomic_fetch_add(&d->checks[a], 1);
+}
+
 /* One check, and the stack it used wiped: the check handled the key's
  * secret. */
 static enum fsd_access check_once(struct fsd *d, char *why, size_t len)
@@ -96,6 +103,7 @@ static enum fsd_access check_once(struct fsd *d, char *why, size_t len)
 	why[0] = 0;
 	a = d->reprove.check(d->reprove.arg, why, len);
 	secmem_wipe_stack();
+	count_check(d, a);
 	if (a != FSD_ACCESS_OK && !why[0])
 		snprintf(why, len, "no reason given");
 	return a;
@@ -177,8 +185,10 @@ static struct timespec at_ms(int64_t ms)
 static void while_suspended(struct fsd *d, char *why, size_t len)
 {
 	int64_t since = atomic_load(&d->suspended_since);
+	enum fsd_access a = fsd_resume(d, why, len);
 
-	switch (fsd_resume(d, why, len)) {
+	count_check(d, a);
+	switch (a) {
 	case FSD_ACCESS_OK:
 		atomic_store(&d->last_check_ok, now_s());
 		return;

@@ -82,10 +82,11 @@ int fsd_state_write(const struct fsd *d)
 	snprintf(text, sizeof(text),
 		 "pid=%d\nvolume=%s\nmountpoint=%s\nfuse=%s\nloop=%s\n"
 		 "fstype=%s\nfuse_conn=%u\nraw=%d\nread_only=%d\n"
-		 "started=%lld\n",
+		 "started=%lld\nmetrics=%s\n",
 		 (int)getpid(), d->volume, d->target, d->fuse_mnt, d->loop,
 		 d->fstype_found, d->fuse_conn, d->raw, d->read_only,
-		 (long long)d->started);
+		 (long long)d->started,
+		 obs_url(d->metrics) ? obs_url(d->metrics) : "");
 	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	r = write_file(d->rundir, "pid", pid);
 	if (!r)
@@ -172,9 +173,8 @@ int fsd_control_recv(int fd, char *line, size_t len)
 	return -EPROTO;
 }
 
-void fsd_control_requests(struct fsd *d, int fd)
+unsigned fsd_requests(struct fsd *d, int fd, int64_t now)
 {
-	int64_t now = fsd_now_ms();
 	unsigned n = 0;
 	char where[32];
 
@@ -182,7 +182,14 @@ void fsd_control_requests(struct fsd *d, int fd)
 		snprintf(where, sizeof(where), "worker-%u", i);
 		n += fsd_busy_print(fd, &d->workers[i].busy, now, where);
 	}
-	n += fsd_uring_requests(d, fd, now);
+	return n + fsd_uring_requests(d, fd, now);
+}
+
+void fsd_control_requests(struct fsd *d, int fd)
+{
+	int64_t now = fsd_now_ms();
+	unsigned n = fsd_requests(d, fd, now);
+
 	/* Held requests wait by design while suspended, and end soon after
 	 * a resume: a watchdog counts their age from then. */
 	if (atomic_load(&d->suspended))
@@ -363,6 +370,8 @@ static void parse_state(char *text, struct fsd_state *st)
 			st->read_only = strtol(v, NULL, 10) != 0;
 		else if (!strcmp(line, "started"))
 			st->started = strtoll(v, NULL, 10);
+		else if (!strcmp(line, "metrics"))
+			snprintf(st->metrics, sizeof(st->metrics), "%s", v);
 	}
 }
 

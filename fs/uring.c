@@ -105,6 +105,12 @@ struct uring_cmd_req { /* in the SQE's command area (SQE128) */
 #define TAG_IO 1ul /* user_data of backend I/O; FUSE commands: 0 */
 
 enum io_kind { IO_NONE, IO_READ, IO_WRITE, IO_FSYNC };
+/* As the metrics count them. */
+static const enum fsd_io_kind io_metric[] = {
+	[IO_READ] = FSD_IO_READ,
+	[IO_WRITE] = FSD_IO_WRITE,
+	[IO_FSYNC] = FSD_IO_FSYNC,
+};
 
 struct ent {
 	struct fsd_queue *q;
@@ -118,6 +124,7 @@ struct ent {
 	uint64_t pos;	   /* plaintext offset asked (read) */
 	uint64_t a0;	   /* first byte of the backend transfer */
 	size_t span, done; /* transfer length, bytes done */
+	uint64_t io_t0;	   /* obs_now_ns() when the transfer went out */
 	size_t size;	   /* bytes asked (read) or written (write) */
 	bool datasync;
 	bool locked; /* the write holds sectors a0/ss .. (a0+span)/ss-1 */
@@ -430,6 +437,7 @@ static void submit_io(struct ent *e)
 	uint8_t *p = e->payload + e->done;
 	unsigned n = (unsigned)(e->span - e->done);
 
+	e->io_t0 = obs_now_ns();
 	if (q->fsd->backend_in_memory && e->span - e->done <= INLINE_MAX) {
 		inline_io(e);
 		return;
@@ -590,6 +598,8 @@ static void io_done(struct ent *e, int res)
 	struct fsd *d = e->q->fsd;
 
 	e->q->io--;
+	obs_hist_observe(&e->q->w->io_time[io_metric[e->io]],
+			 obs_now_ns() - e->io_t0);
 	if (res == -EAGAIN || res == -EINTR) {
 		submit_io(e);
 		return;

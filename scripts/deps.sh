@@ -21,9 +21,10 @@ libjson-c-dev libmicrohttpd-dev libcmocka-dev libblkid-dev"
 # python3-cryptography is Debian's (for /usr/bin/python3): the reference
 # AES-XTS implementation of the differential and ciphertext tests; strace
 # kills a process at its Nth write (crash tests at every step);
+# python3-prometheus-client parses the metrics as Prometheus does;
 # systemd-analyze checks the packaged unit.
-TEST="python3-cryptography fuse3 cryptsetup-bin util-linux e2fsprogs
-xfsprogs fio postgresql postgresql-contrib procps psmisc kmod curl strace
+TEST="python3-cryptography python3-prometheus-client fuse3 cryptsetup-bin
+util-linux e2fsprogs xfsprogs fio postgresql postgresql-contrib procps psmisc kmod curl strace
 systemd clang libclang-rt-14-dev cppcheck clang-tidy"
 
 # Benchmarks: charts, and the peer we compare against.

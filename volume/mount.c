@@ -334,6 +334,9 @@ int vol_mount_serve(struct vol_mount *m, const struct vol_mount_params *p,
 	fp.threads = p->threads;
 	fp.fuse_uring = p->fuse_uring;
 	fp.poll_us = p->poll_us;
+	fp.metrics_listen = p->metrics_listen;
+	fp.metrics_file = p->metrics_file;
+	fp.metrics_interval = p->metrics_interval;
 	fp.ready = on_ready;
 	fp.ready_arg = &s;
 	r = fsd_serve(&fp, err, sizeof(err));

@@ -191,6 +191,13 @@ struct fsd_params {
 	unsigned outage_grace;
 	unsigned suspend_timeout;
 
+	/* Metrics in the Prometheus text format (fs/metrics.c): served on
+	 * GET /metrics at metrics_listen ("PORT" on 127.0.0.1, or
+	 * "ADDR:PORT"), and/or written to metrics_file every
+	 * metrics_interval seconds (0: 10); NULL: not. */
+	const char *metrics_listen, *metrics_file;
+	unsigned metrics_interval;
+
 	/* A line the daemon logs about the volume once its log is open (what
 	 * the mounter did before serving), or NULL. */
 	const char *notice;
@@ -246,7 +253,8 @@ struct fsd_state {
 	unsigned suspend_timeout;
 	char on_revoke[16];
 	char last_refusal[512];
-	char aes[24]; /* what does the AES: "VAES/AVX-512", "OpenSSL" */
+	char aes[24];	  /* what does the AES: "VAES/AVX-512", "OpenSSL" */
+	char metrics[96]; /* the metrics' URL, empty: none */
 	/* Online reencryption: "none", "running", "paused", "done",
 	 * "stopped", "failed" (error says why); bytes done of total, the
 	 * rate it ran at and its limit (bytes/s, 0: none). */

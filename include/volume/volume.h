@@ -631,7 +631,9 @@ struct vol_mount_params {
 	const char *log_file;
 	unsigned threads;
 	enum fsd_fuse_uring fuse_uring;
-	unsigned poll_us;		       /* fsd_params.poll_us */
+	unsigned poll_us;			   /* fsd_params.poll_us */
+	const char *metrics_listen, *metrics_file; /* fsd_params' */
+	unsigned metrics_interval;
 	unsigned check_interval, outage_grace; /* seconds */
 	enum fsd_on_revoke on_revoke;
 	bool revoke_every_key;	     /* --revocation any: every CMK of the

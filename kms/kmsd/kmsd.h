@@ -135,7 +135,20 @@ struct server_config {
 	 * connection (or of the answer before it on the same connection),
 	 * and one address may hold at most per_address connections. */
 	unsigned request_timeout, per_address;
+	/* Metrics (metrics.c): GET /metrics on metrics_listen, and/or
+	 * metrics_file rewritten every metrics_interval seconds; NULL: not. */
+	const char *metrics_listen, *metrics_file;
+	unsigned metrics_interval;
 };
+
+/* ---- metrics.c */
+/* One answered request: its action and outcome (static strings of the
+ * service's own), and how long it took. */
+void kmsd_metrics_count(const char *action, const char *outcome, uint64_t ns);
+/* Serve them as cfg says (printing the URL on stdout); stop. */
+int kmsd_metrics_start(const struct server_config *cfg, char *err,
+		       size_t errlen);
+void kmsd_metrics_stop(void);
 
 /* Serve until SIGINT/SIGTERM.  Prints "listening on http://ADDR:PORT" on
  * stdout once requests are accepted.  0 or -errno (err says why). */

@@ -30,6 +30,9 @@ static const char usage_text[] =
 	"                  [--max-skew SECONDS] [--log FILE]\n"
 	"                  [--request-timeout SECONDS] "
 	"[--per-address-connections N]\n"
+	"                  [--metrics-listen [ADDR:]PORT] "
+	"[--metrics-file PATH]\n"
+	"                  [--metrics-interval SECONDS]\n"
 	"       cmkfs-kmsd init --state DIR --account ID [--region R] "
 	"[--listen ADDR:PORT]\n"
 	"       cmkfs-kmsd principal add --state DIR ARN [--session-token] "
@@ -48,7 +51,14 @@ static const char usage_text[] =
 	"           access log to FILE instead of stderr; a connection whose\n"
 	"           request is not in whole within --request-timeout seconds\n"
 	"           (default 30) is cut, and one address holds at most\n"
-	"           --per-address-connections (default 32, of 128)\n"
+	"           --per-address-connections (default 32, of 128);\n"
+	"           Prometheus metrics (requests by action and outcome, "
+	"their\n"
+	"           latency) on GET /metrics at --metrics-listen (127.0.0.1 "
+	"when\n"
+	"           only PORT is given) and/or in --metrics-file, rewritten "
+	"every\n"
+	"           --metrics-interval seconds (default 10)\n"
 	"init       create DIR (mode 0700) with a master key, an empty key store\n"
 	"           and a credential for the account's root; prints the\n"
 	"           environment a client needs\n"
@@ -279,6 +289,9 @@ static int cmd_serve(int argc, char **argv)
 		{ "log", required_argument, NULL, 'g' },
 		{ "request-timeout", required_argument, NULL, 't' },
 		{ "per-address-connections", required_argument, NULL, 'a' },
+		{ "metrics-listen", required_argument, NULL, 'm' },
+		{ "metrics-file", required_argument, NULL, 'f' },
+		{ "metrics-interval", required_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct server_config cfg = { .max_skew = DEFAULT_SKEW,
@@ -316,6 +329,24 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 'g':
 			cfg.log_path = optarg;
+			break;
+		case 'm':
+			cfg.metrics_listen = optarg;
+			break;
+		case 'f':
+			if (!*optarg)
+				return usage_error("--metrics-file takes a "
+						   "path");
+			cfg.metrics_file = optarg;
+			break;
+		case 'i':
+			v = strtoul(optarg, &end, 10);
+			if (*end || *optarg < '0' || *optarg > '9' || !v ||
+			    v > 3600)
+				return usage_error("--metrics-interval %s: "
+						   "seconds, 1..3600",
+						   optarg);
+			cfg.metrics_interval = (unsigned)v;
 			break;
 		case 't':
 		case 'a':

@@ -38,6 +38,7 @@
 
 #include "crypto.h"
 #include "kmsd.h"
+#include "obs.h"
 #include "sigv4.h"
 
 #define MAX_BODY      ((size_t)256 * 1024)
@@ -75,6 +76,7 @@ struct intake {
 	uint8_t *body; /* secure memory */
 	size_t len;
 	bool too_big;
+	uint64_t t0; /* obs_now_ns() when its headers were in */
 };
 
 /* What the access log records of a request. */
@@ -85,6 +87,7 @@ struct outcome {
 	const char *key_arn;
 	const char *error; /* NULL: OK */
 	unsigned status;
+	uint64_t t0; /* the intake's */
 };
 
 /* One line of the access log, after its time. */
@@ -118,6 +121,8 @@ static void access_log(struct server *s, const struct outcome *o)
 		 o->action ? o->action : "-",
 		 o->key_arn && *o->key_arn ? o->key_arn : "-",
 		 o->error ? o->error : "OK", o->status);
+	kmsd_metrics_count(o->action ? o->action : "-",
+			   o->error ? o->error : "OK", obs_now_ns() - o->t0);
 }
 
 static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status,
@@ -291,6 +296,7 @@ static enum MHD_Result process(struct server *s, struct MHD_Connection *conn,
 
 	if (crypto_uuid(o.request_id))
 		return MHD_NO;
+	o.t0 = in->t0;
 	if (strcmp(method, "POST"))
 		return send_error(s, conn, &o, 405, "UnknownOperationException",
 				  "KMS accepts only POST /");
@@ -562,6 +568,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn,
 	if (!in) {
 		in = calloc(1, sizeof(*in));
 		*con_cls = in;
+		if (in)
+			in->t0 = obs_now_ns();
 		return in ? MHD_YES : MHD_NO;
 	}
 	if (*upload_data_size) {
@@ -600,39 +608,6 @@ static void completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	}
 }
 
-/* "ADDR:PORT" or "[ADDR6]:PORT" -> socket address. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss,
-			socklen_t *len, bool *v6)
-{
-	struct addrinfo hints = { 0 }, *ai = NULL;
-	const char *port;
-	char host[128];
-	const char *colon = strrchr(listen, ':');
-
-	if (!colon || (size_t)(colon - listen) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, listen, (size_t)(colon - listen));
-	host[colon - listen] = 0;
-	port = colon + 1;
-	if (host[0] == '[') {
-		size_t l = strlen(host);
-
-		if (l < 3 || host[l - 1] != ']')
-			return -EINVAL;
-		memmove(host, host + 1, l - 2);
-		host[l - 2] = 0;
-	}
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, port, &hints, &ai) || !ai)
-		return -EINVAL;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	*v6 = ai->ai_family == AF_INET6;
-	freeaddrinfo(ai);
-	return 0;
-}
-
 int kmsd_server_run(struct state *st, const struct server_config *cfg,
 		    char *err, size_t errlen)
 {
@@ -648,7 +623,7 @@ int kmsd_server_run(struct state *st, const struct server_config *cfg,
 	bool v6;
 	int sig, r = 0;
 
-	if (parse_listen(cfg->listen, &ss, &sslen, &v6)) {
+	if (obs_parse_listen(cfg->listen, NULL, &ss, &sslen)) {
 		snprintf(err, errlen,
 			 "--listen %s: expected ADDRESS:PORT with a numeric "
 			 "address, e.g. 127.0.0.1:7090",
@@ -664,6 +639,7 @@ int kmsd_server_run(struct state *st, const struct server_config *cfg,
 			return r;
 		}
 	}
+	v6 = ss.ss_family == AF_INET6;
 	pthread_mutex_init(&s.log_lock, NULL);
 	pthread_mutex_init(&s.watch_lock, NULL);
 	pthread_condattr_init(&ca);
@@ -717,9 +693,12 @@ int kmsd_server_run(struct state *st, const struct server_config *cfg,
 	for (size_t i = 0; i < cfg->n_regions; i++)
 		printf(" %s", cfg->regions[i]);
 	printf(")\n");
+	r = kmsd_metrics_start(cfg, err, errlen);
 	fflush(stdout);
-	while (sigwait(&set, &sig) == 0 && sig != SIGINT && sig != SIGTERM)
+	while (!r && sigwait(&set, &sig) == 0 && sig != SIGINT &&
+	       sig != SIGTERM)
 		;
+	kmsd_metrics_stop();
 	MHD_stop_daemon(d);
 	pthread_mutex_lock(&s.watch_lock);
 	s.watch_stop = true;
