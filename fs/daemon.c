@@ -721,6 +721,7 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 	d->aes = sc_impl(d->master);
 
 	fsd_log_open(p->log_file, !p->detach);
+	fsd_log_context(d->uuid, d->reprove.key);
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
 		fsd_warn("cannot make the daemon non-dumpable: %s",
 			 strerror(errno));
@@ -783,13 +784,15 @@ int fsd_serve(struct fsd_params *p, char *err, size_t errlen)
 			 " bytes are under the new key, the rest under the old",
 			 d->volume, (uint64_t)atomic_load(&d->rk.done),
 			 d->data_size);
-	fsd_info("%s mounted on %s%s%s (pid %d, %s, %s backend, AES by %s)",
-		 d->volume, d->target, d->loop[0] ? " through " : "", d->loop,
-		 (int)getpid(), d->nqueues ? "FUSE over io_uring" : "/dev/fuse",
-		 d->backend_in_memory && d->nqueues ? "in-memory (tmpfs)"
-		 : d->backend_direct		    ? "O_DIRECT"
-						    : "buffered",
-		 d->aes);
+	fsd_log_event(
+		LOG_INFO, "mount",
+		"%s mounted on %s%s%s (pid %d, %s, %s backend, AES by %s)",
+		d->volume, d->target, d->loop[0] ? " through " : "", d->loop,
+		(int)getpid(), d->nqueues ? "FUSE over io_uring" : "/dev/fuse",
+		d->backend_in_memory && d->nqueues ? "in-memory (tmpfs)"
+		: d->backend_direct		   ? "O_DIRECT"
+						   : "buffered",
+		d->aes);
 	r = fsd_revoke_start(d);
 	if (r) {
 		ERR("cannot start the revocation checks: %s", strerror(-r));
@@ -864,11 +867,15 @@ out:;
 			fsd_err("%s: final flush failed: %s", d->volume,
 				strerror(-fr));
 		else if (atomic_load(&d->shredded))
-			fsd_info("%s: exiting; its keys were shredded before "
-				 "(writes that came after the shred failed)",
-				 d->volume);
+			fsd_log_event(LOG_INFO, "unmount",
+				      "%s: exiting; its keys were shredded "
+				      "before (writes that came after the "
+				      "shred failed)",
+				      d->volume);
 		else
-			fsd_info("%s: flushed, keys wiped, exiting", d->volume);
+			fsd_log_event(LOG_INFO, "unmount",
+				      "%s: flushed, keys wiped, exiting",
+				      d->volume);
 		r = fr;
 	}
 	if (client >= 0) {

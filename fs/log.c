@@ -1,10 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * log.c — the daemon's log: syslog by default, a file with --log, or stderr
- * while it runs in the foreground.  Messages name the volume or the request,
- * never secret bytes.
+ * log.c — the daemon's log: a file with --log; else systemd's journal when
+ * the daemon's stderr is the journal (a unit's foreground mount) or, once
+ * detached, when journald runs; else stderr in the foreground, syslog once
+ * detached.  In the journal each entry carries fields of its own besides
+ * the message (SYSLOG_IDENTIFIER=cmkfs): CMKFS_VOLUME_UUID and
+ * CMKFS_KEY_ARN of the mount, CMKFS_EVENT for what marks the mount's life
+ * (mount, shred, suspend, ...), CMKFS_KMS_REQUEST_ID when the entry is
+ * about a KMS answer.  Messages name the volume or the request, never
+ * secret bytes.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <syslog.h>
 #include <time.h>
@@ -12,10 +19,26 @@
 
 #include "fsd.h"
 
-static FILE *log_fp;	/* --log FILE */
-static bool log_stderr; /* foreground without --log */
-static bool log_syslog; /* detached without --log */
+static FILE *log_fp;	 /* --log FILE */
+static bool log_stderr;	 /* foreground without --log */
+static bool log_syslog;	 /* detached without --log */
+static bool log_journal; /* the journal, before stderr or syslog */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The journal's fields of every entry (fsd_log_context). */
+static char ctx_uuid[40], ctx_key[256];
+/* The KMS request the calling thread's entries are about. */
+static __thread char thread_rid[96];
+
+void fsd_log_context(const char *uuid, const char *key)
+{
+	snprintf(ctx_uuid, sizeof(ctx_uuid), "%s", uuid ? uuid : "");
+	snprintf(ctx_key, sizeof(ctx_key), "%s", key ? key : "");
+}
+
+void fsd_log_request_id(const char *rid)
+{
+	snprintf(thread_rid, sizeof(thread_rid), "%s", rid ? rid : "");
+}
 
 void fsd_log_open(const char *file, bool to_stderr)
 {
@@ -30,10 +53,14 @@ void fsd_log_open(const char *file, bool to_stderr)
 	}
 	if (to_stderr) {
 		log_stderr = true;
+		log_journal = obs_journal_is_stderr();
 		return;
 	}
+	/* Syslog stays open behind the journal: what the journal does not
+	 * take goes there. */
 	openlog("cmkfs", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 	log_syslog = true;
+	log_journal = obs_journal_present();
 }
 
 void fsd_log_close(void)
@@ -43,18 +70,44 @@ void fsd_log_close(void)
 	log_fp = NULL;
 	if (log_syslog)
 		closelog();
-	log_syslog = false;
+	log_syslog = log_journal = false;
 }
 
-void fsd_log(int prio, const char *fmt, ...)
+/* The entry in the journal: false when it did not take it. */
+static bool to_journal(int prio, const char *event, const char *msg)
+{
+	char pri[4];
+	struct obs_field f[8] = {
+		{ "MESSAGE", msg },
+		{ "PRIORITY", pri },
+		{ "SYSLOG_IDENTIFIER", "cmkfs" },
+	};
+	unsigned n = 3;
+
+	snprintf(pri, sizeof(pri), "%d", prio & 7);
+	if (ctx_uuid[0])
+		f[n++] = (struct obs_field){ "CMKFS_VOLUME_UUID", ctx_uuid };
+	if (ctx_key[0])
+		f[n++] = (struct obs_field){ "CMKFS_KEY_ARN", ctx_key };
+	if (event)
+		f[n++] = (struct obs_field){ "CMKFS_EVENT", event };
+	if (thread_rid[0])
+		f[n++] = (struct obs_field){ "CMKFS_KMS_REQUEST_ID",
+					     thread_rid };
+	return obs_journal_send(f, n) == 0;
+}
+
+static void vlog(int prio, const char *event, const char *fmt, va_list ap)
 {
 	static const char *const names[] = { "emerg", "alert",	 "crit",
 					     "error", "warning", "notice",
 					     "info",  "debug" };
 	FILE *f = log_fp ? log_fp : log_stderr ? stderr : NULL;
-	va_list ap;
+	char msg[2048];
 
-	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (log_journal && !log_fp && to_journal(prio, event, msg))
+		return;
 	if (f) {
 		struct timespec ts;
 		struct tm tm;
@@ -64,13 +117,29 @@ void fsd_log(int prio, const char *fmt, ...)
 		gmtime_r(&ts.tv_sec, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
 		pthread_mutex_lock(&log_lock);
-		fprintf(f, "%s.%03ldZ cmkfs[%d] %s: ", when,
-			ts.tv_nsec / 1000000, (int)getpid(), names[prio & 7]);
-		vfprintf(f, fmt, ap);
-		fputc('\n', f);
+		fprintf(f, "%s.%03ldZ cmkfs[%d] %s: %s\n", when,
+			ts.tv_nsec / 1000000, (int)getpid(), names[prio & 7],
+			msg);
 		pthread_mutex_unlock(&log_lock);
 	} else if (log_syslog) {
-		vsyslog(prio, fmt, ap);
+		syslog(prio, "%s", msg);
 	}
+}
+
+void fsd_log(int prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(prio, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void fsd_log_event(int prio, const char *event, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(prio, event, fmt, ap);
 	va_end(ap);
 }

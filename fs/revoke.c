@@ -57,10 +57,11 @@ void fsd_shred(struct fsd *d, const char *why)
 	/* A reencryption's job sees the shred at its next step (within a
 	 * block, or a slice of its pause) and stops, wiping both keys. */
 	secmem_wipe_stack();
-	fsd_log(LOG_CRIT,
-		"%s: SHREDDED: %s; every key wiped from memory, all reads and "
-		"writes now fail (EIO); unmount with 'cmkfs umount %s'",
-		d->volume, why, d->target);
+	fsd_log_event(LOG_CRIT, "shred",
+		      "%s: SHREDDED: %s; every key wiped from memory, all "
+		      "reads and writes now fail (EIO); unmount with 'cmkfs "
+		      "umount %s'",
+		      d->volume, why, d->target);
 	/* No plaintext may be served any more, not even from the caches
 	 * above us: the filesystem on the loop device is shut down (cached
 	 * reads fail with EIO too; what it had not written is lost — it
@@ -72,8 +73,7 @@ void fsd_shred(struct fsd *d, const char *why)
 			"cached files stay readable until it is unmounted",
 			d->volume, d->target, strerror(-r));
 	else if (!r)
-		fsd_log(LOG_CRIT, "%s: filesystem on %s shut down", d->volume,
-			d->target);
+		fsd_err("%s: filesystem on %s shut down", d->volume, d->target);
 	else if (!d->raw && fsd_loop_in_use(d))
 		fsd_err("%s: the filesystem on %s is mounted neither at %s nor "
 			"anywhere else in this mount namespace (lazily "
@@ -85,6 +85,15 @@ void fsd_shred(struct fsd *d, const char *why)
 		fsd_warn("%s: cannot drop the cache of %s: %s", d->volume,
 			 d->loop, strerror(-r));
 	fsd_kick_workers(d);
+}
+
+/* The KMS request the last answer came from, on the entries the checker
+ * logs about it. */
+static void note_request_id(struct fsd *d)
+{
+	fsd_log_request_id(d->reprove.request_id
+				   ? d->reprove.request_id(d->reprove.arg)
+				   : NULL);
 }
 
 /* For the metrics. */
@@ -104,6 +113,7 @@ static enum fsd_access check_once(struct fsd *d, char *why, size_t len)
 	a = d->reprove.check(d->reprove.arg, why, len);
 	secmem_wipe_stack();
 	count_check(d, a);
+	note_request_id(d);
 	if (a != FSD_ACCESS_OK && !why[0])
 		snprintf(why, len, "no reason given");
 	return a;
@@ -128,10 +138,10 @@ static void apply_policy(struct fsd *d, const char *why)
 	note_refusal(d, why);
 	switch (d->on_revoke) {
 	case FSD_REVOKE_KEEP:
-		fsd_log(LOG_CRIT,
-			"%s: ACCESS REVOKED but --on-revoke keep: still "
-			"serving: %s",
-			d->volume, why);
+		fsd_log_event(LOG_CRIT, "revoked-kept",
+			      "%s: ACCESS REVOKED but --on-revoke keep: still "
+			      "serving: %s",
+			      d->volume, why);
 		break;
 	case FSD_REVOKE_SUSPEND:
 		/* Under check_lock, against fsd_revoke_stopping: a daemon
@@ -188,6 +198,7 @@ static void while_suspended(struct fsd *d, char *why, size_t len)
 	enum fsd_access a = fsd_resume(d, why, len);
 
 	count_check(d, a);
+	note_request_id(d);
 	switch (a) {
 	case FSD_ACCESS_OK:
 		atomic_store(&d->last_check_ok, now_s());
@@ -257,6 +268,7 @@ static void *checker_main(void *arg)
 			snprintf(refusal, sizeof(refusal), "%s",
 				 d->job_refusal);
 			pthread_mutex_unlock(&d->check_lock);
+			fsd_log_request_id(NULL);
 			apply_policy(d, refusal);
 			pthread_mutex_lock(&d->check_lock);
 			continue;
@@ -289,11 +301,12 @@ static void *checker_main(void *arg)
 		case FSD_ACCESS_UNAVAILABLE:
 			if (!outage_since)
 				outage_since = now_s();
-			fsd_warn("%s: cannot check access to %s: %s "
-				 "(KMS unreachable or failing for %lld s; "
-				 "serving on)",
-				 d->volume, fsd_reprove_about(d), why,
-				 (long long)(now_s() - outage_since));
+			fsd_log_event(LOG_WARNING, "kms-unavailable",
+				      "%s: cannot check access to %s: %s "
+				      "(KMS unreachable or failing for %lld "
+				      "s; serving on)",
+				      d->volume, fsd_reprove_about(d), why,
+				      (long long)(now_s() - outage_since));
 			if (d->outage_grace &&
 			    now_s() - outage_since >= (int64_t)d->outage_grace)
 				revoked(d,

@@ -95,7 +95,8 @@ int fsd_suspend(struct fsd *d, const char *why)
 	if (atomic_load(&d->shredded))
 		return 0;
 	if (atomic_load(&d->suspended)) {
-		fsd_log(LOG_CRIT, "%s: still SUSPENDED: %s", d->volume, why);
+		fsd_log_event(LOG_WARNING, "suspended",
+			      "%s: still SUSPENDED: %s", d->volume, why);
 		return 0;
 	}
 	pthread_mutex_lock(&d->key_lock);
@@ -122,10 +123,10 @@ int fsd_suspend(struct fsd *d, const char *why)
 			 d->suspend_timeout);
 	else
 		snprintf(until, sizeof(until), "no time limit");
-	fsd_log(LOG_CRIT,
-		"%s: SUSPENDED: %s; every key wiped from memory, reads and "
-		"writes wait until KMS allows the key again (%s)",
-		d->volume, why, until);
+	fsd_log_event(LOG_CRIT, "suspend",
+		      "%s: SUSPENDED: %s; every key wiped from memory, reads "
+		      "and writes wait until KMS allows the key again (%s)",
+		      d->volume, why, until);
 	/* Each worker wipes its own buffers. */
 	fsd_kick_workers(d);
 	return 0;
@@ -256,7 +257,8 @@ enum fsd_access fsd_resume(struct fsd *d, char *why, size_t len)
 	pthread_mutex_lock(&d->gate_lock);
 	pthread_cond_broadcast(&d->gate_cond);
 	pthread_mutex_unlock(&d->gate_lock);
-	fsd_log(LOG_CRIT,
+	fsd_log_event(
+		LOG_NOTICE, "resume",
 		"%s: RESUMED: KMS allows %s again after %lld s suspended; the "
 		"keys are re-derived from the header, held I/O goes on",
 		d->volume, fsd_reprove_about(d),

@@ -375,7 +375,7 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
  * rp->about, "its key KEY: " first). */
 static enum fsd_access reprove_one(const struct vol_reprove *rp,
 				   const struct vol_token *t, char *why,
-				   size_t len)
+				   size_t len, char *rid, size_t rlen)
 {
 	struct kms_client *k = NULL;
 	struct kms_error kerr;
@@ -390,6 +390,7 @@ static enum fsd_access reprove_one(const struct vol_reprove *rp,
 		r = vol_secret_unwrap(k, t, rp->binding, &secret, &n, &kerr);
 	kms_client_free(k);
 	secmem_free(secret);
+	snprintf(rid, rlen, "%s", r ? kerr.request_id : "");
 	if (!r)
 		return FSD_ACCESS_OK;
 	kms_error_format(&kerr, line, sizeof(line));
@@ -407,14 +408,15 @@ static enum fsd_access reprove_doors(struct vol_reprove *rp, char *why,
 				     size_t len)
 {
 	enum fsd_access a, worst = FSD_ACCESS_OK;
-	char one[800];
+	char one[800], rid[sizeof(rp->request_id)];
 	bool unavailable = false;
 
 	snprintf(rp->about, sizeof(rp->about), "%s", rp->token->key_arn);
+	rp->request_id[0] = 0;
 	for (unsigned i = 0; i <= rp->n_doors; i++) {
 		const struct vol_token *t = i ? &rp->doors[i - 1] : rp->token;
 
-		a = reprove_one(rp, t, one, sizeof(one));
+		a = reprove_one(rp, t, one, sizeof(one), rid, sizeof(rid));
 		if (rp->every_key) {
 			if (a == FSD_ACCESS_OK || worst == FSD_ACCESS_REFUSED)
 				continue;
@@ -422,6 +424,8 @@ static enum fsd_access reprove_doors(struct vol_reprove *rp, char *why,
 			 * until one comes. */
 			if (worst == FSD_ACCESS_OK || a == FSD_ACCESS_REFUSED) {
 				snprintf(why, len, "%s", one);
+				snprintf(rp->request_id, sizeof(rp->request_id),
+					 "%s", rid);
 				snprintf(rp->about, sizeof(rp->about), "%s",
 					 t->key_arn);
 			}
@@ -441,8 +445,11 @@ static enum fsd_access reprove_doors(struct vol_reprove *rp, char *why,
 			}
 			return FSD_ACCESS_OK;
 		}
-		if (!i)
+		if (!i) {
 			snprintf(why, len, "%s", one);
+			snprintf(rp->request_id, sizeof(rp->request_id), "%s",
+				 rid);
+		}
 		unavailable |= a == FSD_ACCESS_UNAVAILABLE;
 	}
 	if (rp->every_key)
@@ -660,6 +667,8 @@ static enum fsd_access reprove_unlock(void *arg, struct crypto_key **keys,
 	}
 	if (e.what == VOL_FAIL_UNWRAP || e.what == VOL_FAIL_KMS_CLIENT) {
 		kms_error_format(&e.kms, why, len);
+		snprintf(rp->request_id, sizeof(rp->request_id), "%s",
+			 e.kms.request_id);
 		return kms_status_transient(e.kms.status)
 			       ? FSD_ACCESS_UNAVAILABLE
 			       : FSD_ACCESS_REFUSED;
@@ -678,6 +687,13 @@ static const char *reprove_about(void *arg)
 	return rp->about;
 }
 
+static const char *reprove_request_id(void *arg)
+{
+	const struct vol_reprove *rp = arg;
+
+	return rp->request_id;
+}
+
 void vol_reprove_hook(struct vol_reprove *r, struct fsd_reprove *out)
 {
 	out->check = reprove_check;
@@ -685,4 +701,5 @@ void vol_reprove_hook(struct vol_reprove *r, struct fsd_reprove *out)
 	out->arg = r;
 	out->key = r->token->key_arn;
 	out->about = reprove_about;
+	out->request_id = reprove_request_id;
 }

@@ -77,6 +77,9 @@ struct fsd_reprove {
 	 * volume opens through several (called on the thread that got the
 	 * answer), or NULL: key. */
 	const char *(*about)(void *arg);
+	/* The KMS request id of the answer why gave ("" when none), for the
+	 * log (called as about is), or NULL. */
+	const char *(*request_id)(void *arg);
 };
 
 /* What a definitive refusal does (fs/revoke.c, fs/suspend.c). */

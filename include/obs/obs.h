@@ -4,7 +4,8 @@
  * show of themselves to the people who run them.  Metrics in the
  * Prometheus text exposition format (version 0.0.4), served on a small
  * local HTTP endpoint (GET /metrics) and/or written atomically to a file
- * for node_exporter's textfile collector.
+ * for node_exporter's textfile collector; log entries with fields of their
+ * own in systemd's journal.
  *
  * The module sits below fs/ and kms/ and uses nothing but libc: both
  * cmkfs's mount daemon and cmkfs-kmsd use it.  It never sees a secret;
@@ -120,6 +121,25 @@ void obs_stop(struct obs_server *s, bool remove_file);
  * path; mode 0644).  0 or -errno with err said. */
 int obs_write_file(const char *path, const struct obs_text *t, char *err,
 		   size_t errlen);
+
+/* ---- the journal */
+
+/* One field of a journal entry: NAME (upper case, digits, underscores)
+ * and its value (any text; a newline is sent in the binary form). */
+struct obs_field {
+	const char *name, *value;
+};
+#define OBS_JOURNAL_MAX_FIELDS 16
+
+/* Is stderr systemd's journal stream (a unit's StandardError=journal:
+ * $JOURNAL_STREAM names it)?  Then entries belong in the journal, with
+ * their fields, rather than as lines on stderr. */
+bool obs_journal_is_stderr(void);
+/* Does the journal's native socket take entries (journald runs)? */
+bool obs_journal_present(void);
+/* Send one entry (MESSAGE, PRIORITY, SYSLOG_IDENTIFIER and the caller's
+ * own fields): 0, or -errno when the journal did not take it. */
+int obs_journal_send(const struct obs_field *f, unsigned n);
 
 /* The HTTP request in buf[0, len) (the request line and headers, up to
  * the blank line): the status to answer (200 for GET or HEAD /metrics;

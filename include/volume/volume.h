@@ -286,7 +286,8 @@ struct vol_reprove {
 	struct vol_token doors[VOL_DOORS_MAX];
 	unsigned n_doors;
 	bool every_key;
-	char about[256]; /* the key the last answer was about */
+	char about[256];     /* the key the last answer was about */
+	char request_id[96]; /* the KMS request of that answer, or "" */
 	const struct vol_binding *binding;
 	const struct kms_options *ko;
 	const char *volume;
