@@ -271,9 +271,9 @@ void fsd_log_event(int prio, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The volume's UUID and key ARN, on every journal entry from now on. */
 void fsd_log_context(const char *uuid, const char *key);
-/* The KMS request (its id; NULL or "": none) the calling thread's entries
- * are about from now on. */
-void fsd_log_request_id(const char *rid);
+/* The key and the KMS request (its id) the calling thread's entries are
+ * about from now on (NULL or "": the mount's key, no request). */
+void fsd_log_kms(const char *key, const char *rid);
 #define fsd_err(...)  fsd_log(LOG_ERR, __VA_ARGS__)
 #define fsd_warn(...) fsd_log(LOG_WARNING, __VA_ARGS__)
 #define fsd_info(...) fsd_log(LOG_INFO, __VA_ARGS__)

@@ -26,8 +26,8 @@ static bool log_journal; /* the journal, before stderr or syslog */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 /* The journal's fields of every entry (fsd_log_context). */
 static char ctx_uuid[40], ctx_key[256];
-/* The KMS request the calling thread's entries are about. */
-static __thread char thread_rid[96];
+/* The key and KMS request the calling thread's entries are about. */
+static __thread char thread_key[256], thread_rid[96];
 
 void fsd_log_context(const char *uuid, const char *key)
 {
@@ -35,8 +35,9 @@ void fsd_log_context(const char *uuid, const char *key)
 	snprintf(ctx_key, sizeof(ctx_key), "%s", key ? key : "");
 }
 
-void fsd_log_request_id(const char *rid)
+void fsd_log_kms(const char *key, const char *rid)
 {
+	snprintf(thread_key, sizeof(thread_key), "%s", key ? key : "");
 	snprintf(thread_rid, sizeof(thread_rid), "%s", rid ? rid : "");
 }
 
@@ -87,8 +88,10 @@ static bool to_journal(int prio, const char *event, const char *msg)
 	snprintf(pri, sizeof(pri), "%d", prio & 7);
 	if (ctx_uuid[0])
 		f[n++] = (struct obs_field){ "CMKFS_VOLUME_UUID", ctx_uuid };
-	if (ctx_key[0])
-		f[n++] = (struct obs_field){ "CMKFS_KEY_ARN", ctx_key };
+	if (thread_key[0] || ctx_key[0])
+		f[n++] = (struct obs_field){ "CMKFS_KEY_ARN",
+					     thread_key[0] ? thread_key
+							   : ctx_key };
 	if (event)
 		f[n++] = (struct obs_field){ "CMKFS_EVENT", event };
 	if (thread_rid[0])

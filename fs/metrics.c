@@ -11,13 +11,15 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "obs.h"
 #include "fsd.h"
 
-#define LABELS_MAX 1024
+/* Labels of cmkfs_info: two paths and change. */
+#define LABELS_MAX (2 * PATH_MAX + 512)
 
 static const char *const io_names[FSD_IO_KINDS] = {
 	[FSD_IO_READ] = "read",
@@ -42,18 +44,20 @@ static void collect(struct obs_text *t, void *arg)
 {
 	struct fsd *d = arg;
 	struct fsd_rekey_progress rp;
-	char id[128], l[LABELS_MAX];
+	static char l[LABELS_MAX]; /* on the metrics thread only */
+	char id[128];
 
 	obs_labels(id, sizeof(id), "uuid", d->uuid, NULL);
 
+	/* Not the key: a rotation changes it under the checker's lock,
+	 * and 'cmkfs status' says it. */
 	obs_family(t, "cmkfs_info", "gauge",
 		   "The mount: volume, mountpoint, FUSE transport, AES "
-		   "implementation, revocation policy, key (always 1).");
+		   "implementation, revocation policy (always 1).");
 	if (obs_labels(l, sizeof(l), "uuid", d->uuid, "volume", d->volume,
 		       "mountpoint", d->target, "transport",
 		       d->nqueues ? "io_uring" : "dev_fuse", "aes", d->aes,
-		       "on_revoke", fsd_on_revoke_name(d->on_revoke), "key",
-		       d->reprove.key ? d->reprove.key : "", "version",
+		       "on_revoke", fsd_on_revoke_name(d->on_revoke), "version",
 		       CMKFS_VERSION, NULL))
 		obs_labels(l, sizeof(l), "uuid", d->uuid, NULL);
 	obs_sample(t, "cmkfs_info", l, 1);

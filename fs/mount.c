@@ -318,6 +318,10 @@ static int cleanup_dead(const struct fsd_state *st, char *err, size_t errlen)
 		ERR("cannot unmount %s: %s", st->fuse, strerror(errno));
 		return -errno;
 	}
+	/* Its metrics file would go on saying the mount is there (gone
+	 * already, or not ours to remove: nothing to say). */
+	if (st->metrics_file[0])
+		unlink(st->metrics_file);
 	snprintf(path, sizeof(path), "%s/%s", fsd_runtime_root(), st->uuid);
 	fsd_rundir_remove(path);
 	return 0;

@@ -87,13 +87,14 @@ void fsd_shred(struct fsd *d, const char *why)
 	fsd_kick_workers(d);
 }
 
-/* The KMS request the last answer came from, on the entries the checker
- * logs about it. */
+/* The key the last answer was about and the KMS request it came from,
+ * on the entries the checker logs about it. */
 static void note_request_id(struct fsd *d)
 {
-	fsd_log_request_id(d->reprove.request_id
-				   ? d->reprove.request_id(d->reprove.arg)
-				   : NULL);
+	fsd_log_kms(fsd_reprove_about(d),
+		    d->reprove.request_id
+			    ? d->reprove.request_id(d->reprove.arg)
+			    : NULL);
 }
 
 /* For the metrics. */
@@ -268,7 +269,7 @@ static void *checker_main(void *arg)
 			snprintf(refusal, sizeof(refusal), "%s",
 				 d->job_refusal);
 			pthread_mutex_unlock(&d->check_lock);
-			fsd_log_request_id(NULL);
+			fsd_log_kms(NULL, NULL);
 			apply_policy(d, refusal);
 			pthread_mutex_lock(&d->check_lock);
 			continue;

@@ -76,17 +76,18 @@ static int write_file(const char *dir, const char *name, const char *text)
 
 int fsd_state_write(const struct fsd *d)
 {
-	char text[4 * PATH_MAX + 512], pid[32];
+	char text[5 * PATH_MAX + 512], pid[32];
 	int r;
 
 	snprintf(text, sizeof(text),
 		 "pid=%d\nvolume=%s\nmountpoint=%s\nfuse=%s\nloop=%s\n"
 		 "fstype=%s\nfuse_conn=%u\nraw=%d\nread_only=%d\n"
-		 "started=%lld\nmetrics=%s\n",
+		 "started=%lld\nmetrics=%s\nmetrics_file=%s\n",
 		 (int)getpid(), d->volume, d->target, d->fuse_mnt, d->loop,
 		 d->fstype_found, d->fuse_conn, d->raw, d->read_only,
 		 (long long)d->started,
-		 obs_url(d->metrics) ? obs_url(d->metrics) : "");
+		 obs_url(d->metrics) ? obs_url(d->metrics) : "",
+		 obs_file(d->metrics) ? obs_file(d->metrics) : "");
 	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	r = write_file(d->rundir, "pid", pid);
 	if (!r)
@@ -372,6 +373,9 @@ static void parse_state(char *text, struct fsd_state *st)
 			st->started = strtoll(v, NULL, 10);
 		else if (!strcmp(line, "metrics"))
 			snprintf(st->metrics, sizeof(st->metrics), "%s", v);
+		else if (!strcmp(line, "metrics_file"))
+			snprintf(st->metrics_file, sizeof(st->metrics_file),
+				 "%s", v);
 	}
 }
 

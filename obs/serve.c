@@ -2,19 +2,25 @@
 /*
  * serve.c — the metrics on a local HTTP endpoint and in a file.
  *
- * One thread does both: it answers one connection at a time and rewrites
- * the file on its interval.  The endpoint speaks just enough HTTP/1.x for
- * a scraper: GET or HEAD of /metrics, one response, then the connection is
- * closed.  Every byte a client sends is hostile: the request must arrive
- * whole (request line and headers, at most OBS_HTTP_MAX bytes) within
- * OBS_HTTP_DEADLINE_MS of the connection, or the connection is dropped
- * unanswered; the request line is parsed against an allow-list before
+ * One thread does both: a poll loop over the listening socket, up to
+ * OBS_HTTP_CONNS connections and the stop signal, that also rewrites the
+ * file on its interval.  The endpoint speaks just enough HTTP/1.x for a
+ * scraper: GET or HEAD of /metrics, one response, then the connection is
+ * closed.  Every byte a client sends is hostile, and so is a client that
+ * sends or reads slowly: every socket is non-blocking, and a connection
+ * has OBS_HTTP_DEADLINE_MS from its accept to read the request (request
+ * line and headers, at most OBS_HTTP_MAX bytes) and take the whole answer,
+ * or it is reset.  When every slot is taken, a new connection evicts the
+ * oldest one still sending its request, so silent clients cannot keep a
+ * scraper out.  The request line is parsed against an allow-list before
  * anything else happens, and the headers are not interpreted at all.
+ * Nothing here blocks: stopping takes at most one poll.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -30,6 +36,7 @@
 
 #define OBS_HTTP_MAX	     8192
 #define OBS_HTTP_DEADLINE_MS 2000
+#define OBS_HTTP_CONNS	     16
 
 #define ERR(...) snprintf(err, errlen, __VA_ARGS__)
 
@@ -79,20 +86,21 @@ int obs_parse_listen(const char *spec, const char *default_host,
 
 /* ---- the file */
 
-int obs_write_file(const char *path, const struct obs_text *t, char *err,
-		   size_t errlen)
+int obs_write_file(const char *path, const struct obs_text *t,
+		   struct stat *written, char *err, size_t errlen)
 {
 	char tmp[4096];
 	size_t done = 0;
+	struct stat st;
 	int fd, r = 0;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path,
-			     (int)getpid()) >= sizeof(tmp)) {
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
 		ERR("%s: path too long", path);
 		return -ENAMETOOLONG;
 	}
-	/* A leftover of ours from a crash goes first; O_EXCL|O_NOFOLLOW
-	 * then refuse anything that appears in its place. */
+	/* A leftover (a crash between create and rename) goes first;
+	 * O_EXCL|O_NOFOLLOW then refuse anything that appears in its
+	 * place. */
 	unlink(tmp);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 		  0644);
@@ -114,6 +122,10 @@ int obs_write_file(const char *path, const struct obs_text *t, char *err,
 		}
 		done += (size_t)n;
 	}
+	if (!r && fstat(fd, &st)) {
+		r = -errno;
+		ERR("cannot stat %s: %s", tmp, strerror(errno));
+	}
 	if (close(fd) && !r) {
 		r = -errno;
 		ERR("cannot write %s: %s", tmp, strerror(errno));
@@ -124,6 +136,8 @@ int obs_write_file(const char *path, const struct obs_text *t, char *err,
 	}
 	if (r)
 		unlink(tmp);
+	else if (written)
+		*written = st;
 	return r;
 }
 
@@ -171,14 +185,27 @@ unsigned obs_http_parse(const char *buf, size_t len, bool *head)
 	return 200;
 }
 
+/* A connection, from accept to close. */
+struct conn {
+	int fd; /* -1: a free slot */
+	enum { READING, WRITING, DRAINING } state;
+	uint64_t deadline, since; /* obs_now_ns() */
+	char req[OBS_HTTP_MAX];
+	size_t len;
+	struct obs_text out; /* the answer */
+	size_t sent;
+};
+
 struct obs_server {
 	struct obs_opts o;
 	char *file;
+	struct stat written; /* what we last put at file (st_ino 0: none) */
 	int lfd, stop_efd;
 	char url[96];
 	pthread_t thread;
-	bool started, wrote;
+	bool started;
 	bool file_failing, http_failing;
+	struct conn conns[OBS_HTTP_CONNS];
 };
 
 static void warn(struct obs_server *s, bool *failing, const char *msg)
@@ -188,36 +215,33 @@ static void warn(struct obs_server *s, bool *failing, const char *msg)
 	*failing = true;
 }
 
-static void write_file(struct obs_server *s)
+static int write_file(struct obs_server *s, char *err, size_t errlen)
 {
 	struct obs_text t = { 0 };
-	char err[512];
+	int r;
 
 	s->o.collect(&t, s->o.arg);
 	if (t.failed) {
-		warn(s, &s->file_failing, "metrics: out of memory");
-	} else if (obs_write_file(s->file, &t, err, sizeof(err))) {
+		snprintf(err, errlen, "metrics: out of memory");
+		r = -ENOMEM;
+	} else {
+		r = obs_write_file(s->file, &t, &s->written, err, errlen);
+	}
+	obs_text_free(&t);
+	return r;
+}
+
+static void rewrite_file(struct obs_server *s)
+{
+	char err[512];
+
+	if (write_file(s, err, sizeof(err))) {
 		warn(s, &s->file_failing, err);
 	} else {
 		if (s->file_failing && s->o.warn)
 			s->o.warn(s->o.arg, "metrics: the file is written "
 					    "again");
 		s->file_failing = false;
-	}
-	obs_text_free(&t);
-}
-
-static void send_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* the client went, or stopped reading */
-		p += n;
-		len -= (size_t)n;
 	}
 }
 
@@ -232,6 +256,8 @@ static const char *reason(unsigned status)
 		return "Method Not Allowed";
 	case 431:
 		return "Request Header Fields Too Large";
+	case 503:
+		return "Service Unavailable";
 	case 505:
 		return "HTTP Version Not Supported";
 	default:
@@ -239,11 +265,12 @@ static const char *reason(unsigned status)
 	}
 }
 
-static void answer(struct obs_server *s, int fd, unsigned status, bool head)
+/* The whole answer to status into c->out: headers, then the body (none
+ * for HEAD). */
+static void answer(struct obs_server *s, struct conn *c, unsigned status,
+		   bool head)
 {
 	struct obs_text body = { 0 };
-	char hdr[256];
-	int n;
 
 	if (status == 200) {
 		s->o.collect(&body, s->o.arg);
@@ -253,113 +280,217 @@ static void answer(struct obs_server *s, int fd, unsigned status, bool head)
 		}
 	}
 	if (status != 200)
-		obs_printf(&body, "%u %s\n", status,
-			   status == 503 ? "Service Unavailable"
-					 : reason(status));
-	n = snprintf(
-		hdr, sizeof(hdr),
-		"HTTP/1.1 %u %s\r\n"
-		"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
-		"Content-Length: %zu\r\n"
-		"%s"
-		"Connection: close\r\n\r\n",
-		status, status == 503 ? "Service Unavailable" : reason(status),
-		body.failed ? 0 : body.len,
-		status == 405 ? "Allow: GET, HEAD\r\n" : "");
-	send_all(fd, hdr, (size_t)n);
+		obs_printf(&body, "%u %s\n", status, reason(status));
+	obs_printf(&c->out,
+		   "HTTP/1.1 %u %s\r\n"
+		   "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+		   "Content-Length: %zu\r\n"
+		   "%s"
+		   "Connection: close\r\n\r\n",
+		   status, reason(status), body.failed ? 0 : body.len,
+		   status == 405 ? "Allow: GET, HEAD\r\n" : "");
 	if (!head && !body.failed)
-		send_all(fd, body.p, body.len);
+		obs_printf(&c->out, "%.*s", (int)body.len, body.p);
 	obs_text_free(&body);
+	c->state = WRITING;
+	c->sent = 0;
 }
 
-/* Read the request (up to its blank line) within the deadline; answer
- * it, or drop a client that is too slow. */
-static void serve_one(struct obs_server *s, int fd)
+static void conn_close(struct conn *c, bool reset)
 {
-	char buf[OBS_HTTP_MAX];
-	size_t len = 0;
-	uint64_t deadline = obs_now_ns() + OBS_HTTP_DEADLINE_MS * 1000000ull;
+	if (reset) {
+		/* An RST, not a FIN: nothing of ours lingers for a client
+		 * that does not read. */
+		struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	}
+	close(c->fd);
+	c->fd = -1;
+	obs_text_free(&c->out);
+}
+
+/* What the client sent: more of the request, or the rest of a request we
+ * already answered (read and dropped, so that closing sends a FIN, not an
+ * RST that could cut the answer short). */
+static void conn_read(struct obs_server *s, struct conn *c)
+{
+	char sink[512];
+	ssize_t n;
 	unsigned status;
 	bool head;
 
-	for (;;) {
-		uint64_t now = obs_now_ns();
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (now >= deadline)
-			return;
-		n = poll(&p, 1, (int)((deadline - now) / 1000000 + 1));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		n = recv(fd, buf + len, sizeof(buf) - len, MSG_DONTWAIT);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n <= 0)
-			return;
-		len += (size_t)n;
-		if (memmem(buf, len, "\r\n\r\n", 4) ||
-		    memmem(buf, len, "\n\n", 2))
-			break;
-		if (len == sizeof(buf)) {
-			answer(s, fd, 431, false);
-			return;
-		}
+	if (c->state != READING) {
+		do
+			n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
+		while (n > 0);
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			conn_close(c, false);
+		return;
 	}
-	status = obs_http_parse(buf, len, &head);
-	answer(s, fd, status, head);
+	n = recv(c->fd, c->req + c->len, sizeof(c->req) - c->len, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(c, n < 0);
+		return;
+	}
+	c->len += (size_t)n;
+	if (memmem(c->req, c->len, "\r\n\r\n", 4) ||
+	    memmem(c->req, c->len, "\n\n", 2)) {
+		status = obs_http_parse(c->req, c->len, &head);
+		answer(s, c, status, head);
+	} else if (c->len == sizeof(c->req)) {
+		answer(s, c, 431, false);
+	}
+}
+
+static void conn_write(struct conn *c)
+{
+	ssize_t n;
+
+	if (c->out.failed) {
+		conn_close(c, true);
+		return;
+	}
+	n = send(c->fd, c->out.p + c->sent, c->out.len - c->sent,
+		 MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0) {
+		conn_close(c, true);
+		return;
+	}
+	c->sent += (size_t)n;
+	if (c->sent == c->out.len) {
+		/* All of it is out: FIN, then wait for the client's. */
+		shutdown(c->fd, SHUT_WR);
+		c->state = DRAINING;
+	}
+}
+
+/* A new connection, in a free slot or in place of the oldest one still
+ * sending its request. */
+static void conn_accept(struct obs_server *s)
+{
+	struct conn *c = NULL, *oldest = NULL;
+	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EINTR &&
+		    errno != ECONNABORTED) {
+			char msg[128];
+
+			snprintf(msg, sizeof(msg), "metrics: accept: %s",
+				 strerror(errno));
+			warn(s, &s->http_failing, msg);
+			/* EMFILE and the like: do not spin. */
+			poll(NULL, 0, 100);
+		}
+		return;
+	}
+	s->http_failing = false;
+	for (unsigned i = 0; i < OBS_HTTP_CONNS && !c; i++) {
+		struct conn *k = &s->conns[i];
+
+		if (k->fd < 0)
+			c = k;
+		else if (k->state == READING &&
+			 (!oldest || k->since < oldest->since))
+			oldest = k;
+	}
+	if (!c && !oldest) {
+		/* Every slot is sending an answer: they end by their
+		 * deadlines; this one waits for none. */
+		struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		close(fd);
+		return;
+	}
+	if (!c) {
+		c = oldest;
+		conn_close(c, true);
+	}
+	*c = (struct conn){ .fd = fd, .state = READING };
+	c->since = obs_now_ns();
+	c->deadline = c->since + OBS_HTTP_DEADLINE_MS * 1000000ull;
 }
 
 static void *server_main(void *arg)
 {
 	struct obs_server *s = arg;
+	struct pollfd p[2 + OBS_HTTP_CONNS];
+	struct conn *polled[OBS_HTTP_CONNS];
 	uint64_t next = 0;
 
 	if (s->file)
 		next = obs_now_ns() + s->o.file_interval * 1000000000ull;
 	for (;;) {
-		struct pollfd p[2] = {
-			{ .fd = s->stop_efd, .events = POLLIN },
-			{ .fd = s->lfd, .events = POLLIN },
-		};
-		int timeout = -1, n;
+		uint64_t now = obs_now_ns(), wake = UINT64_MAX;
+		unsigned n = 0, np;
+		int r;
 
 		if (s->file) {
-			uint64_t now = obs_now_ns();
-
 			if (now >= next) {
-				write_file(s);
+				rewrite_file(s);
+				now = obs_now_ns();
 				next = now + s->o.file_interval * 1000000000ull;
 			}
-			timeout = (int)((next - now) / 1000000 + 1);
+			wake = next;
 		}
-		n = poll(p, s->lfd >= 0 ? 2 : 1, timeout);
-		if (n < 0 && errno != EINTR)
-			break;
-		if (n > 0 && p[0].revents)
-			break;
-		if (n > 0 && p[1].revents & POLLIN) {
-			int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+		p[n++] = (struct pollfd){ .fd = s->stop_efd, .events = POLLIN };
+		if (s->lfd >= 0)
+			p[n++] = (struct pollfd){ .fd = s->lfd,
+						  .events = POLLIN };
+		np = n;
+		for (unsigned i = 0; i < OBS_HTTP_CONNS; i++) {
+			struct conn *c = &s->conns[i];
 
-			if (fd >= 0) {
-				serve_one(s, fd);
-				close(fd);
-				s->http_failing = false;
-			} else if (errno != EAGAIN && errno != EINTR &&
-				   errno != ECONNABORTED) {
-				char msg[128];
-
-				snprintf(msg, sizeof(msg),
-					 "metrics: accept: %s",
-					 strerror(errno));
-				warn(s, &s->http_failing, msg);
-				/* EMFILE and the like: do not spin. */
-				poll(NULL, 0, 100);
+			if (c->fd < 0)
+				continue;
+			if (now >= c->deadline) {
+				conn_close(c, true);
+				continue;
 			}
+			if (c->deadline < wake)
+				wake = c->deadline;
+			polled[n - np] = c;
+			p[n++] = (struct pollfd){
+				.fd = c->fd,
+				.events =
+					c->state == WRITING ? POLLOUT : POLLIN,
+			};
 		}
+		r = poll(p, n,
+			 wake == UINT64_MAX
+				 ? -1
+				 : (int)((wake - now) / 1000000 + 1));
+		if (r < 0 && errno != EINTR)
+			break;
+		if (r <= 0)
+			continue;
+		if (p[0].revents)
+			break;
+		for (unsigned i = np; i < n; i++) {
+			struct conn *c = polled[i - np];
+
+			if (!p[i].revents || c->fd < 0)
+				continue;
+			if (c->state == WRITING)
+				conn_write(c);
+			else
+				conn_read(s, c);
+			/* Answered at once: try to send it now. */
+			if (c->fd >= 0 && c->state == WRITING)
+				conn_write(c);
+		}
+		if (np == 2 && p[1].revents & POLLIN)
+			conn_accept(s);
 	}
+	for (unsigned i = 0; i < OBS_HTTP_CONNS; i++)
+		if (s->conns[i].fd >= 0)
+			conn_close(&s->conns[i], true);
 	return NULL;
 }
 
@@ -418,6 +549,8 @@ int obs_start(struct obs_server **out, const struct obs_opts *o, char *err,
 	}
 	s->o = *o;
 	s->lfd = s->stop_efd = -1;
+	for (unsigned i = 0; i < OBS_HTTP_CONNS; i++)
+		s->conns[i].fd = -1;
 	if (!s->o.file_interval)
 		s->o.file_interval = 10;
 	s->stop_efd = eventfd(0, EFD_CLOEXEC);
@@ -432,25 +565,24 @@ int obs_start(struct obs_server **out, const struct obs_opts *o, char *err,
 			goto fail;
 	}
 	if (o->file) {
-		struct obs_text t = { 0 };
+		char cwd[PATH_MAX];
 
-		s->file = strdup(o->file);
+		/* Absolute: a daemon changes its directory once detached. */
+		if (o->file[0] == '/')
+			s->file = strdup(o->file);
+		else if (getcwd(cwd, sizeof(cwd)) &&
+			 asprintf(&s->file, "%s/%s", cwd, o->file) < 0)
+			s->file = NULL;
 		if (!s->file) {
 			r = -ENOMEM;
-			ERR("out of memory");
+			ERR("--metrics-file %s: cannot make it absolute",
+			    o->file);
 			goto fail;
 		}
 		/* Once here: a path that cannot be written fails the start. */
-		o->collect(&t, o->arg);
-		r = t.failed ? -ENOMEM
-			     : obs_write_file(s->file, &t, err, errlen);
-		obs_text_free(&t);
-		if (r) {
-			if (r == -ENOMEM)
-				ERR("out of memory");
+		r = write_file(s, err, errlen);
+		if (r)
 			goto fail;
-		}
-		s->wrote = true;
 	}
 	r = -pthread_create(&s->thread, NULL, server_main, s);
 	if (r) {
@@ -461,7 +593,7 @@ int obs_start(struct obs_server **out, const struct obs_opts *o, char *err,
 	*out = s;
 	return 0;
 fail:
-	obs_stop(s, s->wrote);
+	obs_stop(s, true);
 	return r;
 }
 
@@ -470,8 +602,15 @@ const char *obs_url(const struct obs_server *s)
 	return s && s->url[0] ? s->url : NULL;
 }
 
+const char *obs_file(const struct obs_server *s)
+{
+	return s ? s->file : NULL;
+}
+
 void obs_stop(struct obs_server *s, bool remove_file)
 {
+	struct stat st;
+
 	if (!s)
 		return;
 	if (s->started) {
@@ -483,7 +622,10 @@ void obs_stop(struct obs_server *s, bool remove_file)
 			;
 		pthread_join(s->thread, NULL);
 	}
-	if (remove_file && s->file)
+	/* Only what we wrote: not a file another writer put there since. */
+	if (remove_file && s->file && s->written.st_ino &&
+	    !lstat(s->file, &st) && st.st_dev == s->written.st_dev &&
+	    st.st_ino == s->written.st_ino)
 		unlink(s->file);
 	if (s->lfd >= 0)
 		close(s->lfd);

@@ -67,6 +67,37 @@ void obs_family(struct obs_text *t, const char *name, const char *type,
 	obs_printf(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* The length of the valid UTF-8 sequence at p (up to end), or 0. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (*p >= 0xc2 && *p <= 0xdf)
+		n = 2;
+	else if (*p >= 0xe0 && *p <= 0xef)
+		n = 3;
+	else if (*p >= 0xf0 && *p <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	/* No overlong forms, no surrogates, nothing past U+10FFFF. */
+	if (*p == 0xe0)
+		lo = 0xa0;
+	else if (*p == 0xed)
+		hi = 0x9f;
+	else if (*p == 0xf0)
+		lo = 0x90;
+	else if (*p == 0xf4)
+		hi = 0x8f;
+	if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xbf)
+			return 0;
+	return n;
+}
+
 int obs_labels(char *out, size_t len, ...)
 {
 	size_t n = 0;
@@ -89,20 +120,29 @@ int obs_labels(char *out, size_t len, ...)
 		n += kl;
 		out[n++] = '=';
 		out[n++] = '"';
-		for (; v && *v; v++) {
-			unsigned char c = (unsigned char)*v;
-			char esc = c == '\\'   ? '\\'
-				   : c == '"'  ? '"'
-				   : c == '\n' ? 'n'
-					       : 0;
+		for (const unsigned char *c = (const unsigned char *)v,
+					 *end = c + (v ? strlen(v) : 0);
+		     c < end;) {
+			char esc = *c == '\\'	? '\\'
+				   : *c == '"'	? '"'
+				   : *c == '\n' ? 'n'
+						: 0;
+			size_t u = *c >= 0x80 ? utf8_len(c, end) : 0;
 
-			if (n + (esc ? 2 : 1) + 2 > len)
+			if (n + (esc ? 2 : u ? u : 1) + 2 > len)
 				goto full;
 			if (esc) {
 				out[n++] = '\\';
 				out[n++] = esc;
+				c++;
+			} else if (u) {
+				memcpy(out + n, c, u);
+				n += u;
+				c += u;
 			} else {
-				out[n++] = c < 0x20 || c > 0x7e ? '?' : (char)c;
+				out[n++] =
+					*c < 0x20 || *c > 0x7e ? '?' : (char)*c;
+				c++;
 			}
 		}
 		out[n++] = '"';

@@ -258,6 +258,7 @@ struct fsd_state {
 	char last_refusal[512];
 	char aes[24];	  /* what does the AES: "VAES/AVX-512", "OpenSSL" */
 	char metrics[96]; /* the metrics' URL, empty: none */
+	char metrics_file[PATH_MAX]; /* --metrics-file, empty: none */
 	/* Online reencryption: "none", "running", "paused", "done",
 	 * "stopped", "failed" (error says why); bytes done of total, the
 	 * rate it ran at and its limit (bytes/s, 0: none). */

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 /* ---- the exposition text */
 
@@ -43,8 +44,9 @@ void obs_family(struct obs_text *t, const char *name, const char *type,
 		const char *help);
 
 /* A label set, "k1=\"v1\",k2=\"v2\"", built into a caller's buffer; values
- * are escaped as the format wants (\\, \", \n) and anything else that is
- * not printable becomes '?'.  Pairs of key and value, then NULL.  0, or
+ * are escaped as the format wants (\\, \", \n), valid UTF-8 is kept, and
+ * any other byte that is not printable ASCII (control bytes, invalid
+ * UTF-8) becomes '?'.  Pairs of key and value, then NULL.  0, or
  * -ENOSPC when it did not fit (out is then empty). */
 int obs_labels(char *out, size_t len, ...) __attribute__((sentinel));
 
@@ -92,8 +94,9 @@ struct obs_opts {
 	/* GET /metrics on this address ("PORT" alone: 127.0.0.1:PORT; port
 	 * 0 picks a free one), or NULL. */
 	const char *listen;
-	/* This file, rewritten every file_interval seconds (write a
-	 * sibling, then rename over it), or NULL. */
+	/* This file (relative: to the current directory at start),
+	 * rewritten every file_interval seconds (write a sibling, then
+	 * rename over it), or NULL. */
 	const char *file;
 	unsigned file_interval;
 	obs_collect_fn collect;
@@ -113,14 +116,18 @@ int obs_start(struct obs_server **s, const struct obs_opts *o, char *err,
 /* "http://127.0.0.1:PORT/metrics" with the port bound, or NULL without
  * an endpoint. */
 const char *obs_url(const struct obs_server *s);
-/* Stop and free (NULL: nothing).  remove_file: the file goes too (what it
- * described is gone). */
+/* The file's absolute path, or NULL without one. */
+const char *obs_file(const struct obs_server *s);
+/* Stop and free (NULL: nothing); takes one poll of the server's thread.
+ * remove_file: the file goes too (what it described is gone), unless
+ * another writer replaced it since. */
 void obs_stop(struct obs_server *s, bool remove_file);
 
-/* Write text to path atomically (a sibling PATH.tmp.PID, renamed over
- * path; mode 0644).  0 or -errno with err said. */
-int obs_write_file(const char *path, const struct obs_text *t, char *err,
-		   size_t errlen);
+/* Write text to path atomically (a sibling PATH.tmp, renamed over path;
+ * mode 0644); what was written in *written (NULL: not wanted).  0 or
+ * -errno with err said. */
+int obs_write_file(const char *path, const struct obs_text *t,
+		   struct stat *written, char *err, size_t errlen);
 
 /* ---- the journal */
 

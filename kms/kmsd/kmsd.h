@@ -145,9 +145,10 @@ struct server_config {
 /* One answered request: its action and outcome (static strings of the
  * service's own), and how long it took. */
 void kmsd_metrics_count(const char *action, const char *outcome, uint64_t ns);
-/* Serve them as cfg says (printing the URL on stdout); stop. */
+/* Serve them as cfg says; where (NULL: no endpoint); stop. */
 int kmsd_metrics_start(const struct server_config *cfg, char *err,
 		       size_t errlen);
+const char *kmsd_metrics_url(void);
 void kmsd_metrics_stop(void);
 
 /* Serve until SIGINT/SIGTERM.  Prints "listening on http://ADDR:PORT" on

@@ -27,14 +27,19 @@ struct pair {
 	uint64_t n;
 };
 
-struct kmsd_metrics {
-	pthread_mutex_t lock;
+/* The counts (lock held). */
+struct table {
 	struct pair pairs[MAX_PAIRS];
 	unsigned npairs;
 	uint64_t other; /* requests past the table */
 	const char *actions[MAX_ACTIONS];
 	struct obs_hist time[MAX_ACTIONS];
 	unsigned nactions;
+};
+
+struct kmsd_metrics {
+	pthread_mutex_t lock;
+	struct table t;
 	time_t started;
 	struct obs_server *server;
 };
@@ -43,10 +48,10 @@ static struct kmsd_metrics metrics = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 void kmsd_metrics_count(const char *action, const char *outcome, uint64_t ns)
 {
-	struct kmsd_metrics *m = &metrics;
+	struct table *m = &metrics.t;
 	unsigned i;
 
-	pthread_mutex_lock(&m->lock);
+	pthread_mutex_lock(&metrics.lock);
 	for (i = 0; i < m->npairs; i++)
 		if (!strcmp(m->pairs[i].action, action) &&
 		    !strcmp(m->pairs[i].outcome, outcome))
@@ -64,41 +69,46 @@ void kmsd_metrics_count(const char *action, const char *outcome, uint64_t ns)
 		m->actions[m->nactions++] = action;
 	if (i < MAX_ACTIONS)
 		obs_hist_observe(&m->time[i], ns);
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&metrics.lock);
 }
 
 static void collect(struct obs_text *t, void *arg)
 {
 	struct kmsd_metrics *m = arg;
+	/* A copy, taken under the lock and formatted after it: a scrape
+	 * holds up requests for a copy's time only.  Static: one scrape
+	 * at a time, on the metrics thread. */
+	static struct table c;
 	char l[256];
+
+	pthread_mutex_lock(&m->lock);
+	c = m->t;
+	pthread_mutex_unlock(&m->lock);
 
 	obs_family(t, "cmkfs_kmsd_start_time_seconds", "gauge",
 		   "When the service started (seconds since the epoch).");
 	obs_sample(t, "cmkfs_kmsd_start_time_seconds", NULL,
 		   (double)m->started);
-	pthread_mutex_lock(&m->lock);
 	obs_family(t, "cmkfs_kmsd_requests_total", "counter",
 		   "Requests answered, by action and outcome (OK, or the AWS "
 		   "error name answered).");
-	for (unsigned i = 0; i < m->npairs; i++) {
-		obs_labels(l, sizeof(l), "action", m->pairs[i].action,
-			   "outcome", m->pairs[i].outcome, NULL);
-		obs_sample_u64(t, "cmkfs_kmsd_requests_total", l,
-			       m->pairs[i].n);
+	for (unsigned i = 0; i < c.npairs; i++) {
+		obs_labels(l, sizeof(l), "action", c.pairs[i].action, "outcome",
+			   c.pairs[i].outcome, NULL);
+		obs_sample_u64(t, "cmkfs_kmsd_requests_total", l, c.pairs[i].n);
 	}
-	if (m->other) {
+	if (c.other) {
 		obs_labels(l, sizeof(l), "action", OTHER, "outcome", OTHER,
 			   NULL);
-		obs_sample_u64(t, "cmkfs_kmsd_requests_total", l, m->other);
+		obs_sample_u64(t, "cmkfs_kmsd_requests_total", l, c.other);
 	}
 	obs_family(t, "cmkfs_kmsd_request_duration_seconds", "histogram",
 		   "Time from a request's headers to its answer, by action.");
-	for (unsigned i = 0; i < m->nactions; i++) {
-		obs_labels(l, sizeof(l), "action", m->actions[i], NULL);
+	for (unsigned i = 0; i < c.nactions; i++) {
+		obs_labels(l, sizeof(l), "action", c.actions[i], NULL);
 		obs_hist_write(t, "cmkfs_kmsd_request_duration_seconds", l,
-			       &m->time[i]);
+			       &c.time[i]);
 	}
-	pthread_mutex_unlock(&m->lock);
 }
 
 static void warn(void *arg, const char *msg)
@@ -118,17 +128,15 @@ int kmsd_metrics_start(const struct server_config *cfg, char *err,
 		.arg = &metrics,
 		.warn = warn,
 	};
-	int r;
-
 	metrics.started = time(NULL);
 	if (!o.listen && !o.file)
 		return 0;
-	r = obs_start(&metrics.server, &o, err, errlen);
-	if (r)
-		return r;
-	if (obs_url(metrics.server))
-		printf("cmkfs-kmsd: metrics on %s\n", obs_url(metrics.server));
-	return 0;
+	return obs_start(&metrics.server, &o, err, errlen);
+}
+
+const char *kmsd_metrics_url(void)
+{
+	return obs_url(metrics.server);
 }
 
 void kmsd_metrics_stop(void)

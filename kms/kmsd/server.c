@@ -685,16 +685,24 @@ int kmsd_server_run(struct state *st, const struct server_config *cfg,
 			 strerror(-r));
 		goto out;
 	}
-	info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host), NULL, 0,
-		    NI_NUMERICHOST);
-	printf("cmkfs-kmsd: listening on http://%s%s%s:%u (regions:",
-	       v6 ? "[" : "", host, v6 ? "]" : "", info ? info->port : 0);
-	for (size_t i = 0; i < cfg->n_regions; i++)
-		printf(" %s", cfg->regions[i]);
-	printf(")\n");
+	/* The metrics before the announcement: once it says it listens,
+	 * everything asked for runs. */
 	r = kmsd_metrics_start(cfg, err, errlen);
-	fflush(stdout);
+	if (!r) {
+		info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+		getnameinfo((struct sockaddr *)&ss, sslen, host, sizeof(host),
+			    NULL, 0, NI_NUMERICHOST);
+		printf("cmkfs-kmsd: listening on http://%s%s%s:%u (regions:",
+		       v6 ? "[" : "", host, v6 ? "]" : "",
+		       info ? info->port : 0);
+		for (size_t i = 0; i < cfg->n_regions; i++)
+			printf(" %s", cfg->regions[i]);
+		printf(")\n");
+		if (kmsd_metrics_url())
+			printf("cmkfs-kmsd: metrics on %s\n",
+			       kmsd_metrics_url());
+		fflush(stdout);
+	}
 	while (!r && sigwait(&set, &sig) == 0 && sig != SIGINT &&
 	       sig != SIGTERM)
 		;

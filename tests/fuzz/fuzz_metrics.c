@@ -7,20 +7,24 @@
  *
  * Invariants checked: the parser answers one of its statuses, and 200 only
  * for GET or HEAD of /metrics; an escaped label set parses back as the
- * pairs given, whatever the values held.
+ * pairs given, whatever the values held, and holds only printable ASCII
+ * and valid UTF-8.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <locale.h>
+#include <wchar.h>
 
 #include "obs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* out must read as exactly volume="...",mountpoint="..." with only
- * printable ASCII and the format's escapes inside the quotes. */
+ * printable ASCII, valid UTF-8 and the format's escapes inside the
+ * quotes. */
 static void check_labels(const char *out)
 {
 	static const char *const keys[] = { "volume", "mountpoint" };
@@ -34,8 +38,18 @@ static void check_labels(const char *out)
 		if (strncmp(c, keys[k], kl) || c[kl] != '=' || c[kl + 1] != '"')
 			abort();
 		for (c += kl + 2; *c != '"'; c++) {
-			if (!*c || (unsigned char)*c < 0x20 ||
-			    (unsigned char)*c > 0x7e)
+			if ((unsigned char)*c >= 0x80) {
+				/* UTF-8, as the C library reads it. */
+				mbstate_t ms = { 0 };
+				wchar_t wc;
+				size_t u = mbrtowc(&wc, c, 4, &ms);
+
+				if (u == (size_t)-1 || u == (size_t)-2 || !u)
+					abort();
+				c += u - 1;
+				continue;
+			}
+			if (!*c || (unsigned char)*c < 0x20 || *c == 0x7f)
 				abort();
 			if (*c == '\\' &&
 			    (c[1] == '\\' || c[1] == '"' || c[1] == 'n'))
@@ -58,6 +72,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!s)
 		return 0;
+	if (!setlocale(LC_CTYPE, "C.UTF-8"))
+		abort();
 	/* Not NUL-terminated on purpose: the parser takes a length. */
 	memcpy(s, data, size);
 	status = obs_http_parse(s, size, &head);
