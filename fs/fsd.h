@@ -184,6 +184,8 @@ struct fsd {
 	 * refused (why): the checker applies the policy (revoke.c). */
 	bool job_refused;
 	char job_refusal[512];
+	/* --on-revoke keep: the revocation was logged (checker only). */
+	bool kept_revoked;
 	pthread_t checker;
 	bool checker_started, check_stop;
 	bool stopping; /* check_lock: the daemon is on its way out */

@@ -29,16 +29,29 @@ static char ctx_uuid[40], ctx_key[256];
 /* The key and KMS request the calling thread's entries are about. */
 static __thread char thread_key[256], thread_rid[96];
 
+/* What KMS or a header said reaches a log only as printable text: no
+ * forged lines, no escape sequences, nothing journalctl hides as a blob. */
+static void printable(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 void fsd_log_context(const char *uuid, const char *key)
 {
 	snprintf(ctx_uuid, sizeof(ctx_uuid), "%s", uuid ? uuid : "");
 	snprintf(ctx_key, sizeof(ctx_key), "%s", key ? key : "");
+	printable(ctx_uuid);
+	printable(ctx_key);
 }
 
 void fsd_log_kms(const char *key, const char *rid)
 {
 	snprintf(thread_key, sizeof(thread_key), "%s", key ? key : "");
 	snprintf(thread_rid, sizeof(thread_rid), "%s", rid ? rid : "");
+	printable(thread_key);
+	printable(thread_rid);
 }
 
 void fsd_log_open(const char *file, bool to_stderr)
@@ -49,8 +62,8 @@ void fsd_log_open(const char *file, bool to_stderr)
 			setvbuf(log_fp, NULL, _IOLBF, 0);
 			return;
 		}
-		fprintf(stderr, "cmkfs: cannot open the log %s; using syslog\n",
-			file);
+		fprintf(stderr, "cmkfs: cannot open the log %s; using %s\n",
+			file, to_stderr ? "stderr" : "syslog");
 	}
 	if (to_stderr) {
 		log_stderr = true;
@@ -109,6 +122,7 @@ static void vlog(int prio, const char *event, const char *fmt, va_list ap)
 	char msg[2048];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	printable(msg);
 	if (log_journal && !log_fp && to_journal(prio, event, msg))
 		return;
 	if (f) {

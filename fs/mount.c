@@ -282,6 +282,25 @@ static bool loop_bound(const char *dev)
 	return access(path, F_OK) == 0;
 }
 
+/* Does the metrics file at path describe the mount uuid (its samples
+ * carry uuid="UUID" from the first line on)? */
+static bool metrics_file_is(const char *path, const char *uuid)
+{
+	char head[4096], want[64];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, head, sizeof(head) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	head[n] = 0;
+	snprintf(want, sizeof(want), "uuid=\"%s\"", uuid);
+	return strstr(head, want) != NULL;
+}
+
 /* What a dead daemon left: unmount lazily, detach, abort, forget. */
 static int cleanup_dead(const struct fsd_state *st, char *err, size_t errlen)
 {
@@ -318,9 +337,9 @@ static int cleanup_dead(const struct fsd_state *st, char *err, size_t errlen)
 		ERR("cannot unmount %s: %s", st->fuse, strerror(errno));
 		return -errno;
 	}
-	/* Its metrics file would go on saying the mount is there (gone
-	 * already, or not ours to remove: nothing to say). */
-	if (st->metrics_file[0])
+	/* Its metrics file would go on saying the mount is there: it goes,
+	 * if it is still this mount's (another may write there now). */
+	if (st->metrics_file[0] && metrics_file_is(st->metrics_file, st->uuid))
 		unlink(st->metrics_file);
 	snprintf(path, sizeof(path), "%s/%s", fsd_runtime_root(), st->uuid);
 	fsd_rundir_remove(path);

@@ -139,10 +139,14 @@ static void apply_policy(struct fsd *d, const char *why)
 	note_refusal(d, why);
 	switch (d->on_revoke) {
 	case FSD_REVOKE_KEEP:
-		fsd_log_event(LOG_CRIT, "revoked-kept",
+		/* One critical entry per revocation; the checks that find
+		 * it still revoked warn. */
+		fsd_log_event(d->kept_revoked ? LOG_WARNING : LOG_CRIT,
+			      "revoked-kept",
 			      "%s: ACCESS REVOKED but --on-revoke keep: still "
 			      "serving: %s",
 			      d->volume, why);
+		d->kept_revoked = true;
 		break;
 	case FSD_REVOKE_SUSPEND:
 		/* Under check_lock, against fsd_revoke_stopping: a daemon
@@ -196,7 +200,12 @@ static struct timespec at_ms(int64_t ms)
 static void while_suspended(struct fsd *d, char *why, size_t len)
 {
 	int64_t since = atomic_load(&d->suspended_since);
-	enum fsd_access a = fsd_resume(d, why, len);
+	enum fsd_access a;
+
+	/* Until the answer comes, entries are about no KMS request (the
+	 * resume's among them: it succeeded). */
+	fsd_log_kms(fsd_reprove_about(d), NULL);
+	a = fsd_resume(d, why, len);
 
 	count_check(d, a);
 	note_request_id(d);
@@ -269,7 +278,7 @@ static void *checker_main(void *arg)
 			snprintf(refusal, sizeof(refusal), "%s",
 				 d->job_refusal);
 			pthread_mutex_unlock(&d->check_lock);
-			fsd_log_kms(NULL, NULL);
+			fsd_log_kms(fsd_reprove_about(d), NULL);
 			apply_policy(d, refusal);
 			pthread_mutex_lock(&d->check_lock);
 			continue;
@@ -286,6 +295,7 @@ static void *checker_main(void *arg)
 		switch (check_once(d, why, sizeof(why))) {
 		case FSD_ACCESS_OK:
 			atomic_store(&d->last_check_ok, now_s());
+			d->kept_revoked = false;
 			if (why[0])
 				fsd_warn("%s: KMS refuses a key or does not "
 					 "answer: %s",

@@ -106,10 +106,17 @@ int obs_journal_send(const struct obs_field *f, unsigned n)
 	}
 	mh.msg_iovlen = k;
 	pthread_mutex_lock(&journal_lock);
-	r = journal_open();
-	if (!r && sendmsg(journal_fd, &mh, MSG_NOSIGNAL) < 0) {
+	/* Never waits: a journald that stops reading (its queue full:
+	 * EAGAIN) costs the entry, which the caller logs elsewhere, not a
+	 * thread of ours.  One that restarted is connected to again, once. */
+	for (int tries = 0; tries < 2; tries++) {
+		r = journal_open();
+		if (r ||
+		    sendmsg(journal_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+			break;
 		r = -errno;
-		/* journald restarted, or went: connect again next time. */
+		if (r == -EAGAIN)
+			break;
 		close(journal_fd);
 		journal_fd = -1;
 	}

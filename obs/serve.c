@@ -37,6 +37,8 @@
 #define OBS_HTTP_MAX	     8192
 #define OBS_HTTP_DEADLINE_MS 2000
 #define OBS_HTTP_CONNS	     16
+/* What a connection may send after its request before it is reset. */
+#define OBS_HTTP_DRAIN (64 * 1024)
 
 #define ERR(...) snprintf(err, errlen, __VA_ARGS__)
 
@@ -191,7 +193,7 @@ struct conn {
 	enum { READING, WRITING, DRAINING } state;
 	uint64_t deadline, since; /* obs_now_ns() */
 	char req[OBS_HTTP_MAX];
-	size_t len;
+	size_t len, drained;
 	struct obs_text out; /* the answer */
 	size_t sent;
 };
@@ -312,19 +314,20 @@ static void conn_close(struct conn *c, bool reset)
 
 /* What the client sent: more of the request, or the rest of a request we
  * already answered (read and dropped, so that closing sends a FIN, not an
- * RST that could cut the answer short). */
+ * RST that could cut the answer short; one read per wake-up, and a client
+ * that goes on sending is reset). */
 static void conn_read(struct obs_server *s, struct conn *c)
 {
-	char sink[512];
+	char sink[4096];
 	ssize_t n;
 	unsigned status;
 	bool head;
 
 	if (c->state != READING) {
-		do
-			n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
-		while (n > 0);
-		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+		n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (n > 0 && (c->drained += (size_t)n) > OBS_HTTP_DRAIN)
+			conn_close(c, true);
+		else if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 			conn_close(c, false);
 		return;
 	}
@@ -369,8 +372,9 @@ static void conn_write(struct conn *c)
 	}
 }
 
-/* A new connection, in a free slot or in place of the oldest one still
- * sending its request. */
+/* A new connection, in a free slot, or in place of the oldest one still
+ * sending its request, else of the oldest one answered (what a client that
+ * does not read leaves behind). */
 static void conn_accept(struct obs_server *s)
 {
 	struct conn *c = NULL, *oldest = NULL;
@@ -395,18 +399,11 @@ static void conn_accept(struct obs_server *s)
 
 		if (k->fd < 0)
 			c = k;
-		else if (k->state == READING &&
-			 (!oldest || k->since < oldest->since))
+		else if (!oldest ||
+			 (k->state == READING) > (oldest->state == READING) ||
+			 ((k->state == READING) == (oldest->state == READING) &&
+			  k->since < oldest->since))
 			oldest = k;
-	}
-	if (!c && !oldest) {
-		/* Every slot is sending an answer: they end by their
-		 * deadlines; this one waits for none. */
-		struct linger l = { .l_onoff = 1, .l_linger = 0 };
-
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-		close(fd);
-		return;
 	}
 	if (!c) {
 		c = oldest;

@@ -631,6 +631,7 @@ static enum fsd_access reprove_unlock(void *arg, struct crypto_key **keys,
 	int r;
 
 	*n = 0;
+	rp->request_id[0] = 0;
 	r = vol_open_info(rp->volume,
 			  LUKS2_OPEN_REENCRYPTING | VOL_OPEN_TRUST(rp->trust),
 			  &v, &info, &e);

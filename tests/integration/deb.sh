@@ -102,7 +102,10 @@ find . -mindepth 1 | sort | while read -r p; do
 	esac
 done > "$t/left"
 EOF
-dpkg-query -L cmkfs > "$TEST_TMPDIR/host-files" 2> /dev/null || true
+# The machine's own cmkfs package, if any, by the paths the upper layer
+# shows (dpkg's /lib/... is /usr/lib/... on a merged /usr).
+dpkg-query -L cmkfs 2> /dev/null | while read -r f; do realpath -m "$f"; done \
+	> "$TEST_TMPDIR/host-files" || true
 rc=0
 unshare --mount --pid --fork --propagation private /bin/bash "$TEST_TMPDIR/outside.sh" || rc=$?
 cat "$TEST_TMPDIR/inside.log" 2> /dev/null || true

@@ -5,11 +5,13 @@
 # journald runs both send entries tagged cmkfs with CMKFS_VOLUME_UUID,
 # CMKFS_KEY_ARN and CMKFS_EVENT; `journalctl -t cmkfs` shows a revocation
 # as exactly one critical entry, carrying the KMS request id of the refusal
-# (the one cmkfs-kmsd's access log has).  A journald that goes away
+# (the one cmkfs-kmsd's access log has); with --on-revoke keep too, the
+# checks that find it still revoked warn.  A journald that goes away
 # mid-mount costs nothing but the entries.
 #
-# The journald is the test's own, in a mount namespace where /run and
-# /var/log are fresh tmpfs: the machine's journal, if any, sees nothing.
+# The journald is the test's own, in mount and PID namespaces where /run
+# and /var/log are fresh tmpfs: the machine's journal, if any, sees
+# nothing, and what the test starts ends with it.
 # timeout: 180
 . "$(dirname "$0")/../lib.sh"
 
@@ -20,7 +22,9 @@ for tool in $JOURNALD journalctl systemd-cat unshare; do
 done
 if [ -z "${CMKFS_JOURNAL_NS:-}" ]; then
 	rc=0
-	CMKFS_JOURNAL_NS=1 unshare --mount --propagation private /bin/bash "$0" || rc=$?
+	# Its own PID namespace too: whatever it starts dies with it.
+	CMKFS_JOURNAL_NS=1 unshare --mount --pid --fork --mount-proc \
+		--propagation private /bin/bash "$0" || rc=$?
 	exit $rc
 fi
 
@@ -110,6 +114,21 @@ expect_exit 0 as "$host" "$CMKFS" mount "$vol" "$mnt"
 [ "$(entries CMKFS_EVENT=mount | grep -c .)" = 2 ] || fail "the detached mount logged no mount entry: $(entries)"
 [ "$(entries CMKFS_EVENT=mount | tail -n 1 | field CMKFS_VOLUME_UUID)" = "$uuid" ] ||
 	fail "the detached mount's entry has no CMKFS_VOLUME_UUID"
+expect_exit 0 "$CMKFS" umount "$mnt"
+
+# ---- --on-revoke keep: one critical entry, warnings after ----
+expect_exit 0 as "$host" "$CMKFS" mount "$vol" "$mnt" --on-revoke keep --revocation-check 1
+as "$root" "$CMKFS" kms disable-key "$key" 2> /dev/null
+await_entry CMKFS_EVENT=revoked-kept
+sleep 2.5 # two more checks, refused too
+kept=$(entries CMKFS_EVENT=revoked-kept)
+[ "$(echo "$kept" | field PRIORITY | grep -c '^2$')" = 1 ] ||
+	fail "--on-revoke keep: not one critical entry: $kept"
+[ "$(echo "$kept" | field PRIORITY | grep -c '^4$')" -ge 1 ] ||
+	fail "--on-revoke keep: the later refusals are not warnings: $kept"
+[ "$(entries -p crit | grep -c .)" = 2 ] || fail "not two critical entries for two revocations: $(entries -p crit)"
+as "$root" "$CMKFS" kms enable-key "$key" 2> /dev/null
+
 # journald goes away: the mount serves on and unmounts cleanly.
 kill $journald_pid
 wait $journald_pid 2> /dev/null || true

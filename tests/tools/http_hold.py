@@ -1,22 +1,55 @@
 #!/usr/bin/python3
-"""http_hold.py HOST:PORT... — hold connections open to HTTP endpoints, as
-hostile clients do, until killed: per endpoint, 20 that connect and say
-nothing (reconnecting whenever dropped) and one that sends a whole request
-and never reads the answer, through the smallest receive window the kernel
-allows.  Prints "held" once they are all connected.
+"""http_hold.py HOST:PORT... — press on HTTP endpoints as hostile clients
+do, until killed.  Per endpoint, kept up all along (each one reconnects
+whenever it is dropped):
+  - 20 that connect and say nothing;
+  - 16 that send a whole request and never read the answer, through the
+    smallest receive window the kernel allows;
+  - 2 that send a request, then stream junk without end.
+Prints "held" once they are all connected.
 """
 import socket
 import sys
+import threading
 import time
 
+REQUEST = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
 
-def lazy_reader(host, port):
+
+def silent(e):
+    return socket.create_connection(e)
+
+
+def lazy(e):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
-    s.connect((host, port))
-    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.connect(e)
+    s.sendall(REQUEST)
     return s
+
+
+def blaster(e):
+    junk = b"x" * 65536
+    while True:
+        try:
+            s = socket.create_connection(e)
+            s.sendall(REQUEST)
+            while True:
+                s.sendall(junk)
+        except OSError:
+            time.sleep(0.05)
+
+
+def dropped(s):
+    """Closed or reset by the server (looked at without reading)."""
+    s.setblocking(False)
+    try:
+        return s.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
 
 
 def main(argv):
@@ -24,30 +57,25 @@ def main(argv):
     for a in argv[1:]:
         host, port = a.rsplit(":", 1)
         ends.append((host, int(port)))
-    held = []
-    for host, port in ends:
-        held.append(lazy_reader(host, port))
-    silent = [(e, socket.create_connection(e)) for e in ends for _ in range(20)]
+    held = [[make, e, make(e)] for e in ends
+            for make in [silent] * 20 + [lazy] * 16]
+    for e in ends:
+        for _ in range(2):
+            threading.Thread(target=blaster, args=(e,), daemon=True).start()
     print("held", flush=True)
     while True:
-        time.sleep(0.5)
-        # Dropped silent ones come back: the pressure stays.
-        for i, (e, s) in enumerate(silent):
+        time.sleep(0.2)
+        for h in held:
+            make, e, s = h
+            if s is not None and not dropped(s):
+                continue
             if s is not None:
-                s.setblocking(False)
-                try:
-                    gone = s.recv(1) == b""
-                except BlockingIOError:
-                    gone = False
-                except OSError:
-                    gone = True
-                if not gone:
-                    continue
                 s.close()
             try:
-                silent[i] = (e, socket.create_connection(e))
+                h[2] = make(e)
             except OSError:
-                silent[i] = (e, None)  # the endpoint is gone: try later
+                h[2] = None  # the endpoint is gone: try later
+
 
 if __name__ == "__main__":
     main(sys.argv)
