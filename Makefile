@@ -144,13 +144,15 @@ BENCH_CRYPTO := $(BUILD)/cmkfs-crypto-speed
 
 TEST_UTIL_SRC := tests/tools/hex.c
 TEST_TOOL_SRC := tests/tools/xts-check.c tests/tools/creds-probe.c \
-	tests/tools/kms-probe.c tests/tools/vol-tool.c tests/tools/keyed.c
+	tests/tools/kms-probe.c tests/tools/vol-tool.c tests/tools/keyed.c \
+	tests/tools/kmip-probe.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 TEST_TOOLS := $(BUILD)/tests/xts-check $(BUILD)/tests/creds-probe \
-	$(BUILD)/tests/kms-probe $(BUILD)/tests/vol-tool $(BUILD)/tests/keyed
+	$(BUILD)/tests/kms-probe $(BUILD)/tests/vol-tool $(BUILD)/tests/keyed \
+	$(BUILD)/tests/kmip-probe
 FUZZERS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 
 PROGRAMS := $(CMKFS) $(KMSD) $(BENCH_CRYPTO)
@@ -318,7 +320,8 @@ $(BUILD)/tests/xts-check: $(call obj,tests/tools/xts-check.c) \
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(KMS_LDLIBS)
 
-$(BUILD)/tests/creds-probe $(BUILD)/tests/kms-probe: \
+$(BUILD)/tests/creds-probe $(BUILD)/tests/kms-probe \
+		$(BUILD)/tests/kmip-probe: \
 		$(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(KMS_LIB) $(CRYPTO_LIB)
 	$(call msg,LD,$@)
 	@mkdir -p $(dir $@)

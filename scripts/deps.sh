@@ -22,10 +22,13 @@ libjson-c-dev libmicrohttpd-dev libcmocka-dev libblkid-dev"
 # AES-XTS implementation of the differential and ciphertext tests; strace
 # kills a process at its Nth write (crash tests at every step);
 # python3-prometheus-client parses the metrics as Prometheus does;
+# python3-pykmip is the KMIP server (and an independent client) of the KMIP
+# tests;
 # systemd-analyze checks the packaged unit.
-TEST="python3-cryptography python3-prometheus-client fuse3 cryptsetup-bin
-util-linux e2fsprogs xfsprogs fio postgresql postgresql-contrib procps psmisc kmod curl strace
-systemd clang libclang-rt-14-dev cppcheck clang-tidy"
+TEST="python3-cryptography python3-prometheus-client python3-pykmip fuse3
+cryptsetup-bin util-linux e2fsprogs xfsprogs fio postgresql postgresql-contrib
+procps psmisc kmod curl strace systemd clang libclang-rt-14-dev cppcheck
+clang-tidy"
 
 # Benchmarks: charts, and the peer we compare against.
 BENCH="gnuplot-nox gocryptfs"

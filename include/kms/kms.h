@@ -175,4 +175,59 @@ const char *kms_arn_region(const char *key_id, char *region, size_t len);
  * endpoint's host name, so nothing else is accepted from anywhere. */
 bool kms_region_valid(const char *region);
 
+/* ---- KMIP key servers (kms/kmip.c) ----------------------------------------
+ *
+ * KMIP 1.4 over mutually authenticated TLS: the client's certificate and
+ * key, and the CA the server's certificate must chain to (its name must
+ * match the host).  Errors fill the same struct kms_error: a refusal of
+ * the server (Result Reason) as a definitive status, a connection that
+ * fails or times out as KMS_NETWORK or KMS_TIMEOUT.
+ */
+#define KMIP_GCM_IV	12
+#define KMIP_GCM_TAG	16
+#define KMIP_MAX_SECRET 64
+
+struct kmip_options {
+	const char *cert, *key, *ca; /* PEM files */
+	long connect_timeout_ms;     /* 0 = 3000 */
+	long timeout_ms;	     /* a request and its answer; 0 = 10000 */
+};
+
+struct kmip_client;
+
+/* Connect (TLS handshake included) to host:port.  0, or -errno with err
+ * said. */
+int kmip_client_new(struct kmip_client **out, const char *host, unsigned port,
+		    const struct kmip_options *o, struct kms_error *err);
+void kmip_client_free(struct kmip_client *c);
+
+/* A secret wrapped by a server's key with AES-GCM: the IV (ours, random),
+ * the ciphertext and the tag. */
+struct kmip_wrapped {
+	uint8_t iv[KMIP_GCM_IV];
+	uint8_t ct[KMIP_MAX_SECRET];
+	size_t ct_len;
+	uint8_t tag[KMIP_GCM_TAG];
+};
+
+/* Encrypt n bytes (at most KMIP_MAX_SECRET) under the key uid with AES-GCM,
+ * aad authenticated with them. */
+int kmip_encrypt(struct kmip_client *c, const char *uid, const uint8_t *pt,
+		 size_t n, const uint8_t *aad, size_t aadlen,
+		 struct kmip_wrapped *w, struct kms_error *err);
+/* Decrypt w with the key uid and the same aad: the plaintext in secure
+ * memory (*pt, *n; secmem_free it). */
+int kmip_decrypt(struct kmip_client *c, const char *uid,
+		 const struct kmip_wrapped *w, const uint8_t *aad,
+		 size_t aadlen, uint8_t **pt, size_t *n, struct kms_error *err);
+
+/* What a key is, as Get Attributes says (-1 for what it does not say):
+ * Object Type, Cryptographic Algorithm, Cryptographic Length, Cryptographic
+ * Usage Mask, State (KMIP's enumeration values). */
+struct kmip_key_info {
+	int64_t object_type, algorithm, length, usage_mask, state;
+};
+int kmip_get_key_info(struct kmip_client *c, const char *uid,
+		      struct kmip_key_info *ki, struct kms_error *err);
+
 #endif
