@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "crypto.h"
+#include "http.h"
 #include "kms.h"
 #include "ttlv.h"
 
@@ -142,7 +143,9 @@ int kmip_client_new(struct kmip_client **out, const char *host, unsigned port,
 	snprintf(c->host, sizeof(c->host), "%s", host);
 	c->port = port;
 	c->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
-	c->curl = curl_easy_init();
+	/* libcurl's global state as the KMS client has it: set up once,
+	 * with frees that wipe (the TLS records held the secrets). */
+	c->curl = kms_curl_global_init() ? NULL : curl_easy_init();
 	if (!c->curl) {
 		free(c);
 		set_err(err, KMS_CONFIG, "OutOfMemory", "out of memory");
