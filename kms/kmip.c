@@ -68,6 +68,10 @@
 #define OP_ENCRYPT	  0x1F
 #define OP_DECRYPT	  0x20
 #define STATUS_SUCCESS	  0
+
+/* The largest answer taken: what cmkfs asks for fits in a few hundred
+ * bytes, and an answer is read into locked memory. */
+#define KMIP_MAX_RESPONSE ((size_t)64 << 10)
 #define MODE_GCM	  9
 #define ALG_AES		  3
 
@@ -278,11 +282,11 @@ static int receive(struct kmip_client *c, uint8_t **msg, size_t *len,
 	if (r)
 		return r;
 	size = ttlv_message_size(head);
-	if (!size) {
+	if (!size || size > KMIP_MAX_RESPONSE) {
 		set_err(err, KMS_PROTOCOL, "MalformedResponse",
 			"the KMIP server %s:%u answered something that is "
 			"not a KMIP message (or one over %zu bytes)",
-			c->host, c->port, TTLV_MAX_MESSAGE);
+			c->host, c->port, KMIP_MAX_RESPONSE);
 		return -EPROTO;
 	}
 	*msg = secmem_alloc(size);
