@@ -55,16 +55,22 @@ enable_tls_client_auth=True
 logging_level=INFO
 database_path=$TEST_TMPDIR/pykmip.db
 EOF
-/usr/bin/pykmip-server -f "$TEST_TMPDIR/server.conf" -l "$TEST_TMPDIR/server.log" \
+# In a process group of its own: it forks workers and takes its time over
+# SIGTERM, so the group is killed at the end.
+setsid /usr/bin/pykmip-server -f "$TEST_TMPDIR/server.conf" -l "$TEST_TMPDIR/server.log" \
 	> "$TEST_TMPDIR/server.out" 2>&1 &
 server_pid=$!
+stop_server() {
+	kill -KILL -- -$server_pid 2> /dev/null || true
+	wait $server_pid 2> /dev/null || true
+}
 for _ in $(seq 100); do
 	grep -q "Starting connection service" "$TEST_TMPDIR/server.log" 2> /dev/null && break
 	kill -0 $server_pid 2> /dev/null || fail "pykmip-server died: $(tail -n 5 "$TEST_TMPDIR/server.out")"
 	sleep 0.1
 done
 grep -q "Starting connection service" "$TEST_TMPDIR/server.log" || fail "pykmip-server did not start"
-trap 'kill $server_pid 2> /dev/null; rm -rf "$LIB_TMPDIR"' EXIT
+trap 'stop_server; rm -rf "$LIB_TMPDIR"' EXIT
 
 admin() { $ADMIN 127.0.0.1 "$port" "$pki/host.crt" "$pki/host.key" "$pki/ca.crt" "$@" 2> "$TEST_TMPDIR/admin.err" ||
 	fail "kmip_admin $*: $(tail -n 3 "$TEST_TMPDIR/admin.err")"; }
@@ -155,4 +161,4 @@ for mode in garbage huge truncated deep badpad wrongop failure silent; do
 	case $err in *$'\e'* | *$'\a'*) fail "control bytes of the server reached the error: $err" ;; esac
 	echo "malicious server, $mode: $out in ${t}s ($err)"
 done
-kill $server_pid
+stop_server
