@@ -32,6 +32,7 @@
 #include "creds.h"
 #include "crypto.h"
 #include "kms.h"
+#include "util.h"
 
 #define MAX_RESPONSE	(1u << 20)
 #define BACKOFF_BASE_MS 100
@@ -122,23 +123,6 @@ void kms_error_format(const struct kms_error *err, char *out, size_t len)
 	if (n >= 0 && (size_t)n < len && err->request_id[0])
 		snprintf(out + n, len - (size_t)n, " (request id %s)",
 			 err->request_id);
-}
-
-static int set_error(struct kms_error *err, enum kms_status st,
-		     const char *type, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int set_error(struct kms_error *err, enum kms_status st,
-		     const char *type, const char *fmt, ...)
-{
-	va_list ap;
-
-	err->status = st;
-	snprintf(err->type, sizeof(err->type), "%s", type);
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	va_end(ap);
-	return -1;
 }
 
 /* The errno a status stands for at the module's edge. */
@@ -257,8 +241,8 @@ int kms_client_new(struct kms_client **out, const struct kms_options *opt,
 	memset(err, 0, sizeof(*err));
 	*out = NULL;
 	if (kms_curl_global_init())
-		return set_error(err, KMS_CONFIG, "CurlInit",
-				 "libcurl failed to initialise"),
+		return kms_set_error(err, KMS_CONFIG, "CurlInit",
+				     "libcurl failed to initialise"),
 		       -EIO;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -278,18 +262,19 @@ int kms_client_new(struct kms_client **out, const struct kms_options *opt,
 		snprintf(c->region, sizeof(c->region), "%.63s", setting);
 	if (!c->region[0]) {
 		kms_client_free(c);
-		return set_error(err, KMS_CONFIG, "NoRegion",
-				 "no AWS region: use --region, set AWS_REGION, "
-				 "or set region in profile '%s'",
-				 opt->profile ? opt->profile : "default"),
+		return kms_set_error(
+			       err, KMS_CONFIG, "NoRegion",
+			       "no AWS region: use --region, set AWS_REGION, "
+			       "or set region in profile '%s'",
+			       opt->profile ? opt->profile : "default"),
 		       -EINVAL;
 	}
 	if (!kms_region_valid(c->region)) {
 		kms_client_free(c);
-		return set_error(err, KMS_CONFIG, "BadRegion",
-				 "'%.64s' is not an AWS region name (like "
-				 "us-east-1)",
-				 c->region),
+		return kms_set_error(err, KMS_CONFIG, "BadRegion",
+				     "'%.64s' is not an AWS region name (like "
+				     "us-east-1)",
+				     c->region),
 		       -EINVAL;
 	}
 	/* Endpoint: explicit, service-specific, global, profile, AWS. */
@@ -305,11 +290,11 @@ int kms_client_new(struct kms_client **out, const struct kms_options *opt,
 	if (strncmp(c->endpoint, "https://", 8) &&
 	    strncmp(c->endpoint, "http://", 7)) {
 		kms_client_free(c);
-		return set_error(err, KMS_CONFIG, "BadEndpoint",
-				 "KMS endpoint '%s' is not an http(s) URL",
-				 opt->endpoint ? opt->endpoint
-					       : "(from the "
-						 "environment)"),
+		return kms_set_error(err, KMS_CONFIG, "BadEndpoint",
+				     "KMS endpoint '%s' is not an http(s) URL",
+				     opt->endpoint ? opt->endpoint
+						   : "(from the "
+						     "environment)"),
 		       -EINVAL;
 	}
 	/* The service answers on "/": drop a trailing slash before adding
@@ -409,8 +394,9 @@ static void transfer_error(CURLcode cc, const char *url, struct kms_error *err)
 		 cc == CURLE_PEER_FAILED_VERIFICATION ||
 		 cc == CURLE_SSL_CACERT_BADFILE)
 		st = KMS_CONFIG;
-	set_error(err, st, st == KMS_TIMEOUT ? "Timeout" : "NetworkError",
-		  "cannot reach KMS at %s: %s", url, curl_easy_strerror(cc));
+	kms_set_error(err, st, st == KMS_TIMEOUT ? "Timeout" : "NetworkError",
+		      "cannot reach KMS at %s: %s", url,
+		      curl_easy_strerror(cc));
 }
 
 /* Sleep before retry `attempt` (1-based): full jitter over a capped
@@ -461,8 +447,8 @@ static int attempt(struct kms_client *c, const char *action, const char *body,
 
 		token_hdr = secmem_alloc(n);
 		if (!token_hdr)
-			return set_error(err, KMS_CONFIG, "OutOfMemory",
-					 "out of memory"),
+			return kms_set_error(err, KMS_CONFIG, "OutOfMemory",
+					     "out of memory"),
 			       -ENOMEM;
 		snprintf(token_hdr, n, "X-Amz-Security-Token: %s",
 			 cr->session_token);
@@ -472,13 +458,14 @@ static int attempt(struct kms_client *c, const char *action, const char *body,
 	secmem_free(token_hdr);
 	*http = 0;
 	if (cc == CURLE_WRITE_ERROR && r->too_big) {
-		set_error(err, KMS_PROTOCOL, "ResponseTooLarge",
-			  "the KMS response exceeds %u bytes", MAX_RESPONSE);
+		kms_set_error(err, KMS_PROTOCOL, "ResponseTooLarge",
+			      "the KMS response exceeds %u bytes",
+			      MAX_RESPONSE);
 		return -EPROTO;
 	}
 	if (cc == CURLE_OUT_OF_MEMORY)
-		return set_error(err, KMS_CONFIG, "OutOfMemory",
-				 "out of memory"),
+		return kms_set_error(err, KMS_CONFIG, "OutOfMemory",
+				     "out of memory"),
 		       -ENOMEM;
 	if (cc != CURLE_OK) {
 		transfer_error(cc, c->url, err);
@@ -516,10 +503,11 @@ static int send_request(struct kms_client *c, const char *action,
 
 		rc = creds_get(c->creds, &cr, why, sizeof(why));
 		if (rc) {
-			set_error(err,
-				  rc == -EIO || rc == -ETIMEDOUT ? KMS_NETWORK
-								 : KMS_CONFIG,
-				  "NoCredentials", "%s", why);
+			kms_set_error(err,
+				      rc == -EIO || rc == -ETIMEDOUT
+					      ? KMS_NETWORK
+					      : KMS_CONFIG,
+				      "NoCredentials", "%s", why);
 		} else {
 			kms_http_reply_free(r);
 			err->attempts = n;
@@ -586,11 +574,12 @@ static int check_region(struct kms_client *c, const char *key_id,
 	memset(err, 0, sizeof(*err));
 	if (kms_arn_region(key_id, region, sizeof(region)) &&
 	    strcmp(region, c->region))
-		return set_error(err, KMS_CONFIG, "RegionMismatch",
-				 "the key %s is in region %s, but this client "
-				 "uses region %s: use --region %s (or "
-				 "AWS_REGION)",
-				 key_id, region, c->region, region),
+		return kms_set_error(
+			       err, KMS_CONFIG, "RegionMismatch",
+			       "the key %s is in region %s, but this client "
+			       "uses region %s: use --region %s (or "
+			       "AWS_REGION)",
+			       key_id, region, c->region, region),
 		       -EINVAL;
 	return 0;
 }
@@ -629,8 +618,8 @@ static int send_json(struct kms_client *c, const char *action, json_object *req,
 		req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
 	if (!body)
-		return set_error(err, KMS_CONFIG, "OutOfMemory",
-				 "out of memory"),
+		return kms_set_error(err, KMS_CONFIG, "OutOfMemory",
+				     "out of memory"),
 		       -ENOMEM;
 	return send_request(c, action, body, r, err);
 }
@@ -818,8 +807,8 @@ static int get_blob(json_object *o, const char *name, uint8_t **out,
 
 static int protocol_error(struct kms_error *err, const char *action)
 {
-	return set_error(err, KMS_PROTOCOL, "MalformedResponse",
-			 "the %s response is not what KMS sends", action),
+	return kms_set_error(err, KMS_PROTOCOL, "MalformedResponse",
+			     "the %s response is not what KMS sends", action),
 	       -EPROTO;
 }
 
@@ -908,8 +897,8 @@ int kms_encrypt(struct kms_client *c, const char *key_id,
 	if (rc)
 		return rc;
 	if (pt_len > 4096)
-		return set_error(err, KMS_VALIDATION, "TooLarge",
-				 "Encrypt takes at most 4096 bytes"),
+		return kms_set_error(err, KMS_VALIDATION, "TooLarge",
+				     "Encrypt takes at most 4096 bytes"),
 		       -EINVAL;
 	/* The request without its plaintext goes through json-c (whose
 	 * buffers are not wiped); the plaintext is put in front of it in
@@ -923,8 +912,8 @@ int kms_encrypt(struct kms_client *c, const char *key_id,
 	body = n ? secmem_alloc(n) : NULL;
 	if (!body) {
 		json_object_put(req);
-		return set_error(err, KMS_CONFIG, "OutOfMemory",
-				 "out of memory"),
+		return kms_set_error(err, KMS_CONFIG, "OutOfMemory",
+				     "out of memory"),
 		       -ENOMEM;
 	}
 	snprintf(body, n, "{\"Plaintext\":\"");

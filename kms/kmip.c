@@ -29,6 +29,7 @@
 #include "http.h"
 #include "kms.h"
 #include "ttlv.h"
+#include "util.h"
 
 /* Tags (KMIP 1.4, section 9.1.3.1). */
 #define T_ATTRIBUTE	     0x420008
@@ -83,21 +84,6 @@ struct kmip_client {
 	unsigned port;
 };
 
-static void set_err(struct kms_error *err, enum kms_status st, const char *type,
-		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void set_err(struct kms_error *err, enum kms_status st, const char *type,
-		    const char *fmt, ...)
-{
-	va_list ap;
-
-	memset(err, 0, sizeof(*err));
-	err->status = st;
-	snprintf(err->type, sizeof(err->type), "%s", type);
-	va_start(ap, fmt);
-	vsnprintf(err->message, sizeof(err->message), fmt, ap);
-	va_end(ap);
-}
-
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -134,14 +120,15 @@ int kmip_client_new(struct kmip_client **out, const char *host, unsigned port,
 	*out = NULL;
 	memset(err, 0, sizeof(*err));
 	if (!c) {
-		set_err(err, KMS_CONFIG, "OutOfMemory", "out of memory");
+		kms_set_error(err, KMS_CONFIG, "OutOfMemory", "out of memory");
 		return -ENOMEM;
 	}
 	if (!port || port > 65535 || strlen(host) >= sizeof(c->host) ||
 	    !*host || strpbrk(host, "/@?#[] ")) {
 		free(c);
-		set_err(err, KMS_CONFIG, "InvalidEndpoint",
-			"not a KMIP server address: %.200s:%u", host, port);
+		kms_set_error(err, KMS_CONFIG, "InvalidEndpoint",
+			      "not a KMIP server address: %.200s:%u", host,
+			      port);
 		return -EINVAL;
 	}
 	snprintf(c->host, sizeof(c->host), "%s", host);
@@ -152,7 +139,7 @@ int kmip_client_new(struct kmip_client **out, const char *host, unsigned port,
 	c->curl = kms_curl_global_init() ? NULL : curl_easy_init();
 	if (!c->curl) {
 		free(c);
-		set_err(err, KMS_CONFIG, "OutOfMemory", "out of memory");
+		kms_set_error(err, KMS_CONFIG, "OutOfMemory", "out of memory");
 		return -ENOMEM;
 	}
 	snprintf(url, sizeof(url), "https://%s:%u", host, port);
@@ -172,9 +159,9 @@ int kmip_client_new(struct kmip_client **out, const char *host, unsigned port,
 	if (r == CURLE_OK)
 		r = curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET, &c->fd);
 	if (r != CURLE_OK) {
-		set_err(err, curl_status(r), "ConnectionFailed",
-			"cannot reach the KMIP server %s:%u: %s", host, port,
-			curl_easy_strerror(r));
+		kms_set_error(err, curl_status(r), "ConnectionFailed",
+			      "cannot reach the KMIP server %s:%u: %s", host,
+			      port, curl_easy_strerror(r));
 		curl_easy_cleanup(c->curl);
 		free(c);
 		return -EIO;
@@ -222,9 +209,9 @@ static int send_all(struct kmip_client *c, const uint8_t *p, size_t len,
 			continue;
 		}
 		if (r != CURLE_OK) {
-			set_err(err, KMS_NETWORK, "ConnectionFailed",
-				"sending to the KMIP server %s:%u: %s", c->host,
-				c->port, curl_easy_strerror(r));
+			kms_set_error(err, KMS_NETWORK, "ConnectionFailed",
+				      "sending to the KMIP server %s:%u: %s",
+				      c->host, c->port, curl_easy_strerror(r));
 			return -EIO;
 		}
 		p += n;
@@ -232,9 +219,9 @@ static int send_all(struct kmip_client *c, const uint8_t *p, size_t len,
 	}
 	return 0;
 timeout:
-	set_err(err, KMS_TIMEOUT, "Timeout",
-		"the KMIP server %s:%u took more than %ld ms", c->host, c->port,
-		c->timeout_ms);
+	kms_set_error(err, KMS_TIMEOUT, "Timeout",
+		      "the KMIP server %s:%u took more than %ld ms", c->host,
+		      c->port, c->timeout_ms);
 	return -ETIMEDOUT;
 }
 
@@ -247,19 +234,20 @@ static int recv_n(struct kmip_client *c, uint8_t *p, size_t len,
 
 		if (r == CURLE_AGAIN) {
 			if (wait_fd(c->fd, POLLIN, deadline)) {
-				set_err(err, KMS_TIMEOUT, "Timeout",
-					"the KMIP server %s:%u took more "
-					"than %ld ms to answer",
-					c->host, c->port, c->timeout_ms);
+				kms_set_error(err, KMS_TIMEOUT, "Timeout",
+					      "the KMIP server %s:%u took more "
+					      "than %ld ms to answer",
+					      c->host, c->port, c->timeout_ms);
 				return -ETIMEDOUT;
 			}
 			continue;
 		}
 		if (r != CURLE_OK || n == 0) {
-			set_err(err, KMS_NETWORK, "ConnectionFailed",
-				"the KMIP server %s:%u %s", c->host, c->port,
-				r ? curl_easy_strerror(r)
-				  : "closed the connection mid-answer");
+			kms_set_error(err, KMS_NETWORK, "ConnectionFailed",
+				      "the KMIP server %s:%u %s", c->host,
+				      c->port,
+				      r ? curl_easy_strerror(r)
+					: "closed the connection mid-answer");
 			return -EIO;
 		}
 		p += n;
@@ -283,7 +271,8 @@ static int receive(struct kmip_client *c, uint8_t **msg, size_t *len,
 		return r;
 	size = ttlv_message_size(head);
 	if (!size || size > KMIP_MAX_RESPONSE) {
-		set_err(err, KMS_PROTOCOL, "MalformedResponse",
+		kms_set_error(
+			err, KMS_PROTOCOL, "MalformedResponse",
 			"the KMIP server %s:%u answered something that is "
 			"not a KMIP message (or one over %zu bytes)",
 			c->host, c->port, KMIP_MAX_RESPONSE);
@@ -291,7 +280,7 @@ static int receive(struct kmip_client *c, uint8_t **msg, size_t *len,
 	}
 	*msg = secmem_alloc(size);
 	if (!*msg) {
-		set_err(err, KMS_CONFIG, "OutOfMemory", "out of memory");
+		kms_set_error(err, KMS_CONFIG, "OutOfMemory", "out of memory");
 		return -ENOMEM;
 	}
 	memcpy(*msg, head, sizeof(head));
@@ -390,8 +379,9 @@ static int call(struct kmip_client *c, struct ttlv_enc *e, uint32_t op,
 	*payload = NULL;
 	r = ttlv_enc_done(e);
 	if (r) {
-		set_err(err, KMS_CONFIG, "RequestTooLarge",
-			"cannot encode the KMIP request: %s", strerror(-r));
+		kms_set_error(err, KMS_CONFIG, "RequestTooLarge",
+			      "cannot encode the KMIP request: %s",
+			      strerror(-r));
 		return r;
 	}
 	r = send_all(c, e->p, e->len, deadline, err);
@@ -401,7 +391,8 @@ static int call(struct kmip_client *c, struct ttlv_enc *e, uint32_t op,
 		return r;
 	r = ttlv_decode(*msg, len, items, &root, why, sizeof(why));
 	if (r) {
-		set_err(err, KMS_PROTOCOL, "MalformedResponse",
+		kms_set_error(
+			err, KMS_PROTOCOL, "MalformedResponse",
 			"the KMIP server %s:%u answered a malformed message: "
 			"%s",
 			c->host, c->port, why);
@@ -413,7 +404,8 @@ static int call(struct kmip_client *c, struct ttlv_enc *e, uint32_t op,
 	    ttlv_find_next(item, T_BATCH_ITEM) ||
 	    !(t = ttlv_find(item, T_RESULT_STATUS)) ||
 	    t->type != TTLV_ENUMERATION) {
-		set_err(err, KMS_PROTOCOL, "MalformedResponse",
+		kms_set_error(
+			err, KMS_PROTOCOL, "MalformedResponse",
 			"the KMIP server %s:%u answered no single batch item "
 			"with a result",
 			c->host, c->port);
@@ -428,15 +420,16 @@ static int call(struct kmip_client *c, struct ttlv_enc *e, uint32_t op,
 
 		printable(words, sizeof(words),
 			  m && m->type == TTLV_TEXT ? m : NULL);
-		set_err(err, reason_status(rn), reason_name(rn), "%s",
-			words[0] ? words : "the KMIP server refused");
+		kms_set_error(err, reason_status(rn), reason_name(rn), "%s",
+			      words[0] ? words : "the KMIP server refused");
 		return -EPERM;
 	}
 	t = ttlv_find(item, T_OPERATION);
 	*payload = ttlv_find(item, T_RESPONSE_PAYLOAD);
 	if (!t || t->type != TTLV_ENUMERATION || t->num != op || !*payload ||
 	    (*payload)->type != TTLV_STRUCTURE) {
-		set_err(err, KMS_PROTOCOL, "MalformedResponse",
+		kms_set_error(
+			err, KMS_PROTOCOL, "MalformedResponse",
 			"the KMIP server %s:%u answered another operation, or "
 			"no payload",
 			c->host, c->port);
@@ -502,7 +495,8 @@ static int args_ok(const char *uid, size_t n, size_t aadlen,
 		if (uid[i] < 0x20 || uid[i] > 0x7e)
 			ul = 0;
 	if (!ul || ul > 255 || !n || n > KMIP_MAX_SECRET || aadlen > 4096) {
-		set_err(err, KMS_VALIDATION, "InvalidArgument",
+		kms_set_error(
+			err, KMS_VALIDATION, "InvalidArgument",
 			"a KMIP key identifier of 1 to 255 printable "
 			"characters, a secret of 1 to %d bytes and at most "
 			"4096 bytes of additional data, please",
@@ -517,7 +511,7 @@ static struct ttlv_items *items_new(struct kms_error *err)
 	struct ttlv_items *it = malloc(sizeof(*it));
 
 	if (!it)
-		set_err(err, KMS_CONFIG, "OutOfMemory", "out of memory");
+		kms_set_error(err, KMS_CONFIG, "OutOfMemory", "out of memory");
 	return it;
 }
 
@@ -526,12 +520,14 @@ int kmip_encrypt(struct kmip_client *c, const char *uid, const uint8_t *pt,
 		 struct kmip_wrapped *w, struct kms_error *err)
 {
 	struct ttlv_enc e = { 0 };
-	struct ttlv_items *it = items_new(err);
+	struct ttlv_items *it;
 	const struct ttlv *p, *ct, *tag;
 	uint8_t *msg = NULL;
 	int r;
 
 	memset(w, 0, sizeof(*w));
+	memset(err, 0, sizeof(*err));
+	it = items_new(err);
 	r = args_ok(uid, n, aadlen, err);
 	if (r || !it) {
 		free(it);
@@ -540,8 +536,8 @@ int kmip_encrypt(struct kmip_client *c, const char *uid, const uint8_t *pt,
 	/* The IV is ours: a fresh random one, not the server's choice. */
 	r = crypto_random(w->iv, sizeof(w->iv));
 	if (r) {
-		set_err(err, KMS_CONFIG, "NoRandom", "no random bytes: %s",
-			strerror(-r));
+		kms_set_error(err, KMS_CONFIG, "NoRandom",
+			      "no random bytes: %s", strerror(-r));
 		free(it);
 		return r;
 	}
@@ -558,11 +554,11 @@ int kmip_encrypt(struct kmip_client *c, const char *uid, const uint8_t *pt,
 		ct = bytes_of(p, T_DATA, n, 0);
 		tag = bytes_of(p, T_AE_TAG, KMIP_GCM_TAG, 0);
 		if (!ct || !tag) {
-			set_err(err, KMS_PROTOCOL, "MalformedResponse",
-				"the KMIP server %s:%u answered Encrypt "
-				"without a ciphertext of %zu bytes and a "
-				"%d-byte tag",
-				c->host, c->port, n, KMIP_GCM_TAG);
+			kms_set_error(err, KMS_PROTOCOL, "MalformedResponse",
+				      "the KMIP server %s:%u answered Encrypt "
+				      "without a ciphertext of %zu bytes and a "
+				      "%d-byte tag",
+				      c->host, c->port, n, KMIP_GCM_TAG);
 			r = -EPROTO;
 		} else {
 			memcpy(w->ct, ct->val, n);
@@ -580,13 +576,15 @@ int kmip_decrypt(struct kmip_client *c, const char *uid,
 		 size_t aadlen, uint8_t **pt, size_t *n, struct kms_error *err)
 {
 	struct ttlv_enc e = { 0 };
-	struct ttlv_items *it = items_new(err);
+	struct ttlv_items *it;
 	const struct ttlv *p, *d;
 	uint8_t *msg = NULL;
 	int r;
 
 	*pt = NULL;
 	*n = 0;
+	memset(err, 0, sizeof(*err));
+	it = items_new(err);
 	r = args_ok(uid, w->ct_len, aadlen, err);
 	if (r || !it) {
 		free(it);
@@ -606,14 +604,14 @@ int kmip_decrypt(struct kmip_client *c, const char *uid,
 		d = bytes_of(p, T_DATA, w->ct_len, 0);
 		*pt = d ? secmem_alloc(d->len) : NULL;
 		if (!d) {
-			set_err(err, KMS_PROTOCOL, "MalformedResponse",
-				"the KMIP server %s:%u answered Decrypt "
-				"without %zu bytes of plaintext",
-				c->host, c->port, w->ct_len);
+			kms_set_error(err, KMS_PROTOCOL, "MalformedResponse",
+				      "the KMIP server %s:%u answered Decrypt "
+				      "without %zu bytes of plaintext",
+				      c->host, c->port, w->ct_len);
 			r = -EPROTO;
 		} else if (!*pt) {
-			set_err(err, KMS_CONFIG, "OutOfMemory",
-				"out of memory");
+			kms_set_error(err, KMS_CONFIG, "OutOfMemory",
+				      "out of memory");
 			r = -ENOMEM;
 		} else {
 			memcpy(*pt, d->val, d->len);
@@ -652,7 +650,7 @@ int kmip_get_key_info(struct kmip_client *c, const char *uid,
 		"State",
 	};
 	struct ttlv_enc e = { 0 };
-	struct ttlv_items *it = items_new(err);
+	struct ttlv_items *it;
 	const struct ttlv *p, *v;
 	uint8_t *msg = NULL;
 	int64_t *out[] = { &ki->object_type, &ki->algorithm, &ki->length,
@@ -660,6 +658,8 @@ int kmip_get_key_info(struct kmip_client *c, const char *uid,
 	int r;
 
 	memset(ki, 0, sizeof(*ki));
+	memset(err, 0, sizeof(*err));
+	it = items_new(err);
 	r = args_ok(uid, 1, 0, err);
 	if (r || !it) {
 		free(it);

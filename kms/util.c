@@ -19,6 +19,19 @@ void kms_seterr(char *err, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
+int kms_set_error(struct kms_error *err, enum kms_status st, const char *type,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	err->status = st;
+	snprintf(err->type, sizeof(err->type), "%s", type);
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 /* ---- RFC 3339 times ----------------------------------------------------- */
 
 static bool digits(const char *s, int n, int *out)
