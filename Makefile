@@ -122,12 +122,14 @@ VOLUME_INC := -Iinclude/volume
 CLI_SRC := $(wildcard cli/*.c)
 CMKFS := $(BUILD)/cmkfs
 
-# token/: libcryptsetup-token-aws-kms.so, the external LUKS2 token plugin
-# that lets cryptsetup and systemd-cryptsetup open a volume through KMS.  A
-# shared object, so it and what it links are built position-independent
-# (the PIC tree below).
-TOKEN_SRC := token/aws_kms.c
-TOKEN_SO := $(BUILD)/libcryptsetup-token-aws-kms.so
+# token/: the external LUKS2 token plugins that let cryptsetup and
+# systemd-cryptsetup open a volume through its key, one for each token type
+# (libcryptsetup loads libcryptsetup-token-TYPE.so), built from one source
+# (TOKEN_TYPE says which).  Shared objects, so they and what they link are
+# built position-independent (the PIC tree below).
+TOKEN_SRC := token/plugin.c
+TOKEN_TYPES := aws-kms kmip
+TOKEN_SOS := $(foreach t,$(TOKEN_TYPES),$(BUILD)/libcryptsetup-token-$(t).so)
 TOKEN_PKGS := libcryptsetup json-c
 TOKEN_SYM := token/libcryptsetup-token.sym
 # The test's shim: libcryptsetup 2.6 asks crypt_token_external_path()
@@ -177,7 +179,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 .PHONY: all test run-tests demo bench bench-quick bench-crypto asan analyze \
 	install clean deps format check-format fuzz programs deb
 
-all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS) $(FUZZERS) $(TOKEN_SO) \
+all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS) $(FUZZERS) $(TOKEN_SOS) \
 	$(TOKEN_PATH_SHIM) $(PIN_TOKEN) $(TOKENDIR_PROBE) $(MAN_PAGES)
 
 # Per-directory include paths and library flags (the more specific pattern
@@ -299,8 +301,14 @@ $(BENCH_CRYPTO): $(call obj,$(BENCH_SRC)) $(CRYPTO_LIB)
 TOKEN_LDLIBS = $(PIC_VOLUME_LIB) $(PIC_KMS_LIB) $(PIC_LUKS2_LIB) \
 	$(PIC_CRYPTO_LIB) $(call pc_libs,$(TOKEN_PKGS) $(VOLUME_PKGS) \
 	$(KMS_PKGS) $(LUKS2_PKGS) $(CRYPTO_PKGS)) -lpthread
-$(TOKEN_SO): $(call picobj,$(TOKEN_SRC)) $(PIC_VOLUME_LIB) $(PIC_KMS_LIB) \
-		$(PIC_LUKS2_LIB) $(PIC_CRYPTO_LIB) $(TOKEN_SYM)
+$(BUILD)/pic-obj/token/plugin-%.o: token/plugin.c
+	$(call msg,CC,$< [$*])
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) -fPIC $(MOD_CFLAGS) \
+		-DTOKEN_TYPE='"$*"' -c -o $@ $<
+$(BUILD)/libcryptsetup-token-%.so: $(BUILD)/pic-obj/token/plugin-%.o \
+		$(PIC_VOLUME_LIB) $(PIC_KMS_LIB) $(PIC_LUKS2_LIB) \
+		$(PIC_CRYPTO_LIB) $(TOKEN_SYM)
 	$(call msg,LD,$@)
 	$(Q)$(CC) -shared $(LDFLAGS) -Wl,-z,defs -Wl,-z,nodelete \
 		-Wl,--version-script=$(TOKEN_SYM) -o $@ $(filter %.o,$^) \
@@ -448,7 +456,7 @@ check-format:
 	clang-format --dry-run --Werror $(ALL_SRC) $(wildcard */*.h */*/*.h)
 
 # What `make install` and the package ship.
-programs: $(CMKFS) $(KMSD) $(BENCH_CRYPTO) $(TOKEN_SO) $(TOKENDIR_PROBE) \
+programs: $(CMKFS) $(KMSD) $(BENCH_CRYPTO) $(TOKEN_SOS) $(TOKENDIR_PROBE) \
 	$(MAN_PAGES)
 
 # The systemd unit names the binary by its installed path.  `cmkfs bench`
@@ -491,8 +499,7 @@ install: programs
 	ln -sf cmkfs \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/cmkfs-kmsd
 	install -d $(DESTDIR)$(TOKENDIR)
-	install -m 0644 $(TOKEN_SO) \
-		$(DESTDIR)$(TOKENDIR)/libcryptsetup-token-aws-kms.so
+	install -m 0644 $(TOKEN_SOS) $(DESTDIR)$(TOKENDIR)
 
 # The Debian package (debian/), built from a copy of the tree in
 # $(DEB_OUT)/src — so that nothing lands beside the tree and no build of

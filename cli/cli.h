@@ -54,6 +54,16 @@ int cli_getopt(const struct cli_cmd *cmd, int argc, char **argv,
 	       const char *shortopts, const struct option *longopts,
 	       int *exit_code);
 
+/* A command's key, in its option table: --key KEY (an AWS KMS key ARN or
+ * kmip://HOST:PORT/UNIQUE-ID) and --key-arn ARN (AWS only: cli_getopt
+ * refuses a KMIP name there), both returned as 'k'. */
+#define CLI_KEY_ARN_OPT 0x0fff
+#define CLI_KEY_LONGOPTS                                                       \
+	{ "key", required_argument, NULL, 'k' },                               \
+	{                                                                      \
+		"key-arn", required_argument, NULL, CLI_KEY_ARN_OPT            \
+	}
+
 /* Print the usage of cmd to stdout. */
 void cli_print_usage(const struct cli_cmd *cmd);
 
@@ -96,12 +106,14 @@ int cli_parse_size(const char *s, uint64_t *out);
 	"                      any other header off the allow-list is "        \
 	"refused\n"
 /* The pinned CMK (--key-arn of mount and unlock-test; CMKFS_KEY_ARN). */
-#define CLI_PIN_USAGE                                                           \
-	"  --key-arn ARN[,ARN...]  the only CMKs the volume may open "          \
-	"through\n"                                                             \
-	"                      (default: CMKFS_KEY_ARN): a header whose token " \
-	"names\n"                                                               \
-	"                      another key is refused before KMS is asked\n"
+#define CLI_PIN_USAGE                                                          \
+	"  --key KEY[,KEY...]  the only keys (ARNs, kmip:// names) the volume " \
+	"may open\n"                                                           \
+	"                      through (default: CMKFS_KEY_ARN; --key-arn for " \
+	"ARNs):\n"                                                             \
+	"                      a header whose token names another key is "     \
+	"refused before\n"                                                     \
+	"                      the key's service is asked\n"
 
 /* The trust of a command that opens a volume (volume.h): --insecure, and
  * the CMK key_arn pins (when NULL: CMKFS_KEY_ARN, if set). */
@@ -114,8 +126,13 @@ void cli_trust(struct vol_trust *t, bool insecure, const char *key_arn);
 		  CLI_KMS_OPT_BASE + 2 },                                      \
 		{ "kms-timeout", required_argument, NULL,                      \
 		  CLI_KMS_OPT_BASE + 3 },                                      \
+		{ "debug-kms", no_argument, NULL, CLI_KMS_OPT_BASE + 4 },      \
+		{ "kmip-cert", required_argument, NULL,                        \
+		  CLI_KMS_OPT_BASE + 5 },                                      \
+		{ "kmip-key", required_argument, NULL,                         \
+		  CLI_KMS_OPT_BASE + 6 },                                      \
 	{                                                                      \
-		"debug-kms", no_argument, NULL, CLI_KMS_OPT_BASE + 4           \
+		"kmip-ca", required_argument, NULL, CLI_KMS_OPT_BASE + 7       \
 	}
 #define CLI_KMS_USAGE                                                          \
 	"KMS options:\n"                                                       \
@@ -131,7 +148,16 @@ void cli_trust(struct vol_trust *t, bool insecure, const char *key_arn);
 	"failures are\n"                                                       \
 	"                      retried with backoff for up to 30 s\n"          \
 	"  --debug-kms         one line per KMS request on stderr (never "     \
-	"bodies)\n"
+	"bodies)\n"                                                            \
+	"  --kmip-cert F, --kmip-key F, --kmip-ca F\n"                          \
+	"                      for kmip:// keys: this client's certificate, "  \
+	"its private\n"                                                        \
+	"                      key (mode 0600) and the servers' CA, PEM files " \
+	"(default:\n"                                                          \
+	"                      CMKFS_KMIP_CERT, CMKFS_KMIP_KEY, "               \
+	"CMKFS_KMIP_CA, else\n"                                                \
+	"                      /etc/cmkfs/kmip/client.crt, client.key, "       \
+	"ca.crt)\n"
 
 /* Handle option c if it is a KMS option (1), else 0; -1 on a bad value
  * (message printed, exit code in *exit_code). */
@@ -145,6 +171,11 @@ int cli_kms_only_options(const struct cli_cmd *cmd, int argc, char **argv,
 
 /* A client from the options, or an error printed and the exit code. */
 int cli_kms_client(const struct kms_options *o, struct kms_client **out);
+/* The service that holds key (volume.h, vol_kms_open), or an error printed
+ * and the exit code. */
+struct vol_kms;
+int cli_key_service(const struct kms_options *o, const char *key,
+		    struct vol_kms **out);
 
 /* The one place a KMS error becomes text: "cmkfs: error: <what>: <Type>:
  * <message> (request id ...)"; returns EXIT_KMS_DENIED,
@@ -156,7 +187,7 @@ int cli_kms_error(const struct kms_error *err, const char *fmt, ...)
  * volumes, else the exit code, with what to fix printed (each message
  * prefixed by "<what>: " when what is not NULL).  quiet: no "ok" line.
  * Shared by check-key, create and status --check-key. */
-int cli_check_key(struct kms_client *k, const char *arn, bool quiet,
+int cli_check_key(struct vol_kms *k, const char *arn, bool quiet,
 		  const char *what);
 /* What vol_check_key found wrong with arn (r its return), worded as
  * cli_check_key does; returns the exit code. */

@@ -52,12 +52,12 @@ struct create_args {
 static int create(struct create_args *a)
 {
 	struct luks2_info info = { 0 };
-	struct kms_client *k = NULL;
+	struct vol_kms *k = NULL;
 	struct vol_error e;
 	char hs[32];
 	int r, rc;
 
-	rc = cli_kms_client(&a->ko, &k);
+	rc = cli_key_service(&a->ko, a->p.key_arn, &k);
 	if (rc)
 		return rc;
 	a->p.tmp_file = note_tmp;
@@ -65,7 +65,7 @@ static int create(struct create_args *a)
 	signal(SIGTERM, remove_tmp);
 	signal(SIGHUP, remove_tmp);
 	r = vol_create(k, &a->p, &info, &e);
-	kms_client_free(k);
+	vol_kms_free(k);
 	if (r)
 		return cli_volume_error(a->p.volume, r, &e);
 	cli_human_size(info.data_size, hs, sizeof(hs));
@@ -87,7 +87,7 @@ static int run_create(const struct cli_cmd *cmd, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "size", required_argument, NULL, 's' },
-		{ "key-arn", required_argument, NULL, 'k' },
+		CLI_KEY_LONGOPTS,
 		{ "sector-size", required_argument, NULL, 'S' },
 		{ "label", required_argument, NULL, 'l' },
 		{ "cipher", required_argument, NULL, 'c' },
@@ -162,8 +162,9 @@ static int run_create(const struct cli_cmd *cmd, int argc, char **argv)
 	a.p.volume = argv[optind];
 	if (!a.p.key_arn)
 		return cli_usage_error(cmd,
-				       "--key-arn is required: the volume's "
-				       "key is a KMS key");
+				       "--key is required: the volume's key, "
+				       "an AWS KMS key ARN or a KMIP key "
+				       "(kmip://HOST:PORT/UNIQUE-ID)");
 	if (a.p.size % a.p.sector_size)
 		return cli_usage_error(cmd,
 				       "--size must be a multiple of the "

@@ -104,6 +104,29 @@ static void print_statement(const char *principal)
 		principal);
 }
 
+/* A KMIP server's refusal during the check. */
+static int kmip_check_failed(const char *prefix, const char *key,
+			     const struct vol_key_check *c)
+{
+	switch (c->kms.status) {
+	case KMS_ACCESS_DENIED:
+		return cli_kms_error(
+			&c->kms,
+			"%sthe KMIP server %s refuses this client the key %s "
+			"(%s): the key must be owned by, or shared with, the "
+			"identity of this client's certificate, and be Active",
+			prefix, c->client_region, key, c->step);
+	case KMS_NOT_FOUND:
+		return cli_kms_error(&c->kms,
+				     "%sthe KMIP server %s has no key %s: check "
+				     "its unique identifier",
+				     prefix, c->client_region, key);
+	default:
+		return cli_kms_error(&c->kms, "%scannot check the key %s (%s)",
+				     prefix, key, c->step);
+	}
+}
+
 /* A KMS failure during the check, worded for this command. */
 static int check_failed(const char *prefix, const char *arn,
 			const struct vol_key_check *c)
@@ -112,6 +135,8 @@ static int check_failed(const char *prefix, const char *arn,
 	char who[300];
 	int rc;
 
+	if (c->kind == VOL_KEY_KMIP)
+		return kmip_check_failed(prefix, arn, c);
 	switch (c->kms.status) {
 	case KMS_ACCESS_DENIED:
 		rc = cli_kms_error(&c->kms,
@@ -145,6 +170,18 @@ static int check_failed(const char *prefix, const char *arn,
 	}
 }
 
+/* A KMIP State as KMIP names it. */
+static const char *kmip_state(int64_t s)
+{
+	static const char *const names[] = {
+		"?",	       "Pre-Active", "Active",
+		"Deactivated", "Compromised", "Destroyed",
+		"Destroyed Compromised",
+	};
+
+	return s > 0 && s < 7 ? names[s] : "in an unknown state";
+}
+
 /* What makes the key unfit, worded; prefix says what the check was for
  * ("cannot create X: "), so that a failed check reads as one line about the
  * caller's operation. */
@@ -160,6 +197,11 @@ static int unfit(const char *prefix, const char *arn, int r,
 	case VOL_KEY_OK:
 		break;
 	case VOL_KEY_NOT_ARN:
+		if (c->kind == VOL_KEY_KMIP)
+			return cli_error(0,
+					 "%s'%s' is not a KMIP key name "
+					 "(kmip://HOST:PORT/UNIQUE-ID)",
+					 prefix, arn);
 		return cli_error(0,
 				 "%s'%s' is not a key ARN "
 				 "(arn:aws:kms:REGION:ACCOUNT:key/KEY-ID): a "
@@ -203,9 +245,35 @@ static int unfit(const char *prefix, const char *arn, int r,
 			prefix, arn, i->state, arn);
 	case VOL_KEY_BAD_ROUND_TRIP:
 		return cli_error(0,
-				 "%sKMS decrypted the test data key of %s to "
-				 "something else: this is not a KMS to trust",
+				 "%sthe key's service decrypted the test "
+				 "secret of %s to something else: this is not "
+				 "a service to trust",
 				 prefix, arn);
+	case VOL_KEY_NOT_AES256:
+		return cli_error(0,
+				 "%sthe KMIP object %s is not a symmetric "
+				 "AES-256 key (Object Type %s, Cryptographic "
+				 "Algorithm %lld, Length %lld): create one with "
+				 "algorithm AES and length 256",
+				 prefix, arn,
+				 c->kmip.object_type == 2 ? "Symmetric Key"
+							  : "other",
+				 (long long)c->kmip.algorithm,
+				 (long long)c->kmip.length);
+	case VOL_KEY_NOT_ACTIVE:
+		return cli_error(0,
+				 "%sthe KMIP key %s is %s, not Active: %s",
+				 prefix, arn, kmip_state(c->kmip.state),
+				 c->kmip.state == 1
+					 ? "activate it on the server"
+					 : "a key out of the Active state "
+					   "never wraps again; use another");
+	case VOL_KEY_USAGE:
+		return cli_error(0,
+				 "%sthe KMIP key %s may not be used to "
+				 "Encrypt and Decrypt (Cryptographic Usage "
+				 "Mask 0x%llx): create it with both",
+				 prefix, arn, (unsigned long long)c->kmip.usage_mask);
 	}
 	return cli_error(r, "%scannot check the key %s", prefix, arn);
 }

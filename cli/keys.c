@@ -16,7 +16,7 @@ static int run_key_change(const struct cli_cmd *cmd, int argc, char **argv,
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
-		{ "key-arn", required_argument, NULL, 'k' },
+		CLI_KEY_LONGOPTS,
 		CLI_INSECURE_LONGOPT,
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },

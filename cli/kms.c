@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "volume.h"
 
 #define MAX_BODY (1u << 20)
 
@@ -48,6 +49,15 @@ int cli_kms_option(const struct cli_cmd *cmd, int c, const char *arg,
 	case CLI_KMS_OPT_BASE + 4:
 		o->debug = true;
 		return 1;
+	case CLI_KMS_OPT_BASE + 5:
+		o->kmip_cert = arg;
+		return 1;
+	case CLI_KMS_OPT_BASE + 6:
+		o->kmip_key = arg;
+		return 1;
+	case CLI_KMS_OPT_BASE + 7:
+		o->kmip_ca = arg;
+		return 1;
 	default:
 		return 0;
 	}
@@ -75,6 +85,18 @@ int cli_kms_client(const struct kms_options *o, struct kms_client **out)
 
 	if (kms_client_new(out, o, &err))
 		return cli_kms_error(&err, "cannot set up the KMS client");
+	return EXIT_OK;
+}
+
+int cli_key_service(const struct kms_options *o, const char *key,
+		    struct vol_kms **out)
+{
+	struct kms_error err;
+
+	if (vol_kms_open(o, key, out, &err))
+		return cli_kms_error(&err, "cannot reach the service of the "
+					   "key %s",
+				     key);
 	return EXIT_OK;
 }
 

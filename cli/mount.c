@@ -319,7 +319,7 @@ static int run_mount(const struct cli_cmd *cmd, int argc, char **argv)
 		{ "suspend-timeout", required_argument, NULL, 'S' },
 		{ "reencrypt-paused", no_argument, NULL, 'P' },
 		CLI_INSECURE_LONGOPT,
-		{ "key-arn", required_argument, NULL, 'k' },
+		CLI_KEY_LONGOPTS,
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};

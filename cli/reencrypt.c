@@ -437,7 +437,7 @@ static int run_reencrypt(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
-		{ "key-arn", required_argument, NULL, 'k' },
+		CLI_KEY_LONGOPTS,
 		{ "resume", no_argument, NULL, 'r' },
 		{ "resilience", required_argument, NULL, 'R' },
 		{ "progress-interval", required_argument, NULL, 'i' },

@@ -16,7 +16,7 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
-		{ "key-arn", required_argument, NULL, 'k' },
+		CLI_KEY_LONGOPTS,
 		{ "rewrap", no_argument, NULL, 'r' },
 		CLI_INSECURE_LONGOPT,
 		CLI_KMS_LONGOPTS,

@@ -126,6 +126,10 @@ static json_object *slot_json(const struct vol_status_slot *s)
 	if (s->token >= 0) {
 		add(o, "token", json_object_new_int(s->token));
 		add(o, "key_arn", json_object_new_string(s->key_arn));
+		add(o, "kind", json_object_new_string(
+				       vol_key_kind_of(s->key_arn) == VOL_KEY_KMIP
+					       ? "kmip"
+					       : "aws-kms"));
 		add(o, "region", json_object_new_string(s->region));
 		add(o, "created", json_object_new_string(s->created));
 		add(o, "binding",
@@ -219,9 +223,10 @@ static void slot_text(const struct vol_status_slot *s)
 {
 	if (s->token >= 0)
 		printf("  keyslot %-4d bound to %s\n"
-		       "               (region %s, token %d, created %s;\n"
+		       "               (%s%s, token %d, created %s;\n"
 		       "               binding %s)\n",
-		       s->keyslot, s->key_arn, s->region, s->token,
+		       s->keyslot, s->key_arn,
+		       s->region[0] ? "region " : "KMIP", s->region, s->token,
 		       s->created[0] ? s->created : "?",
 		       s->segment_bound
 			       ? "volume+segment"
@@ -239,15 +244,15 @@ static int check_slot_key(const struct vol_status_slot *s,
 			  const struct kms_options *ko, bool json)
 {
 	struct kms_options tko = *ko;
-	struct kms_client *k;
+	struct vol_kms *k;
 	int r;
 
-	if (!tko.region)
+	if (!tko.region && s->region[0])
 		tko.region = s->region;
-	r = cli_kms_client(&tko, &k);
+	r = cli_key_service(&tko, s->key_arn, &k);
 	if (!r) {
 		r = cli_check_key(k, s->key_arn, json, NULL);
-		kms_client_free(k);
+		vol_kms_free(k);
 	}
 	if (r && !json)
 		printf("  key check    FAILED for %s (above)\n", s->key_arn);

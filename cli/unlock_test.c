@@ -13,7 +13,7 @@ static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		CLI_INSECURE_LONGOPT,
-		{ "key-arn", required_argument, NULL, 'k' },
+		CLI_KEY_LONGOPTS,
 		CLI_KMS_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};

@@ -46,6 +46,17 @@ int cli_getopt(const struct cli_cmd *cmd, int argc, char **argv,
 		*exit_code = cli_usage_error(cmd, "%s needs an argument",
 					     argv[optind - 1]);
 		return -1;
+	case CLI_KEY_ARN_OPT:
+		/* --key-arn names AWS keys: a KMIP key is given with --key,
+		 * so that no one takes one for the other. */
+		if (vol_key_kind_of(optarg) == VOL_KEY_KMIP) {
+			*exit_code = cli_usage_error(
+				cmd, "--key-arn names AWS KMS keys: give the "
+				     "KMIP key %s with --key",
+				optarg);
+			return -1;
+		}
+		return 'k';
 	default:
 		return c;
 	}

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "crypto.h"
@@ -110,11 +111,68 @@ static enum kms_status curl_status(CURLcode c)
 	}
 }
 
+/* The file of one part of the identity: given, else the environment's,
+ * else the default (name in KMIP_DEFAULT_DIR). */
+static const char *identity_file(const char *given, const char *env,
+				 const char *name, char *buf, size_t len)
+{
+	const char *s = given && *given ? given : getenv(env);
+
+	if (s && *s)
+		return s;
+	snprintf(buf, len, "%s/%s", KMIP_DEFAULT_DIR, name);
+	return buf;
+}
+
+/* The three files of o resolved into f (cert, key, ca), each there, and the
+ * private key private: 0, or -errno with err said (what to set, or the
+ * chmod to run). */
+static int identity(const struct kmip_options *o, struct kmip_options *f,
+		    char bufs[3][300], struct kms_error *err)
+{
+	static const char *const what[] = { "certificate", "private key",
+					    "CA certificate" };
+	static const char *const env[] = { "CMKFS_KMIP_CERT", "CMKFS_KMIP_KEY",
+					   "CMKFS_KMIP_CA" };
+	static const char *const opt[] = { "--kmip-cert", "--kmip-key",
+					   "--kmip-ca" };
+	static const char *const def[] = { "client.crt", "client.key",
+					   "ca.crt" };
+	const char *given[] = { o->cert, o->key, o->ca }, *path[3];
+	struct stat st;
+
+	for (int i = 0; i < 3; i++) {
+		path[i] = identity_file(given[i], env[i], def[i], bufs[i],
+					sizeof(bufs[i]));
+		if (stat(path[i], &st) || !S_ISREG(st.st_mode))
+			return kms_set_error(
+				err, KMS_CONFIG, "NoClientIdentity",
+				"no KMIP client %s at %.300s: set %s (or %s) "
+				"to its PEM file",
+				what[i], path[i], env[i], opt[i]);
+		/* Whoever can read the key is this client to the server. */
+		if (i == 1 && (st.st_mode & 077))
+			return kms_set_error(
+				err, KMS_CONFIG, "KeyNotPrivate",
+				"the KMIP client's private key %.300s may be "
+				"%s by others (mode %04o): make it private "
+				"with 'chmod 600 %.300s'",
+				path[i], st.st_mode & 022 ? "written" : "read",
+				(unsigned)(st.st_mode & 07777), path[i]);
+	}
+	*f = *o;
+	f->cert = path[0];
+	f->key = path[1];
+	f->ca = path[2];
+	return 0;
+}
+
 int kmip_client_new(struct kmip_client **out, const char *host, unsigned port,
-		    const struct kmip_options *o, struct kms_error *err)
+		    const struct kmip_options *opts, struct kms_error *err)
 {
 	struct kmip_client *c = calloc(1, sizeof(*c));
-	char url[320];
+	char url[320], bufs[3][300];
+	struct kmip_options o_ = { 0 }, *o = &o_;
 	CURLcode r;
 
 	*out = NULL;
@@ -122,6 +180,10 @@ int kmip_client_new(struct kmip_client **out, const char *host, unsigned port,
 	if (!c) {
 		kms_set_error(err, KMS_CONFIG, "OutOfMemory", "out of memory");
 		return -ENOMEM;
+	}
+	if (identity(opts, o, bufs, err)) {
+		free(c);
+		return -EINVAL;
 	}
 	if (!port || port > 65535 || strlen(host) >= sizeof(c->host) ||
 	    !*host || strpbrk(host, "/@?#[] ")) {

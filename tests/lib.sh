@@ -263,12 +263,15 @@ print(json.dumps({"CiphertextBlob": t["ciphertext"], "KeyId": t["key_arn"], "Enc
 # covers the plugin too — linked -z nodelete, it stays mapped until exit
 # and its frames are symbolised.
 plugin_setup() {
-	local plugin=$CMKFS_BUILD/libcryptsetup-token-aws-kms.so
+	local plugin=$CMKFS_BUILD/libcryptsetup-token-aws-kms.so type
 	local shim=$CMKFS_BUILD/tests/token-path.so asan
 	[ -f "$plugin" ] && [ -f "$shim" ] || fail "the token plugin or its shim is not built"
 	PLUGIN_DIR=$TEST_TMPDIR/tokens
 	mkdir -p "$PLUGIN_DIR"
-	ln -sf "$plugin" "$PLUGIN_DIR/libcryptsetup-token-aws-kms.so"
+	for type in aws-kms kmip; do
+		[ -f "$CMKFS_BUILD/libcryptsetup-token-$type.so" ] || fail "the $type token plugin is not built"
+		ln -sf "$CMKFS_BUILD/libcryptsetup-token-$type.so" "$PLUGIN_DIR/libcryptsetup-token-$type.so"
+	done
 	PLUGIN_PRELOAD=$shim
 	asan=$(ldd "$plugin" | awk '$1 ~ /^libasan\.so/ { print $3 }')
 	if [ -n "$asan" ]; then

@@ -37,22 +37,7 @@ int vol_open_info(const char *path, unsigned flags, struct luks2_vol **v,
 	return 0;
 }
 
-int vol_client_for(const struct kms_options *ko, const char *arn,
-		   struct kms_client **k, struct vol_error *e)
-{
-	struct kms_options o = *ko;
-	char region[64];
-	int r;
-
-	if (!o.region && kms_arn_region(arn, region, sizeof(region)))
-		o.region = region;
-	r = kms_client_new(k, &o, &e->kms);
-	if (r)
-		e->what = VOL_FAIL_KMS_CLIENT;
-	return r;
-}
-
-int vol_check_new_key(struct kms_client *k, const char *arn, const char *what,
+int vol_check_new_key(struct vol_kms *k, const char *arn, const char *what,
 		      const char *volume, struct vol_error *e)
 {
 	int r = vol_check_key(k, arn, &e->key);
@@ -65,18 +50,7 @@ int vol_check_new_key(struct kms_client *k, const char *arn, const char *what,
 	return r;
 }
 
-int vol_client_for_token(const struct kms_options *ko,
-			 const struct vol_token *t, struct kms_client **k,
-			 struct kms_error *kerr)
-{
-	struct kms_options o = *ko;
-
-	if (!o.region)
-		o.region = t->region;
-	return kms_client_new(k, &o, kerr);
-}
-
-int vol_new_secret(struct kms_client *k, const char *arn, bool check,
+int vol_new_secret(struct vol_kms *k, const char *arn, bool check,
 		   const struct luks2_info *info, const char *what,
 		   const char *volume, uint8_t **secret, char **token,
 		   struct vol_error *e)

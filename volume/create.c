@@ -145,7 +145,7 @@ static int make_tmp(const struct vol_create_params *p, char *tmp, size_t len,
 	return fd;
 }
 
-int vol_create(struct kms_client *k, const struct vol_create_params *p,
+int vol_create(struct vol_kms *k, const struct vol_create_params *p,
 	       struct luks2_info *info, struct vol_error *e)
 {
 	struct luks2_format_params fp = { .cipher = p->cipher,

@@ -27,21 +27,44 @@ int vol_fail(struct vol_error *e, int r, bool with_errno, const char *fmt, ...)
 int vol_open_info(const char *path, unsigned flags, struct luks2_vol **v,
 		  struct luks2_info *info, struct vol_error *e);
 
-/* A KMS client for key arn: in the region the ARN names unless ko names
- * one.  0, or -errno with e said (VOL_FAIL_KMS_CLIENT). */
-int vol_client_for(const struct kms_options *ko, const char *arn,
-		   struct kms_client **k, struct vol_error *e);
+/* The service that holds a key (volume.h): one client, of its kind. */
+struct vol_kms {
+	enum vol_key_kind kind;
+	struct kms_client *aws;
+	struct kmip_client *kmip;
+	char where[300]; /* KMIP: "HOST:PORT" */
+};
 
-/* A KMS client for the key of token t: in the region the token records
- * unless ko names one.  0, or -errno with the reason in kerr. */
+/* The service that holds key (vol_kms_open): 0, or -errno with e said
+ * (VOL_FAIL_KMS_CLIENT). */
+int vol_kms_for(const struct kms_options *ko, const char *key,
+		struct vol_kms **k, struct vol_error *e);
+
+/* The service that holds the key of token t: an AWS one in the region the
+ * token records unless ko names one.  0, or -errno with the reason in
+ * kerr. */
 struct vol_token;
-int vol_client_for_token(const struct kms_options *ko,
-			 const struct vol_token *t, struct kms_client **k,
-			 struct kms_error *kerr);
+int vol_kms_for_token(const struct kms_options *ko, const struct vol_token *t,
+		      struct vol_kms **k, struct kms_error *kerr);
+
+/* The token JSON (token.c, malloc'ed, "keyslots": []) of a secret bound to
+ * all of b: wrapped by AWS key key_arn (its region, else region, is
+ * recorded) into blob, or by KMIP key key into w. */
+char *vol_token_json_aws(const char *key_arn, const char *region,
+			 const struct vol_binding *b, const uint8_t *blob,
+			 size_t blob_len);
+struct kmip_wrapped;
+char *vol_token_json_kmip(const char *key, const struct vol_binding *b,
+			  const struct kmip_wrapped *w);
+/* The additional data a KMIP wrapping authenticates, b (its segment too
+ * when segment) as "cmkfs:volume=UUID\ncmkfs:segment=SEGMENT", into out:
+ * its length, 0 when it does not fit. */
+size_t vol_kmip_aad(const struct vol_binding *b, bool segment, char *out,
+		    size_t len);
 
 /* The CMK rules for arn, before anything is bound to it: 0, or -errno with
  * e said (VOL_FAIL_KEY_UNFIT, "<what> <volume>"). */
-int vol_check_new_key(struct kms_client *k, const char *arn, const char *what,
+int vol_check_new_key(struct vol_kms *k, const char *arn, const char *what,
 		      const char *volume, struct vol_error *e);
 
 /* A new keyslot secret bound to the header info describes (its UUID and
@@ -49,7 +72,7 @@ int vol_check_new_key(struct kms_client *k, const char *arn, const char *what,
  * the CMK rules checked first when check (vol_check_new_key); a KMS
  * refusal said as "<what> <volume>: no data key from <arn>"
  * (VOL_FAIL_KMS). */
-int vol_new_secret(struct kms_client *k, const char *arn, bool check,
+int vol_new_secret(struct vol_kms *k, const char *arn, bool check,
 		   const struct luks2_info *info, const char *what,
 		   const char *volume, uint8_t **secret, char **token,
 		   struct vol_error *e);

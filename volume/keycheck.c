@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "crypto.h"
+#include "internal.h"
 #include "volume.h"
 
 /* A KMS failure at step. */
@@ -53,10 +54,80 @@ static int round_trip(struct kms_client *k, const char *arn,
 	return r;
 }
 
-int vol_check_key(struct kms_client *k, const char *arn,
+/* KMIP's values (KMIP 1.4, 9.1.3.2): Object Type Symmetric Key,
+ * Cryptographic Algorithm AES, State Active, usage mask bits Encrypt and
+ * Decrypt. */
+#define KMIP_SYMMETRIC_KEY 2
+#define KMIP_AES	   3
+#define KMIP_ACTIVE	   2
+#define KMIP_USE_ENCRYPT   0x04
+#define KMIP_USE_DECRYPT   0x08
+
+/* The KMIP rules: Get Attributes, then a dry GCM round trip under
+ * throwaway additional data. */
+static int check_kmip(struct vol_kms *k, const char *key,
+		      struct vol_key_check *out)
+{
+	const struct kmip_key_info *i = &out->kmip;
+	uint8_t secret[32], nonce[16], *back = NULL;
+	char uid[256], aad[64];
+	struct kmip_wrapped w;
+	size_t back_len;
+	int r = 0;
+
+	snprintf(out->client_region, sizeof(out->client_region), "%s",
+		 vol_kms_where(k));
+	if (!vol_kmip_name(key, NULL, NULL, uid)) {
+		out->problem = VOL_KEY_NOT_ARN;
+		return -EKEYREJECTED;
+	}
+	if (kmip_get_key_info(k->kmip, uid, &out->kmip, &out->kms))
+		return kms_failed(out, "Get Attributes");
+	if (i->object_type != KMIP_SYMMETRIC_KEY || i->algorithm != KMIP_AES ||
+	    i->length != 256)
+		out->problem = VOL_KEY_NOT_AES256;
+	else if (i->state != KMIP_ACTIVE)
+		out->problem = VOL_KEY_NOT_ACTIVE;
+	else if (i->usage_mask < 0 ||
+		 (i->usage_mask & (KMIP_USE_ENCRYPT | KMIP_USE_DECRYPT)) !=
+			 (KMIP_USE_ENCRYPT | KMIP_USE_DECRYPT))
+		out->problem = VOL_KEY_USAGE;
+	if (out->problem != VOL_KEY_OK)
+		return -EKEYREJECTED;
+	if (crypto_random(secret, sizeof(secret)) ||
+	    crypto_random(nonce, sizeof(nonce)))
+		return -EIO;
+	memcpy(aad, "cmkfs:check-key=", 16);
+	hex_encode(nonce, sizeof(nonce), aad + 16);
+	if (kmip_encrypt(k->kmip, uid, secret, sizeof(secret),
+			 (const uint8_t *)aad, strlen(aad), &w, &out->kms)) {
+		r = kms_failed(out, "Encrypt");
+	} else if (kmip_decrypt(k->kmip, uid, &w, (const uint8_t *)aad,
+				strlen(aad), &back, &back_len, &out->kms)) {
+		r = kms_failed(out, "Decrypt");
+	} else if (back_len != sizeof(secret) ||
+		   !secmem_equal(back, secret, sizeof(secret))) {
+		out->problem = VOL_KEY_BAD_ROUND_TRIP;
+		r = -EKEYREJECTED;
+	}
+	secmem_free(back);
+	explicit_bzero(secret, sizeof(secret));
+	return r;
+}
+
+int vol_check_key(struct vol_kms *vk, const char *arn,
 		  struct vol_key_check *out)
 {
+	struct kms_client *k = vk->aws;
+
 	memset(out, 0, sizeof(*out));
+	out->kind = vol_key_kind_of(arn);
+	if (out->kind != vk->kind) {
+		out->problem = VOL_KEY_NOT_ARN;
+		return -EKEYREJECTED;
+	}
+	if (out->kind == VOL_KEY_KMIP)
+		return check_kmip(vk, arn, out);
 	snprintf(out->client_region, sizeof(out->client_region), "%s",
 		 kms_client_region(k));
 	if (!kms_arn_region(arn, out->region, sizeof(out->region)) ||

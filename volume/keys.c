@@ -136,7 +136,7 @@ int vol_add_key(const char *volume, const struct kms_options *ko,
 	struct luks2_info info = { 0 };
 	struct vol_unlocked u = { 0 };
 	struct luks2_vol *v = NULL;
-	struct kms_client *k = NULL;
+	struct vol_kms *k = NULL;
 	struct census c;
 	uint8_t *secret = NULL;
 	char *token = NULL, err[512];
@@ -172,7 +172,7 @@ int vol_add_key(const char *volume, const struct kms_options *ko,
 	r = remove_dangling(v, volume, &info, e);
 	if (r)
 		goto out;
-	r = vol_client_for(ko, new_arn, &k, e);
+	r = vol_kms_for(ko, new_arn, &k, e);
 	if (r)
 		goto out;
 	r = vol_new_secret(k, new_arn, true, &info, "cannot add a key to",
@@ -191,7 +191,7 @@ int vol_add_key(const char *volume, const struct kms_options *ko,
 out:
 	secmem_free(secret);
 	free(token);
-	kms_client_free(k);
+	vol_kms_free(k);
 	close_unlocked(fd, v, &u);
 	return r;
 }
@@ -295,7 +295,7 @@ int vol_remove_key(const char *volume, const struct kms_options *ko,
 	count_tokens(v, &info, arn, trust, &c);
 	if (!c.n_of_arn && !c.n_dangling) {
 		r = vol_fail(e, -ENOENT, false,
-			     "%s has no aws-kms token of %s (`cmkfs status` "
+			     "%s has no token of %s (`cmkfs status` "
 			     "lists its keys; give the key's full ARN)",
 			     volume, arn);
 		goto out;

@@ -164,7 +164,7 @@ static void say_failure(const char *name, int r, const struct vol_error *e,
 		return;
 	case VOL_FAIL_NO_TOKEN:
 		snprintf(why, len,
-			 "%s: no aws-kms token opens the reencryption's keys",
+			 "%s: no token opens the reencryption's keys",
 			 name);
 		return;
 	case VOL_FAIL_BINDING:

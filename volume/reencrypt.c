@@ -271,17 +271,17 @@ static int other_token(struct luks2_vol *v, const struct luks2_info *info,
 		       const struct luks2_reencrypt_params *p, int *id,
 		       struct vol_error *e)
 {
-	struct kms_client *k = NULL;
+	struct vol_kms *k = NULL;
 	struct vol_binding b;
 	char *token = NULL, err[512];
 	int r;
 
-	r = vol_client_for(ko, arn, &k, e);
+	r = vol_kms_for(ko, arn, &k, e);
 	if (r)
 		return r;
 	vol_binding_of(info, &b);
 	r = vol_secret_wrap(k, arn, &b, secret, &token, &e->kms);
-	kms_client_free(k);
+	vol_kms_free(k);
 	if (r) {
 		e->what = VOL_FAIL_KMS;
 		snprintf(e->message, sizeof(e->message),
@@ -311,7 +311,7 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 	struct luks2_reencrypt_params p = { .resilience = o->resilience };
 	const char *arn = st->key_arn, *volume = job->volume;
 	struct luks2_vol *v = job->v;
-	struct kms_client *k = NULL;
+	struct vol_kms *k = NULL;
 	struct keep keep = { 0 };
 	uint8_t *secret = NULL;
 	char *token = NULL, err[512];
@@ -323,7 +323,7 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 	if (strcmp(arn, u->token.key_arn))
 		snprintf(st->replaced, sizeof(st->replaced), "%s",
 			 u->token.key_arn);
-	r = vol_client_for(ko, arn, &k, e);
+	r = vol_kms_for(ko, arn, &k, e);
 	if (r)
 		return r;
 	/* A new CMK is checked; the current one already opened the volume. */
@@ -377,7 +377,7 @@ static int prepare(struct vol_reencrypt *job, const struct luks2_info *info,
 out:
 	secmem_free(secret);
 	free(token);
-	kms_client_free(k);
+	vol_kms_free(k);
 	return r;
 }
 

@@ -35,7 +35,7 @@ static int move_to_key(struct luks2_vol *v, const struct luks2_info *info,
 		       const struct vol_unlocked *u, const char *new_arn,
 		       struct vol_rotated *out, struct vol_error *e)
 {
-	struct kms_client *k = NULL;
+	struct vol_kms *k = NULL;
 	uint8_t *secret = NULL;
 	char *token = NULL, err[512];
 	int r, slot, id;
@@ -46,7 +46,7 @@ static int move_to_key(struct luks2_vol *v, const struct luks2_info *info,
 				"re-wrap its secret under the key's newest "
 				"material",
 				volume, new_arn);
-	r = vol_client_for(ko, new_arn, &k, e);
+	r = vol_kms_for(ko, new_arn, &k, e);
 	if (r)
 		return r;
 	r = vol_new_secret(k, new_arn, true, info, "cannot rotate", volume,
@@ -75,34 +75,38 @@ static int move_to_key(struct luks2_vol *v, const struct luks2_info *info,
 out:
 	secmem_free(secret);
 	free(token);
-	kms_client_free(k);
+	vol_kms_free(k);
 	return r;
 }
 
-/* ReEncrypt the token's blob (to new_arn, or the same key): the new token
+/* Re-wrap the token's secret (to new_arn, or the same key): the new token
  * first, then the old one removed — both open the same keyslot. */
 static int rewrap(struct luks2_vol *v, const struct luks2_info *info,
 		  const struct kms_options *ko, const char *volume,
 		  const struct vol_unlocked *u, const char *new_arn,
 		  struct vol_rotated *out, struct vol_error *e)
 {
-	struct kms_client *k = NULL;
+	struct vol_kms *k = NULL, *dst = NULL;
 	struct vol_binding b;
 	char *token = NULL, err[512];
 	int r, id;
 
-	r = vol_client_for_token(ko, &u->token, &k, &e->kms);
+	r = vol_kms_for_token(ko, &u->token, &k, &e->kms);
 	if (r) {
 		e->what = VOL_FAIL_KMS_CLIENT;
 		return r;
 	}
 	if (new_arn) {
-		r = vol_check_new_key(k, new_arn, "cannot re-wrap", volume, e);
+		r = vol_kms_for(ko, new_arn, &dst, e);
+		if (!r)
+			r = vol_check_new_key(dst, new_arn, "cannot re-wrap",
+					      volume, e);
 		if (r)
 			goto out;
 	}
 	vol_binding_of(info, &b);
-	r = vol_secret_rewrap(k, &u->token, &b, new_arn, &token, &e->kms);
+	r = vol_secret_rewrap(k, &u->token, &b, dst, new_arn, &token,
+			      &e->kms);
 	if (r) {
 		e->what = VOL_FAIL_KMS;
 		snprintf(e->message, sizeof(e->message),
@@ -120,11 +124,12 @@ static int rewrap(struct luks2_vol *v, const struct luks2_info *info,
 	out->new_keyslot = u->keyslot;
 out:
 	free(token);
-	kms_client_free(k);
+	vol_kms_free(dst);
+	vol_kms_free(k);
 	return r;
 }
 
-/* Remove aws-kms tokens that cover no active keyslot: the leftovers of a
+/* Remove tokens that cover no active keyslot: the leftovers of a
  * rotation interrupted between steps 3 and 4. */
 static void remove_dangling_tokens(struct luks2_vol *v, struct vol_rotated *out)
 {

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * token.c — the KMS side of a cmkfs volume: making a keyslot secret under
- * the volume's CMK, the aws-kms LUKS2 token that carries it wrapped, and
- * unwrapping it again.  The LUKS side (keyslots, tokens on disk) is
- * crypto/luks2/; this file never touches the device.
+ * token.c — the LUKS2 tokens that carry a volume's keyslot secret wrapped
+ * (volume.h: "The keys and their tokens"): the names of keys, building an
+ * aws-kms or kmip token, and parsing one back from a header — hostile
+ * input, taken only when every field is on the allow-list.  The wrapping
+ * itself is service.c's; the LUKS side (keyslots, tokens on disk) is
+ * crypto/luks2/; this file never touches the device or the network.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "crypto.h"
+#include "internal.h"
 #include "kms.h"
 #include "luks2.h"
 #include "volume.h"
@@ -30,122 +33,165 @@ void vol_binding_of(const struct luks2_info *info, struct vol_binding *b)
 		 info->data_offset);
 }
 
-/* The encryption context of b, the segment left out for a token made
- * before it was bound: the number of pairs. */
-static size_t context_of(const struct vol_binding *b, bool segment,
-			 struct kms_kv ctx[2])
+static json_object *binding_object(const struct vol_binding *b)
 {
-	ctx[0] = (struct kms_kv){ VOL_CONTEXT_VOLUME, b->uuid };
-	ctx[1] = (struct kms_kv){ VOL_CONTEXT_SEGMENT, b->segment };
-	return segment ? 2 : 1;
-}
+	json_object *o = json_object_new_object();
 
-/* The aws-kms token for a secret wrapped under all of b, "keyslots": []
- * (malloc). */
-static char *token_build(struct kms_client *c, const char *key_arn,
-			 const struct vol_binding *b, const uint8_t *blob,
-			 size_t blob_len)
-{
-	json_object *t, *o;
-	char region[64], created[40], *b64, *json;
-	time_t now = time(NULL);
-	struct tm tm;
-
-	b64 = malloc(B64_ENCODED_SIZE(blob_len));
-	if (!b64)
-		return NULL;
-	b64_encode(blob, blob_len, b64);
-	gmtime_r(&now, &tm);
-	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (!kms_arn_region(key_arn, region, sizeof(region)))
-		snprintf(region, sizeof(region), "%s", kms_client_region(c));
-
-	t = json_object_new_object();
-	o = json_object_new_object();
 	json_object_object_add(o, VOL_CONTEXT_VOLUME,
 			       json_object_new_string(b->uuid));
 	json_object_object_add(o, VOL_CONTEXT_SEGMENT,
 			       json_object_new_string(b->segment));
-	json_object_object_add(t, "type",
-			       json_object_new_string(VOL_TOKEN_TYPE));
-	json_object_object_add(t, "keyslots", json_object_new_array());
-	json_object_object_add(t, "key_arn", json_object_new_string(key_arn));
-	json_object_object_add(t, "region", json_object_new_string(region));
-	json_object_object_add(t, "ciphertext", json_object_new_string(b64));
-	json_object_object_add(t, "encryption_context", o);
-	json_object_object_add(t, "created", json_object_new_string(created));
-	json = strdup(json_object_to_json_string_ext(
-		t, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(t);
+	return o;
+}
+
+static void add_base64(json_object *t, const char *name, const uint8_t *p,
+		       size_t n, bool *ok)
+{
+	char *b64 = malloc(B64_ENCODED_SIZE(n));
+
+	if (!b64) {
+		*ok = false;
+		return;
+	}
+	b64_encode(p, n, b64);
+	json_object_object_add(t, name, json_object_new_string(b64));
 	free(b64);
+}
+
+/* A token of type with "keyslots": [] and "created": now, its other members
+ * added by the caller (object_done then makes it a string). */
+static json_object *object_begin(const char *type)
+{
+	json_object *t = json_object_new_object();
+	char created[40];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&now, &tm);
+	strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_object_add(t, "type", json_object_new_string(type));
+	json_object_object_add(t, "keyslots", json_object_new_array());
+	json_object_object_add(t, "created", json_object_new_string(created));
+	return t;
+}
+
+static char *object_done(json_object *t, bool ok)
+{
+	char *json = ok ? strdup(json_object_to_json_string_ext(
+				  t, JSON_C_TO_STRING_PLAIN |
+					     JSON_C_TO_STRING_NOSLASHESCAPE))
+			: NULL;
+
+	json_object_put(t);
 	return json;
 }
 
-int vol_secret_new(struct kms_client *c, const char *key_arn,
-		   const struct vol_binding *b, uint8_t **secret,
-		   char **token_json, struct kms_error *err)
+char *vol_token_json_aws(const char *key_arn, const char *region,
+			 const struct vol_binding *b, const uint8_t *blob,
+			 size_t blob_len)
 {
-	struct kms_kv ctx[2];
-	size_t n = context_of(b, true, ctx);
-	uint8_t *blob = NULL;
-	size_t blob_len;
-	int r;
+	json_object *t = object_begin(VOL_TOKEN_TYPE);
+	char arn_region[64];
+	bool ok = true;
 
-	*token_json = NULL;
-	r = kms_generate_data_key(c, key_arn, ctx, n, VOL_SECRET_BYTES, secret,
-				  &blob, &blob_len, err);
-	if (r)
-		return r;
-	*token_json = token_build(c, key_arn, b, blob, blob_len);
-	free(blob);
-	if (!*token_json) {
-		secmem_free(*secret);
-		*secret = NULL;
-		return -ENOMEM;
-	}
-	return 0;
+	if (kms_arn_region(key_arn, arn_region, sizeof(arn_region)))
+		region = arn_region;
+	json_object_object_add(t, "key_arn", json_object_new_string(key_arn));
+	json_object_object_add(t, "region", json_object_new_string(region));
+	add_base64(t, "ciphertext", blob, blob_len, &ok);
+	json_object_object_add(t, "encryption_context", binding_object(b));
+	return object_done(t, ok);
 }
 
-int vol_secret_wrap(struct kms_client *c, const char *key_arn,
-		    const struct vol_binding *b, const uint8_t *secret,
-		    char **token_json, struct kms_error *err)
+char *vol_token_json_kmip(const char *key, const struct vol_binding *b,
+			  const struct kmip_wrapped *w)
 {
-	struct kms_kv ctx[2];
-	size_t n = context_of(b, true, ctx);
-	uint8_t *blob = NULL;
-	size_t blob_len;
-	int r;
+	json_object *t = object_begin(VOL_TOKEN_TYPE_KMIP);
+	char host[256], uid[256], server[300];
+	unsigned port;
+	bool ok = vol_kmip_name(key, host, &port, uid);
 
-	*token_json = NULL;
-	r = kms_encrypt(c, key_arn, ctx, n, secret, VOL_SECRET_BYTES, &blob,
-			&blob_len, err);
-	if (r)
-		return r;
-	*token_json = token_build(c, key_arn, b, blob, blob_len);
-	free(blob);
-	return *token_json ? 0 : -ENOMEM;
+	snprintf(server, sizeof(server), "%s:%u", host, port);
+	json_object_object_add(t, "server", json_object_new_string(server));
+	json_object_object_add(t, "unique_identifier",
+			       json_object_new_string(uid));
+	add_base64(t, "iv", w->iv, sizeof(w->iv), &ok);
+	add_base64(t, "tag", w->tag, sizeof(w->tag), &ok);
+	add_base64(t, "ciphertext", w->ct, w->ct_len, &ok);
+	json_object_object_add(t, "authenticated_data", binding_object(b));
+	return object_done(t, ok);
 }
 
-int vol_secret_rewrap(struct kms_client *c, const struct vol_token *t,
-		      const struct vol_binding *b, const char *new_arn,
-		      char **token_json, struct kms_error *err)
+size_t vol_kmip_aad(const struct vol_binding *b, bool segment, char *out,
+		    size_t len)
 {
-	struct kms_kv src[2], dst_ctx[2];
-	size_t n_src = context_of(b, t->segment_bound, src);
-	size_t n_dst = context_of(b, true, dst_ctx);
-	const char *dst = new_arn ? new_arn : t->key_arn;
-	uint8_t *blob = NULL;
-	size_t blob_len;
-	int r;
+	int n = segment ? snprintf(out, len, "%s=%s\n%s=%s", VOL_CONTEXT_VOLUME,
+				   b->uuid, VOL_CONTEXT_SEGMENT, b->segment)
+			: snprintf(out, len, "%s=%s", VOL_CONTEXT_VOLUME,
+				   b->uuid);
 
-	*token_json = NULL;
-	r = kms_re_encrypt(c, t->key_arn, src, n_src, t->blob, t->blob_len, dst,
-			   dst_ctx, n_dst, &blob, &blob_len, err);
-	if (r)
-		return r;
-	*token_json = token_build(c, dst, b, blob, blob_len);
-	free(blob);
-	return *token_json ? 0 : -ENOMEM;
+	return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
+enum vol_key_kind vol_key_kind_of(const char *key)
+{
+	return strncmp(key, VOL_KMIP_SCHEME, strlen(VOL_KMIP_SCHEME))
+		       ? VOL_KEY_AWS
+		       : VOL_KEY_KMIP;
+}
+
+/* HOST:PORT of a KMIP key name or a kmip token's server, up to end: its
+ * parts, when on the allow-list. */
+static bool server_valid(const char *s, size_t n, char *host, unsigned *port)
+{
+	const char *colon = memrchr(s, ':', n);
+	size_t hl = colon ? (size_t)(colon - s) : 0, pl = n - hl - 1;
+	unsigned long p = 0;
+
+	if (!colon || !hl || hl > 99 || !pl || pl > 5 || colon[1] == '0' ||
+	    s[0] == '.' || s[0] == '-' ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		      "0123456789.-") < hl ||
+	    strspn(colon + 1, "0123456789") < pl)
+		return false;
+	for (size_t i = 1; i <= pl; i++)
+		p = p * 10 + (unsigned long)(colon[i] - '0');
+	if (!p || p > 65535)
+		return false;
+	if (host)
+		snprintf(host, 256, "%.*s", (int)hl, s);
+	if (port)
+		*port = (unsigned)p;
+	return true;
+}
+
+static bool uid_valid(const char *u)
+{
+	size_t n = strlen(u);
+
+	if (!n || n > 128)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (u[i] <= 0x20 || u[i] > 0x7e || strchr("\"'\\/,", u[i]))
+			return false;
+	return true;
+}
+
+bool vol_kmip_name(const char *name, char *host, unsigned *port, char *uid)
+{
+	size_t sl = strlen(VOL_KMIP_SCHEME);
+	const char *s, *slash;
+
+	if (vol_key_kind_of(name) != VOL_KEY_KMIP)
+		return false;
+	s = name + sl;
+	slash = strchr(s, '/');
+	if (!slash || !server_valid(s, (size_t)(slash - s), host, port) ||
+	    !uid_valid(slash + 1))
+		return false;
+	if (uid)
+		snprintf(uid, 256, "%s", slash + 1);
+	return true;
 }
 
 /* A string of printable ASCII only, NUL included: what another reader
@@ -217,13 +263,146 @@ static bool copy_member(json_object *o, const char *name, char *out, size_t len)
 	return true;
 }
 
+/* The members only an aws-kms token has: 0, or -EINVAL with why said. */
+static int parse_aws(json_object *t, struct vol_token *out, char *why,
+		     size_t whylen)
+{
+	char arn_region[64];
+
+	if (!copy_member(t, "key_arn", out->key_arn, sizeof(out->key_arn)) ||
+	    !copy_member(t, "region", out->region, sizeof(out->region))) {
+		snprintf(why, whylen,
+			 "the aws-kms token lacks key_arn or region (strings "
+			 "of printable ASCII)");
+		return -EINVAL;
+	}
+	if (!key_arn_valid(out->key_arn)) {
+		snprintf(why, whylen,
+			 "the aws-kms token's key_arn is not a KMS key ARN");
+		return -EINVAL;
+	}
+	/* The region picks the KMS endpoint this host asks: only a region
+	 * name, the key's own. */
+	if (!kms_region_valid(out->region) ||
+	    !kms_arn_region(out->key_arn, arn_region, sizeof(arn_region)) ||
+	    strcmp(arn_region, out->region)) {
+		snprintf(why, whylen,
+			 "the aws-kms token's region is not its key's AWS "
+			 "region");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Exactly n bytes of base64 member name into out. */
+static bool fixed_base64(json_object *t, const char *name, uint8_t *out,
+			 size_t n)
+{
+	const char *b64 = string_member(t, name);
+	uint8_t buf[64];
+
+	if (!b64 || strlen(b64) != B64_ENCODED_SIZE(n) - 1 ||
+	    B64_DECODED_MAX(strlen(b64)) > sizeof(buf) ||
+	    b64_decode(b64, strlen(b64), buf) != (long)n)
+		return false;
+	memcpy(out, buf, n);
+	return true;
+}
+
+/* The members only a kmip token has: 0, or -EINVAL with why said.  The
+ * server picks whom this host connects to and the identifier goes into a
+ * request: both on vol_kmip_name's allow-list. */
+static int parse_kmip(json_object *t, struct vol_token *out, char *why,
+		      size_t whylen)
+{
+	const char *server = string_member(t, "server");
+	const char *uid = string_member(t, "unique_identifier");
+
+	out->kind = VOL_KEY_KMIP;
+	if (server && uid && strlen(server) < 100 && strlen(uid) < 140)
+		snprintf(out->key_arn, sizeof(out->key_arn), "%s%.99s/%.139s",
+			 VOL_KMIP_SCHEME, server, uid);
+	if (!server || !uid ||
+	    !vol_kmip_name(out->key_arn, out->host, &out->port, out->uid)) {
+		out->key_arn[0] = 0;
+		snprintf(why, whylen,
+			 "the kmip token's server (HOST:PORT) or "
+			 "unique_identifier is missing or malformed");
+		return -EINVAL;
+	}
+	if (!fixed_base64(t, "iv", out->iv, sizeof(out->iv)) ||
+	    !fixed_base64(t, "tag", out->tag, sizeof(out->tag))) {
+		snprintf(why, whylen,
+			 "the kmip token's iv (%d bytes) or tag (%d bytes) is "
+			 "missing or malformed",
+			 KMIP_GCM_IV, KMIP_GCM_TAG);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The binding member of the token (name), copied into out: 0, or -EINVAL
+ * with why said. */
+static int parse_binding(json_object *t, const char *name,
+			 struct vol_token *out, char *why, size_t whylen)
+{
+	size_t strings = 0, used = 0;
+	json_object *v;
+
+	if (!json_object_object_get_ex(t, name, &v) ||
+	    !json_object_is_type(v, json_type_object) ||
+	    json_object_object_length(v) < 1 ||
+	    json_object_object_length(v) > VOL_TOKEN_MAX_CONTEXT) {
+		snprintf(why, whylen, "the token has no usable %s", name);
+		return -EINVAL;
+	}
+	json_object_object_foreach(v, k, val)
+	{
+		if (!clean_string(val)) {
+			snprintf(why, whylen,
+				 "the token's %s values must be strings of "
+				 "printable ASCII",
+				 name);
+			return -EINVAL;
+		}
+		if (strcmp(k, VOL_CONTEXT_VOLUME) &&
+		    strcmp(k, VOL_CONTEXT_SEGMENT)) {
+			snprintf(why, whylen,
+				 "the token's %s has \"%.64s\", which cmkfs "
+				 "does not bind",
+				 name, k);
+			return -EINVAL;
+		}
+		out->segment_bound |= !strcmp(k, VOL_CONTEXT_SEGMENT);
+		strings += strlen(k) + 1 +
+			   (size_t)json_object_get_string_len(val) + 1;
+	}
+	out->strings = malloc(strings ? strings : 1);
+	if (!out->strings)
+		return -ENOMEM;
+	json_object_object_foreach(v, k2, val2)
+	{
+		size_t kl = strlen(k2) + 1,
+		       vl = strlen(json_object_get_string(val2)) + 1;
+
+		memcpy(out->strings + used, k2, kl);
+		out->context[out->n_context].key = out->strings + used;
+		used += kl;
+		memcpy(out->strings + used, json_object_get_string(val2), vl);
+		out->context[out->n_context].value = out->strings + used;
+		used += vl;
+		out->n_context++;
+	}
+	return 0;
+}
+
 int vol_token_parse(const char *json, struct vol_token *out, char *why,
 		    size_t whylen)
 {
 	json_object *t = json_tokener_parse(json), *v;
-	const char *type, *b64;
-	char none[1], arn_region[64];
-	size_t strings = 0, used = 0;
+	const char *type, *b64, *tname;
+	char none[1];
+	bool kmip;
 	long n;
 	int r = -EINVAL;
 
@@ -237,38 +416,23 @@ int vol_token_parse(const char *json, struct vol_token *out, char *why,
 		goto out;
 	}
 	type = string_member(t, "type");
-	if (!type || strcmp(type, VOL_TOKEN_TYPE)) {
-		snprintf(why, whylen, "not an aws-kms token");
+	kmip = type && !strcmp(type, VOL_TOKEN_TYPE_KMIP);
+	if (!type || (!kmip && strcmp(type, VOL_TOKEN_TYPE))) {
+		snprintf(why, whylen, "not an aws-kms or kmip token");
 		r = -ENOMSG;
 		goto out;
 	}
-	if (!copy_member(t, "key_arn", out->key_arn, sizeof(out->key_arn)) ||
-	    !copy_member(t, "region", out->region, sizeof(out->region))) {
-		snprintf(why, whylen,
-			 "the aws-kms token lacks key_arn or region (strings "
-			 "of printable ASCII)");
+	tname = kmip ? "kmip" : "aws-kms";
+	r = kmip ? parse_kmip(t, out, why, whylen)
+		 : parse_aws(t, out, why, whylen);
+	if (r)
 		goto out;
-	}
-	if (!key_arn_valid(out->key_arn)) {
-		snprintf(why, whylen,
-			 "the aws-kms token's key_arn is not a KMS key ARN");
-		goto out;
-	}
-	/* The region picks the KMS endpoint this host asks: only a region
-	 * name, the key's own. */
-	if (!kms_region_valid(out->region) ||
-	    !kms_arn_region(out->key_arn, arn_region, sizeof(arn_region)) ||
-	    strcmp(arn_region, out->region)) {
-		snprintf(why, whylen,
-			 "the aws-kms token's region is not its key's AWS "
-			 "region");
-		goto out;
-	}
+	r = -EINVAL;
 	copy_member(t, "created", out->created, sizeof(out->created));
 	b64 = string_member(t, "ciphertext");
 	if (!b64 || strlen(b64) > 4 * ((MAX_TOKEN_BLOB + 2) / 3)) {
-		snprintf(why, whylen,
-			 "the aws-kms token has no usable ciphertext");
+		snprintf(why, whylen, "the %s token has no usable ciphertext",
+			 tname);
 		goto out;
 	}
 	out->blob = malloc(B64_DECODED_MAX(strlen(b64)) + 1);
@@ -277,9 +441,14 @@ int vol_token_parse(const char *json, struct vol_token *out, char *why,
 		goto out;
 	}
 	n = b64_decode(b64, strlen(b64), out->blob);
-	if (n < 1) {
+	/* What cmkfs wraps under a KMIP key is the secret itself: GCM
+	 * keeps its length. */
+	if (n < 1 || (kmip && n != VOL_SECRET_BYTES)) {
 		snprintf(why, whylen,
-			 "the aws-kms token's ciphertext is not base64");
+			 kmip ? "the kmip token's ciphertext is not %d bytes "
+				"of base64"
+			      : "the aws-kms token's ciphertext is not base64",
+			 VOL_SECRET_BYTES);
 		goto out;
 	}
 	out->blob_len = (size_t)n;
@@ -294,62 +463,23 @@ int vol_token_parse(const char *json, struct vol_token *out, char *why,
 			long k = s ? strtol(s, &end, 10) : -1;
 
 			if (!s || *end || k < 0 || k > 31) {
-				snprintf(
-					why, whylen,
-					"the aws-kms token names a bad keyslot");
+				snprintf(why, whylen,
+					 "the %s token names a bad keyslot",
+					 tname);
 				goto out;
 			}
 			out->keyslots[out->n_keyslots++] = (int)k;
 		}
 	}
-	if (!json_object_object_get_ex(t, "encryption_context", &v) ||
-	    !json_object_is_type(v, json_type_object) ||
-	    json_object_object_length(v) < 1 ||
-	    json_object_object_length(v) > VOL_TOKEN_MAX_CONTEXT) {
+	r = parse_binding(t, kmip ? "authenticated_data" : "encryption_context",
+			  out, why, whylen);
+	/* A kmip token was bound to the segment from the first. */
+	if (!r && kmip && (!out->segment_bound || out->n_context != 2)) {
 		snprintf(why, whylen,
-			 "the aws-kms token has no usable encryption_context");
-		goto out;
+			 "the kmip token's authenticated_data lacks %s or %s",
+			 VOL_CONTEXT_VOLUME, VOL_CONTEXT_SEGMENT);
+		r = -EINVAL;
 	}
-	json_object_object_foreach(v, k, val)
-	{
-		if (!clean_string(val)) {
-			snprintf(why, whylen,
-				 "the token's encryption_context "
-				 "values must be strings of printable "
-				 "ASCII");
-			goto out;
-		}
-		if (strcmp(k, VOL_CONTEXT_VOLUME) &&
-		    strcmp(k, VOL_CONTEXT_SEGMENT)) {
-			snprintf(why, whylen,
-				 "the token's encryption_context has "
-				 "\"%.64s\", which cmkfs does not bind",
-				 k);
-			goto out;
-		}
-		out->segment_bound |= !strcmp(k, VOL_CONTEXT_SEGMENT);
-		strings += strlen(k) + 1 +
-			   (size_t)json_object_get_string_len(val) + 1;
-	}
-	out->strings = malloc(strings ? strings : 1);
-	if (!out->strings) {
-		r = -ENOMEM;
-		goto out;
-	}
-	json_object_object_foreach(v, k2, val2)
-	{
-		size_t kl = strlen(k2) + 1,
-		       vl = strlen(json_object_get_string(val2)) + 1;
-
-		memcpy(out->strings + used, k2, kl);
-		out->context[out->n_context].key = out->strings + used;
-		used += kl;
-		memcpy(out->strings + used, json_object_get_string(val2), vl);
-		out->context[out->n_context].value = out->strings + used;
-		used += vl;
-		out->n_context++;
-	}
-	r = 0;
 out:
 	if (r)
 		vol_token_free(out);
@@ -383,7 +513,7 @@ int vol_token_matches(const struct vol_token *t, const struct vol_binding *b,
 
 	if (!uuid || strcmp(uuid, b->uuid)) {
 		snprintf(why, len,
-			 "its aws-kms token was made for volume %.40s, not "
+			 "its token was made for volume %.40s, not "
 			 "this one (%s): it was copied from another volume",
 			 uuid ? uuid : "(none)", b->uuid);
 		return -EINVAL;
@@ -397,28 +527,4 @@ int vol_token_matches(const struct vol_token *t, const struct vol_binding *b,
 		return -EINVAL;
 	}
 	return 0;
-}
-
-int vol_secret_unwrap(struct kms_client *c, const struct vol_token *t,
-		      const struct vol_binding *b, uint8_t **secret,
-		      size_t *len, struct kms_error *err)
-{
-	struct kms_kv ctx[2];
-	size_t n = context_of(b, t->segment_bound, ctx);
-	int r = kms_decrypt(c, t->key_arn, ctx, n, t->blob, t->blob_len, secret,
-			    len, err);
-
-	/* A secret of another size is not one cmkfs made: refuse to use it. */
-	if (!r && *len != VOL_SECRET_BYTES) {
-		secmem_free(*secret);
-		*secret = NULL;
-		memset(err, 0, sizeof(*err));
-		err->status = KMS_PROTOCOL;
-		snprintf(err->type, sizeof(err->type), "BadSecret");
-		snprintf(err->message, sizeof(err->message),
-			 "the token of key %s unwraps to %zu bytes, not %d",
-			 t->key_arn, *len, VOL_SECRET_BYTES);
-		return -EPROTO;
-	}
-	return r;
 }

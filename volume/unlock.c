@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * unlock.c — opening a volume through its KMS key: each live aws-kms token
- * in turn has its secret unwrapped by KMS (Decrypt under the volume's own
- * UUID) and handed to what the caller does with it (open a keyslot, add
- * one...); and the same unwrap, repeated while mounted, as the daemon's
- * revocation check.
+ * unlock.c — opening a volume through its key: each live token (aws-kms
+ * or kmip) in turn has its secret unwrapped by the key's service (Decrypt
+ * bound to the volume's own header) and handed to what the caller does
+ * with it (open a keyslot, add one...); and the same unwrap, repeated while
+ * mounted, as the daemon's revocation check.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -44,14 +44,50 @@ bool vol_token_live(const struct luks2_info *info, const struct vol_token *t)
 	return false;
 }
 
+/* Why a KMIP server did not unwrap (VOL_FAIL_UNWRAP). */
+static void kmip_reason(const struct vol_error *e, char *out, size_t len)
+{
+	switch (e->kms.status) {
+	case KMS_ACCESS_DENIED:
+	case KMS_INVALID_STATE:
+		snprintf(out, len,
+			 "the KMIP server refuses this client the key %s (it "
+			 "was revoked, destroyed or deactivated, or this "
+			 "client's certificate is not allowed to use it)",
+			 e->key_arn);
+		break;
+	case KMS_NOT_FOUND:
+		snprintf(out, len, "the KMIP server has no key %s (destroyed?)",
+			 e->key_arn);
+		break;
+	case KMS_INVALID_CIPHERTEXT:
+		snprintf(out, len,
+			 "its wrapped secret does not decrypt under %s bound "
+			 "to this header (%s): the token was copied from "
+			 "another volume or tampered with",
+			 e->key_arn, e->message);
+		break;
+	default:
+		snprintf(out, len, "the KMIP server did not unwrap the secret "
+				   "of %s",
+			 e->key_arn);
+	}
+}
+
 void vol_failure_reason(const struct vol_error *e, char *out, size_t len)
 {
 	switch (e->what) {
 	case VOL_FAIL_UNWRAP:
 		break;
 	case VOL_FAIL_KMS_CLIENT:
-		snprintf(out, len, "no KMS client for the key %s (region %s)",
-			 e->key_arn, e->region);
+		if (vol_key_kind_of(e->key_arn) == VOL_KEY_KMIP)
+			snprintf(out, len, "no connection to the KMIP server of "
+					   "the key %s",
+				 e->key_arn);
+		else
+			snprintf(out, len,
+				 "no KMS client for the key %s (region %s)",
+				 e->key_arn, e->region);
 		return;
 	case VOL_FAIL_KEYSLOT:
 		snprintf(out, len,
@@ -63,6 +99,10 @@ void vol_failure_reason(const struct vol_error *e, char *out, size_t len)
 		return;
 	default:
 		snprintf(out, len, "%s", e->message);
+		return;
+	}
+	if (vol_key_kind_of(e->key_arn) == VOL_KEY_KMIP) {
+		kmip_reason(e, out, len);
 		return;
 	}
 	switch (e->kms.status) {
@@ -157,7 +197,7 @@ int vol_token_secret(struct luks2_vol *v, const struct luks2_info *info,
 		     const struct vol_trust *trust, struct vol_token *t,
 		     uint8_t **secret, size_t *len, struct vol_error *e)
 {
-	struct kms_client *k = NULL;
+	struct vol_kms *k = NULL;
 	struct vol_binding b;
 	struct kms_error kerr;
 	const char *json;
@@ -174,16 +214,15 @@ int vol_token_secret(struct luks2_vol *v, const struct luks2_info *info,
 		/* An aws-kms token that is malformed: said, never used. */
 		char why[512];
 
-		snprintf(why, sizeof(why),
-			 "its aws-kms token %d is refused: %.400s", token_id,
-			 err);
+		snprintf(why, sizeof(why), "its token %d is refused: %.400s",
+			 token_id, err);
 		return token_failed(e, r, VOL_FAIL_BINDING, t, NULL, why);
 	}
 	if (r == -ENOMSG)
 		return 1; /* not ours */
 	if (r)
 		return token_failed(e, r, VOL_FAIL_MESSAGE, t, NULL,
-				    "cannot read an aws-kms token");
+				    "cannot read a token");
 	if (!vol_token_live(info, t) ||
 	    (trust && trust->skip_key_arn &&
 	     !strcmp(trust->skip_key_arn, t->key_arn))) {
@@ -196,7 +235,7 @@ int vol_token_secret(struct luks2_vol *v, const struct luks2_info *info,
 	r = vol_token_matches(t, &b, err, sizeof(err));
 	if (!r && !vol_trusted(trust, t->key_arn)) {
 		snprintf(err, sizeof(err),
-			 "its aws-kms token names the key %.200s, not %.200s "
+			 "its token names the key %.200s, not %.200s "
 			 "(the key%s this host is told to trust): the header "
 			 "may have been replaced",
 			 t->key_arn, trust->key_arn,
@@ -207,7 +246,7 @@ int vol_token_secret(struct luks2_vol *v, const struct luks2_info *info,
 		token_failed(e, r, VOL_FAIL_BINDING, t, NULL, err);
 		goto out;
 	}
-	r = vol_client_for_token(ko, t, &k, &kerr);
+	r = vol_kms_for_token(ko, t, &k, &kerr);
 	if (r) {
 		token_failed(e, r, VOL_FAIL_KMS_CLIENT, t, &kerr, NULL);
 		goto out;
@@ -220,7 +259,7 @@ int vol_token_secret(struct luks2_vol *v, const struct luks2_info *info,
 			 t->segment_bound ? b.segment : "");
 		token_failed(e, r, VOL_FAIL_UNWRAP, t, &kerr, err);
 	}
-	kms_client_free(k);
+	vol_kms_free(k);
 out:
 	if (r)
 		vol_token_free(t);
@@ -377,7 +416,7 @@ static enum fsd_access reprove_one(const struct vol_reprove *rp,
 				   const struct vol_token *t, char *why,
 				   size_t len, char *rid, size_t rlen)
 {
-	struct kms_client *k = NULL;
+	struct vol_kms *k = NULL;
 	struct kms_error kerr;
 	uint8_t *secret = NULL;
 	char line[600];
@@ -385,10 +424,10 @@ static enum fsd_access reprove_one(const struct vol_reprove *rp,
 	int r;
 
 	memset(&kerr, 0, sizeof(kerr));
-	r = vol_client_for_token(rp->ko, t, &k, &kerr);
+	r = vol_kms_for_token(rp->ko, t, &k, &kerr);
 	if (!r)
 		r = vol_secret_unwrap(k, t, rp->binding, &secret, &n, &kerr);
-	kms_client_free(k);
+	vol_kms_free(k);
 	secmem_free(secret);
 	snprintf(rid, rlen, "%s", r ? kerr.request_id : "");
 	if (!r)

@@ -77,6 +77,10 @@ struct kms_options {
 	long retry_budget_ms;	 /* total time for all attempts; 0 = 30000 */
 	bool debug; /* one line per attempt on stderr: action, status,
 		       request id, timing; never bodies or headers */
+	/* KMIP keys (kmip://): PEM files of this client's certificate and
+	 * private key and of the CA the servers' certificates chain to; NULL:
+	 * see struct kmip_options. */
+	const char *kmip_cert, *kmip_key, *kmip_ca;
 };
 
 struct kms_client;
@@ -187,6 +191,12 @@ bool kms_region_valid(const char *region);
 #define KMIP_GCM_TAG	16
 #define KMIP_MAX_SECRET 64
 
+/* The client's identity.  A file not given is CMKFS_KMIP_CERT,
+ * CMKFS_KMIP_KEY or CMKFS_KMIP_CA, else KMIP_DEFAULT_DIR/client.crt,
+ * client.key or ca.crt.  The private key must be a regular file no one but
+ * its owner may read or write (mode 0600 or 0400): anything else is
+ * refused before it is used. */
+#define KMIP_DEFAULT_DIR "/etc/cmkfs/kmip"
 struct kmip_options {
 	const char *cert, *key, *ca; /* PEM files */
 	long connect_timeout_ms;     /* 0 = 3000 */

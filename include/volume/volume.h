@@ -68,31 +68,63 @@ enum vol_conflict {
 };
 
 /* ---------------------------------------------------------------------------
- * The aws-kms token
+ * The keys and their tokens
  *
- * A cmkfs volume's keyslot secret is a 32-byte KMS data key generated under
- * the volume's CMK with an encryption context that binds it to the header:
- *   {"cmkfs:volume": "<LUKS UUID>",
- *    "cmkfs:segment": "<cipher>:<key bits>:<sector size>:<data offset>"}
- * (e.g. "aes-xts-plain64:512:4096:16777216").  Its ciphertext lives in a
+ * A volume's key is named by a string: an AWS KMS key ARN
+ * ("arn:aws:kms:REGION:ACCOUNT:key/ID", unwrapped by AWS KMS or
+ * cmkfs-kmsd), or a KMIP server's key, "kmip://HOST:PORT/UNIQUE-ID".  The
+ * name is what the trust pins, what attempts and status show, and what the
+ * members called key_arn below hold, whichever kind it is.
+ *
+ * A cmkfs volume's keyslot secret is 32 random bytes bound to the header:
+ *   volume:  the LUKS UUID
+ *   segment: "<cipher>:<key bits>:<sector size>:<data offset>"
+ *            (e.g. "aes-xts-plain64:512:4096:16777216")
+ * Under an AWS key it is a data key from GenerateDataKey, the two as its
+ * encryption context {"cmkfs:volume": ..., "cmkfs:segment": ...}, kept in a
  * LUKS2 token of type "aws-kms":
  *   {"type":"aws-kms","keyslots":["N"],"key_arn":...,"region":...,
  *    "ciphertext":"<base64>","encryption_context":{...},"created":"<RFC 3339>"}
- * Unwrapping is a KMS Decrypt that always names the key and the context
- * computed from the header being opened — never the copy in the token — so a
- * blob copied from another volume, a key swapped in the token, or a header
- * whose data segment was changed fails in KMS.  Tokens made before the
- * segment was bound carry only "cmkfs:volume" (binding "volume"); they keep
- * opening, and `rotate --rewrap` or a reencryption moves them to the
- * "volume+segment" binding.  Removing the segment from a token's copy
- * does not help an attacker: the ciphertext stays bound to it.
+ * Under a KMIP key it comes from our own random source and is wrapped by
+ * the server's Encrypt in AES-GCM (a random 12-byte IV of ours, a 16-byte
+ * tag), its additional authenticated data the two lines
+ *   "cmkfs:volume=<UUID>\ncmkfs:segment=<segment>"
+ * kept in a LUKS2 token of type "kmip":
+ *   {"type":"kmip","keyslots":["N"],"server":"HOST:PORT",
+ *    "unique_identifier":...,"iv":"<base64>","tag":"<base64>",
+ *    "ciphertext":"<base64>","authenticated_data":{...},"created":...}
+ * Unwrapping always names the key and the binding computed from the header
+ * being opened — never the copy in the token — so a blob copied from
+ * another volume, a key swapped in the token, or a header whose data
+ * segment was changed fails in the key's service.  aws-kms tokens made
+ * before the segment was bound carry only "cmkfs:volume" (binding
+ * "volume"); they keep opening, and `rotate --rewrap` or a reencryption
+ * moves them to the "volume+segment" binding.  Removing the segment from a
+ * token's copy does not help an attacker: the ciphertext stays bound to it.
  * ------------------------------------------------------------------------- */
 
 #define VOL_TOKEN_TYPE	      "aws-kms"
+#define VOL_TOKEN_TYPE_KMIP   "kmip"
+#define VOL_KMIP_SCHEME	      "kmip://"
 #define VOL_CONTEXT_VOLUME    "cmkfs:volume"
 #define VOL_CONTEXT_SEGMENT   "cmkfs:segment"
 #define VOL_SECRET_BYTES      32
 #define VOL_TOKEN_MAX_CONTEXT 8
+
+enum vol_key_kind {
+	VOL_KEY_AWS,  /* an AWS KMS key ARN */
+	VOL_KEY_KMIP, /* kmip://HOST:PORT/UNIQUE-ID */
+};
+/* The kind of key a name is: a name that starts with kmip:// is KMIP's,
+ * anything else is taken for an ARN (and checked as one). */
+enum vol_key_kind vol_key_kind_of(const char *key);
+
+/* Is name a well-formed KMIP key name?  HOST a DNS name or IPv4 address
+ * of at most 99 letters, digits, dots and dashes, PORT 1 to 65535 without leading
+ * zeros, UNIQUE-ID 1 to 128 printable ASCII characters but space, quotes,
+ * backslash, slash and comma.  Its parts into host, *port and uid (each
+ * 256 bytes) when they are not NULL. */
+bool vol_kmip_name(const char *name, char *host, unsigned *port, char *uid);
 
 /* What a secret is bound to, computed from the header being opened (or,
  * at create, the header about to be written). */
@@ -102,12 +134,31 @@ struct vol_binding {
 };
 void vol_binding_of(const struct luks2_info *info, struct vol_binding *b);
 
+/* The service that holds one key, connected: AWS KMS (or cmkfs-kmsd) in
+ * the region the key's ARN names unless ko names one, or the KMIP server
+ * the key's name names, as ko's client identity.  Used by one thread at a
+ * time, with keys of its own kind (and, for KMIP, server). */
+struct vol_kms;
+int vol_kms_open(const struct kms_options *ko, const char *key,
+		 struct vol_kms **out, struct kms_error *err);
+void vol_kms_free(struct vol_kms *k); /* accepts NULL */
+enum vol_key_kind vol_kms_kind(const struct vol_kms *k);
+/* The region an AWS client asks, or the KMIP server ("HOST:PORT"). */
+const char *vol_kms_where(const struct vol_kms *k);
+
 struct vol_token {
-	char key_arn[256];
-	char region[64];
+	enum vol_key_kind kind;
+	char key_arn[256]; /* the key's name, either kind */
+	char region[64];   /* AWS: the key's region; KMIP: "" */
 	char created[40];
-	uint8_t *blob; /* the wrapped keyslot secret (malloc) */
+	uint8_t *blob; /* the wrapped keyslot secret (malloc); KMIP: the
+			  GCM ciphertext */
 	size_t blob_len;
+	/* KMIP: the server, the key's identifier on it, the GCM IV and tag */
+	char host[256];
+	unsigned port;
+	char uid[256];
+	uint8_t iv[KMIP_GCM_IV], tag[KMIP_GCM_TAG];
 	struct kms_kv context[VOL_TOKEN_MAX_CONTEXT];
 	size_t n_context;
 	bool segment_bound; /* the context has VOL_CONTEXT_SEGMENT (the
@@ -118,18 +169,19 @@ struct vol_token {
 };
 
 /*
- * A new keyslot secret bound to b under key_arn: *secret (secure memory,
- * VOL_SECRET_BYTES) and the token JSON (malloc'ed, with "keyslots": [] for
- * the LUKS layer to fill in).
+ * A new keyslot secret bound to b under key_arn, through k (opened for that
+ * key): *secret (secure memory, VOL_SECRET_BYTES) and the token JSON
+ * (malloc'ed, with "keyslots": [] for the LUKS layer to fill in).
  */
-int vol_secret_new(struct kms_client *c, const char *key_arn,
+int vol_secret_new(struct vol_kms *k, const char *key_arn,
 		   const struct vol_binding *b, uint8_t **secret,
 		   char **token_json, struct kms_error *err);
 
-/* Parse an aws-kms token.  -ENOMSG for a token of another type; -EINVAL
- * with a reason in why for a malformed one (missing or malformed fields, a
- * region that is not its key's AWS region, an encryption context with
- * other keys than the two above); -ENOMEM. */
+/* Parse a token of either type.  -ENOMSG for a token of another type;
+ * -EINVAL with a reason in why for a malformed one (missing or malformed
+ * fields, a region that is not its key's AWS region, a KMIP server or
+ * identifier off the allow-list of vol_kmip_name, a binding with other
+ * keys than the two above, or a KMIP one without both); -ENOMEM. */
 int vol_token_parse(const char *json, struct vol_token *out, char *why,
 		    size_t whylen);
 void vol_token_free(struct vol_token *t); /* accepts a zeroed token */
@@ -137,39 +189,44 @@ void vol_token_free(struct vol_token *t); /* accepts a zeroed token */
 /* True when token t covers at least one active keyslot of the volume. */
 bool vol_token_live(const struct luks2_info *info, const struct vol_token *t);
 
-/* Does the token's copy of its context match b?  0, or -EINVAL with why
+/* Does the token's copy of its binding match b?  0, or -EINVAL with why
  * saying what differs (a token copied from another volume, or a header
- * changed since the secret was bound to it): nothing KMS must be asked. */
+ * changed since the secret was bound to it): nothing need be asked. */
 int vol_token_matches(const struct vol_token *t, const struct vol_binding *b,
 		      char *why, size_t len);
 
 /*
- * Unwrap the token's secret through KMS Decrypt with KeyId = its key and
- * the context of b (with the segment when the token is segment-bound) —
+ * Unwrap the token's secret through k (opened for its key): KMS Decrypt
+ * with KeyId = its key and the context of b (with the segment when the
+ * token is segment-bound), or KMIP Decrypt with b as the additional data —
  * the header's own values, not what the token claims, so that a token
- * copied from another volume or a header changed fails in KMS
- * (InvalidCiphertextException).  *secret in secure memory.
+ * copied from another volume or a header changed fails there.  *secret in
+ * secure memory.
  */
-int vol_secret_unwrap(struct kms_client *c, const struct vol_token *t,
+int vol_secret_unwrap(struct vol_kms *k, const struct vol_token *t,
 		      const struct vol_binding *b, uint8_t **secret,
 		      size_t *len, struct kms_error *err);
 
-/* The same secret (VOL_SECRET_BYTES), wrapped under another key_arn by
- * KMS Encrypt with the context of b (for a second CMK of one keyslot, in
- * the key's own region): *token_json as vol_secret_new makes it. */
-int vol_secret_wrap(struct kms_client *c, const char *key_arn,
+/* The same secret (VOL_SECRET_BYTES), wrapped under another key_arn
+ * through k (opened for it) and bound to b (for a second CMK of one
+ * keyslot): *token_json as vol_secret_new makes it. */
+int vol_secret_wrap(struct vol_kms *k, const char *key_arn,
 		    const struct vol_binding *b, const uint8_t *secret,
 		    char **token_json, struct kms_error *err);
 
 /*
- * Re-wrap the token's secret under new_arn (NULL: the same key, e.g. to
- * move to its newest material after a KMS rotation) with KMS ReEncrypt: the
- * secret never leaves KMS.  The new token is bound to all of b, whatever
- * the old one was.  *token_json is the new token ("keyslots": []).
+ * Re-wrap the token's secret (src: opened for its key) under new_arn
+ * through dst (opened for it; NULL, with new_arn NULL: the same key, e.g.
+ * to move to its newest material after a KMS rotation).  Between two AWS
+ * keys, KMS ReEncrypt: the secret never leaves KMS; where a KMIP key is
+ * either end it is unwrapped here, in secure memory, and wrapped again
+ * (with a fresh IV).  The new token is bound to all of b, whatever the old
+ * one was.  *token_json is the new token ("keyslots": []).
  */
-int vol_secret_rewrap(struct kms_client *c, const struct vol_token *t,
-		      const struct vol_binding *b, const char *new_arn,
-		      char **token_json, struct kms_error *err);
+int vol_secret_rewrap(struct vol_kms *src, const struct vol_token *t,
+		      const struct vol_binding *b, struct vol_kms *dst,
+		      const char *new_arn, char **token_json,
+		      struct kms_error *err);
 
 /* ---------------------------------------------------------------------------
  * Unlocking through KMS
@@ -317,7 +374,10 @@ void vol_reprove_free(struct vol_reprove *r);
  * symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT) with
  * KMS-generated material (Origin AWS_KMS, not imported), is enabled, and
  * the caller can GenerateDataKey and Decrypt with it — a dry round trip
- * under a throwaway encryption context.
+ * under a throwaway encryption context.  A KMIP key: it exists on the
+ * server, is a symmetric AES-256 key, is Active, its usage mask allows
+ * Encrypt and Decrypt, and this client may use it — a dry GCM round trip
+ * under throwaway additional data.
  * ------------------------------------------------------------------------- */
 
 enum vol_key_problem {
@@ -332,6 +392,10 @@ enum vol_key_problem {
 	VOL_KEY_NOT_ENABLED,	  /* info.state */
 	VOL_KEY_BAD_ROUND_TRIP,	  /* KMS decrypted the test data key to
 				     something else */
+	/* KMIP keys (kmip: what Get Attributes said) */
+	VOL_KEY_NOT_AES256, /* not a Symmetric Key, or not AES-256 */
+	VOL_KEY_NOT_ACTIVE, /* its State is not Active */
+	VOL_KEY_USAGE,	    /* its usage mask lacks Encrypt or Decrypt */
 };
 
 struct vol_key_check {
@@ -340,12 +404,15 @@ struct vol_key_check {
 	char region[64];	  /* the region the ARN names */
 	char client_region[64];	  /* the region the client asked */
 	struct kms_key_info info; /* from DescribeKey, once it answered */
+	enum vol_key_kind kind;
+	struct kmip_key_info kmip; /* from Get Attributes (KMIP) */
 	struct kms_error kms;
 };
 
-/* 0 when arn is fit to protect volumes; -EKEYREJECTED with out->problem
- * saying why not; -EIO (no randomness). */
-int vol_check_key(struct kms_client *k, const char *arn,
+/* 0 when arn (a key name of either kind; k opened for it) is fit to
+ * protect volumes; -EKEYREJECTED with out->problem saying why not; -EIO
+ * (no randomness). */
+int vol_check_key(struct vol_kms *k, const char *arn,
 		  struct vol_key_check *out);
 
 /* One aws-kms token tried by an unlock: what opened the volume, or why
@@ -414,7 +481,7 @@ struct vol_create_params {
  * allocated, and renamed into place when complete.  0 with *info the new
  * volume's, or -errno with e said (nothing is left behind).
  */
-int vol_create(struct kms_client *k, const struct vol_create_params *p,
+int vol_create(struct vol_kms *k, const struct vol_create_params *p,
 	       struct luks2_info *info, struct vol_error *e);
 
 /* ---------------------------------------------------------------------------

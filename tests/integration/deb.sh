@@ -51,8 +51,10 @@ for f in /usr/bin/cmkfs /usr/bin/cmkfs-kmsd /usr/lib/cmkfs/cmkfs-crypto-speed \
 	/usr/share/doc/cmkfs/copyright /usr/share/doc/cmkfs/cmkfs.conf.example; do
 	grep -qx "$f" "$TEST_TMPDIR/contents" || fail "the package has no $f"
 done
-grep -q '/cryptsetup/libcryptsetup-token-aws-kms.so$' "$TEST_TMPDIR/contents" ||
-	fail "the package has no token plugin"
+for type in aws-kms kmip; do
+	grep -q "/cryptsetup/libcryptsetup-token-$type.so\$" "$TEST_TMPDIR/contents" ||
+		fail "the package has no $type token plugin"
+done
 depends=$(dpkg-deb -f "$deb" Depends)
 for lib in libcryptsetup12 libfuse3-3 liburing2 libssl3 libcurl4; do
 	contains "$depends" "$lib" "Depends (from \${shlibs:Depends})"

@@ -15,65 +15,13 @@
 . "$(dirname "$0")/../lib.sh"
 
 PROBE=$CMKFS_BUILD/tests/kmip-probe
-ADMIN="$PYTHON $CMKFS_SRC/tests/tools/kmip_admin.py"
-[ -x /usr/bin/pykmip-server ] || fail "pykmip-server is missing (scripts/deps.sh installs python3-pykmip)"
-command -v openssl > /dev/null || fail "openssl is missing"
+. "$CMKFS_SRC/tests/kmip_lib.sh"
 
-# ---- certificates: a CA, the server (localhost, 127.0.0.1), two clients ----
-pki=$TEST_TMPDIR/pki
-mkdir -m 700 "$pki"
-cert() { # NAME SUBJECT EXTENSIONS [CA]
-	local name=$1 ca=${4:-ca}
-	openssl req -newkey rsa:2048 -nodes -keyout "$pki/$name.key" \
-		-out "$pki/$name.csr" -subj "$2" 2> /dev/null
-	printf '%b\n' "$3" > "$pki/$name.ext"
-	openssl x509 -req -in "$pki/$name.csr" -CA "$pki/$ca.crt" -CAkey "$pki/$ca.key" \
-		-CAcreateserial -out "$pki/$name.crt" -days 2 -extfile "$pki/$name.ext" 2> /dev/null ||
-		fail "cannot make the certificate $name"
-}
-for ca in ca other-ca; do
-	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$pki/$ca.key" -out "$pki/$ca.crt" \
-		-days 2 -subj "/CN=cmkfs test $ca" 2> /dev/null || fail "cannot make the CA $ca"
-done
-cert server /CN=localhost "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"
-cert host /CN=db-host "extendedKeyUsage=clientAuth"
-cert other /CN=other-host "extendedKeyUsage=clientAuth"
-
-# ---- the server ----
-port=$($PYTHON -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir "$TEST_TMPDIR/policies"
-cat > "$TEST_TMPDIR/server.conf" << EOF
-[server]
-hostname=127.0.0.1
-port=$port
-certificate_path=$pki/server.crt
-key_path=$pki/server.key
-ca_path=$pki/ca.crt
-auth_suite=TLS1.2
-policy_path=$TEST_TMPDIR/policies
-enable_tls_client_auth=True
-logging_level=INFO
-database_path=$TEST_TMPDIR/pykmip.db
-EOF
-# In a process group of its own: it forks workers and takes its time over
-# SIGTERM, so the group is killed at the end.
-setsid /usr/bin/pykmip-server -f "$TEST_TMPDIR/server.conf" -l "$TEST_TMPDIR/server.log" \
-	> "$TEST_TMPDIR/server.out" 2>&1 &
-server_pid=$!
-stop_server() {
-	kill -KILL -- -$server_pid 2> /dev/null || true
-	wait $server_pid 2> /dev/null || true
-}
-for _ in $(seq 100); do
-	grep -q "Starting connection service" "$TEST_TMPDIR/server.log" 2> /dev/null && break
-	kill -0 $server_pid 2> /dev/null || fail "pykmip-server died: $(tail -n 5 "$TEST_TMPDIR/server.out")"
-	sleep 0.1
-done
-grep -q "Starting connection service" "$TEST_TMPDIR/server.log" || fail "pykmip-server did not start"
-trap 'stop_server; rm -rf "$LIB_TMPDIR"' EXIT
-
-admin() { $ADMIN 127.0.0.1 "$port" "$pki/host.crt" "$pki/host.key" "$pki/ca.crt" "$@" 2> "$TEST_TMPDIR/admin.err" ||
-	fail "kmip_admin $*: $(tail -n 3 "$TEST_TMPDIR/admin.err")"; }
+kmip_server_start
+trap 'kmip_server_stop; rm -rf "$LIB_TMPDIR"' EXIT
+pki=$KMIP_PKI
+port=$KMIP_PORT
+admin() { kmip_admin "$@"; }
 # probe [IDENTITY] ARGS...: kmip-probe as the host (or IDENTITY), status
 # in $out, its error line in $err.
 probe() {
@@ -161,4 +109,4 @@ for mode in garbage huge truncated deep badpad wrongop failure silent; do
 	case $err in *$'\e'* | *$'\a'*) fail "control bytes of the server reached the error: $err" ;; esac
 	echo "malicious server, $mode: $out in ${t}s ($err)"
 done
-stop_server
+kmip_server_stop

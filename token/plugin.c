@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * aws_kms.c — libcryptsetup-token-aws-kms.so, the external LUKS2 token
- * plugin that lets stock cryptsetup, systemd-cryptsetup (crypttab) or any
- * other libcryptsetup program open a cmkfs volume through KMS.  It is glue
- * for libcryptsetup's token ABI and nothing more: the token's parse, its
- * binding to the header, the CMK pin, the KMS client and the Decrypt are
- * volume/'s (vol_token_secret), the header is read through crypto/luks2/
- * over the host's own handle (luks2_borrow).
+ * plugin.c — libcryptsetup-token-aws-kms.so and libcryptsetup-token-kmip.so
+ * (this source built once for each TOKEN_TYPE), the external LUKS2 token
+ * plugins that let stock cryptsetup, systemd-cryptsetup (crypttab) or any
+ * other libcryptsetup program open a cmkfs volume through its key, an AWS
+ * KMS key or a KMIP server's.  It is glue for libcryptsetup's token ABI and
+ * nothing more: the token's parse, its binding to the header, the key pin,
+ * the client of the key's service and the Decrypt are volume/'s
+ * (vol_token_secret), the header is read through crypto/luks2/ over the
+ * host's own handle (luks2_borrow).  The kmip plugin finds this client's
+ * certificate, key and CA as cmkfs does (CMKFS_KMIP_CERT, ..., else
+ * /etc/cmkfs/kmip/).
  *
  * It runs inside another program, as root, often at boot:
  * - it says everything through libcryptsetup's log callback (crypt_logf),
@@ -46,6 +50,13 @@
 #include "kms.h"
 #include "luks2.h"
 #include "volume.h"
+
+/* The token type this build serves (the Makefile says which). */
+#ifndef TOKEN_TYPE
+#define TOKEN_TYPE VOL_TOKEN_TYPE
+#endif
+#define TOKEN_KIND                                                             \
+	(strcmp(TOKEN_TYPE, VOL_TOKEN_TYPE_KMIP) ? VOL_KEY_AWS : VOL_KEY_KMIP)
 
 /* The KMS time of one open, in seconds: CMKFS_TOKEN_TIMEOUT, else this. */
 #define TIMEOUT_DEFAULT_S 30
@@ -128,7 +139,7 @@ static long timeout_ms(struct crypt_device *cd)
 	if (errno || *end || *s < '0' || *s > '9' || v < 1 ||
 	    v > TIMEOUT_MAX_S) {
 		log_error(cd,
-			  "aws-kms: CMKFS_TOKEN_TIMEOUT is not a number of "
+			  TOKEN_TYPE ": CMKFS_TOKEN_TIMEOUT is not a number of "
 			  "seconds from 1 to %d; using %d",
 			  TIMEOUT_MAX_S, TIMEOUT_DEFAULT_S);
 		return TIMEOUT_DEFAULT_S * 1000L;
@@ -243,12 +254,12 @@ static void report_failure(struct crypt_device *cd, int token,
 		kms[1] = ' ';
 		kms_error_format(&e->kms, kms + 2, sizeof(kms) - 2);
 	}
-	log_error(cd, "aws-kms token %d: cannot unlock %s: %s%s", token,
+	log_error(cd, TOKEN_TYPE " token %d: cannot unlock %s: %s%s", token,
 		  volume_name(cd), why, kms);
 	if (e->what == VOL_FAIL_UNWRAP || e->what == VOL_FAIL_KMS_CLIENT)
 		log_debug(
 			cd,
-			"aws-kms token %d: KMS status %s after %u request(s), "
+			TOKEN_TYPE " token %d: KMS status %s after %u request(s), "
 			"HTTP %ld, request id %s",
 			token, kms_status_name(e->kms.status), e->kms.attempts,
 			e->kms.http_status,
@@ -295,14 +306,14 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 	*buffer_len = 0;
 	if (pin) {
 		log_error(cd,
-			  "aws-kms token %d takes no PIN: KMS unwraps its "
+			  TOKEN_TYPE " token %d takes no PIN: KMS unwraps its "
 			  "secret",
 			  token);
 		return -ENOENT;
 	}
 	r = borrow(cd, &v, &info, err, sizeof(err));
 	if (r) {
-		log_error(cd, "aws-kms token %d: cannot unlock %s: %s", token,
+		log_error(cd, TOKEN_TYPE " token %d: cannot unlock %s: %s", token,
 			  volume_name(cd), err);
 		return r == -ENOMEM ? -ENOMEM : -ENOENT;
 	}
@@ -310,7 +321,7 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 	if (!total) {
 		luks2_close(v);
 		log_error(cd,
-			  "aws-kms token %d: not tried: the KMS time of this "
+			  TOKEN_TYPE " token %d: not tried: the KMS time of this "
 			  "volume (CMKFS_TOKEN_TIMEOUT, for all its tokens) "
 			  "is spent",
 			  token);
@@ -318,7 +329,7 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 	}
 	boot_options(total, &ko);
 	log_debug(cd,
-		  "aws-kms token %d: KMS within %ld ms (%ld ms a request, "
+		  TOKEN_TYPE " token %d: KMS within %ld ms (%ld ms a request, "
 		  "connect %ld ms); key %s",
 		  token, total, ko.timeout_ms, ko.connect_timeout_ms,
 		  trust.key_arn ? "pinned by CMKFS_KEY_ARN" : "not pinned");
@@ -328,7 +339,7 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 	luks2_close(v);
 	if (r > 0) {
 		log_error(cd,
-			  "aws-kms token %d is not an aws-kms token of an "
+			  TOKEN_TYPE " token %d is not a " TOKEN_TYPE " token of an "
 			  "active keyslot",
 			  token);
 		return -ENOENT;
@@ -338,9 +349,9 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 		return token_errno(r, &e);
 	}
 	log_verbose(cd,
-		    "aws-kms token %d: keyslot secret unwrapped by KMS key %s",
+		    TOKEN_TYPE " token %d: keyslot secret unwrapped by KMS key %s",
 		    token, t.key_arn);
-	log_debug(cd, "aws-kms token %d: region %s, binding %s", token,
+	log_debug(cd, TOKEN_TYPE " token %d: region %s, binding %s", token,
 		  t.region, t.segment_bound ? "volume+segment" : "volume");
 	vol_token_free(&t);
 	*buffer = (char *)secret;
@@ -363,8 +374,8 @@ void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len)
 
 /*
  * Called before every open and when a token is stored (`cryptsetup token
- * import`): non-zero refuses it.  The token must parse as an aws-kms token
- * does for an unlock; when the header is one cmkfs accepts, its binding
+ * import`): non-zero refuses it.  The token must parse as a token of this
+ * plugin's type does for an unlock; when the header is one cmkfs accepts, its binding
  * must be this header's (a token copied from another volume is refused at
  * import).
  */
@@ -379,17 +390,22 @@ int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
 
 	r = vol_token_parse(json, &t, why, sizeof(why));
 	if (r == -ENOMEM) {
-		log_error(cd, "aws-kms token: out of memory");
+		log_error(cd, TOKEN_TYPE " token: out of memory");
 		return 1;
 	}
+	if (!r && t.kind != TOKEN_KIND) {
+		snprintf(why, sizeof(why), "it is a token of another type");
+		vol_token_free(&t);
+		r = -EINVAL;
+	}
 	if (r) {
-		log_error(cd, "aws-kms token refused: %s", why);
+		log_error(cd, TOKEN_TYPE " token refused: %s", why);
 		return 1;
 	}
 	r = borrow(cd, &v, &info, why, sizeof(why));
 	if (r) {
 		/* Nothing to compare with: the open will say why. */
-		log_debug(cd, "aws-kms token: binding not checked: %s", why);
+		log_debug(cd, TOKEN_TYPE " token: binding not checked: %s", why);
 		vol_token_free(&t);
 		return 0;
 	}
@@ -398,7 +414,7 @@ int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
 	luks2_close(v);
 	vol_token_free(&t);
 	if (r) {
-		log_error(cd, "aws-kms token refused: %s", why);
+		log_error(cd, TOKEN_TYPE " token refused: %s", why);
 		return 1;
 	}
 	return 0;
@@ -416,9 +432,11 @@ void cryptsetup_token_dump(struct crypt_device *cd, const char *json)
 			   printable(why, s, sizeof(s)));
 		return;
 	}
-	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tkey ARN:    %s\n",
+	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tkey:        %s\n",
 		   printable(t.key_arn, s, sizeof(s)));
-	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tregion:     %s\n", t.region);
+	if (t.kind == VOL_KEY_AWS)
+		crypt_logf(cd, CRYPT_LOG_NORMAL, "\tregion:     %s\n",
+			   t.region);
 	crypt_logf(cd, CRYPT_LOG_NORMAL, "\tcreated:    %s\n",
 		   t.created[0] ? printable(t.created, s, sizeof(s))
 				: "(not recorded)");
