@@ -42,8 +42,9 @@ static int run_check_key(const struct cli_cmd *cmd, int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (argc - optind != 1)
-		return cli_usage_error(cmd, "check-key takes one key: an ARN or "
-					    "kmip://HOST:PORT/UNIQUE-ID");
+		return cli_usage_error(cmd,
+				       "check-key takes one key: an ARN or "
+				       "kmip://HOST:PORT/UNIQUE-ID");
 	rc = cli_key_service(&ko, argv[optind], &k);
 	if (rc)
 		return rc;

@@ -106,13 +106,13 @@ int cli_parse_size(const char *s, uint64_t *out);
 	"                      any other header off the allow-list is "        \
 	"refused\n"
 /* The pinned CMK (--key-arn of mount and unlock-test; CMKFS_KEY_ARN). */
-#define CLI_PIN_USAGE                                                          \
+#define CLI_PIN_USAGE                                                           \
 	"  --key KEY[,KEY...]  the only keys (ARNs, kmip:// names) the volume " \
-	"may open\n"                                                           \
+	"may open\n"                                                            \
 	"                      through (default: CMKFS_KEY_ARN; --key-arn for " \
-	"ARNs):\n"                                                             \
-	"                      a header whose token names another key is "     \
-	"refused before\n"                                                     \
+	"ARNs):\n"                                                              \
+	"                      a header whose token names another key is "      \
+	"refused before\n"                                                      \
 	"                      the key's service is asked\n"
 
 /* The trust of a command that opens a volume (volume.h): --insecure, and
@@ -129,34 +129,33 @@ void cli_trust(struct vol_trust *t, bool insecure, const char *key_arn);
 		{ "debug-kms", no_argument, NULL, CLI_KMS_OPT_BASE + 4 },      \
 		{ "kmip-cert", required_argument, NULL,                        \
 		  CLI_KMS_OPT_BASE + 5 },                                      \
-		{ "kmip-key", required_argument, NULL,                         \
-		  CLI_KMS_OPT_BASE + 6 },                                      \
+		{ "kmip-key", required_argument, NULL, CLI_KMS_OPT_BASE + 6 }, \
 	{                                                                      \
 		"kmip-ca", required_argument, NULL, CLI_KMS_OPT_BASE + 7       \
 	}
-#define CLI_KMS_USAGE                                                          \
-	"KMS options:\n"                                                       \
-	"  --region R          AWS region (default: AWS_REGION, "              \
-	"AWS_DEFAULT_REGION,\n"                                                \
-	"                      the profile's region)\n"                        \
-	"  --profile P         shared config/credentials profile (default: "   \
-	"AWS_PROFILE)\n"                                                       \
-	"  --kms-endpoint URL  KMS endpoint (default: AWS_ENDPOINT_URL_KMS, "  \
-	"AWS_ENDPOINT_URL,\n"                                                  \
-	"                      the profile's endpoint_url, else AWS)\n"        \
-	"  --kms-timeout S     seconds per attempt (default 10); transient "   \
-	"failures are\n"                                                       \
-	"                      retried with backoff for up to 30 s\n"          \
-	"  --debug-kms         one line per KMS request on stderr (never "     \
-	"bodies)\n"                                                            \
+#define CLI_KMS_USAGE                                                           \
+	"KMS options:\n"                                                        \
+	"  --region R          AWS region (default: AWS_REGION, "               \
+	"AWS_DEFAULT_REGION,\n"                                                 \
+	"                      the profile's region)\n"                         \
+	"  --profile P         shared config/credentials profile (default: "    \
+	"AWS_PROFILE)\n"                                                        \
+	"  --kms-endpoint URL  KMS endpoint (default: AWS_ENDPOINT_URL_KMS, "   \
+	"AWS_ENDPOINT_URL,\n"                                                   \
+	"                      the profile's endpoint_url, else AWS)\n"         \
+	"  --kms-timeout S     seconds per attempt (default 10); transient "    \
+	"failures are\n"                                                        \
+	"                      retried with backoff for up to 30 s\n"           \
+	"  --debug-kms         one line per KMS request on stderr (never "      \
+	"bodies)\n"                                                             \
 	"  --kmip-cert F, --kmip-key F, --kmip-ca F\n"                          \
-	"                      for kmip:// keys: this client's certificate, "  \
-	"its private\n"                                                        \
+	"                      for kmip:// keys: this client's certificate, "   \
+	"its private\n"                                                         \
 	"                      key (mode 0600) and the servers' CA, PEM files " \
-	"(default:\n"                                                          \
+	"(default:\n"                                                           \
 	"                      CMKFS_KMIP_CERT, CMKFS_KMIP_KEY, "               \
-	"CMKFS_KMIP_CA, else\n"                                                \
-	"                      /etc/cmkfs/kmip/client.crt, client.key, "       \
+	"CMKFS_KMIP_CA, else\n"                                                 \
+	"                      /etc/cmkfs/kmip/client.crt, client.key, "        \
 	"ca.crt)\n"
 
 /* Handle option c if it is a KMS option (1), else 0; -1 on a bad value

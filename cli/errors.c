@@ -117,10 +117,11 @@ static int kmip_check_failed(const char *prefix, const char *key,
 			"identity of this client's certificate, and be Active",
 			prefix, c->client_region, key, c->step);
 	case KMS_NOT_FOUND:
-		return cli_kms_error(&c->kms,
-				     "%sthe KMIP server %s has no key %s: check "
-				     "its unique identifier",
-				     prefix, c->client_region, key);
+		return cli_kms_error(
+			&c->kms,
+			"%sthe KMIP server %s has no key %s: check "
+			"its unique identifier",
+			prefix, c->client_region, key);
 	default:
 		return cli_kms_error(&c->kms, "%scannot check the key %s (%s)",
 				     prefix, key, c->step);
@@ -174,8 +175,12 @@ static int check_failed(const char *prefix, const char *arn,
 static const char *kmip_state(int64_t s)
 {
 	static const char *const names[] = {
-		"?",	       "Pre-Active", "Active",
-		"Deactivated", "Compromised", "Destroyed",
+		"?",
+		"Pre-Active",
+		"Active",
+		"Deactivated",
+		"Compromised",
+		"Destroyed",
 		"Destroyed Compromised",
 	};
 
@@ -250,19 +255,18 @@ static int unfit(const char *prefix, const char *arn, int r,
 				 "a service to trust",
 				 prefix, arn);
 	case VOL_KEY_NOT_AES256:
-		return cli_error(0,
-				 "%sthe KMIP object %s is not a symmetric "
-				 "AES-256 key (Object Type %s, Cryptographic "
-				 "Algorithm %lld, Length %lld): create one with "
-				 "algorithm AES and length 256",
-				 prefix, arn,
-				 c->kmip.object_type == 2 ? "Symmetric Key"
-							  : "other",
-				 (long long)c->kmip.algorithm,
-				 (long long)c->kmip.length);
+		return cli_error(
+			0,
+			"%sthe KMIP object %s is not a symmetric "
+			"AES-256 key (Object Type %s, Cryptographic "
+			"Algorithm %lld, Length %lld): create one with "
+			"algorithm AES and length 256",
+			prefix, arn,
+			c->kmip.object_type == 2 ? "Symmetric Key" : "other",
+			(long long)c->kmip.algorithm,
+			(long long)c->kmip.length);
 	case VOL_KEY_NOT_ACTIVE:
-		return cli_error(0,
-				 "%sthe KMIP key %s is %s, not Active: %s",
+		return cli_error(0, "%sthe KMIP key %s is %s, not Active: %s",
 				 prefix, arn, kmip_state(c->kmip.state),
 				 c->kmip.state == 1
 					 ? "activate it on the server"
@@ -273,7 +277,8 @@ static int unfit(const char *prefix, const char *arn, int r,
 				 "%sthe KMIP key %s may not be used to "
 				 "Encrypt and Decrypt (Cryptographic Usage "
 				 "Mask 0x%llx): create it with both",
-				 prefix, arn, (unsigned long long)c->kmip.usage_mask);
+				 prefix, arn,
+				 (unsigned long long)c->kmip.usage_mask);
 	}
 	return cli_error(r, "%scannot check the key %s", prefix, arn);
 }

@@ -94,8 +94,9 @@ int cli_key_service(const struct kms_options *o, const char *key,
 	struct kms_error err;
 
 	if (vol_kms_open(o, key, out, &err))
-		return cli_kms_error(&err, "cannot reach the service of the "
-					   "key %s",
+		return cli_kms_error(&err,
+				     "cannot reach the service of the "
+				     "key %s",
 				     key);
 	return EXIT_OK;
 }

@@ -126,10 +126,11 @@ static json_object *slot_json(const struct vol_status_slot *s)
 	if (s->token >= 0) {
 		add(o, "token", json_object_new_int(s->token));
 		add(o, "key_arn", json_object_new_string(s->key_arn));
-		add(o, "kind", json_object_new_string(
-				       vol_key_kind_of(s->key_arn) == VOL_KEY_KMIP
-					       ? "kmip"
-					       : "aws-kms"));
+		add(o, "kind",
+		    json_object_new_string(vol_key_kind_of(s->key_arn) ==
+							   VOL_KEY_KMIP
+						   ? "kmip"
+						   : "aws-kms"));
 		add(o, "region", json_object_new_string(s->region));
 		add(o, "created", json_object_new_string(s->created));
 		add(o, "binding",

@@ -51,8 +51,9 @@ int cli_getopt(const struct cli_cmd *cmd, int argc, char **argv,
 		 * so that no one takes one for the other. */
 		if (vol_key_kind_of(optarg) == VOL_KEY_KMIP) {
 			*exit_code = cli_usage_error(
-				cmd, "--key-arn names AWS KMS keys: give the "
-				     "KMIP key %s with --key",
+				cmd,
+				"--key-arn names AWS KMS keys: give the "
+				"KMIP key %s with --key",
 				optarg);
 			return -1;
 		}

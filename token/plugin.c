@@ -140,7 +140,7 @@ static long timeout_ms(struct crypt_device *cd)
 	    v > TIMEOUT_MAX_S) {
 		log_error(cd,
 			  TOKEN_TYPE ": CMKFS_TOKEN_TIMEOUT is not a number of "
-			  "seconds from 1 to %d; using %d",
+				     "seconds from 1 to %d; using %d",
 			  TIMEOUT_MAX_S, TIMEOUT_DEFAULT_S);
 		return TIMEOUT_DEFAULT_S * 1000L;
 	}
@@ -257,13 +257,13 @@ static void report_failure(struct crypt_device *cd, int token,
 	log_error(cd, TOKEN_TYPE " token %d: cannot unlock %s: %s%s", token,
 		  volume_name(cd), why, kms);
 	if (e->what == VOL_FAIL_UNWRAP || e->what == VOL_FAIL_KMS_CLIENT)
-		log_debug(
-			cd,
-			TOKEN_TYPE " token %d: KMS status %s after %u request(s), "
-			"HTTP %ld, request id %s",
-			token, kms_status_name(e->kms.status), e->kms.attempts,
-			e->kms.http_status,
-			e->kms.request_id[0] ? e->kms.request_id : "-");
+		log_debug(cd,
+			  TOKEN_TYPE
+			  " token %d: KMS status %s after %u request(s), "
+			  "HTTP %ld, request id %s",
+			  token, kms_status_name(e->kms.status),
+			  e->kms.attempts, e->kms.http_status,
+			  e->kms.request_id[0] ? e->kms.request_id : "-");
 }
 
 /* The header of cd as crypto/luks2/ sees it: 0, or -errno with err
@@ -307,21 +307,22 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 	if (pin) {
 		log_error(cd,
 			  TOKEN_TYPE " token %d takes no PIN: KMS unwraps its "
-			  "secret",
+				     "secret",
 			  token);
 		return -ENOENT;
 	}
 	r = borrow(cd, &v, &info, err, sizeof(err));
 	if (r) {
-		log_error(cd, TOKEN_TYPE " token %d: cannot unlock %s: %s", token,
-			  volume_name(cd), err);
+		log_error(cd, TOKEN_TYPE " token %d: cannot unlock %s: %s",
+			  token, volume_name(cd), err);
 		return r == -ENOMEM ? -ENOMEM : -ENOENT;
 	}
 	total = walk_left(cd, timeout_ms(cd));
 	if (!total) {
 		luks2_close(v);
 		log_error(cd,
-			  TOKEN_TYPE " token %d: not tried: the KMS time of this "
+			  TOKEN_TYPE
+			  " token %d: not tried: the KMS time of this "
 			  "volume (CMKFS_TOKEN_TIMEOUT, for all its tokens) "
 			  "is spent",
 			  token);
@@ -330,7 +331,7 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 	boot_options(total, &ko);
 	log_debug(cd,
 		  TOKEN_TYPE " token %d: KMS within %ld ms (%ld ms a request, "
-		  "connect %ld ms); key %s",
+			     "connect %ld ms); key %s",
 		  token, total, ko.timeout_ms, ko.connect_timeout_ms,
 		  trust.key_arn ? "pinned by CMKFS_KEY_ARN" : "not pinned");
 	r = vol_token_secret(v, &info, token, &ko, &trust, &t, &secret, &len,
@@ -339,8 +340,9 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 	luks2_close(v);
 	if (r > 0) {
 		log_error(cd,
-			  TOKEN_TYPE " token %d is not a " TOKEN_TYPE " token of an "
-			  "active keyslot",
+			  TOKEN_TYPE " token %d is not a " TOKEN_TYPE
+				     " token of an "
+				     "active keyslot",
 			  token);
 		return -ENOENT;
 	}
@@ -349,7 +351,8 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 		return token_errno(r, &e);
 	}
 	log_verbose(cd,
-		    TOKEN_TYPE " token %d: keyslot secret unwrapped by KMS key %s",
+		    TOKEN_TYPE
+		    " token %d: keyslot secret unwrapped by KMS key %s",
 		    token, t.key_arn);
 	log_debug(cd, TOKEN_TYPE " token %d: region %s, binding %s", token,
 		  t.region, t.segment_bound ? "volume+segment" : "volume");
@@ -375,9 +378,9 @@ void cryptsetup_token_buffer_free(void *buffer, size_t buffer_len)
 /*
  * Called before every open and when a token is stored (`cryptsetup token
  * import`): non-zero refuses it.  The token must parse as a token of this
- * plugin's type does for an unlock; when the header is one cmkfs accepts, its binding
- * must be this header's (a token copied from another volume is refused at
- * import).
+ * plugin's type does for an unlock; when the header is one cmkfs accepts, its
+ * binding must be this header's (a token copied from another volume is refused
+ * at import).
  */
 int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
 {
@@ -405,7 +408,8 @@ int cryptsetup_token_validate(struct crypt_device *cd, const char *json)
 	r = borrow(cd, &v, &info, why, sizeof(why));
 	if (r) {
 		/* Nothing to compare with: the open will say why. */
-		log_debug(cd, TOKEN_TYPE " token: binding not checked: %s", why);
+		log_debug(cd, TOKEN_TYPE " token: binding not checked: %s",
+			  why);
 		vol_token_free(&t);
 		return 0;
 	}

@@ -163,8 +163,7 @@ static void say_failure(const char *name, int r, const struct vol_error *e,
 			 name, e->key_arn, e->message);
 		return;
 	case VOL_FAIL_NO_TOKEN:
-		snprintf(why, len,
-			 "%s: no token opens the reencryption's keys",
+		snprintf(why, len, "%s: no token opens the reencryption's keys",
 			 name);
 		return;
 	case VOL_FAIL_BINDING:

@@ -105,8 +105,7 @@ static int rewrap(struct luks2_vol *v, const struct luks2_info *info,
 			goto out;
 	}
 	vol_binding_of(info, &b);
-	r = vol_secret_rewrap(k, &u->token, &b, dst, new_arn, &token,
-			      &e->kms);
+	r = vol_secret_rewrap(k, &u->token, &b, dst, new_arn, &token, &e->kms);
 	if (r) {
 		e->what = VOL_FAIL_KMS;
 		snprintf(e->message, sizeof(e->message),

@@ -50,17 +50,16 @@ int vol_kms_open(const struct kms_options *ko, const char *key,
 	k->kind = vol_key_kind_of(key);
 	if (k->kind == VOL_KEY_KMIP) {
 		const struct kmip_options o = {
-			ko->kmip_cert,	       ko->kmip_key, ko->kmip_ca,
+			ko->kmip_cert,		ko->kmip_key,	ko->kmip_ca,
 			ko->connect_timeout_ms, ko->timeout_ms,
 		};
 
 		if (!vol_kmip_name(key, host, &port, NULL)) {
 			free(k);
-			return config_error(
-				err, "InvalidKeyName",
-				"'%.300s' is not a KMIP key name "
-				"(kmip://HOST:PORT/UNIQUE-ID)",
-				key);
+			return config_error(err, "InvalidKeyName",
+					    "'%.300s' is not a KMIP key name "
+					    "(kmip://HOST:PORT/UNIQUE-ID)",
+					    key);
 		}
 		snprintf(k->where, sizeof(k->where), "%s:%u", host, port);
 		r = kmip_client_new(&k->kmip, host, port, &o, err);

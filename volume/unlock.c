@@ -68,8 +68,9 @@ static void kmip_reason(const struct vol_error *e, char *out, size_t len)
 			 e->key_arn, e->message);
 		break;
 	default:
-		snprintf(out, len, "the KMIP server did not unwrap the secret "
-				   "of %s",
+		snprintf(out, len,
+			 "the KMIP server did not unwrap the secret "
+			 "of %s",
 			 e->key_arn);
 	}
 }
@@ -81,8 +82,9 @@ void vol_failure_reason(const struct vol_error *e, char *out, size_t len)
 		break;
 	case VOL_FAIL_KMS_CLIENT:
 		if (vol_key_kind_of(e->key_arn) == VOL_KEY_KMIP)
-			snprintf(out, len, "no connection to the KMIP server of "
-					   "the key %s",
+			snprintf(out, len,
+				 "no connection to the KMIP server of "
+				 "the key %s",
 				 e->key_arn);
 		else
 			snprintf(out, len,

@@ -120,9 +120,9 @@ enum vol_key_kind {
 enum vol_key_kind vol_key_kind_of(const char *key);
 
 /* Is name a well-formed KMIP key name?  HOST a DNS name or IPv4 address
- * of at most 99 letters, digits, dots and dashes, PORT 1 to 65535 without leading
- * zeros, UNIQUE-ID 1 to 128 printable ASCII characters but space, quotes,
- * backslash, slash and comma.  Its parts into host, *port and uid (each
+ * of at most 99 letters, digits, dots and dashes, PORT 1 to 65535 without
+ * leading zeros, UNIQUE-ID 1 to 128 printable ASCII characters but space,
+ * quotes, backslash, slash and comma.  Its parts into host, *port and uid (each
  * 256 bytes) when they are not NULL. */
 bool vol_kmip_name(const char *name, char *host, unsigned *port, char *uid);
 
