@@ -97,7 +97,10 @@ void vol_failure_reason(const struct vol_error *e, char *out, size_t len)
 			 e->key_arn, e->message);
 		return;
 	case VOL_FAIL_BINDING:
-		snprintf(out, len, "%s; KMS was not asked", e->message);
+		snprintf(out, len, "%s; %s was not asked", e->message,
+			 vol_key_kind_of(e->key_arn) == VOL_KEY_KMIP
+				 ? "the KMIP server"
+				 : "KMS");
 		return;
 	default:
 		snprintf(out, len, "%s", e->message);

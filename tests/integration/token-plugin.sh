@@ -153,7 +153,7 @@ expect_exit 0 cs $CRYPTSETUP open --test-passphrase --token-only "$vol"
 
 n=$(decrypts)
 env_extra=CMKFS_KEY_ARN=${key%/*}/00000000-0000-0000-0000-000000000000 \
-	refused "another key pinned" "its aws-kms token names the key $key, not ${key%/*}/00000000-0000-0000-0000-000000000000 (the key this host is told to trust)" "KMS was not asked"
+	refused "another key pinned" "its token names the key $key, not ${key%/*}/00000000-0000-0000-0000-000000000000 (the key this host is told to trust)" "KMS was not asked"
 [ "$(decrypts)" = "$n" ] || fail "KMS was asked although the token's key is not the pinned one"
 
 # Tokens under another key (one that does not exist; one in another
@@ -177,7 +177,7 @@ done
 cryptsetup token export --token-id 0 "$other_vol" > "$T/copied.json"
 before=$(sha256sum < "$vol")
 expect_exit 1 cs $CRYPTSETUP token import --json-file "$T/copied.json" --key-slot 0 --token-id 8 "$vol"
-contains "$out$err" "aws-kms token refused: its aws-kms token was made for volume $(cryptsetup luksUUID "$other_vol"), not this one ($uuid): it was copied from another volume" "copied token at import"
+contains "$out$err" "aws-kms token refused: its token was made for volume $(cryptsetup luksUUID "$other_vol"), not this one ($uuid): it was copied from another volume" "copied token at import"
 [ "$(sha256sum < "$vol")" = "$before" ] || fail "a refused import changed the header"
 expect_exit 0 cryptsetup token import --disable-external-tokens --json-file "$T/copied.json" --key-slot 0 --token-id 8 "$vol"
 n=$(decrypts)
@@ -231,7 +231,7 @@ bad other-region "the aws-kms token's region is not its key's AWS region" "t['re
 bad no-ciphertext "the aws-kms token has no usable ciphertext" "del t['ciphertext']"
 bad bad-base64 "the aws-kms token's ciphertext is not base64" "t['ciphertext'] = '%%%not*base64%%%'"
 bad ciphertext-list "the aws-kms token has no usable ciphertext" "t['ciphertext'] = [t['ciphertext']]"
-bad context-string "the aws-kms token has no usable encryption_context" "t['encryption_context'] = 'cmkfs'"
+bad context-string "the token has no usable encryption_context" "t['encryption_context'] = 'cmkfs'"
 bad context-number "the token's encryption_context values must be strings of printable ASCII" "t['encryption_context']['cmkfs:volume'] = 7"
 bad extra-context "the token's encryption_context has \"aws:extra\", which cmkfs does not bind" "t['encryption_context']['aws:extra'] = 'x'"
 bad region-nul "the aws-kms token lacks key_arn or region" "t['region'] = 'us-east-1\\x00.evil.example'"
