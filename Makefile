@@ -176,7 +176,7 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 # Objects reached through pattern rules are not intermediate: keep them.
 .SECONDARY:
 
-.PHONY: all test run-tests demo bench bench-quick bench-crypto asan analyze \
+.PHONY: all test run-tests demo demo-kmip bench bench-quick bench-crypto asan analyze \
 	install clean deps format check-format fuzz programs deb
 
 all: $(PROGRAMS) $(UNIT_TESTS) $(TEST_TOOLS) $(FUZZERS) $(TOKEN_SOS) \
@@ -417,6 +417,11 @@ run-tests: all
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) scripts/demo.sh
+
+# The same promise with a KMIP key server (PyKMIP) holding the key.
+demo-kmip: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) scripts/demo-kmip.sh
 
 # The benchmark suite needs root (tmpfs, FUSE, loop devices) and Debian's
 # python3.  CMKFS_BENCH_CMKFS=PATH runs another cmkfs binary.

@@ -191,7 +191,7 @@ static int run_create(const struct cli_cmd *cmd, int argc, char **argv)
 const struct cli_cmd cli_cmd_create = {
 	"create",
 	"create a volume whose key only a KMS key can unlock",
-	"usage: cmkfs create VOLUME --size SIZE --key-arn ARN [--sector-size N]\n"
+	"usage: cmkfs create VOLUME --size SIZE --key KEY [--sector-size N]\n"
 	"                    [--label L] [--mkfs ext4|xfs] [--force] [KMS "
 	"OPTIONS]\n"
 	"\n"
@@ -200,9 +200,15 @@ const struct cli_cmd cli_cmd_create = {
 	"allocated; or an existing block device, used whole) as a LUKS2 volume:\n"
 	"AES-256-XTS with a random 512-bit volume key, whose only keyslot is "
 	"opened\n"
-	"by a data key of the KMS key ARN (GenerateDataKey with the encryption\n"
-	"context {\"cmkfs:volume\": \"<UUID>\"}), kept wrapped in an aws-kms "
-	"token.\n"
+	"by a secret wrapped by KEY and bound to the header: an AWS KMS key's "
+	"data key\n"
+	"(GenerateDataKey, the volume's UUID and data segment as encryption "
+	"context)\n"
+	"in an aws-kms token, or 32 random bytes a KMIP key wraps with "
+	"AES-GCM (the\n"
+	"same binding as additional data) in a kmip token.  KEY is an AWS KMS "
+	"key ARN\n"
+	"(also given as --key-arn ARN) or kmip://HOST:PORT/UNIQUE-ID.\n"
 	"The key is checked first (see 'cmkfs check-key').  Anything carrying a\n"
 	"LUKS or filesystem signature is refused unless --force.  A failure or\n"
 	"Ctrl-C leaves nothing behind.\n"

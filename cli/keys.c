@@ -42,7 +42,7 @@ static int run_key_change(const struct cli_cmd *cmd, int argc, char **argv,
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "takes one VOLUME");
 	if (!arn)
-		return cli_usage_error(cmd, "needs --key-arn ARN");
+		return cli_usage_error(cmd, "needs --key KEY");
 	volume = argv[optind];
 	/* --key-arn is the key added or removed: the one that opens the
 	 * volume is pinned by CMKFS_KEY_ARN alone. */
@@ -77,16 +77,18 @@ static int run_remove_key(const struct cli_cmd *cmd, int argc, char **argv)
 const struct cli_cmd cli_cmd_add_key = {
 	"add-key",
 	"let another KMS key open the volume too",
-	"usage: cmkfs add-key VOLUME --key-arn ARN [--insecure] [KMS OPTIONS]\n"
+	"usage: cmkfs add-key VOLUME --key KEY [--insecure] [KMS OPTIONS]\n"
 	"\n"
 	"A second door: a replica key in another region for disaster recovery, "
 	"or a\n"
-	"break-glass key in another account.  ARN is checked as 'cmkfs "
+	"break-glass key in another account or on a KMIP server.  KEY (an ARN "
+	"or\n"
+	"kmip://HOST:PORT/UNIQUE-ID) is checked as 'cmkfs "
 	"check-key'\n"
 	"does; a key the volume already has must open it first; then a new "
 	"keyslot\n"
-	"opened by a fresh data key of ARN (bound to this volume) and its own\n"
-	"aws-kms token are added.  The client asks the region the ARN names.  "
+	"opened by a fresh secret of KEY (bound to this volume) and its own\n"
+	"token are added.  The client asks the region the ARN names.  "
 	"A\n"
 	"crash at any point leaves a volume that opens as before.  Header work "
 	"only,\n"
@@ -101,12 +103,12 @@ const struct cli_cmd cli_cmd_add_key = {
 const struct cli_cmd cli_cmd_remove_key = {
 	"remove-key",
 	"take a KMS key's access to the volume away",
-	"usage: cmkfs remove-key VOLUME --key-arn ARN [--insecure] [KMS "
+	"usage: cmkfs remove-key VOLUME --key KEY [--insecure] [KMS "
 	"OPTIONS]\n"
 	"\n"
-	"Remove every aws-kms token of ARN and the keyslots no other key's "
+	"Remove every token of KEY and the keyslots no other key's "
 	"token\n"
-	"covers.  ARN itself need not work any more (a lost or deleted key can "
+	"covers.  KEY itself need not work any more (a lost or deleted key can "
 	"be\n"
 	"removed), but another of the volume's keys must open it first, so "
 	"that\n"

@@ -479,7 +479,7 @@ const struct cli_cmd cli_cmd_mount = {
 	"unlock a volume through KMS and mount it",
 	"usage: cmkfs mount VOLUME DIR [--fs ext4|xfs] [--mkfs] [--read-only]\n"
 	"                   [--allow-discards] [--foreground] [--log FILE]\n"
-	"                   [--reencrypt-paused] [--key-arn ARN] [--insecure]\n"
+	"                   [--reencrypt-paused] [--key KEY] [--insecure]\n"
 	"                   [KMS OPTIONS]\n"
 	"       cmkfs mount VOLUME FILE --raw [...]\n"
 	"\n"

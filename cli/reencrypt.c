@@ -499,7 +499,7 @@ static int run_reencrypt(const struct cli_cmd *cmd, int argc, char **argv)
 	if (a.resume && a.key_arn)
 		return cli_usage_error(cmd, "--resume continues with the key "
 					    "chosen at the start: drop "
-					    "--key-arn");
+					    "--key");
 	if (a.pause && (a.resume || a.key_arn || a.background))
 		return cli_usage_error(cmd, "--pause goes alone (with "
 					    "--max-rate at most)");
@@ -521,7 +521,7 @@ static int run_reencrypt(const struct cli_cmd *cmd, int argc, char **argv)
 const struct cli_cmd cli_cmd_reencrypt = {
 	"reencrypt",
 	"rewrite all data under a new volume key (mounted or not, resumable)",
-	"usage: cmkfs reencrypt VOLUME [--key-arn NEW] [--resilience MODE]\n"
+	"usage: cmkfs reencrypt VOLUME [--key NEW] [--resilience MODE]\n"
 	"                       [--progress-interval S] [--background]\n"
 	"                       [--max-rate BYTES] [--insecure] [KMS OPTIONS]\n"
 	"       cmkfs reencrypt --resume VOLUME [KMS OPTIONS]\n"

@@ -45,7 +45,7 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 	if (argc - optind != 1)
 		return cli_usage_error(cmd, "rotate takes one VOLUME");
 	if (!new_arn && !do_rewrap)
-		return cli_usage_error(cmd, "rotate needs --key-arn NEW, "
+		return cli_usage_error(cmd, "rotate needs --key NEW, "
 					    "--rewrap, or both");
 	volume = argv[optind];
 	/* --key-arn is the new key: the current one is pinned by
@@ -73,17 +73,19 @@ static int run_rotate(const struct cli_cmd *cmd, int argc, char **argv)
 const struct cli_cmd cli_cmd_rotate = {
 	"rotate",
 	"move a volume to another KMS key, or re-wrap its secret",
-	"usage: cmkfs rotate VOLUME --key-arn NEW [--insecure] [KMS OPTIONS]\n"
-	"       cmkfs rotate VOLUME --rewrap [--key-arn NEW] [--insecure]\n"
+	"usage: cmkfs rotate VOLUME --key NEW [--insecure] [KMS OPTIONS]\n"
+	"       cmkfs rotate VOLUME --rewrap [--key NEW] [--insecure]\n"
 	"                    [KMS OPTIONS]\n"
 	"\n"
 	"Header work only, no data rewritten, safe while the volume is in use.\n"
 	"\n"
-	"--key-arn NEW moves the volume to another CMK: the current key must "
+	"--key NEW moves the volume to another key (an ARN, or a KMIP key,\n"
+	"kmip://HOST:PORT/UNIQUE-ID: either kind to either): the current key "
+	"must "
 	"still\n"
 	"unlock it; NEW is checked as 'cmkfs check-key' does; a data key of "
 	"NEW\n"
-	"opens a new keyslot with its own aws-kms token; then the old keyslot "
+	"opens a new keyslot with its own token; then the old keyslot "
 	"and\n"
 	"token are destroyed.  A crash at any point leaves a volume that opens "
 	"with\n"
@@ -93,7 +95,11 @@ const struct cli_cmd cli_cmd_rotate = {
 	"never\n"
 	"leaves KMS): under the same key, it moves to the key's newest material "
 	"after\n"
-	"a KMS key rotation; with --key-arn, under another key.\n"
+	"a KMS key rotation; with --key, under another key.  Where a KMIP key "
+	"is\n"
+	"either end, the secret is unwrapped here (in locked memory) and "
+	"wrapped again\n"
+	"with a fresh IV.\n"
 	"\n"
 	"The volume's data key (what encrypts the data) is unchanged: rotating "
 	"it\n"

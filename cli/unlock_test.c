@@ -53,7 +53,7 @@ static int run_unlock_test(const struct cli_cmd *cmd, int argc, char **argv)
 const struct cli_cmd cli_cmd_unlock_test = {
 	"unlock-test",
 	"prove the volume unlocks through its KMS key, now",
-	"usage: cmkfs unlock-test VOLUME [--key-arn ARN] [--insecure] [KMS "
+	"usage: cmkfs unlock-test VOLUME [--key KEY] [--insecure] [KMS "
 	"OPTIONS]\n"
 	"\n"
 	"For each of the volume's KMS keys (CMKs), unwrap its keyslot secret "

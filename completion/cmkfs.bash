@@ -36,7 +36,7 @@ _cmkfs() {
 			return
 		fi
 		case $prev in
-		--log | --policy) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+		--log | --policy | --kmip-cert | --kmip-key | --kmip-ca) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 		--backing | --out | --build) COMPREPLY=($(compgen -d -- "$cur")); return ;;
 		esac
 		# An option followed by an argument in the help takes one.
