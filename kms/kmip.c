@@ -78,11 +78,15 @@
 #define ALG_AES		  3
 
 struct kmip_client {
-	CURL *curl;
+	CURL *curl; /* NULL after a connection failed */
 	curl_socket_t fd;
-	long timeout_ms;
+	long timeout_ms, connect_timeout_ms;
+	unsigned max_attempts;
+	long retry_budget_ms;
+	int64_t first_attempt; /* of the request under way */
 	char host[256];
 	unsigned port;
+	char files[3][300]; /* certificate, key, CA */
 };
 
 static int64_t now_ms(void)
@@ -111,24 +115,12 @@ static enum kms_status curl_status(CURLcode c)
 	}
 }
 
-/* The file of one part of the identity: given, else the environment's,
- * else the default (name in KMIP_DEFAULT_DIR). */
-static const char *identity_file(const char *given, const char *env,
-				 const char *name, char *buf, size_t len)
-{
-	const char *s = given && *given ? given : getenv(env);
-
-	if (s && *s)
-		return s;
-	snprintf(buf, len, "%s/%s", KMIP_DEFAULT_DIR, name);
-	return buf;
-}
-
-/* The three files of o resolved into f (cert, key, ca), each there, and the
- * private key private: 0, or -errno with err said (what to set, or the
- * chmod to run). */
-static int identity(const struct kmip_options *o, struct kmip_options *f,
-		    char bufs[3][300], struct kms_error *err)
+/* The three files of o (cert, key, ca), each given, else the
+ * environment's, else the default in KMIP_DEFAULT_DIR, into files; each
+ * there, and the private key private: 0, or -errno with err said (what to
+ * set, or the chmod to run). */
+static int identity(const struct kmip_options *o, char files[3][300],
+		    struct kms_error *err)
 {
 	static const char *const what[] = { "certificate", "private key",
 					    "CA certificate" };
@@ -138,32 +130,98 @@ static int identity(const struct kmip_options *o, struct kmip_options *f,
 					   "--kmip-ca" };
 	static const char *const def[] = { "client.crt", "client.key",
 					   "ca.crt" };
-	const char *given[] = { o->cert, o->key, o->ca }, *path[3];
+	const char *given[] = { o->cert, o->key, o->ca };
 	struct stat st;
+	int n;
 
 	for (int i = 0; i < 3; i++) {
-		path[i] = identity_file(given[i], env[i], def[i], bufs[i],
-					sizeof(bufs[i]));
-		if (stat(path[i], &st) || !S_ISREG(st.st_mode))
+		const char *s =
+			given[i] && *given[i] ? given[i] : getenv(env[i]);
+
+		n = s && *s ? snprintf(files[i], 300, "%s", s)
+			    : snprintf(files[i], 300, "%s/%s", KMIP_DEFAULT_DIR,
+				       def[i]);
+		if (n < 0 || n >= 300)
+			return kms_set_error(err, KMS_CONFIG,
+					     "NoClientIdentity",
+					     "the path of the KMIP client %s "
+					     "is too long",
+					     what[i]);
+		if (stat(files[i], &st) || !S_ISREG(st.st_mode))
 			return kms_set_error(
 				err, KMS_CONFIG, "NoClientIdentity",
-				"no KMIP client %s at %.300s: set %s (or %s) "
+				"no KMIP client %s at %.280s: set %s (or %s) "
 				"to its PEM file",
-				what[i], path[i], env[i], opt[i]);
+				what[i], files[i], env[i], opt[i]);
 		/* Whoever can read the key is this client to the server. */
 		if (i == 1 && (st.st_mode & 077))
 			return kms_set_error(
 				err, KMS_CONFIG, "KeyNotPrivate",
-				"the KMIP client's private key %.300s may be "
+				"the KMIP client's private key %.280s may be "
 				"%s by others (mode %04o): make it private "
-				"with 'chmod 600 %.300s'",
-				path[i], st.st_mode & 022 ? "written" : "read",
-				(unsigned)(st.st_mode & 07777), path[i]);
+				"with 'chmod 600 %.280s'",
+				files[i], st.st_mode & 022 ? "written" : "read",
+				(unsigned)(st.st_mode & 07777), files[i]);
 	}
-	*f = *o;
-	f->cert = path[0];
-	f->key = path[1];
-	f->ca = path[2];
+	return 0;
+}
+
+/* After attempt failed with err: whether to try again (a connection that
+ * failed or dropped, up to max_attempts, within the retry budget), once a
+ * pause has passed.  A timeout is not tried again: a server that does not
+ * answer would hold the caller max_attempts times as long. */
+static bool retry_after(const struct kmip_client *c, unsigned attempt,
+			const struct kms_error *err)
+{
+	long ms = 200L * attempt;
+	struct timespec pause = { ms / 1000, (ms % 1000) * 1000000L };
+
+	if (err->status != KMS_NETWORK || attempt >= c->max_attempts ||
+	    now_ms() + ms - c->first_attempt > c->retry_budget_ms)
+		return false;
+	nanosleep(&pause, NULL);
+	return true;
+}
+
+/* A TLS connection to the server, as c says: 0, or -errno with err
+ * said. */
+static int connect_tls(struct kmip_client *c, struct kms_error *err)
+{
+	char url[320];
+	CURLcode r;
+
+	curl_easy_cleanup(c->curl);
+	/* libcurl's global state as the KMS client has it: set up once,
+	 * with frees that wipe (the TLS records held the secrets). */
+	c->curl = kms_curl_global_init() ? NULL : curl_easy_init();
+	if (!c->curl) {
+		kms_set_error(err, KMS_CONFIG, "OutOfMemory", "out of memory");
+		return -ENOMEM;
+	}
+	snprintf(url, sizeof(url), "https://%s:%u", c->host, c->port);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECT_ONLY, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
+			 c->connect_timeout_ms);
+	curl_easy_setopt(c->curl, CURLOPT_SSLVERSION,
+			 (long)CURL_SSLVERSION_TLSv1_2);
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(c->curl, CURLOPT_CAINFO, c->files[2]);
+	curl_easy_setopt(c->curl, CURLOPT_SSLCERT, c->files[0]);
+	curl_easy_setopt(c->curl, CURLOPT_SSLKEY, c->files[1]);
+	r = curl_easy_perform(c->curl);
+	if (r == CURLE_OK)
+		r = curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET, &c->fd);
+	if (r != CURLE_OK) {
+		kms_set_error(err, curl_status(r), "ConnectionFailed",
+			      "cannot reach the KMIP server %s:%u: %s", c->host,
+			      c->port, curl_easy_strerror(r));
+		curl_easy_cleanup(c->curl);
+		c->curl = NULL;
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -171,19 +229,13 @@ int kmip_client_new(struct kmip_client **out, const char *host, unsigned port,
 		    const struct kmip_options *opts, struct kms_error *err)
 {
 	struct kmip_client *c = calloc(1, sizeof(*c));
-	char url[320], bufs[3][300];
-	struct kmip_options o_ = { 0 }, *o = &o_;
-	CURLcode r;
+	int r;
 
 	*out = NULL;
 	memset(err, 0, sizeof(*err));
 	if (!c) {
 		kms_set_error(err, KMS_CONFIG, "OutOfMemory", "out of memory");
 		return -ENOMEM;
-	}
-	if (identity(opts, o, bufs, err)) {
-		free(c);
-		return -EINVAL;
 	}
 	if (!port || port > 65535 || strlen(host) >= sizeof(c->host) ||
 	    !*host || strpbrk(host, "/@?#[] ")) {
@@ -193,40 +245,28 @@ int kmip_client_new(struct kmip_client **out, const char *host, unsigned port,
 			      port);
 		return -EINVAL;
 	}
+	if (identity(opts, c->files, err)) {
+		free(c);
+		return -EINVAL;
+	}
 	snprintf(c->host, sizeof(c->host), "%s", host);
 	c->port = port;
-	c->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
-	/* libcurl's global state as the KMS client has it: set up once,
-	 * with frees that wipe (the TLS records held the secrets). */
-	c->curl = kms_curl_global_init() ? NULL : curl_easy_init();
-	if (!c->curl) {
-		free(c);
-		kms_set_error(err, KMS_CONFIG, "OutOfMemory", "out of memory");
-		return -ENOMEM;
+	c->timeout_ms = opts->timeout_ms ? opts->timeout_ms : 10000;
+	c->connect_timeout_ms =
+		opts->connect_timeout_ms ? opts->connect_timeout_ms : 3000;
+	c->max_attempts = opts->max_attempts ? opts->max_attempts : 3;
+	c->retry_budget_ms =
+		opts->retry_budget_ms ? opts->retry_budget_ms : 30000;
+	c->first_attempt = now_ms();
+	for (unsigned attempt = 1;; attempt++) {
+		r = connect_tls(c, err);
+		err->attempts = attempt;
+		if (!r || !retry_after(c, attempt, err))
+			break;
 	}
-	snprintf(url, sizeof(url), "https://%s:%u", host, port);
-	curl_easy_setopt(c->curl, CURLOPT_URL, url);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECT_ONLY, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
-			 o->connect_timeout_ms ? o->connect_timeout_ms : 3000L);
-	curl_easy_setopt(c->curl, CURLOPT_SSLVERSION,
-			 (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(c->curl, CURLOPT_CAINFO, o->ca);
-	curl_easy_setopt(c->curl, CURLOPT_SSLCERT, o->cert);
-	curl_easy_setopt(c->curl, CURLOPT_SSLKEY, o->key);
-	r = curl_easy_perform(c->curl);
-	if (r == CURLE_OK)
-		r = curl_easy_getinfo(c->curl, CURLINFO_ACTIVESOCKET, &c->fd);
-	if (r != CURLE_OK) {
-		kms_set_error(err, curl_status(r), "ConnectionFailed",
-			      "cannot reach the KMIP server %s:%u: %s", host,
-			      port, curl_easy_strerror(r));
-		curl_easy_cleanup(c->curl);
+	if (r) {
 		free(c);
-		return -EIO;
+		return r;
 	}
 	*out = c;
 	return 0;
@@ -236,7 +276,7 @@ void kmip_client_free(struct kmip_client *c)
 {
 	if (!c)
 		return;
-	curl_easy_cleanup(c->curl);
+	curl_easy_cleanup(c->curl); /* accepts NULL */
 	free(c);
 }
 
@@ -431,7 +471,7 @@ static int call(struct kmip_client *c, struct ttlv_enc *e, uint32_t op,
 		struct ttlv_items *items, uint8_t **msg,
 		const struct ttlv **payload, struct kms_error *err)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline;
 	const struct ttlv *root, *item, *t;
 	char why[160], words[256];
 	size_t len;
@@ -446,11 +486,24 @@ static int call(struct kmip_client *c, struct ttlv_enc *e, uint32_t op,
 			      strerror(-r));
 		return r;
 	}
-	r = send_all(c, e->p, e->len, deadline, err);
-	if (!r)
-		r = receive(c, msg, &len, deadline, err);
-	if (r)
-		return r;
+	/* A connection that failed is not used again: the request goes once
+	 * more on a new one (every request cmkfs makes may be repeated). */
+	c->first_attempt = now_ms();
+	for (unsigned attempt = 1;; attempt++) {
+		deadline = now_ms() + c->timeout_ms;
+		r = c->curl ? 0 : connect_tls(c, err);
+		if (!r)
+			r = send_all(c, e->p, e->len, deadline, err);
+		if (!r)
+			r = receive(c, msg, &len, deadline, err);
+		err->attempts = attempt;
+		if (!r)
+			break;
+		curl_easy_cleanup(c->curl);
+		c->curl = NULL;
+		if (!retry_after(c, attempt, err))
+			return r;
+	}
 	r = ttlv_decode(*msg, len, items, &root, why, sizeof(why));
 	if (r) {
 		kms_set_error(

@@ -50,8 +50,13 @@ int vol_kms_open(const struct kms_options *ko, const char *key,
 	k->kind = vol_key_kind_of(key);
 	if (k->kind == VOL_KEY_KMIP) {
 		const struct kmip_options o = {
-			ko->kmip_cert,		ko->kmip_key,	ko->kmip_ca,
-			ko->connect_timeout_ms, ko->timeout_ms,
+			.cert = ko->kmip_cert,
+			.key = ko->kmip_key,
+			.ca = ko->kmip_ca,
+			.connect_timeout_ms = ko->connect_timeout_ms,
+			.timeout_ms = ko->timeout_ms,
+			.max_attempts = ko->max_attempts,
+			.retry_budget_ms = ko->retry_budget_ms,
 		};
 
 		if (!vol_kmip_name(key, host, &port, NULL)) {

@@ -201,6 +201,11 @@ struct kmip_options {
 	const char *cert, *key, *ca; /* PEM files */
 	long connect_timeout_ms;     /* 0 = 3000 */
 	long timeout_ms;	     /* a request and its answer; 0 = 10000 */
+	unsigned max_attempts;	     /* a connection that fails or drops is made
+					again, a request sent again, up to this
+					many times; 0 = 3 */
+	long retry_budget_ms;	     /* ... as long as this much time from the
+					first try allows; 0 = 30000 */
 };
 
 struct kmip_client;

@@ -3,8 +3,8 @@
  * fuzz_luks2_json.c — libFuzzer target for what cmkfs reads itself from a
  * LUKS2 header's JSON metadata, which anyone who can write the volume file
  * can rewrite: the allow-list (crypto/luks2/allow.c, hdr_json_allowed) and
- * the token parser (volume/token.c, vol_token_parse: aws-kms and kmip).  The input is
- * the JSON followed by one byte of mode (its low two bits are the
+ * the token parser (volume/token.c, vol_token_parse: aws-kms and kmip).  The
+ * input is the JSON followed by one byte of mode (its low two bits are the
  * allow-list's flags).  Must never crash, read out of bounds, leak or hang.
  *
  * Invariants: a header the allow-list accepts leaves its reason empty, one

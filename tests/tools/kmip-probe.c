@@ -49,9 +49,8 @@ static void print_sha256(const uint8_t *p, size_t n)
 
 int main(int argc, char **argv)
 {
-	struct kmip_options o = { getenv("CMKFS_KMIP_CERT"),
-				  getenv("CMKFS_KMIP_KEY"),
-				  getenv("CMKFS_KMIP_CA"), 0, 0 };
+	/* The files from the environment, as cmkfs reads it. */
+	struct kmip_options o = { 0 };
 	struct kmip_client *c = NULL;
 	struct kms_error err = { 0 };
 	struct kmip_wrapped w;
@@ -62,8 +61,7 @@ int main(int argc, char **argv)
 	int r = 0;
 	FILE *f;
 
-	if (argc < 4 || !o.cert || !o.key || !o.ca ||
-	    strlen(argv[1]) >= sizeof(host) ||
+	if (argc < 4 || strlen(argv[1]) >= sizeof(host) ||
 	    !(colon = strrchr(argv[1], ':'))) {
 		fprintf(stderr, "usage: kmip-probe HOST:PORT info|wrap|unwrap "
 				"UID [AAD FILE] (CMKFS_KMIP_CERT, _KEY, _CA "

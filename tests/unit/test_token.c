@@ -28,8 +28,8 @@ static void names_on_the_allow_list(void **state)
 	assert_string_equal(host, "kms.example.com");
 	assert_int_equal(port, 5696);
 	assert_string_equal(uid, "8f0e-1");
-	assert_true(vol_kmip_name("kmip://10.0.0.7:1/a:b_c.d", NULL, NULL,
-				  NULL));
+	assert_true(
+		vol_kmip_name("kmip://10.0.0.7:1/a:b_c.d", NULL, NULL, NULL));
 	assert_int_equal(vol_key_kind_of("kmip://x:1/y"), VOL_KEY_KMIP);
 	assert_int_equal(vol_key_kind_of("arn:aws:kms:us-east-1:1:key/x"),
 			 VOL_KEY_AWS);
@@ -39,24 +39,24 @@ static void names_refused(void **state)
 {
 	static const char *const bad[] = {
 		"kmip://",
-		"kmip://host/uid",		/* no port */
-		"kmip://host:/uid",		/* empty port */
-		"kmip://host:0/uid",		/* port 0 */
-		"kmip://host:65536/uid",	/* port too big */
-		"kmip://host:0443/uid",		/* leading zero */
-		"kmip://host:44x/uid",		/* not a number */
-		"kmip://:5696/uid",		/* no host */
-		"kmip://-host:5696/uid",	/* a leading dash */
-		"kmip://user@host:5696/uid",	/* userinfo */
-		"kmip://[::1]:5696/uid",	/* brackets */
-		"kmip://host:5696/",		/* no identifier */
-		"kmip://host:5696/a/b",		/* a slash in it */
-		"kmip://host:5696/a,b",		/* a comma: trust lists */
-		"kmip://host:5696/a b",		/* a space */
-		"kmip://host:5696/a\"b",	/* a quote */
-		"kmip://host:5696/a\x01",	/* a control byte */
-		"kmip://host:5696/a\xc3\xa9",	/* not ASCII */
-		"KMIP://host:5696/uid",		/* the scheme is lower case */
+		"kmip://host/uid",		 /* no port */
+		"kmip://host:/uid",		 /* empty port */
+		"kmip://host:0/uid",		 /* port 0 */
+		"kmip://host:65536/uid",	 /* port too big */
+		"kmip://host:0443/uid",		 /* leading zero */
+		"kmip://host:44x/uid",		 /* not a number */
+		"kmip://:5696/uid",		 /* no host */
+		"kmip://-host:5696/uid",	 /* a leading dash */
+		"kmip://user@host:5696/uid",	 /* userinfo */
+		"kmip://[::1]:5696/uid",	 /* brackets */
+		"kmip://host:5696/",		 /* no identifier */
+		"kmip://host:5696/a/b",		 /* a slash in it */
+		"kmip://host:5696/a,b",		 /* a comma: trust lists */
+		"kmip://host:5696/a b",		 /* a space */
+		"kmip://host:5696/a\"b",	 /* a quote */
+		"kmip://host:5696/a\x01",	 /* a control byte */
+		"kmip://host:5696/a\xc3\xa9",	 /* not ASCII */
+		"KMIP://host:5696/uid",		 /* the scheme is lower case */
 		"arn:aws:kms:us-east-1:1:key/x", /* not KMIP's */
 	};
 	char host[120], name[200];
@@ -111,9 +111,9 @@ static void token_round_trip(void **state)
 	assert_int_equal(vol_token_matches(&t, &binding, why, sizeof(why)), 0);
 	n = vol_kmip_aad(&binding, true, aad, sizeof(aad));
 	assert_int_equal(n, strlen(aad));
-	assert_string_equal(aad,
-			    "cmkfs:volume=0b2c6c4e-6c1a-4f4e-9d0b-4b5f3b4a9c11\n"
-			    "cmkfs:segment=aes-xts-plain64:512:4096:16777216");
+	assert_string_equal(
+		aad, "cmkfs:volume=0b2c6c4e-6c1a-4f4e-9d0b-4b5f3b4a9c11\n"
+		     "cmkfs:segment=aes-xts-plain64:512:4096:16777216");
 	vol_token_free(&t);
 	free(json);
 }
@@ -151,8 +151,9 @@ static void token_refusals(void **state)
 		"ciphertext is not 32 bytes");
 	refused(json, ",\"cmkfs:segment\"", ",\"x\":\"y\",\"cmkfs:segment\"",
 		"which cmkfs does not bind");
-	refused(json, ",\"cmkfs:segment\":\"aes-xts-plain64:512:4096:16777216\"",
-		"", "lacks cmkfs:volume or cmkfs:segment");
+	refused(json,
+		",\"cmkfs:segment\":\"aes-xts-plain64:512:4096:16777216\"", "",
+		"lacks cmkfs:volume or cmkfs:segment");
 	refused(json, "\"authenticated_data\"", "\"encryption_context\"",
 		"no usable authenticated_data");
 	free(json);
