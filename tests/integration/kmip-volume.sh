@@ -7,8 +7,9 @@
 # fails its additional data in the server; an independent KMIP client
 # (PyKMIP's) unwraps the secret and the stock cryptsetup opens the volume
 # with it, and through the kmip token plugin; rotate moves the volume from
-# the KMIP key to an AWS KMS key (cmkfs-kmsd) and back, and add-key /
-# remove-key mix the two kinds.
+# the KMIP key to an AWS KMS key (cmkfs-kmsd) and back, add-key /
+# remove-key mix the two kinds, and a reencryption moves it to a new KMIP
+# key.
 # timeout: 300
 . "$(dirname "$0")/../lib.sh"
 . "$CMKFS_SRC/tests/kmip_lib.sh"
@@ -71,6 +72,9 @@ contains "$token" "\"unique_identifier\":\"$uid\"" "the kmip token names its key
 contains "$token" "\"authenticated_data\":{\"cmkfs:volume\":\"$uuid\"" "the kmip token's binding"
 expect_exit 0 "$CMKFS" unlock-test "$vol"
 contains "$out" "$KEY" "unlock-test names the key"
+expect_exit 0 "$CMKFS" status "$vol" --check-key
+contains "$out" "(KMIP, token" "status of a KMIP-bound keyslot"
+contains "$out" "active AES-256 key on the KMIP server" "status --check-key"
 expect_exit 0 "$CMKFS" unlock-test "$vol" --key "$KEY"
 expect_exit 1 "$CMKFS" unlock-test "$vol" --key "kmip://$server/other"
 contains "$err" "not kmip://$server/other" "a volume whose key is not the pinned one"
@@ -153,4 +157,9 @@ expect_exit 0 as "$host" "$CMKFS" unlock-test "$vol" --key "$KEY2"
 expect_exit 0 as "$host" "$CMKFS" remove-key "$vol" --key "$KEY2"
 expect_exit 1 as "$host" "$CMKFS" unlock-test "$vol" --key "$KEY2"
 expect_exit 0 as "$host" "$CMKFS" unlock-test "$vol" --key "$key"
+# Every byte under a new volume key, opened by a new KMIP key.
+KEY3=kmip://$server/$(kmip_admin create)
+expect_exit 0 as "$host" "$CMKFS" reencrypt "$vol" --key "$KEY3"
+expect_exit 0 as "$host" "$CMKFS" unlock-test "$vol" --key "$KEY3"
+expect_exit 1 as "$host" "$CMKFS" unlock-test "$vol" --key "$key"
 echo "kmip volume: check-key, create, unlock, identities, AAD, interop, plugin, rotate, add/remove-key"
