@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-CMKFS=$PWD/$BUILD/cmkfs
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+CMKFS=$BUILD/cmkfs
 PYTHON=/usr/bin/python3
 if [ -t 1 ]; then B=$'\033[1m' N=$'\033[0m'; else B= N=; fi
 step() { printf '\n%s==> %s%s\n' "$B" "$*" "$N"; }
@@ -25,8 +26,10 @@ cleanup() {
 		"$CMKFS" umount "$work/mnt" > /dev/null 2>&1 || umount -l "$work/mnt"
 	fi
 	# PyKMIP forks workers: its whole process group goes.
-	[ -n "$server_pid" ] && kill -KILL -- -"$server_pid" 2> /dev/null
-	[ -n "$server_pid" ] && wait "$server_pid" 2> /dev/null
+	if [ -n "$server_pid" ]; then
+		kill -KILL -- -"$server_pid" 2> /dev/null || true
+		wait "$server_pid" 2> /dev/null || true
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -62,7 +65,7 @@ policy_path=$work
 enable_tls_client_auth=True
 database_path=$work/pykmip.db
 EOF
-setsid /usr/bin/pykmip-server -f "$work/server.conf" -l "$work/server.log" > "$work/server.out" 2>&1 &
+TMPDIR=$work setsid /usr/bin/pykmip-server -f "$work/server.conf" -l "$work/server.log" > "$work/server.out" 2>&1 &
 server_pid=$!
 for _ in $(seq 150); do
 	grep -q "Starting connection service" "$work/server.log" 2> /dev/null && break

@@ -12,8 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-CMKFS=$PWD/$BUILD/cmkfs
-KMSD=$PWD/$BUILD/cmkfs-kmsd
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+CMKFS=$BUILD/cmkfs
+KMSD=$BUILD/cmkfs-kmsd
 if [ -t 1 ]; then B=$'\033[1m' N=$'\033[0m'; else B= N=; fi
 step() { printf '\n%s==> %s%s\n' "$B" "$*" "$N"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
@@ -26,7 +27,10 @@ cleanup() {
 	if [ -d "$work/mnt" ] && mountpoint -q "$work/mnt"; then
 		"$CMKFS" umount "$work/mnt" > /dev/null 2>&1 || umount -l "$work/mnt"
 	fi
-	[ -n "$kmsd_pid" ] && kill "$kmsd_pid" 2> /dev/null && wait "$kmsd_pid" 2> /dev/null
+	if [ -n "$kmsd_pid" ]; then
+		kill "$kmsd_pid" 2> /dev/null || true
+		wait "$kmsd_pid" 2> /dev/null || true
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -34,6 +38,7 @@ trap cleanup EXIT
 step "Start a local KMS: cmkfs-kmsd, an AWS-KMS-compatible service that enforces access"
 "$KMSD" init --state "$work/kms" --account 111111111111 --region us-east-1 > "$work/admin.env"
 "$KMSD" principal add --state "$work/kms" arn:aws:iam::111111111111:role/db-host > "$work/host.env"
+: > "$work/kms.out" # there before the service opens it: the loop below reads it
 "$KMSD" serve --state "$work/kms" --listen 127.0.0.1:0 --log "$work/kms.log" > "$work/kms.out" 2>&1 &
 kmsd_pid=$!
 for _ in $(seq 50); do
@@ -135,7 +140,7 @@ step "Every KMS request is in the service's access log (never a secret)"
 tail -n 5 "$work/kms.log"
 
 step "The sector cipher's cost on this machine (one core, 1 MiB buffers)"
-run "$PWD/$BUILD/cmkfs-crypto-speed" --seconds 0.3
+run "$BUILD/cmkfs-crypto-speed" --seconds 0.3
 
 echo
 echo "What encryption costs on this machine: make bench.  See README.md."

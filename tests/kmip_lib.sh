@@ -65,7 +65,7 @@ EOF
 	: > "$TEST_TMPDIR/pykmip.log"
 	# In a process group of its own: it forks workers and takes its time
 	# over SIGTERM, so the group is killed at the end.
-	setsid /usr/bin/pykmip-server -f "$conf" -l "$TEST_TMPDIR/pykmip.log" \
+	TMPDIR=$TEST_TMPDIR setsid /usr/bin/pykmip-server -f "$conf" -l "$TEST_TMPDIR/pykmip.log" \
 		> "$TEST_TMPDIR/pykmip.out" 2>&1 &
 	KMIP_SERVER_PID=$!
 	for _ in $(seq 150); do
