@@ -49,7 +49,8 @@ int cli_getopt(const struct cli_cmd *cmd, int argc, char **argv,
 	case CLI_KEY_ARN_OPT:
 		/* --key-arn names AWS keys: a KMIP key is given with --key,
 		 * so that no one takes one for the other. */
-		if (vol_key_kind_of(optarg) == VOL_KEY_KMIP) {
+		if (vol_key_kind_of(optarg) == VOL_KEY_KMIP ||
+		    strstr(optarg, "," VOL_KMIP_SCHEME)) {
 			*exit_code = cli_usage_error(
 				cmd,
 				"--key-arn names AWS KMS keys: give the "

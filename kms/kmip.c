@@ -454,10 +454,10 @@ static enum kms_status reason_status(int64_t r)
 	case 0x05:
 	case 0x08:
 		return KMS_UNSUPPORTED;
-	case 0x100: /* General Failure: the server's own trouble */
+	default: /* General Failure (0x100), Invalid Message, Response Too
+		    Large, Operation Pending...: the server's own trouble, or
+		    no reason given */
 		return KMS_SERVICE;
-	default:
-		return KMS_VALIDATION;
 	}
 }
 

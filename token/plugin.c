@@ -338,6 +338,13 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 			     &e);
 	walk_step_done();
 	luks2_close(v);
+	if (r == 0 && t.kind != TOKEN_KIND) {
+		/* libcryptsetup asks a plugin only for its own type: the
+		 * token changed under us. */
+		secmem_free(secret);
+		vol_token_free(&t);
+		r = 1;
+	}
 	if (r > 0) {
 		log_error(cd,
 			  TOKEN_TYPE " token %d is not a " TOKEN_TYPE

@@ -59,7 +59,6 @@ static int round_trip(struct kms_client *k, const char *arn,
  * Decrypt. */
 #define KMIP_SYMMETRIC_KEY 2
 #define KMIP_AES	   3
-#define KMIP_ACTIVE	   2
 #define KMIP_USE_ENCRYPT   0x04
 #define KMIP_USE_DECRYPT   0x08
 
@@ -86,7 +85,7 @@ static int check_kmip(struct vol_kms *k, const char *key,
 	if (i->object_type != KMIP_SYMMETRIC_KEY || i->algorithm != KMIP_AES ||
 	    i->length != 256)
 		out->problem = VOL_KEY_NOT_AES256;
-	else if (i->state != KMIP_ACTIVE)
+	else if (i->state != KMIP_STATE_ACTIVE)
 		out->problem = VOL_KEY_NOT_ACTIVE;
 	else if (i->usage_mask < 0 ||
 		 (i->usage_mask & (KMIP_USE_ENCRYPT | KMIP_USE_DECRYPT)) !=
@@ -94,13 +93,16 @@ static int check_kmip(struct vol_kms *k, const char *key,
 		out->problem = VOL_KEY_USAGE;
 	if (out->problem != VOL_KEY_OK)
 		return -EKEYREJECTED;
-	if (crypto_random(secret, sizeof(secret)) ||
-	    crypto_random(nonce, sizeof(nonce)))
+	if (crypto_random(nonce, sizeof(nonce)))
 		return -EIO;
 	memcpy(aad, "cmkfs:check-key=", 16);
 	hex_encode(nonce, sizeof(nonce), aad + 16);
-	if (kmip_encrypt(k->kmip, uid, secret, sizeof(secret),
-			 (const uint8_t *)aad, strlen(aad), &w, &out->kms)) {
+	/* One way out from here: the test secret is wiped. */
+	if (crypto_random(secret, sizeof(secret))) {
+		r = -EIO;
+	} else if (kmip_encrypt(k->kmip, uid, secret, sizeof(secret),
+				(const uint8_t *)aad, strlen(aad), &w,
+				&out->kms)) {
 		r = kms_failed(out, "Encrypt");
 	} else if (kmip_decrypt(k->kmip, uid, &w, (const uint8_t *)aad,
 				strlen(aad), &back, &back_len, &out->kms)) {

@@ -171,8 +171,7 @@ static int kmip_wrap(struct vol_kms *k, const char *key,
 	struct kmip_wrapped w;
 	int r;
 
-	vol_kmip_name(key, NULL, NULL, uid);
-	if (!aadlen)
+	if (!vol_kmip_name(key, NULL, NULL, uid) || !aadlen)
 		return config_error(err, "InvalidBinding",
 				    "the binding of %.300s does not fit", key);
 	r = kmip_encrypt(k->kmip, uid, secret, VOL_SECRET_BYTES,
@@ -256,6 +255,40 @@ int vol_secret_wrap(struct vol_kms *k, const char *key_arn,
 	return *token_json ? 0 : -ENOMEM;
 }
 
+/* 0 when the key of t is Active, else -EKEYREVOKED with err said
+ * (KMS_INVALID_STATE), or the failure of Get Attributes. */
+static int kmip_key_active(struct vol_kms *k, const struct vol_token *t,
+			   struct kms_error *err)
+{
+	static const char *const states[] = {
+		"in no state it names",	 "Pre-Active",	"Active",
+		"Deactivated",		 "Compromised", "Destroyed",
+		"Destroyed Compromised",
+	};
+	struct kmip_key_info ki;
+	int r = kmip_get_key_info(k->kmip, t->uid, &ki, err);
+
+	if (r)
+		return r;
+	if (ki.state == KMIP_STATE_ACTIVE)
+		return 0;
+	memset(err, 0, sizeof(*err));
+	if (ki.state < 0) {
+		err->status = KMS_PROTOCOL;
+		snprintf(err->type, sizeof(err->type), "NoState");
+		snprintf(err->message, sizeof(err->message),
+			 "the KMIP server did not say the state of %s",
+			 t->key_arn);
+		return -EPROTO;
+	}
+	err->status = KMS_INVALID_STATE;
+	snprintf(err->type, sizeof(err->type), "KeyNotActive");
+	snprintf(err->message, sizeof(err->message),
+		 "the key %s is %s, not Active", t->key_arn,
+		 ki.state < 7 ? states[ki.state] : states[0]);
+	return -EKEYREVOKED;
+}
+
 int vol_secret_unwrap(struct vol_kms *k, const struct vol_token *t,
 		      const struct vol_binding *b, uint8_t **secret,
 		      size_t *len, struct kms_error *err)
@@ -272,6 +305,13 @@ int vol_secret_unwrap(struct vol_kms *k, const struct vol_token *t,
 		return r;
 	if (k->kind == VOL_KEY_KMIP) {
 		struct kmip_wrapped w = { .ct_len = t->blob_len };
+
+		/* KMIP lets a key out of the Active state (revoked,
+		 * deactivated) still decrypt: only its state says the
+		 * customer took it away. */
+		r = kmip_key_active(k, t, err);
+		if (r)
+			return r;
 
 		aadlen = vol_kmip_aad(b, t->segment_bound, aad, sizeof(aad));
 		if (!aadlen || t->blob_len > sizeof(w.ct))

@@ -111,6 +111,10 @@ char *vol_token_json_kmip(const char *key, const struct vol_binding *b,
 	unsigned port;
 	bool ok = vol_kmip_name(key, host, &port, uid);
 
+	if (!ok) {
+		json_object_put(t);
+		return NULL;
+	}
 	snprintf(server, sizeof(server), "%s:%u", host, port);
 	json_object_object_add(t, "server", json_object_new_string(server));
 	json_object_object_add(t, "unique_identifier",
@@ -140,7 +144,61 @@ enum vol_key_kind vol_key_kind_of(const char *key)
 		       : VOL_KEY_KMIP;
 }
 
-/* HOST:PORT of a KMIP key name or a kmip token's server, up to end: its
+/* Is h (n bytes) a canonical dotted quad: four numbers 0..255 without
+ * leading zeros? */
+static bool dotted_quad(const char *h, size_t n)
+{
+	unsigned parts = 0, v = 0, digits = 0;
+
+	for (size_t i = 0; i <= n; i++) {
+		if (i == n || h[i] == '.') {
+			if (!digits || v > 255 ||
+			    (digits > 1 && h[i - digits] == '0'))
+				return false;
+			parts++;
+			v = digits = 0;
+		} else if (h[i] >= '0' && h[i] <= '9') {
+			v = v * 10 + (unsigned)(h[i] - '0');
+			if (++digits > 3)
+				return false;
+		} else {
+			return false;
+		}
+	}
+	return parts == 4;
+}
+
+/* Is h (n bytes) a host name in its one spelling: lower-case labels of
+ * letters, digits and inner dashes, none empty (no trailing dot), the last
+ * one starting with a letter — so that nothing the resolver would read as
+ * a number ("127.1", "0x7f000001") passes, and one host is not two names
+ * to the comparisons of keys — or else a canonical dotted quad? */
+static bool host_valid(const char *h, size_t n)
+{
+	size_t start = 0;
+
+	if (!n || n > 99)
+		return false;
+	if (dotted_quad(h, n))
+		return true;
+	for (size_t i = 0; i <= n; i++) {
+		if (i < n && h[i] != '.') {
+			if (!strchr("abcdefghijklmnopqrstuvwxyz0123456789-",
+				    h[i]))
+				return false;
+			continue;
+		}
+		if (i == start || h[start] == '-' || h[i - 1] == '-' ||
+		    i - start > 63)
+			return false;
+		if (i == n && !(h[start] >= 'a' && h[start] <= 'z'))
+			return false;
+		start = i + 1;
+	}
+	return true;
+}
+
+/* HOST:PORT of a KMIP key name or a kmip token's server (n bytes): its
  * parts, when on the allow-list. */
 static bool server_valid(const char *s, size_t n, char *host, unsigned *port)
 {
@@ -148,10 +206,7 @@ static bool server_valid(const char *s, size_t n, char *host, unsigned *port)
 	size_t hl = colon ? (size_t)(colon - s) : 0, pl = n - hl - 1;
 	unsigned long p = 0;
 
-	if (!colon || !hl || hl > 99 || !pl || pl > 5 || colon[1] == '0' ||
-	    s[0] == '.' || s[0] == '-' ||
-	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-		      "0123456789.-") < hl ||
+	if (!colon || !host_valid(s, hl) || !pl || pl > 5 || colon[1] == '0' ||
 	    strspn(colon + 1, "0123456789") < pl)
 		return false;
 	for (size_t i = 1; i <= pl; i++)

@@ -413,6 +413,27 @@ int vol_unlock_test(const char *volume, const struct kms_options *ko,
 
 /* ---- revocation checks -------------------------------------------------- */
 
+/* Is st, the answer about token t's key, a refusal (else an outage)?  For
+ * a KMIP key only what the server says of the key or of this client is:
+ * not found, not allowed, not Active, a wrapping that does not verify.  A
+ * server's odd answer, or a setting of this host's (a client key made
+ * readable, a certificate being replaced), is not the customer taking the
+ * key away. */
+static bool refusal(const struct vol_token *t, enum kms_status st)
+{
+	if (t->kind != VOL_KEY_KMIP)
+		return !kms_status_transient(st);
+	switch (st) {
+	case KMS_ACCESS_DENIED:
+	case KMS_NOT_FOUND:
+	case KMS_INVALID_STATE:
+	case KMS_INVALID_CIPHERTEXT:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Token t's secret, unwrapped as a mount does and wiped at once: whether
  * KMS still grants access through its key, with why said when not (what
  * KMS answered; where the answer is not about the key the log names,
@@ -442,8 +463,8 @@ static enum fsd_access reprove_one(const struct vol_reprove *rp,
 		snprintf(why, len, "%s", line);
 	else
 		snprintf(why, len, "its key %.255s: %.500s", t->key_arn, line);
-	return kms_status_transient(kerr.status) ? FSD_ACCESS_UNAVAILABLE
-						 : FSD_ACCESS_REFUSED;
+	return refusal(t, kerr.status) ? FSD_ACCESS_REFUSED
+				       : FSD_ACCESS_UNAVAILABLE;
 }
 
 /* The doors of rp (rp->lock held): the key that opened the volume, then

@@ -242,6 +242,7 @@ int kmip_decrypt(struct kmip_client *c, const char *uid,
 struct kmip_key_info {
 	int64_t object_type, algorithm, length, usage_mask, state;
 };
+#define KMIP_STATE_ACTIVE 2
 int kmip_get_key_info(struct kmip_client *c, const char *uid,
 		      struct kmip_key_info *ki, struct kms_error *err);
 

@@ -119,8 +119,10 @@ enum vol_key_kind {
  * anything else is taken for an ARN (and checked as one). */
 enum vol_key_kind vol_key_kind_of(const char *key);
 
-/* Is name a well-formed KMIP key name?  HOST a DNS name or IPv4 address
- * of at most 99 letters, digits, dots and dashes, PORT 1 to 65535 without
+/* Is name a well-formed KMIP key name, in its one spelling?  HOST a DNS
+ * name of at most 99 lower-case letters, digits, dots and dashes (labels
+ * not empty, the last one starting with a letter) or an IPv4 dotted quad
+ * without leading zeros, PORT 1 to 65535 without
  * leading zeros, UNIQUE-ID 1 to 128 printable ASCII characters but space,
  * quotes, backslash, slash and comma.  Its parts into host, *port and uid (each
  * 256 bytes) when they are not NULL. */

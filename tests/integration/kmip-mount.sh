@@ -4,8 +4,9 @@
 # and matches an XTS independent of cmkfs under the volume key that PyKMIP's
 # own client unwraps; the KMIP server down is an outage, not a revocation
 # (I/O goes on, warnings are logged, checks succeed again once it is back);
-# the key revoked through KMIP (Revoke) shreds the mount within two check
-# intervals — reads and writes fail with EIO, no key material stays in the
+# a client key made readable by others (this host's own setting) is an
+# outage too; the key revoked through KMIP (Revoke) shreds the mount within
+# two check intervals — reads and writes fail with EIO, no key material stays in the
 # daemon's memory — and a new mount is refused.
 # transports: both
 # timeout: 300
@@ -80,6 +81,22 @@ for _ in $(seq 100); do
 	sleep 0.2
 done
 grep -q "KMS answers again" "$log" || fail "checks did not succeed again after the server came back: $(tail "$log")"
+
+# ---- this host's own setting broken: an outage too, not a revocation ----
+# (a client key made readable by others is refused before it is used)
+: > "$log"
+chmod 644 "$pki/host.key"
+sleep 3.5
+[ "$(io read)" = ok ] || fail "I/O stopped while the client key was not private"
+grep -q "cannot check access to $KEY" "$log" || fail "no warning with the client key readable: $(cat "$log")"
+grep -q "KeyNotPrivate" "$log" || fail "the warning does not say why: $(cat "$log")"
+grep -q SHREDDED "$log" && fail "shredded because of this host's own setting"
+chmod 600 "$pki/host.key"
+for _ in $(seq 100); do
+	grep -q "KMS answers again" "$log" && break
+	sleep 0.2
+done
+grep -q "KMS answers again" "$log" || fail "checks did not succeed again with the key private: $(tail "$log")"
 
 # ---- Revoke: shredded within two intervals ----
 pid=$(sed -n 's/^pid=//p' "$CMKFS_RUNTIME_DIR/$uuid/state")

@@ -51,6 +51,8 @@ contains "$err" "no KMIP client certificate at $TEST_TMPDIR/none.crt: set CMKFS_
 # ---- create, status, unlock-test ----
 expect_exit 2 "$CMKFS" create "$vol" --size 32M --key-arn "$KEY"
 contains "$err" "give the KMIP key $KEY with --key" "--key-arn with a KMIP key"
+expect_exit 2 "$CMKFS" unlock-test "$vol" --key-arn "arn:aws:kms:us-east-1:111111111111:key/x,$KEY"
+contains "$err" "with --key" "--key-arn with a KMIP key in a list"
 expect_exit 0 "$CMKFS" create "$vol" --size 32M --key "$KEY"
 contains "$out" "key          $KEY" "create"
 uuid=$(cryptsetup luksUUID "$vol")
