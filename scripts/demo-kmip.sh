@@ -10,13 +10,8 @@
 # before that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
-CMKFS=$BUILD/cmkfs
+. scripts/demo-common.sh
 PYTHON=/usr/bin/python3
-if [ -t 1 ]; then B=$'\033[1m' N=$'\033[0m'; else B= N=; fi
-step() { printf '\n%s==> %s%s\n' "$B" "$*" "$N"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cmkfs-demo-kmip.XXXXXX")
 server_pid=

@@ -11,13 +11,8 @@
 # needs root (FUSE, loop devices); without it the demo stops before that.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
-CMKFS=$BUILD/cmkfs
+. scripts/demo-common.sh
 KMSD=$BUILD/cmkfs-kmsd
-if [ -t 1 ]; then B=$'\033[1m' N=$'\033[0m'; else B= N=; fi
-step() { printf '\n%s==> %s%s\n' "$B" "$*" "$N"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/cmkfs-demo.XXXXXX")
 kmsd_pid=

@@ -320,6 +320,17 @@ xts_sum() {
 		"$(sed -n 's/^sector_size=//p' <<< "$info")"
 }
 
+# until_eio FILE: read FILE (direct_io) until a read fails with EIO, 10 s
+# at most; prints the seconds it took, or fails (returns 1).
+until_eio() {
+	local i
+	for i in $(seq 100); do
+		[ "$(direct_io "$1" read)" = EIO ] && { echo "$((i / 10)).$((i % 10))"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+
 # direct_io FILE read|write: one 4 KiB O_DIRECT read or write at the start of
 # FILE; prints "ok" or the error's name (EIO...).
 direct_io() {

@@ -27,14 +27,6 @@ log=$TEST_TMPDIR/daemon.log
 io() {
 	direct_io "$plain" "$1"
 }
-until_eio() { # prints the seconds until a read fails, at most 10
-	local i
-	for i in $(seq 100); do
-		[ "$(io read)" = EIO ] && { echo "$((i / 10)).$((i % 10))"; return 0; }
-		sleep 0.1
-	done
-	return 1
-}
 mount_raw() { # [OPTIONS...]
 	: > "$log"
 	expect_exit 0 "$CMKFS" mount --raw "$vol" "$plain" --log "$log" --revocation-check 1 "$@"
@@ -101,7 +93,7 @@ grep -q "KMS answers again" "$log" || fail "checks did not succeed again with th
 # ---- Revoke: shredded within two intervals ----
 pid=$(sed -n 's/^pid=//p' "$CMKFS_RUNTIME_DIR/$uuid/state")
 kmip_admin revoke "${KEY##*/}"
-t=$(until_eio) || fail "reads still work 10 s after the key was revoked"
+t=$(until_eio "$plain") || fail "reads still work 10 s after the key was revoked"
 echo "revoked: reads fail with EIO after ${t}s"
 [ "$(io write)" = EIO ] || fail "writes still work after the shred"
 grep -q "SHREDDED: KMS refuses the key $KEY" "$log" || fail "no shred in the log: $(cat "$log")"

@@ -34,15 +34,6 @@ log=$TEST_TMPDIR/daemon.log
 io() {
 	direct_io "$plain" "$1"
 }
-# until_eio: read until the read fails, at most 10 s; prints the seconds
-until_eio() {
-	local i
-	for i in $(seq 100); do
-		[ "$(io read)" = EIO ] && { echo "$((i / 10)).$((i % 10))"; return 0; }
-		sleep 0.1
-	done
-	return 1
-}
 daemon_pid() {
 	local uuid
 	uuid=$(cryptsetup luksUUID "$1")
@@ -74,7 +65,7 @@ grep -q "^ALLOWED" "$TEST_TMPDIR/scan" || fail "the scan did not even find the k
 
 # ---- disable the key: shredded within two intervals ----
 as "$root" "$CMKFS" kms disable-key "$key" 2> /dev/null
-t=$(until_eio) || fail "reads still work 10 s after the key was disabled"
+t=$(until_eio "$plain") || fail "reads still work 10 s after the key was disabled"
 echo "disabled: reads fail with EIO after ${t}s"
 [ "$(io write)" = EIO ] || fail "writes still work after the shred"
 grep -q "SHREDDED: KMS refuses the key $key: DisabledException" "$log" || fail "no shred in the log: $(cat "$log")"
@@ -179,7 +170,7 @@ as "$root" "$CMKFS" kms cancel-deletion "$key" > /dev/null 2>&1
 as "$root" "$CMKFS" kms enable-key "$key" 2> /dev/null
 mount_raw "$vol"
 as "$root" "$CMKFS" kms schedule-deletion "$key" --days 7 > /dev/null 2>&1
-until_eio > /dev/null || fail "reads still work after the key was scheduled for deletion"
+until_eio "$plain" > /dev/null || fail "reads still work after the key was scheduled for deletion"
 grep -q "SHREDDED: KMS refuses the key $key: KMSInvalidStateException" "$log" || fail "pending deletion: $(cat "$log")"
 expect_exit 0 "$CMKFS" umount "$plain"
 as "$root" "$CMKFS" kms cancel-deletion "$key" > /dev/null 2>&1
@@ -188,7 +179,7 @@ as "$root" "$CMKFS" kms enable-key "$key" 2> /dev/null
 mount_raw "$vol"
 as "$root" "$CMKFS" kms call PutKeyPolicy "{\"KeyId\":\"$key\",\"PolicyName\":\"default\",\"Policy\":\"{\\\"Version\\\":\\\"2012-10-17\\\",\\\"Statement\\\":[{\\\"Effect\\\":\\\"Allow\\\",\\\"Principal\\\":{\\\"AWS\\\":\\\"arn:aws:iam::111111111111:root\\\"},\\\"Action\\\":\\\"kms:*\\\",\\\"Resource\\\":\\\"*\\\"},{\\\"Effect\\\":\\\"Deny\\\",\\\"Principal\\\":{\\\"AWS\\\":\\\"arn:aws:iam::111111111111:role/db-host\\\"},\\\"Action\\\":\\\"kms:Decrypt\\\",\\\"Resource\\\":\\\"*\\\"}]}\"}" > /dev/null ||
 	fail "PutKeyPolicy"
-until_eio > /dev/null || fail "reads still work after the key policy denied the host"
+until_eio "$plain" > /dev/null || fail "reads still work after the key policy denied the host"
 grep -q "SHREDDED: KMS refuses the key $key: AccessDeniedException" "$log" || fail "policy change: $(cat "$log")"
 expect_exit 0 "$CMKFS" umount "$plain"
 
@@ -201,7 +192,7 @@ expect_exit 0 as "$other" "$CMKFS" create "$vol2" --size 32M --key-arn "$key2"
 who=$other mount_raw "$vol2"
 [ "$(io read)" = ok ] || fail "mount through the grant"
 as "$root" "$CMKFS" kms revoke-grant "$key2" "$grant" > /dev/null 2>&1 || fail "revoke-grant"
-until_eio > /dev/null || fail "reads still work after the grant was revoked"
+until_eio "$plain" > /dev/null || fail "reads still work after the grant was revoked"
 grep -q "SHREDDED: KMS refuses the key $key2: AccessDeniedException" "$log" || fail "grant revoked: $(cat "$log")"
 expect_exit 0 "$CMKFS" umount "$plain"
 
