@@ -216,7 +216,7 @@ int vol_token_secret(struct luks2_vol *v, const struct luks2_info *info,
 		return 1;
 	r = vol_token_parse(json, t, err, sizeof(err));
 	if (r == -EINVAL) {
-		/* An aws-kms token that is malformed: said, never used. */
+		/* A token of ours that is malformed: said, never used. */
 		char why[512];
 
 		snprintf(why, sizeof(why), "its token %d is refused: %.400s",
