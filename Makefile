@@ -301,7 +301,11 @@ $(BENCH_CRYPTO): $(call obj,$(BENCH_SRC)) $(CRYPTO_LIB)
 TOKEN_LDLIBS = $(PIC_VOLUME_LIB) $(PIC_KMS_LIB) $(PIC_LUKS2_LIB) \
 	$(PIC_CRYPTO_LIB) $(call pc_libs,$(TOKEN_PKGS) $(VOLUME_PKGS) \
 	$(KMS_PKGS) $(LUKS2_PKGS) $(CRYPTO_PKGS)) -lpthread
-$(BUILD)/pic-obj/token/plugin-%.o: token/plugin.c
+# A static pattern: only these objects (a pattern alone would also offer
+# to make plugin-X.d.o, which make's built-in link rule then asks for when
+# it looks for a way to remake the included plugin-X.d).
+TOKEN_OBJS := $(foreach t,$(TOKEN_TYPES),$(BUILD)/pic-obj/token/plugin-$(t).o)
+$(TOKEN_OBJS): $(BUILD)/pic-obj/token/plugin-%.o: token/plugin.c
 	$(call msg,CC,$< [$*])
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(CPPFLAGS) $(CFLAGS) -fPIC $(MOD_CFLAGS) \

@@ -82,6 +82,9 @@ void cli_trust(struct vol_trust *t, bool insecure, const char *key_arn)
 	t->key_arn = key_arn ? key_arn : getenv("CMKFS_KEY_ARN");
 	if (t->key_arn && !*t->key_arn)
 		t->key_arn = NULL;
+	t->kmip_servers = getenv("CMKFS_KMIP_SERVERS");
+	if (t->kmip_servers && !*t->kmip_servers)
+		t->kmip_servers = NULL;
 }
 
 void cli_human_size(uint64_t bytes, char *out, size_t len)

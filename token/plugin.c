@@ -221,9 +221,10 @@ static void walk_step_done(void)
 }
 
 /* The CMK this host trusts, as the cmkfs CLI takes it: CMKFS_KEY_ARN. */
-static const char *pinned_key(void)
+/* A setting of the environment, NULL when unset or empty. */
+static const char *setting(const char *name)
 {
-	const char *s = getenv("CMKFS_KEY_ARN");
+	const char *s = getenv(name);
 
 	return s && *s ? s : NULL;
 }
@@ -291,7 +292,10 @@ int cryptsetup_token_open_pin(struct crypt_device *cd, int token,
 	struct luks2_vol *v = NULL;
 	struct luks2_info info;
 	struct kms_options ko;
-	struct vol_trust trust = { .key_arn = pinned_key() };
+	struct vol_trust trust = {
+		.key_arn = setting("CMKFS_KEY_ARN"),
+		.kmip_servers = setting("CMKFS_KMIP_SERVERS"),
+	};
 	struct vol_token t;
 	struct vol_error e;
 	uint8_t *secret = NULL;

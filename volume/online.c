@@ -256,8 +256,11 @@ static int job_run(void *arg, struct fsd_rekey *rk, char *why, size_t len)
 		 * the new keyslot here, as long as the old one is the key
 		 * this mount serves (checked below) — proof that whoever
 		 * prepared it held that key. */
-		struct vol_trust job = { .insecure = o->trust &&
-						     o->trust->insecure };
+		struct vol_trust job = {
+			.insecure = o->trust && o->trust->insecure,
+			.kmip_servers =
+				o->trust ? o->trust->kmip_servers : NULL,
+		};
 
 		r = vol_rekey_ready(o->volume, o->ko, false, &job, &k, &e);
 		if (r) {

@@ -249,10 +249,14 @@ struct vol_trust {
 				     comma-separated list of them, or NULL */
 	const char *skip_key_arn; /* a CMK not to unwrap through (the one
 				     being removed), or NULL */
+	const char *kmip_servers; /* "HOST:PORT[,HOST:PORT...]": the only
+				     KMIP servers a token may send this host
+				     to (CMKFS_KMIP_SERVERS), or NULL: any
+				     (the CA still decides whom to trust) */
 };
 
 /* May a token of the key arn be unwrapped under trust (which may be
- * NULL)? */
+ * NULL)?  For a KMIP key, its server must be on the list too. */
 bool vol_trusted(const struct vol_trust *trust, const char *arn);
 
 /* What a caller does with a keyslot secret unwrapped through KMS: 0 when it

@@ -3,7 +3,8 @@
 # against a real KMIP server (PyKMIP, tests/kmip_lib.sh).  check-key says
 # what is wrong with an unfit key; create, status and unlock-test work; the
 # client's private key must be private; another client identity the server
-# does not allow cannot open the volume; a token moved to another volume
+# does not allow cannot open the volume, nor can a token naming a server
+# off CMKFS_KMIP_SERVERS; a token moved to another volume
 # fails its additional data in the server; an independent KMIP client
 # (PyKMIP's) unwraps the secret and the stock cryptsetup opens the volume
 # with it, and through the kmip token plugin; rotate moves the volume from
@@ -78,6 +79,11 @@ expect_exit 0 "$CMKFS" status "$vol" --check-key
 contains "$out" "(KMIP, token" "status of a KMIP-bound keyslot"
 contains "$out" "active AES-256 key on the KMIP server" "status --check-key"
 expect_exit 0 "$CMKFS" unlock-test "$vol" --key "$KEY"
+# The servers this host is told to use: a token naming another is refused
+# before anything connects.
+expect_exit 1 env CMKFS_KMIP_SERVERS=kms.example:5696 "$CMKFS" unlock-test "$vol"
+contains "$err" "names the KMIP server $server, not one of kms.example:5696" "a server off CMKFS_KMIP_SERVERS"
+expect_exit 0 env CMKFS_KMIP_SERVERS="kms.example:5696,$server" "$CMKFS" unlock-test "$vol"
 expect_exit 1 "$CMKFS" unlock-test "$vol" --key "kmip://$server/other"
 contains "$err" "not kmip://$server/other" "a volume whose key is not the pinned one"
 
@@ -135,6 +141,8 @@ nobody=$TEST_TMPDIR/nobody.env
 expect_exit 0 plugin_cryptsetup "$nobody" open --test-passphrase --token-only --token-type kmip "$vol"
 expect_exit 0 plugin_cryptsetup "$nobody" luksDump "$vol"
 contains "$out" "key:        $KEY" "luksDump through the kmip plugin"
+expect_exit 1 env CMKFS_KMIP_SERVERS=kms.example:5696 LD_PRELOAD="$PLUGIN_PRELOAD" \
+	CMKFS_TEST_TOKEN_DIR="$PLUGIN_DIR" cryptsetup open --test-passphrase --token-only --token-type kmip "$vol"
 expect_exit 1 env CMKFS_KMIP_CERT="$pki/other.crt" CMKFS_KMIP_KEY="$pki/other.key" \
 	LD_PRELOAD="$PLUGIN_PRELOAD" CMKFS_TEST_TOKEN_DIR="$PLUGIN_DIR" \
 	cryptsetup open --test-passphrase --token-only --token-type kmip "$vol"
