@@ -35,7 +35,8 @@ struct vol_kms {
 	char where[300]; /* KMIP: "HOST:PORT" */
 };
 
-/* The service that holds key (vol_kms_open): 0, or -errno with e said
+/* The service that holds key (vol_kms_open), for an AWS key in the
+ * region its ARN names unless ko names one: 0, or -errno with e said
  * (VOL_FAIL_KMS_CLIENT). */
 int vol_kms_for(const struct kms_options *ko, const char *key,
 		struct vol_kms **k, struct vol_error *e);

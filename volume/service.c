@@ -37,7 +37,7 @@ int vol_kms_open(const struct kms_options *ko, const char *key,
 		 struct vol_kms **out, struct kms_error *err)
 {
 	struct vol_kms *k = calloc(1, sizeof(*k));
-	char host[256], region[64];
+	char host[256];
 	unsigned port;
 	int r;
 
@@ -69,11 +69,7 @@ int vol_kms_open(const struct kms_options *ko, const char *key,
 		snprintf(k->where, sizeof(k->where), "%s:%u", host, port);
 		r = kmip_client_new(&k->kmip, host, port, &o, err);
 	} else {
-		struct kms_options o = *ko;
-
-		if (!o.region && kms_arn_region(key, region, sizeof(region)))
-			o.region = region;
-		r = kms_client_new(&k->aws, &o, err);
+		r = kms_client_new(&k->aws, ko, err);
 	}
 	if (r) {
 		free(k);
@@ -105,7 +101,13 @@ const char *vol_kms_where(const struct vol_kms *k)
 int vol_kms_for(const struct kms_options *ko, const char *key,
 		struct vol_kms **k, struct vol_error *e)
 {
-	int r = vol_kms_open(ko, key, k, &e->kms);
+	struct kms_options o = *ko;
+	char region[64];
+	int r;
+
+	if (!o.region && kms_arn_region(key, region, sizeof(region)))
+		o.region = region;
+	r = vol_kms_open(&o, key, k, &e->kms);
 
 	if (r)
 		e->what = VOL_FAIL_KMS_CLIENT;

@@ -137,8 +137,9 @@ struct vol_binding {
 void vol_binding_of(const struct luks2_info *info, struct vol_binding *b);
 
 /* The service that holds one key, connected: AWS KMS (or cmkfs-kmsd) in
- * the region the key's ARN names unless ko names one, or the KMIP server
- * the key's name names, as ko's client identity.  Used by one thread at a
+ * the region ko resolves to (a key ARN of another region is refused by
+ * its calls, naming both), or the KMIP server the key's name names, as
+ * ko's client identity.  Used by one thread at a
  * time, with keys of its own kind (and, for KMIP, server). */
 struct vol_kms;
 int vol_kms_open(const struct kms_options *ko, const char *key,
