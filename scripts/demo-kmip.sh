@@ -113,16 +113,7 @@ echo "grep 'the customer decides' $work/db.img: not found"
 
 step "The customer revokes the key on the KMIP server while the volume is mounted"
 admin revoke "${key##*/}"
-printf '$ dd if=%s bs=4k count=1 iflag=direct  (every half second until it fails)\n' "$work/mnt/secret.txt"
-for i in $(seq 40); do
-	if ! dd if="$work/mnt/secret.txt" of=/dev/null bs=4k count=1 iflag=direct status=none 2> "$work/dd.err"; then
-		echo "after $((i / 2)).$((i % 2 * 5)) s: $(sed 's/^dd: //' "$work/dd.err")"
-		break
-	fi
-	sleep 0.5
-done
-echo "the daemon's log:"
-grep SHREDDED "$work/daemon.log" | sed 's/^/  /'
+until_shredded "$work/mnt/secret.txt" "$work/daemon.log"
 
 step "Unmount what is left, and try to mount again: refused, with the reason"
 run "$CMKFS" umount "$work/mnt"

@@ -104,17 +104,7 @@ run cat "$work/mnt/secret.txt"
 
 step "The customer revokes while it is mounted: disable the CMK in KMS"
 admin "$CMKFS" kms disable-key "$key2"
-# direct I/O: past the page cache, down to the volume
-printf '$ dd if=%s bs=4k count=1 iflag=direct  (every half second until it fails)\n' "$work/mnt/table.txt"
-for i in $(seq 40); do
-	if ! dd if="$work/mnt/table.txt" of=/dev/null bs=4k count=1 iflag=direct status=none 2> "$work/dd.err"; then
-		echo "after $((i / 2)).$((i % 2 * 5)) s: $(sed 's/^dd: //' "$work/dd.err")"
-		break
-	fi
-	sleep 0.5
-done
-echo "the daemon's log:"
-grep SHREDDED "$work/daemon.log" | sed 's/^/  /'
+until_shredded "$work/mnt/table.txt" "$work/daemon.log"
 run "$CMKFS" status "$work/db.img"
 
 step "Unmount what is left, and try to mount again: refused, with the reason"

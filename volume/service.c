@@ -184,14 +184,28 @@ static int kmip_wrap(struct vol_kms *k, const char *key,
 	return *token_json ? 0 : -ENOMEM;
 }
 
+/* What a KMS call through k that returned r made of blob (freed here):
+ * the aws-kms token of key bound to all of b.  r, or -ENOMEM. */
+static int aws_token(struct vol_kms *k, const char *key,
+		     const struct vol_binding *b, int r, uint8_t *blob,
+		     size_t blob_len, char **token_json)
+{
+	if (!r) {
+		*token_json = vol_token_json_aws(key, kms_client_region(k->aws),
+						 b, blob, blob_len);
+		r = *token_json ? 0 : -ENOMEM;
+	}
+	free(blob);
+	return r;
+}
+
 int vol_secret_new(struct vol_kms *k, const char *key_arn,
 		   const struct vol_binding *b, uint8_t **secret,
 		   char **token_json, struct kms_error *err)
 {
 	struct kms_kv ctx[2];
-	size_t n = context_of(b, true, ctx);
+	size_t n = context_of(b, true, ctx), blob_len = 0;
 	uint8_t *blob = NULL;
-	size_t blob_len;
 	int r;
 
 	*token_json = NULL;
@@ -216,13 +230,7 @@ int vol_secret_new(struct vol_kms *k, const char *key_arn,
 		r = kms_generate_data_key(k->aws, key_arn, ctx, n,
 					  VOL_SECRET_BYTES, secret, &blob,
 					  &blob_len, err);
-		if (!r) {
-			*token_json = vol_token_json_aws(
-				key_arn, kms_client_region(k->aws), b, blob,
-				blob_len);
-			r = *token_json ? 0 : -ENOMEM;
-		}
-		free(blob);
+		r = aws_token(k, key_arn, b, r, blob, blob_len, token_json);
 	}
 	if (r) {
 		secmem_free(*secret);
@@ -236,9 +244,8 @@ int vol_secret_wrap(struct vol_kms *k, const char *key_arn,
 		    char **token_json, struct kms_error *err)
 {
 	struct kms_kv ctx[2];
-	size_t n = context_of(b, true, ctx);
+	size_t n = context_of(b, true, ctx), blob_len = 0;
 	uint8_t *blob = NULL;
-	size_t blob_len;
 	int r;
 
 	*token_json = NULL;
@@ -249,12 +256,7 @@ int vol_secret_wrap(struct vol_kms *k, const char *key_arn,
 		return kmip_wrap(k, key_arn, b, secret, token_json, err);
 	r = kms_encrypt(k->aws, key_arn, ctx, n, secret, VOL_SECRET_BYTES,
 			&blob, &blob_len, err);
-	if (r)
-		return r;
-	*token_json = vol_token_json_aws(key_arn, kms_client_region(k->aws), b,
-					 blob, blob_len);
-	free(blob);
-	return *token_json ? 0 : -ENOMEM;
+	return aws_token(k, key_arn, b, r, blob, blob_len, token_json);
 }
 
 /* 0 when the key of t is Active, else -EKEYREVOKED with err said
@@ -354,7 +356,7 @@ int vol_secret_rewrap(struct vol_kms *src, const struct vol_token *t,
 	size_t n_to = context_of(b, true, to);
 	const char *key = new_arn ? new_arn : t->key_arn;
 	uint8_t *blob = NULL, *secret = NULL;
-	size_t blob_len, len;
+	size_t blob_len = 0, len;
 	int r;
 
 	*token_json = NULL;
@@ -375,10 +377,5 @@ int vol_secret_rewrap(struct vol_kms *src, const struct vol_token *t,
 	}
 	r = kms_re_encrypt(src->aws, t->key_arn, from, n_from, t->blob,
 			   t->blob_len, key, to, n_to, &blob, &blob_len, err);
-	if (r)
-		return r;
-	*token_json = vol_token_json_aws(key, kms_client_region(src->aws), b,
-					 blob, blob_len);
-	free(blob);
-	return *token_json ? 0 : -ENOMEM;
+	return aws_token(src, key, b, r, blob, blob_len, token_json);
 }

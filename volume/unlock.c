@@ -31,21 +31,32 @@ static bool listed(const char *list, const char *s, size_t n)
 	return false;
 }
 
-bool vol_trusted(const struct vol_trust *trust, const char *arn)
+/* Is the key arn pinned by trust, or nothing pinned? */
+static bool key_listed(const struct vol_trust *trust, const char *arn)
+{
+	return !trust || !trust->key_arn ||
+	       listed(trust->key_arn, arn, strlen(arn));
+}
+
+/* Is the server of the KMIP key arn one trust lists, or none listed (or
+ * arn not KMIP's)? */
+static bool server_listed(const struct vol_trust *trust, const char *arn)
 {
 	char host[256], server[300];
 	unsigned port;
 
-	if (!trust)
-		return true;
-	if (trust->key_arn && !listed(trust->key_arn, arn, strlen(arn)))
-		return false;
-	if (!trust->kmip_servers || vol_key_kind_of(arn) != VOL_KEY_KMIP)
+	if (!trust || !trust->kmip_servers ||
+	    vol_key_kind_of(arn) != VOL_KEY_KMIP)
 		return true;
 	if (!vol_kmip_name(arn, host, &port, NULL))
 		return false;
 	snprintf(server, sizeof(server), "%s:%u", host, port);
 	return listed(trust->kmip_servers, server, strlen(server));
+}
+
+bool vol_trusted(const struct vol_trust *trust, const char *arn)
+{
+	return key_listed(trust, arn) && server_listed(trust, arn);
 }
 
 bool vol_token_live(const struct luks2_info *info, const struct vol_token *t)
@@ -251,14 +262,14 @@ int vol_token_secret(struct luks2_vol *v, const struct luks2_info *info,
 	 * is only compared, to say early what was changed. */
 	vol_binding_of(info, &b);
 	r = vol_token_matches(t, &b, err, sizeof(err));
-	if (!r && !vol_trusted(trust, t->key_arn) && !trust->key_arn) {
+	if (!r && !server_listed(trust, t->key_arn)) {
 		snprintf(err, sizeof(err),
 			 "its token names the KMIP server %.120s:%u, not one "
 			 "of %.200s (CMKFS_KMIP_SERVERS, the servers this host "
 			 "is told to use): the header may have been replaced",
 			 t->host, t->port, trust->kmip_servers);
 		r = -EPERM;
-	} else if (!r && !vol_trusted(trust, t->key_arn)) {
+	} else if (!r && !key_listed(trust, t->key_arn)) {
 		snprintf(err, sizeof(err),
 			 "its token names the key %.200s, not %.200s "
 			 "(the key%s this host is told to trust): the header "

@@ -84,6 +84,8 @@ expect_exit 0 "$CMKFS" unlock-test "$vol" --key "$KEY"
 expect_exit 1 env CMKFS_KMIP_SERVERS=kms.example:5696 "$CMKFS" unlock-test "$vol"
 contains "$err" "names the KMIP server $server, not one of kms.example:5696" "a server off CMKFS_KMIP_SERVERS"
 expect_exit 0 env CMKFS_KMIP_SERVERS="kms.example:5696,$server" "$CMKFS" unlock-test "$vol"
+expect_exit 1 env CMKFS_KMIP_SERVERS=kms.example:5696 "$CMKFS" unlock-test "$vol" --key "$KEY"
+contains "$err" "names the KMIP server $server, not one of" "a pinned key on a server off the list"
 expect_exit 1 "$CMKFS" unlock-test "$vol" --key "kmip://$server/other"
 contains "$err" "not kmip://$server/other" "a volume whose key is not the pinned one"
 
